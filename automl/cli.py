@@ -1,0 +1,252 @@
+"""The ``automl`` command line: parse, build a config, call one library function, render.
+
+Every :class:`~automl.errors.AutoMLError` becomes one line on stderr and exit code 2 (``--debug``
+shows the traceback instead); Ctrl-C ends the running trial cleanly and exits 130.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from automl import study as studies
+from automl.config import (
+    STORAGE_ENV,
+    TRACKING_ENV,
+    PrunerKind,
+    SamplerKind,
+    SearchConfig,
+    TrainConfig,
+    default_storage,
+    default_tracking_uri,
+)
+from automl.errors import AutoMLError
+from automl.tracking import mask_url
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  pretty_exceptions_enable=False,
+                  help="AutoML for tabular data: Optuna searches PyTorch networks, MLflow "
+                       "records every trial.")
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+class Task(str, Enum):
+    binary = "binary"
+    multiclass = "multiclass"
+    regression = "regression"
+
+
+StorageOpt = typer.Option(None, "--storage", envvar=STORAGE_ENV, show_envvar=True,
+                          help="Optuna storage URL [default: sqlite:///studies/automl.db].")
+TrackingOpt = typer.Option(None, "--tracking-uri", envvar=TRACKING_ENV, show_envvar=True,
+                           help="MLflow tracking URI [default: sqlite:///mlruns/mlflow.db].")
+DebugOpt = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors.")
+JsonOpt = typer.Option(False, "--json", help="Print JSON (stable format, see README).")
+
+
+@contextmanager
+def _user_errors(debug: bool) -> Iterator[None]:
+    """AutoMLError → one line + exit 2; Ctrl-C → one line + exit 130."""
+    try:
+        yield
+    except AutoMLError as exc:
+        if debug:
+            raise
+        err.print(f"error: {exc}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        err.print("interrupted: the running trial was marked failed and its MLflow run "
+                  "closed; continue with `automl resume STUDY`", soft_wrap=True)
+        raise typer.Exit(130) from None
+
+
+def _quiet_libraries() -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+
+
+# -------------------------------------------------------------------------------------- search
+@app.command()
+def search(
+    csv_path: Path = typer.Argument(..., help="Training data: a CSV file (.csv or .csv.gz)."),
+    target: str | None = typer.Option(None, "--target", "-t",
+                                      help="Target column [default: the last column]."),
+    study: str | None = typer.Option(None, "--study", "-s",
+                                     help="Study name [default: from the file name]."),
+    n_trials: int = typer.Option(20, "--n-trials", "-n",
+                                 help="The study's total budget of finished trials."),
+    timeout: float | None = typer.Option(None, "--timeout",
+                                         help="Wall-clock seconds for this run."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the split, sampler and weights."),
+    task: Task | None = typer.Option(None, "--task", help="Force the task [default: inferred]."),
+    metric: str | None = typer.Option(None, "--metric",
+                                      help="Study metric [default: roc_auc / accuracy / rmse]."),
+    sampler: SamplerKind = typer.Option(SamplerKind.TPE, "--sampler", help="Optuna sampler."),
+    pruner: PrunerKind = typer.Option(PrunerKind.MEDIAN, "--pruner", help="Optuna pruner."),
+    max_epochs: int = typer.Option(60, "--max-epochs", help="Upper bound on epochs per trial."),
+    patience: int = typer.Option(8, "--patience", help="Early-stopping patience in epochs."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    threads: int | None = typer.Option(None, "--threads", help="torch threads [default: all]."),
+    storage: str | None = StorageOpt,
+    tracking_uri: str | None = TrackingOpt,
+    experiment: str | None = typer.Option(None, "--experiment",
+                                          help="MLflow experiment [default: the study name]."),
+    debug: bool = DebugOpt,
+) -> None:
+    """Search network architectures and training settings for a CSV; log every trial."""
+    with _user_errors(debug):
+        cfg = SearchConfig(
+            csv_path=csv_path, target=target, study_name=study, n_trials=n_trials,
+            timeout_s=timeout, seed=seed, task=task.value if task else None, metric=metric,
+            sampler=sampler, pruner=pruner, threads=threads, experiment_name=experiment,
+            storage_url=storage or default_storage(),
+            tracking_uri=tracking_uri or default_tracking_uri(),
+            train=TrainConfig(max_epochs=max_epochs, patience=patience, device=device))
+        _run(cfg)
+
+
+@app.command()
+def resume(
+    study: str = typer.Argument(..., help="Name of the study to continue."),
+    n_trials: int | None = typer.Option(None, "--n-trials", "-n",
+                                        help="New total budget [default: the stored one]."),
+    timeout: float | None = typer.Option(None, "--timeout",
+                                         help="Wall-clock seconds for this run."),
+    storage: str | None = StorageOpt,
+    tracking_uri: str | None = TrackingOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Continue a study with its stored data, split and settings, up to its budget."""
+    with _user_errors(debug):
+        cfg = studies.resume_config(storage or default_storage(), study, n_trials=n_trials,
+                                    timeout_s=timeout, tracking_uri=tracking_uri)
+        _run(cfg)
+
+
+def _run(cfg: SearchConfig) -> None:
+    _quiet_libraries()
+    plan = studies.prepare_search(cfg)
+    _render_plan(plan)
+    with _progress_bar(cfg.n_trials) as on_trial:
+        summary = studies.run_search(plan, on_trial=on_trial)
+    _render_summary(summary)
+
+
+def _render_plan(plan: studies.SearchPlan) -> None:
+    schema, cfg, t = plan.dataset.schema, plan.cfg, plan.tensors
+    classes = f" ({len(schema.classes)} classes)" if schema.classes else ""
+    out.print(f"data    {cfg.csv_path}: {schema.n_rows:,} rows, {len(schema.columns)} features,"
+              f" fingerprint {plan.dataset.fingerprint}")
+    if schema.n_missing_target:
+        out.print(f"        dropped {schema.n_missing_target:,} rows with no target value")
+    out.print(f"task    {schema.task.value}{classes}, target {schema.target!r}, metric "
+              f"{plan.metric.name} ({plan.metric.direction})")
+    out.print(f"split   {len(t.x_train):,} train / {len(t.x_val):,} validation / "
+              f"{len(t.x_test):,} test rows (seed {cfg.seed}); {t.d_in} model inputs")
+    out.print(f"study   {plan.study_name!r} in {mask_url(cfg.storage_url)}, budget "
+              f"{cfg.n_trials} trials" + (f", timeout {cfg.timeout_s:g}s" if cfg.timeout_s else ""))
+    table = Table("column", "kind", "action", title="columns", title_justify="left")
+    for row in plan.preprocessor.describe():
+        table.add_row(*row)
+    out.print(table)
+
+
+@contextmanager
+def _progress_bar(budget: int) -> Iterator[Callable[[studies.Progress], None]]:
+    columns = (TextColumn("trials"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+               TextColumn("best {task.fields[best]}"), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=False) as bar:
+        task = bar.add_task("search", total=budget, best="-")
+
+        def update(p: studies.Progress) -> None:
+            best = "-" if p.best_value is None else f"{p.best_value:.4g}"
+            bar.update(task, completed=min(p.n_done, budget), best=best)
+
+        yield update
+
+
+def _render_summary(summary: studies.SearchSummary) -> None:
+    report = summary.report
+    _render_leaderboard(report)
+    counts = ", ".join(f"{n} {s.lower()}" for s, n in report["trials"].items() if n)
+    out.print(f"{summary.n_run_here} trial(s) run in {summary.elapsed_s:.0f}s; study: {counts}")
+    if summary.test_metrics:
+        scores = ", ".join(f"{k} {v:.4g}" for k, v in summary.test_metrics.items())
+        out.print(f"best trial on the held-out test split: {scores}")
+    out.print(f"compare trials in the MLflow UI:\n  mlflow ui --backend-store-uri "
+              f"{mask_url(summary.tracking_uri)}", soft_wrap=True)
+
+
+def _render_leaderboard(report: dict[str, Any]) -> None:
+    table = Table("#", "trial", report["metric"] or "value", "network", "optimizer",
+                  "MLflow run", title=f"study {report['study']!r}", title_justify="left")
+    for rank, row in enumerate(report["leaderboard"], 1):
+        p = row["params"]
+        network = f"{p.get('arch')} {p.get('n_blocks')}x{p.get('d_block')}"
+        optimizer = f"{p.get('optimizer')} lr={p.get('lr', 0):.1e} bs={p.get('batch_size')}"
+        table.add_row(str(rank), str(row["trial"]), f"{row['value']:.4f}", network, optimizer,
+                      str(row["mlflow_run_id"])[:12])
+    out.print(table)
+
+
+# ------------------------------------------------------------------------------------- reports
+@app.command()
+def show(
+    study: str = typer.Argument(..., help="Study name."),
+    top: int = typer.Option(5, "--top", help="Rows of the leaderboard."),
+    as_json: bool = JsonOpt,
+    storage: str | None = StorageOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Show a study's leaderboard: best trials, their parameters, scores and MLflow run ids."""
+    with _user_errors(debug):
+        report = studies.show_study(storage or default_storage(), study, top)
+        if as_json:
+            _print_json(report)
+            return
+        _render_leaderboard(report)
+        counts = ", ".join(f"{n} {s.lower()}" for s, n in report["trials"].items())
+        out.print(f"task {report['task']}, metric {report['metric']} ({report['direction']}); "
+                  f"trials: {counts}")
+
+
+@app.command(name="studies")
+def list_studies(
+    as_json: bool = JsonOpt,
+    storage: str | None = StorageOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """List the studies in the storage: task, metric, best value, trials by state."""
+    with _user_errors(debug):
+        rows = studies.list_studies(storage or default_storage())
+        if as_json:
+            _print_json(rows)
+            return
+        table = Table("study", "task", "metric", "best", "complete", "pruned", "failed",
+                      "running")
+        for r in rows:
+            best = "-" if r["best_value"] is None else f"{r['best_value']:.5g}"
+            t = r["trials"]
+            table.add_row(r["study"], str(r["task"]), str(r["metric"]), best,
+                          *(str(t[s]) for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING")))
+        out.print(table)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")

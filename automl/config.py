@@ -1,0 +1,161 @@
+"""Frozen, typed run settings with their defaults, validated once at construction.
+
+Invalid values raise :class:`~automl.errors.ConfigError` worded like scikit-learn's parameter
+validation: ``The 'patience' parameter of TrainConfig must be an int in the range [1, inf). Got 0
+instead.``
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field, fields
+from enum import Enum
+from pathlib import Path
+
+from automl.errors import ConfigError
+
+DEFAULT_STORAGE = "sqlite:///studies/automl.db"
+DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
+STORAGE_ENV = "AUTOML_STORAGE"
+TRACKING_ENV = "MLFLOW_TRACKING_URI"
+
+
+class PrunerKind(str, Enum):
+    """Which Optuna pruner stops unpromising trials early."""
+
+    MEDIAN = "median"
+    HYPERBAND = "hyperband"
+    NONE = "none"
+
+
+class SamplerKind(str, Enum):
+    """Which Optuna sampler proposes the next configuration."""
+
+    TPE = "tpe"
+    RANDOM = "random"
+
+
+def default_storage() -> str:
+    """The Optuna storage URL: ``$AUTOML_STORAGE`` or SQLite under ``studies/``."""
+    return os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
+
+
+def default_tracking_uri() -> str:
+    """The MLflow tracking URI: ``$MLFLOW_TRACKING_URI`` or SQLite under ``mlruns/``."""
+    return os.environ.get(TRACKING_ENV) or DEFAULT_TRACKING_URI
+
+
+def _fail(owner: str, name: str, expected: str, value: object) -> ConfigError:
+    return ConfigError(
+        f"The '{name}' parameter of {owner} must be {expected}. Got {value!r} instead."
+    )
+
+
+def _check_int(owner: str, name: str, value: object, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise _fail(owner, name, f"an int in the range [{low}, inf)", value)
+
+
+def _check_float(owner: str, name: str, value: object, low: float, high: float) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or not low <= value <= high:  # type: ignore[arg-type]
+        raise _fail(owner, name, f"a float in the range [{low}, {high}]", value)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrainConfig:
+    """How each trial trains (the searched hyperparameters live in :mod:`automl.space`).
+
+    Attributes:
+        max_epochs: Upper bound on epochs per trial.
+        patience: Epochs without improvement of the study metric before early stopping.
+        min_delta: Smallest change of the metric that counts as an improvement.
+        eval_batch_size: Rows per forward pass when scoring validation/test data.
+        device: ``"auto"`` (CUDA when available, else CPU), ``"cpu"`` or ``"cuda"``.
+    """
+
+    max_epochs: int = 60
+    patience: int = 8
+    min_delta: float = 0.0
+    eval_batch_size: int = 8192
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        _check_int("TrainConfig", "max_epochs", self.max_epochs, 1)
+        _check_int("TrainConfig", "patience", self.patience, 1)
+        _check_float("TrainConfig", "min_delta", self.min_delta, 0.0, math.inf)
+        _check_int("TrainConfig", "eval_batch_size", self.eval_batch_size, 1)
+        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise _fail("TrainConfig", "device", "one of 'auto', 'cpu', 'cuda'", self.device)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SearchConfig:
+    """Everything one ``automl search`` needs; ``None`` means "infer it".
+
+    Attributes:
+        csv_path: The training data.
+        target: Target column; ``None`` takes the last column.
+        study_name: Optuna study name; ``None`` derives it from the file name.
+        storage_url: Optuna storage URL (any SQLAlchemy URL).
+        tracking_uri: MLflow tracking URI.
+        experiment_name: MLflow experiment; ``None`` uses the study name.
+        n_trials: The study's total budget of finished trials (not "this many more").
+        timeout_s: Wall-clock seconds for this run; ``None`` means no limit.
+        task: Force ``binary``, ``multiclass`` or ``regression`` instead of inferring it.
+        metric: Force the study metric (see :mod:`automl.metrics`).
+        seed: Seeds the split, the sampler and every trial's weights.
+        val_fraction: Share of rows used to score trials.
+        test_fraction: Share of rows held out to score the best result once.
+        sampler: Optuna sampler.
+        pruner: Optuna pruner.
+        n_startup_trials: Trials before the sampler and pruner start to act.
+        n_warmup_epochs: Epochs of each trial that are never pruned.
+        threads: torch threads per process; ``None`` uses every core.
+        train: Per-trial training settings.
+    """
+
+    csv_path: Path
+    target: str | None = None
+    study_name: str | None = None
+    storage_url: str = field(default_factory=default_storage)
+    tracking_uri: str = field(default_factory=default_tracking_uri)
+    experiment_name: str | None = None
+    n_trials: int = 20
+    timeout_s: float | None = None
+    task: str | None = None
+    metric: str | None = None
+    seed: int = 0
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    sampler: SamplerKind = SamplerKind.TPE
+    pruner: PrunerKind = PrunerKind.MEDIAN
+    n_startup_trials: int = 5
+    n_warmup_epochs: int = 5
+    threads: int | None = None
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        _check_int("SearchConfig", "n_trials", self.n_trials, 1)
+        if self.timeout_s is not None:
+            _check_float("SearchConfig", "timeout_s", self.timeout_s, 1e-9, math.inf)
+        _check_int("SearchConfig", "seed", self.seed, 0)
+        _check_float("SearchConfig", "val_fraction", self.val_fraction, 0.01, 0.5)
+        _check_float("SearchConfig", "test_fraction", self.test_fraction, 0.0, 0.5)
+        _check_int("SearchConfig", "n_startup_trials", self.n_startup_trials, 0)
+        _check_int("SearchConfig", "n_warmup_epochs", self.n_warmup_epochs, 0)
+        if self.threads is not None:
+            _check_int("SearchConfig", "threads", self.threads, 1)
+        if self.task not in (None, "binary", "multiclass", "regression"):
+            raise _fail(
+                "SearchConfig", "task", "one of 'binary', 'multiclass', 'regression'", self.task
+            )
+        object.__setattr__(self, "sampler", SamplerKind(self.sampler))
+        object.__setattr__(self, "pruner", PrunerKind(self.pruner))
+
+    def replace(self, **changes: object) -> SearchConfig:
+        """A copy with ``changes`` applied (and validated again)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(changes)
+        return SearchConfig(**values)  # type: ignore[arg-type]

@@ -1,0 +1,435 @@
+"""Reading a CSV, inferring its schema and task, fingerprinting it, and the one seeded split.
+
+Everything here is plain pandas/numpy and pure apart from :func:`load_csv`. Bad input raises
+:class:`~automl.errors.DataError` with a message that names the problem and the fix.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import gzip
+import hashlib
+import io
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from automl.errors import DataError
+
+MISSING_MARKERS = ("", "?", "NA", "N/A", "n/a", "na", "null", "NULL", "None", "NaN", "nan", "-")
+DELIMITERS = (",", ";", "\t", "|")
+MAX_CLASSES_FOR_INTEGER_TARGET = 20
+MIN_ROWS_PER_CLASS = 3
+MIN_ROWS_REGRESSION = 10
+_BOOL_WORDS = ({"true", "false"}, {"yes", "no"}, {"y", "n"}, {"t", "f"})
+_DATE_RE = re.compile(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2})?(\.\d+)?Z?)?$")
+_THOUSANDS_RE = re.compile(r"^[-+]?\d{1,3}(,\d{3})+(\.\d+)?$|^[-+]?\d+(\.\d+)?$")
+
+
+class TaskType(str, Enum):
+    """What the target asks for."""
+
+    BINARY = "binary"
+    MULTICLASS = "multiclass"
+    REGRESSION = "regression"
+
+    @property
+    def is_classification(self) -> bool:
+        return self is not TaskType.REGRESSION
+
+
+class ColumnKind(str, Enum):
+    """What a feature column holds; the last three are dropped."""
+
+    NUMERIC = "numeric"
+    BOOLEAN = "boolean"
+    CATEGORICAL = "categorical"
+    DATETIME = "datetime"
+    CONSTANT = "constant"
+    ID = "id-like"
+    TEXT = "free text"
+
+    @property
+    def is_used(self) -> bool:
+        return self in (ColumnKind.NUMERIC, ColumnKind.BOOLEAN, ColumnKind.CATEGORICAL,
+                        ColumnKind.DATETIME)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ColumnSpec:
+    """One feature column: its name, inferred kind, and why (for dropped or coerced columns)."""
+
+    name: str
+    kind: ColumnKind
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Schema:
+    """The inferred shape of a dataset: the target, the task and every feature column.
+
+    ``classes`` holds the original class labels as strings (empty for regression); a class's
+    code is its index. ``n_missing_target`` rows were dropped because their target was empty.
+    """
+
+    target: str
+    task: TaskType
+    columns: tuple[ColumnSpec, ...]
+    classes: tuple[str, ...] = ()
+    n_rows: int = 0
+    n_missing_target: int = 0
+
+    @property
+    def used(self) -> tuple[ColumnSpec, ...]:
+        return tuple(c for c in self.columns if c.kind.is_used)
+
+    @property
+    def dropped(self) -> tuple[ColumnSpec, ...]:
+        return tuple(c for c in self.columns if not c.kind.is_used)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form; :meth:`from_dict` inverts it."""
+        return {
+            "target": self.target, "task": self.task.value, "classes": list(self.classes),
+            "n_rows": self.n_rows, "n_missing_target": self.n_missing_target,
+            "columns": [{"name": c.name, "kind": c.kind.value, "note": c.note}
+                        for c in self.columns],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Schema:
+        columns = tuple(ColumnSpec(name=c["name"], kind=ColumnKind(c["kind"]), note=c["note"])
+                        for c in d["columns"])
+        return cls(target=d["target"], task=TaskType(d["task"]), columns=columns,
+                   classes=tuple(d["classes"]), n_rows=d["n_rows"],
+                   n_missing_target=d["n_missing_target"])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Dataset:
+    """A loaded CSV: rows with a known target, its schema, and the raw file's fingerprint."""
+
+    frame: pd.DataFrame
+    schema: Schema
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Splits:
+    """The study's one train/validation/test split (``test`` may be empty)."""
+
+    train: pd.DataFrame
+    val: pd.DataFrame
+    test: pd.DataFrame
+    seed: int
+
+
+# --------------------------------------------------------------------------------------- reading
+def load_csv(path: Path | str) -> pd.DataFrame:
+    """Read a CSV file the way a person would expect.
+
+    Sniffs the delimiter (``, ; tab |``), accepts gzip, a BOM, UTF-8 or Windows-1252 text, and
+    common missing markers (``? NA N/A null NaN``). Header names are stripped; ``inf`` is missing.
+
+    Raises:
+        DataError: the path is not a readable file, or it is not a CSV with a header and rows.
+
+    >>> import tempfile, pathlib; p = pathlib.Path(tempfile.mkdtemp()) / "d.csv"
+    >>> _ = p.write_text("a;b\\n1;x\\n2;?\\n")
+    >>> load_csv(p).to_dict("list")
+    {'a': [1, 2], 'b': ['x', nan]}
+    """
+    text = _decode(_read_bytes(Path(path)), Path(path))
+    delimiter = _sniff_delimiter(text)
+    header = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
+    _check_header([h.strip() for h in header], Path(path))
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=delimiter, na_values=list(MISSING_MARKERS),
+                            keep_default_na=True, skip_blank_lines=True, low_memory=False)
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise DataError(f"{path}: cannot parse as CSV ({_first_line(exc)}); "
+                        "check the delimiter and quoting") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if frame.empty:
+        raise DataError(f"{path}: has a header but no data rows; add rows to the file")
+    return frame.replace([np.inf, -np.inf], np.nan)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _read_bytes(path: Path) -> bytes:
+    if not path.exists():
+        raise DataError(f"{path}: no such file; check the path")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory; pass the path of a CSV file")
+    if not os.access(path, os.R_OK):
+        raise DataError(f"{path}: permission denied; make the file readable (chmod +r)")
+    data = path.read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as exc:
+            raise DataError(f"{path}: corrupt gzip file ({exc}); re-create it") from None
+    if not data.strip():
+        raise DataError(f"{path}: the file is empty; pass a CSV with a header row and data")
+    _refuse_non_csv(data[:4096], path)
+    return data
+
+
+def _refuse_non_csv(head: bytes, path: Path) -> None:
+    if head[:4] == b"PK\x03\x04" or head[:4] == b"\xd0\xcf\x11\xe0":
+        raise DataError(f"{path}: looks like an Excel/zip file, not CSV; export it as CSV first")
+    if b"\x00" in head:
+        raise DataError(f"{path}: is a binary file, not CSV; pass a text CSV file")
+    if head.lstrip()[:1] in (b"{", b"["):
+        raise DataError(f"{path}: looks like JSON, not CSV; convert it to CSV first")
+
+
+def _decode(data: bytes, path: Path) -> str:
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1")
+
+
+def _sniff_delimiter(text: str) -> str:
+    """The delimiter that splits the first lines into the most, equally long, rows."""
+    sample = text[:65536].rsplit("\n", 1)[0] if len(text) > 65536 else text
+
+    def score(delimiter: str) -> tuple[float, int]:
+        rows = [r for r in csv.reader(io.StringIO(sample), delimiter=delimiter) if r][:50]
+        widths = Counter(len(r) for r in rows)
+        width, count = widths.most_common(1)[0] if widths else (1, 0)
+        return (count / max(len(rows), 1) if width > 1 else 0.0, width)
+
+    best = max(DELIMITERS, key=score)
+    return best if score(best)[1] > 1 else ","
+
+
+def _check_header(header: list[str], path: Path) -> None:
+    duplicates = sorted({h for h in header if header.count(h) > 1})
+    if duplicates:
+        raise DataError(f"{path}: duplicate column name(s) {', '.join(map(repr, duplicates))}; "
+                        "rename them so every header is unique")
+    if any(h == "" for h in header):
+        raise DataError(f"{path}: column {header.index('') + 1} has an empty header; name it")
+
+
+# ---------------------------------------------------------------------------------------- schema
+def resolve_target(frame: pd.DataFrame, target: str | None) -> str:
+    """The target column's name: ``target`` matched forgivingly, or the last column.
+
+    Raises:
+        DataError: no column matches; the message lists the closest names.
+    """
+    if target is None:
+        return str(frame.columns[-1])
+    if target in frame.columns:
+        return target
+    folded = {str(c).strip().casefold(): str(c) for c in frame.columns}
+    if target.strip().casefold() in folded:
+        return folded[target.strip().casefold()]
+    close = difflib.get_close_matches(target, [str(c) for c in frame.columns], n=3, cutoff=0.5)
+    hint = f"did you mean {', '.join(map(repr, close))}?" if close else (
+        f"the columns are {', '.join(map(repr, list(frame.columns)[:10]))}")
+    raise DataError(f"target column {target!r} not found; {hint} (use --target NAME)")
+
+
+def infer_task(target: pd.Series, forced: TaskType | str | None = None) -> TaskType:
+    """Regression for a numeric target with many distinct values, classification otherwise.
+
+    >>> infer_task(pd.Series([0.0, 1.0, 1.0]))
+    <TaskType.BINARY: 'binary'>
+    >>> infer_task(pd.Series(range(100)) * 1.5)
+    <TaskType.REGRESSION: 'regression'>
+    """
+    values = target.dropna()
+    numeric = pd.to_numeric(values, errors="coerce")
+    is_numeric = bool(numeric.notna().all()) and not pd.api.types.is_bool_dtype(values)
+    if forced is not None:
+        task = TaskType(forced)
+        if task is TaskType.REGRESSION and not is_numeric:
+            raise DataError(f"target {target.name!r} is not numeric, so it cannot be regressed; "
+                            "drop --task regression or clean the column")
+        return task
+    n_unique = values.nunique()
+    integral = is_numeric and bool(np.all(np.mod(numeric.to_numpy(dtype=float), 1) == 0))
+    if is_numeric and not (integral and n_unique <= MAX_CLASSES_FOR_INTEGER_TARGET):
+        return TaskType.REGRESSION
+    return TaskType.BINARY if n_unique <= 2 else TaskType.MULTICLASS
+
+
+def label_strings(values: pd.Series) -> pd.Series:
+    """Class labels as strings, with float-coded integers shown as integers (``1.0`` → ``1``)."""
+    numeric = pd.to_numeric(values, errors="coerce")
+    if values.notna().any() and numeric[values.notna()].notna().all():
+        as_float = numeric.astype(float)
+        if bool(np.all(np.mod(as_float.dropna(), 1) == 0)):
+            return as_float.map(lambda v: str(int(v)) if pd.notna(v) else None)
+    return values.map(lambda v: str(v).strip() if pd.notna(v) else None)
+
+
+def infer_column(series: pd.Series) -> ColumnSpec:
+    """The kind of one feature column (see :class:`ColumnKind`), with a note on why.
+
+    >>> infer_column(pd.Series(["a", "b", "a"], name="c")).kind
+    <ColumnKind.CATEGORICAL: 'categorical'>
+    """
+    name, values = str(series.name), series.dropna()
+    n_unique = values.nunique()
+    if n_unique <= 1:
+        return ColumnSpec(name=name, kind=ColumnKind.CONSTANT, note="dropped: a single value")
+    if _is_boolean(values):
+        return ColumnSpec(name=name, kind=ColumnKind.BOOLEAN)
+    if pd.api.types.is_numeric_dtype(values):
+        if _looks_like_id(values, len(series)):
+            return ColumnSpec(name=name, kind=ColumnKind.ID, note="dropped: unique integers")
+        return ColumnSpec(name=name, kind=ColumnKind.NUMERIC)
+    return _infer_text_column(name, values.astype(str).str.strip(), len(series))
+
+
+def _is_boolean(values: pd.Series) -> bool:
+    if pd.api.types.is_bool_dtype(values):
+        return True
+    if pd.api.types.is_numeric_dtype(values):
+        return set(np.unique(values.to_numpy())) <= {0, 1}
+    words = set(values.astype(str).str.strip().str.lower().unique())
+    return any(words <= pair for pair in _BOOL_WORDS)
+
+
+def _looks_like_id(values: pd.Series, n_rows: int) -> bool:
+    integral = pd.api.types.is_integer_dtype(values) or bool(np.all(np.mod(values, 1) == 0))
+    return integral and n_rows >= 20 and values.nunique() == n_rows
+
+
+def _infer_text_column(name: str, text: pd.Series, n_rows: int) -> ColumnSpec:
+    sample = text.iloc[:2000]
+    if sample.str.match(_THOUSANDS_RE).all() and sample.str.contains(",").any():
+        return ColumnSpec(name=name, kind=ColumnKind.NUMERIC, note="thousands separators removed")
+    if sample.str.match(_DATE_RE).all():
+        return ColumnSpec(name=name, kind=ColumnKind.DATETIME, note="expanded to date parts")
+    unique_share = text.nunique() / max(len(text), 1)
+    if n_rows >= 20 and unique_share > 0.5:
+        words = sample.str.count(" ").mean()
+        if words >= 2:
+            return ColumnSpec(name=name, kind=ColumnKind.TEXT, note="dropped: free text")
+        if unique_share > 0.95:
+            return ColumnSpec(name=name, kind=ColumnKind.ID, note="dropped: unique strings")
+    numeric = pd.to_numeric(text, errors="coerce")
+    mixed = "mixed numbers and text" if numeric.notna().any() else ""
+    return ColumnSpec(name=name, kind=ColumnKind.CATEGORICAL, note=mixed)
+
+
+def infer_schema(frame: pd.DataFrame, target: str | None = None,
+                 task: TaskType | str | None = None) -> Schema:
+    """The schema of ``frame``: target (resolved), task, classes and every feature column.
+
+    Raises:
+        DataError: no such target, no usable target values, one class only, no features.
+    """
+    target = resolve_target(frame, target)
+    y = frame[target]
+    known = y.notna()
+    if not known.any():
+        raise DataError(f"target {target!r} has no values; choose another --target")
+    task_type = infer_task(y[known], task)
+    classes: tuple[str, ...] = ()
+    if task_type.is_classification:
+        classes = tuple(sorted(label_strings(y[known]).unique(), key=_natural_key))
+        if len(classes) < 2:
+            raise DataError(f"target {target!r} has a single class ({classes[0]!r}); "
+                            "a classifier needs at least two")
+    columns = tuple(infer_column(frame.loc[known, c]) for c in frame.columns if c != target)
+    if not any(c.kind.is_used for c in columns):
+        raise DataError(f"no usable feature columns besides target {target!r}; "
+                        "add feature columns to the CSV")
+    return Schema(target=target, task=task_type, columns=columns, classes=classes,
+                  n_rows=int(known.sum()), n_missing_target=int((~known).sum()))
+
+
+def _natural_key(label: str) -> tuple[int, float | str]:
+    try:
+        return (0, float(label))
+    except ValueError:
+        return (1, label)
+
+
+# ------------------------------------------------------------------------------ dataset and split
+def fingerprint(frame: pd.DataFrame) -> str:
+    """A content hash of the frame (header, dtypes, every cell): equal data, equal fingerprint."""
+    digest = hashlib.sha256()
+    digest.update("\x1f".join(map(str, frame.columns)).encode())
+    digest.update("\x1f".join(map(str, frame.dtypes)).encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def load_dataset(path: Path | str, target: str | None = None,
+                 task: TaskType | str | None = None) -> Dataset:
+    """Read, fingerprint and describe a CSV, keeping only the rows whose target is known."""
+    frame = load_csv(path)
+    schema = infer_schema(frame, target, task)
+    known = frame[frame[schema.target].notna()].reset_index(drop=True)
+    return Dataset(frame=known, schema=schema, fingerprint=fingerprint(frame))
+
+
+def encode_target(values: pd.Series, schema: Schema) -> np.ndarray:
+    """Class codes (int64, index into ``schema.classes``) or float32 regression values."""
+    if not schema.task.is_classification:
+        return pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float32)
+    codes = {label: i for i, label in enumerate(schema.classes)}
+    return label_strings(values).map(codes).to_numpy(dtype=np.int64)
+
+
+def split(frame: pd.DataFrame, schema: Schema, *, seed: int, val_fraction: float,
+          test_fraction: float) -> Splits:
+    """One seeded split; stratified for classification so every class is in every part.
+
+    Raises:
+        DataError: too few rows (per class) for a train, a validation and a test part.
+    """
+    rng = np.random.default_rng(seed)
+    if schema.task.is_classification:
+        labels = label_strings(frame[schema.target]).to_numpy()
+        groups = [np.flatnonzero(labels == c) for c in schema.classes]
+        _check_class_sizes(schema, [len(g) for g in groups], test_fraction)
+    else:
+        if len(frame) < MIN_ROWS_REGRESSION:
+            raise DataError(f"only {len(frame)} rows; a search needs at least "
+                            f"{MIN_ROWS_REGRESSION}: add rows")
+        groups = [np.arange(len(frame))]
+    parts: list[list[np.ndarray]] = [[], [], []]
+    for group in groups:
+        for part, idx in zip(parts, _cut(rng.permutation(group), val_fraction, test_fraction),
+                             strict=True):
+            part.append(idx)
+    train, val, test = (frame.iloc[np.sort(np.concatenate(p))] for p in parts)
+    return Splits(train=train, val=val, test=test, seed=seed)
+
+
+def _check_class_sizes(schema: Schema, sizes: list[int], test_fraction: float) -> None:
+    need = MIN_ROWS_PER_CLASS if test_fraction > 0 else MIN_ROWS_PER_CLASS - 1
+    for label, size in zip(schema.classes, sizes, strict=True):
+        if size < need:
+            raise DataError(f"class {label!r} of target {schema.target!r} has {size} row(s); "
+                            f"each class needs at least {need} to appear in train, validation "
+                            "and test: add rows or merge rare classes")
+
+
+def _cut(idx: np.ndarray, val_fraction: float, test_fraction: float) -> list[np.ndarray]:
+    n = len(idx)
+    n_test = max(1, round(n * test_fraction)) if test_fraction > 0 else 0
+    n_val = max(1, round(n * val_fraction))
+    return [idx[n_test + n_val:], idx[n_test:n_test + n_val], idx[:n_test]]

@@ -1,0 +1,116 @@
+"""Which metric each task optimises, in which direction, and how every metric is computed.
+
+This table is the one place that decides "maximize vs minimize": the study direction, early
+stopping and pruning all read it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import log_softmax, softmax
+from sklearn import metrics as skm
+
+from automl.data import TaskType
+from automl.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """A named score with its direction; ``fn(y_true, output)`` gets probabilities or values."""
+
+    name: str
+    direction: str  # "maximize" | "minimize"
+    fn: Callable[[np.ndarray, np.ndarray], float]
+
+    @property
+    def greater_is_better(self) -> bool:
+        return self.direction == "maximize"
+
+
+def _rmse(y: np.ndarray, p: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((y - p) ** 2)))
+
+
+def _roc_auc(y: np.ndarray, proba: np.ndarray) -> float:
+    if proba.shape[1] == 2:
+        return float(skm.roc_auc_score(y, proba[:, 1]))
+    return float(skm.roc_auc_score(y, proba, multi_class="ovr", labels=range(proba.shape[1])))
+
+
+def _log_loss(y: np.ndarray, proba: np.ndarray) -> float:
+    picked = proba[np.arange(len(y)), y]
+    return float(-np.mean(np.log(np.clip(picked, 1e-15, 1.0))))
+
+
+def _accuracy(y: np.ndarray, proba: np.ndarray) -> float:
+    return float(np.mean(proba.argmax(axis=1) == y))
+
+
+def _f1_macro(y: np.ndarray, proba: np.ndarray) -> float:
+    labels = range(proba.shape[1])
+    return float(skm.f1_score(y, proba.argmax(axis=1), average="macro", labels=labels,
+                              zero_division=0))
+
+
+_CLASSIFICATION = (
+    Metric("roc_auc", "maximize", _roc_auc),
+    Metric("accuracy", "maximize", _accuracy),
+    Metric("f1_macro", "maximize", _f1_macro),
+    Metric("log_loss", "minimize", _log_loss),
+)
+_REGRESSION = (
+    Metric("rmse", "minimize", _rmse),
+    Metric("mae", "minimize", lambda y, p: float(np.mean(np.abs(y - p)))),
+    Metric("r2", "maximize", lambda y, p: float(skm.r2_score(y, p))),
+)
+_DEFAULT = {TaskType.BINARY: "roc_auc", TaskType.MULTICLASS: "accuracy",
+            TaskType.REGRESSION: "rmse"}
+
+
+def metrics_for(task: TaskType) -> tuple[Metric, ...]:
+    """Every metric logged for ``task``."""
+    return _CLASSIFICATION if task.is_classification else _REGRESSION
+
+
+def primary_metric(task: TaskType, name: str | None = None) -> Metric:
+    """The metric that drives the study: ``name`` if given, else the task's default.
+
+    Raises:
+        ConfigError: ``name`` is not a metric of this task (the message lists the valid ones).
+
+    >>> primary_metric(TaskType.REGRESSION).direction
+    'minimize'
+    """
+    name = name or _DEFAULT[task]
+    for metric in metrics_for(task):
+        if metric.name == name:
+            return metric
+    valid = ", ".join(m.name for m in metrics_for(task))
+    raise ConfigError(f"unknown metric {name!r} for a {task.value} task; use one of: {valid}")
+
+
+def predictions(task: TaskType, output: np.ndarray) -> np.ndarray:
+    """Network output → class probabilities (classification) or values (regression)."""
+    if task.is_classification:
+        return softmax(output.astype(np.float64), axis=1)
+    return output.reshape(-1).astype(np.float64)
+
+
+def evaluate(task: TaskType, y_true: np.ndarray, output: np.ndarray) -> dict[str, float]:
+    """Every metric of ``task`` for raw network ``output`` (logits, or values in target units).
+
+    Non-finite outputs give NaN scores instead of raising.
+
+    >>> evaluate(TaskType.BINARY, np.array([0, 1]), np.array([[2.0, 0.0], [0.0, 2.0]]))["accuracy"]
+    1.0
+    """
+    if not np.all(np.isfinite(output)):
+        return {m.name: float("nan") for m in metrics_for(task)}
+    if task.is_classification:
+        logp = log_softmax(output.astype(np.float64), axis=1)
+        return {m.name: m.fn(y_true, np.exp(logp)) for m in metrics_for(task)}
+    pred = output.reshape(-1).astype(np.float64)
+    return {m.name: m.fn(y_true.astype(np.float64), pred) for m in metrics_for(task)}

@@ -1,0 +1,139 @@
+"""Torch networks for tabular data, and the one factory that builds them from a spec.
+
+Two families, after Gorishniy et al. 2021 ("Revisiting Deep Learning Models for Tabular Data"):
+a plain MLP and a residual MLP (ResNet). Either can embed its continuous inputs with periodic
+embeddings (Gorishniy et al. 2022, "On Embeddings for Numerical Features in Tabular Deep
+Learning"). Modules know nothing about data: every dimension is an explicit argument.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+Kind = Literal["mlp", "resnet"]
+Norm = Literal["none", "batch", "layer"]
+Embedding = Literal["none", "periodic"]
+_ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelSpec:
+    """The searched architecture (filled by :mod:`automl.space`)."""
+
+    kind: Kind = "mlp"
+    n_blocks: int = 2
+    d_block: int = 128
+    dropout: float = 0.1
+    norm: Norm = "none"
+    activation: str = "relu"
+    embedding: Embedding = "none"
+    n_frequencies: int = 16
+    frequency_scale: float = 0.1
+    d_embedding: int = 16
+
+    def __post_init__(self) -> None:
+        if self.n_blocks < 1 or self.d_block < 1:
+            raise ValueError(f"n_blocks and d_block must be positive: {self.n_blocks=}, "
+                             f"{self.d_block=}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1): {self.dropout=}")
+        if self.activation not in _ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}: "
+                             f"{self.activation=}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _norm(norm: Norm, d: int) -> nn.Module:
+    if norm == "batch":
+        return nn.BatchNorm1d(d)
+    return nn.LayerNorm(d) if norm == "layer" else nn.Identity()
+
+
+class PeriodicEmbeddings(nn.Module):
+    """Per-feature ``Linear(cos(2πcx), sin(2πcx))`` + ReLU ("PLR" embeddings), flattened.
+
+    Input ``(batch, n_features)`` → output ``(batch, n_features * d_embedding)``.
+    """
+
+    def __init__(self, *, n_features: int, n_frequencies: int, frequency_scale: float,
+                 d_embedding: int) -> None:
+        super().__init__()
+        self.frequencies = nn.Parameter(torch.randn(n_features, n_frequencies) * frequency_scale)
+        self.weight = nn.Parameter(torch.empty(n_features, 2 * n_frequencies, d_embedding))
+        self.bias = nn.Parameter(torch.zeros(n_features, d_embedding))
+        nn.init.uniform_(self.weight, -1 / math.sqrt(2 * n_frequencies),
+                         1 / math.sqrt(2 * n_frequencies))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        angles = 2 * math.pi * self.frequencies * x.unsqueeze(-1)
+        periodic = torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
+        out = torch.einsum("bfk,fkd->bfd", periodic, self.weight) + self.bias
+        return torch.relu(out).flatten(1)
+
+
+class _MLPBlock(nn.Sequential):
+    def __init__(self, *, d_in: int, d_out: int, norm: Norm, activation: str, dropout: float):
+        super().__init__(nn.Linear(d_in, d_out), _norm(norm, d_out), _ACTIVATIONS[activation](),
+                         nn.Dropout(dropout))
+
+
+class _ResidualBlock(nn.Module):
+    def __init__(self, *, d: int, norm: Norm, activation: str, dropout: float) -> None:
+        super().__init__()
+        self.body = nn.Sequential(_norm(norm, d), nn.Linear(d, 2 * d), _ACTIVATIONS[activation](),
+                                  nn.Dropout(dropout), nn.Linear(2 * d, d), nn.Dropout(dropout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class TabularNet(nn.Module):
+    """``[embeddings] → blocks → output``; the first ``n_num`` inputs are continuous."""
+
+    def __init__(self, *, spec: ModelSpec, d_in: int, d_out: int, n_num: int) -> None:
+        super().__init__()
+        self.n_num = n_num if spec.embedding == "periodic" else 0
+        self.embeddings = PeriodicEmbeddings(
+            n_features=self.n_num, n_frequencies=spec.n_frequencies,
+            frequency_scale=spec.frequency_scale, d_embedding=spec.d_embedding,
+        ) if self.n_num else None
+        d_first = d_in - self.n_num + self.n_num * spec.d_embedding
+        if spec.kind == "mlp":
+            blocks = [_MLPBlock(d_in=d_first if i == 0 else spec.d_block, d_out=spec.d_block,
+                                norm=spec.norm, activation=spec.activation, dropout=spec.dropout)
+                      for i in range(spec.n_blocks)]
+            self.blocks = nn.Sequential(*blocks)
+            self.output = nn.Linear(spec.d_block, d_out)
+        else:
+            self.blocks = nn.Sequential(
+                nn.Linear(d_first, spec.d_block),
+                *(_ResidualBlock(d=spec.d_block, norm=spec.norm, activation=spec.activation,
+                                 dropout=spec.dropout) for _ in range(spec.n_blocks)))
+            self.output = nn.Sequential(_norm(spec.norm, spec.d_block),
+                                        _ACTIVATIONS[spec.activation](),
+                                        nn.Linear(spec.d_block, d_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.embeddings is not None:
+            x = torch.cat([self.embeddings(x[:, :self.n_num]), x[:, self.n_num:]], dim=1)
+        return self.output(self.blocks(x))
+
+
+def build_model(spec: ModelSpec, d_in: int, d_out: int, n_num: int = 0) -> nn.Module:
+    """The network for ``spec`` with ``d_in`` inputs (``n_num`` of them continuous).
+
+    >>> net = build_model(ModelSpec(n_blocks=2, d_block=8), d_in=5, d_out=3)
+    >>> net(torch.zeros(4, 5)).shape
+    torch.Size([4, 3])
+    """
+    if d_in < 1 or d_out < 1 or not 0 <= n_num <= d_in:
+        raise ValueError(f"need d_in ≥ 1, d_out ≥ 1, 0 ≤ n_num ≤ d_in: {d_in=}, {d_out=}, "
+                         f"{n_num=}")
+    return TabularNet(spec=spec, d_in=d_in, d_out=d_out, n_num=n_num)

@@ -1,0 +1,91 @@
+"""The search space, as one pure function of an Optuna trial.
+
+:func:`sample_params` is define-by-run and uses only ``trial.suggest_*``, so
+``sample_params(optuna.trial.FixedTrial(params), task)`` rebuilds any trial's settings from its
+stored parameters. Bump :data:`SPACE_VERSION` whenever a name, range or choice changes: studies
+refuse to mix trials from two versions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+
+from automl.data import TaskType
+from automl.model import ModelSpec
+from automl.train import ClassWeighting, OptimSpec
+
+SPACE_VERSION = 1
+BATCH_SIZES = (64, 128, 256, 512, 1024)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrialParams:
+    """One trial's settings: the network, the optimisation, and the class weighting."""
+
+    model: ModelSpec
+    optim: OptimSpec
+    class_weighting: ClassWeighting = "none"
+
+
+def _sample_model(trial: optuna.trial.BaseTrial) -> ModelSpec:
+    embedding = trial.suggest_categorical("embedding", ["none", "periodic"])
+    periodic: dict[str, Any] = {}
+    if embedding == "periodic":
+        periodic = {
+            "n_frequencies": trial.suggest_int("periodic_n_frequencies", 4, 48, log=True),
+            "frequency_scale": trial.suggest_float("periodic_scale", 0.01, 10.0, log=True),
+            "d_embedding": trial.suggest_int("periodic_d_embedding", 4, 32, log=True),
+        }
+    return ModelSpec(
+        kind=trial.suggest_categorical("arch", ["mlp", "resnet"]),
+        n_blocks=trial.suggest_int("n_blocks", 1, 8),
+        d_block=trial.suggest_int("d_block", 16, 1024, log=True),
+        dropout=trial.suggest_float("dropout", 0.0, 0.5),
+        norm=trial.suggest_categorical("norm", ["none", "batch", "layer"]),
+        activation=trial.suggest_categorical("activation", ["relu", "gelu", "silu"]),
+        embedding=embedding,
+        **periodic,
+    )
+
+
+def _sample_optim(trial: optuna.trial.BaseTrial) -> OptimSpec:
+    name = trial.suggest_categorical("optimizer", ["adamw", "adam", "sgd", "rmsprop"])
+    extra: dict[str, Any] = {}
+    if name == "sgd":
+        extra = {"momentum": trial.suggest_float("sgd_momentum", 0.0, 0.99),
+                 "nesterov": trial.suggest_categorical("sgd_nesterov", [False, True])}
+    elif name == "rmsprop":
+        extra = {"momentum": trial.suggest_float("rmsprop_momentum", 0.0, 0.9)}
+    return OptimSpec(
+        name=name,
+        lr=trial.suggest_float("lr", 1e-5, 1e-1, log=True),
+        weight_decay=trial.suggest_float("weight_decay", 1e-6, 1e-2, log=True),
+        schedule=trial.suggest_categorical("schedule", ["constant", "cosine", "onecycle"]),
+        batch_size=trial.suggest_categorical("batch_size", list(BATCH_SIZES)),
+        **extra,
+    )
+
+
+def sample_params(trial: optuna.trial.BaseTrial, task: TaskType) -> TrialParams:
+    """Draw one configuration; class weighting is searched for classification only.
+
+    >>> fixed = {"embedding": "none", "arch": "mlp", "n_blocks": 2, "d_block": 64,
+    ...          "dropout": 0.1, "norm": "none", "activation": "relu", "optimizer": "adamw",
+    ...          "lr": 1e-3, "weight_decay": 1e-5, "schedule": "constant", "batch_size": 256}
+    >>> sample_params(optuna.trial.FixedTrial(fixed), TaskType.REGRESSION).model.d_block
+    64
+    """
+    weighting: ClassWeighting = "none"
+    model = _sample_model(trial)
+    optim = _sample_optim(trial)
+    if task.is_classification:
+        weighting = trial.suggest_categorical("class_weighting", ["none", "balanced", "sqrt"])
+    return TrialParams(model=model, optim=optim, class_weighting=weighting)
+
+
+def params_from_dict(params: dict[str, Any], task: TaskType) -> TrialParams:
+    """Rebuild a trial's settings from its stored Optuna parameters."""
+    return sample_params(optuna.trial.FixedTrial(params), task)

@@ -1,0 +1,480 @@
+"""Optuna orchestration: storage, sampler, pruner, resume checks, the objective, the summary.
+
+The two ledgers tell one story: every trial has one MLflow child run (its id stored as the
+trial's ``mlflow_run_id`` user attr) whose status mirrors the trial's state once Optuna has
+stored it. ``--n-trials`` is the study's total budget, enforced by a gate before each trial.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import sqlite3
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.trial import FrozenTrial, TrialState
+
+from automl.bundle import ModelBundle, load_bundle, save_bundle
+from automl.config import PrunerKind, SamplerKind, SearchConfig, TrainConfig
+from automl.data import Dataset, load_dataset, split
+from automl.errors import ConfigError, StudyMismatchError, StudyNotFoundError, TrialError
+from automl.features import Preprocessor, TensorSplits
+from automl.metrics import Metric, primary_metric
+from automl.model import build_model
+from automl.space import SPACE_VERSION, params_from_dict, sample_params
+from automl.tracking import MlflowTracker, Tracker, TrackingCallback, mask_url, temporary_dir
+from automl.train import FitResult, StopReason, fit, resolve_device, score_split
+
+HEARTBEAT_INTERVAL_S = int(os.environ.get("AUTOML_HEARTBEAT_S", "10"))
+MAX_RETRY = 2
+_COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)
+_IDENTITY = ("fingerprint", "target", "task", "metric", "space_version", "split_seed",
+             "val_fraction", "test_fraction")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SearchPlan:
+    """Everything decided before the first trial: data, schema, split tensors, metric, name."""
+
+    cfg: SearchConfig
+    study_name: str
+    dataset: Dataset
+    preprocessor: Preprocessor
+    tensors: TensorSplits
+    metric: Metric
+
+    def study_attrs(self) -> dict[str, Any]:
+        """What the study stores about itself (checked on resume, shown by ``show``)."""
+        schema = self.dataset.schema
+        return {
+            "data_path": str(Path(self.cfg.csv_path).resolve()), "target": schema.target,
+            "task": schema.task.value, "metric": self.metric.name,
+            "direction": self.metric.direction, "fingerprint": self.dataset.fingerprint,
+            "space_version": SPACE_VERSION, "split_seed": self.cfg.seed,
+            "val_fraction": self.cfg.val_fraction, "test_fraction": self.cfg.test_fraction,
+            "n_trials": self.cfg.n_trials, "schema": schema.to_dict(),
+            "sampler": self.cfg.sampler.value, "pruner": self.cfg.pruner.value,
+            "train": asdict(self.cfg.train),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Progress:
+    """Reported after every trial of this process."""
+
+    n_done: int
+    budget: int
+    best_value: float | None
+    elapsed_s: float
+    last_state: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SearchSummary:
+    """What one ``run_search`` call leaves behind (the study report plus this run's counts)."""
+
+    study_name: str
+    report: dict[str, Any]
+    n_run_here: int
+    elapsed_s: float
+    tracking_uri: str = ""
+    test_metrics: dict[str, float] = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------------- storage
+def study_name_for(path: Path | str) -> str:
+    """A study name derived from a file name: ``data/Churn 2024.csv.gz`` → ``churn-2024``."""
+    stem = Path(path).name.lower()
+    stem = re.sub(r"(\.csv)?(\.gz)?$", "", stem)
+    return re.sub(r"[^a-z0-9_.-]+", "-", stem).strip("-") or "study"
+
+
+def make_storage(url: str) -> RDBStorage:
+    """An RDB storage with heartbeats (stale RUNNING trials are failed and retried).
+
+    SQLite files get their folder created and WAL journaling (better for several local workers).
+
+    Raises:
+        ConfigError: the URL is malformed or the database cannot be reached.
+    """
+    connect: dict[str, Any] = {}
+    if url.startswith("sqlite:///"):
+        _prepare_sqlite(Path(url.removeprefix("sqlite:///")))
+        connect = {"connect_args": {"timeout": 60}}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return RDBStorage(
+                    url, engine_kwargs={"pool_pre_ping": True, **connect},
+                heartbeat_interval=HEARTBEAT_INTERVAL_S, grace_period=2 * HEARTBEAT_INTERVAL_S,
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                    max_retry=MAX_RETRY),
+            )
+    except Exception as exc:  # SQLAlchemy/driver errors come in many types
+        raise ConfigError(f"cannot open the study storage {mask_url(url)!r} "
+                          f"({type(exc).__name__}); check --storage / AUTOML_STORAGE") from None
+
+
+def _prepare_sqlite(path: Path) -> None:
+    if str(path) in ("", ":memory:"):
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path, timeout=60) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")
+
+
+def _existing_storage(url: str) -> RDBStorage:
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        raise StudyNotFoundError(f"no study storage at {mask_url(url)!r}; run `automl search` "
+                                 "first or pass --storage")
+    return make_storage(url)
+
+
+def load_existing(storage_url: str, study_name: str) -> optuna.Study:
+    """Load a study that must exist.
+
+    Raises:
+        StudyNotFoundError: no such study (the message lists the ones there are).
+    """
+    storage = _existing_storage(storage_url)
+    names = [s.study_name for s in storage.get_all_studies()]
+    if study_name not in names:
+        known = ", ".join(sorted(names)) or "none"
+        raise StudyNotFoundError(f"no study named {study_name!r} in {mask_url(storage_url)!r} "
+                                 f"(studies: {known}); check the name or --storage")
+    return optuna.load_study(study_name=study_name, storage=storage)
+
+
+def open_study(cfg: SearchConfig, study_name: str, direction: str) -> optuna.Study:
+    """Create the study, or load it if it exists (resume); sampler and pruner from ``cfg``."""
+    storage = make_storage(cfg.storage_url)
+    existing = {s.study_name: s for s in storage.get_all_studies()}
+    n_before = existing[study_name].n_trials if study_name in existing else 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.create_study(
+            study_name=study_name, storage=storage, direction=direction, load_if_exists=True,
+            sampler=_sampler(cfg, n_before), pruner=_pruner(cfg))
+
+
+def _sampler(cfg: SearchConfig, n_before: int) -> optuna.samplers.BaseSampler:
+    # Offset the seed by the trials already there, so a resumed run does not replay the
+    # random start-up configurations of the first one.
+    seed = cfg.seed + n_before
+    if cfg.sampler is SamplerKind.RANDOM:
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=cfg.n_startup_trials,
+                                      multivariate=True, group=True)
+
+
+def _pruner(cfg: SearchConfig) -> optuna.pruners.BasePruner:
+    if cfg.pruner is PrunerKind.HYPERBAND:
+        return optuna.pruners.HyperbandPruner(min_resource=max(1, cfg.n_warmup_epochs),
+                                              max_resource=cfg.train.max_epochs,
+                                              reduction_factor=3)
+    if cfg.pruner is PrunerKind.NONE:
+        return optuna.pruners.NopPruner()
+    return optuna.pruners.MedianPruner(n_startup_trials=cfg.n_startup_trials,
+                                       n_warmup_steps=cfg.n_warmup_epochs)
+
+
+def check_compatible(study: optuna.Study, attrs: dict[str, Any]) -> None:
+    """Refuse to continue a study whose data, task, metric, split or space differ.
+
+    Raises:
+        StudyMismatchError: the message names every difference and suggests a new name.
+    """
+    stored = study.user_attrs
+    if not stored:
+        return
+    differences = [f"{key}: study has {stored.get(key)!r}, now {attrs[key]!r}"
+                   for key in _IDENTITY if stored.get(key) != attrs[key]]
+    if differences:
+        raise StudyMismatchError(
+            f"study {study.study_name!r} was made with other settings ({'; '.join(differences)})"
+            f"; use a new name, e.g. --study {study.study_name}-2")
+
+
+# ------------------------------------------------------------------------------------ planning
+def prepare_search(cfg: SearchConfig) -> SearchPlan:
+    """Read and check the data, split it and fit the preprocessing; creates nothing on disk.
+
+    Raises:
+        DataError, ConfigError: the data or the options cannot be used (nothing was created).
+    """
+    _check_url(cfg.storage_url, "--storage")
+    _check_url(cfg.tracking_uri, "--tracking-uri")
+    dataset = load_dataset(cfg.csv_path, cfg.target, cfg.task)
+    metric = primary_metric(dataset.schema.task, cfg.metric)
+    splits = split(dataset.frame, dataset.schema, seed=cfg.seed, val_fraction=cfg.val_fraction,
+                   test_fraction=cfg.test_fraction)
+    preprocessor = Preprocessor(dataset.schema).fit(splits.train)
+    return SearchPlan(cfg=cfg, study_name=cfg.study_name or study_name_for(cfg.csv_path),
+                      dataset=dataset, preprocessor=preprocessor,
+                      tensors=preprocessor.tensors(splits), metric=metric)
+
+
+def _check_url(url: str, option: str) -> None:
+    if not re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", url) and not url.startswith("/"):
+        raise ConfigError(f"{option} {mask_url(url)!r} is not a URL; use e.g. "
+                          "sqlite:///path/file.db or postgresql://user@host/db")
+
+
+# ----------------------------------------------------------------------------------- objective
+class PruningCallback:
+    """Reports each epoch's score to Optuna and asks the pruner whether to stop."""
+
+    def __init__(self, trial: optuna.Trial) -> None:
+        self.trial = trial
+
+    def on_epoch_end(self, log: Any) -> StopReason | None:
+        if not math.isfinite(log.score):
+            return None
+        self.trial.report(log.score, log.epoch)
+        return StopReason.PRUNED if self.trial.should_prune() else None
+
+
+class Objective:
+    """Trains one trial; as an Optuna callback, closes its MLflow run with the stored state."""
+
+    def __init__(self, plan: SearchPlan, tracker: Tracker, deadline: float | None) -> None:
+        self.plan, self.tracker, self.deadline = plan, tracker, deadline
+        self.device = resolve_device(plan.cfg.train.device)
+        self.tensors = plan.tensors.to(self.device)
+        self._results: dict[int, tuple[FitResult, torch.nn.Module]] = {}
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        task = self.plan.dataset.schema.task
+        params = sample_params(trial, task)
+        run_id = self.tracker.start_trial(trial.number, dict(trial.params))
+        trial.set_user_attr("mlflow_run_id", run_id)
+        try:
+            torch.manual_seed(self.plan.cfg.seed + trial.number)
+            network = build_model(params.model, self.tensors.d_in, self.tensors.d_out,
+                                  self.tensors.n_num).to(self.device)
+            result = fit(network, self.tensors, task=task, metric=self.plan.metric,
+                         optim=params.optim, cfg=self.plan.cfg.train,
+                         class_weighting=params.class_weighting,
+                         callbacks=[TrackingCallback(self.tracker, run_id), PruningCallback(trial)],
+                         seed=self.plan.cfg.seed + trial.number, deadline=self.deadline)
+        except BaseException:
+            self.tracker.end_trial(run_id, "FAIL", {})
+            raise
+        self._results[trial.number] = (result, network)
+        trial.set_user_attr("best_epoch", result.best_epoch)
+        trial.set_user_attr("stop_reason", result.stop_reason.value)
+        if result.stop_reason is StopReason.PRUNED:
+            raise optuna.TrialPruned(f"pruned at epoch {len(result.history) - 1}")
+        if not result.found_finite_score:
+            raise TrialError(f"trial {trial.number} diverged (non-finite loss) at epoch 0")
+        return result.best_score
+
+    def after_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        """Mirror the stored state into MLflow; keep the model of a new best trial."""
+        run_id = trial.user_attrs.get("mlflow_run_id")
+        result, network = self._results.pop(trial.number, (None, None))
+        if run_id is None:
+            return
+        final = {f"best_val_{k}": v for k, v in (result.best_val if result else {}).items()}
+        if result is not None:
+            final.update(best_epoch=result.best_epoch, epochs=len(result.history))
+        if trial.state is TrialState.COMPLETE and _best_number(study) == trial.number:
+            self._log_model(run_id, trial, network)
+        self.tracker.end_trial(run_id, trial.state.name, final)
+
+    def _log_model(self, run_id: str, trial: FrozenTrial, network: torch.nn.Module) -> None:
+        params = params_from_dict(trial.params, self.plan.dataset.schema.task)
+        bundle = ModelBundle(preprocessor=self.plan.preprocessor, spec=params.model,
+                             network=network, d_in=self.tensors.d_in,
+                             metadata={"study": self.plan.study_name, "trial": trial.number,
+                                       "params": trial.params, "metric": self.plan.metric.name,
+                                       "value": trial.value})
+        with temporary_dir() as tmp:
+            self.tracker.log_dir(run_id, save_bundle(bundle, Path(tmp) / "model"), "model")
+
+
+def _best_number(study: optuna.Study) -> int | None:
+    try:
+        return study.best_trial.number
+    except ValueError:
+        return None
+
+
+# -------------------------------------------------------------------------------------- search
+def count_states(study: optuna.Study) -> dict[str, int]:
+    """Trials by state name (COMPLETE, PRUNED, FAIL, RUNNING, WAITING)."""
+    counts = {s.name: 0 for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL,
+                                  TrialState.RUNNING, TrialState.WAITING)}
+    for trial in study.get_trials(deepcopy=False):
+        counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
+    return counts
+
+
+def _budget_left(study: optuna.Study, budget: int) -> int:
+    counts = count_states(study)
+    if counts["FAIL"] >= budget:
+        return 0
+    return budget - sum(counts[s.name] for s in _COUNTED) - counts["RUNNING"]
+
+
+def open_tracker(plan: SearchPlan, study: optuna.Study) -> MlflowTracker:
+    """The MLflow tracker of the study, with the study's one parent run opened."""
+    tracker = MlflowTracker(plan.cfg.tracking_uri, plan.cfg.experiment_name or plan.study_name)
+    parent = study.user_attrs.get("mlflow_parent_run_id")
+    tags = {"automl.space_version": str(SPACE_VERSION),
+            "automl.fingerprint": plan.dataset.fingerprint}
+    params = {k: v for k, v in plan.study_attrs().items() if k != "schema"}
+    run_id = tracker.start_study(plan.study_name, parent_run_id=parent, tags=tags, params=params)
+    if parent is None:
+        study.set_user_attr("mlflow_parent_run_id", run_id)
+        study.set_user_attr("mlflow_experiment_id", tracker.experiment_id)
+        study.set_user_attr("tracking_uri", mask_url(plan.cfg.tracking_uri))
+    return tracker
+
+
+def start_study(plan: SearchPlan) -> optuna.Study:
+    """Open (or create) the plan's study after checking that it can be continued."""
+    study = open_study(plan.cfg, plan.study_name, plan.metric.direction)
+    check_compatible(study, plan.study_attrs())
+    for key, value in plan.study_attrs().items():
+        if study.user_attrs.get(key) != value:
+            study.set_user_attr(key, value)
+    return study
+
+
+def run_search(plan: SearchPlan, *, tracker: Tracker | None = None,
+               on_trial: Callable[[Progress], None] | None = None) -> SearchSummary:
+    """Run trials until the study's budget is used or this run's timeout passes.
+
+    Raises:
+        StudyMismatchError: the named study exists with other data or settings.
+        KeyboardInterrupt: after the running trial was failed and its MLflow run closed.
+    """
+    start = time.monotonic()
+    deadline = start + plan.cfg.timeout_s if plan.cfg.timeout_s else None
+    torch.set_num_threads(plan.cfg.threads or os.cpu_count() or 1)
+    study = start_study(plan)
+    tracker = tracker or open_tracker(plan, study)
+    objective = Objective(plan, tracker, deadline)
+    n_run = 0
+    while _budget_left(study, plan.cfg.n_trials) > 0 and (
+            deadline is None or time.monotonic() < deadline):
+        study.optimize(objective, n_trials=1, catch=(TrialError,),
+                       callbacks=[objective.after_trial], gc_after_trial=False)
+        n_run += 1
+        if on_trial is not None:
+            on_trial(_progress(study, plan.cfg.n_trials, time.monotonic() - start))
+    test_metrics = finish_search(plan, study, tracker)
+    return SearchSummary(study_name=plan.study_name, report=describe(study), n_run_here=n_run,
+                         elapsed_s=time.monotonic() - start, tracking_uri=plan.cfg.tracking_uri,
+                         test_metrics=test_metrics)
+
+
+def _progress(study: optuna.Study, budget: int, elapsed: float) -> Progress:
+    trials = study.get_trials(deepcopy=False)
+    done = sum(t.state in _COUNTED for t in trials)
+    return Progress(n_done=done, budget=budget, best_value=_best_value(study), elapsed_s=elapsed,
+                    last_state=trials[-1].state.name if trials else "")
+
+
+def _best_value(study: optuna.Study) -> float | None:
+    try:
+        return float(study.best_value)
+    except ValueError:
+        return None
+
+
+def finish_search(plan: SearchPlan, study: optuna.Study, tracker: Tracker) -> dict[str, float]:
+    """Score the best trial's model on the test split; log it and its model to the parent run."""
+    parent = study.user_attrs.get("mlflow_parent_run_id")
+    best = _best_number(study)
+    test: dict[str, float] = {}
+    if best is not None and parent is not None:
+        run_id = study.trials[best].user_attrs.get("mlflow_run_id", "")
+        with temporary_dir() as tmp:
+            folder = tracker.download_dir(run_id, "model", Path(tmp))
+            if folder is not None:
+                bundle = load_bundle(folder)
+                if len(plan.tensors.x_test):
+                    test = score_split(bundle.network, plan.tensors, plan.dataset.schema.task,
+                                       "test")
+                tracker.log_dir(parent, folder, "best_model")
+        tracker.log_metrics(parent, {f"test_{k}": v for k, v in test.items()} |
+                            {"best_value": study.best_value, "best_trial": best})
+        study.set_user_attr("test_metrics", test)
+        study.set_user_attr("best_model_run_id", run_id)
+    if parent is not None:
+        tracker.end_study(parent)
+    return test
+
+
+# ------------------------------------------------------------------------------------- reports
+def describe(study: optuna.Study, top: int = 5) -> dict[str, Any]:
+    """The study as stable JSON data (the ``show --json`` format, documented in the README)."""
+    attrs = study.user_attrs
+    complete = [t for t in study.get_trials(deepcopy=False) if t.state is TrialState.COMPLETE]
+    reverse = attrs.get("direction", "maximize") == "maximize"
+    ranked = sorted(complete, key=lambda t: t.value, reverse=reverse)[:top]  # type: ignore
+    best = ranked[0] if ranked else None
+    return {
+        "study": study.study_name, "task": attrs.get("task"), "metric": attrs.get("metric"),
+        "direction": attrs.get("direction"), "target": attrs.get("target"),
+        "data_path": attrs.get("data_path"), "n_trials_budget": attrs.get("n_trials"),
+        "best_value": best.value if best else None, "best_trial": best.number if best else None,
+        "best_params": best.params if best else None, "trials": count_states(study),
+        "test_metrics": attrs.get("test_metrics", {}),
+        "mlflow_experiment_id": attrs.get("mlflow_experiment_id"),
+        "mlflow_parent_run_id": attrs.get("mlflow_parent_run_id"),
+        "leaderboard": [{"trial": t.number, "value": t.value, "params": t.params,
+                         "mlflow_run_id": t.user_attrs.get("mlflow_run_id")} for t in ranked],
+    }
+
+
+def show_study(storage_url: str, study_name: str, top: int = 5) -> dict[str, Any]:
+    """:func:`describe` for a stored study."""
+    return describe(load_existing(storage_url, study_name), top)
+
+
+def list_studies(storage_url: str) -> list[dict[str, Any]]:
+    """One summary per study in the storage: name, task, metric, best value, trials by state."""
+    storage = _existing_storage(storage_url)
+    rows = []
+    for summary in storage.get_all_studies():
+        study = optuna.load_study(study_name=summary.study_name, storage=storage)
+        report = describe(study, top=1)
+        rows.append({k: report[k] for k in ("study", "task", "metric", "direction",
+                                            "best_value", "best_trial", "trials")})
+    return rows
+
+
+def resume_config(storage_url: str, study_name: str, **overrides: Any) -> SearchConfig:
+    """The :class:`SearchConfig` a study was made with, so ``resume`` needs nothing retyped.
+
+    ``overrides`` (e.g. ``n_trials``, ``timeout_s``, ``tracking_uri``) replace stored values.
+
+    Raises:
+        StudyNotFoundError: no such study, or it was not made by ``automl search``.
+    """
+    attrs = load_existing(storage_url, study_name).user_attrs
+    if "data_path" not in attrs:
+        raise StudyNotFoundError(f"study {study_name!r} was not made by automl search; "
+                                 "start it with `automl search`")
+    stored = {
+        "csv_path": Path(attrs["data_path"]), "target": attrs["target"], "task": attrs["task"],
+        "metric": attrs["metric"], "seed": attrs["split_seed"], "study_name": study_name,
+        "val_fraction": attrs["val_fraction"], "test_fraction": attrs["test_fraction"],
+        "n_trials": attrs["n_trials"], "storage_url": storage_url,
+        "sampler": attrs.get("sampler", "tpe"), "pruner": attrs.get("pruner", "median"),
+        "train": TrainConfig(**attrs.get("train", {})),
+    }
+    stored.update({k: v for k, v in overrides.items() if v is not None})
+    return SearchConfig(**stored)

@@ -1,0 +1,228 @@
+"""Experiment logging behind a small protocol: MLflow for real, a null tracker for tests.
+
+One MLflow experiment per study, one parent run per study, one child run per trial. Trial runs
+carry the tags ``automl.study``, ``automl.trial`` and ``automl.state``; their status mirrors the
+Optuna state (COMPLETE → FINISHED, PRUNED → KILLED, FAIL → FAILED). Takes plain dicts and ints,
+never Optuna objects.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+from automl.errors import ConfigError
+from automl.train import EpochLog, StopReason
+
+RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
+_MAX_TAG = 5000
+
+
+def mask_url(url: str) -> str:
+    """``url`` with any password replaced by ``***``.
+
+    >>> mask_url("postgresql://user:secret@db:5432/automl")
+    'postgresql://user:***@db:5432/automl'
+    """
+    return re.sub(r"(://[^/:@\s]*:)[^@/\s]*@", r"\1***@", url)
+
+
+class Tracker(Protocol):
+    """Where trials are recorded. Every method takes plain data; run ids are strings."""
+
+    def start_study(self, study_name: str, *, parent_run_id: str | None,
+                    tags: dict[str, str], params: dict[str, Any]) -> str:
+        """Open (or re-open) the study's parent run and return its id."""
+
+    def start_trial(self, number: int, params: dict[str, Any]) -> str:
+        """Open a child run for trial ``number`` with its params; return the run id."""
+
+    def log_metrics(self, run_id: str, metrics: dict[str, float], step: int | None = None) -> None:
+        """Log several metrics in one call."""
+
+    def end_trial(self, run_id: str, state: str, metrics: dict[str, float]) -> None:
+        """Log final metrics and close the run with the status that mirrors ``state``."""
+
+    def log_dir(self, run_id: str, local_dir: Path, artifact_path: str) -> None:
+        """Upload a directory of files as artifacts."""
+
+    def download_dir(self, run_id: str, artifact_path: str, dst: Path) -> Path | None:
+        """Fetch a directory of artifacts (``None`` when there is none)."""
+
+    def end_study(self, run_id: str) -> None:
+        """Close the parent run as FINISHED (it is re-opened by the next worker/resume)."""
+
+
+class NullTracker:
+    """Records nothing; run ids are ``null-<n>``. For tests and dry runs."""
+
+    experiment_id = ""
+
+    def __init__(self) -> None:
+        self._n = 0
+
+    def start_study(self, study_name: str, *, parent_run_id: str | None,
+                    tags: dict[str, str], params: dict[str, Any]) -> str:
+        return parent_run_id or "null-parent"
+
+    def start_trial(self, number: int, params: dict[str, Any]) -> str:
+        self._n += 1
+        return f"null-{self._n}"
+
+    def log_metrics(self, run_id: str, metrics: dict[str, float], step: int | None = None) -> None:
+        pass
+
+    def end_trial(self, run_id: str, state: str, metrics: dict[str, float]) -> None:
+        pass
+
+    def log_dir(self, run_id: str, local_dir: Path, artifact_path: str) -> None:
+        pass
+
+    def download_dir(self, run_id: str, artifact_path: str, dst: Path) -> Path | None:
+        return None
+
+    def end_study(self, run_id: str) -> None:
+        pass
+
+
+def _quiet_mlflow() -> None:
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    for name in ("alembic", "mlflow.store.db.utils", "mlflow.tracking", "mlflow.store"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def artifact_root(tracking_uri: str) -> str | None:
+    """For a local SQLite store, artifacts live beside it in ``artifacts/``; else the server's."""
+    if tracking_uri.startswith("sqlite:///"):
+        db = Path(tracking_uri.removeprefix("sqlite:///"))
+        return (db.parent.resolve() / "artifacts").as_uri()
+    return None
+
+
+def prepare_store(tracking_uri: str) -> None:
+    """Create the folder of a local SQLite store (MLflow creates the file and schema)."""
+    if tracking_uri.startswith("sqlite:///"):
+        Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+
+class MlflowTracker:
+    """Logs to MLflow through an injected or new ``MlflowClient`` (no global active run).
+
+    Raises:
+        ConfigError: the tracking store cannot be reached or created.
+    """
+
+    def __init__(self, tracking_uri: str, experiment_name: str, client: Any = None) -> None:
+        from mlflow.tracking import MlflowClient
+
+        _quiet_mlflow()
+        prepare_store(tracking_uri)
+        self.tracking_uri = tracking_uri
+        try:
+            self.client = client or MlflowClient(tracking_uri=tracking_uri)
+            self.experiment_id = self._experiment(experiment_name)
+        except Exception as exc:  # MLflow raises many types for a bad store
+            raise ConfigError(f"cannot open the MLflow store {mask_url(tracking_uri)!r} "
+                              f"({type(exc).__name__}); check --tracking-uri") from None
+        self.parent_run_id: str | None = None
+        self.study_name = experiment_name
+
+    def _experiment(self, name: str) -> str:
+        from mlflow.exceptions import MlflowException
+
+        for _ in range(5):
+            found = self.client.get_experiment_by_name(name)
+            if found is not None:
+                if found.lifecycle_stage == "deleted":
+                    self.client.restore_experiment(found.experiment_id)
+                return str(found.experiment_id)
+            try:
+                return str(self.client.create_experiment(
+                    name, artifact_location=_join(artifact_root(self.tracking_uri), name)))
+            except MlflowException:  # another worker created it first
+                time.sleep(0.2)
+        raise ConfigError(f"cannot create MLflow experiment {name!r}")
+
+    def start_study(self, study_name: str, *, parent_run_id: str | None,
+                    tags: dict[str, str], params: dict[str, Any]) -> str:
+        self.study_name = study_name
+        if parent_run_id is not None:
+            self.client.update_run(parent_run_id, status="RUNNING")
+        else:
+            run = self.client.create_run(self.experiment_id, run_name=study_name,
+                                         tags={**tags, "automl.study": study_name,
+                                               "automl.role": "study"})
+            parent_run_id = run.info.run_id
+            self._log_params(parent_run_id, params)
+        self.parent_run_id = parent_run_id
+        return parent_run_id
+
+    def start_trial(self, number: int, params: dict[str, Any]) -> str:
+        tags = {"automl.study": self.study_name, "automl.trial": str(number),
+                "automl.state": "RUNNING", "automl.role": "trial"}
+        if self.parent_run_id:
+            tags["mlflow.parentRunId"] = self.parent_run_id
+        run = self.client.create_run(self.experiment_id, run_name=f"trial-{number:04d}",
+                                     tags=tags)
+        self._log_params(run.info.run_id, params)
+        return str(run.info.run_id)
+
+    def _log_params(self, run_id: str, params: dict[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, str(v)[:_MAX_TAG]) for k, v in params.items()]
+        for i in range(0, len(items), 100):
+            self.client.log_batch(run_id, params=items[i:i + 100])
+
+    def log_metrics(self, run_id: str, metrics: dict[str, float], step: int | None = None) -> None:
+        from mlflow.entities import Metric
+
+        stamp = int(time.time() * 1000)
+        batch = [Metric(k, float(v), stamp, step or 0) for k, v in metrics.items()
+                 if v == v and abs(v) != float("inf")]
+        if batch:
+            self.client.log_batch(run_id, metrics=batch)
+
+    def end_trial(self, run_id: str, state: str, metrics: dict[str, float]) -> None:
+        self.log_metrics(run_id, metrics)
+        self.client.set_tag(run_id, "automl.state", state)
+        self.client.set_terminated(run_id, status=RUN_STATUS.get(state, "FAILED"))
+
+    def log_dir(self, run_id: str, local_dir: Path, artifact_path: str) -> None:
+        self.client.log_artifacts(run_id, str(local_dir), artifact_path)
+
+    def download_dir(self, run_id: str, artifact_path: str, dst: Path) -> Path | None:
+        try:
+            return Path(self.client.download_artifacts(run_id, artifact_path, str(dst)))
+        except Exception:  # no such artifact
+            return None
+
+    def end_study(self, run_id: str) -> None:
+        self.client.set_terminated(run_id, status="FINISHED")
+
+
+def _join(root: str | None, name: str) -> str | None:
+    return f"{root}/{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}" if root else None
+
+
+class TrackingCallback:
+    """An :class:`~automl.train.EpochCallback` that logs each epoch's metrics (``step=epoch``)."""
+
+    def __init__(self, tracker: Tracker, run_id: str) -> None:
+        self.tracker, self.run_id = tracker, run_id
+
+    def on_epoch_end(self, log: EpochLog) -> StopReason | None:
+        metrics = {f"val_{k}": v for k, v in log.val.items()}
+        metrics.update(train_loss=log.train_loss, lr=log.lr, epoch_seconds=log.seconds)
+        self.tracker.log_metrics(self.run_id, metrics, step=log.epoch)
+        return None
+
+
+def temporary_dir() -> tempfile.TemporaryDirectory[str]:
+    """A scratch directory for artifacts on their way to or from the store."""
+    return tempfile.TemporaryDirectory(prefix="automl-")

@@ -1,0 +1,278 @@
+"""The training loop: mini-batches sliced from whole-split tensors, early stopping, callbacks.
+
+Knows nothing about Optuna or MLflow. Pruning and tracking reach the loop only through
+:class:`EpochCallback` objects, called once per epoch; any of them may ask the loop to stop by
+returning a :class:`StopReason`. ``fit`` never catches ``BaseException``: Ctrl-C stops it.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Literal, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from automl.config import TrainConfig
+from automl.data import TaskType
+from automl.errors import TrialError
+from automl.features import TensorSplits
+from automl.metrics import Metric, evaluate
+
+OptimizerName = Literal["adamw", "adam", "sgd", "rmsprop"]
+Schedule = Literal["constant", "cosine", "onecycle"]
+ClassWeighting = Literal["none", "balanced", "sqrt"]
+
+
+class StopReason(str, Enum):
+    """Why a trial's training ended."""
+
+    MAX_EPOCHS = "max_epochs"
+    PATIENCE = "patience"
+    NON_FINITE = "non_finite"
+    PRUNED = "pruned"
+    TIMEOUT = "timeout"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OptimSpec:
+    """The searched optimisation settings (filled by :mod:`automl.space`)."""
+
+    name: OptimizerName = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    nesterov: bool = False
+    schedule: Schedule = "constant"
+    batch_size: int = 256
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EpochLog:
+    """What one epoch produced. Callbacks must not mutate it."""
+
+    epoch: int
+    train_loss: float
+    val: dict[str, float]
+    score: float
+    lr: float
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FitResult:
+    """The outcome of :func:`fit`; the model holds the best epoch's weights afterwards."""
+
+    best_score: float
+    best_epoch: int
+    best_val: dict[str, float]
+    stop_reason: StopReason
+    history: tuple[EpochLog, ...] = field(repr=False)
+
+    @property
+    def found_finite_score(self) -> bool:
+        return math.isfinite(self.best_score)
+
+
+class EpochCallback(Protocol):
+    """Called after every epoch; returning a :class:`StopReason` ends training."""
+
+    def on_epoch_end(self, log: EpochLog) -> StopReason | None: ...
+
+
+class EarlyStopping:
+    """Stops after ``patience`` epochs without an improvement larger than ``min_delta``.
+
+    A non-finite score stops at once with :attr:`StopReason.NON_FINITE`.
+
+    >>> stopper = EarlyStopping(patience=2, greater_is_better=True)
+    >>> [stopper.update(s) for s in (0.5, 0.6, 0.6, 0.55)]
+    [None, None, None, <StopReason.PATIENCE: 'patience'>]
+    """
+
+    def __init__(self, *, patience: int, greater_is_better: bool, min_delta: float = 0.0):
+        self.patience, self.min_delta = patience, min_delta
+        self.sign = 1.0 if greater_is_better else -1.0
+        self.best, self.best_epoch, self.wait, self.improved = -math.inf, -1, 0, False
+        self._epoch = -1
+
+    def update(self, score: float) -> StopReason | None:
+        """Record one epoch's score; ``improved`` tells whether it is the new best."""
+        self._epoch += 1
+        self.improved = False
+        if not math.isfinite(score):
+            return StopReason.NON_FINITE
+        if self.sign * score > self.best + self.min_delta:
+            self.best, self.best_epoch, self.wait, self.improved = (
+                self.sign * score, self._epoch, 0, True)
+            return None
+        self.wait += 1
+        return StopReason.PATIENCE if self.wait >= self.patience else None
+
+    @property
+    def best_score(self) -> float:
+        return self.sign * self.best if self.best_epoch >= 0 else math.nan
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` → CUDA when available, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def make_optimizer(model: nn.Module, spec: OptimSpec) -> torch.optim.Optimizer:
+    """The optimizer, with weight decay only on weight matrices (not biases, norms, scales)."""
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    groups = [{"params": decay, "weight_decay": spec.weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    if spec.name == "sgd":
+        return torch.optim.SGD(groups, lr=spec.lr, momentum=spec.momentum,
+                               nesterov=spec.nesterov and spec.momentum > 0)
+    if spec.name == "rmsprop":
+        return torch.optim.RMSprop(groups, lr=spec.lr, momentum=spec.momentum)
+    adam = torch.optim.AdamW if spec.name == "adamw" else torch.optim.Adam
+    return adam(groups, lr=spec.lr)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, spec: OptimSpec,
+                   total_steps: int) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """A per-step learning-rate schedule, or ``None`` for a constant rate."""
+    if spec.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+    if spec.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=spec.lr,
+                                                   total_steps=total_steps)
+    return None
+
+
+def class_weights(y: torch.Tensor, n_classes: int,
+                  weighting: ClassWeighting) -> torch.Tensor | None:
+    """Per-class loss weights: ``balanced`` = n / (k·n_c), ``sqrt`` = its square root.
+
+    >>> class_weights(torch.tensor([0, 0, 0, 1]), 2, "balanced").tolist()
+    [0.6666666865348206, 2.0]
+    """
+    if weighting == "none":
+        return None
+    counts = torch.bincount(y, minlength=n_classes).clamp(min=1).float()
+    balanced = len(y) / (n_classes * counts)
+    return balanced.sqrt() if weighting == "sqrt" else balanced
+
+
+def make_loss(task: TaskType, data: TensorSplits, weighting: ClassWeighting) -> nn.Module:
+    """Cross-entropy (optionally class-weighted) for classification, MSE for regression."""
+    if not task.is_classification:
+        return nn.MSELoss()
+    return nn.CrossEntropyLoss(weight=class_weights(data.y_train, data.d_out, weighting))
+
+
+def _batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+    order = torch.randperm(n, generator=generator)
+    for start in range(0, n, batch_size):
+        idx = order[start:start + batch_size]
+        if len(idx) > 1 or start == 0:
+            yield idx
+
+
+@torch.inference_mode()
+def predict_raw(model: nn.Module, x: torch.Tensor, batch_size: int = 8192) -> np.ndarray:
+    """Raw network outputs for ``x`` in evaluation mode, as a float64 numpy array."""
+    model.eval()
+    outputs = [model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+    return torch.cat(outputs).double().cpu().numpy() if outputs else np.zeros((0, 1))
+
+
+def score_split(model: nn.Module, data: TensorSplits, task: TaskType, split: str = "val",
+                batch_size: int = 8192) -> dict[str, float]:
+    """Every metric of ``task`` on one split, with regression outputs in target units."""
+    x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
+    output = predict_raw(model, x, batch_size)
+    y_true = y.cpu().numpy()
+    if not task.is_classification:
+        output = output * data.target_std + data.target_mean
+        y_true = y_true * data.target_std + data.target_mean
+    return evaluate(task, y_true, output)
+
+
+def _train_epoch(model: nn.Module, data: TensorSplits, loss_fn: nn.Module,
+                 optimizer: torch.optim.Optimizer, scheduler: object, batch_size: int,
+                 generator: torch.Generator) -> float:
+    model.train()
+    total, n = torch.zeros((), device=data.x_train.device), 0
+    for idx in _batches(len(data.x_train), batch_size, generator):
+        idx = idx.to(data.x_train.device)
+        out = model(data.x_train[idx])
+        target = data.y_train[idx]
+        loss = loss_fn(out.squeeze(-1) if out.shape[-1] == 1 and target.ndim == 1 else out,
+                       target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()  # type: ignore[attr-defined]
+        total += loss.detach() * len(idx)
+        n += len(idx)
+    return float(total) / max(n, 1)
+
+
+def fit(model: nn.Module, data: TensorSplits, *, task: TaskType, metric: Metric,
+        optim: OptimSpec, cfg: TrainConfig, class_weighting: ClassWeighting = "none",
+        callbacks: Sequence[EpochCallback] = (), seed: int = 0,
+        deadline: float | None = None) -> FitResult:
+    """Train ``model`` on ``data.x_train``, scoring ``metric`` on ``data.x_val`` each epoch.
+
+    Stops at ``cfg.max_epochs``, on patience, on a non-finite loss or score, when a callback
+    returns a reason, or after the epoch during which ``time.monotonic()`` passed ``deadline``.
+    The model ends with the best epoch's weights.
+
+    Raises:
+        TrialError: the trial ran out of memory (an oversized network).
+    """
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = make_optimizer(model, optim)
+    steps = max(1, math.ceil(len(data.x_train) / optim.batch_size)) * cfg.max_epochs
+    scheduler = make_scheduler(optimizer, optim, steps)
+    loss_fn = make_loss(task, data, class_weighting).to(data.x_train.device)
+    stopper = EarlyStopping(patience=cfg.patience, min_delta=cfg.min_delta,
+                            greater_is_better=metric.greater_is_better)
+    history: list[EpochLog] = []
+    best_state, best_val, reason = None, {}, StopReason.MAX_EPOCHS
+    try:
+        for epoch in range(cfg.max_epochs):
+            start = time.perf_counter()
+            train_loss = _train_epoch(model, data, loss_fn, optimizer, scheduler,
+                                      optim.batch_size, generator)
+            val = score_split(model, data, task, "val", cfg.eval_batch_size)
+            score = val[metric.name] if math.isfinite(train_loss) else math.nan
+            log = EpochLog(epoch=epoch, train_loss=train_loss, val=val, score=score,
+                           lr=optimizer.param_groups[0]["lr"],
+                           seconds=time.perf_counter() - start)
+            history.append(log)
+            stop = stopper.update(score)
+            if stopper.improved:
+                best_state, best_val = copy.deepcopy(model.state_dict()), val
+            stop = _notify(callbacks, log) or stop
+            if stop is None and deadline is not None and time.monotonic() > deadline:
+                stop = StopReason.TIMEOUT
+            if stop is not None:
+                reason = stop
+                break
+    except torch.OutOfMemoryError as exc:
+        raise TrialError(f"out of memory: {exc}") from None
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return FitResult(best_score=stopper.best_score, best_epoch=stopper.best_epoch,
+                     best_val=best_val, stop_reason=reason, history=tuple(history))
+
+
+def _notify(callbacks: Sequence[EpochCallback], log: EpochLog) -> StopReason | None:
+    reasons = [cb.on_epoch_end(log) for cb in callbacks]
+    return next((r for r in reasons if r is not None), None)

@@ -1,0 +1,100 @@
+"""Shared fixtures: seeding, tiny CSV factory, fast configs, and pre-migrated MLflow stores."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from automl.config import SearchConfig, TrainConfig
+
+SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+
+
+@pytest.fixture(autouse=True)
+def _seeded() -> None:
+    np.random.seed(0)
+    torch.manual_seed(0)
+
+
+@pytest.fixture
+def make_csv(tmp_path: Path) -> Callable[..., Path]:
+    """Write a small synthetic CSV with a learnable target; returns its path."""
+
+    def make(task: str = "binary", n_rows: int = 120, missing: bool = False,
+             categoricals: bool = True, name: str = "data.csv", seed: int = 0) -> Path:
+        rng = np.random.default_rng(seed)
+        x1, x2 = rng.normal(size=n_rows), rng.normal(size=n_rows)
+        frame = pd.DataFrame({"x1": x1.round(4), "x2": x2.round(4)})
+        if categoricals:
+            frame["color"] = rng.choice(["red", "green", "blue"], size=n_rows)
+        signal = x1 + 0.5 * x2
+        if task == "binary":
+            frame["y"] = np.where(signal > 0, "yes", "no")
+        elif task == "multiclass":
+            frame["y"] = np.digitize(signal, [-0.5, 0.5]).astype(int)
+            frame["y"] = frame["y"].map({0: "low", 1: "mid", 2: "high"})
+        else:
+            frame["y"] = (3 * signal + rng.normal(scale=0.1, size=n_rows)).round(4)
+        if missing:
+            frame.loc[rng.random(n_rows) < 0.1, "x1"] = np.nan
+        path = tmp_path / name
+        frame.to_csv(path, index=False)
+        return path
+
+    return make
+
+
+@pytest.fixture
+def fast_train_cfg() -> TrainConfig:
+    return TrainConfig(max_epochs=3, patience=2, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def _migrated_mlflow_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One MLflow SQLite store migrated once per session (migration takes seconds)."""
+    from automl.tracking import MlflowTracker
+
+    folder = tmp_path_factory.mktemp("mlflow-template")
+    MlflowTracker(f"sqlite:///{folder}/mlflow.db", "template")
+    return folder / "mlflow.db"
+
+
+@pytest.fixture
+def tmp_tracking_uri(tmp_path: Path, _migrated_mlflow_db: Path) -> str:
+    """A fresh, already-migrated MLflow store for this test."""
+    folder = tmp_path / "mlruns"
+    folder.mkdir()
+    shutil.copy(_migrated_mlflow_db, folder / "mlflow.db")
+    return f"sqlite:///{folder}/mlflow.db"
+
+
+@pytest.fixture
+def tmp_storage_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/studies/optuna.db"
+
+
+@pytest.fixture
+def search_cfg(make_csv: Callable[..., Path], tmp_storage_url: str, tmp_tracking_uri: str,
+               fast_train_cfg: TrainConfig) -> Callable[..., SearchConfig]:
+    """A SearchConfig factory on a tiny CSV, temporary stores and 3-epoch training."""
+
+    def make(task: str = "binary", **changes: object) -> SearchConfig:
+        values: dict[str, object] = dict(
+            csv_path=make_csv(task=task), target="y", study_name=f"test-{task}", n_trials=3,
+            storage_url=tmp_storage_url, tracking_uri=tmp_tracking_uri, threads=1,
+            n_startup_trials=2, n_warmup_epochs=1, train=fast_train_cfg)
+        values.update(changes)
+        return SearchConfig(**values)  # type: ignore[arg-type]
+
+    return make
+
+
+def postgres_url() -> str:
+    return os.environ.get("AUTOML_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
