@@ -250,3 +250,67 @@ def list_studies(
 
 def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+# --------------------------------------------------------------------------- use the result
+@app.command()
+def predict(
+    study: str = typer.Argument(..., help="Study whose model to use."),
+    csv_path: Path = typer.Argument(..., help="Rows to predict: a CSV with the feature columns."),
+    output: Path | None = typer.Option(None, "--output", "-o",
+                                       help="Write predictions here [default: stdout]."),
+    trial: int | None = typer.Option(None, "--trial",
+                                     help="Use this trial's model [default: the best]."),
+    storage: str | None = StorageOpt,
+    tracking_uri: str | None = TrackingOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Predict a CSV with a study's best model: `prediction` and `proba_<class>` per row."""
+    from automl.errors import ConfigError
+    from automl.predict import predict_csv
+
+    with _user_errors(debug):
+        _quiet_libraries()
+        result = predict_csv(storage or default_storage(), study, csv_path, trial=trial,
+                             tracking_uri=tracking_uri)
+        if result.ignored:
+            err.print(f"ignored column(s) the model does not use: "
+                      f"{', '.join(result.ignored)}", soft_wrap=True)
+        if output is None:
+            result.predictions.to_csv(sys.stdout, index=False)
+            return
+        try:
+            result.predictions.to_csv(output, index=False)
+        except OSError as exc:
+            raise ConfigError(f"cannot write {output} ({exc.strerror}); check -o") from None
+        err.print(f"{len(result.predictions):,} predictions from trial {result.source.trial} "
+                  f"of study {study!r} written to {output}", soft_wrap=True)
+
+
+@app.command()
+def export(
+    study: str = typer.Argument(..., help="Study whose model to export."),
+    path: Path | None = typer.Argument(None, help="New directory for the MLflow model."),
+    register: str | None = typer.Option(None, "--register",
+                                        help="Also register it in the MLflow Model Registry "
+                                             "under this name."),
+    trial: int | None = typer.Option(None, "--trial",
+                                     help="Export this trial's model [default: the best]."),
+    storage: str | None = StorageOpt,
+    tracking_uri: str | None = TrackingOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Export a study's best model as an MLflow pyfunc model (directory and/or registry)."""
+    from automl.predict import export_study
+
+    with _user_errors(debug):
+        _quiet_libraries()
+        done = export_study(storage or default_storage(), study, path, register=register,
+                            trial=trial, tracking_uri=tracking_uri)
+        source = f"trial {done.source.trial} of study {study!r}"
+        if done.path is not None:
+            out.print(f"exported {source} to {done.path}\n  serve it: mlflow models serve -m "
+                      f"{done.path} --env-manager local -h 127.0.0.1 -p 5001", soft_wrap=True)
+        if done.registered_name:
+            out.print(f"registered {source} as {done.model_uri} in "
+                      f"{mask_url(done.source.tracking_uri)}", soft_wrap=True)

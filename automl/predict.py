@@ -1,0 +1,275 @@
+"""Using a study's result: fetch its best (or one trial's) model from MLflow, predict, export.
+
+A study records, per trial, the MLflow run id (trial user attr ``mlflow_run_id``); the run of
+each trial that was the best when it finished holds the model bundle as artifact ``model``.
+:func:`fetch_model` downloads that bundle; :func:`predict_csv` applies it to a new CSV;
+:func:`export_study` writes it as an MLflow pyfunc directory and/or registers it in the
+MLflow Model Registry of the tracking store.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pandas as pd
+from optuna.trial import TrialState
+
+from automl.bundle import ModelBundle, load_bundle
+from automl.config import default_tracking_uri
+from automl.data import load_csv
+from automl.errors import ConfigError, DataError, StudyNotFoundError
+from automl.pyfunc import save_pyfunc
+from automl.study import load_existing
+from automl.tracking import mask_url, temporary_dir
+
+PYFUNC_ARTIFACT = "pyfunc_model"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelSource:
+    """Where a study's model came from: the study, the trial, its MLflow run and store."""
+
+    study_name: str
+    trial: int
+    run_id: str
+    tracking_uri: str
+    parent_run_id: str | None = None
+    data_path: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Prediction:
+    """``predictions`` has one row per input row, in input order; ``ignored`` lists the input
+    columns the model does not use (extra columns, the target, dropped id/text columns)."""
+
+    predictions: pd.DataFrame
+    ignored: tuple[str, ...]
+    source: ModelSource
+
+
+# --------------------------------------------------------------------------------- the model
+def resolve_tracking_uri(study: optuna.Study, tracking_uri: str | None) -> str:
+    """``tracking_uri`` if given, else the study's own (if stored unmasked), else the default.
+
+    Raises:
+        ConfigError: a local SQLite store that does not exist.
+    """
+    stored = study.user_attrs.get("tracking_uri")
+    uri = tracking_uri or (stored if stored and "***" not in stored else None)
+    uri = uri or default_tracking_uri()
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        raise ConfigError(f"no MLflow store at {mask_url(uri)!r} (study {study.study_name!r} "
+                          "logged its models elsewhere); pass --tracking-uri")
+    return uri
+
+
+def model_source(study: optuna.Study, trial: int | None, tracking_uri: str) -> ModelSource:
+    """The trial (``None``: the best) whose logged model to use.
+
+    Raises:
+        StudyNotFoundError: the study has no completed trial.
+        ConfigError: no such trial, it did not complete, or it has no logged model.
+    """
+    trials = study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state is TrialState.COMPLETE]
+    if not complete:
+        raise StudyNotFoundError(f"study {study.study_name!r} has no completed trial yet; run "
+                                 f"`automl resume {study.study_name}` first")
+    if trial is None:
+        chosen = study.best_trial
+    else:
+        found = [t for t in trials if t.number == trial]
+        if not found:
+            raise ConfigError(f"study {study.study_name!r} has no trial {trial} (trials 0-"
+                              f"{len(trials) - 1}); check --trial")
+        chosen = found[0]
+        if chosen.state is not TrialState.COMPLETE:
+            raise ConfigError(f"trial {trial} of study {study.study_name!r} is "
+                              f"{chosen.state.name.lower()}, it has no model; pick a completed "
+                              "trial (see `automl show`) or omit --trial for the best")
+    run_id = chosen.user_attrs.get("mlflow_run_id")
+    if not run_id:
+        raise ConfigError(f"trial {chosen.number} of study {study.study_name!r} has no MLflow "
+                          "run; it was not run by automl search")
+    return ModelSource(study_name=study.study_name, trial=chosen.number, run_id=str(run_id),
+                       tracking_uri=tracking_uri,
+                       parent_run_id=study.user_attrs.get("mlflow_parent_run_id"),
+                       data_path=study.user_attrs.get("data_path"))
+
+
+def _download(source: ModelSource, dst: Path, study: optuna.Study) -> Path:
+    from mlflow.tracking import MlflowClient
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    client = MlflowClient(tracking_uri=source.tracking_uri)
+    try:
+        client.get_run(source.run_id)
+    except Exception:  # MLflow raises several types for an unknown run / unreachable store
+        raise ConfigError(f"MLflow run {source.run_id} of trial {source.trial} is not in "
+                          f"{mask_url(source.tracking_uri)!r}; pass the study's --tracking-uri"
+                          ) from None
+    try:
+        return Path(client.download_artifacts(source.run_id, "model", str(dst)))
+    except Exception:  # no such artifact
+        with_model = _trials_with_models(study, client)
+        raise ConfigError(
+            f"trial {source.trial} of study {source.study_name!r} has no saved model (only "
+            f"trials that were the best when they finished keep one: "
+            f"{', '.join(map(str, with_model)) or 'none'}); pick one of those or omit --trial"
+        ) from None
+
+
+def _trials_with_models(study: optuna.Study, client: Any) -> list[int]:
+    numbers = []
+    for t in study.get_trials(deepcopy=False):
+        run_id = t.user_attrs.get("mlflow_run_id")
+        if t.state is TrialState.COMPLETE and run_id:
+            try:
+                if client.list_artifacts(run_id, "model"):
+                    numbers.append(t.number)
+            except Exception:  # unreadable run: not a candidate
+                continue
+    return numbers
+
+
+@contextmanager
+def fetch_model(storage_url: str, study_name: str, *, trial: int | None = None,
+                tracking_uri: str | None = None) -> Iterator[tuple[Path, ModelSource]]:
+    """Download the study's best (or trial ``trial``'s) bundle into a temporary folder.
+
+    Yields ``(bundle_folder, source)``; the folder is removed when the block ends.
+
+    Raises:
+        StudyNotFoundError: no such study, or no completed trial.
+        ConfigError: the trial, its run, or its model cannot be found.
+    """
+    study = load_existing(storage_url, study_name)
+    source = model_source(study, trial, resolve_tracking_uri(study, tracking_uri))
+    with temporary_dir() as tmp:
+        yield _download(source, Path(tmp), study), source
+
+
+def load_model(storage_url: str, study_name: str, *, trial: int | None = None,
+               tracking_uri: str | None = None) -> tuple[ModelBundle, ModelSource]:
+    """The study's best (or trial ``trial``'s) :class:`ModelBundle`, loaded on the CPU."""
+    with fetch_model(storage_url, study_name, trial=trial, tracking_uri=tracking_uri) as (
+            folder, source):
+        return load_bundle(folder), source
+
+
+# ----------------------------------------------------------------------------------- predict
+def predict_frame(bundle: ModelBundle, frame: pd.DataFrame,
+                  where: str = "input") -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """Predictions for ``frame`` (index reset, input order) and the columns the model ignores.
+
+    Raises:
+        DataError: a feature column the model was trained on is missing (``where`` names it).
+    """
+    used = list(bundle.preprocessor.state)
+    missing = [name for name in used if name not in frame.columns]
+    if missing:
+        raise DataError(f"{where}: missing feature column(s) {', '.join(map(repr, missing))}; "
+                        f"the model needs {', '.join(map(repr, used))}")
+    ignored = tuple(str(c) for c in frame.columns if c not in bundle.preprocessor.state)
+    return bundle.predict(frame.reset_index(drop=True)), ignored
+
+
+def predict_csv(storage_url: str, study_name: str, csv_path: Path | str, *,
+                trial: int | None = None, tracking_uri: str | None = None) -> Prediction:
+    """Apply the study's best (or trial ``trial``'s) model to the rows of ``csv_path``.
+
+    Raises:
+        DataError: the CSV is unreadable or lacks a feature column.
+        StudyNotFoundError, ConfigError: the study, trial or model cannot be found.
+    """
+    frame = load_csv(csv_path)  # check the file before any download
+    bundle, source = load_model(storage_url, study_name, trial=trial, tracking_uri=tracking_uri)
+    predictions, ignored = predict_frame(bundle, frame, str(csv_path))
+    return Prediction(predictions=predictions, ignored=ignored, source=source)
+
+
+# ------------------------------------------------------------------------------------ export
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Export:
+    """What :func:`export_study` made: the directory and/or the registered model version."""
+
+    source: ModelSource
+    path: Path | None = None
+    registered_name: str | None = None
+    registered_version: str | None = None
+    model_uri: str | None = None
+
+
+def _training_rows(data_path: str | None) -> pd.DataFrame | None:
+    if not data_path or not Path(data_path).is_file():
+        return None
+    try:
+        return load_csv(data_path).head(5)
+    except DataError:
+        return None
+
+
+def export_study(storage_url: str, study_name: str, dst: Path | str | None = None, *,
+                 register: str | None = None, trial: int | None = None,
+                 tracking_uri: str | None = None) -> Export:
+    """Export the study's best (or trial ``trial``'s) model as an MLflow pyfunc model.
+
+    ``dst``: write a model directory there (``mlflow models serve -m dst`` serves it).
+    ``register``: also log it as artifact ``pyfunc_model`` of the study's parent MLflow run
+    and register it under that name in the tracking store's Model Registry (a new version
+    each time; ``models:/NAME/VERSION`` loads it).
+
+    Raises:
+        ConfigError: neither ``dst`` nor ``register`` given, ``dst`` is not empty, or the
+            trial/model cannot be found.
+        StudyNotFoundError: no such study.
+    """
+    if dst is None and not register:
+        raise ConfigError("nothing to do: give an output directory and/or --register NAME")
+    if dst is not None and Path(dst).exists() and (
+            not Path(dst).is_dir() or any(Path(dst).iterdir())):
+        raise ConfigError(f"{dst} already exists and is not empty; choose a new directory or "
+                          "remove it")
+    with fetch_model(storage_url, study_name, trial=trial, tracking_uri=tracking_uri) as (
+            folder, source):
+        rows = _training_rows(source.data_path)
+        path = save_pyfunc(folder, Path(dst), rows=rows) if dst is not None else None
+        if not register:
+            return Export(source=source, path=path)
+        version = _register(folder, source, register, rows)
+    return Export(source=source, path=path, registered_name=register,
+                  registered_version=str(version.version),
+                  model_uri=f"models:/{register}/{version.version}")
+
+
+def _register(folder: Path, source: ModelSource, name: str, rows: pd.DataFrame | None) -> Any:
+    """Log the pyfunc model as artifact ``pyfunc_model`` of the study's parent run and register
+    it (client calls only: no global MLflow state is touched)."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=source.tracking_uri)
+    run_id = source.parent_run_id or source.run_id
+    try:
+        with temporary_dir() as tmp:
+            client.log_artifacts(run_id, str(save_pyfunc(folder, Path(tmp) / "m", rows=rows)),
+                                 PYFUNC_ARTIFACT)
+        try:
+            client.create_registered_model(name, description=f"automl study {source.study_name}")
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        artifact_uri = client.get_run(run_id).info.artifact_uri
+        return client.create_model_version(
+            name, f"{artifact_uri}/{PYFUNC_ARTIFACT}", run_id=run_id,
+            tags={"automl.study": source.study_name, "automl.trial": str(source.trial)})
+    except MlflowException as exc:
+        first = str(exc.message).splitlines()[0] if exc.message else exc.error_code
+        raise ConfigError(f"cannot register model {name!r} in {mask_url(source.tracking_uri)!r}"
+                          f": {first}") from None

@@ -1,0 +1,122 @@
+"""An automl bundle as an MLflow ``pyfunc`` model: save a directory that MLflow can load and serve.
+
+The exported directory is a standard MLflow model (``MLmodel``, ``python_model.pkl``, explicit
+``requirements.txt``) whose artifact ``bundle`` is the automl bundle folder (``bundle.json`` +
+``weights.pt``). ``python_model.pkl`` pickles only the stateless :class:`AutomlPyfunc` wrapper
+(by reference to this module); the network weights are read by :func:`~automl.bundle.load_bundle`
+with ``weights_only=True``, so loading never unpickles code for the weights. Serving needs
+``automl`` importable in the serving environment (``mlflow models serve --env-manager local``).
+
+Nothing here knows about Optuna or studies; :mod:`automl.predict` picks the bundle.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from pathlib import Path
+from typing import Any
+
+import mlflow.models
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+
+from automl.bundle import ModelBundle, load_bundle
+from automl.data import ColumnKind
+from automl.errors import ConfigError
+
+BUNDLE_ARTIFACT = "bundle"
+_REQUIREMENTS = ("mlflow", "torch", "pandas", "numpy", "scikit-learn", "scipy")
+
+
+class AutomlPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+    """MLflow ``PythonModel``: raw feature rows in, ``prediction`` (+ ``proba_<class>``) out."""
+
+    def load_context(self, context: Any) -> None:
+        """Load the bundle from the model's ``bundle`` artifact (weights with weights_only)."""
+        self.bundle = load_bundle(Path(context.artifacts[BUNDLE_ARTIFACT]))
+
+    def predict(self, context: Any, model_input: pd.DataFrame,
+                params: dict[str, Any] | None = None) -> pd.DataFrame:
+        """:meth:`ModelBundle.predict` on ``model_input``; rows in input order, index reset.
+
+        Raises:
+            DataError: a feature column the model was trained on is missing.
+        """
+        frame = pd.DataFrame(model_input).reset_index(drop=True)
+        return self.bundle.predict(frame)
+
+
+def pip_requirements() -> list[str]:
+    """Pinned requirements of the serving environment (the versions installed here)."""
+    pins = []
+    for name in _REQUIREMENTS:
+        try:
+            version = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pins.append(name)
+            continue
+        pins.append(f"{name}=={version.split('+')[0]}")
+    return pins
+
+
+def input_example(bundle: ModelBundle, rows: pd.DataFrame | None = None) -> pd.DataFrame:
+    """A few rows of the model's feature columns: from ``rows`` if given, else synthesised.
+
+    Synthesised values are each column's training median (numeric) or most frequent level
+    (categorical), so the example is always one the model accepts.
+    """
+    names = list(bundle.preprocessor.state)
+    if rows is not None and all(n in rows.columns for n in names) and len(rows):
+        example = rows[names].head(5).reset_index(drop=True).copy()
+    else:
+        example = pd.DataFrame({n: [_typical(s)] for n, s in bundle.preprocessor.state.items()})
+    kinds = {c.name: c.kind for c in bundle.schema.columns}
+    for name in names:
+        column = example[name]
+        if kinds.get(name) is ColumnKind.NUMERIC:
+            example[name] = pd.to_numeric(column, errors="coerce").astype(np.float64)
+        elif not pd.api.types.is_bool_dtype(column):
+            example[name] = column.astype(object).where(column.notna(), None).map(
+                lambda v: v if v is None else str(v))
+    return example
+
+
+def _typical(state: dict[str, Any]) -> Any:
+    kind = state["kind"]
+    if kind == "numeric":
+        return float(state["median"])
+    if kind == "categorical":
+        return state["levels"][0] if state["levels"] else ""
+    if kind == "boolean":
+        return "true"
+    return "2000-01-01"
+
+
+def model_signature(bundle: ModelBundle, example: pd.DataFrame) -> Any:
+    """Inputs: the feature columns (numeric ones as double); outputs: the prediction columns."""
+    return mlflow.models.infer_signature(example, bundle.predict(example))
+
+
+def save_pyfunc(bundle_dir: Path, dst: Path, *, rows: pd.DataFrame | None = None) -> Path:
+    """Write an MLflow pyfunc model directory at ``dst`` around the bundle in ``bundle_dir``.
+
+    ``rows`` (raw training rows, optional) provide the input example. Returns ``dst``.
+
+    Raises:
+        ConfigError: ``dst`` exists and is not an empty directory.
+        DataError: ``bundle_dir`` holds no usable bundle.
+    """
+    dst = Path(dst)
+    if dst.exists() and (not dst.is_dir() or any(dst.iterdir())):
+        raise ConfigError(f"{dst} already exists and is not empty; choose a new directory or "
+                          "remove it")
+    if dst.exists():
+        dst.rmdir()
+    bundle = load_bundle(bundle_dir)
+    example = input_example(bundle, rows)
+    mlflow.pyfunc.save_model(
+        path=str(dst), python_model=AutomlPyfunc(),
+        artifacts={BUNDLE_ARTIFACT: str(bundle_dir)}, pip_requirements=pip_requirements(),
+        signature=model_signature(bundle, example), input_example=example)
+    return dst
