@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from automl import study as studies
+from automl import workers
 from automl.config import (
     STORAGE_ENV,
     TRACKING_ENV,
@@ -66,12 +68,14 @@ def _user_errors(debug: bool) -> Iterator[None]:
             raise
         err.print(f"error: {exc}", soft_wrap=True)
         raise typer.Exit(2) from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if debug:
             raise
-        err.print("interrupted: the running trial was marked failed and its MLflow run "
-                  "closed; continue with `automl resume STUDY`", soft_wrap=True)
-        raise typer.Exit(130) from None
+        code = workers.exit_code(exc)
+        err.print(f"{'terminated' if code == 143 else 'interrupted'}: the running trial was "
+                  "marked failed and its MLflow run closed; continue with `automl resume "
+                  "STUDY`", soft_wrap=True)
+        raise typer.Exit(code) from None
 
 
 def _quiet_libraries() -> None:
@@ -107,6 +111,9 @@ def search(
     tracking_uri: str | None = TrackingOpt,
     experiment: str | None = typer.Option(None, "--experiment",
                                           help="MLflow experiment [default: the study name]."),
+    n_workers: int = typer.Option(1, "--workers", "-w", min=1,
+                                  help="Local worker processes on the study (threads are "
+                                       "divided so workers x threads <= cores)."),
     debug: bool = DebugOpt,
 ) -> None:
     """Search network architectures and training settings for a CSV; log every trial."""
@@ -118,7 +125,7 @@ def search(
             storage_url=storage or default_storage(),
             tracking_uri=tracking_uri or default_tracking_uri(),
             train=TrainConfig(max_epochs=max_epochs, patience=patience, device=device))
-        _run(cfg)
+        _run(cfg, n_workers)
 
 
 @app.command()
@@ -130,21 +137,58 @@ def resume(
                                          help="Wall-clock seconds for this run."),
     storage: str | None = StorageOpt,
     tracking_uri: str | None = TrackingOpt,
+    n_workers: int = typer.Option(1, "--workers", "-w", min=1,
+                                  help="Local worker processes on the study."),
     debug: bool = DebugOpt,
 ) -> None:
     """Continue a study with its stored data, split and settings, up to its budget."""
     with _user_errors(debug):
         cfg = studies.resume_config(storage or default_storage(), study, n_trials=n_trials,
                                     timeout_s=timeout, tracking_uri=tracking_uri)
-        _run(cfg)
+        _run(cfg, n_workers)
 
 
-def _run(cfg: SearchConfig) -> None:
+@app.command()
+def worker(
+    study: str = typer.Argument(..., help="Name of the existing study to join."),
+    threads: int | None = typer.Option(None, "--threads", help="torch threads [default: all]."),
+    timeout: float | None = typer.Option(None, "--timeout",
+                                         help="Wall-clock seconds for this worker."),
+    storage: str | None = StorageOpt,
+    tracking_uri: str | None = TrackingOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Join an existing study as one more worker (any machine reaching the storage and data)."""
+    with _user_errors(debug), workers.interrupts_end_trials():
+        _quiet_libraries()
+        cfg = workers.worker_config(storage or default_storage(), study, threads=threads,
+                                    timeout_s=timeout, tracking_uri=tracking_uri)
+        me = f"worker {os.getpid()}"
+        out.print(f"{me} joins study {study!r} in {mask_url(cfg.storage_url)}, budget "
+                  f"{cfg.n_trials} trials, data {cfg.csv_path}", soft_wrap=True)
+
+        def line(p: studies.Progress) -> None:
+            best = "-" if p.best_value is None else f"{p.best_value:.4g}"
+            out.print(f"{me}: trial {p.last_state.lower()}; study {p.n_done}/{p.budget} "
+                      f"finished, best {best}", soft_wrap=True)
+
+        summary = workers.run_worker(cfg, on_trial=line)
+        out.print(f"{me}: {summary.n_run_here} trial(s) run in {summary.elapsed_s:.0f}s",
+                  soft_wrap=True)
+
+
+def _run(cfg: SearchConfig, n_workers: int = 1) -> None:
     _quiet_libraries()
     plan = studies.prepare_search(cfg)
     _render_plan(plan)
-    with _progress_bar(cfg.n_trials) as on_trial:
-        summary = studies.run_search(plan, on_trial=on_trial)
+    with workers.interrupts_end_trials():
+        if n_workers > 1:
+            out.print(f"workers {n_workers} processes x "
+                      f"{workers.threads_per_worker(n_workers, cfg.threads)} torch threads")
+            summary = workers.run_workers(plan, n_workers)
+        else:
+            with _progress_bar(cfg.n_trials) as on_trial:
+                summary = studies.run_search(plan, on_trial=on_trial)
     _render_summary(summary)
 
 

@@ -29,3 +29,7 @@ class StudyMismatchError(AutoMLError):
 
 class TrialError(AutoMLError):
     """One trial failed for a reason of its own (diverged, out of memory); the search goes on."""
+
+
+class WorkerError(AutoMLError):
+    """A worker process of ``--workers N`` failed before the study's budget was used."""

@@ -31,7 +31,15 @@ from automl.features import Preprocessor, TensorSplits
 from automl.metrics import Metric, primary_metric
 from automl.model import build_model
 from automl.space import SPACE_VERSION, params_from_dict, sample_params
-from automl.tracking import MlflowTracker, Tracker, TrackingCallback, mask_url, temporary_dir
+from automl.tracking import (
+    MlflowTracker,
+    Tracker,
+    TrackingCallback,
+    driver_url,
+    mask_url,
+    store_lock,
+    temporary_dir,
+)
 from automl.train import FitResult, StopReason, fit, resolve_device, score_split
 
 HEARTBEAT_INTERVAL_S = int(os.environ.get("AUTOML_HEARTBEAT_S", "10"))
@@ -64,6 +72,9 @@ class SearchPlan:
             "n_trials": self.cfg.n_trials, "schema": schema.to_dict(),
             "sampler": self.cfg.sampler.value, "pruner": self.cfg.pruner.value,
             "train": asdict(self.cfg.train),
+            "experiment": self.cfg.experiment_name or self.study_name,
+            "n_startup_trials": self.cfg.n_startup_trials,
+            "n_warmup_epochs": self.cfg.n_warmup_epochs,
         }
 
 
@@ -111,10 +122,10 @@ def make_storage(url: str) -> RDBStorage:
         _prepare_sqlite(Path(url.removeprefix("sqlite:///")))
         connect = {"connect_args": {"timeout": 60}}
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), store_lock(url):
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return RDBStorage(
-                    url, engine_kwargs={"pool_pre_ping": True, **connect},
+                driver_url(url), engine_kwargs={"pool_pre_ping": True, **connect},
                 heartbeat_interval=HEARTBEAT_INTERVAL_S, grace_period=2 * HEARTBEAT_INTERVAL_S,
                 heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
                     max_retry=MAX_RETRY),
@@ -154,11 +165,17 @@ def load_existing(storage_url: str, study_name: str) -> optuna.Study:
     return optuna.load_study(study_name=study_name, storage=storage)
 
 
-def open_study(cfg: SearchConfig, study_name: str, direction: str) -> optuna.Study:
-    """Create the study, or load it if it exists (resume); sampler and pruner from ``cfg``."""
+def open_study(cfg: SearchConfig, study_name: str, direction: str,
+               sampler_salt: int = 0) -> optuna.Study:
+    """Create the study, or load it if it exists (resume); sampler and pruner from ``cfg``.
+
+    ``sampler_salt`` (e.g. a worker's index) offsets the sampler's seed, so workers started
+    together do not propose the same configurations.
+    """
     storage = make_storage(cfg.storage_url)
-    existing = {s.study_name: s for s in storage.get_all_studies()}
-    n_before = existing[study_name].n_trials if study_name in existing else 0
+    existing = {s.study_name for s in storage.get_all_studies()}
+    n_before = (storage.get_n_trials(storage.get_study_id_from_name(study_name))
+                if study_name in existing else 0) + 100_003 * sampler_salt
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return optuna.create_study(
@@ -173,7 +190,7 @@ def _sampler(cfg: SearchConfig, n_before: int) -> optuna.samplers.BaseSampler:
     if cfg.sampler is SamplerKind.RANDOM:
         return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=cfg.n_startup_trials,
-                                      multivariate=True, group=True)
+                                      multivariate=True, group=True, constant_liar=True)
 
 
 def _pruner(cfg: SearchConfig) -> optuna.pruners.BasePruner:
@@ -266,6 +283,9 @@ class Objective:
                          class_weighting=params.class_weighting,
                          callbacks=[TrackingCallback(self.tracker, run_id), PruningCallback(trial)],
                          seed=self.plan.cfg.seed + trial.number, deadline=self.deadline)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: Optuna fails the trial, MLflow KILLED
+            self.tracker.end_trial(run_id, "INTERRUPTED", {})
+            raise
         except BaseException:
             self.tracker.end_trial(run_id, "FAIL", {})
             raise
@@ -326,6 +346,57 @@ def _budget_left(study: optuna.Study, budget: int) -> int:
     return budget - sum(counts[s.name] for s in _COUNTED) - counts["RUNNING"]
 
 
+def _gate(study: optuna.Study, budget: int, deadline: float | None) -> bool:
+    """Whether this process may start another trial.
+
+    Fails stale trials first (dead workers; their parameters are queued again). While the budget
+    is taken only because trials are RUNNING elsewhere, waits: they may still fail or go stale.
+    """
+    while deadline is None or time.monotonic() < deadline:
+        _fail_stale(study)
+        if _budget_left(study, budget) > 0:
+            return True
+        if not count_states(study)["RUNNING"]:
+            return False
+        time.sleep(min(HEARTBEAT_INTERVAL_S, 5))
+    return False
+
+
+def _fail_stale(study: optuna.Study) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+def reconcile_runs(study: optuna.Study, tracker: Tracker) -> int:
+    """Close MLflow trial runs left RUNNING although their Optuna trial is finished.
+
+    A worker killed with SIGKILL (or one that lost its connection) leaves its run RUNNING; once
+    Optuna has failed the trial (heartbeat), the run gets the mirrored status (FAIL → FAILED).
+    Runs of trials still RUNNING or WAITING are left alone. Returns how many runs were closed.
+    """
+    parent = study.user_attrs.get("mlflow_parent_run_id")
+    if parent is None:
+        return 0
+    states = {t.number: t.state for t in study.get_trials(deepcopy=False)}
+    closed = 0
+    for run_id, number in tracker.running_trial_runs(parent).items():
+        state = states.get(number)
+        if state is not None and state.is_finished():
+            tracker.end_trial(run_id, state.name, {})
+            closed += 1
+    return closed
+
+
+def connect_tracker(plan: SearchPlan) -> MlflowTracker:
+    """The plan's MLflow store and experiment (no run yet).
+
+    Raises:
+        ConfigError: the tracking store cannot be reached or created.
+    """
+    return MlflowTracker(plan.cfg.tracking_uri, plan.cfg.experiment_name or plan.study_name)
+
+
 def open_tracker(plan: SearchPlan, study: optuna.Study) -> MlflowTracker:
     """The MLflow tracker of the study, with the study's one parent run opened."""
     tracker = MlflowTracker(plan.cfg.tracking_uri, plan.cfg.experiment_name or plan.study_name)
@@ -341,9 +412,9 @@ def open_tracker(plan: SearchPlan, study: optuna.Study) -> MlflowTracker:
     return tracker
 
 
-def start_study(plan: SearchPlan) -> optuna.Study:
+def start_study(plan: SearchPlan, sampler_salt: int = 0) -> optuna.Study:
     """Open (or create) the plan's study after checking that it can be continued."""
-    study = open_study(plan.cfg, plan.study_name, plan.metric.direction)
+    study = open_study(plan.cfg, plan.study_name, plan.metric.direction, sampler_salt)
     check_compatible(study, plan.study_attrs())
     for key, value in plan.study_attrs().items():
         if study.user_attrs.get(key) != value:
@@ -351,32 +422,65 @@ def start_study(plan: SearchPlan) -> optuna.Study:
     return study
 
 
+def initialise(plan: SearchPlan, tracker: Tracker | None = None,
+               sampler_salt: int = 0) -> tuple[optuna.Study, Tracker]:
+    """Create (or open) the storage schema, the study, the MLflow store and the parent run.
+
+    Serialised across local processes for SQLite stores, so workers started together on fresh
+    files do not race; stale trials are failed and stale MLflow runs closed.
+    """
+    with store_lock(plan.cfg.storage_url):
+        # Reach the MLflow store before creating the study: a bad --tracking-uri leaves none.
+        mlflow = None if tracker else connect_tracker(plan)
+        study = start_study(plan, sampler_salt)
+        tracker = tracker or open_tracker(plan, study, mlflow)
+    _fail_stale(study)
+    reconcile_runs(study, tracker)
+    return study, tracker
+
+
 def run_search(plan: SearchPlan, *, tracker: Tracker | None = None,
-               on_trial: Callable[[Progress], None] | None = None) -> SearchSummary:
+               on_trial: Callable[[Progress], None] | None = None, finish: bool = True,
+               sampler_salt: int = 0) -> SearchSummary:
     """Run trials until the study's budget is used or this run's timeout passes.
+
+    ``finish=False`` (a worker started by :func:`automl.workers.run_workers`) leaves scoring the
+    best model on the test split and closing the parent run to the process that started it.
 
     Raises:
         StudyMismatchError: the named study exists with other data or settings.
-        KeyboardInterrupt: after the running trial was failed and its MLflow run closed.
+        KeyboardInterrupt: after the running trial was failed, its MLflow run closed KILLED and
+            the parent run closed.
     """
     start = time.monotonic()
     deadline = start + plan.cfg.timeout_s if plan.cfg.timeout_s else None
     torch.set_num_threads(plan.cfg.threads or os.cpu_count() or 1)
-    study = start_study(plan)
-    tracker = tracker or open_tracker(plan, study)
+    study, tracker = initialise(plan, tracker, sampler_salt)
     objective = Objective(plan, tracker, deadline)
     n_run = 0
-    while _budget_left(study, plan.cfg.n_trials) > 0 and (
-            deadline is None or time.monotonic() < deadline):
-        study.optimize(objective, n_trials=1, catch=(TrialError,),
-                       callbacks=[objective.after_trial], gc_after_trial=False)
-        n_run += 1
-        if on_trial is not None:
-            on_trial(_progress(study, plan.cfg.n_trials, time.monotonic() - start))
-    test_metrics = finish_search(plan, study, tracker)
+    try:
+        while _gate(study, plan.cfg.n_trials, deadline):
+            study.optimize(objective, n_trials=1, catch=(TrialError,),
+                           callbacks=[objective.after_trial], gc_after_trial=False)
+            n_run += 1
+            if on_trial is not None:
+                on_trial(_progress(study, plan.cfg.n_trials, time.monotonic() - start))
+    except KeyboardInterrupt:
+        reconcile_runs(study, tracker)
+        if finish:
+            _close_parent(study, tracker)
+        raise
+    reconcile_runs(study, tracker)
+    test_metrics = finish_search(plan, study, tracker) if finish else {}
     return SearchSummary(study_name=plan.study_name, report=describe(study), n_run_here=n_run,
                          elapsed_s=time.monotonic() - start, tracking_uri=plan.cfg.tracking_uri,
                          test_metrics=test_metrics)
+
+
+def _close_parent(study: optuna.Study, tracker: Tracker) -> None:
+    parent = study.user_attrs.get("mlflow_parent_run_id")
+    if parent is not None:
+        tracker.end_study(parent)
 
 
 def _progress(study: optuna.Study, budget: int, elapsed: float) -> Progress:
@@ -475,6 +579,9 @@ def resume_config(storage_url: str, study_name: str, **overrides: Any) -> Search
         "n_trials": attrs["n_trials"], "storage_url": storage_url,
         "sampler": attrs.get("sampler", "tpe"), "pruner": attrs.get("pruner", "median"),
         "train": TrainConfig(**attrs.get("train", {})),
+        "experiment_name": attrs.get("experiment"),
+        "n_startup_trials": attrs.get("n_startup_trials", 5),
+        "n_warmup_epochs": attrs.get("n_warmup_epochs", 5),
     }
     stored.update({k: v for k, v in overrides.items() if v is not None})
     return SearchConfig(**stored)

@@ -8,18 +8,22 @@ never Optuna objects.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import re
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
 from automl.errors import ConfigError
 from automl.train import EpochLog, StopReason
 
-RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
+RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED",
+              "INTERRUPTED": "KILLED"}  # INTERRUPTED: failed in Optuna by Ctrl-C / SIGTERM
 _MAX_TAG = 5000
 
 
@@ -29,7 +33,44 @@ def mask_url(url: str) -> str:
     >>> mask_url("postgresql://user:secret@db:5432/automl")
     'postgresql://user:***@db:5432/automl'
     """
-    return re.sub(r"(://[^/:@\s]*:)[^@/\s]*@", r"\1***@", url)
+    return re.sub(r"((?:://|^)[^/:@\s]*:)[^@/\s]*@", r"\1***@", url)
+
+
+def driver_url(url: str) -> str:
+    """``url`` with the installed PostgreSQL driver named: ``postgresql://`` → ``+psycopg``.
+
+    SQLAlchemy's default PostgreSQL driver is psycopg2; the project installs psycopg 3.
+
+    >>> driver_url("postgresql://u@db/automl")
+    'postgresql+psycopg://u@db/automl'
+    """
+    return re.sub(r"^postgres(ql)?://", "postgresql+psycopg://", url)
+
+
+_HELD: set[str] = set()
+
+
+@contextmanager
+def store_lock(url: str) -> Iterator[None]:
+    """Serialise creating/initialising a local SQLite store across processes (a no-op otherwise).
+
+    Holds an exclusive ``flock`` on ``<file>.lock`` beside the database; re-entrant within one
+    process. Several processes opening one fresh SQLite file at once would otherwise race on
+    creating its schema.
+    """
+    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else ""
+    if path in ("", ":memory:") or path in _HELD:
+        yield
+        return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{path}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        _HELD.add(path)
+        try:
+            yield
+        finally:
+            _HELD.discard(path)
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class Tracker(Protocol):
@@ -56,6 +97,9 @@ class Tracker(Protocol):
 
     def end_study(self, run_id: str) -> None:
         """Close the parent run as FINISHED (it is re-opened by the next worker/resume)."""
+
+    def running_trial_runs(self, parent_run_id: str) -> dict[str, int]:
+        """Child runs of ``parent_run_id`` still RUNNING: run id → trial number."""
 
 
 class NullTracker:
@@ -88,6 +132,9 @@ class NullTracker:
 
     def end_study(self, run_id: str) -> None:
         pass
+
+    def running_trial_runs(self, parent_run_id: str) -> dict[str, int]:
+        return {}
 
 
 def _quiet_mlflow() -> None:
@@ -124,8 +171,9 @@ class MlflowTracker:
         prepare_store(tracking_uri)
         self.tracking_uri = tracking_uri
         try:
-            self.client = client or MlflowClient(tracking_uri=tracking_uri)
-            self.experiment_id = self._experiment(experiment_name)
+            with store_lock(tracking_uri):
+                self.client = client or MlflowClient(tracking_uri=driver_url(tracking_uri))
+                self.experiment_id = self._experiment(experiment_name)
         except Exception as exc:  # MLflow raises many types for a bad store
             raise ConfigError(f"cannot open the MLflow store {mask_url(tracking_uri)!r} "
                               f"({type(exc).__name__}); check --tracking-uri") from None
@@ -204,6 +252,14 @@ class MlflowTracker:
 
     def end_study(self, run_id: str) -> None:
         self.client.set_terminated(run_id, status="FINISHED")
+
+    def running_trial_runs(self, parent_run_id: str) -> dict[str, int]:
+        runs = self.client.search_runs(
+            [self.experiment_id], max_results=1000,
+            filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}' "
+                          "and attributes.status = 'RUNNING'")
+        return {r.info.run_id: int(r.data.tags["automl.trial"]) for r in runs
+                if r.data.tags.get("automl.trial", "").isdigit()}
 
 
 def _join(root: str | None, name: str) -> str | None:

@@ -1,0 +1,62 @@
+"""The model bundle on disk: a save/load round trip gives the same predictions."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from automl.bundle import ModelBundle, load_bundle, save_bundle
+from automl.data import load_dataset
+from automl.errors import DataError
+from automl.features import Preprocessor
+from automl.model import ModelSpec, build_model
+
+
+def _bundle(csv: Path, spec: ModelSpec) -> tuple[ModelBundle, pd.DataFrame]:
+    dataset = load_dataset(csv, "y")
+    pre = Preprocessor(dataset.schema).fit(dataset.frame)
+    d_in = pre.transform(dataset.frame.head(1)).shape[1]
+    d_out = len(dataset.schema.classes) if dataset.schema.task.is_classification else 1
+    torch.manual_seed(1)
+    network = build_model(spec, d_in, d_out, pre.n_num).eval()
+    bundle = ModelBundle(preprocessor=pre, spec=spec, network=network, d_in=d_in,
+                         metadata={"trial": 3, "value": np.float64(0.5)})
+    return bundle, dataset.frame
+
+
+@pytest.mark.parametrize(("task", "spec"), [
+    ("binary", ModelSpec(kind="mlp", norm="batch")),
+    ("multiclass", ModelSpec(kind="resnet", embedding="periodic", norm="layer")),
+    ("regression", ModelSpec(kind="mlp", activation="gelu")),
+])
+def test_save_load_round_trip_gives_equal_outputs(make_csv: Callable[..., Path], tmp_path: Path,
+                                                  task: str, spec: ModelSpec) -> None:
+    bundle, frame = _bundle(make_csv(task=task, missing=True), spec)
+    loaded = load_bundle(save_bundle(bundle, tmp_path / "model"))
+    assert loaded.spec == spec
+    assert loaded.metadata == {"trial": 3, "value": 0.5}
+    assert loaded.schema == bundle.schema
+    pd.testing.assert_frame_equal(loaded.predict(frame), bundle.predict(frame))
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["bundle.json", "weights.pt"]
+
+
+def test_bundle_restores_labels_and_units(make_csv: Callable[..., Path]) -> None:
+    bundle, frame = _bundle(make_csv(task="multiclass"), ModelSpec())
+    out = bundle.predict(frame)
+    assert list(out.columns) == ["prediction", *(f"proba_{c}" for c in bundle.schema.classes)]
+    assert set(out["prediction"]) <= {"low", "mid", "high"}
+    np.testing.assert_allclose(out.filter(like="proba_").sum(axis=1), 1.0, rtol=1e-9)
+
+
+def test_load_refuses_a_folder_without_a_bundle(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="no automl model here"):
+        load_bundle(tmp_path)
+    (tmp_path / "bundle.json").write_text(json.dumps({"format": 99}))
+    with pytest.raises(DataError, match="format 99 is not supported"):
+        load_bundle(tmp_path)
