@@ -199,6 +199,8 @@ def _render_plan(plan: studies.SearchPlan) -> None:
               f" fingerprint {plan.dataset.fingerprint}")
     if schema.n_missing_target:
         out.print(f"        dropped {schema.n_missing_target:,} rows with no target value")
+    for note in schema.notes:
+        out.print(f"        {note}", soft_wrap=True)
     out.print(f"task    {schema.task.value}{classes}, target {schema.target!r}, metric "
               f"{plan.metric.name} ({plan.metric.direction})")
     out.print(f"split   {len(t.x_train):,} train / {len(t.x_val):,} validation / "

@@ -11,10 +11,10 @@ import difflib
 import gzip
 import hashlib
 import io
-import os
 import re
+import warnings
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,10 @@ MIN_ROWS_REGRESSION = 10
 _BOOL_WORDS = ({"true", "false"}, {"yes", "no"}, {"y", "n"}, {"t", "f"})
 _DATE_RE = re.compile(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2})?(\.\d+)?Z?)?$")
 _THOUSANDS_RE = re.compile(r"^[-+]?\d{1,3}(,\d{3})+(\.\d+)?$|^[-+]?\d+(\.\d+)?$")
+_ID_NAME_RE = re.compile(r"(^|[_\s.-])(id|uuid|guid|key|index)$", re.IGNORECASE)
+_CAMEL_ID_RE = re.compile(r"[a-z](Id|ID)$")
+_ENCODING_NAMES = {"utf-8-sig": "UTF-8", "utf-16": "UTF-16", "cp1252": "Windows-1252",
+                   "latin-1": "Latin-1"}
 
 
 class TaskType(str, Enum):
@@ -78,6 +82,8 @@ class Schema:
 
     ``classes`` holds the original class labels as strings (empty for regression); a class's
     code is its index. ``n_missing_target`` rows were dropped because their target was empty.
+    ``notes`` tell the user what was read or matched differently from the file as written
+    (delimiter, encoding, stripped headers, a forgiving ``--target`` match).
     """
 
     target: str
@@ -86,6 +92,7 @@ class Schema:
     classes: tuple[str, ...] = ()
     n_rows: int = 0
     n_missing_target: int = 0
+    notes: tuple[str, ...] = ()
 
     @property
     def used(self) -> tuple[ColumnSpec, ...]:
@@ -100,6 +107,7 @@ class Schema:
         return {
             "target": self.target, "task": self.task.value, "classes": list(self.classes),
             "n_rows": self.n_rows, "n_missing_target": self.n_missing_target,
+            "notes": list(self.notes),
             "columns": [{"name": c.name, "kind": c.kind.value, "note": c.note}
                         for c in self.columns],
         }
@@ -110,7 +118,7 @@ class Schema:
                         for c in d["columns"])
         return cls(target=d["target"], task=TaskType(d["task"]), columns=columns,
                    classes=tuple(d["classes"]), n_rows=d["n_rows"],
-                   n_missing_target=d["n_missing_target"])
+                   n_missing_target=d["n_missing_target"], notes=tuple(d.get("notes", ())))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -136,8 +144,9 @@ class Splits:
 def load_csv(path: Path | str) -> pd.DataFrame:
     """Read a CSV file the way a person would expect.
 
-    Sniffs the delimiter (``, ; tab |``), accepts gzip, a BOM, UTF-8 or Windows-1252 text, and
-    common missing markers (``? NA N/A null NaN``). Header names are stripped; ``inf`` is missing.
+    Sniffs the delimiter (``, ; tab |``), accepts gzip, a BOM, UTF-8, UTF-16 or Windows-1252
+    text, and common missing markers (``? NA N/A null NaN``). Header names are stripped, empty
+    ones named ``unnamed_N``; ``inf`` is missing.
 
     Raises:
         DataError: the path is not a readable file, or it is not a CSV with a header and rows.
@@ -147,20 +156,46 @@ def load_csv(path: Path | str) -> pd.DataFrame:
     >>> load_csv(p).to_dict("list")
     {'a': [1, 2], 'b': ['x', nan]}
     """
-    text = _decode(_read_bytes(Path(path)), Path(path))
+    return read_csv(path)[0]
+
+
+def read_csv(path: Path | str) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """:func:`load_csv`, plus notes on what was read differently from a plain UTF-8 CSV."""
+    path = Path(path)
+    text, encoding = _decode(_read_bytes(path))
     delimiter = _sniff_delimiter(text)
-    header = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
-    _check_header([h.strip() for h in header], Path(path))
+    raw_header = next((row for row in csv.reader(io.StringIO(text), delimiter=delimiter)
+                       if any(cell.strip() for cell in row)), [])
+    header, notes = _clean_header(raw_header, path)
+    if encoding != "utf-8-sig":
+        notes.insert(0, f"read as {_ENCODING_NAMES[encoding]} text")
+    if delimiter != ",":
+        notes.insert(0, f"delimiter {_DELIMITER_NAMES[delimiter]}")
     try:
-        frame = pd.read_csv(io.StringIO(text), sep=delimiter, na_values=list(MISSING_MARKERS),
-                            keep_default_na=True, skip_blank_lines=True, low_memory=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(io.StringIO(text), sep=delimiter, na_values=list(MISSING_MARKERS),
+                                keep_default_na=True, skip_blank_lines=True, low_memory=False,
+                                index_col=False)
+    except pd.errors.ParserWarning:
+        raise DataError(f"{path}: some rows have more fields than the header's {len(header)}; "
+                        "check the delimiter and quoting, or name every column") from None
     except (pd.errors.ParserError, ValueError) as exc:
         raise DataError(f"{path}: cannot parse as CSV ({_first_line(exc)}); "
                         "check the delimiter and quoting") from None
-    frame.columns = [str(c).strip() for c in frame.columns]
+    if len(frame.columns) != len(header):
+        raise DataError(f"{path}: the header has {len(header)} names but the rows "
+                        f"{len(frame.columns)} fields; check the delimiter and quoting")
+    frame.columns = header
+    frame = frame.dropna(how="all").reset_index(drop=True)
+    frame, trailing = _drop_trailing_empty(frame, raw_header)
+    notes += trailing
     if frame.empty:
         raise DataError(f"{path}: has a header but no data rows; add rows to the file")
-    return frame.replace([np.inf, -np.inf], np.nan)
+    return frame.replace([np.inf, -np.inf], np.nan), tuple(notes)
+
+
+_DELIMITER_NAMES = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
 
 
 def _first_line(exc: BaseException) -> str:
@@ -172,14 +207,20 @@ def _read_bytes(path: Path) -> bytes:
         raise DataError(f"{path}: no such file; check the path")
     if path.is_dir():
         raise DataError(f"{path}: is a directory; pass the path of a CSV file")
-    if not os.access(path, os.R_OK):
-        raise DataError(f"{path}: permission denied; make the file readable (chmod +r)")
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except PermissionError:
+        raise DataError(f"{path}: permission denied; make the file readable "
+                        "(chmod +r) or run as its owner") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror}); check the file") from None
     if data[:2] == b"\x1f\x8b":
         try:
             data = gzip.decompress(data)
         except (OSError, EOFError) as exc:
             raise DataError(f"{path}: corrupt gzip file ({exc}); re-create it") from None
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 with a BOM ("Unicode text" exports)
+        return data
     if not data.strip():
         raise DataError(f"{path}: the file is empty; pass a CSV with a header row and data")
     _refuse_non_csv(data[:4096], path)
@@ -195,13 +236,17 @@ def _refuse_non_csv(head: bytes, path: Path) -> None:
         raise DataError(f"{path}: looks like JSON, not CSV; convert it to CSV first")
 
 
-def _decode(data: bytes, path: Path) -> str:
+def _decode(data: bytes) -> tuple[str, str]:
+    """The text and the encoding it was read with (UTF-8, else UTF-16 by BOM, else cp1252)."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        text = data.decode("utf-16", errors="replace")
+        return (text, "utf-16") if text.strip() else ("", "utf-16")
     for encoding in ("utf-8-sig", "cp1252"):
         try:
-            return data.decode(encoding)
+            return data.decode(encoding), encoding
         except UnicodeDecodeError:
             continue
-    return data.decode("latin-1")
+    return data.decode("latin-1"), "latin-1"
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -218,13 +263,39 @@ def _sniff_delimiter(text: str) -> str:
     return best if score(best)[1] > 1 else ","
 
 
-def _check_header(header: list[str], path: Path) -> None:
+def _clean_header(raw: list[str], path: Path) -> tuple[list[str], list[str]]:
+    """Stripped header names (empty ones named ``unnamed_N``) and notes on what changed."""
+    if not raw:
+        raise DataError(f"{path}: the file is empty; pass a CSV with a header row and data")
+    header = [h.strip() for h in raw]
+    notes = []
+    stripped = [h for h, r in zip(header, raw, strict=True) if h and h != r]
+    if stripped:
+        shown = ", ".join(map(repr, stripped[:5])) + (" ..." if len(stripped) > 5 else "")
+        notes.append(f"spaces stripped from {len(stripped)} header name(s): {shown}")
+    unnamed = [i for i, h in enumerate(header) if not h]
+    for i in unnamed:
+        header[i] = f"unnamed_{i + 1}"
+    trailing = bool(unnamed) and unnamed[-1] == len(header) - 1
+    named = unnamed[:-1] if trailing else unnamed
+    if named:
+        notes.append(f"column(s) {', '.join(str(i + 1) for i in named)} had no header name: "
+                     f"called {', '.join(repr(header[i]) for i in named)}")
     duplicates = sorted({h for h in header if header.count(h) > 1})
     if duplicates:
         raise DataError(f"{path}: duplicate column name(s) {', '.join(map(repr, duplicates))}; "
                         "rename them so every header is unique")
-    if any(h == "" for h in header):
-        raise DataError(f"{path}: column {header.index('') + 1} has an empty header; name it")
+    return header, notes
+
+
+def _drop_trailing_empty(frame: pd.DataFrame, raw: list[str]) -> tuple[pd.DataFrame, list[str]]:
+    """Drop a last, unnamed, all-empty column (a trailing delimiter on every line)."""
+    last = frame.columns[-1]
+    if raw and not raw[-1].strip() and frame[last].isna().all() and len(frame.columns) > 1:
+        return frame.drop(columns=[last]), ["ignored a trailing delimiter on every line"]
+    if raw and not raw[-1].strip():
+        return frame, [f"the last column had no header name: called {last!r}"]
+    return frame, []
 
 
 # ---------------------------------------------------------------------------------------- schema
@@ -241,7 +312,9 @@ def resolve_target(frame: pd.DataFrame, target: str | None) -> str:
     folded = {str(c).strip().casefold(): str(c) for c in frame.columns}
     if target.strip().casefold() in folded:
         return folded[target.strip().casefold()]
-    close = difflib.get_close_matches(target, [str(c) for c in frame.columns], n=3, cutoff=0.5)
+    matches = difflib.get_close_matches(target.strip().casefold(), list(folded), n=3,
+                                        cutoff=0.5)
+    close = [folded[m] for m in matches]
     hint = f"did you mean {', '.join(map(repr, close))}?" if close else (
         f"the columns are {', '.join(map(repr, list(frame.columns)[:10]))}")
     raise DataError(f"target column {target!r} not found; {hint} (use --target NAME)")
@@ -263,6 +336,10 @@ def infer_task(target: pd.Series, forced: TaskType | str | None = None) -> TaskT
         if task is TaskType.REGRESSION and not is_numeric:
             raise DataError(f"target {target.name!r} is not numeric, so it cannot be regressed; "
                             "drop --task regression or clean the column")
+        n_classes = label_strings(values).nunique()
+        if task is TaskType.BINARY and n_classes > 2:
+            raise DataError(f"target {target.name!r} has {n_classes} classes, so it is not "
+                            "binary; use --task multiclass or leave --task out")
         return task
     n_unique = values.nunique()
     integral = is_numeric and bool(np.all(np.mod(numeric.to_numpy(dtype=float), 1) == 0))
@@ -272,7 +349,17 @@ def infer_task(target: pd.Series, forced: TaskType | str | None = None) -> TaskT
 
 
 def label_strings(values: pd.Series) -> pd.Series:
-    """Class labels as strings, with float-coded integers shown as integers (``1.0`` → ``1``)."""
+    """Class labels as strings, with float-coded integers shown as integers (``1.0`` → ``1``).
+
+    >>> label_strings(pd.Series([1.0, 0.0, 1.0])).tolist()
+    ['1', '0', '1']
+    >>> label_strings(pd.Series([True, False])).tolist()
+    ['True', 'False']
+    """
+    known = values.dropna()
+    if pd.api.types.is_bool_dtype(values) or (
+            len(known) and all(isinstance(v, (bool, np.bool_)) for v in known.iloc[:1000])):
+        return values.map(lambda v: str(bool(v)) if pd.notna(v) else None)
     numeric = pd.to_numeric(values, errors="coerce")
     if values.notna().any() and numeric[values.notna()].notna().all():
         as_float = numeric.astype(float)
@@ -294,8 +381,9 @@ def infer_column(series: pd.Series) -> ColumnSpec:
     if _is_boolean(values):
         return ColumnSpec(name=name, kind=ColumnKind.BOOLEAN)
     if pd.api.types.is_numeric_dtype(values):
-        if _looks_like_id(values, len(series)):
-            return ColumnSpec(name=name, kind=ColumnKind.ID, note="dropped: unique integers")
+        if _looks_like_id(values, len(series), name):
+            return ColumnSpec(name=name, kind=ColumnKind.ID,
+                              note="dropped: unique integers (a row number or key)")
         return ColumnSpec(name=name, kind=ColumnKind.NUMERIC)
     return _infer_text_column(name, values.astype(str).str.strip(), len(series))
 
@@ -309,16 +397,27 @@ def _is_boolean(values: pd.Series) -> bool:
     return any(words <= pair for pair in _BOOL_WORDS)
 
 
-def _looks_like_id(values: pd.Series, n_rows: int) -> bool:
+def _looks_like_id(values: pd.Series, n_rows: int, name: str) -> bool:
+    """Unique integers that count rows (a dense or sorted range) or are named like a key.
+
+    Unique integers spread widely in random order (prices, incomes) stay numeric.
+    """
     integral = pd.api.types.is_integer_dtype(values) or bool(np.all(np.mod(values, 1) == 0))
-    return integral and n_rows >= 20 and values.nunique() == n_rows
+    if not integral or n_rows < 20 or values.nunique() != n_rows:
+        return False
+    x = values.to_numpy(dtype=float)
+    dense = x.max() - x.min() < 2 * n_rows
+    ordered = bool(np.all(np.diff(x) > 0) or np.all(np.diff(x) < 0))
+    named = bool(_ID_NAME_RE.search(name) or _CAMEL_ID_RE.search(name))
+    return dense or ordered or named
 
 
 def _infer_text_column(name: str, text: pd.Series, n_rows: int) -> ColumnSpec:
     sample = text.iloc[:2000]
-    if sample.str.match(_THOUSANDS_RE).all() and sample.str.contains(",").any():
+    if sample.str.match(_THOUSANDS_RE).all() and text.str.match(_THOUSANDS_RE).all() and (
+            text.str.contains(",", regex=False).any()):
         return ColumnSpec(name=name, kind=ColumnKind.NUMERIC, note="thousands separators removed")
-    if sample.str.match(_DATE_RE).all():
+    if sample.str.match(_DATE_RE).all() and _parses_as_dates(sample):
         return ColumnSpec(name=name, kind=ColumnKind.DATETIME, note="expanded to date parts")
     unique_share = text.nunique() / max(len(text), 1)
     if n_rows >= 20 and unique_share > 0.5:
@@ -332,6 +431,14 @@ def _infer_text_column(name: str, text: pd.Series, n_rows: int) -> ColumnSpec:
     return ColumnSpec(name=name, kind=ColumnKind.CATEGORICAL, note=mixed)
 
 
+def _parses_as_dates(sample: pd.Series) -> bool:
+    """Whether nearly all of ``sample`` are real dates (``1.2.3`` version numbers are not)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        stamps = pd.to_datetime(sample, errors="coerce", format="mixed")
+    return bool(stamps.notna().mean() >= 0.9)
+
+
 def infer_schema(frame: pd.DataFrame, target: str | None = None,
                  task: TaskType | str | None = None) -> Schema:
     """The schema of ``frame``: target (resolved), task, classes and every feature column.
@@ -339,7 +446,9 @@ def infer_schema(frame: pd.DataFrame, target: str | None = None,
     Raises:
         DataError: no such target, no usable target values, one class only, no features.
     """
-    target = resolve_target(frame, target)
+    asked, target = target, resolve_target(frame, target)
+    notes = (f"--target {asked!r} matched column {target!r}",) if asked not in (None, target) \
+        else ()
     y = frame[target]
     known = y.notna()
     if not known.any():
@@ -356,7 +465,7 @@ def infer_schema(frame: pd.DataFrame, target: str | None = None,
         raise DataError(f"no usable feature columns besides target {target!r}; "
                         "add feature columns to the CSV")
     return Schema(target=target, task=task_type, columns=columns, classes=classes,
-                  n_rows=int(known.sum()), n_missing_target=int((~known).sum()))
+                  n_rows=int(known.sum()), n_missing_target=int((~known).sum()), notes=notes)
 
 
 def _natural_key(label: str) -> tuple[int, float | str]:
@@ -379,8 +488,9 @@ def fingerprint(frame: pd.DataFrame) -> str:
 def load_dataset(path: Path | str, target: str | None = None,
                  task: TaskType | str | None = None) -> Dataset:
     """Read, fingerprint and describe a CSV, keeping only the rows whose target is known."""
-    frame = load_csv(path)
+    frame, notes = read_csv(path)
     schema = infer_schema(frame, target, task)
+    schema = replace(schema, notes=notes + schema.notes)
     known = frame[frame[schema.target].notna()].reset_index(drop=True)
     return Dataset(frame=known, schema=schema, fingerprint=fingerprint(frame))
 
@@ -421,11 +531,15 @@ def split(frame: pd.DataFrame, schema: Schema, *, seed: int, val_fraction: float
 
 def _check_class_sizes(schema: Schema, sizes: list[int], test_fraction: float) -> None:
     need = MIN_ROWS_PER_CLASS if test_fraction > 0 else MIN_ROWS_PER_CLASS - 1
-    for label, size in zip(schema.classes, sizes, strict=True):
-        if size < need:
-            raise DataError(f"class {label!r} of target {schema.target!r} has {size} row(s); "
-                            f"each class needs at least {need} to appear in train, validation "
-                            "and test: add rows or merge rare classes")
+    rare = [(label, size) for label, size in zip(schema.classes, sizes, strict=True)
+            if size < need]
+    if rare:
+        shown = ", ".join(f"{label!r} has {size} row(s)" for label, size in rare[:3])
+        more = f" (and {len(rare) - 3} more classes)" if len(rare) > 3 else ""
+        parts = "train, validation and test" if test_fraction > 0 else "train and validation"
+        raise DataError(f"target {schema.target!r}: class {shown}{more}; each class needs at "
+                        f"least {need} rows to appear in {parts}: add rows or merge rare "
+                        "classes")
 
 
 def _cut(idx: np.ndarray, val_fraction: float, test_fraction: float) -> list[np.ndarray]:

@@ -7,6 +7,7 @@ stored it. ``--n-trials`` is the study's total budget, enforced by a gate before
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -70,6 +71,7 @@ class SearchPlan:
             "space_version": SPACE_VERSION, "split_seed": self.cfg.seed,
             "val_fraction": self.cfg.val_fraction, "test_fraction": self.cfg.test_fraction,
             "n_trials": self.cfg.n_trials, "schema": schema.to_dict(),
+            "columns": [list(row) for row in self.preprocessor.describe()],
             "sampler": self.cfg.sampler.value, "pruner": self.cfg.pruner.value,
             "train": asdict(self.cfg.train),
             "experiment": self.cfg.experiment_name or self.study_name,
@@ -230,6 +232,8 @@ def prepare_search(cfg: SearchConfig) -> SearchPlan:
     """
     _check_url(cfg.storage_url, "--storage")
     _check_url(cfg.tracking_uri, "--tracking-uri")
+    _check_sqlite_path(cfg.storage_url, "--storage")
+    _check_sqlite_path(cfg.tracking_uri, "--tracking-uri")
     dataset = load_dataset(cfg.csv_path, cfg.target, cfg.task)
     metric = primary_metric(dataset.schema.task, cfg.metric)
     splits = split(dataset.frame, dataset.schema, seed=cfg.seed, val_fraction=cfg.val_fraction,
@@ -241,9 +245,27 @@ def prepare_search(cfg: SearchConfig) -> SearchPlan:
 
 
 def _check_url(url: str, option: str) -> None:
-    if not re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", url) and not url.startswith("/"):
+    scheme = r"^[a-zA-Z][a-zA-Z0-9+.-]*:" + ("//" if option == "--storage" else "")
+    if not re.match(scheme, url) and not (option != "--storage" and url.startswith("/")):
         raise ConfigError(f"{option} {mask_url(url)!r} is not a URL; use e.g. "
                           "sqlite:///path/file.db or postgresql://user@host/db")
+
+
+def _check_sqlite_path(url: str, option: str) -> None:
+    """Refuse a local SQLite file that cannot be created, before anything is written."""
+    if not url.startswith("sqlite:///") or url.removeprefix("sqlite:///") in ("", ":memory:"):
+        return
+    path = Path(url.removeprefix("sqlite:///"))
+    if path.is_dir():
+        raise ConfigError(f"{option} {url!r} names a directory; name a database file in it, "
+                          f"e.g. sqlite:///{path / 'automl.db'}")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK) or (
+            path.exists() and not os.access(path, os.R_OK | os.W_OK)):
+        raise ConfigError(f"{option} {url!r}: cannot create or write the database there "
+                          f"({folder} is not a writable folder); choose another path")
 
 
 # ----------------------------------------------------------------------------------- objective
@@ -407,10 +429,24 @@ def open_tracker(plan: SearchPlan, study: optuna.Study,
     params = {k: v for k, v in plan.study_attrs().items() if k != "schema"}
     run_id = tracker.start_study(plan.study_name, parent_run_id=parent, tags=tags, params=params)
     if parent is None:
+        log_columns(tracker, run_id, plan)
         study.set_user_attr("mlflow_parent_run_id", run_id)
         study.set_user_attr("mlflow_experiment_id", tracker.experiment_id)
         study.set_user_attr("tracking_uri", mask_url(plan.cfg.tracking_uri))
     return tracker
+
+
+def log_columns(tracker: Tracker, run_id: str, plan: SearchPlan) -> None:
+    """Log the schema table (column, kind, action) as ``columns.json`` of the parent run."""
+    schema = plan.dataset.schema
+    table = {"target": schema.target, "task": schema.task.value, "classes": list(schema.classes),
+             "n_rows": schema.n_rows, "n_missing_target": schema.n_missing_target,
+             "notes": list(schema.notes),
+             "columns": [{"column": c, "kind": k, "action": a}
+                         for c, k, a in plan.preprocessor.describe()]}
+    with temporary_dir() as tmp:
+        (Path(tmp) / "columns.json").write_text(json.dumps(table, indent=1, ensure_ascii=False))
+        tracker.log_dir(run_id, Path(tmp), "")
 
 
 def start_study(plan: SearchPlan, sampler_salt: int = 0) -> optuna.Study:

@@ -1,0 +1,311 @@
+"""Schema and task inference, column kinds (Hypothesis properties), the split, the fingerprint."""
+
+from __future__ import annotations
+
+import io
+import string
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from automl.data import (
+    ColumnKind,
+    Schema,
+    TaskType,
+    fingerprint,
+    infer_column,
+    infer_schema,
+    infer_task,
+    label_strings,
+    load_csv,
+    load_dataset,
+    split,
+)
+from automl.errors import DataError
+
+PROPERTY = settings(max_examples=40, deadline=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def roundtrip(frame: pd.DataFrame, tmp_path: Path, name: str = "t.csv") -> pd.DataFrame:
+    """``frame`` written as CSV and read back the way the tool reads files."""
+    path = tmp_path / name
+    frame.to_csv(path, index=False)
+    return load_csv(path)
+
+
+# ------------------------------------------------------------------------------- task inference
+@pytest.mark.parametrize(("values", "forced", "task"), [
+    ([0, 1, 1, 0], None, TaskType.BINARY),
+    ([0.0, 1.0, 1.0, 0.0], None, TaskType.BINARY),
+    (["yes", "no", "no"], None, TaskType.BINARY),
+    ([True, False, True], None, TaskType.BINARY),
+    ([1, 2, 3, 2, 1], None, TaskType.MULTICLASS),
+    (["a", "b", "c"], None, TaskType.MULTICLASS),
+    ([1.0, 2.0, 3.0, 4.0], None, TaskType.MULTICLASS),
+    (list(range(30)), None, TaskType.REGRESSION),
+    ([0.5, 1.25, 2.0], None, TaskType.REGRESSION),
+    ([0, 1, 0, 1], "regression", TaskType.REGRESSION),
+    ([0.5, 1.25, 2.0, 0.5], "multiclass", TaskType.MULTICLASS),
+    (["a", "b"], "multiclass", TaskType.MULTICLASS),
+])
+def test_infer_task(values: list[object], forced: str | None, task: TaskType) -> None:
+    assert infer_task(pd.Series(values, name="y"), forced) is task
+
+
+@pytest.mark.parametrize(("values", "forced", "message"), [
+    (["a", "b", "a"], "regression", "is not numeric, so it cannot be regressed"),
+    (["a", "b", "c"], "binary", "has 3 classes, so it is not binary; use --task multiclass"),
+])
+def test_forced_task_that_cannot_be_is_refused(values: list[object], forced: str,
+                                               message: str) -> None:
+    with pytest.raises(DataError, match=message):
+        infer_task(pd.Series(values, name="y"), forced)
+
+
+@pytest.mark.parametrize(("values", "labels"), [
+    ([1.0, 0.0, 1.0], ["1", "0", "1"]),
+    ([" yes", "no ", "yes"], ["yes", "no", "yes"]),
+    ([True, False], ["True", "False"]),
+    ([2, 10, 1], ["2", "10", "1"]),
+])
+def test_label_strings(values: list[object], labels: list[str]) -> None:
+    assert label_strings(pd.Series(values)).tolist() == labels
+
+
+# ------------------------------------------------------------------------------ schema inference
+def _frame(n: int = 60, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "row_id": np.arange(n), "x": rng.normal(size=n).round(3),
+        "level": rng.choice(["low", "mid", "high"], n), "flag": rng.choice(["yes", "no"], n),
+        "day": [f"2024-01-{i % 28 + 1:02d}" for i in range(n)], "const": ["k"] * n,
+        "comment": [f"free text number {i} says {i * 7} things" for i in range(n)],
+        "y": rng.choice(["cat", "dog"], n),
+    })
+
+
+@pytest.mark.parametrize(("column", "kind"), [
+    ("row_id", ColumnKind.ID), ("x", ColumnKind.NUMERIC), ("level", ColumnKind.CATEGORICAL),
+    ("flag", ColumnKind.BOOLEAN), ("day", ColumnKind.DATETIME), ("const", ColumnKind.CONSTANT),
+    ("comment", ColumnKind.TEXT),
+])
+def test_schema_column_kinds(column: str, kind: ColumnKind) -> None:
+    schema = infer_schema(_frame(), "y")
+    spec = {c.name: c for c in schema.columns}[column]
+    assert spec.kind is kind
+    if not kind.is_used:
+        assert spec.note.startswith("dropped: ")
+
+
+def test_schema_defaults_and_round_trip() -> None:
+    schema = infer_schema(_frame())  # no target: the last column
+    assert (schema.target, schema.task, schema.classes) == ("y", TaskType.BINARY, ("cat", "dog"))
+    assert [c.name for c in schema.dropped] == ["row_id", "const", "comment"]
+    assert Schema.from_dict(schema.to_dict()) == schema
+
+
+def test_target_is_matched_forgivingly_and_the_match_reported() -> None:
+    frame = _frame().rename(columns={"y": "Label"})
+    schema = infer_schema(frame, " label ")
+    assert schema.target == "Label"
+    assert schema.notes == ("--target ' label ' matched column 'Label'",)
+
+
+@pytest.mark.parametrize(("target", "message"), [
+    ("flg", "target column 'flg' not found; did you mean 'flag'"),
+    ("ROWID", "target column 'ROWID' not found; did you mean 'row_id'"),
+    ("zzz", "target column 'zzz' not found; the columns are 'row_id', 'x'"),
+])
+def test_unknown_target_lists_close_names(target: str, message: str) -> None:
+    with pytest.raises(DataError, match=message):
+        infer_schema(_frame(), target)
+
+
+def test_missing_target_rows_are_counted() -> None:
+    frame = _frame()
+    frame.loc[:9, "y"] = np.nan
+    schema = infer_schema(frame, "y")
+    assert (schema.n_rows, schema.n_missing_target) == (50, 10)
+
+
+@pytest.mark.parametrize(("name", "values", "kind"), [
+    ("amount", [7 * 10**6 - 1234 * i for i in range(25)], ColumnKind.ID),  # sorted: row order
+    ("price", list(np.random.default_rng(1).permutation(10**6)[:25]), ColumnKind.NUMERIC),
+    ("customer_id", list(np.random.default_rng(1).permutation(10**6)[:25]), ColumnKind.ID),
+    ("PassengerId", list(np.random.default_rng(2).permutation(10**6)[:25]), ColumnKind.ID),
+    ("paid", list(np.random.default_rng(3).permutation(10**6)[:25]), ColumnKind.NUMERIC),
+    ("n", list(np.random.default_rng(4).permutation(25)), ColumnKind.ID),  # dense 0..n-1
+    ("version", ["1.2.3", "1.10.2", "2.0.1"] * 9, ColumnKind.CATEGORICAL),  # not dates
+    ("when", ["2020-01-05 10:00", "2021-03-04 11:30:00"] * 12, ColumnKind.DATETIME),
+    ("money", ["1,234", "12,345.5", "7", "-1,000,000"] * 6, ColumnKind.NUMERIC),
+    ("mixed", ["1", "2", "x", "3.5"] * 6, ColumnKind.CATEGORICAL),
+])
+def test_column_kind_table(name: str, values: list[object], kind: ColumnKind) -> None:
+    assert infer_column(pd.Series(values, name=name)).kind is kind
+
+
+# ------------------------------------------------------------- column kinds (Hypothesis property)
+@PROPERTY
+@given(distinct=st.lists(st.integers(-10**6, 10**6), min_size=3, max_size=60, unique=True),
+       repeats=st.lists(st.integers(0, 2), min_size=1, max_size=20))
+def test_integers_read_back_numeric(distinct: list[int], repeats: list[int],
+                                    tmp_path: Path) -> None:
+    values = distinct + [distinct[i] for i in repeats]  # some value repeats: not a key
+    frame = roundtrip(pd.DataFrame({"n": values}), tmp_path)
+    assert infer_column(frame["n"]).kind is ColumnKind.NUMERIC
+
+
+@PROPERTY
+@given(values=st.lists(st.floats(-1e9, 1e9).map(lambda f: round(f, 3) + 0.25), min_size=3,
+                       max_size=60, unique=True),
+       holes=st.lists(st.booleans(), max_size=60))
+def test_floats_with_missing_read_back_numeric(values: list[float], holes: list[bool],
+                                               tmp_path: Path) -> None:
+    cells = values + ["" if hole else "inf" for hole in holes]  # empty and inf are missing
+    frame = roundtrip(pd.DataFrame({"f": cells, "g": 1}), tmp_path)  # no all-empty rows
+    assert frame["f"].isna().sum() == len(holes)
+    assert infer_column(frame["f"]).kind is ColumnKind.NUMERIC
+
+
+_WORD = st.text(string.ascii_letters, min_size=1, max_size=8).filter(
+    lambda w: w.lower() not in {"na", "nan", "null", "none", "n", "y", "t", "f", "true",
+                                "false", "yes", "no", "inf", "infinity"})
+
+
+@PROPERTY
+@given(levels=st.lists(_WORD, min_size=3, max_size=6, unique_by=str.lower),
+       picks=st.lists(st.integers(0, 5), min_size=20, max_size=80))
+def test_few_level_strings_read_back_categorical(levels: list[str], picks: list[int],
+                                                 tmp_path: Path) -> None:
+    values = [levels[i % len(levels)] for i in picks] + levels  # every level appears
+    frame = roundtrip(pd.DataFrame({"c": values}), tmp_path)
+    assert infer_column(frame["c"]).kind is ColumnKind.CATEGORICAL
+
+
+@PROPERTY
+@given(pair=st.sampled_from([("True", "False"), ("yes", "no"), ("Y", "N"), ("0", "1"),
+                             ("true", "false")]),
+       picks=st.lists(st.booleans(), min_size=4, max_size=40).filter(lambda p: len(set(p)) == 2),
+       holes=st.booleans())
+def test_two_word_columns_read_back_boolean(pair: tuple[str, str], picks: list[bool],
+                                            holes: bool, tmp_path: Path) -> None:
+    values = [pair[0] if p else pair[1] for p in picks] + ([""] if holes else [])
+    frame = roundtrip(pd.DataFrame({"b": values}), tmp_path)
+    assert infer_column(frame["b"]).kind is ColumnKind.BOOLEAN
+
+
+@PROPERTY
+@given(stamps=st.lists(st.datetimes(min_value=pd.Timestamp("1990-01-01").to_pydatetime(),
+                                    max_value=pd.Timestamp("2030-01-01").to_pydatetime()),
+                       min_size=3, max_size=40, unique=True),
+       with_time=st.booleans())
+def test_dates_read_back_datetime(stamps: list, with_time: bool, tmp_path: Path) -> None:
+    fmt = "%Y-%m-%d %H:%M:%S" if with_time else "%Y-%m-%d"
+    values = [s.strftime(fmt) for s in stamps]
+    if len(set(values)) < 2:
+        return
+    frame = roundtrip(pd.DataFrame({"d": values}), tmp_path)
+    assert infer_column(frame["d"]).kind is ColumnKind.DATETIME
+
+
+@PROPERTY
+@given(value=st.one_of(st.integers(), st.floats(allow_nan=False, allow_infinity=False), _WORD),
+       n=st.integers(1, 50))
+def test_one_value_columns_are_constant(value: object, n: int, tmp_path: Path) -> None:
+    frame = roundtrip(pd.DataFrame({"k": [value] * n, "z": range(n)}), tmp_path)
+    assert infer_column(frame["k"]).kind is ColumnKind.CONSTANT
+
+
+# ------------------------------------------------------------------------------------ the split
+def _class_frame(counts: dict[str, int], seed: int = 0) -> tuple[pd.DataFrame, Schema]:
+    rng = np.random.default_rng(seed)
+    labels = [label for label, n in counts.items() for _ in range(n)]
+    frame = pd.DataFrame({"x": rng.normal(size=len(labels)), "y": labels})
+    return frame, infer_schema(frame, "y")
+
+
+@PROPERTY
+@given(counts=st.lists(st.integers(3, 300), min_size=2, max_size=6),
+       seed=st.integers(0, 10**6))
+def test_every_class_is_in_train_validation_and_test(counts: list[int], seed: int) -> None:
+    frame, schema = _class_frame({f"c{i}": n for i, n in enumerate(counts)})
+    parts = split(frame, schema, seed=seed, val_fraction=0.15, test_fraction=0.15)
+    for part in (parts.train, parts.val, parts.test):
+        assert set(part["y"]) == set(schema.classes)
+    indices = [set(p.index) for p in (parts.train, parts.val, parts.test)]
+    assert set.union(*indices) == set(frame.index)
+    assert sum(map(len, indices)) == len(frame)  # disjoint
+
+
+def test_imbalance_of_1_to_500_still_splits_when_the_rare_class_has_3_rows() -> None:
+    frame, schema = _class_frame({"common": 1500, "rare": 3})
+    parts = split(frame, schema, seed=0, val_fraction=0.15, test_fraction=0.15)
+    assert [int((p["y"] == "rare").sum()) for p in (parts.train, parts.val, parts.test)] == [
+        1, 1, 1]
+
+
+@pytest.mark.parametrize(("counts", "test_fraction", "message"), [
+    ({"common": 1000, "rare": 2}, 0.15,
+     "target 'y': class 'rare' has 2 row(s); each class needs at least 3 rows to appear in "
+     "train, validation and test: add rows or merge rare classes"),
+    ({"common": 1000, "rare": 1}, 0.0, "class 'rare' has 1 row(s); each class needs at least 2"),
+    ({"a": 50, "b": 1, "c": 2, "d": 1, "e": 1}, 0.15,
+     "class 'b' has 1 row(s), 'c' has 2 row(s), 'd' has 1 row(s) (and 1 more classes)"),
+])
+def test_too_rare_classes_are_refused(counts: dict[str, int], test_fraction: float,
+                                      message: str) -> None:
+    frame, schema = _class_frame(counts)
+    with pytest.raises(DataError, match=pytest.importorskip("re").escape(message)):
+        split(frame, schema, seed=0, val_fraction=0.15, test_fraction=test_fraction)
+
+
+def test_regression_needs_ten_rows() -> None:
+    frame = pd.DataFrame({"x": range(9), "y": np.linspace(0, 1, 9)})
+    with pytest.raises(DataError, match="only 9 rows; a search needs at least 10"):
+        split(frame, infer_schema(frame, "y", "regression"), seed=0, val_fraction=0.15,
+              test_fraction=0.15)
+
+
+@pytest.mark.parametrize("task", ["binary", "regression"])
+def test_split_is_determined_by_its_seed(task: str) -> None:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=200), "y": rng.normal(size=200)})
+    if task == "binary":
+        frame["y"] = np.where(frame["y"] > 0, "a", "b")
+    schema = infer_schema(frame, "y")
+
+    def cut(seed: int) -> list[list[int]]:
+        parts = split(frame, schema, seed=seed, val_fraction=0.2, test_fraction=0.1)
+        return [p.index.tolist() for p in (parts.train, parts.val, parts.test)]
+
+    assert cut(3) == cut(3)
+    assert cut(3) != cut(4)
+
+
+# ------------------------------------------------------------------------------ the fingerprint
+def test_fingerprint_follows_content_not_formatting(tmp_path: Path) -> None:
+    text = "x,c,y\n1.5,a,yes\n2.5,b,no\n3.5,a,yes\n"
+    variants = {"plain.csv": text, "crlf.csv": text.replace("\n", "\r\n"),
+                "semicolon.csv": text.replace(",", ";"), "trailing.csv": text + "\n\n"}
+    prints = set()
+    for name, content in variants.items():
+        (tmp_path / name).write_bytes(content.encode())
+        prints.add(load_dataset(tmp_path / name, "y").fingerprint)
+    assert len(prints) == 1
+    changed = [text.replace("2.5", "2.6"), text.replace("x,c", "z,c"), text + "4.5,b,no\n",
+               text.replace("yes\n2.5", "no\n2.5")]
+    for i, content in enumerate(changed):
+        (tmp_path / f"changed{i}.csv").write_text(content)
+        prints.add(load_dataset(tmp_path / f"changed{i}.csv", "y").fingerprint)
+    assert len(prints) == 1 + len(changed)
+
+
+def test_fingerprint_is_a_pure_function_of_the_frame() -> None:
+    frame = pd.read_csv(io.StringIO("a,b\n1,x\n2,y\n"))
+    assert fingerprint(frame) == fingerprint(frame.copy())
+    assert len(fingerprint(frame)) == 16
