@@ -1,0 +1,294 @@
+"""Using a finished study: predict a CSV, export an MLflow pyfunc model, register and serve it.
+
+Every test runs a real search (2 trials, 3 epochs) on a tiny CSV with real Optuna and MLflow
+SQLite stores, then goes through the command line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+from typer.testing import CliRunner
+
+from automl.cli import app
+from automl.config import SearchConfig
+from automl.data import split
+from automl.metrics import predictions
+from automl.predict import load_model
+from automl.study import SearchPlan, prepare_search, run_search
+from automl.train import predict_raw
+
+
+@dataclass(frozen=True)
+class Finished:
+    cfg: SearchConfig
+    plan: SearchPlan
+    tmp: Path
+
+    @property
+    def stores(self) -> list[str]:
+        return ["--storage", self.cfg.storage_url, "--tracking-uri", self.cfg.tracking_uri]
+
+    def val_rows(self) -> pd.DataFrame:
+        cfg = self.cfg
+        return split(self.plan.dataset.frame, self.plan.dataset.schema, seed=cfg.seed,
+                     val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction).val
+
+
+@pytest.fixture
+def finish(search_cfg: Callable[..., SearchConfig], tmp_path: Path) -> Callable[[str], Finished]:
+    def run(task: str) -> Finished:
+        cfg = search_cfg(task, n_trials=2)
+        plan = prepare_search(cfg)
+        run_search(plan)
+        return Finished(cfg=cfg, plan=plan, tmp=tmp_path)
+
+    return run
+
+
+def cli(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args))
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def one_error_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+# ------------------------------------------------------------------------------------ predict
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_predict_equals_the_models_own_validation_predictions(finish: Callable[[str], Finished],
+                                                               task: str) -> None:
+    done = finish(task)
+    val = done.val_rows()
+    val.to_csv(done.tmp / "new.csv", index=False)
+    code, _, stderr = cli("predict", done.cfg.study_name, str(done.tmp / "new.csv"),
+                          "-o", str(done.tmp / "out.csv"), *done.stores)
+    assert code == 0, stderr
+    assert "ignored column(s) the model does not use: y" in stderr
+    got = pd.read_csv(done.tmp / "out.csv", keep_default_na=False)
+
+    bundle, source = load_model(done.cfg.storage_url, done.cfg.study_name,
+                                tracking_uri=done.cfg.tracking_uri)
+    schema = done.plan.dataset.schema
+    raw = predict_raw(bundle.network, done.plan.tensors.x_val)
+    assert len(got) == len(val)
+    if schema.task.is_classification:
+        proba = predictions(schema.task, raw)
+        assert list(got.columns) == ["prediction", *(f"proba_{c}" for c in schema.classes)]
+        np.testing.assert_allclose(got.filter(like="proba_").to_numpy(), proba, rtol=1e-6,
+                                   atol=1e-9)
+        expected = np.asarray(schema.classes)[proba.argmax(axis=1)]
+        assert got["prediction"].astype(str).tolist() == expected.tolist()
+        assert set(got["prediction"].astype(str)) <= set(schema.classes)
+    else:
+        units = raw.reshape(-1) * bundle.preprocessor.target_std + bundle.preprocessor.target_mean
+        assert list(got.columns) == ["prediction"]
+        np.testing.assert_allclose(got["prediction"].to_numpy(), units, rtol=1e-6, atol=1e-6)
+        # predictions are in the target's own units, not standardised ones
+        assert abs(got["prediction"].mean() - val["y"].mean()) < 3 * val["y"].std()
+    assert source.trial == bundle.metadata["trial"]
+    # the model scores on these rows what its trial reported to the study
+    y_val = done.plan.tensors.y_val.numpy()
+    output = predictions(schema.task, raw) if schema.task.is_classification else \
+        raw.reshape(-1) * bundle.preprocessor.target_std + bundle.preprocessor.target_mean
+    if not schema.task.is_classification:
+        y_val = y_val * bundle.preprocessor.target_std + bundle.preprocessor.target_mean
+    assert done.plan.metric.fn(y_val, output) == pytest.approx(bundle.metadata["value"],
+                                                                rel=1e-5)
+
+
+def test_predict_keeps_row_order_and_handles_unseen_and_missing_values(
+        finish: Callable[[str], Finished]) -> None:
+    done = finish("binary")
+    rows = done.val_rows().drop(columns="y").reset_index(drop=True)
+    shuffled = rows.iloc[::-1].reset_index(drop=True)
+    odd = pd.DataFrame({"color": ["purple", None], "x1": [np.nan, 0.3], "x2": [0.1, np.nan],
+                        "note": ["extra", "extra"]})
+    pd.concat([shuffled, odd]).to_csv(done.tmp / "new.csv", index=False)
+    code, stdout, stderr = cli("predict", done.cfg.study_name, str(done.tmp / "new.csv"),
+                               *done.stores)
+    assert code == 0, stderr
+    assert "ignored column(s) the model does not use: note" in stderr
+    got = pd.read_csv(pd.io.common.StringIO(stdout))
+    assert len(got) == len(rows) + 2
+    assert np.isfinite(got.filter(like="proba_").to_numpy()).all()
+    bundle, _ = load_model(done.cfg.storage_url, done.cfg.study_name,
+                           tracking_uri=done.cfg.tracking_uri)
+    forward = bundle.predict(rows)
+    np.testing.assert_allclose(got.iloc[:len(rows)]["proba_yes"].to_numpy(),
+                               forward["proba_yes"].to_numpy()[::-1], rtol=1e-6)
+
+
+def test_predict_refusals_exit_2_with_one_clear_line(finish: Callable[[str], Finished]) -> None:
+    done = finish("binary")
+    study, tmp = done.cfg.study_name, done.tmp
+    done.val_rows().drop(columns="x2").to_csv(tmp / "no_x2.csv", index=False)
+
+    code, _, stderr = cli("predict", study, str(tmp / "no_x2.csv"), *done.stores)
+    assert code == 2
+    assert "missing feature column(s) 'x2'" in one_error_line(stderr)
+
+    (tmp / "model.bin").write_bytes(bytes(range(256)) * 4)
+    code, _, stderr = cli("predict", study, str(tmp / "model.bin"), *done.stores)
+    assert code == 2
+    assert "not CSV" in one_error_line(stderr)
+
+    code, _, stderr = cli("predict", study, str(tmp / "nowhere.csv"), *done.stores)
+    assert code == 2
+    assert "nowhere.csv" in one_error_line(stderr)
+
+    code, _, stderr = cli("predict", "no-such-study", str(done.cfg.csv_path), *done.stores)
+    assert code == 2
+    assert "no study named 'no-such-study'" in one_error_line(stderr)
+
+    code, _, stderr = cli("predict", study, str(done.cfg.csv_path), "--trial", "99",
+                          *done.stores)
+    assert code == 2
+    assert "has no trial 99" in one_error_line(stderr)
+
+    code, _, stderr = cli("predict", study, str(done.cfg.csv_path), "--storage",
+                          done.cfg.storage_url, "--tracking-uri",
+                          f"sqlite:///{tmp}/elsewhere/mlflow.db")
+    assert code == 2
+    assert "pass --tracking-uri" in one_error_line(stderr)
+
+
+# ------------------------------------------------------------------------------------- export
+@pytest.fixture
+def exported(finish: Callable[[str], Finished]) -> tuple[Finished, Path, pd.DataFrame]:
+    """A finished multiclass study, its exported model directory and `automl predict` output."""
+    done = finish("multiclass")
+    model_dir = done.tmp / "model"
+    code, stdout, stderr = cli("export", done.cfg.study_name, str(model_dir), *done.stores)
+    assert code == 0, stderr
+    assert "mlflow models serve -m" in stdout
+    code, stdout, stderr = cli("predict", done.cfg.study_name, str(done.cfg.csv_path),
+                               *done.stores)
+    assert code == 0, stderr
+    return done, model_dir, pd.read_csv(pd.io.common.StringIO(stdout))
+
+
+def test_export_loads_with_mlflow_pyfunc_and_predicts_like_automl_predict(
+        exported: tuple[Finished, Path, pd.DataFrame]) -> None:
+    done, model_dir, expected = exported
+    model = mlflow.pyfunc.load_model(str(model_dir))
+    signature = model.metadata.get_input_schema().input_names()
+    assert signature == ["x1", "x2", "color"]
+    got = model.predict(pd.read_csv(done.cfg.csv_path).drop(columns="y"))
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False, rtol=1e-9)
+    assert (model_dir / "input_example.json").exists()
+    requirements = (model_dir / "requirements.txt").read_text()
+    assert "torch==" in requirements and "mlflow==" in requirements
+
+    code, _, stderr = cli("export", done.cfg.study_name, str(model_dir), *done.stores)
+    assert code == 2
+    assert "already exists and is not empty" in one_error_line(stderr)
+
+
+def test_register_creates_a_version_visible_through_mlflow_client(
+        finish: Callable[[str], Finished]) -> None:
+    done = finish("regression")
+    for expected_version in ("1", "2"):
+        code, stdout, stderr = cli("export", done.cfg.study_name, "--register", "churn-model",
+                                   *done.stores)
+        assert code == 0, stderr
+        assert f"models:/churn-model/{expected_version}" in stdout
+    client = MlflowClient(tracking_uri=done.cfg.tracking_uri,
+                          registry_uri=done.cfg.tracking_uri)
+    versions = client.search_model_versions("name='churn-model'")
+    assert sorted(str(v.version) for v in versions) == ["1", "2"]
+    version = client.get_model_version("churn-model", "2")
+    assert version.tags["automl.study"] == done.cfg.study_name
+    parent = client.get_run(version.run_id)
+    assert parent.data.tags["automl.role"] == "study"
+    assert parent.info.status == "FINISHED"
+    model = mlflow.pyfunc.load_model(client.get_model_version_download_uri("churn-model", "2"))
+    rows = pd.read_csv(done.cfg.csv_path).head(7)
+    bundle, _ = load_model(done.cfg.storage_url, done.cfg.study_name,
+                           tracking_uri=done.cfg.tracking_uri)
+    pd.testing.assert_frame_equal(model.predict(rows), bundle.predict(rows), check_dtype=False)
+
+
+# -------------------------------------------------------------------------------------- serve
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(exported: tuple[Finished, Path, pd.DataFrame]) -> Iterator[str]:
+    """`mlflow models serve` on the exported model, on loopback; always killed."""
+    _, model_dir, _ = exported
+    port = _free_port()
+    mlflow_cli = Path(sys.executable).with_name("mlflow")
+    process = subprocess.Popen(
+        [str(mlflow_cli), "models", "serve", "-m", str(model_dir), "--env-manager", "local",
+         "-h", "127.0.0.1", "-p", str(port), "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+        env={**os.environ, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+             # the server runs `uvicorn` from PATH: the one of this environment
+             "PATH": f"{mlflow_cli.parent}{os.pathsep}{os.environ.get('PATH', '')}"})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"mlflow models serve exited: {process.stderr.read().decode()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{url}/ping", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("mlflow models serve did not answer /ping within 90 s")
+            time.sleep(0.5)
+        yield url
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+        if process.stderr is not None:
+            process.stderr.close()
+
+
+@pytest.mark.slow
+def test_mlflow_models_serve_answers_invocations_like_automl_predict(
+        exported: tuple[Finished, Path, pd.DataFrame], server: str) -> None:
+    done, _, expected = exported
+    rows = pd.read_csv(done.cfg.csv_path).drop(columns="y")
+    body = json.dumps({"dataframe_split": json.loads(rows.to_json(orient="split", index=False))})
+    request = urllib.request.Request(f"{server}/invocations", data=body.encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        answer = json.loads(response.read())
+    got = pd.DataFrame(answer["predictions"])
+    pd.testing.assert_frame_equal(got[list(expected.columns)], expected, check_dtype=False,
+                                  rtol=1e-9)
