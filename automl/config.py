@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass, field, fields
 from enum import Enum
 from pathlib import Path
+from typing import TypeVar
 
 from automl.errors import ConfigError
 
@@ -19,6 +20,7 @@ DEFAULT_STORAGE = "sqlite:///studies/automl.db"
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 STORAGE_ENV = "AUTOML_STORAGE"
 TRACKING_ENV = "MLFLOW_TRACKING_URI"
+_E = TypeVar("_E", bound=Enum)
 
 
 class PrunerKind(str, Enum):
@@ -63,6 +65,14 @@ def _check_float(owner: str, name: str, value: object, low: float, high: float) 
         raise _fail(owner, name, f"a float in the range [{low}, {high}]", value)
 
 
+def _check_enum(name: str, kind: type[_E], value: object) -> _E:
+    try:
+        return kind(value)
+    except ValueError:
+        options = ", ".join(repr(member.value) for member in kind)
+        raise _fail("SearchConfig", name, f"one of {options}", value) from None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TrainConfig:
     """How each trial trains (the searched hyperparameters live in :mod:`automl.space`).
@@ -86,7 +96,8 @@ class TrainConfig:
         _check_int("TrainConfig", "patience", self.patience, 1)
         _check_float("TrainConfig", "min_delta", self.min_delta, 0.0, math.inf)
         _check_int("TrainConfig", "eval_batch_size", self.eval_batch_size, 1)
-        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+        device = self.device if isinstance(self.device, str) else ""
+        if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
             raise _fail("TrainConfig", "device", "one of 'auto', 'cpu', 'cuda'", self.device)
 
 
@@ -151,8 +162,8 @@ class SearchConfig:
             raise _fail(
                 "SearchConfig", "task", "one of 'binary', 'multiclass', 'regression'", self.task
             )
-        object.__setattr__(self, "sampler", SamplerKind(self.sampler))
-        object.__setattr__(self, "pruner", PrunerKind(self.pruner))
+        object.__setattr__(self, "sampler", _check_enum("sampler", SamplerKind, self.sampler))
+        object.__setattr__(self, "pruner", _check_enum("pruner", PrunerKind, self.pruner))
 
     def replace(self, **changes: object) -> SearchConfig:
         """A copy with ``changes`` applied (and validated again)."""

@@ -23,6 +23,7 @@ from automl.errors import DataError
 MAX_ONEHOT_LEVELS = 32
 N_QUANTILES = 1000
 _DATE_PARTS = ("year", "month", "day", "dayofweek", "hour")
+_DATE_ATTRS = {"dayofweek": "day_of_week"}  # saved state keeps the old part name
 _TRUE_WORDS = frozenset({"true", "yes", "y", "t", "1", "1.0"})
 
 
@@ -192,7 +193,8 @@ def _numeric(values: pd.Series, state: dict[str, Any]) -> tuple[list, list]:
 
 def _date_parts(values: pd.Series) -> dict[str, np.ndarray]:
     stamps = pd.to_datetime(values, errors="coerce", format="mixed")
-    return {part: getattr(stamps.dt, part).astype(float).to_numpy() for part in _DATE_PARTS}
+    return {part: getattr(stamps.dt, _DATE_ATTRS.get(part, part)).astype(float).to_numpy()
+            for part in _DATE_PARTS}
 
 
 def _fit_datetime(values: pd.Series) -> dict[str, Any]:

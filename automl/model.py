@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import torch
 from torch import nn
@@ -45,6 +45,15 @@ class ModelSpec:
         if self.activation not in _ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}: "
                              f"{self.activation=}")
+        for name, options in (("kind", get_args(Kind)), ("norm", get_args(Norm)),
+                              ("embedding", get_args(Embedding))):
+            if getattr(self, name) not in options:
+                raise ValueError(f"{name} must be one of {list(options)}: "
+                                 f"{name}={getattr(self, name)!r}")
+        if min(self.n_frequencies, self.d_embedding) < 1 or not self.frequency_scale > 0:
+            raise ValueError(f"periodic embedding sizes and scale must be positive: "
+                             f"{self.n_frequencies=}, {self.d_embedding=}, "
+                             f"{self.frequency_scale=}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

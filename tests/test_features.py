@@ -1,0 +1,260 @@
+"""Preprocessing: fitted on the training split only, robust to unseen data, JSON round-trippable."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from automl.data import (
+    ColumnKind,
+    ColumnSpec,
+    Schema,
+    Splits,
+    TaskType,
+    infer_schema,
+    load_dataset,
+    split,
+)
+from automl.errors import DataError
+from automl.features import MAX_ONEHOT_LEVELS, Preprocessor, TensorSplits
+
+
+def _schema(task: TaskType = TaskType.BINARY, classes: tuple[str, ...] = ("a", "b"),
+            **kinds: ColumnKind) -> Schema:
+    columns = tuple(ColumnSpec(name=name, kind=kind) for name, kind in kinds.items())
+    return Schema(target="y", task=task, columns=columns,
+                  classes=classes if task.is_classification else ())
+
+
+def _frame(n: int, seed: int = 0, shift: float = 0.0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "x": rng.normal(size=n) + shift,
+        "c": rng.choice(["red", "green", "blue"], size=n),
+        "y": rng.choice(["a", "b"], size=n),
+    })
+
+
+# ---------------------------------------------------------------------------------- leakage
+def test_fit_uses_training_rows_only() -> None:
+    """Validation/test rows shifted by 1e6 change neither the fitted state nor train features."""
+    schema = _schema(x=ColumnKind.NUMERIC, c=ColumnKind.CATEGORICAL)
+    train = _frame(200)
+    normal = Splits(train=train, val=_frame(50, seed=1), test=_frame(50, seed=2), seed=0)
+    shifted = Splits(train=train, val=_frame(50, seed=1, shift=1e6),
+                     test=_frame(50, seed=2, shift=-1e6), seed=0)
+
+    pre_a, pre_b = Preprocessor(schema).fit(normal.train), Preprocessor(schema).fit(shifted.train)
+    tensors_a, tensors_b = pre_a.tensors(normal), pre_b.tensors(shifted)
+
+    assert pre_a.to_dict() == pre_b.to_dict()
+    assert pre_b.state["x"]["median"] == pytest.approx(float(np.median(train["x"])))
+    assert pre_b.state["x"]["quantiles"][0] == pytest.approx(train["x"].min())
+    assert pre_b.state["x"]["quantiles"][-1] == pytest.approx(train["x"].max())
+    assert torch.equal(tensors_a.x_train, tensors_b.x_train)
+    # Shifted rows land in the tail of the *training* distribution, not re-centred around 0.
+    assert tensors_b.x_val[:, 0].min() > 4.0
+    assert tensors_b.x_test[:, 0].max() < -4.0
+
+
+def test_regression_target_is_standardised_with_training_statistics() -> None:
+    schema = _schema(TaskType.REGRESSION, x=ColumnKind.NUMERIC)
+    rng = np.random.default_rng(0)
+    train = pd.DataFrame({"x": rng.normal(size=100), "y": rng.normal(50.0, 10.0, size=100)})
+    val = pd.DataFrame({"x": rng.normal(size=20), "y": np.full(20, 1000.0)})
+    pre = Preprocessor(schema).fit(train)
+    tensors = pre.tensors(Splits(train=train, val=val, test=val.iloc[:0], seed=0))
+
+    assert pre.target_mean == pytest.approx(train["y"].mean())
+    assert pre.target_std == pytest.approx(train["y"].std(ddof=0))
+    assert tensors.y_train.dtype == torch.float32
+    assert float(tensors.y_train.mean()) == pytest.approx(0.0, abs=1e-5)
+    assert float(tensors.y_train.std(unbiased=False)) == pytest.approx(1.0, abs=1e-4)
+    expected_val = (1000.0 - pre.target_mean) / pre.target_std
+    assert torch.allclose(tensors.y_val, torch.full((20,), expected_val), rtol=1e-5)
+    assert (tensors.d_out, tensors.n_num, tensors.d_in) == (1, 1, 1)
+    assert (tensors.target_mean, tensors.target_std) == (pre.target_mean, pre.target_std)
+    assert tensors.x_test.shape == (0, 1)
+
+
+def test_constant_regression_target_does_not_divide_by_zero() -> None:
+    schema = _schema(TaskType.REGRESSION, x=ColumnKind.NUMERIC)
+    train = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [5.0, 5.0, 5.0]})
+    pre = Preprocessor(schema).fit(train)
+    assert pre.target_std == 1.0
+    assert np.all(np.isfinite(pre.encode_target(train["y"])))
+
+
+# ------------------------------------------------------------------------ robustness at transform
+def test_unseen_category_gives_all_zero_one_hot() -> None:
+    schema = _schema(c=ColumnKind.CATEGORICAL)
+    pre = Preprocessor(schema).fit(pd.DataFrame({"c": ["red", "green", "red", "blue"]}))
+    out = pre.transform(pd.DataFrame({"c": ["purple", "green", " red "]}))
+    assert out.shape == (3, 3)
+    assert out[0].tolist() == [0.0, 0.0, 0.0]
+    assert out[1].sum() == 1.0 and out[2].sum() == 1.0  # surrounding blanks are ignored
+    assert pre.n_num == 0
+
+
+def test_missing_numeric_values_get_indicator_and_median() -> None:
+    schema = _schema(x=ColumnKind.NUMERIC)
+    train = pd.DataFrame({"x": [1.0, 2.0, np.nan, 3.0, 4.0, np.nan, 5.0]})
+    pre = Preprocessor(schema).fit(train)
+    out = pre.transform(train)
+    assert out.shape == (7, 2)  # value + missing indicator
+    assert pre.n_num == 1
+    assert out[:, 1].tolist() == [0, 0, 1, 0, 0, 1, 0]
+    median_row = pre.transform(pd.DataFrame({"x": [3.0]}))
+    assert out[2, 0] == pytest.approx(median_row[0, 0])  # imputed with the training median
+    assert np.all(np.isfinite(out))
+
+
+def test_missing_values_unseen_in_training_are_imputed_without_new_columns() -> None:
+    schema = _schema(x=ColumnKind.NUMERIC, b=ColumnKind.BOOLEAN)
+    pre = Preprocessor(schema).fit(pd.DataFrame({"x": [1.0, 2.0, 3.0], "b": ["yes", "no", "no"]}))
+    out = pre.transform(pd.DataFrame({"x": [np.nan, 2.0], "b": [None, "YES"]}))
+    assert out.shape == (2, 2)
+    assert np.all(np.isfinite(out))
+    assert out[:, 1].tolist() == [0.0, 1.0]
+
+
+def test_missing_categorical_values_become_their_own_level() -> None:
+    schema = _schema(c=ColumnKind.CATEGORICAL)
+    pre = Preprocessor(schema).fit(pd.DataFrame({"c": ["a", None, "b", "a"]}))
+    out = pre.transform(pd.DataFrame({"c": [None, "a"]}))
+    assert out.shape == (2, 3)
+    assert out.sum(axis=1).tolist() == [1.0, 1.0]
+    assert not np.array_equal(out[0], out[1])
+
+
+def test_boolean_column_maps_to_zero_one_with_missing_indicator() -> None:
+    schema = _schema(b=ColumnKind.BOOLEAN)
+    frame = pd.DataFrame({"b": ["Yes", "no", None, "yes"]})
+    out = Preprocessor(schema).fit(frame).transform(frame)
+    assert out.tolist() == [[1, 0], [0, 0], [0, 1], [1, 0]]
+
+
+def test_missing_feature_column_raises_data_error_naming_it() -> None:
+    schema = _schema(x=ColumnKind.NUMERIC, c=ColumnKind.CATEGORICAL)
+    pre = Preprocessor(schema).fit(_frame(20))
+    with pytest.raises(DataError, match="'c'"):
+        pre.transform(_frame(5).drop(columns="c"))
+
+
+def test_extra_and_reordered_columns_do_not_change_the_output() -> None:
+    schema = _schema(x=ColumnKind.NUMERIC, c=ColumnKind.CATEGORICAL)
+    frame = _frame(30)
+    pre = Preprocessor(schema).fit(frame)
+    shuffled = frame[["c", "y", "x"]].assign(extra=1.0)
+    np.testing.assert_array_equal(pre.transform(shuffled), pre.transform(frame))
+
+
+# ------------------------------------------------------------------------------- column kinds
+def test_datetime_column_expands_to_varying_date_parts() -> None:
+    schema = _schema(d=ColumnKind.DATETIME)
+    dates = pd.Series(["2020-01-15", "2021-03-02", "2022-07-30", "2023-12-01", "2024-05-19"])
+    pre = Preprocessor(schema).fit(pd.DataFrame({"d": dates}))
+    # All rows are at midnight: hour never varies, so it is not kept.
+    assert list(pre.state["d"]["parts"]) == ["year", "month", "day", "dayofweek"]
+    out = pre.transform(pd.DataFrame({"d": dates}))
+    assert out.shape == (5, 4) and pre.n_num == 4
+    assert np.all(np.diff(out[:, 0]) > 0)  # year increases row by row
+    unparseable = pre.transform(pd.DataFrame({"d": ["not a date"]}))
+    assert np.all(np.isfinite(unparseable))
+
+
+def test_high_cardinality_categorical_is_capped_and_adds_frequency() -> None:
+    rng = np.random.default_rng(0)
+    levels = np.array([f"level{i}" for i in range(5000)])
+    values = np.concatenate([levels, rng.choice(levels[:100], size=5000)])  # all 5000 occur
+    train = pd.DataFrame({"c": values})
+    pre = Preprocessor(_schema(c=ColumnKind.CATEGORICAL)).fit(train)
+    out = pre.transform(train)
+    assert out.shape == (10_000, MAX_ONEHOT_LEVELS + 1)
+    assert pre.n_num == 1  # the frequency feature comes first and is continuous
+    frequency = out[:, 0]
+    assert frequency.min() >= 0.0 and frequency.max() == pytest.approx(1.0)
+    common, rare = train["c"] == "level0", train["c"] == "level4999"
+    assert frequency[common.to_numpy()].min() > frequency[rare.to_numpy()].max()
+    assert pre.transform(pd.DataFrame({"c": ["never seen"]})).tolist() == [
+        [0.0] * (MAX_ONEHOT_LEVELS + 1)]
+
+
+def test_low_cardinality_categorical_has_one_column_per_level() -> None:
+    train = pd.DataFrame({"c": [f"l{i % MAX_ONEHOT_LEVELS}" for i in range(100)]})
+    pre = Preprocessor(_schema(c=ColumnKind.CATEGORICAL)).fit(train)
+    out = pre.transform(train)
+    assert out.shape == (100, MAX_ONEHOT_LEVELS) and pre.n_num == 0
+    assert np.all(out.sum(axis=1) == 1.0)
+
+
+def test_continuous_features_come_first() -> None:
+    schema = _schema(c=ColumnKind.CATEGORICAL, b=ColumnKind.BOOLEAN, x=ColumnKind.NUMERIC)
+    frame = pd.DataFrame({"c": ["a", "b", "a", "c"], "b": ["y", "n", "n", "y"],
+                          "x": [0.1, 5.0, 2.0, 3.0]})
+    out = Preprocessor(schema).fit(frame).transform(frame)
+    assert out.shape == (4, 5)
+    assert not set(np.unique(out[:, 0])) <= {0.0, 1.0}  # the numeric column
+    assert set(np.unique(out[:, 1:])) <= {0.0, 1.0}
+
+
+# ------------------------------------------------------------------------------- persistence
+def test_to_dict_from_dict_round_trip_gives_identical_transform() -> None:
+    rng = np.random.default_rng(0)
+    n = 300
+    frame = pd.DataFrame({
+        "x": np.where(rng.random(n) < 0.1, np.nan, rng.normal(size=n)),
+        "c": rng.choice(["a", "b", None], size=n),
+        "h": [f"h{i}" for i in rng.integers(0, 100, size=n)],
+        "d": pd.date_range("2020-01-01", periods=n, freq="13h").astype(str),
+        "b": rng.choice(["true", "false"], size=n),
+        "y": rng.normal(size=n),
+    })
+    schema = _schema(TaskType.REGRESSION, x=ColumnKind.NUMERIC, c=ColumnKind.CATEGORICAL,
+                     h=ColumnKind.CATEGORICAL, d=ColumnKind.DATETIME, b=ColumnKind.BOOLEAN)
+    pre = Preprocessor(schema).fit(frame)
+    restored = Preprocessor.from_dict(json.loads(json.dumps(pre.to_dict())))
+
+    new_rows = frame.assign(c=["zzz"] * n, x=frame["x"] * 3)
+    for rows in (frame, new_rows):
+        np.testing.assert_array_equal(restored.transform(rows), pre.transform(rows))
+    np.testing.assert_array_equal(restored.encode_target(frame["y"]),
+                                  pre.encode_target(frame["y"]))
+    assert restored.n_num == pre.n_num
+    assert restored.schema == schema
+    assert restored.describe() == pre.describe()
+
+
+# ---------------------------------------------------------------------- tensors from a real CSV
+@pytest.mark.parametrize(("task", "d_out"), [("binary", 2), ("multiclass", 3), ("regression", 1)])
+def test_tensors_from_csv_have_consistent_shapes(make_csv: Callable[..., Path], task: str,
+                                                 d_out: int) -> None:
+    dataset = load_dataset(make_csv(task=task, n_rows=90, missing=True), "y")
+    splits = split(dataset.frame, dataset.schema, seed=0, val_fraction=0.2, test_fraction=0.2)
+    pre = Preprocessor(dataset.schema).fit(splits.train)
+    tensors = pre.tensors(splits)
+
+    assert isinstance(tensors, TensorSplits)
+    # x1 (+ missing flag if train has gaps), x2, three colours
+    n_flags = int(splits.train["x1"].isna().any())
+    assert tensors.d_in == 2 + n_flags + 3 and tensors.n_num == 2
+    assert tensors.d_out == d_out
+    for part, frame in (("train", splits.train), ("val", splits.val), ("test", splits.test)):
+        x, y = getattr(tensors, f"x_{part}"), getattr(tensors, f"y_{part}")
+        assert x.shape == (len(frame), tensors.d_in) and x.dtype == torch.float32
+        assert y.shape == (len(frame),) and torch.isfinite(x).all()
+        expected = torch.int64 if d_out > 1 else torch.float32
+        assert y.dtype == expected
+    if d_out > 1:
+        assert set(tensors.y_train.tolist()) == set(range(d_out))
+
+
+def test_docstring_example_of_inferred_schema() -> None:
+    df = pd.DataFrame({"x": [1.0, 2.0, None, 4.0], "c": list("abab"), "y": [0, 1, 0, 1]})
+    assert Preprocessor(infer_schema(df, "y")).fit(df).transform(df).shape == (4, 4)

@@ -1,0 +1,138 @@
+"""Metrics: one default per task with its direction; scores checked against hand computation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from automl.data import TaskType
+from automl.errors import ConfigError
+from automl.metrics import evaluate, metrics_for, predictions, primary_metric
+
+LN3 = math.log(3.0)
+
+
+@pytest.mark.parametrize(("task", "name", "direction"), [
+    (TaskType.BINARY, "roc_auc", "maximize"),
+    (TaskType.MULTICLASS, "accuracy", "maximize"),
+    (TaskType.REGRESSION, "rmse", "minimize"),
+])
+def test_default_metric_per_task(task: TaskType, name: str, direction: str) -> None:
+    metric = primary_metric(task)
+    assert (metric.name, metric.direction) == (name, direction)
+    assert metric.greater_is_better is (direction == "maximize")
+
+
+@pytest.mark.parametrize(("task", "name", "direction"), [
+    (TaskType.BINARY, "log_loss", "minimize"),
+    (TaskType.BINARY, "f1_macro", "maximize"),
+    (TaskType.MULTICLASS, "roc_auc", "maximize"),
+    (TaskType.REGRESSION, "mae", "minimize"),
+    (TaskType.REGRESSION, "r2", "maximize"),
+])
+def test_named_metric_is_chosen(task: TaskType, name: str, direction: str) -> None:
+    metric = primary_metric(task, name)
+    assert (metric.name, metric.direction) == (name, direction)
+
+
+@pytest.mark.parametrize(("task", "name", "valid"), [
+    (TaskType.BINARY, "rmse", "roc_auc, accuracy, f1_macro, log_loss"),
+    (TaskType.MULTICLASS, "auc", "roc_auc, accuracy, f1_macro, log_loss"),
+    (TaskType.REGRESSION, "accuracy", "rmse, mae, r2"),
+])
+def test_unknown_metric_lists_valid_ones(task: TaskType, name: str, valid: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        primary_metric(task, name)
+    message = str(info.value)
+    assert repr(name) in message and task.value in message
+    assert message.endswith(f"use one of: {valid}")
+
+
+EVERY_TASK_INPUT = {
+    TaskType.BINARY: (np.array([1, 0, 0]), np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 1.0]])),
+    TaskType.MULTICLASS: (np.array([1, 0, 2]),
+                          np.array([[0.0, 1.0, -1.0], [1.0, 0.0, 2.0], [2.0, 1.0, 0.0]])),
+    TaskType.REGRESSION: (np.array([1.0, 0.0, 2.0]), np.array([[0.5], [0.0], [1.0]])),
+}
+
+
+@pytest.mark.parametrize("task", list(TaskType))
+def test_every_metric_of_a_task_is_evaluated(task: TaskType) -> None:
+    y, output = EVERY_TASK_INPUT[task]
+    scores = evaluate(task, y, output)
+    assert set(scores) == {m.name for m in metrics_for(task)}
+    assert primary_metric(task).name in scores
+    assert all(math.isfinite(v) for v in scores.values())
+
+
+def test_binary_scores_match_hand_computation() -> None:
+    # Softmax of [ln 3, 0] is (0.75, 0.25).
+    y = np.array([0, 1, 1, 0])
+    logits = np.array([[LN3, 0.0], [0.0, LN3], [LN3, 0.0], [0.0, 0.0]])
+    scores = evaluate(TaskType.BINARY, y, logits)
+    # Predictions 0, 1, 0, 0 (a tie goes to the first class): 3 of 4 right.
+    assert scores["accuracy"] == pytest.approx(0.75)
+    # P(true class) = 0.75, 0.75, 0.25, 0.5
+    expected_log_loss = -(2 * math.log(0.75) + math.log(0.25) + math.log(0.5)) / 4
+    assert scores["log_loss"] == pytest.approx(expected_log_loss)
+    # P(1) positives {0.75, 0.25} vs negatives {0.25, 0.5}: pairs won 1 + 1 + 0.5 + 0 of 4.
+    assert scores["roc_auc"] == pytest.approx(0.625)
+    # Class 0: P = 2/3, R = 1 → F1 0.8; class 1: P = 1, R = 1/2 → F1 2/3.
+    assert scores["f1_macro"] == pytest.approx((0.8 + 2 / 3) / 2)
+
+
+def test_multiclass_scores_match_hand_computation() -> None:
+    y = np.array([0, 1, 2, 2])
+    logits = np.array([[5.0, 0.0, 0.0], [0.0, 5.0, 0.0], [5.0, 0.0, 0.0], [0.0, 0.0, 5.0]])
+    scores = evaluate(TaskType.MULTICLASS, y, logits)
+    assert scores["accuracy"] == pytest.approx(0.75)
+    p_hi, p_lo = math.exp(5) / (math.exp(5) + 2), 1 / (math.exp(5) + 2)
+    assert scores["log_loss"] == pytest.approx(-(3 * math.log(p_hi) + math.log(p_lo)) / 4)
+    # Class 0: P = 1/2, R = 1 → 2/3; class 1: 1; class 2: P = 1, R = 1/2 → 2/3.
+    assert scores["f1_macro"] == pytest.approx((2 / 3 + 1 + 2 / 3) / 3)
+
+
+def test_log_loss_is_shift_invariant_in_logits_and_safe_for_huge_ones() -> None:
+    y = np.array([0, 1])
+    logits = np.array([[1.0, 0.0], [0.0, 1.0]])
+    base = evaluate(TaskType.BINARY, y, logits)["log_loss"]
+    assert evaluate(TaskType.BINARY, y, logits + 1000.0)["log_loss"] == pytest.approx(base)
+    confident_wrong = evaluate(TaskType.BINARY, y, np.array([[0.0, 1e4], [1e4, 0.0]]))
+    assert math.isfinite(confident_wrong["log_loss"]) and confident_wrong["log_loss"] > 30
+
+
+def test_regression_scores_match_hand_computation() -> None:
+    y = np.array([1.0, 2.0, 3.0, 4.0])
+    scores = evaluate(TaskType.REGRESSION, y, np.array([[1.0], [2.0], [3.0], [8.0]]))
+    assert scores["rmse"] == pytest.approx(2.0)  # sqrt(16 / 4)
+    assert scores["mae"] == pytest.approx(1.0)  # 4 / 4
+    assert scores["r2"] == pytest.approx(1 - 16 / 5)  # SS_res 16, SS_tot 5
+
+
+def test_perfect_regression() -> None:
+    y = np.array([0.5, -1.0, 3.0])
+    scores = evaluate(TaskType.REGRESSION, y, y.reshape(-1, 1))
+    assert (scores["rmse"], scores["mae"], scores["r2"]) == (0.0, 0.0, 1.0)
+
+
+@pytest.mark.parametrize("task", list(TaskType))
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_non_finite_output_gives_nan_scores(task: TaskType, bad: float) -> None:
+    d_out = {TaskType.BINARY: 2, TaskType.MULTICLASS: 3, TaskType.REGRESSION: 1}[task]
+    output = np.zeros((4, d_out))
+    output[2, 0] = bad
+    scores = evaluate(task, np.array([0, 1, 0, 1]), output)
+    assert set(scores) == {m.name for m in metrics_for(task)}
+    assert all(math.isnan(v) for v in scores.values())
+
+
+def test_predictions_are_probabilities_or_values() -> None:
+    proba = predictions(TaskType.MULTICLASS, np.array([[0.0, 0.0, 0.0], [LN3, 0.0, 0.0]]))
+    np.testing.assert_allclose(proba.sum(axis=1), [1.0, 1.0])
+    np.testing.assert_allclose(proba[0], [1 / 3] * 3)
+    np.testing.assert_allclose(proba[1], [0.6, 0.2, 0.2])
+    values = predictions(TaskType.REGRESSION, np.array([[1.5], [-2.0]], dtype=np.float32))
+    assert values.shape == (2,) and values.dtype == np.float64
+    np.testing.assert_array_equal(values, [1.5, -2.0])

@@ -1,0 +1,141 @@
+"""The search space: fixed trials rebuild exact settings; random draws stay in bounds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+import pytest
+import torch
+
+from automl.data import TaskType
+from automl.model import ModelSpec, build_model
+from automl.space import BATCH_SIZES, SPACE_VERSION, TrialParams, params_from_dict, sample_params
+from automl.train import OptimSpec
+
+BASE: dict[str, Any] = {
+    "embedding": "none", "arch": "mlp", "n_blocks": 2, "d_block": 64, "dropout": 0.1,
+    "norm": "none", "activation": "relu", "optimizer": "adamw", "lr": 1e-3,
+    "weight_decay": 1e-5, "schedule": "constant", "batch_size": 256,
+}
+PERIODIC = {"embedding": "periodic", "periodic_n_frequencies": 8, "periodic_scale": 0.5,
+            "periodic_d_embedding": 12}
+SGD = {"optimizer": "sgd", "sgd_momentum": 0.5, "sgd_nesterov": True}
+RMSPROP = {"optimizer": "rmsprop", "rmsprop_momentum": 0.3}
+CONDITIONAL_PARENTS = {"periodic_": ("embedding", "periodic"), "sgd_": ("optimizer", "sgd"),
+                       "rmsprop_": ("optimizer", "rmsprop")}
+
+
+def test_fixed_trial_gives_exact_params() -> None:
+    params = sample_params(optuna.trial.FixedTrial({**BASE, "class_weighting": "sqrt"}),
+                           TaskType.BINARY)
+    assert params == TrialParams(
+        model=ModelSpec(kind="mlp", n_blocks=2, d_block=64, dropout=0.1, norm="none",
+                        activation="relu", embedding="none"),
+        optim=OptimSpec(name="adamw", lr=1e-3, weight_decay=1e-5, schedule="constant",
+                        batch_size=256),
+        class_weighting="sqrt",
+    )
+
+
+def test_fixed_trial_with_periodic_embedding_and_sgd() -> None:
+    fixed = {**BASE, **PERIODIC, **SGD, "arch": "resnet", "norm": "layer"}
+    params = sample_params(optuna.trial.FixedTrial(fixed), TaskType.REGRESSION)
+    assert params.model == ModelSpec(kind="resnet", n_blocks=2, d_block=64, dropout=0.1,
+                                     norm="layer", activation="relu", embedding="periodic",
+                                     n_frequencies=8, frequency_scale=0.5, d_embedding=12)
+    assert (params.optim.name, params.optim.momentum, params.optim.nesterov) == ("sgd", 0.5, True)
+    assert params.class_weighting == "none"
+
+
+def test_fixed_trial_with_rmsprop_uses_its_momentum() -> None:
+    params = sample_params(optuna.trial.FixedTrial({**BASE, **RMSPROP}), TaskType.REGRESSION)
+    assert (params.optim.name, params.optim.momentum) == ("rmsprop", 0.3)
+
+
+def test_fixed_trial_missing_a_parameter_fails() -> None:
+    incomplete = {k: v for k, v in BASE.items() if k != "lr"}
+    with pytest.raises(ValueError, match="lr"):
+        sample_params(optuna.trial.FixedTrial(incomplete), TaskType.REGRESSION)
+
+
+def _draw(task: TaskType, n: int, seed: int = 0) -> list[tuple[dict[str, Any], TrialParams]]:
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    draws = []
+    for _ in range(n):
+        trial = study.ask()
+        params = sample_params(trial, task)
+        draws.append((trial.params, params))
+        study.tell(trial, 0.0)
+    return draws
+
+
+@pytest.fixture(scope="module")
+def random_draws() -> list[tuple[dict[str, Any], TrialParams]]:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return _draw(TaskType.BINARY, 200)
+
+
+def test_random_draws_stay_in_bounds(random_draws: list[tuple[dict[str, Any], TrialParams]]
+                                     ) -> None:
+    for _, p in random_draws:
+        m, o = p.model, p.optim
+        assert m.kind in ("mlp", "resnet") and m.norm in ("none", "batch", "layer")
+        assert m.activation in ("relu", "gelu", "silu") and m.embedding in ("none", "periodic")
+        assert 1 <= m.n_blocks <= 8 and 16 <= m.d_block <= 1024
+        assert 0.0 <= m.dropout <= 0.5
+        assert 4 <= m.n_frequencies <= 48 and 0.01 <= m.frequency_scale <= 10.0
+        assert 4 <= m.d_embedding <= 32
+        assert o.name in ("adamw", "adam", "sgd", "rmsprop")
+        assert 1e-5 <= o.lr <= 1e-1 and 1e-6 <= o.weight_decay <= 1e-2
+        assert 0.0 <= o.momentum <= 0.99
+        assert o.schedule in ("constant", "cosine", "onecycle") and o.batch_size in BATCH_SIZES
+        assert p.class_weighting in ("none", "balanced", "sqrt")
+
+
+def test_random_draws_cover_every_choice(random_draws: list[tuple[dict[str, Any], TrialParams]]
+                                         ) -> None:
+    seen = {(name, value) for raw, _ in random_draws for name, value in raw.items()
+            if isinstance(value, str)}
+    for name, choices in [("arch", ["mlp", "resnet"]), ("embedding", ["none", "periodic"]),
+                          ("optimizer", ["adamw", "adam", "sgd", "rmsprop"]),
+                          ("class_weighting", ["none", "balanced", "sqrt"])]:
+        assert {(name, c) for c in choices} <= seen
+
+
+def test_conditional_params_appear_only_with_their_parent(
+        random_draws: list[tuple[dict[str, Any], TrialParams]]) -> None:
+    for raw, _ in random_draws:
+        for prefix, (parent, value) in CONDITIONAL_PARENTS.items():
+            children = [name for name in raw if name.startswith(prefix)]
+            if raw[parent] == value:
+                assert children, f"{parent}={value} but no {prefix}* parameter in {raw}"
+            else:
+                assert not children, f"{children} sampled although {parent}={raw[parent]}"
+
+
+def test_class_weighting_is_searched_for_classification_only() -> None:
+    for task in TaskType:
+        raw = [r for r, _ in _draw(task, 5)]
+        assert all(("class_weighting" in r) == task.is_classification for r in raw)
+
+
+@pytest.mark.parametrize("task", list(TaskType))
+def test_params_from_dict_round_trip(task: TaskType) -> None:
+    for raw, params in _draw(task, 25, seed=1):
+        assert params_from_dict(raw, task) == params
+
+
+def test_sampled_params_build_a_working_model(
+        random_draws: list[tuple[dict[str, Any], TrialParams]]) -> None:
+    """Every drawn architecture builds (checked on a sample small enough to stay fast)."""
+    small = [p for _, p in random_draws if p.model.d_block <= 128][:10]
+    assert small
+    for p in small:
+        net = build_model(p.model, d_in=6, d_out=2, n_num=3)
+        net.eval()
+        assert net(torch.zeros(2, 6)).shape == (2, 2)
+
+
+def test_space_version_is_a_positive_int() -> None:
+    assert isinstance(SPACE_VERSION, int) and SPACE_VERSION >= 1

@@ -1,0 +1,305 @@
+"""The training loop: stopping decisions, divergence, callbacks, class weights, best weights."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+
+import pytest
+import torch
+from torch import nn
+
+from automl.config import TrainConfig
+from automl.data import TaskType
+from automl.features import TensorSplits
+from automl.metrics import Metric, primary_metric
+from automl.model import ModelSpec, build_model
+from automl.train import (
+    EarlyStopping,
+    EpochLog,
+    FitResult,
+    OptimSpec,
+    StopReason,
+    class_weights,
+    fit,
+    make_loss,
+    make_optimizer,
+    predict_raw,
+    score_split,
+)
+
+NAN, INF = math.nan, math.inf
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """Tiny tensors: intra-op threads only add contention on shared cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# ------------------------------------------------------------------------------ early stopping
+# (scores, patience, greater_is_better, expected_stop_epoch, expected_reason); None = never stops
+STOPPING_TABLE: list[tuple[list[float], int, bool, int | None, StopReason | None]] = [
+    ([0.5, 0.6, 0.6, 0.55], 2, True, 3, StopReason.PATIENCE),
+    ([0.5, 0.6, 0.7, 0.8], 1, True, None, None),
+    ([0.5, 0.4, 0.6, 0.5, 0.5], 2, True, 4, StopReason.PATIENCE),
+    ([0.5, 0.4], 1, True, 1, StopReason.PATIENCE),
+    ([1.0, 0.9, 0.8, 0.85, 0.9], 2, False, 4, StopReason.PATIENCE),
+    ([1.0, 1.0, 1.0], 3, False, None, None),
+    ([1.0, 1.0, 1.0, 1.0], 3, False, 3, StopReason.PATIENCE),
+    ([0.5, NAN], 5, True, 1, StopReason.NON_FINITE),
+    ([NAN], 5, False, 0, StopReason.NON_FINITE),
+    ([1.0, INF], 5, False, 1, StopReason.NON_FINITE),
+    ([0.5, -INF], 5, True, 1, StopReason.NON_FINITE),
+    ([0.5, 0.6, 0.7, 0.2, 0.1, 0.0], 3, True, 5, StopReason.PATIENCE),
+]
+
+
+def _run(stopper: EarlyStopping, scores: list[float]) -> tuple[int | None, StopReason | None]:
+    for epoch, score in enumerate(scores):
+        reason = stopper.update(score)
+        if reason is not None:
+            return epoch, reason
+    return None, None
+
+
+@pytest.mark.parametrize(("scores", "patience", "greater", "stop_epoch", "reason"),
+                         STOPPING_TABLE, ids=[str(row[0]) for row in STOPPING_TABLE])
+def test_early_stopping_table(scores: list[float], patience: int, greater: bool,
+                              stop_epoch: int | None, reason: StopReason | None) -> None:
+    stopper = EarlyStopping(patience=patience, greater_is_better=greater)
+    assert _run(stopper, scores) == (stop_epoch, reason)
+
+
+@pytest.mark.parametrize(("scores", "greater", "best_epoch", "best_score"), [
+    ([0.5, 0.7, 0.6], True, 1, 0.7),
+    ([3.0, 1.0, 2.0], False, 1, 1.0),
+    ([-1.0, -3.0, -2.0], False, 1, -3.0),
+    ([0.2, 0.2, 0.1], True, 0, 0.2),
+])
+def test_early_stopping_tracks_best(scores: list[float], greater: bool, best_epoch: int,
+                                    best_score: float) -> None:
+    stopper = EarlyStopping(patience=10, greater_is_better=greater)
+    improved = []
+    for score in scores:
+        stopper.update(score)
+        improved.append(stopper.improved)
+    assert (stopper.best_epoch, stopper.best_score) == (best_epoch, best_score)
+    assert improved.index(True) == 0 and improved[best_epoch]
+
+
+def test_early_stopping_min_delta_ignores_tiny_improvements() -> None:
+    stopper = EarlyStopping(patience=2, greater_is_better=False, min_delta=0.1)
+    assert _run(stopper, [1.0, 0.95, 0.91, 0.5]) == (2, StopReason.PATIENCE)
+    assert stopper.best_score == 1.0
+
+
+def test_early_stopping_without_a_finite_score_has_nan_best() -> None:
+    stopper = EarlyStopping(patience=3, greater_is_better=True)
+    assert stopper.update(NAN) is StopReason.NON_FINITE
+    assert math.isnan(stopper.best_score) and not stopper.improved
+
+
+# -------------------------------------------------------------------------------- tiny data
+def _splits(task: TaskType, n_train: int = 64, n_val: int = 32, seed: int = 0,
+            noise: bool = False) -> TensorSplits:
+    """Two informative features (plus one noise column); labels from their sum."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n_train + n_val, 3, generator=g)
+    signal = x[:, 0] + x[:, 1]
+    if noise:  # labels unrelated to x: validation can only get worse with training
+        signal = torch.randn(n_train + n_val, generator=g)
+    if task is TaskType.REGRESSION:
+        y: torch.Tensor = signal
+        d_out = 1
+    else:
+        y, d_out = (signal > 0).long(), 2
+    return TensorSplits(x_train=x[:n_train], y_train=y[:n_train], x_val=x[n_train:],
+                        y_val=y[n_train:], x_test=x[:0], y_test=y[:0], d_in=3, d_out=d_out,
+                        n_num=3)
+
+
+def _fit(data: TensorSplits, task: TaskType, *, optim: OptimSpec | None = None,
+         metric: Metric | None = None, max_epochs: int = 3, patience: int = 10,
+         **kwargs: object) -> tuple[nn.Module, FitResult]:
+    model = build_model(ModelSpec(n_blocks=1, d_block=16, dropout=0.0), data.d_in, data.d_out,
+                        data.n_num)
+    result = fit(model, data, task=task, metric=metric or primary_metric(task),
+                 optim=optim or OptimSpec(lr=1e-2, batch_size=16),
+                 cfg=TrainConfig(max_epochs=max_epochs, patience=patience, device="cpu"),
+                 **kwargs)  # type: ignore[arg-type]
+    return model, result
+
+
+class _Recorder:
+    """Records every epoch; asks to stop with ``reason`` at ``stop_at``."""
+
+    def __init__(self, stop_at: int | None = None,
+                 reason: StopReason = StopReason.PRUNED) -> None:
+        self.stop_at, self.reason, self.logs = stop_at, reason, []  # type: list[EpochLog]
+
+    def on_epoch_end(self, log: EpochLog) -> StopReason | None:
+        self.logs.append(log)
+        return self.reason if log.epoch == self.stop_at else None
+
+
+# -------------------------------------------------------------------------------------- fit
+def test_fit_learns_separable_data() -> None:
+    data = _splits(TaskType.BINARY, n_train=200, n_val=100)
+    accuracy = primary_metric(TaskType.BINARY, "accuracy")
+    _, result = _fit(data, TaskType.BINARY, metric=accuracy, max_epochs=30, patience=30)
+    assert result.best_score > 0.9
+    assert result.found_finite_score and result.best_val["accuracy"] == result.best_score
+    assert result.history[-1].train_loss < result.history[0].train_loss
+
+
+def test_fit_runs_max_epochs_and_calls_callbacks_each_epoch() -> None:
+    recorder = _Recorder()
+    _, result = _fit(_splits(TaskType.REGRESSION), TaskType.REGRESSION, max_epochs=4,
+                     callbacks=[recorder])
+    assert result.stop_reason is StopReason.MAX_EPOCHS
+    assert [log.epoch for log in recorder.logs] == [0, 1, 2, 3]
+    assert recorder.logs == list(result.history)
+    assert all(log.score == log.val["rmse"] and log.lr == 1e-2 for log in recorder.logs)
+
+
+@pytest.mark.parametrize("task", [TaskType.REGRESSION, TaskType.BINARY])
+def test_huge_learning_rate_stops_as_non_finite(task: TaskType) -> None:
+    _, result = _fit(_splits(task), task, optim=OptimSpec(name="sgd", lr=1e6, batch_size=8),
+                     max_epochs=20, patience=20)
+    assert result.stop_reason is StopReason.NON_FINITE
+    assert len(result.history) < 20
+    assert not result.found_finite_score and math.isnan(result.best_score)
+
+
+@pytest.mark.parametrize("stop_at", [0, 2])
+def test_callback_returning_pruned_stops_after_that_epoch(stop_at: int) -> None:
+    recorder, later = _Recorder(stop_at=stop_at), _Recorder()
+    _, result = _fit(_splits(TaskType.BINARY), TaskType.BINARY, max_epochs=10,
+                     callbacks=[recorder, later])
+    assert result.stop_reason is StopReason.PRUNED
+    assert len(result.history) == stop_at + 1
+    assert len(later.logs) == stop_at + 1  # every callback still sees the last epoch
+
+
+def test_deadline_in_the_past_stops_after_one_epoch() -> None:
+    _, result = _fit(_splits(TaskType.BINARY), TaskType.BINARY, max_epochs=10,
+                     deadline=time.monotonic() - 1.0)
+    assert result.stop_reason is StopReason.TIMEOUT
+    assert len(result.history) == 1 and result.found_finite_score
+
+
+def test_deadline_in_the_future_does_not_stop() -> None:
+    _, result = _fit(_splits(TaskType.BINARY), TaskType.BINARY, max_epochs=3,
+                     deadline=time.monotonic() + 3600)
+    assert result.stop_reason is StopReason.MAX_EPOCHS and len(result.history) == 3
+
+
+def test_best_epoch_weights_are_restored() -> None:
+    """With noise labels validation loss rises; the model must come back to its best epoch."""
+    data = _splits(TaskType.BINARY, noise=True)
+    metric = primary_metric(TaskType.BINARY, "log_loss")
+    model, result = _fit(data, TaskType.BINARY, metric=metric,
+                         optim=OptimSpec(lr=3e-2, batch_size=16), max_epochs=40, patience=3)
+    assert result.stop_reason is StopReason.PATIENCE
+    assert result.best_epoch == len(result.history) - 1 - 3
+    assert result.history[-1].score != result.best_score
+    after = score_split(model, data, TaskType.BINARY)
+    assert after[metric.name] == pytest.approx(result.best_score, rel=1e-9)
+    assert after == pytest.approx(result.best_val, rel=1e-9)
+
+
+@pytest.mark.parametrize("name", ["adamw", "adam", "sgd", "rmsprop"])
+@pytest.mark.parametrize("schedule", ["constant", "cosine", "onecycle"])
+def test_every_optimizer_and_schedule_trains(name: str, schedule: str) -> None:
+    optim = OptimSpec(name=name, schedule=schedule, lr=1e-2, batch_size=16,  # type: ignore[arg-type]
+                      weight_decay=1e-4)
+    _, result = _fit(_splits(TaskType.REGRESSION, n_train=50), TaskType.REGRESSION, optim=optim,
+                     max_epochs=3)
+    assert result.stop_reason is StopReason.MAX_EPOCHS and result.found_finite_score
+
+
+# ------------------------------------------------------------------------------ class weights
+def test_class_weights_values() -> None:
+    y = torch.tensor([0, 0, 0, 1])
+    assert class_weights(y, 2, "none") is None
+    torch.testing.assert_close(class_weights(y, 2, "balanced"), torch.tensor([2 / 3, 2.0]))
+    torch.testing.assert_close(class_weights(y, 2, "sqrt"),
+                               torch.tensor([(2 / 3) ** 0.5, 2.0 ** 0.5]))
+    absent = class_weights(torch.tensor([0, 0, 1, 1]), 3, "balanced")
+    assert absent is not None and torch.isfinite(absent).all()  # a class with no rows
+
+
+def test_class_weighting_changes_the_loss() -> None:
+    y = torch.tensor([0] * 18 + [1] * 2)
+    data = TensorSplits(x_train=torch.zeros(20, 1), y_train=y, x_val=torch.zeros(0, 1),
+                        y_val=y[:0], x_test=torch.zeros(0, 1), y_test=y[:0], d_in=1, d_out=2,
+                        n_num=0)
+    logits = torch.tensor([[2.0, 0.0]]).repeat(20, 1)  # confident "class 0" for every row
+    losses = {w: float(make_loss(TaskType.BINARY, data, w)(logits, y))  # type: ignore[arg-type]
+              for w in ("none", "balanced", "sqrt")}
+    # Balanced weighting makes the two minority rows count as much as the 18 majority rows,
+    # so misclassifying them costs more: none < sqrt < balanced.
+    assert losses["none"] < losses["sqrt"] < losses["balanced"]
+    p0 = math.exp(2) / (math.exp(2) + 1)
+    expected_none = -(18 * math.log(p0) + 2 * math.log(1 - p0)) / 20
+    assert losses["none"] == pytest.approx(expected_none, rel=1e-6)
+    assert losses["balanced"] == pytest.approx(-(math.log(p0) + math.log(1 - p0)) / 2, rel=1e-6)
+
+
+def test_regression_loss_ignores_class_weighting() -> None:
+    data = _splits(TaskType.REGRESSION)
+    assert isinstance(make_loss(TaskType.REGRESSION, data, "balanced"), nn.MSELoss)
+
+
+def test_class_weighted_fit_predicts_the_minority_class_more_often() -> None:
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(240, 3, generator=g)
+    y = (x[:, 0] > 1.0).long()  # about 16 % positives, hard to separate exactly
+    data = TensorSplits(x_train=x[:160], y_train=y[:160], x_val=x[160:], y_val=y[160:],
+                        x_test=x[:0], y_test=y[:0], d_in=3, d_out=2, n_num=3)
+    positives = {}
+    for weighting in ("none", "balanced"):
+        torch.manual_seed(0)
+        model, _ = _fit(data, TaskType.BINARY, max_epochs=5, patience=5,
+                        class_weighting=weighting, optim=OptimSpec(lr=3e-3, batch_size=32))
+        positives[weighting] = int(predict_raw(model, data.x_train).argmax(1).sum())
+    assert positives["balanced"] > positives["none"]
+
+
+# ------------------------------------------------------------------------- optimizer, scoring
+def test_weight_decay_only_on_weight_matrices() -> None:
+    model = build_model(ModelSpec(n_blocks=2, d_block=8, norm="layer"), d_in=3, d_out=2)
+    optimizer = make_optimizer(model, OptimSpec(weight_decay=0.1))
+    decay, no_decay = optimizer.param_groups
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+    assert all(p.ndim >= 2 for p in decay["params"])
+    assert all(p.ndim < 2 for p in no_decay["params"]) and no_decay["params"]
+    assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
+
+
+def test_score_split_reports_regression_in_target_units() -> None:
+    """A network that always outputs 0 predicts the training mean; rmse scales with std."""
+    data = _splits(TaskType.REGRESSION)
+    scaled = TensorSplits(**{k: getattr(data, k) for k in (
+        "x_train", "y_train", "x_val", "y_val", "x_test", "y_test")},
+        d_in=3, d_out=1, n_num=3, target_mean=100.0, target_std=10.0)
+    zero = nn.Linear(3, 1)
+    nn.init.zeros_(zero.weight)
+    nn.init.zeros_(zero.bias)
+    rms = float(data.y_val.pow(2).mean().sqrt())
+    assert score_split(zero, scaled, TaskType.REGRESSION)["rmse"] == pytest.approx(10 * rms,
+                                                                                   rel=1e-5)
+
+
+def test_predict_raw_batches_and_handles_empty_input() -> None:
+    model = nn.Linear(3, 2)
+    x = torch.randn(10, 3)
+    whole, batched = predict_raw(model, x), predict_raw(model, x, batch_size=3)
+    assert whole.shape == (10, 2) and whole.dtype.name == "float64"
+    assert batched == pytest.approx(whole)
+    assert predict_raw(model, x[:0]).shape[0] == 0
