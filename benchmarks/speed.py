@@ -1,0 +1,134 @@
+"""Speed benchmark: the project's training loop vs a hand-written one, and search overhead.
+
+1. Samples/second of ``automl.train.fit`` against a minimal hand-written PyTorch loop on the same
+   network, data and settings (AdamW, batch 256, a validation pass with ROC-AUC every epoch, as
+   early stopping needs). Runs alternate A/B/A/B so machine noise hits both alike.
+2. The share of a real study's wall time spent outside training (data loading, preprocessing,
+   Optuna, MLflow): wall time of ``prepare_search`` + ``run_search`` minus the seconds spent in
+   training epochs (``EpochLog.seconds``: forward, backward, step and the validation pass).
+
+Usage: ``.venv/bin/python benchmarks/speed.py [--csv PATH --target NAME] [--trials 20]``.
+Defaults to ../shared/datasets/adult.csv; prints a Markdown table to paste into RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from sklearn.metrics import roc_auc_score
+
+from automl import study as study_module
+from automl.config import SearchConfig, TrainConfig
+from automl.data import load_dataset, split
+from automl.features import Preprocessor, TensorSplits
+from automl.metrics import primary_metric
+from automl.model import ModelSpec, build_model
+from automl.train import OptimSpec, fit
+
+DEFAULT_CSV = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "adult.csv"
+SPEC = ModelSpec(kind="mlp", n_blocks=3, d_block=256, dropout=0.1)
+
+
+def tensors_for(csv: Path, target: str) -> tuple[TensorSplits, object]:
+    data = load_dataset(csv, target)
+    splits = split(data.frame, data.schema, seed=0, val_fraction=0.15, test_fraction=0.15)
+    return Preprocessor(data.schema).fit(splits.train).tensors(splits), data.schema
+
+
+def hand_written(data: TensorSplits, epochs: int) -> float:
+    """The minimal loop: permutation, slices, AdamW, a val pass with ROC-AUC per epoch."""
+    torch.manual_seed(0)
+    model = build_model(SPEC, data.d_in, data.d_out, data.n_num)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    start = time.perf_counter()
+    for _ in range(epochs):
+        model.train()
+        order = torch.randperm(len(data.x_train))
+        for i in range(0, len(order), 256):
+            idx = order[i:i + 256]
+            loss = loss_fn(model(data.x_train[idx]), data.y_train[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        model.eval()
+        with torch.inference_mode():
+            proba = model(data.x_val).softmax(1)[:, 1]
+        roc_auc_score(data.y_val.numpy(), proba.numpy())
+    return len(data.x_train) * epochs / (time.perf_counter() - start)
+
+
+def project_loop(data: TensorSplits, schema: object, epochs: int) -> float:
+    torch.manual_seed(0)
+    model = build_model(SPEC, data.d_in, data.d_out, data.n_num)
+    start = time.perf_counter()
+    result = fit(model, data, task=schema.task, metric=primary_metric(schema.task),  # type: ignore
+                 optim=OptimSpec(name="adamw", lr=1e-3, batch_size=256),
+                 cfg=TrainConfig(max_epochs=epochs, patience=epochs + 1,
+                                 device="cpu"))
+    assert len(result.history) == epochs, "the loop must run every epoch to be comparable"
+    return len(data.x_train) * epochs / (time.perf_counter() - start)
+
+
+def loop_benchmark(csv: Path, target: str, epochs: int, repeats: int) -> dict[str, float]:
+    data, schema = tensors_for(csv, target)
+    ours, theirs = [], []
+    for _ in range(repeats):
+        theirs.append(hand_written(data, epochs))
+        ours.append(project_loop(data, schema, epochs))
+    return {"ours": statistics.median(ours), "hand": statistics.median(theirs),
+            "ratio": statistics.median(o / h for o, h in zip(ours, theirs, strict=True))}
+
+
+def overhead_benchmark(csv: Path, target: str, trials: int) -> dict[str, float]:
+    """Run a real study (SQLite Optuna + SQLite MLflow in a temp dir) and split its wall time."""
+    epoch_seconds: list[float] = []
+    original_fit = study_module.fit
+
+    def timed_fit(*args: object, **kwargs: object):
+        result = original_fit(*args, **kwargs)  # type: ignore[arg-type]
+        epoch_seconds.extend(log.seconds for log in result.history)
+        return result
+
+    study_module.fit = timed_fit  # type: ignore[assignment]
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = SearchConfig(csv_path=csv, target=target, study_name="speed", n_trials=trials,
+                           storage_url=f"sqlite:///{tmp}/optuna.db",
+                           tracking_uri=f"sqlite:///{tmp}/mlruns/mlflow.db",
+                           train=TrainConfig(max_epochs=20, patience=4, device="cpu"))
+        study_module.MlflowTracker(cfg.tracking_uri, "warm-up")  # schema migration: one-off
+        start = time.perf_counter()
+        summary = study_module.run_search(study_module.prepare_search(cfg))
+        wall = time.perf_counter() - start
+    study_module.fit = original_fit  # type: ignore[assignment]
+    training = sum(epoch_seconds)
+    return {"wall": wall, "training": training, "overhead": (wall - training) / wall,
+            "complete": summary.report["trials"]["COMPLETE"],
+            "pruned": summary.report["trials"]["PRUNED"], "epochs": len(epoch_seconds)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--csv", type=Path, default=DEFAULT_CSV)
+    parser.add_argument("--target", default="class")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--trials", type=int, default=20)
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    loop = loop_benchmark(args.csv, args.target, args.epochs, args.repeats)
+    print(f"| training loop, samples/s (median of {args.repeats}) | hand-written "
+          f"{loop['hand']:,.0f} | automl.fit {loop['ours']:,.0f} | ratio {loop['ratio']:.3f} |")
+    over = overhead_benchmark(args.csv, args.target, args.trials)
+    print(f"| {args.trials}-trial study | wall {over['wall']:.1f}s | training epochs "
+          f"{over['training']:.1f}s ({over['epochs']} epochs; {over['complete']} complete, "
+          f"{over['pruned']} pruned) | outside training {over['overhead']:.1%} |")
+
+
+if __name__ == "__main__":
+    main()
