@@ -620,5 +620,7 @@ def resume_config(storage_url: str, study_name: str, **overrides: Any) -> Search
         "n_startup_trials": attrs.get("n_startup_trials", 5),
         "n_warmup_epochs": attrs.get("n_warmup_epochs", 5),
     }
+    if "***" not in attrs.get("tracking_uri", "***"):  # a masked password cannot be reused
+        stored["tracking_uri"] = attrs["tracking_uri"]
     stored.update({k: v for k, v in overrides.items() if v is not None})
     return SearchConfig(**stored)

@@ -200,7 +200,7 @@ class MlflowTracker:
                     tags: dict[str, str], params: dict[str, Any]) -> str:
         self.study_name = study_name
         if parent_run_id is not None:
-            self.client.update_run(parent_run_id, status="RUNNING")
+            self._reopen(parent_run_id)
         else:
             run = self.client.create_run(self.experiment_id, run_name=study_name,
                                          tags={**tags, "automl.study": study_name,
@@ -209,6 +209,18 @@ class MlflowTracker:
             self._log_params(parent_run_id, params)
         self.parent_run_id = parent_run_id
         return parent_run_id
+
+    def _reopen(self, run_id: str) -> None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.update_run(run_id, status="RUNNING")
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+            raise ConfigError(f"the study's MLflow run {run_id} is not in "
+                              f"{mask_url(self.tracking_uri)!r}; pass the --tracking-uri the "
+                              "study was made with") from None
 
     def start_trial(self, number: int, params: dict[str, Any]) -> str:
         tags = {"automl.study": self.study_name, "automl.trial": str(number),

@@ -1,0 +1,193 @@
+"""The ``automl`` command line through typer's CliRunner, on real (temporary) stores.
+
+User errors must end with exit code 2 and exactly one ``error: ...`` line on stderr (no
+traceback), and a refused command must leave no study database or MLflow run behind.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+from mlflow.tracking import MlflowClient
+from typer.testing import CliRunner
+
+from automl.cli import app
+
+COMMANDS = ("search", "resume", "show", "studies")
+REPORT_KEYS = {"study", "task", "metric", "direction", "best_value", "best_params",
+               "best_trial", "trials", "mlflow_experiment_id", "mlflow_parent_run_id",
+               "leaderboard"}
+STATES = {"COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING"}
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
+    """Invoke ``automl``: from an empty working folder, ignoring the user's store variables."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    runner = CliRunner(env={"AUTOML_STORAGE": None, "MLFLOW_TRACKING_URI": None})
+
+    def invoke(*args: str | Path) -> Result:
+        return runner.invoke(app, [str(a) for a in args])
+
+    return invoke
+
+
+@pytest.fixture
+def stores(tmp_storage_url: str, tmp_tracking_uri: str) -> list[str]:
+    return ["--storage", tmp_storage_url, "--tracking-uri", tmp_tracking_uri]
+
+
+FAST = ["--n-trials", "2", "--max-epochs", "3", "--patience", "2", "--threads", "1",
+        "--device", "cpu"]
+
+
+def _ok(result: Result) -> Result:
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return result
+
+
+def _assert_one_line_error(result: Result, *fragments: str) -> str:
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[0]
+    return lines[0]
+
+
+# ---------------------------------------------------------------------------------------- help
+def test_help_lists_the_commands(cli: Callable[..., Result]) -> None:
+    result = _ok(cli("--help"))
+    for command in COMMANDS:
+        assert command in result.stdout
+
+
+def test_no_arguments_shows_the_help(cli: Callable[..., Result]) -> None:
+    result = cli()
+    assert "Usage" in result.output and "search" in result.output
+
+
+# -------------------------------------------------------------------------------------- search
+def test_search_prints_the_leaderboard_and_how_to_open_mlflow(
+        cli: Callable[..., Result], make_csv: Callable[..., Path], stores: list[str],
+        tmp_tracking_uri: str) -> None:
+    result = _ok(cli("search", make_csv(), "--study", "demo", *FAST, *stores))
+
+    out = result.stdout
+    assert "study 'demo'" in out  # the leaderboard's title
+    assert "roc_auc" in out and "MLflow run" in out
+    assert "2 trial(s) run" in out
+    assert f"mlflow ui --backend-store-uri {tmp_tracking_uri}" in out
+    assert "Traceback" not in result.output
+    client = MlflowClient(tmp_tracking_uri)
+    experiment = client.get_experiment_by_name("demo")
+    assert experiment is not None
+    assert len(client.search_runs([experiment.experiment_id])) == 3  # parent + 2 trials
+    assert not list((Path.cwd()).iterdir())  # the default stores were not touched
+
+
+def test_show_studies_and_resume(cli: Callable[..., Result], make_csv: Callable[..., Path],
+                                 stores: list[str], tmp_storage_url: str,
+                                 tmp_tracking_uri: str) -> None:
+    csv = make_csv()
+    _ok(cli("search", csv, "--study", "demo", *FAST[:1], "1", *FAST[2:], *stores))
+    # Resume needs only the study and its storage: the data, settings and MLflow store are
+    # the stored ones.
+    resumed = _ok(cli("resume", "demo", "--n-trials", "2", "--storage", tmp_storage_url))
+    assert "1 trial(s) run" in resumed.stdout
+    assert f"--backend-store-uri {tmp_tracking_uri}" in resumed.stdout
+
+    report = json.loads(_ok(cli("show", "demo", "--json", "--storage", tmp_storage_url)).stdout)
+    assert set(report) >= REPORT_KEYS
+    assert (report["study"], report["task"], report["metric"]) == ("demo", "binary", "roc_auc")
+    assert set(report["trials"]) == STATES
+    assert report["trials"]["COMPLETE"] + report["trials"]["PRUNED"] == 2
+    assert all(set(row) == {"trial", "value", "params", "mlflow_run_id"}
+               for row in report["leaderboard"])
+    runs = MlflowClient(tmp_tracking_uri).search_runs(
+        [report["mlflow_experiment_id"]],
+        f"tags.`mlflow.parentRunId` = '{report['mlflow_parent_run_id']}'")
+    assert len(runs) == 2
+
+    rows = json.loads(_ok(cli("studies", "--json", "--storage", tmp_storage_url)).stdout)
+    assert [row["study"] for row in rows] == ["demo"]
+    assert {"study", "task", "metric", "direction", "best_value", "best_trial",
+            "trials"} <= set(rows[0])
+    assert rows[0]["best_value"] == report["best_value"]
+
+    table = _ok(cli("show", "demo", "--storage", tmp_storage_url)).stdout
+    assert "study 'demo'" in table and "metric roc_auc (maximize)" in table
+
+    unknown = cli("show", "demmo", "--storage", tmp_storage_url)
+    _assert_one_line_error(unknown, "'demmo'", "studies: demo")
+
+
+# ------------------------------------------------------------------------------------ refusals
+def _created(tmp_path: Path) -> list[Path]:
+    """Files a refused command must not leave: study databases, MLflow stores, default dirs."""
+    return sorted(p for p in tmp_path.rglob("*") if p.suffix == ".db" or p.name in (
+        "studies", "mlruns", "artifacts"))
+
+
+@pytest.mark.parametrize(("args", "fragments"), [
+    (["missing.csv"], ["missing.csv", "no such file"]),
+    (["{csv}", "--target", "colr"], ["'colr' not found", "did you mean 'color'"]),
+    (["{csv}", "--n-trials", "0"], ["'n_trials'", "Got 0"]),
+    (["{csv}", "--metric", "bogus"], ["'bogus'", "roc_auc", "accuracy"]),
+    (["{csv}", "--storage", "nonsense"], ["--storage 'nonsense' is not a URL"]),
+    (["{csv}", "--tracking-uri", "nonsense"], ["--tracking-uri 'nonsense' is not a URL"]),
+], ids=["missing-file", "missing-target", "zero-trials", "unknown-metric", "bad-storage",
+        "bad-tracking-uri"])
+def test_search_refusals_are_one_line_and_create_nothing(
+        cli: Callable[..., Result], make_csv: Callable[..., Path], tmp_path: Path,
+        args: list[str], fragments: list[str]) -> None:
+    csv = make_csv()
+    defaults = {"--storage": f"sqlite:///{tmp_path}/studies/optuna.db",
+                "--tracking-uri": f"sqlite:///{tmp_path}/mlruns/mlflow.db"}
+    extra = [part for key, value in defaults.items() if key not in args for part in (key, value)]
+    args = [str(csv) if a == "{csv}" else a for a in args]
+
+    result = cli("search", *FAST, *args, *extra)  # the last --n-trials wins
+
+    _assert_one_line_error(result, *fragments)
+    assert _created(tmp_path) == []
+
+
+@pytest.mark.parametrize(("args", "fragments"), [
+    (["show", "nope", "--storage", "sqlite:///{tmp}/studies/optuna.db"],
+     ["no study storage", "automl search"]),
+    (["show", "nope", "--storage", "nonsense"], ["cannot open the study storage 'nonsense'"]),
+    (["studies", "--storage", "nonsense"], ["cannot open the study storage 'nonsense'"]),
+    (["studies", "--storage", "sqlite:///{tmp}/studies/optuna.db"], ["no study storage"]),
+    (["resume", "nope", "--storage", "sqlite:///{tmp}/studies/optuna.db"],
+     ["no study storage"]),
+], ids=["show-no-storage", "show-bad-storage", "studies-bad-storage", "studies-no-storage",
+        "resume-no-storage"])
+def test_report_refusals_are_one_line_and_create_nothing(
+        cli: Callable[..., Result], tmp_path: Path, args: list[str],
+        fragments: list[str]) -> None:
+    result = cli(*(a.replace("{tmp}", str(tmp_path)) for a in args))
+
+    _assert_one_line_error(result, *fragments)
+    assert _created(tmp_path) == []
+
+
+def test_a_password_never_reaches_the_terminal(cli: Callable[..., Result],
+                                               tmp_path: Path) -> None:
+    result = cli("studies", "--storage", "nonsense://admin:hunter2@db/automl")
+    line = _assert_one_line_error(result, "admin:***@db")
+    assert "hunter2" not in result.output and "hunter2" not in line
+
+
+def test_debug_shows_the_traceback_instead(cli: Callable[..., Result]) -> None:
+    result = cli("search", "missing.csv", "--debug", "--storage", "sqlite:///x/o.db")
+    assert result.exit_code != 0
+    assert type(result.exception).__name__ == "DataError"

@@ -1,0 +1,234 @@
+"""run_search on tiny data with real Optuna (SQLite) and MLflow (SQLite) stores.
+
+What a user relies on: ``n_trials`` is the study's total, resuming needs nothing retyped, a study
+refuses other data or settings, both ledgers list the same trials, and a diverging trial does not
+stop the search.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+from optuna.trial import TrialState
+
+from automl.config import PrunerKind, SamplerKind, SearchConfig, TrainConfig
+from automl.errors import StudyMismatchError, StudyNotFoundError
+from automl.study import (
+    SearchSummary,
+    load_existing,
+    make_storage,
+    prepare_search,
+    resume_config,
+    run_search,
+    start_study,
+)
+
+SearchCfg = Callable[..., SearchConfig]
+STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
+# SGD with a learning rate far outside the space: the loss is inf/NaN from the first epoch.
+DIVERGING = {"embedding": "none", "arch": "mlp", "n_blocks": 2, "d_block": 64, "dropout": 0.0,
+             "norm": "none", "activation": "relu", "optimizer": "sgd", "sgd_momentum": 0.9,
+             "sgd_nesterov": False, "lr": 1e6, "weight_decay": 1e-6, "schedule": "constant",
+             "batch_size": 64, "class_weighting": "none"}
+
+
+def _search(cfg: SearchConfig) -> SearchSummary:
+    return run_search(prepare_search(cfg))
+
+
+def _finished(summary: SearchSummary) -> int:
+    return int(summary.report["trials"]["COMPLETE"] + summary.report["trials"]["PRUNED"])
+
+
+def _runs(cfg: SearchConfig, experiment_id: str, where: str = "") -> list[Run]:
+    return list(MlflowClient(cfg.tracking_uri).search_runs([experiment_id], where,
+                                                           max_results=1000))
+
+
+def _assert_ledgers_agree(cfg: SearchConfig, study_name: str) -> None:
+    """One parent run, one child run per trial with the mirrored status, nothing RUNNING."""
+    study = load_existing(cfg.storage_url, study_name)
+    experiment, parent = (study.user_attrs["mlflow_experiment_id"],
+                          study.user_attrs["mlflow_parent_run_id"])
+    every_run = _runs(cfg, experiment)
+    parents = [r for r in every_run if r.data.tags.get("automl.role") == "study"]
+    assert [r.info.run_id for r in parents] == [parent]
+    children = {r.info.run_id: r for r in every_run
+                if r.data.tags.get("mlflow.parentRunId") == parent}
+    started = [t for t in study.trials if t.state is not TrialState.WAITING]  # queued: no run yet
+    assert len(children) == len(every_run) - 1 == len(started)
+    for trial in started:
+        run = children[trial.user_attrs["mlflow_run_id"]]
+        assert run.data.tags["automl.trial"] == str(trial.number)
+        assert run.data.tags["automl.state"] == trial.state.name
+        assert run.info.status == STATUS[trial.state.name]
+    assert all(r.info.status != "RUNNING" for r in every_run)
+
+
+# -------------------------------------------------------------------------------------- budget
+def test_n_trials_is_the_study_total_not_this_many_more(search_cfg: SearchCfg) -> None:
+    cfg = search_cfg(n_trials=2)
+    first = _search(cfg)
+    assert (first.n_run_here, _finished(first)) == (2, 2)
+
+    again = _search(cfg)
+    assert (again.n_run_here, _finished(again)) == (0, 2)
+
+    raised = _search(cfg.replace(n_trials=3))
+    assert (raised.n_run_here, _finished(raised)) == (1, 3)
+    assert raised.report["n_trials_budget"] == 3
+    _assert_ledgers_agree(cfg, "test-binary")
+
+
+# -------------------------------------------------------------------------------------- resume
+def test_resume_config_reproduces_the_stored_settings(search_cfg: SearchCfg) -> None:
+    cfg = search_cfg(n_trials=1, metric="accuracy", seed=3, val_fraction=0.2, test_fraction=0.1,
+                     sampler=SamplerKind.RANDOM, pruner=PrunerKind.NONE,
+                     train=TrainConfig(max_epochs=3, patience=2, min_delta=0.001, device="cpu"),
+                     study_name="resumable")
+    _search(cfg)
+
+    resumed = resume_config(cfg.storage_url, "resumable")
+
+    for name in ("target", "study_name", "storage_url", "tracking_uri", "n_trials", "metric",
+                 "seed", "val_fraction", "test_fraction", "sampler", "pruner", "train"):
+        assert getattr(resumed, name) == getattr(cfg, name), name
+    assert resumed.csv_path == cfg.csv_path.resolve()
+    assert resumed.task == "binary"
+
+    more = _search(resume_config(cfg.storage_url, "resumable", n_trials=2, threads=1))
+    assert (more.n_run_here, _finished(more)) == (1, 2)
+    assert more.report["metric"] == "accuracy"
+    _assert_ledgers_agree(cfg, "resumable")
+
+
+def test_resume_of_an_unknown_study_lists_the_known_ones(search_cfg: SearchCfg) -> None:
+    cfg = search_cfg()
+    start_study(prepare_search(cfg))  # creates "test-binary" without running trials
+    with pytest.raises(StudyNotFoundError, match=r"'nope'.*studies: test-binary"):
+        resume_config(cfg.storage_url, "nope")
+
+
+def test_a_missing_storage_is_reported_not_created(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/absent/optuna.db"
+    with pytest.raises(StudyNotFoundError, match="automl search"):
+        resume_config(url, "anything")
+    assert not (tmp_path / "absent").exists()
+
+
+# ------------------------------------------------------------------------------------ mismatch
+def _mlflow_run_ids(cfg: SearchConfig) -> set[str]:
+    client = MlflowClient(cfg.tracking_uri)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    return {r.info.run_id for r in client.search_runs(experiments, max_results=1000)}
+
+
+def _no_trial_started(cfg: SearchConfig) -> bool:
+    trials = load_existing(cfg.storage_url, "test-binary").trials
+    return all(t.state is TrialState.WAITING for t in trials)
+
+
+def test_changed_csv_content_under_the_same_study_is_refused(
+        search_cfg: SearchCfg, make_csv: Callable[..., Path]) -> None:
+    cfg = search_cfg()
+    start_study(prepare_search(cfg))
+    make_csv(seed=1)  # same path, other rows
+
+    with pytest.raises(StudyMismatchError) as caught:
+        _search(cfg)
+
+    message = str(caught.value)
+    assert "fingerprint" in message
+    assert "--study test-binary-2" in message
+    assert _mlflow_run_ids(cfg) == set()  # nothing was logged
+    assert _no_trial_started(cfg)
+
+
+def test_another_metric_under_the_same_study_is_refused(search_cfg: SearchCfg) -> None:
+    cfg = search_cfg()
+    start_study(prepare_search(cfg))
+
+    with pytest.raises(StudyMismatchError) as caught:
+        _search(cfg.replace(metric="accuracy"))
+
+    message = str(caught.value)
+    assert "metric: study has 'roc_auc', now 'accuracy'" in message
+    assert "new name" in message and "--study test-binary-2" in message
+    assert _mlflow_run_ids(cfg) == set()
+    assert _no_trial_started(cfg)
+
+
+# -------------------------------------------------------------------------------- the outcome
+def test_best_model_and_test_metrics_are_on_the_parent_run(search_cfg: SearchCfg) -> None:
+    cfg = search_cfg(n_trials=2)
+    summary = _search(cfg)
+    report = summary.report
+    client = MlflowClient(cfg.tracking_uri)
+    parent = client.get_run(report["mlflow_parent_run_id"])
+
+    assert "best_model/bundle.json" in [
+        f.path for f in client.list_artifacts(parent.info.run_id, "best_model")]
+    assert set(summary.test_metrics) == {"roc_auc", "accuracy", "f1_macro", "log_loss"}
+    assert report["test_metrics"] == summary.test_metrics
+    for name, value in summary.test_metrics.items():
+        assert parent.data.metrics[f"test_{name}"] == pytest.approx(value)
+    assert parent.data.metrics["best_value"] == pytest.approx(report["best_value"])
+    assert parent.data.metrics["best_trial"] == report["best_trial"]
+    assert parent.info.status == "FINISHED"
+
+    best_run = report["leaderboard"][0]["mlflow_run_id"]
+    assert "model/bundle.json" in [f.path for f in client.list_artifacts(best_run, "model")]
+    _assert_ledgers_agree(cfg, "test-binary")
+
+
+def test_describe_is_stable_json_with_a_ranked_leaderboard(search_cfg: SearchCfg) -> None:
+    summary = _search(search_cfg("regression", n_trials=2))
+    report: dict[str, Any] = json.loads(json.dumps(summary.report))
+
+    assert {"study", "task", "metric", "direction", "best_value", "best_params", "best_trial",
+            "trials", "mlflow_experiment_id", "mlflow_parent_run_id",
+            "leaderboard"} <= set(report)
+    assert (report["study"], report["task"], report["metric"], report["direction"]) == (
+        "test-regression", "regression", "rmse", "minimize")
+    assert set(report["trials"]) == {"COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING"}
+    assert report["trials"]["COMPLETE"] + report["trials"]["PRUNED"] == 2
+    board = report["leaderboard"]
+    assert len(board) == report["trials"]["COMPLETE"] >= 1
+    assert all(set(row) == {"trial", "value", "params", "mlflow_run_id"} for row in board)
+    assert [row["value"] for row in board] == sorted(row["value"] for row in board)
+    assert board[0]["trial"] == report["best_trial"]
+    assert board[0]["value"] == report["best_value"]
+    assert board[0]["params"] == report["best_params"]
+    assert len({row["mlflow_run_id"] for row in board}) == len(board)
+
+
+# ------------------------------------------------------------------------------ failed trials
+def test_a_diverging_trial_fails_and_the_search_goes_on(search_cfg: SearchCfg) -> None:
+    cfg = search_cfg(n_trials=2)
+    plan = prepare_search(cfg)
+    # A study whose first queued configuration diverges (as a user's enqueued guess might).
+    optuna.create_study(study_name="test-binary", storage=make_storage(cfg.storage_url),
+                        direction="maximize").enqueue_trial(DIVERGING)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # lr is outside the space on purpose
+        summary = run_search(plan)
+
+    assert summary.report["trials"]["FAIL"] == 1
+    assert _finished(summary) == 2  # failures do not use up the budget
+    assert summary.n_run_here == 3
+    study = load_existing(cfg.storage_url, "test-binary")
+    failed = study.trials[0]
+    assert failed.state is TrialState.FAIL
+    assert failed.params["lr"] == 1e6
+    assert failed.user_attrs["stop_reason"] == "non_finite"
+    assert summary.report["best_trial"] != 0
+    _assert_ledgers_agree(cfg, "test-binary")
