@@ -360,3 +360,54 @@ def export(
         if done.registered_name:
             out.print(f"registered {source} as {done.model_uri} in "
                       f"{mask_url(done.source.tracking_uri)}", soft_wrap=True)
+
+
+@app.command()
+def ui(
+    study: str | None = typer.Argument(None, help="Open this study's experiment."),
+    port: int = typer.Option(5000, "--port", "-p", help="Port on 127.0.0.1."),
+    storage: str | None = StorageOpt,
+    tracking_uri: str | None = TrackingOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Start the MLflow UI on the study's tracking store, bound to 127.0.0.1; Ctrl-C stops it."""
+    import os
+    import subprocess
+
+    from automl.predict import ui_plan
+
+    with _user_errors(debug):
+        plan = ui_plan(storage or default_storage(), study, tracking_uri=tracking_uri,
+                       port=port)
+        out.print(f"MLflow UI for {mask_url(plan.tracking_uri)} at {plan.url} "
+                  "(Ctrl-C stops it)", soft_wrap=True)
+        # its own process group, so that stopping it stops the server workers too
+        process = subprocess.Popen(plan.argv, env={**os.environ, **plan.env},
+                                   start_new_session=True)
+        try:
+            code = process.wait()
+        except KeyboardInterrupt:
+            _stop_group(process)
+            out.print("MLflow UI stopped")
+            return
+        if code != 0:
+            err.print(f"error: the MLflow UI exited with code {code}", soft_wrap=True)
+            raise typer.Exit(2)
+
+
+def _stop_group(process: Any) -> None:
+    """SIGTERM the process group of ``process``; SIGKILL it if still there after 10 s."""
+    import os
+    import signal
+    import subprocess
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=10)
+            return
+        except subprocess.TimeoutExpired:
+            continue

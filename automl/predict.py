@@ -273,3 +273,51 @@ def _register(folder: Path, source: ModelSource, name: str, rows: pd.DataFrame |
         first = str(exc.message).splitlines()[0] if exc.message else exc.error_code
         raise ConfigError(f"cannot register model {name!r} in {mask_url(source.tracking_uri)!r}"
                           f": {first}") from None
+
+
+# ---------------------------------------------------------------------------------------- ui
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UiPlan:
+    """How to start the MLflow UI: the command, its environment additions, and the URL."""
+
+    argv: list[str]
+    url: str
+    tracking_uri: str
+    env: dict[str, str]
+
+
+def ui_plan(storage_url: str, study_name: str | None = None, *, tracking_uri: str | None = None,
+            port: int = 5000, host: str = "127.0.0.1") -> UiPlan:
+    """The ``mlflow ui`` command for a study's tracking store (or the default one), on loopback.
+
+    With ``study_name`` the URL opens the study's experiment.
+
+    Raises:
+        StudyNotFoundError: no such study.
+        ConfigError: the store does not exist, or ``port`` is taken.
+    """
+    import socket
+    import sys
+
+    experiment = None
+    if study_name is not None:
+        study = load_existing(storage_url, study_name)
+        uri = resolve_tracking_uri(study, tracking_uri)
+        experiment = study.user_attrs.get("mlflow_experiment_id")
+    else:
+        uri = tracking_uri or default_tracking_uri()
+        if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+            raise ConfigError(f"no MLflow store at {mask_url(uri)!r}; run `automl search` first "
+                              "or pass --tracking-uri")
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            raise ConfigError(f"port {port} on {host} is in use; pass another --port") from None
+    bindir = str(Path(sys.executable).parent)
+    argv = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host,
+            "--port", str(port), "--workers", "1"]
+    url = f"http://{host}:{port}/" + (f"#/experiments/{experiment}" if experiment else "")
+    # the server starts `uvicorn` from PATH: use the one installed beside this Python
+    env = {"PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return UiPlan(argv=argv, url=url, tracking_uri=uri, env=env)

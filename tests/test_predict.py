@@ -292,3 +292,47 @@ def test_mlflow_models_serve_answers_invocations_like_automl_predict(
     got = pd.DataFrame(answer["predictions"])
     pd.testing.assert_frame_equal(got[list(expected.columns)], expected, check_dtype=False,
                                   rtol=1e-9)
+
+
+# ----------------------------------------------------------------------------------------- ui
+@pytest.mark.slow
+def test_automl_ui_serves_the_study_on_loopback_and_stops_on_ctrl_c(
+        finish: Callable[[str], Finished]) -> None:
+    done = finish("binary")
+    port = _free_port()
+    log = done.tmp / "ui.log"
+    with log.open("w") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "automl", "ui", done.cfg.study_name, "--port", str(port),
+             *done.stores], stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while "#/experiments/" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        first = log.read_text().splitlines()[0]
+        assert f"{base}/#/experiments/" in first
+        runs: list[dict] = []
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                query = json.dumps({"experiment_ids": [first.split("#/experiments/")[1].split()[0]],
+                                    "max_results": 100}).encode()
+                request = urllib.request.Request(f"{base}/api/2.0/mlflow/runs/search", data=query,
+                                                 headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    runs = json.loads(response.read())["runs"]
+                break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.5)
+        names = {r["info"]["run_name"] for r in runs}
+        assert {"trial-0000", "trial-0001", done.cfg.study_name} <= names
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=20) == 0
+        with socket.socket() as probe:  # the server is gone: the port is free again
+            probe.bind(("127.0.0.1", port))
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        with __import__("contextlib").suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # a server child left behind
