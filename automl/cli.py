@@ -88,7 +88,8 @@ def _quiet_libraries() -> None:
 # -------------------------------------------------------------------------------------- search
 @app.command()
 def search(
-    csv_path: Path = typer.Argument(..., help="Training data: a CSV file (.csv or .csv.gz)."),
+    csv_path: Path = typer.Argument(..., help="Training data: a CSV file (.csv or .csv.gz).",
+                                    readable=False),  # automl.data says what is wrong, on one line
     target: str | None = typer.Option(None, "--target", "-t",
                                       help="Target column [default: the last column]."),
     study: str | None = typer.Option(None, "--study", "-s",
@@ -224,7 +225,12 @@ def _progress_bar(budget: int) -> Iterator[Callable[[studies.Progress], None]]:
             best = "-" if p.best_value is None else f"{p.best_value:.4g}"
             bar.update(task, completed=min(p.n_done, budget), best=best)
 
-        yield update
+        try:
+            yield update
+        except AutoMLError:
+            if not bar.tasks[0].completed:  # refused before any trial: only the error line
+                bar.update(task, visible=False)
+            raise
 
 
 def _render_summary(summary: studies.SearchSummary) -> None:

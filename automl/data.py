@@ -402,10 +402,11 @@ def _looks_like_id(values: pd.Series, n_rows: int, name: str) -> bool:
 
     Unique integers spread widely in random order (prices, incomes) stay numeric.
     """
-    integral = pd.api.types.is_integer_dtype(values) or bool(np.all(np.mod(values, 1) == 0))
-    if not integral or n_rows < 20 or values.nunique() != n_rows:
+    if n_rows < 20 or len(values) != n_rows or values.nunique() != n_rows:
         return False
     x = values.to_numpy(dtype=float)
+    if not (pd.api.types.is_integer_dtype(values) or bool(np.all(np.mod(x, 1) == 0))):
+        return False
     dense = x.max() - x.min() < 2 * n_rows
     ordered = bool(np.all(np.diff(x) > 0) or np.all(np.diff(x) < 0))
     named = bool(_ID_NAME_RE.search(name) or _CAMEL_ID_RE.search(name))
@@ -460,7 +461,8 @@ def infer_schema(frame: pd.DataFrame, target: str | None = None,
         if len(classes) < 2:
             raise DataError(f"target {target!r} has a single class ({classes[0]!r}); "
                             "a classifier needs at least two")
-    columns = tuple(infer_column(frame.loc[known, c]) for c in frame.columns if c != target)
+    rows = frame if known.all() else frame[known]
+    columns = tuple(infer_column(rows[c]) for c in frame.columns if c != target)
     if not any(c.kind.is_used for c in columns):
         raise DataError(f"no usable feature columns besides target {target!r}; "
                         "add feature columns to the CSV")

@@ -153,6 +153,8 @@ class Preprocessor:
 
 # ----------------------------------------------------------------------------- per-kind helpers
 def _to_float(values: pd.Series) -> np.ndarray:
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return values.to_numpy(dtype=float, na_value=np.nan)  # fast path (wide files)
     if not pd.api.types.is_numeric_dtype(values):
         values = values.astype("string").str.replace(",", "", regex=False)
     return pd.to_numeric(values, errors="coerce").astype(float).to_numpy()

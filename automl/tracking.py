@@ -33,7 +33,7 @@ def mask_url(url: str) -> str:
     >>> mask_url("postgresql://user:secret@db:5432/automl")
     'postgresql://user:***@db:5432/automl'
     """
-    return re.sub(r"((?:://|^)[^/:@\s]*:)[^@/\s]*@", r"\1***@", url)
+    return re.sub(r"((?:^|//)[^/:@\s]*:)[^@/\s]*@", r"\1***@", url)
 
 
 def driver_url(url: str) -> str:
