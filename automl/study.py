@@ -426,7 +426,7 @@ def open_tracker(plan: SearchPlan, study: optuna.Study,
     parent = study.user_attrs.get("mlflow_parent_run_id")
     tags = {"automl.space_version": str(SPACE_VERSION),
             "automl.fingerprint": plan.dataset.fingerprint}
-    params = {k: v for k, v in plan.study_attrs().items() if k != "schema"}
+    params = {k: v for k, v in plan.study_attrs().items() if k not in ("schema", "columns")}
     run_id = tracker.start_study(plan.study_name, parent_run_id=parent, tags=tags, params=params)
     if parent is None:
         log_columns(tracker, run_id, plan)

@@ -350,6 +350,7 @@ def assert_recorded(storage: str, tracking_uri: str, study_name: str) -> list[li
     assert [row[0] for row in table] == [c["name"] for c in study.user_attrs["schema"]["columns"]]
     client = MlflowClient(tracking_uri)
     parent = study.user_attrs["mlflow_parent_run_id"]
+    assert not {"schema", "columns"} & set(client.get_run(parent).data.params)  # an artifact
     with tempfile.TemporaryDirectory() as tmp:
         saved = json.loads(Path(client.download_artifacts(parent, "columns.json", tmp))
                            .read_text())
