@@ -499,6 +499,20 @@ def test_refused(case: Refused, tmp_path: Path, tmp_tracking_uri: str,
     assert mlflow_runs(tmp_tracking_uri) == 0
 
 
+@pytest.mark.parametrize("args", [("--target", "nope"), ("--target", "y", "--metric", "rmse"),
+                                  ("--target", "y", "--task", "regression")])
+def test_refusal_with_default_stores_creates_nothing_at_all(
+        args: tuple[str, ...], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no store options the default studies/ and mlruns/ folders are not even made."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AUTOML_STORAGE", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    writes("data.csv", text(frame()))(tmp_path)
+    result = invoke("search", "data.csv", *args)
+    assert_one_line_refusal(result.exit_code, result.stderr, ())
+    assert [p.name for p in tmp_path.iterdir()] == ["data.csv"]
+
+
 # --------------------------------------------------------------------------- unreadable file
 # Root reads every file, and CI runs as root: the CLI then runs in a child process that imports
 # the tool as root (the interpreter may live under /root) and drops to user nobody before the
