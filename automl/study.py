@@ -16,6 +16,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -388,6 +389,38 @@ def _fail_stale(study: optuna.Study) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
+        _fail_heartbeatless(study)
+
+
+def _fail_heartbeatless(study: optuna.Study) -> None:
+    """Fail (and queue again) RUNNING trials that never got a heartbeat and are long started.
+
+    Optuna fails only trials whose heartbeat went stale; a worker killed between creating a trial
+    and its first heartbeat (milliseconds later) leaves one RUNNING forever. "Long" is 5
+    heartbeat intervals plus the grace period, by this machine's clock against the trial's start.
+    """
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    rdb = getattr(study._storage, "_backend", study._storage)
+    if not isinstance(rdb, RDBStorage) or not rdb.heartbeat_interval:
+        return
+    limit = datetime.now() - timedelta(
+        seconds=5 * rdb.heartbeat_interval + (rdb.grace_period or 0))
+    old = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+           if t.datetime_start is not None and t.datetime_start < limit]
+    for trial in old:
+        with _create_scoped_session(rdb.scoped_session) as session:
+            beats = session.query(models.TrialHeartbeatModel).filter(
+                models.TrialHeartbeatModel.trial_id == trial._trial_id).count()
+        try:
+            if beats or not rdb.set_trial_state_values(trial._trial_id, TrialState.FAIL):
+                continue
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue
+        retry = rdb.get_heartbeat_stale_trial_callback()
+        if retry is not None:
+            retry(study, rdb.get_trial(trial._trial_id))
 
 
 def reconcile_runs(study: optuna.Study, tracker: Tracker) -> int:

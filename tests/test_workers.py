@@ -1,0 +1,217 @@
+"""Crash and signal behaviour of real ``automl`` processes on SQLite stores (issue 3).
+
+Every test here starts real subprocesses and sends real signals, so all are ``slow``. Trials are
+kept long enough to be caught RUNNING (``--patience`` = ``--max-epochs``; each epoch writes to
+MLflow) and studies small. ``AUTOML_HEARTBEAT_S=1`` makes a killed trial stale after ~2 s.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from mlflow.tracking import MlflowClient
+
+from automl.workers import threads_per_worker
+
+pytestmark = pytest.mark.slow
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+FINISHED = ("COMPLETE", "PRUNED")
+
+
+# ------------------------------------------------------------------------------------- helpers
+def automl_env(storage: str, tracking: str) -> dict[str, str]:
+    """The environment of an ``automl`` subprocess: stores, 1 s heartbeat, one thread."""
+    return {**os.environ, "AUTOML_STORAGE": storage, "MLFLOW_TRACKING_URI": tracking,
+            "AUTOML_HEARTBEAT_S": "1", "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+
+
+def search_args(csv: Path, study: str, n_trials: int, epochs: int = 3) -> list[str]:
+    """``automl search`` arguments for a small study; ``--patience epochs`` keeps trials whole."""
+    return ["search", str(csv), "--target", "y", "--study", study, "--n-trials", str(n_trials),
+            "--max-epochs", str(epochs), "--patience", str(epochs), "--device", "cpu",
+            "--threads", "1", "--pruner", "none"]
+
+
+def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "automl", *args], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def run(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "automl", *args], env=env, text=True,
+                          capture_output=True, timeout=timeout)
+
+
+def trials(storage: str, study: str) -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name=study, storage=storage).get_trials(deepcopy=False)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            if condition():
+                return
+        except (KeyError, ValueError, Exception):  # study or tables not created yet
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def running_trial(storage: str, study: str) -> bool:
+    return any(t.state.name == "RUNNING" for t in trials(storage, study))
+
+
+def states(storage: str, study: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for t in trials(storage, study):
+        counts[t.state.name] = counts.get(t.state.name, 0) + 1
+    return counts
+
+
+def child_runs(tracking: str, storage: str, study: str) -> list[Any]:
+    attrs = optuna.load_study(study_name=study, storage=storage).user_attrs
+    client = MlflowClient(tracking)
+    return client.search_runs(
+        [attrs["mlflow_experiment_id"]],
+        f"tags.`mlflow.parentRunId` = '{attrs['mlflow_parent_run_id']}'", max_results=1000)
+
+
+def check_ledgers(tracking: str, storage: str, study: str) -> None:
+    """Every trial has one run, linked both ways, with the mirrored status; nothing RUNNING."""
+    runs = {r.info.run_id: r for r in child_runs(tracking, storage, study)}
+    mirrored = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": ("FAILED", "KILLED")}
+    for trial in trials(storage, study):
+        assert trial.state.name != "RUNNING", trial
+        if trial.state.name == "WAITING":  # queued (warm start or retry), never started
+            continue
+        run = runs[trial.user_attrs["mlflow_run_id"]]
+        assert run.data.tags["automl.trial"] == str(trial.number)
+        assert run.info.status in mirrored[trial.state.name], (trial.number, run.info.status)
+    assert not [r for r in runs.values() if r.info.status == "RUNNING"]
+    numbers = [r.data.tags["automl.trial"] for r in runs.values()]
+    assert len(numbers) == len(set(numbers)), "a trial has two MLflow runs"
+
+
+@pytest.fixture
+def stores(tmp_path: Path, tmp_tracking_uri: str) -> tuple[str, str]:
+    """A fresh Optuna SQLite URL and a fresh (pre-migrated) MLflow store."""
+    return f"sqlite:///{tmp_path}/studies/optuna.db", tmp_tracking_uri
+
+
+# --------------------------------------------------------------------------------------- tests
+def test_sigkill_mid_trial_then_resume_reaches_exactly_the_budget(
+        make_csv: Callable[..., Path], stores: tuple[str, str]) -> None:
+    storage, tracking = stores
+    env = automl_env(storage, tracking)
+    proc = start(search_args(make_csv(), "killed", n_trials=3, epochs=5), env)
+    wait_for(lambda: running_trial(storage, "killed"), 90, "a RUNNING trial")
+    proc.kill()
+    proc.wait(10)
+    [victim] = [t for t in trials(storage, "killed") if t.state.name == "RUNNING"]
+    time.sleep(2.5)  # past the grace period (2 heartbeats) even if resume started at once
+
+    done = run(["resume", "killed"], env, timeout=150)
+    assert done.returncode == 0, done.stderr
+    counts = states(storage, "killed")
+    assert counts.get("COMPLETE", 0) + counts.get("PRUNED", 0) == 3, counts
+    assert counts.get("RUNNING", 0) == counts.get("WAITING", 0) == 0, counts
+    failed = {t.number: t for t in trials(storage, "killed")}[victim.number]
+    assert failed.state.name == "FAIL"
+    retried = [t for t in trials(storage, "killed")
+               if t.system_attrs.get("failed_trial") == victim.number]
+    assert retried and retried[0].params == victim.params
+    assert retried[0].state.name in FINISHED
+    check_ledgers(tracking, storage, "killed")
+    victim_run = MlflowClient(tracking).get_run(victim.user_attrs["mlflow_run_id"])
+    assert victim_run.info.status in ("FAILED", "KILLED")
+
+
+@pytest.mark.parametrize(("signum", "code", "word"),
+                         [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
+def test_signal_fails_the_trial_kills_its_run_and_exits_cleanly(
+        make_csv: Callable[..., Path], stores: tuple[str, str], signum: int, code: int,
+        word: str) -> None:
+    storage, tracking = stores
+    proc = start(search_args(make_csv(), "sig", n_trials=2, epochs=200),
+                 automl_env(storage, tracking))
+    wait_for(lambda: running_trial(storage, "sig"), 90, "a RUNNING trial")
+    time.sleep(0.5)  # inside the training loop
+    proc.send_signal(signum)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == code, stderr
+    assert "Traceback" not in stderr
+    messages = [line for line in stderr.splitlines() if line.startswith(word)]
+    assert len(messages) == 1 and "automl resume" in messages[0], stderr
+    [trial] = [t for t in trials(storage, "sig") if t.state.name != "WAITING"]  # warm starts
+    assert trial.state.name == "FAIL"
+    run = MlflowClient(tracking).get_run(trial.user_attrs["mlflow_run_id"])
+    assert run.info.status == "KILLED"
+    assert run.data.tags["automl.state"] == "INTERRUPTED"
+    parent = MlflowClient(tracking).get_run(run.data.tags["mlflow.parentRunId"])
+    assert parent.info.status != "RUNNING"
+
+
+def test_sigterm_to_search_with_workers_stops_every_worker(
+        make_csv: Callable[..., Path], stores: tuple[str, str]) -> None:
+    storage, tracking = stores
+    proc = start([*search_args(make_csv(), "pool", n_trials=4, epochs=200), "--workers", "2"],
+                 automl_env(storage, tracking))
+    wait_for(lambda: states(storage, "pool").get("RUNNING", 0) == 2, 120, "2 RUNNING trials")
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143, stderr
+    assert "Traceback" not in stderr
+    counts = states(storage, "pool")
+    counts.pop("WAITING", None)  # warm-start configurations not run yet
+    assert counts == {"FAIL": 2}, counts
+    runs = child_runs(tracking, storage, "pool")
+    assert sorted(r.info.status for r in runs) == ["KILLED", "KILLED"]
+
+
+def test_fresh_stores_opened_by_several_processes_at_once(
+        make_csv: Callable[..., Path], tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path}/fresh/optuna.db"
+    tracking = f"sqlite:///{tmp_path}/fresh-mlruns/mlflow.db"
+    env = automl_env(storage, tracking)
+    csv = make_csv()
+    procs = [start(search_args(csv, "fresh", n_trials=3, epochs=2), env) for _ in range(3)]
+    outputs = [p.communicate(timeout=150) for p in procs]
+    for proc, (_, stderr) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, stderr
+    counts = states(storage, "fresh")
+    assert 3 <= counts.get("COMPLETE", 0) + counts.get("PRUNED", 0) <= 3 + len(procs) - 1
+    parents = MlflowClient(tracking).search_runs(
+        [MlflowClient(tracking).get_experiment_by_name("fresh").experiment_id],
+        "tags.`automl.role` = 'study'")
+    assert len(parents) == 1
+    check_ledgers(tracking, storage, "fresh")
+
+
+def test_worker_refuses_changed_data(make_csv: Callable[..., Path],
+                                     stores: tuple[str, str]) -> None:
+    storage, tracking = stores
+    env = automl_env(storage, tracking)
+    csv = make_csv()
+    assert run(search_args(csv, "data", n_trials=1, epochs=1), env).returncode == 0
+    make_csv(seed=1)  # the same path, other rows
+    done = run(["worker", "data"], env)
+    assert done.returncode == 2
+    assert "fingerprint" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_threads_are_divided_between_workers() -> None:
+    cores = os.cpu_count() or 1
+    for n in (1, 2, 3, 8):
+        assert threads_per_worker(n) * n <= max(cores, n)
+    assert threads_per_worker(1, 1) == 1
