@@ -32,7 +32,7 @@ from automl.errors import ConfigError, StudyMismatchError, StudyNotFoundError, T
 from automl.features import Preprocessor, TensorSplits
 from automl.metrics import Metric, primary_metric
 from automl.model import build_model
-from automl.space import SPACE_VERSION, params_from_dict, sample_params
+from automl.space import SPACE_VERSION, params_from_dict, sample_params, warm_start
 from automl.tracking import (
     MlflowTracker,
     Tracker,
@@ -243,6 +243,13 @@ def prepare_search(cfg: SearchConfig) -> SearchPlan:
     return SearchPlan(cfg=cfg, study_name=cfg.study_name or study_name_for(cfg.csv_path),
                       dataset=dataset, preprocessor=preprocessor,
                       tensors=preprocessor.tensors(splits), metric=metric)
+
+
+def absolute_uri(url: str) -> str:
+    """A relative ``sqlite:///path`` made absolute, so it still works from another folder."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        return f"sqlite:///{Path(url.removeprefix('sqlite:///')).resolve()}"
+    return url
 
 
 def _check_url(url: str, option: str) -> None:
@@ -465,7 +472,7 @@ def open_tracker(plan: SearchPlan, study: optuna.Study,
         log_columns(tracker, run_id, plan)
         study.set_user_attr("mlflow_parent_run_id", run_id)
         study.set_user_attr("mlflow_experiment_id", tracker.experiment_id)
-        study.set_user_attr("tracking_uri", mask_url(plan.cfg.tracking_uri))
+        study.set_user_attr("tracking_uri", mask_url(absolute_uri(plan.cfg.tracking_uri)))
     return tracker
 
 
@@ -486,6 +493,9 @@ def start_study(plan: SearchPlan, sampler_salt: int = 0) -> optuna.Study:
     """Open (or create) the plan's study after checking that it can be continued."""
     study = open_study(plan.cfg, plan.study_name, plan.metric.direction, sampler_salt)
     check_compatible(study, plan.study_attrs())
+    if not study.get_trials(deepcopy=False):
+        for params in warm_start(plan.dataset.schema.task)[:plan.cfg.n_trials]:
+            study.enqueue_trial(params, skip_if_exists=True)
     for key, value in plan.study_attrs().items():
         if study.user_attrs.get(key) != value:
             study.set_user_attr(key, value)
