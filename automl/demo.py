@@ -1,7 +1,7 @@
 """``make demo``: write a scikit-learn bundled dataset to CSV and search it with the CLI.
 
-Runs ``automl search demo/breast_cancer.csv --target diagnosis --n-trials 15 --metric log_loss`` as a user would,
-then ``automl show``. Uses the default stores (``studies/``, ``mlruns/``).
+Runs ``automl search demo/breast_cancer.csv --target diagnosis --n-trials 15 --metric
+log_loss`` as a user would. Uses the default stores (``studies/``, ``mlruns/``).
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ def write_demo_csv(folder: Path = DEMO_DIR) -> Path:
 def main() -> None:
     path = write_demo_csv()
     print(f"wrote {path} ({path.stat().st_size // 1024} KiB); searching it:\n")
-    app(["search", str(path), "--target", "diagnosis", "--n-trials", "15", "--metric", "log_loss", "--study",
-         "demo-breast-cancer", "--max-epochs", "40"], standalone_mode=False)
+    app(["search", str(path), "--target", "diagnosis", "--n-trials", "15", "--metric",
+         "log_loss", "--study", "demo-breast-cancer", "--max-epochs", "40"],
+        standalone_mode=False)
     print("\nthe study as JSON: automl show demo-breast-cancer --json")
 
 
