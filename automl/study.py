@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import sqlalchemy.exc
 import torch
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
@@ -538,11 +539,18 @@ def run_search(plan: SearchPlan, *, tracker: Tracker | None = None,
     study, tracker = initialise(plan, tracker, sampler_salt)
     objective = Objective(plan, tracker, deadline)
     n_run = 0
+    lost = 0
     try:
-        while _gate(study, plan.cfg.n_trials, deadline):
-            study.optimize(objective, n_trials=1, catch=(TrialError,),
-                           callbacks=[objective.after_trial], gc_after_trial=False)
-            n_run += 1
+        while True:
+            try:
+                if not _gate(study, plan.cfg.n_trials, deadline):
+                    break
+                study.optimize(objective, n_trials=1, catch=(TrialError,),
+                               callbacks=[objective.after_trial], gc_after_trial=False)
+            except _LOST_CONNECTION as exc:
+                lost = _lost_connection(exc, lost, plan.cfg.storage_url)
+                continue
+            lost, n_run = 0, n_run + 1
             if on_trial is not None:
                 on_trial(_progress(study, plan.cfg.n_trials, time.monotonic() - start))
     except KeyboardInterrupt:
@@ -555,6 +563,23 @@ def run_search(plan: SearchPlan, *, tracker: Tracker | None = None,
     return SearchSummary(study_name=plan.study_name, report=describe(study), n_run_here=n_run,
                          elapsed_s=time.monotonic() - start, tracking_uri=plan.cfg.tracking_uri,
                          test_metrics=test_metrics)
+
+
+_LOST_CONNECTION = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
+                    optuna.exceptions.StorageInternalError)
+
+
+def _lost_connection(exc: BaseException, lost: int, url: str) -> int:
+    """Go on after a dropped storage connection (the pool reconnects); give up after 3 in a row.
+
+    A trial interrupted by it is left RUNNING without heartbeats: the gate fails it once stale
+    and queues its parameters again.
+    """
+    if lost >= 2:
+        raise ConfigError(f"lost the connection to the study storage {mask_url(url)!r} 3 times "
+                          f"in a row ({type(exc).__name__}); check the database") from None
+    time.sleep(1.0)
+    return lost + 1
 
 
 def _close_parent(study: optuna.Study, tracker: Tracker) -> None:

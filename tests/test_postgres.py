@@ -1,0 +1,143 @@
+"""Several workers on one PostgreSQL study, dropped connections and masked passwords (issue 3).
+
+Needs the PostgreSQL service at ``$AUTOML_TEST_POSTGRES_URL`` (default
+``postgresql://postgres@127.0.0.1:5432/test``). Skipped with the reason when it cannot be reached,
+except under ``CI=true``, where that is a failure. Each test uses its own study name; the MLflow
+store is a per-test SQLite copy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import optuna
+import psycopg
+import pytest
+from conftest import postgres_url
+from mlflow.tracking import MlflowClient
+from test_workers import (
+    FINISHED,
+    automl_env,
+    check_ledgers,
+    child_runs,
+    run,
+    search_args,
+    start,
+    states,
+    wait_for,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> str:
+    """The reachable PostgreSQL URL (SQLAlchemy/psycopg form: plain ``postgresql://``)."""
+    url = postgres_url()
+    try:
+        with psycopg.connect(url, connect_timeout=3) as connection:
+            connection.execute("select 1")
+    except psycopg.Error as exc:
+        reason = f"PostgreSQL not reachable at {url} ({type(exc).__name__}): set " \
+                 "AUTOML_TEST_POSTGRES_URL or start the service"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return url
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def with_query(url: str, **params: str) -> str:
+    joined = "&".join(f"{k}={v}" for k, v in params.items())
+    return f"{url}{'&' if '?' in url else '?'}{joined}"
+
+
+def finished(storage: str, study: str) -> int:
+    counts = states(storage, study)
+    return sum(counts.get(s, 0) for s in FINISHED)
+
+
+def psycopg_storage(url: str) -> str:
+    return re.sub(r"^postgres(ql)?://", "postgresql+psycopg://", url)
+
+
+def test_three_workers_share_one_study(pg_url: str, make_csv: Callable[..., Path],
+                                       tmp_tracking_uri: str) -> None:
+    study, budget, n_workers = unique("pg-workers"), 5, 3
+    env = automl_env(pg_url, tmp_tracking_uri)
+    done = run([*search_args(make_csv(), study, budget, epochs=2), "--workers", str(n_workers)],
+               env, timeout=170)
+    assert done.returncode == 0, done.stderr
+    storage = psycopg_storage(pg_url)
+    trials = optuna.load_study(study_name=study, storage=storage).get_trials(deepcopy=False)
+    numbers = [t.number for t in trials]
+    assert len(numbers) == len(set(numbers))
+    assert budget <= finished(storage, study) <= budget + n_workers - 1
+    check_ledgers(tmp_tracking_uri, storage, study)
+    runs = child_runs(tmp_tracking_uri, storage, study)
+    assert len(runs) == sum(t.state.name != "WAITING" for t in trials)
+    client = MlflowClient(tmp_tracking_uri)
+    experiment = client.get_experiment_by_name(study).experiment_id
+    parents = client.search_runs([experiment], "tags.`automl.role` = 'study'")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    workers = {line.split(":")[0] for line in done.stdout.splitlines()
+               if re.match(r"worker \d+: trial", line)}
+    assert len(workers) >= 2, done.stdout  # the work was shared
+
+
+def test_dropped_connections_between_trials_do_not_fail_the_study(
+        pg_url: str, make_csv: Callable[..., Path], tmp_tracking_uri: str) -> None:
+    study, name = unique("pg-drop"), unique("automl-test")
+    url = with_query(pg_url, application_name=name)
+    storage = psycopg_storage(pg_url)
+    proc = start(search_args(make_csv(), study, 4, epochs=3), automl_env(url, tmp_tracking_uri))
+    wait_for(lambda: finished(storage, study) >= 1, 120, "a finished trial")
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        killed = admin.execute("select count(pg_terminate_backend(pid)) from pg_stat_activity "
+                               "where application_name = %s", (name,)).fetchone()
+    assert killed and killed[0] >= 1
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    assert finished(storage, study) == 4  # a trial cut mid-query is failed and retried
+    assert states(storage, study).get("RUNNING", 0) == 0
+    check_ledgers(tmp_tracking_uri, storage, study)
+
+
+def test_password_never_leaves_the_url(pg_url: str, make_csv: Callable[..., Path],
+                                       tmp_tracking_uri: str) -> None:
+    found = re.match(r"^(\w+(?:\+\w+)?://)([^:@/]*)(?::([^@/]*))?@(.*)$", pg_url)
+    assert found, f"cannot parse {pg_url}"
+    scheme, user, password, rest = found.groups()
+    secret = password or "S3cret-" + uuid.uuid4().hex[:8]  # trust auth ignores a password
+    url = f"{scheme}{user or 'postgres'}:{secret}@{rest}"
+    study = unique("pg-secret")
+    env = automl_env(url, tmp_tracking_uri)
+    outputs = [run(search_args(make_csv(), study, 2, epochs=1), env),
+               run(["show", study, "--json"], env),
+               run(["studies"], env),
+               run(["resume", study, "--n-trials", "3"], env),
+               run(["worker", study], env),
+               run(["resume", "no-such-study"], env),
+               run(["show", study, "--storage", f"{scheme}{user}:{secret}@127.0.0.1:1/none"],
+                   env)]
+    assert [o.returncode for o in outputs] == [0, 0, 0, 0, 0, 2, 2], outputs[-1].stderr
+    for out in outputs:
+        assert secret not in out.stdout + out.stderr
+    assert "***" in outputs[-1].stderr
+    storage = psycopg_storage(url)
+    loaded = optuna.load_study(study_name=study, storage=storage)
+    stored = [loaded.user_attrs, loaded._storage.get_study_system_attrs(loaded._study_id)]
+    stored += [t.user_attrs | t.system_attrs for t in loaded.get_trials(deepcopy=False)]
+    assert secret not in json.dumps(stored, default=str)
+    client = MlflowClient(tmp_tracking_uri)
+    experiment = client.get_experiment_by_name(study).experiment_id
+    for logged in client.search_runs([experiment], max_results=1000):
+        assert secret not in json.dumps([logged.data.params, logged.data.tags])
