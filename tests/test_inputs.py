@@ -516,10 +516,14 @@ def test_refusal_with_default_stores_creates_nothing_at_all(
 # --------------------------------------------------------------------------- unreadable file
 # Root reads every file, and CI runs as root: the CLI then runs in a child process that imports
 # the tool as root (the interpreter may live under /root) and drops to user nobody before the
-# command line is parsed, so the file is read with nobody's rights.
+# command line is parsed, so the file is read with nobody's rights. A first refusal (of a missing
+# file) runs as root, so that every module on the refusal path is imported while the checkout
+# (possibly in a root-only folder) is still readable.
 _AS_NOBODY = """
-import os, pwd, sys
+import contextlib, io, os, pwd, sys
 import automl.cli
+with contextlib.redirect_stderr(io.StringIO()), contextlib.suppress(SystemExit):
+    automl.cli.app(["search", "/nonexistent/warm-up.csv", *sys.argv[3:]], prog_name="automl")
 user = pwd.getpwnam("nobody")
 os.setgroups([])
 os.setgid(user.pw_gid)
