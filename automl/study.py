@@ -285,6 +285,7 @@ class PruningCallback:
         self.trial = trial
 
     def on_epoch_end(self, log: Any) -> StopReason | None:
+        _raise_pending()  # a deferred Ctrl-C / SIGTERM ends the trial here
         if not math.isfinite(log.score):
             return None
         self.trial.report(log.score, log.epoch)
@@ -384,13 +385,38 @@ def _gate(study: optuna.Study, budget: int, deadline: float | None) -> bool:
     is taken only because trials are RUNNING elsewhere, waits: they may still fail or go stale.
     """
     while deadline is None or time.monotonic() < deadline:
+        _raise_pending()
         _fail_stale(study)
         if _budget_left(study, budget) > 0:
             return True
         if not count_states(study)["RUNNING"]:
             return False
-        time.sleep(min(HEARTBEAT_INTERVAL_S, 5))
+        for _ in range(5 * min(HEARTBEAT_INTERVAL_S, 5)):
+            _raise_pending()
+            time.sleep(0.2)
     return False
+
+
+_INTERRUPT: dict[str, Any] = {"armed": False, "pending": None}
+
+
+def defer_interrupt(exc: KeyboardInterrupt) -> bool:
+    """Have the running search raise ``exc`` at its next safe point instead of now.
+
+    Safe points: the end of each epoch and the gate before each trial, where raising cannot
+    leave a database transaction half done. Returns ``False`` when no search loop is running
+    (the caller then raises ``exc`` itself). Called by signal handlers (:mod:`automl.workers`).
+    """
+    if not _INTERRUPT["armed"]:
+        return False
+    _INTERRUPT["pending"] = exc
+    return True
+
+
+def _raise_pending() -> None:
+    exc, _INTERRUPT["pending"] = _INTERRUPT["pending"], None
+    if exc is not None:
+        raise exc
 
 
 def _fail_stale(study: optuna.Study) -> None:
@@ -540,6 +566,7 @@ def run_search(plan: SearchPlan, *, tracker: Tracker | None = None,
     objective = Objective(plan, tracker, deadline)
     n_run = 0
     lost = 0
+    _INTERRUPT["armed"] = True
     try:
         while True:
             try:
@@ -554,10 +581,13 @@ def run_search(plan: SearchPlan, *, tracker: Tracker | None = None,
             if on_trial is not None:
                 on_trial(_progress(study, plan.cfg.n_trials, time.monotonic() - start))
     except KeyboardInterrupt:
+        _INTERRUPT["armed"] = False
         reconcile_runs(study, tracker)
         if finish:
             _close_parent(study, tracker)
         raise
+    finally:
+        _INTERRUPT["armed"] = False
     reconcile_runs(study, tracker)
     test_metrics = finish_search(plan, study, tracker) if finish else {}
     return SearchSummary(study_name=plan.study_name, report=describe(study), n_run_here=n_run,

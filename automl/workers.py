@@ -28,6 +28,7 @@ from automl.study import (
     SearchPlan,
     SearchSummary,
     count_states,
+    defer_interrupt,
     describe,
     finish_search,
     initialise,
@@ -59,48 +60,30 @@ def exit_code(interrupt: KeyboardInterrupt) -> int:
 
 
 @contextmanager
-def interrupts_end_trials(redeliver_s: float = 5.0) -> Iterator[None]:
+def interrupts_end_trials() -> Iterator[None]:
     """SIGINT raises ``KeyboardInterrupt`` and SIGTERM :class:`Terminated` in the main thread.
 
-    The first signal lets the running trial end cleanly (Optuna FAIL, MLflow KILLED); a second
-    one, while that clean-up runs, exits at once with the signal's code (the heartbeat and the
-    next run's reconciliation then tidy up). An exception raised while Python runs a finalizer
-    or weakref callback is printed and dropped, so if the process is still inside the context
-    ``redeliver_s`` after the first signal, it is raised once more. The previous handlers are
-    restored on exit. Only callable from the main thread.
+    While trials run, the exception is raised at the search's next safe point (the end of an
+    epoch, the gate before a trial: :func:`automl.study.defer_interrupt`), so no database write
+    is cut in half; the running trial then ends cleanly (Optuna FAIL, MLflow KILLED). Otherwise
+    it is raised at once. A second signal exits at once with the signal's code (the heartbeat
+    and the next run's reconciliation then tidy up). The previous handlers are restored on
+    exit. Only callable from the main thread.
     """
     received: list[int] = []
-    active = threading.Event()
-    active.set()
-    main = threading.main_thread().ident or 0
-
-    def again(delay_s: float = 0.0) -> None:
-        time.sleep(delay_s)
-        if active.is_set():
-            received.append(-1)  # marks the next call as ours, not a second signal
-            signal.pthread_kill(main, received[0])
 
     def handle(signum: int, frame: FrameType | None) -> None:
-        if received and received[-1] != -1:
+        if received:
             os._exit(EXIT_CODES.get(signal.Signals(signum), 130))
-        if not received:
-            threading.Thread(target=again, args=(redeliver_s,), daemon=True).start()
         received.append(signum)
-        raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
-
-    def unraisable(info: Any) -> None:
-        if isinstance(info.exc_value, KeyboardInterrupt) and received:
-            again()  # raised inside a finalizer and dropped: raise it again, silently
-        else:
-            previous_hook(info)
+        exc = Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+        if not defer_interrupt(exc):
+            raise exc
 
     previous = {s: signal.signal(s, handle) for s in EXIT_CODES}
-    previous_hook, sys.unraisablehook = sys.unraisablehook, unraisable
     try:
         yield
     finally:
-        active.clear()
-        sys.unraisablehook = previous_hook
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
