@@ -33,6 +33,7 @@ from automl.errors import ConfigError, StudyMismatchError, StudyNotFoundError, T
 from automl.features import Preprocessor, TensorSplits
 from automl.metrics import Metric, primary_metric
 from automl.model import build_model
+from automl.report import log_report
 from automl.space import SPACE_VERSION, params_from_dict, sample_params, warm_start
 from automl.tracking import (
     MlflowTracker,
@@ -652,6 +653,7 @@ def finish_search(plan: SearchPlan, study: optuna.Study, tracker: Tracker) -> di
         study.set_user_attr("test_metrics", test)
         study.set_user_attr("best_model_run_id", run_id)
     if parent is not None:
+        log_report(study, describe(study, top=10), tracker, parent)  # never raises
         tracker.end_study(parent)
     return test
 
