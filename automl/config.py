@@ -83,6 +83,9 @@ class TrainConfig:
         min_delta: Smallest change of the metric that counts as an improvement.
         eval_batch_size: Rows per forward pass when scoring validation/test data.
         device: ``"auto"`` (CUDA when available, else CPU), ``"cpu"`` or ``"cuda"``.
+        max_trial_seconds: A trial ends (as COMPLETE, with its best epoch's weights) at the
+            first epoch end past this many seconds; ``None`` means no limit. Keeps one
+            oversized network from eating the whole search on a CPU.
     """
 
     max_epochs: int = 60
@@ -90,12 +93,16 @@ class TrainConfig:
     min_delta: float = 0.0
     eval_batch_size: int = 8192
     device: str = "auto"
+    max_trial_seconds: float | None = 300.0
 
     def __post_init__(self) -> None:
         _check_int("TrainConfig", "max_epochs", self.max_epochs, 1)
         _check_int("TrainConfig", "patience", self.patience, 1)
         _check_float("TrainConfig", "min_delta", self.min_delta, 0.0, math.inf)
         _check_int("TrainConfig", "eval_batch_size", self.eval_batch_size, 1)
+        if self.max_trial_seconds is not None:
+            _check_float("TrainConfig", "max_trial_seconds", self.max_trial_seconds, 1e-9,
+                         math.inf)
         device = self.device if isinstance(self.device, str) else ""
         if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
             raise _fail("TrainConfig", "device", "one of 'auto', 'cpu', 'cuda'", self.device)

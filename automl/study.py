@@ -315,7 +315,7 @@ class Objective:
                          optim=params.optim, cfg=self.plan.cfg.train,
                          class_weighting=params.class_weighting,
                          callbacks=[TrackingCallback(self.tracker, run_id), PruningCallback(trial)],
-                         seed=self.plan.cfg.seed + trial.number, deadline=self.deadline)
+                         seed=self.plan.cfg.seed + trial.number, deadline=self._deadline())
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM: Optuna fails the trial, MLflow KILLED
             self.tracker.end_trial(run_id, "INTERRUPTED", {})
             raise
@@ -330,6 +330,13 @@ class Objective:
         if not result.found_finite_score:
             raise TrialError(f"trial {trial.number} diverged (non-finite loss) at epoch 0")
         return result.best_score
+
+    def _deadline(self) -> float | None:
+        """The earlier of the run's deadline and this trial's own time limit."""
+        ends = [self.deadline] if self.deadline is not None else []
+        if self.plan.cfg.train.max_trial_seconds is not None:
+            ends.append(time.monotonic() + self.plan.cfg.train.max_trial_seconds)
+        return min(ends, default=None)
 
     def after_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """Mirror the stored state into MLflow; keep the model of a new best trial."""

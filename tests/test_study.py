@@ -232,3 +232,14 @@ def test_a_diverging_trial_fails_and_the_search_goes_on(search_cfg: SearchCfg) -
     assert failed.user_attrs["stop_reason"] == "non_finite"
     assert summary.report["best_trial"] != 0
     _assert_ledgers_agree(cfg, "test-binary")
+
+
+def test_trial_time_limit_ends_each_trial_complete_with_its_best_epoch(search_cfg) -> None:
+    train = TrainConfig(max_epochs=50, patience=50, device="cpu", max_trial_seconds=1e-6)
+    cfg = search_cfg("regression", n_trials=2, train=train)
+    run_search(prepare_search(cfg))
+    study = optuna.load_study(study_name=cfg.study_name, storage=cfg.storage_url)
+    trials = study.get_trials(deepcopy=False)
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
+    assert [t.user_attrs["stop_reason"] for t in trials] == ["timeout"] * 2
+    assert [t.user_attrs["best_epoch"] for t in trials] == [0, 0]
