@@ -106,6 +106,9 @@ def search(
     pruner: PrunerKind = typer.Option(PrunerKind.MEDIAN, "--pruner", help="Optuna pruner."),
     max_epochs: int = typer.Option(60, "--max-epochs", help="Upper bound on epochs per trial."),
     patience: int = typer.Option(8, "--patience", help="Early-stopping patience in epochs."),
+    max_trial_seconds: float = typer.Option(
+        300.0, "--max-trial-seconds",
+        help="A trial ends at the first epoch end past this many seconds (0: no limit)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     threads: int | None = typer.Option(None, "--threads", help="torch threads [default: all]."),
     storage: str | None = StorageOpt,
@@ -125,7 +128,8 @@ def search(
             sampler=sampler, pruner=pruner, threads=threads, experiment_name=experiment,
             storage_url=storage or default_storage(),
             tracking_uri=tracking_uri or default_tracking_uri(),
-            train=TrainConfig(max_epochs=max_epochs, patience=patience, device=device))
+            train=TrainConfig(max_epochs=max_epochs, patience=patience, device=device,
+                              max_trial_seconds=max_trial_seconds or None))
         _run(cfg, n_workers)
 
 
