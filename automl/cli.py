@@ -421,3 +421,22 @@ def _stop_group(process: Any) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+@app.command()
+def report(
+    study: str = typer.Argument(..., help="Study to report on."),
+    output: Path = typer.Option(Path("report.html"), "--output", "-o",
+                                help="The HTML file to write."),
+    top: int = typer.Option(10, "--top", min=1, help="Rows of the leaderboard."),
+    storage: str | None = StorageOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Write a study's report as one self-contained HTML file that opens offline."""
+    from automl.report import write_report
+
+    with _user_errors(debug):
+        _quiet_libraries()
+        found = studies.load_existing(storage or default_storage(), study)
+        path = write_report(found, studies.describe(found, top), output)
+        err.print(f"report of study {study!r} written to {path}", soft_wrap=True)
