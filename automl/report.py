@@ -156,11 +156,20 @@ def _history(trials: list[FrozenTrial], metric: str, direction: str) -> Section:
         ax.step(best_xs, best_ys, where="post", color="#d62728", label=f"best ({direction})")
     ax.set_xlabel("trial")
     ax.set_ylabel(f"validation {metric}")
+    if _wide(ys + pruned_y):
+        ax.set_yscale("log")
+        ax.set_ylabel(f"validation {metric} (log scale)")
     ax.set_title("Optimization history")
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize="small")
     table = _table(["trial", "state", metric, "best so far", "seconds"], rows)
     return Section(name="history", title="Optimization history", png=_png(fig), table=table)
+
+
+def _wide(values: list[float]) -> bool:
+    """Positive values spanning more than two orders of magnitude (drawn on a log axis)."""
+    finite = [v for v in values if _finite(v)]
+    return bool(finite) and min(finite) > 0 and max(finite) / min(finite) > 100
 
 
 def _last_intermediate(trial: FrozenTrial) -> float | None:
@@ -209,6 +218,8 @@ def _parallel(complete: list[FrozenTrial], metric: str, direction: str,
              for n in names}
     values = [float(t.value) for t in complete]  # type: ignore[arg-type]
     lo, hi = min(values), max(values)
+    wide = _wide(values)  # a log axis and colour scale, so one outlier does not flatten the rest
+    warp: Callable[[float], float] = math.log10 if wide else float
     fig = _figure(max(8.0, 1.3 * (len(names) + 1)), 4.6)
     ax = fig.add_subplot()
     from matplotlib import colormaps
@@ -216,8 +227,8 @@ def _parallel(complete: list[FrozenTrial], metric: str, direction: str,
     cmap = colormaps["viridis" if direction == "maximize" else "viridis_r"]
     order = sorted(complete, key=lambda t: t.value if direction == "maximize" else -t.value)
     for t in order:  # the best drawn last, on top
-        ys = [_scale(t.value, lo, hi)] + [_position(t.params.get(n), dists[n]) for n in names]
-        shade = _scale(t.value, lo, hi)
+        shade = _scale(warp(t.value), warp(lo), warp(hi))  # type: ignore[arg-type]
+        ys = [shade] + [_position(t.params.get(n), dists[n]) for n in names]
         ax.plot(range(len(ys)), ys, color=cmap(shade),
                 alpha=0.8, linewidth=1.4, marker="o", markersize=3)
     labels = [metric, *names]
@@ -231,9 +242,9 @@ def _parallel(complete: list[FrozenTrial], metric: str, direction: str,
     ax.set_ylim(-0.12, 1.12)
     ax.set_xlim(-0.3, len(labels) - 0.7)
     from matplotlib.cm import ScalarMappable
-    from matplotlib.colors import Normalize
+    from matplotlib.colors import LogNorm, Normalize
 
-    scale = ScalarMappable(Normalize(lo, hi), cmap)  # the best trials in yellow
+    scale = ScalarMappable((LogNorm if wide else Normalize)(lo, hi), cmap)  # best: yellow
     fig.colorbar(scale, ax=ax, label=f"validation {metric}", fraction=0.03, pad=0.01)
     ax.set_title(f"Parallel coordinates ({len(complete)} completed trials)")
     for side in ("top", "right", "left"):
@@ -289,12 +300,17 @@ def _leaderboard(summary: dict[str, Any], metric: str) -> Section:
     fig = _figure(8.0, max(2.2, 0.45 * len(values) + 1.2))
     ax = fig.add_subplot()
     lo, hi = min(values), max(values)
-    pad = (hi - lo) * 0.15 or abs(hi) * 0.05 or 0.05
-    ax.barh(labels, [v - (lo - pad) for v in values], left=lo - pad, color="#2ca02c")
+    if _wide(values):  # e.g. log losses from 0.01 to 12: a log axis keeps the best apart
+        ax.set_xscale("log")
+        base, end = lo / 1.5, hi * 3
+    else:
+        pad = (hi - lo) * 0.15 or abs(hi) * 0.05 or 0.05
+        base, end = lo - pad, hi + 2 * pad
+    ax.barh(labels, [v - base for v in values], left=base, color="#2ca02c")
     for y, v in enumerate(values):
         ax.text(v, y, f" {v:.4g}", va="center", fontsize=8)
-    ax.set_xlim(lo - pad, hi + 2 * pad)
-    ax.set_xlabel(f"validation {metric}")
+    ax.set_xlim(base, end)
+    ax.set_xlabel(f"validation {metric}" + (" (log scale)" if _wide(values) else ""))
     ax.set_title(f"Leaderboard (best {len(values)} trials)")
     ax.grid(axis="x", alpha=0.3)
     table = _table(["#", "trial", metric, "network", "optimizer", "MLflow run"], rows)
