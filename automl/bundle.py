@@ -3,11 +3,17 @@
 On disk a bundle is a folder of two files: ``bundle.json`` (the preprocessing state, the
 architecture and metadata, plain JSON) and ``weights.pt`` (a ``state_dict`` loaded with
 ``weights_only=True``). Loading a bundle therefore never executes code from the files.
+
+An ensemble bundle (format 2, written only when a bundle holds several networks) lists its
+members in ``bundle.json`` (architecture, weight, weights file ``weights_<i>.pt``); its output
+is the weighted average of the members' probabilities (classification) or values in target
+units (regression). Format-1 folders (one network) load as before.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,17 +31,58 @@ from automl.model import ModelSpec, build_model
 from automl.train import predict_raw
 
 BUNDLE_FORMAT = 1
+ENSEMBLE_FORMAT = 2
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Member:
+    """One network of an ensemble bundle, with its averaging weight (weights sum to 1)."""
+
+    spec: ModelSpec
+    network: nn.Module
+    weight: float
 
 
 @dataclass(kw_only=True)
 class ModelBundle:
-    """Everything needed to go from raw CSV rows to predictions in the target's own labels."""
+    """Everything needed to go from raw CSV rows to predictions in the target's own labels.
+
+    ``members`` empty: one network (``spec``, ``network``). Otherwise the bundle is the weighted
+    average of ``members`` and ``spec``/``network`` are those of ``members[0]`` (use
+    :meth:`ensemble` to build one).
+    """
 
     preprocessor: Preprocessor
     spec: ModelSpec
     network: nn.Module
     d_in: int
     metadata: dict[str, Any] = field(default_factory=dict)
+    members: tuple[Member, ...] = ()
+
+    @classmethod
+    def ensemble(cls, preprocessor: Preprocessor, members: list[Member] | tuple[Member, ...],
+                 d_in: int, metadata: dict[str, Any] | None = None) -> ModelBundle:
+        """A bundle averaging ``members`` (weights normalised to sum to 1); one member with
+        weight > 0 gives a plain single-network bundle.
+
+        Raises:
+            ValueError: no member has a positive weight.
+        """
+        kept = [m for m in members if m.weight > 0]
+        total = sum(m.weight for m in kept)
+        if not kept or total <= 0:
+            raise ValueError("an ensemble needs at least one member with a positive weight")
+        kept = sorted(kept, key=lambda m: -m.weight)
+        normed = tuple(Member(spec=m.spec, network=m.network, weight=m.weight / total)
+                       for m in kept)
+        return cls(preprocessor=preprocessor, spec=normed[0].spec, network=normed[0].network,
+                   d_in=d_in, metadata=dict(metadata or {}),
+                   members=normed if len(normed) > 1 else ())
+
+    @property
+    def networks(self) -> tuple[Member, ...]:
+        """The averaged networks: ``members``, or the one network with weight 1."""
+        return self.members or (Member(spec=self.spec, network=self.network, weight=1.0),)
 
     @property
     def schema(self) -> Schema:
@@ -43,13 +90,28 @@ class ModelBundle:
         return self.preprocessor.schema
 
     def raw_output(self, frame: pd.DataFrame) -> np.ndarray:
-        """The network's outputs for ``frame`` (logits, or values in target units)."""
-        x = torch.from_numpy(self.preprocessor.transform(frame))
-        device = next(self.network.parameters()).device
-        out = predict_raw(self.network, x.to(device))
-        if self.schema.task.is_classification:
-            return out
-        return out * self.preprocessor.target_std + self.preprocessor.target_mean
+        """The model's outputs for ``frame`` (logits, or values in target units)."""
+        return self.output_of(torch.from_numpy(self.preprocessor.transform(frame)))
+
+    def output_of(self, x: torch.Tensor) -> np.ndarray:
+        """:meth:`raw_output` for already-preprocessed features ``x``.
+
+        Classification: logits of one network; for an ensemble, the log of the weighted average
+        of the members' probabilities (so a softmax gives the averaged probabilities back).
+        Regression: values in target units (:meth:`Preprocessor.decode_target`), averaged.
+        """
+        task = self.schema.task
+        total: np.ndarray | None = None
+        for member in self.networks:
+            device = next(member.network.parameters()).device
+            out = predict_raw(member.network, x.to(device))
+            if len(self.networks) == 1:
+                return out if task.is_classification else self.preprocessor.decode_target(out)
+            value = (predictions(task, out) if task.is_classification
+                     else self.preprocessor.decode_target(out).reshape(-1, 1))
+            total = member.weight * value if total is None else total + member.weight * value
+        assert total is not None
+        return np.log(np.clip(total, 1e-300, None)) if task.is_classification else total
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         """One row per input row: ``prediction`` and, for classification, ``proba_<class>``.
@@ -68,16 +130,40 @@ class ModelBundle:
 
 
 def save_bundle(bundle: ModelBundle, path: Path) -> Path:
-    """Write ``bundle`` into the folder ``path`` (created if needed); returns ``path``."""
+    """Write ``bundle`` into the folder ``path`` (created if needed); returns ``path``.
+
+    One network: format 1 (``weights.pt``); an ensemble: format 2 (``weights_<i>.pt``).
+    """
     path.mkdir(parents=True, exist_ok=True)
-    document = {"format": BUNDLE_FORMAT, "spec": bundle.spec.to_dict(),
-                "d_in": bundle.d_in, "d_out": _d_out(bundle),
-                "n_num": bundle.preprocessor.n_num, "preprocessor": bundle.preprocessor.to_dict(),
-                "metadata": bundle.metadata}
+    document: dict[str, Any] = {
+        "format": BUNDLE_FORMAT, "spec": bundle.spec.to_dict(), "d_in": bundle.d_in,
+        "d_out": _d_out(bundle), "n_num": bundle.preprocessor.n_num,
+        "preprocessor": bundle.preprocessor.to_dict(), "metadata": bundle.metadata}
+    if bundle.members:
+        document["format"] = ENSEMBLE_FORMAT
+        document["members"] = [{"spec": m.spec.to_dict(), "weight": m.weight,
+                                "weights": f"weights_{i}.pt"}
+                               for i, m in enumerate(bundle.members)]
+        for i, member in enumerate(bundle.members):
+            _save_state(member.network, path / f"weights_{i}.pt")
+    else:
+        _save_state(bundle.network, path / "weights.pt")
     (path / "bundle.json").write_text(json.dumps(document, indent=1, default=_jsonable))
-    state = {k: v.detach().cpu() for k, v in bundle.network.state_dict().items()}
-    torch.save(state, path / "weights.pt")
     return path
+
+
+def _save_state(network: nn.Module, file: Path) -> None:
+    torch.save({k: v.detach().cpu() for k, v in network.state_dict().items()}, file)
+
+
+def _load_network(folder: Path, spec: ModelSpec, document: dict[str, Any], file: str,
+                  device: str) -> nn.Module:
+    if not re.fullmatch(r"weights(_\d+)?\.pt", file):
+        raise DataError(f"{folder}: member weights file {file!r} is not a bundle file name")
+    network = build_model(spec, document["d_in"], document["d_out"], document["n_num"])
+    state = torch.load(folder / file, map_location=device, weights_only=True)
+    network.load_state_dict(state)
+    return network.to(device).eval()
 
 
 def load_bundle(path: Path, device: str = "cpu") -> ModelBundle:
@@ -90,16 +176,21 @@ def load_bundle(path: Path, device: str = "cpu") -> ModelBundle:
         document = json.loads((Path(path) / "bundle.json").read_text())
     except (OSError, ValueError):
         raise DataError(f"{path}: no automl model here (bundle.json missing or corrupt)") from None
-    if document.get("format") != BUNDLE_FORMAT:
+    if document.get("format") not in (BUNDLE_FORMAT, ENSEMBLE_FORMAT):
         raise DataError(f"{path}: model format {document.get('format')!r} is not supported; "
                         f"re-export it with this version of automl")
+    preprocessor = Preprocessor.from_dict(document["preprocessor"])
+    if document["format"] == ENSEMBLE_FORMAT:
+        members = [Member(spec=(spec := ModelSpec(**m["spec"])), weight=float(m["weight"]),
+                          network=_load_network(Path(path), spec, document, m["weights"],
+                                                device))
+                   for m in document["members"]]
+        return ModelBundle.ensemble(preprocessor, members, document["d_in"],
+                                    document["metadata"])
     spec = ModelSpec(**document["spec"])
-    network = build_model(spec, document["d_in"], document["d_out"], document["n_num"])
-    state = torch.load(Path(path) / "weights.pt", map_location=device, weights_only=True)
-    network.load_state_dict(state)
-    return ModelBundle(preprocessor=Preprocessor.from_dict(document["preprocessor"]), spec=spec,
-                       network=network.to(device).eval(), d_in=document["d_in"],
-                       metadata=document["metadata"])
+    network = _load_network(Path(path), spec, document, "weights.pt", device)
+    return ModelBundle(preprocessor=preprocessor, spec=spec, network=network,
+                       d_in=document["d_in"], metadata=document["metadata"])
 
 
 def _d_out(bundle: ModelBundle) -> int:

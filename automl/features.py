@@ -22,6 +22,8 @@ from automl.errors import DataError
 
 MAX_ONEHOT_LEVELS = 32
 N_QUANTILES = 1000
+LOG_TARGET_SKEW = 1.0  # a non-negative regression target more skewed than this is log1p'd
+_LOG_TARGET_MAX = 700.0  # log-space ceiling when decoding: expm1 stays finite in float64
 _DATE_PARTS = ("year", "month", "day", "dayofweek", "hour")
 _DATE_ATTRS = {"dayofweek": "day_of_week"}  # saved state keeps the old part name
 _TRUE_WORDS = frozenset({"true", "yes", "y", "t", "1", "1.0"})
@@ -45,13 +47,19 @@ class TensorSplits:
     n_num: int
     target_mean: float = 0.0
     target_std: float = 1.0
+    target_log: bool = False
 
     def to(self, device: torch.device | str) -> TensorSplits:
         """The same splits on ``device``."""
         moved = {k: getattr(self, k).to(device) for k in
                  ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")}
         return TensorSplits(**moved, d_in=self.d_in, d_out=self.d_out, n_num=self.n_num,
-                            target_mean=self.target_mean, target_std=self.target_std)
+                            target_mean=self.target_mean, target_std=self.target_std,
+                            target_log=self.target_log)
+
+    def decode_target(self, values: np.ndarray) -> np.ndarray:
+        """Regression outputs or ``y`` values back in target units (see :func:`decode_target`)."""
+        return decode_target(values, self.target_mean, self.target_std, self.target_log)
 
 
 class Preprocessor:
@@ -68,16 +76,27 @@ class Preprocessor:
         self.schema = schema
         self.state: dict[str, dict[str, Any]] = {}
         self.target_mean, self.target_std = 0.0, 1.0
+        self.target_log = False
 
     # ------------------------------------------------------------------------------------ fit
     def fit(self, train: pd.DataFrame) -> Preprocessor:
-        """Learn every column's transform (and the target's scale) from ``train`` alone."""
+        """Learn every column's transform (and the target's scale) from ``train`` alone.
+
+        A regression target is standardised; first ``log1p``-transformed when it is
+        non-negative and its training skewness exceeds :data:`LOG_TARGET_SKEW` (prices,
+        counts, incomes), so the network fits relative rather than absolute differences.
+        """
         for spec in self.schema.used:
             fit_column = _FITTERS[spec.kind]
             self.state[spec.name] = fit_column(train[spec.name])
         if not self.schema.task.is_classification:
             y = encode_target(train[self.schema.target], self.schema).astype(np.float64)
-            self.target_mean, self.target_std = float(y.mean()), float(y.std() or 1.0)
+            y = y[np.isfinite(y)]
+            self.target_log = bool(y.size and y.min() >= 0 and _skewness(y) > LOG_TARGET_SKEW)
+            if self.target_log:
+                y = np.log1p(y)
+            self.target_mean = float(y.mean()) if y.size else 0.0
+            self.target_std = float(y.std() or 1.0) if y.size else 1.0
         return self
 
     # ------------------------------------------------------------------------------ transform
@@ -107,11 +126,18 @@ class Preprocessor:
         return sum(_n_continuous(s) for s in self.state.values())
 
     def encode_target(self, values: pd.Series) -> np.ndarray:
-        """Class codes, or regression targets standardised with the training mean and std."""
+        """Class codes, or regression targets (``log1p``'d if fitted so) standardised with the
+        training mean and std; :meth:`decode_target` inverts it."""
         y = encode_target(values, self.schema)
         if self.schema.task.is_classification:
             return y
+        if self.target_log:
+            y = np.log1p(np.clip(y.astype(np.float64), 0.0, None))
         return ((y - self.target_mean) / self.target_std).astype(np.float32)
+
+    def decode_target(self, values: np.ndarray) -> np.ndarray:
+        """Regression model outputs back in the target's own units (float64)."""
+        return decode_target(values, self.target_mean, self.target_std, self.target_log)
 
     def tensors(self, splits: Splits) -> TensorSplits:
         """Transform the three splits into tensors (call after :meth:`fit`)."""
@@ -124,7 +150,7 @@ class Preprocessor:
         d_out = len(self.schema.classes) if self.schema.task.is_classification else 1
         return TensorSplits(**parts, d_in=parts["x_train"].shape[1], d_out=d_out,
                             n_num=self.n_num, target_mean=self.target_mean,
-                            target_std=self.target_std)
+                            target_std=self.target_std, target_log=self.target_log)
 
     def describe(self) -> list[tuple[str, str, str]]:
         """One ``(column, kind, action)`` row per feature column, dropped ones included."""
@@ -141,13 +167,15 @@ class Preprocessor:
     def to_dict(self) -> dict[str, Any]:
         """The fitted state as plain JSON data."""
         return {"schema": self.schema.to_dict(), "columns": self.state,
-                "target_mean": self.target_mean, "target_std": self.target_std}
+                "target_mean": self.target_mean, "target_std": self.target_std,
+                "target_log": self.target_log}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Preprocessor:
         pre = cls(Schema.from_dict(d["schema"]))
         pre.state = d["columns"]
         pre.target_mean, pre.target_std = d["target_mean"], d["target_std"]
+        pre.target_log = bool(d.get("target_log", False))  # older bundles: no log transform
         return pre
 
 
@@ -257,6 +285,32 @@ def _n_continuous(state: dict[str, Any]) -> int:
     if kind == "datetime":
         return len(state["parts"])
     return int(kind == "categorical" and "log_counts" in state)
+
+
+def _skewness(y: np.ndarray) -> float:
+    """Sample skewness (Fisher-Pearson, biased); 0 for a constant or tiny sample."""
+    std = float(y.std())
+    if y.size < 3 or std == 0.0:
+        return 0.0
+    return float(np.mean(((y - y.mean()) / std) ** 3))
+
+
+def decode_target(values: np.ndarray, mean: float, std: float, log: bool) -> np.ndarray:
+    """Standardised model outputs (or encoded targets) back to the target's own units.
+
+    The one inversion of :meth:`Preprocessor.encode_target`: un-standardise, then ``expm1``
+    when the target was log-transformed (clipped to ``[0, e^700]``: the target was non-negative
+    and a wild output must not overflow to infinity).
+
+    >>> decode_target(np.array([0.0, 1.0]), mean=2.0, std=3.0, log=False).tolist()
+    [2.0, 5.0]
+    >>> decode_target(np.array([0.0]), mean=float(np.log1p(9.0)), std=1.0, log=True).round(6)
+    array([9.])
+    """
+    out = np.asarray(values, dtype=np.float64) * std + mean
+    if log:
+        out = np.expm1(np.clip(out, 0.0, _LOG_TARGET_MAX))
+    return out
 
 
 def _describe(state: dict[str, Any]) -> str:

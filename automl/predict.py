@@ -1,10 +1,12 @@
 """Using a study's result: fetch its best (or one trial's) model from MLflow, predict, export.
 
 A study records, per trial, the MLflow run id (trial user attr ``mlflow_run_id``); the run of
-each trial that was the best when it finished holds the model bundle as artifact ``model``.
-:func:`fetch_model` downloads that bundle; :func:`predict_csv` applies it to a new CSV;
-:func:`export_study` writes it as an MLflow pyfunc directory and/or registers it in the
-MLflow Model Registry of the tracking store.
+each trial that was among the top 5 when it finished holds the model bundle as artifact
+``model``, and the study's final model (see :mod:`automl.final`; user attr ``final_model``) has
+its own run with artifact ``model``. Without ``--trial`` the final model is used when there is
+one, else the best trial's. :func:`fetch_model` downloads that bundle; :func:`predict_csv`
+applies it to a new CSV; :func:`export_study` writes it as an MLflow pyfunc directory and/or
+registers it in the MLflow Model Registry of the tracking store.
 """
 
 from __future__ import annotations
@@ -33,7 +35,11 @@ PYFUNC_ARTIFACT = "pyfunc_model"
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelSource:
-    """Where a study's model came from: the study, the trial, its MLflow run and store."""
+    """Where a study's model came from: the study, the trial, its MLflow run and store.
+
+    For the final model, ``trial`` is the study's best trial (the refitted configuration, or
+    the ensemble's best member) and ``final`` describes it (its ``kind`` and ``trials``).
+    """
 
     study_name: str
     trial: int
@@ -41,6 +47,18 @@ class ModelSource:
     tracking_uri: str
     parent_run_id: str | None = None
     data_path: str | None = None
+    final: dict[str, Any] | None = None
+
+    @property
+    def label(self) -> str:
+        """``trial 7``, or ``the final model (ensemble of trials 7, 3)`` and the like."""
+        if self.final is None:
+            return f"trial {self.trial}"
+        trials = ", ".join(map(str, self.final.get("trials", [self.trial])))
+        kind = {"ensemble": f"ensemble of trials {trials}",
+                "refit": f"trial {self.trial} refitted on train+validation"}.get(
+                    self.final.get("kind", ""), f"trial {self.trial}")
+        return f"the final model ({kind})"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -81,6 +99,12 @@ def model_source(study: optuna.Study, trial: int | None, tracking_uri: str) -> M
     if not complete:
         raise StudyNotFoundError(f"study {study.study_name!r} has no completed trial yet; run "
                                  f"`automl resume {study.study_name}` first")
+    final = study.user_attrs.get("final_model")
+    if trial is None and isinstance(final, dict) and final.get("run_id"):
+        return ModelSource(study_name=study.study_name, trial=study.best_trial.number,
+                           run_id=str(final["run_id"]), tracking_uri=tracking_uri,
+                           parent_run_id=study.user_attrs.get("mlflow_parent_run_id"),
+                           data_path=study.user_attrs.get("data_path"), final=final)
     if trial is None:
         chosen = study.best_trial
     else:
@@ -120,7 +144,7 @@ def _download(source: ModelSource, dst: Path, study: optuna.Study) -> Path:
         with_model = _trials_with_models(study, client)
         raise ConfigError(
             f"trial {source.trial} of study {source.study_name!r} has no saved model (only "
-            f"trials that were the best when they finished keep one: "
+            f"trials that were among the top 5 when they finished keep one: "
             f"{', '.join(map(str, with_model)) or 'none'}); pick one of those or omit --trial"
         ) from None
 
@@ -182,7 +206,7 @@ def predict_frame(bundle: ModelBundle, frame: pd.DataFrame,
 
 def predict_csv(storage_url: str, study_name: str, csv_path: Path | str, *,
                 trial: int | None = None, tracking_uri: str | None = None) -> Prediction:
-    """Apply the study's best (or trial ``trial``'s) model to the rows of ``csv_path``.
+    """Apply the study's final model (or trial ``trial``'s) to the rows of ``csv_path``.
 
     Raises:
         DataError: the CSV is unreadable or lacks a feature column.

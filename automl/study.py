@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 import sqlalchemy.exc
 import torch
@@ -31,6 +32,15 @@ from automl.config import PrunerKind, SamplerKind, SearchConfig, TrainConfig
 from automl.data import Dataset, load_dataset, split
 from automl.errors import ConfigError, StudyMismatchError, StudyNotFoundError, TrialError
 from automl.features import Preprocessor, TensorSplits
+from automl.final import (
+    TOP_K,
+    VAL_OUTPUT,
+    Candidate,
+    FinalInputs,
+    build_final,
+    reserve_seconds,
+    val_predictions,
+)
 from automl.metrics import Metric, primary_metric
 from automl.model import build_model
 from automl.report import log_report
@@ -339,7 +349,8 @@ class Objective:
         return min(ends, default=None)
 
     def after_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        """Mirror the stored state into MLflow; keep the model of a new best trial."""
+        """Mirror the stored state into MLflow; keep the model (and validation predictions,
+        for the final ensemble) of a trial that enters the top :data:`~automl.final.TOP_K`."""
         run_id = trial.user_attrs.get("mlflow_run_id")
         result, network = self._results.pop(trial.number, (None, None))
         if run_id is None:
@@ -347,7 +358,7 @@ class Objective:
         final = {f"best_val_{k}": v for k, v in (result.best_val if result else {}).items()}
         if result is not None:
             final.update(best_epoch=result.best_epoch, epochs=len(result.history))
-        if trial.state is TrialState.COMPLETE and _best_number(study) == trial.number:
+        if trial.state is TrialState.COMPLETE and network is not None and _in_top_k(study, trial):
             self._log_model(run_id, trial, network)
         self.tracker.end_trial(run_id, trial.state.name, final)
 
@@ -360,6 +371,64 @@ class Objective:
                                        "value": trial.value})
         with temporary_dir() as tmp:
             self.tracker.log_dir(run_id, save_bundle(bundle, Path(tmp) / "model"), "model")
+            output = Path(tmp) / "output"
+            output.mkdir()
+            np.save(output / VAL_OUTPUT, val_predictions(network, self.tensors,
+                                                          self.plan.dataset.schema.task))
+            self.tracker.log_dir(run_id, output, "")
+
+
+def _ranked(study: optuna.Study) -> list[FrozenTrial]:
+    """Complete trials, best first."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    sign = -1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1.0
+    return sorted(complete, key=lambda t: (sign * float(t.value), t.number))  # type: ignore
+
+
+def _in_top_k(study: optuna.Study, trial: FrozenTrial) -> bool:
+    return trial.number in {t.number for t in _ranked(study)[:TOP_K]}
+
+
+def _candidate(trial: FrozenTrial) -> Candidate:
+    """A complete trial for :mod:`automl.final`, with its seconds per reported epoch."""
+    seconds = trial.duration.total_seconds() if trial.duration else 0.0
+    epochs = max(1, len(trial.intermediate_values))
+    return Candidate(number=trial.number, value=float(trial.value),  # type: ignore[arg-type]
+                     params=dict(trial.params), run_id=str(trial.user_attrs["mlflow_run_id"]),
+                     best_epoch=int(trial.user_attrs.get("best_epoch", epochs - 1)),
+                     epoch_seconds=seconds / epochs)
+
+
+def _search_deadline(plan: SearchPlan, study: optuna.Study,
+                     deadline: float | None) -> float | None:
+    """``deadline`` less the time kept for the final model (refit of the best trial so far)."""
+    if deadline is None or plan.cfg.timeout_s is None:
+        return deadline
+    ranked = [t for t in _ranked(study)[:1] if "mlflow_run_id" in t.user_attrs]
+    best = _candidate(ranked[0]) if ranked else None
+    return deadline - reserve_seconds(best, len(plan.tensors.x_train), len(plan.tensors.x_val),
+                                      plan.cfg.timeout_s)
+
+
+def final_model(plan: SearchPlan, study: optuna.Study, tracker: Tracker,
+                deadline: float | None = None) -> dict[str, Any] | None:
+    """Build, log and record (study attr ``final_model``) the search's final model.
+
+    See :mod:`automl.final`; ``None`` when no complete trial kept a model and its validation
+    predictions.
+    """
+    candidates = [_candidate(t) for t in _ranked(study)[:TOP_K]
+                  if "mlflow_run_id" in t.user_attrs]
+    if not candidates:
+        return None
+    inputs = FinalInputs(tensors=plan.tensors, preprocessor=plan.preprocessor,
+                         task=plan.dataset.schema.task, metric=plan.metric,
+                         train=plan.cfg.train, seed=plan.cfg.seed, study_name=plan.study_name)
+    final = build_final(candidates, inputs, tracker, deadline)
+    if final is None:
+        return None
+    study.set_user_attr("final_model", final.to_dict())
+    return final.to_dict()
 
 
 def _best_number(study: optuna.Study) -> int | None:
@@ -578,7 +647,8 @@ def run_search(plan: SearchPlan, *, tracker: Tracker | None = None,
     try:
         while True:
             try:
-                if not _gate(study, plan.cfg.n_trials, deadline):
+                objective.deadline = _search_deadline(plan, study, deadline)
+                if not _gate(study, plan.cfg.n_trials, objective.deadline):
                     break
                 study.optimize(objective, n_trials=1, catch=(TrialError,),
                                callbacks=[objective.after_trial], gc_after_trial=False)
@@ -597,7 +667,7 @@ def run_search(plan: SearchPlan, *, tracker: Tracker | None = None,
     finally:
         _INTERRUPT["armed"] = False
     reconcile_runs(study, tracker)
-    test_metrics = finish_search(plan, study, tracker) if finish else {}
+    test_metrics = finish_search(plan, study, tracker, deadline) if finish else {}
     return SearchSummary(study_name=plan.study_name, report=describe(study), n_run_here=n_run,
                          elapsed_s=time.monotonic() - start, tracking_uri=plan.cfg.tracking_uri,
                          test_metrics=test_metrics)
@@ -640,8 +710,10 @@ def _best_value(study: optuna.Study) -> float | None:
         return None
 
 
-def finish_search(plan: SearchPlan, study: optuna.Study, tracker: Tracker) -> dict[str, float]:
-    """Score the best trial's model on the test split; log it and its model to the parent run."""
+def finish_search(plan: SearchPlan, study: optuna.Study, tracker: Tracker,
+                  deadline: float | None = None) -> dict[str, float]:
+    """Score the best trial's model on the test split; log it and its model to the parent run;
+    build and log the final model (:func:`final_model`, its refit stopping at ``deadline``)."""
     parent = study.user_attrs.get("mlflow_parent_run_id")
     best = _best_number(study)
     test: dict[str, float] = {}
@@ -659,6 +731,7 @@ def finish_search(plan: SearchPlan, study: optuna.Study, tracker: Tracker) -> di
                             {"best_value": study.best_value, "best_trial": best})
         study.set_user_attr("test_metrics", test)
         study.set_user_attr("best_model_run_id", run_id)
+        final_model(plan, study, tracker, deadline)
     if parent is not None:
         log_report(study, describe(study, top=10), tracker, parent)  # never raises
         tracker.end_study(parent)
@@ -680,6 +753,7 @@ def describe(study: optuna.Study, top: int = 5) -> dict[str, Any]:
         "best_value": best.value if best else None, "best_trial": best.number if best else None,
         "best_params": best.params if best else None, "trials": count_states(study),
         "test_metrics": attrs.get("test_metrics", {}),
+        "final_model": attrs.get("final_model"),
         "mlflow_experiment_id": attrs.get("mlflow_experiment_id"),
         "mlflow_parent_run_id": attrs.get("mlflow_parent_run_id"),
         "leaderboard": [{"trial": t.number, "value": t.value, "params": t.params,

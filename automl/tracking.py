@@ -83,6 +83,10 @@ class Tracker(Protocol):
     def start_trial(self, number: int, params: dict[str, Any]) -> str:
         """Open a child run for trial ``number`` with its params; return the run id."""
 
+    def start_child(self, name: str, tags: dict[str, str], params: dict[str, Any]) -> str:
+        """Open a child run of the study's parent run that is not a trial (e.g. the final
+        model, ``automl.role=final``); closed with :meth:`end_trial`. Returns its id."""
+
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int | None = None) -> None:
         """Log several metrics in one call."""
 
@@ -115,6 +119,10 @@ class NullTracker:
         return parent_run_id or "null-parent"
 
     def start_trial(self, number: int, params: dict[str, Any]) -> str:
+        self._n += 1
+        return f"null-{self._n}"
+
+    def start_child(self, name: str, tags: dict[str, str], params: dict[str, Any]) -> str:
         self._n += 1
         return f"null-{self._n}"
 
@@ -229,6 +237,14 @@ class MlflowTracker:
             tags["mlflow.parentRunId"] = self.parent_run_id
         run = self.client.create_run(self.experiment_id, run_name=f"trial-{number:04d}",
                                      tags=tags)
+        self._log_params(run.info.run_id, params)
+        return str(run.info.run_id)
+
+    def start_child(self, name: str, tags: dict[str, str], params: dict[str, Any]) -> str:
+        tags = {"automl.study": self.study_name, "automl.state": "RUNNING", **tags}
+        if self.parent_run_id:
+            tags["mlflow.parentRunId"] = self.parent_run_id
+        run = self.client.create_run(self.experiment_id, run_name=name, tags=tags)
         self._log_params(run.info.run_id, params)
         return str(run.info.run_id)
 

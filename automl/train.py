@@ -197,8 +197,7 @@ def score_split(model: nn.Module, data: TensorSplits, task: TaskType, split: str
     output = predict_raw(model, x, batch_size)
     y_true = y.cpu().numpy()
     if not task.is_classification:
-        output = output * data.target_std + data.target_mean
-        y_true = y_true * data.target_std + data.target_mean
+        output, y_true = data.decode_target(output), data.decode_target(y_true)
     return evaluate(task, y_true, output)
 
 
@@ -271,6 +270,45 @@ def fit(model: nn.Module, data: TensorSplits, *, task: TaskType, metric: Metric,
         model.load_state_dict(best_state)
     return FitResult(best_score=stopper.best_score, best_epoch=stopper.best_epoch,
                      best_val=best_val, stop_reason=reason, history=tuple(history))
+
+
+def refit(model: nn.Module, data: TensorSplits, *, task: TaskType, optim: OptimSpec,
+          cfg: TrainConfig, n_epochs: int, class_weighting: ClassWeighting = "none",
+          seed: int = 0, deadline: float | None = None) -> int:
+    """Train ``model`` on the training *and* validation rows for ``n_epochs`` epochs, no early
+    stopping (the validation rows are training data here, so there is nothing to select on).
+
+    The learning-rate schedule spans ``cfg.max_epochs`` epochs as in :func:`fit`, so the first
+    ``n_epochs`` follow the trajectory of the trial being refitted. Stops early after the epoch
+    during which ``time.monotonic()`` passed ``deadline``. Returns the epochs trained.
+
+    Raises:
+        TrialError: out of memory, or the loss became non-finite.
+    """
+    both = TensorSplits(x_train=torch.cat([data.x_train, data.x_val]),
+                        y_train=torch.cat([data.y_train, data.y_val]), x_val=data.x_val,
+                        y_val=data.y_val, x_test=data.x_test, y_test=data.y_test,
+                        d_in=data.d_in, d_out=data.d_out, n_num=data.n_num,
+                        target_mean=data.target_mean, target_std=data.target_std,
+                        target_log=data.target_log)
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = make_optimizer(model, optim)
+    steps = max(1, math.ceil(len(both.x_train) / optim.batch_size)) * cfg.max_epochs
+    scheduler = make_scheduler(optimizer, optim, steps)
+    loss_fn = make_loss(task, both, class_weighting).to(both.x_train.device)
+    epoch = 0
+    try:
+        for epoch in range(1, min(n_epochs, cfg.max_epochs) + 1):
+            loss = _train_epoch(model, both, loss_fn, optimizer, scheduler, optim.batch_size,
+                                generator)
+            if not math.isfinite(loss):
+                raise TrialError(f"refit diverged (non-finite loss) at epoch {epoch - 1}")
+            if deadline is not None and time.monotonic() > deadline:
+                break
+    except torch.OutOfMemoryError as exc:
+        raise TrialError(f"out of memory: {exc}") from None
+    model.eval()
+    return epoch
 
 
 def _notify(callbacks: Sequence[EpochCallback], log: EpochLog) -> StopReason | None:

@@ -90,7 +90,7 @@ def test_search_prints_the_leaderboard_and_how_to_open_mlflow(
     client = MlflowClient(tmp_tracking_uri)
     experiment = client.get_experiment_by_name("demo")
     assert experiment is not None
-    assert len(client.search_runs([experiment.experiment_id])) == 3  # parent + 2 trials
+    assert len(client.search_runs([experiment.experiment_id])) == 4  # parent, 2 trials, final
     assert not list((Path.cwd()).iterdir())  # the default stores were not touched
 
 
@@ -114,7 +114,8 @@ def test_show_studies_and_resume(cli: Callable[..., Result], make_csv: Callable[
                for row in report["leaderboard"])
     runs = MlflowClient(tmp_tracking_uri).search_runs(
         [report["mlflow_experiment_id"]],
-        f"tags.`mlflow.parentRunId` = '{report['mlflow_parent_run_id']}'")
+        f"tags.`mlflow.parentRunId` = '{report['mlflow_parent_run_id']}' "
+        "and tags.`automl.role` = 'trial'")
     assert len(runs) == 2
 
     rows = json.loads(_ok(cli("studies", "--json", "--storage", tmp_storage_url)).stdout)

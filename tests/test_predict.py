@@ -83,13 +83,16 @@ def test_predict_equals_the_models_own_validation_predictions(finish: Callable[[
     done = finish(task)
     val = done.val_rows()
     val.to_csv(done.tmp / "new.csv", index=False)
+    # the best trial's own model (without --trial: the final model, see tests/test_final.py)
+    best = str(json.loads(cli("show", done.cfg.study_name, "--json", *done.stores[:2])[1])[
+        "best_trial"])
     code, _, stderr = cli("predict", done.cfg.study_name, str(done.tmp / "new.csv"),
-                          "-o", str(done.tmp / "out.csv"), *done.stores)
+                          "-o", str(done.tmp / "out.csv"), "--trial", best, *done.stores)
     assert code == 0, stderr
     assert "ignored column(s) the model does not use: y" in stderr
     got = pd.read_csv(done.tmp / "out.csv", keep_default_na=False)
 
-    bundle, source = load_model(done.cfg.storage_url, done.cfg.study_name,
+    bundle, source = load_model(done.cfg.storage_url, done.cfg.study_name, trial=int(best),
                                 tracking_uri=done.cfg.tracking_uri)
     schema = done.plan.dataset.schema
     raw = predict_raw(bundle.network, done.plan.tensors.x_val)

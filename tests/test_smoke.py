@@ -14,6 +14,7 @@ def test_search_records_every_trial_in_both_ledgers(search_cfg) -> None:
     assert report["trials"]["COMPLETE"] + report["trials"]["PRUNED"] == 3
     client = MlflowClient(cfg.tracking_uri)
     runs = client.search_runs([report["mlflow_experiment_id"]],
-                              f"tags.`mlflow.parentRunId` = '{report['mlflow_parent_run_id']}'")
+                              f"tags.`mlflow.parentRunId` = '{report['mlflow_parent_run_id']}'"
+                              " and tags.`automl.role` = 'trial'")
     assert len(runs) == 3
     assert {r.info.status for r in runs} <= {"FINISHED", "KILLED"}

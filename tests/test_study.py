@@ -54,11 +54,15 @@ def _runs(cfg: SearchConfig, experiment_id: str, where: str = "") -> list[Run]:
 
 
 def _assert_ledgers_agree(cfg: SearchConfig, study_name: str) -> None:
-    """One parent run, one child run per trial with the mirrored status, nothing RUNNING."""
+    """One parent run, one child run per trial with the mirrored status, nothing RUNNING
+    (besides the final model's runs, ``automl.role=final``, one per finished search)."""
     study = load_existing(cfg.storage_url, study_name)
     experiment, parent = (study.user_attrs["mlflow_experiment_id"],
                           study.user_attrs["mlflow_parent_run_id"])
     every_run = _runs(cfg, experiment)
+    finals = [r for r in every_run if r.data.tags.get("automl.role") == "final"]
+    assert all(r.data.tags.get("mlflow.parentRunId") == parent for r in finals)
+    every_run = [r for r in every_run if r not in finals]
     parents = [r for r in every_run if r.data.tags.get("automl.role") == "study"]
     assert [r.info.run_id for r in parents] == [parent]
     children = {r.info.run_id: r for r in every_run

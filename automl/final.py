@@ -1,0 +1,317 @@
+"""The final model of a search: the top trials' ensemble, or the best configuration refitted.
+
+After the trials, two candidates are weighed **only by validation score**:
+
+* a greedy ensemble (Caruana et al. 2004, selection with replacement) of the top
+  :data:`TOP_K` complete trials, built from each trial's validation predictions
+  (artifact ``val_output.npy``, logged with the trial's model by every trial that entered the
+  top-k when it finished, so it works across workers and resumes without retraining);
+* the best single trial. When the ensemble does not beat it on validation (it never scores
+  worse: its first pick is the best trial), the best configuration is refitted on the training
+  *and* validation rows for its best epoch count and used instead; the refit has no validation
+  score of its own (those rows are now training data), so it stands on its trial's.
+
+The winner is logged as its own MLflow run (child of the study's parent run, tag
+``automl.role=final``) with its bundle as artifact ``model``; ``automl predict`` and
+``automl export`` use it. :func:`reserve_seconds` tells the search how much of ``--timeout``
+to leave for this step.
+
+Nothing here knows Optuna: :mod:`automl.study` passes the trials as :class:`Candidate` rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from automl.bundle import Member, ModelBundle, load_bundle, save_bundle
+from automl.config import TrainConfig
+from automl.data import TaskType
+from automl.errors import DataError, TrialError
+from automl.features import Preprocessor, TensorSplits
+from automl.metrics import Metric, evaluate, predictions
+from automl.model import build_model
+from automl.space import params_from_dict
+from automl.tracking import Tracker, temporary_dir
+from automl.train import predict_raw, refit
+
+log = logging.getLogger(__name__)
+
+TOP_K = 5
+ENSEMBLE_ROUNDS = 20
+VAL_OUTPUT = "val_output.npy"
+#: Seconds the end of a search needs besides the refit: the final model's downloads, bundle
+#: and MLflow run (~1 s), the best model's test score and the study report (~3 s, its plots);
+#: measured on tiny data on the 2-core machine, plus 1% of the timeout for larger data.
+OVERHEAD_S = 4.0
+OVERHEAD_SHARE = 0.01
+#: Share of the timeout kept back before the first trial completes (nothing to estimate from).
+FIRST_RESERVE_SHARE = 0.1
+_SAFETY = 1.25  # refit-time estimates are scaled up by this much
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Candidate:
+    """A complete trial as the final step sees it (best first in the list it is given)."""
+
+    number: int
+    value: float
+    params: dict[str, Any]
+    run_id: str
+    best_epoch: int
+    epoch_seconds: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Selection:
+    """The outcome of :func:`ensemble_selection`: one weight per member (summing to 1), the
+    ensemble's validation score, and the score after each round."""
+
+    weights: np.ndarray
+    score: float
+    history: tuple[float, ...] = field(repr=False, default=())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FinalModel:
+    """What :func:`build_final` chose and logged."""
+
+    kind: str  # "ensemble" | "refit" | "best_trial"
+    trials: tuple[int, ...]
+    weights: tuple[float, ...]
+    val_score: float
+    best_trial_score: float
+    run_id: str
+    test_metrics: dict[str, float]
+    bundle: ModelBundle = field(repr=False)
+    refit_epochs: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data (stored as the study's ``final_model`` user attr)."""
+        return {"kind": self.kind, "trials": list(self.trials), "weights": list(self.weights),
+                "val_score": self.val_score, "best_trial_score": self.best_trial_score,
+                "run_id": self.run_id, "test_metrics": self.test_metrics,
+                "refit_epochs": self.refit_epochs, "seconds": round(self.seconds, 3)}
+
+
+# ------------------------------------------------------------------------------ the budget
+def refit_seconds(best: Candidate, n_train: int, n_val: int) -> float:
+    """Estimated seconds to refit ``best`` on ``n_train + n_val`` rows for its best epochs."""
+    epochs = best.best_epoch + 1
+    return _SAFETY * best.epoch_seconds * epochs * (n_train + n_val) / max(n_train, 1)
+
+
+def reserve_seconds(best: Candidate | None, n_train: int, n_val: int,
+                    timeout_s: float) -> float:
+    """How many seconds of a ``timeout_s`` run to keep for the final step.
+
+    :data:`OVERHEAD_S` plus :data:`OVERHEAD_SHARE` of the timeout, and the refit estimate of
+    the best trial so far (before any trial completes: :data:`FIRST_RESERVE_SHARE` of the
+    timeout); at most half the timeout (a configuration too slow to refit in the time left is
+    not refitted: its trial's own model is used).
+    """
+    base = OVERHEAD_S + OVERHEAD_SHARE * timeout_s
+    refit_s = (FIRST_RESERVE_SHARE * timeout_s if best is None
+               else refit_seconds(best, n_train, n_val))
+    return min(base + refit_s, 0.5 * timeout_s)
+
+
+# -------------------------------------------------------------------------------- ensemble
+def val_predictions(network: torch.nn.Module, tensors: TensorSplits,
+                    task: TaskType) -> np.ndarray:
+    """What a trial's ``val_output.npy`` holds: validation probabilities (classification) or
+    values in target units (regression), rows in validation order, float64."""
+    out = predict_raw(network, tensors.x_val)
+    if task.is_classification:
+        return predictions(task, out)
+    return tensors.decode_target(out).reshape(-1)
+
+
+def ensemble_selection(outputs: list[np.ndarray], y_true: np.ndarray, metric: Metric,
+                       rounds: int = ENSEMBLE_ROUNDS) -> Selection:
+    """Greedy ensemble selection with replacement on validation predictions.
+
+    Each round adds the member whose addition scores best (ties: the earlier member); the
+    weights are the pick counts of the best round. The first round picks the best single
+    member, so the result never scores worse than it on these rows.
+
+    Args:
+        outputs: per member, probabilities ``(n, k)`` or values ``(n,)`` as ``metric.fn`` takes.
+        y_true: class codes or values in target units.
+        metric: the study metric (direction from :attr:`Metric.greater_is_better`).
+
+    Raises:
+        ValueError: no members, or members of different shapes.
+    """
+    if not outputs or any(o.shape != outputs[0].shape for o in outputs):
+        raise ValueError("ensemble selection needs members with predictions of one shape")
+    sign = 1.0 if metric.greater_is_better else -1.0
+    counts = np.zeros(len(outputs))
+    total = np.zeros_like(outputs[0], dtype=np.float64)
+    best_counts, best_score, history = counts.copy(), -math.inf, []
+    for r in range(1, rounds + 1):
+        scores = [_score(metric, y_true, (total + o) / r) for o in outputs]
+        pick = int(np.argmax([sign * s if math.isfinite(s) else -math.inf for s in scores]))
+        counts[pick] += 1
+        total += outputs[pick]
+        history.append(scores[pick])
+        if math.isfinite(scores[pick]) and sign * scores[pick] > best_score:
+            best_score, best_counts = sign * scores[pick], counts.copy()
+    if best_counts.sum() == 0:  # every score non-finite: fall back to the first member
+        best_counts[0], best_score = 1, math.nan
+    return Selection(weights=best_counts / best_counts.sum(), score=sign * best_score,
+                     history=tuple(history))
+
+
+def _score(metric: Metric, y_true: np.ndarray, output: np.ndarray) -> float:
+    try:
+        return float(metric.fn(y_true, output))
+    except ValueError:  # e.g. ROC-AUC undefined on these rows
+        return math.nan
+
+
+def _better(metric: Metric, a: float, b: float, tolerance: float = 1e-9) -> bool:
+    if not math.isfinite(a):
+        return False
+    if not math.isfinite(b):
+        return True
+    return (a - b if metric.greater_is_better else b - a) > tolerance * max(1.0, abs(b))
+
+
+# ------------------------------------------------------------------------------ the final step
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FinalInputs:
+    """The search's data and settings that the final step needs."""
+
+    tensors: TensorSplits
+    preprocessor: Preprocessor
+    task: TaskType
+    metric: Metric
+    train: TrainConfig
+    seed: int
+    study_name: str
+
+
+def build_final(candidates: list[Candidate], inputs: FinalInputs, tracker: Tracker,
+                deadline: float | None = None) -> FinalModel | None:
+    """Choose, build and log the final model from ``candidates`` (best first).
+
+    Members are the candidates whose run holds both ``model`` and ``val_output.npy``; with none,
+    returns ``None`` and logs nothing. The refit stops at ``deadline`` (``time.monotonic()``);
+    if it cannot start before it, fails, or would not finish in time, the best trial's own model
+    is used (kind ``best_trial``).
+    """
+    start = time.monotonic()
+    with temporary_dir() as tmp:
+        members = _fetch(candidates[:TOP_K], tracker, Path(tmp))
+        if not members:
+            return None
+        task, metric, tensors = inputs.task, inputs.metric, inputs.tensors
+        y_val = tensors.y_val.cpu().numpy()
+        if not task.is_classification:
+            y_val = tensors.decode_target(y_val)
+        outputs = [output for _, _, output in members]
+        selection = ensemble_selection(outputs, y_val, metric)
+        best, best_bundle, best_output = members[0]
+        best_score = _score(metric, y_val, best_output)
+        used = [(m, w) for m, w in zip(members, selection.weights, strict=True) if w > 0]
+        metadata = {"study": inputs.study_name, "trial": best.number, "metric": metric.name}
+        if len(used) > 1 and _better(metric, selection.score, best_score):
+            bundle = ModelBundle.ensemble(
+                inputs.preprocessor,
+                [Member(spec=b.spec, network=b.network, weight=float(w)) for (_, b, _), w in used],
+                tensors.d_in, {**metadata, "kind": "ensemble", "value": selection.score,
+                               "trials": [c.number for (c, _, _), _ in used],
+                               "weights": [float(w) for _, w in used]})
+            kind, trials = "ensemble", tuple(c.number for (c, _, _), _ in used)
+            weights, score, epochs = tuple(float(w) for _, w in used), selection.score, 0
+        else:
+            bundle, epochs = _refit_or_best(best, best_bundle, inputs, deadline)
+            kind = "refit" if epochs else "best_trial"
+            bundle.metadata = {**metadata, "kind": kind, "value": best_score,
+                               "trials": [best.number], "weights": [1.0],
+                               "params": best.params, "refit_epochs": epochs}
+            trials, weights, score = (best.number,), (1.0,), best_score
+        test = _test_metrics(bundle, tensors, task)
+        run_id = _log(tracker, bundle, Path(tmp), kind=kind, trials=trials, weights=weights,
+                      metric=metric, score=score, best_score=best_score, test=test)
+    return FinalModel(kind=kind, trials=trials, weights=weights, val_score=score,
+                      best_trial_score=best_score, run_id=run_id, test_metrics=test,
+                      bundle=bundle, refit_epochs=epochs, seconds=time.monotonic() - start)
+
+
+def _fetch(candidates: list[Candidate], tracker: Tracker,
+           tmp: Path) -> list[tuple[Candidate, ModelBundle, np.ndarray]]:
+    members = []
+    for candidate in candidates:
+        folder = tmp / f"trial-{candidate.number}"
+        model = tracker.download_dir(candidate.run_id, "model", folder)
+        output = tracker.download_dir(candidate.run_id, VAL_OUTPUT, folder)
+        if model is None or output is None:
+            continue  # a trial from before the top-k kept models, or one logged elsewhere
+        try:
+            members.append((candidate, load_bundle(model),
+                            np.load(output, allow_pickle=False).astype(np.float64)))
+        except (DataError, OSError, ValueError) as exc:
+            log.warning("trial %d left out of the final model: %s", candidate.number, exc)
+    return members
+
+
+def _refit_or_best(best: Candidate, bundle: ModelBundle, inputs: FinalInputs,
+                   deadline: float | None) -> tuple[ModelBundle, int]:
+    """The best configuration refitted on train+validation, or (no time, a failure) its
+    trial's own model; returns the bundle and the epochs refitted (0: not refitted)."""
+    tensors = inputs.tensors
+    n_train, n_val = len(tensors.x_train), len(tensors.x_val)
+    if deadline is not None and time.monotonic() + refit_seconds(best, n_train, n_val) / _SAFETY \
+            > deadline:
+        return bundle, 0
+    params = params_from_dict(best.params, inputs.task)
+    torch.manual_seed(inputs.seed + best.number)
+    device = tensors.x_train.device
+    network = build_model(params.model, tensors.d_in, tensors.d_out, tensors.n_num).to(device)
+    try:
+        epochs = refit(network, tensors, task=inputs.task, optim=params.optim, cfg=inputs.train,
+                       n_epochs=best.best_epoch + 1, class_weighting=params.class_weighting,
+                       seed=inputs.seed + best.number, deadline=deadline)
+    except TrialError as exc:
+        log.warning("refit of trial %d failed (%s); the final model is its trial's", best.number,
+                    exc)
+        return bundle, 0
+    if epochs < best.best_epoch + 1:  # cut by the deadline: an under-trained refit
+        return bundle, 0
+    return ModelBundle(preprocessor=inputs.preprocessor, spec=params.model,
+                       network=network.cpu().eval(), d_in=tensors.d_in), epochs
+
+
+def _test_metrics(bundle: ModelBundle, tensors: TensorSplits, task: TaskType) -> dict[str, float]:
+    if not len(tensors.x_test):
+        return {}
+    y_test = tensors.y_test.cpu().numpy()
+    if not task.is_classification:
+        y_test = tensors.decode_target(y_test)
+    return evaluate(task, y_test, bundle.output_of(tensors.x_test.cpu()))
+
+
+def _log(tracker: Tracker, bundle: ModelBundle, tmp: Path, *, kind: str,
+         trials: tuple[int, ...], weights: tuple[float, ...], metric: Metric, score: float,
+         best_score: float, test: dict[str, float]) -> str:
+    params = {"kind": kind, "trials": ",".join(map(str, trials)),
+              "weights": ",".join(f"{w:.4g}" for w in weights), "metric": metric.name}
+    run_id = tracker.start_child("final", {"automl.role": "final", "automl.kind": kind}, params)
+    try:
+        tracker.log_dir(run_id, save_bundle(bundle, tmp / "final-model"), "model")
+    except BaseException:
+        tracker.end_trial(run_id, "FAIL", {})
+        raise
+    metrics = {f"val_{metric.name}": score, f"best_trial_val_{metric.name}": best_score}
+    tracker.end_trial(run_id, "COMPLETE", metrics | {f"test_{k}": v for k, v in test.items()})
+    return run_id
