@@ -339,7 +339,7 @@ def predict(
             result.predictions.to_csv(output, index=False)
         except OSError as exc:
             raise ConfigError(f"cannot write {output} ({exc.strerror}); check -o") from None
-        err.print(f"{len(result.predictions):,} predictions from trial {result.source.trial} "
+        err.print(f"{len(result.predictions):,} predictions from {result.source.label} "
                   f"of study {study!r} written to {output}", soft_wrap=True)
 
 
@@ -363,7 +363,7 @@ def export(
         _quiet_libraries()
         done = export_study(storage or default_storage(), study, path, register=register,
                             trial=trial, tracking_uri=tracking_uri)
-        source = f"trial {done.source.trial} of study {study!r}"
+        source = f"{done.source.label} of study {study!r}"
         if done.path is not None:
             out.print(f"exported {source} to {done.path}\n  serve it: mlflow models serve -m "
                       f"{done.path} --env-manager local -h 127.0.0.1 -p 5001", soft_wrap=True)

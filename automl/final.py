@@ -54,7 +54,7 @@ OVERHEAD_S = 4.0
 OVERHEAD_SHARE = 0.01
 #: Share of the timeout kept back before the first trial completes (nothing to estimate from).
 FIRST_RESERVE_SHARE = 0.1
-_SAFETY = 1.25  # refit-time estimates are scaled up by this much
+_SAFETY = 1.1  # refit-time estimates (a trial's epochs, validation included) scaled up
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

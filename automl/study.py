@@ -334,6 +334,8 @@ class Objective:
             raise
         self._results[trial.number] = (result, network)
         trial.set_user_attr("best_epoch", result.best_epoch)
+        trial.set_user_attr("epoch_seconds", sum(log.seconds for log in result.history) /
+                            max(1, len(result.history)))  # the final model's refit estimate
         trial.set_user_attr("stop_reason", result.stop_reason.value)
         if result.stop_reason is StopReason.PRUNED:
             raise optuna.TrialPruned(f"pruned at epoch {len(result.history) - 1}")
@@ -390,13 +392,15 @@ def _in_top_k(study: optuna.Study, trial: FrozenTrial) -> bool:
 
 
 def _candidate(trial: FrozenTrial) -> Candidate:
-    """A complete trial for :mod:`automl.final`, with its seconds per reported epoch."""
+    """A complete trial for :mod:`automl.final`, with its seconds per training epoch (older
+    trials without the ``epoch_seconds`` attr: their duration per reported epoch)."""
     seconds = trial.duration.total_seconds() if trial.duration else 0.0
     epochs = max(1, len(trial.intermediate_values))
     return Candidate(number=trial.number, value=float(trial.value),  # type: ignore[arg-type]
                      params=dict(trial.params), run_id=str(trial.user_attrs["mlflow_run_id"]),
                      best_epoch=int(trial.user_attrs.get("best_epoch", epochs - 1)),
-                     epoch_seconds=seconds / epochs)
+                     epoch_seconds=float(trial.user_attrs.get("epoch_seconds",
+                                                              seconds / epochs)))
 
 
 def _search_deadline(plan: SearchPlan, study: optuna.Study,

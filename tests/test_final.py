@@ -1,0 +1,260 @@
+"""The final model (issue 5): log target, ensemble selection, refit, bundles, time budget, and
+the quality benchmark, each on tiny data with real Optuna/MLflow stores (no mocks)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+
+from automl.bundle import Member, ModelBundle, load_bundle, save_bundle
+from automl.config import SearchConfig, TrainConfig
+from automl.data import ColumnKind, ColumnSpec, Schema, Splits, TaskType
+from automl.features import Preprocessor
+from automl.final import (
+    Candidate,
+    FinalInputs,
+    build_final,
+    ensemble_selection,
+    reserve_seconds,
+)
+from automl.metrics import primary_metric
+from automl.model import ModelSpec, build_model
+from automl.predict import load_model, predict_csv
+from automl.study import _candidate, _ranked, load_existing, prepare_search, run_search
+from automl.tracking import MlflowTracker
+from automl.train import predict_raw, score_split
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _regression_schema() -> Schema:
+    return Schema(target="y", task=TaskType.REGRESSION, classes=(),
+                  columns=(ColumnSpec(name="x", kind=ColumnKind.NUMERIC),), n_rows=0)
+
+
+def _skewed_frame(n: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    return pd.DataFrame({"x": x, "y": np.exp(1.5 * x + rng.normal(scale=0.3, size=n)) * 100})
+
+
+# ---------------------------------------------------------------------------- log target
+def test_a_skewed_positive_target_is_log_transformed_and_round_trips() -> None:
+    train = _skewed_frame(400)
+    pre = Preprocessor(_regression_schema()).fit(train)
+    assert pre.target_log
+    encoded = pre.encode_target(train["y"])
+    assert abs(float(encoded.mean())) < 1e-4 and abs(float(encoded.std()) - 1.0) < 1e-3
+    np.testing.assert_allclose(pre.decode_target(encoded), train["y"], rtol=1e-5)
+    restored = Preprocessor.from_dict(json.loads(json.dumps(pre.to_dict())))
+    assert restored.target_log
+    np.testing.assert_allclose(restored.decode_target(encoded), train["y"], rtol=1e-5)
+
+
+@pytest.mark.parametrize("y", [np.random.default_rng(1).normal(50, 10, 300),  # not skewed
+                               -np.exp(np.random.default_rng(2).normal(size=300))])  # negative
+def test_other_targets_are_only_standardised(y: np.ndarray) -> None:
+    pre = Preprocessor(_regression_schema()).fit(pd.DataFrame({"x": y, "y": y}))
+    assert not pre.target_log
+    np.testing.assert_allclose(pre.encode_target(pd.Series(y)),
+                               (y - y.mean()) / y.std(), rtol=1e-4, atol=1e-5)
+
+
+def test_a_bundle_saved_before_the_log_transform_loads_without_it() -> None:
+    state = Preprocessor(_regression_schema()).fit(_skewed_frame(100)).to_dict()
+    del state["target_log"]
+    assert not Preprocessor.from_dict(state).target_log
+
+
+def test_training_scores_and_bundles_invert_the_target_the_same_way() -> None:
+    train, val = _skewed_frame(300, seed=0), _skewed_frame(80, seed=1)
+    pre = Preprocessor(_regression_schema()).fit(train)
+    tensors = pre.tensors(Splits(train=train, val=val, test=val.iloc[:0], seed=0))
+    assert tensors.target_log
+    torch.manual_seed(0)
+    network = build_model(ModelSpec(n_blocks=1, d_block=8), tensors.d_in, 1, tensors.n_num)
+    bundle = ModelBundle(preprocessor=pre, spec=ModelSpec(n_blocks=1, d_block=8),
+                         network=network, d_in=tensors.d_in)
+    from_bundle = bundle.raw_output(val).reshape(-1)
+    from_tensors = tensors.decode_target(predict_raw(network, tensors.x_val)).reshape(-1)
+    np.testing.assert_allclose(from_bundle, from_tensors, rtol=1e-6)
+    rmse = float(np.sqrt(np.mean((val["y"].to_numpy() - from_bundle) ** 2)))
+    assert score_split(network, tensors, TaskType.REGRESSION)["rmse"] == pytest.approx(
+        rmse, rel=1e-4)  # metrics in target units, not log units
+    assert from_bundle.min() >= 0  # the target was non-negative
+
+
+# ------------------------------------------------------------------------------ ensembles
+def test_ensemble_selection_drops_a_dominated_member_and_beats_the_best_single() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=500)
+    noise = rng.normal(scale=0.5, size=500)
+    members = [y + noise, y - noise, y + 2.0 * noise]  # a and b cancel; c is worse than both
+    rmse = primary_metric(TaskType.REGRESSION)
+    selection = ensemble_selection(members, y, rmse)
+    assert selection.weights[2] == 0.0
+    np.testing.assert_allclose(selection.weights[:2], [0.5, 0.5])
+    assert selection.score == pytest.approx(0.0, abs=1e-12)
+    assert selection.weights.sum() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_ensemble_selection_never_scores_worse_than_the_best_member(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, size=200)
+    members = []
+    for quality in (0.8, 1.2, 0.3, 2.0):
+        logits = quality * (2 * y - 1) + rng.normal(size=200)
+        p = 1 / (1 + np.exp(-logits))
+        members.append(np.column_stack([1 - p, p]))
+    auc = primary_metric(TaskType.BINARY)
+    selection = ensemble_selection(members, y, auc)
+    best_single = max(auc.fn(y, m) for m in members)
+    assert selection.score >= best_single
+    mixed = sum(w * m for w, m in zip(selection.weights, members, strict=True))
+    assert auc.fn(y, mixed) == pytest.approx(selection.score)
+
+
+def test_an_ensemble_bundle_round_trips_and_averages_probabilities(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"x": np.linspace(-2, 2, 40), "y": ["a", "b"] * 20})
+    schema = Schema(target="y", task=TaskType.BINARY, classes=("a", "b"),
+                    columns=(ColumnSpec(name="x", kind=ColumnKind.NUMERIC),), n_rows=40)
+    pre = Preprocessor(schema).fit(frame)
+    specs = [ModelSpec(n_blocks=1, d_block=4), ModelSpec(kind="resnet", n_blocks=2, d_block=8)]
+    nets = [build_model(s, 1, 2, 1).eval() for s in specs]
+    bundle = ModelBundle.ensemble(pre, [Member(spec=s, network=n, weight=w)
+                                        for s, n, w in zip(specs, nets, (1.0, 3.0), strict=True)],
+                                  d_in=1, metadata={"kind": "ensemble"})
+    assert [m.weight for m in bundle.members] == [0.75, 0.25]  # normalised, heaviest first
+    loaded = load_bundle(save_bundle(bundle, tmp_path / "b"))
+    assert json.loads((tmp_path / "b" / "bundle.json").read_text())["format"] == 2
+    expected = sum(m.weight * torch.softmax(m.network(torch.from_numpy(
+        pre.transform(frame))), dim=1).detach().numpy() for m in bundle.members)
+    got = loaded.predict(frame)[["proba_a", "proba_b"]].to_numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
+    single = ModelBundle.ensemble(pre, [Member(spec=specs[0], network=nets[0], weight=1.0),
+                                        Member(spec=specs[1], network=nets[1], weight=0.0)], 1)
+    assert single.members == ()  # one member left: an ordinary single-network bundle
+    assert json.loads((save_bundle(single, tmp_path / "s") / "bundle.json").read_text())[
+        "format"] == 1
+
+
+# ------------------------------------------------------------------------------ the search
+def _done(search_cfg: Callable[..., SearchConfig], task: str, **changes: object) -> SearchConfig:
+    cfg = search_cfg(task, **changes)
+    run_search(prepare_search(cfg))
+    return cfg
+
+
+def test_the_final_model_is_its_own_run_and_predict_uses_it(
+        search_cfg: Callable[..., SearchConfig], tmp_path: Path) -> None:
+    cfg = _done(search_cfg, "regression", n_trials=4)
+    study = load_existing(cfg.storage_url, cfg.study_name)
+    final = study.user_attrs["final_model"]
+    assert final["kind"] in ("ensemble", "refit", "best_trial")
+    run = MlflowClient(cfg.tracking_uri).get_run(final["run_id"])
+    assert run.data.tags["automl.role"] == "final"
+    assert run.data.tags["mlflow.parentRunId"] == study.user_attrs["mlflow_parent_run_id"]
+    assert run.info.status == "FINISHED"
+    bundle, source = load_model(cfg.storage_url, cfg.study_name, tracking_uri=cfg.tracking_uri)
+    assert source.run_id == final["run_id"] and source.final is not None
+    assert bundle.metadata["kind"] == final["kind"]
+    rows = pd.read_csv(cfg.csv_path).head(7)
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    got = predict_csv(cfg.storage_url, cfg.study_name, tmp_path / "rows.csv",
+                      tracking_uri=cfg.tracking_uri).predictions
+    np.testing.assert_allclose(got["prediction"], bundle.predict(rows)["prediction"])
+    # the top trials kept their model and validation predictions for the ensemble
+    client = MlflowClient(cfg.tracking_uri)
+    for trial in _ranked(study)[:2]:
+        names = {f.path for f in client.list_artifacts(trial.user_attrs["mlflow_run_id"])}
+        assert {"model", "val_output.npy"} <= names
+
+
+def test_the_refit_model_loads_and_predicts(search_cfg: Callable[..., SearchConfig]) -> None:
+    cfg = _done(search_cfg, "binary", n_trials=2)
+    plan = prepare_search(cfg)
+    study = load_existing(cfg.storage_url, cfg.study_name)
+    best = _candidate(_ranked(study)[0])  # one candidate: no ensemble, so a refit
+    tracker = MlflowTracker(cfg.tracking_uri, cfg.study_name)
+    tracker.parent_run_id = study.user_attrs["mlflow_parent_run_id"]
+    inputs = FinalInputs(tensors=plan.tensors, preprocessor=plan.preprocessor,
+                         task=TaskType.BINARY, metric=plan.metric, train=cfg.train, seed=0,
+                         study_name=cfg.study_name)
+    final = build_final([best], inputs, tracker)
+    assert final is not None and final.kind == "refit"
+    assert final.refit_epochs == best.best_epoch + 1
+    folder = tracker.download_dir(final.run_id, "model", Path(cfg.csv_path).parent / "refit")
+    assert folder is not None
+    bundle = load_bundle(folder)
+    trial_bundle = load_bundle(tracker.download_dir(best.run_id, "model",
+                                                    Path(cfg.csv_path).parent / "trial"))
+    x = plan.tensors.x_train
+    assert not np.array_equal(predict_raw(bundle.network, x),
+                              predict_raw(trial_bundle.network, x))
+    out = bundle.predict(pd.read_csv(cfg.csv_path))
+    assert set(out["prediction"]) <= {"yes", "no"}
+    assert np.allclose(out[["proba_no", "proba_yes"]].sum(axis=1), 1.0)
+
+
+def test_no_candidate_with_a_kept_model_gives_no_final_model(
+        search_cfg: Callable[..., SearchConfig]) -> None:
+    cfg = search_cfg("binary")
+    plan = prepare_search(cfg)
+    tracker = MlflowTracker(cfg.tracking_uri, "empty")
+    inputs = FinalInputs(tensors=plan.tensors, preprocessor=plan.preprocessor,
+                         task=TaskType.BINARY, metric=plan.metric, train=cfg.train, seed=0,
+                         study_name="empty")
+    ghost = Candidate(number=0, value=0.5, params={}, run_id="0" * 32, best_epoch=0,
+                      epoch_seconds=0.01)
+    assert build_final([ghost], inputs, tracker) is None
+
+
+def test_the_reserve_covers_the_refit_and_is_capped() -> None:
+    best = Candidate(number=0, value=1.0, params={}, run_id="r", best_epoch=9,
+                     epoch_seconds=2.0)
+    assert reserve_seconds(None, 70, 15, 100.0) < 50.0
+    assert reserve_seconds(best, 70, 15, 1000.0) > 2.0 * 10 * 85 / 70
+    assert reserve_seconds(best, 70, 15, 20.0) == 10.0
+
+
+@pytest.mark.slow
+def test_a_timed_search_finishes_within_its_timeout_including_the_final_model(
+        search_cfg: Callable[..., SearchConfig]) -> None:
+    cfg = search_cfg("binary", n_trials=10_000, timeout_s=20.0,
+                     train=TrainConfig(max_epochs=20, patience=4, device="cpu"))
+    start = time.monotonic()
+    summary = run_search(prepare_search(cfg))
+    elapsed = time.monotonic() - start
+    assert elapsed <= 21.0, elapsed
+    assert summary.report["trials"]["COMPLETE"] >= 2
+    assert summary.report["final_model"]["run_id"]
+
+
+@pytest.mark.slow
+def test_the_quality_benchmark_runs_end_to_end(make_csv: Callable[..., Path],
+                                               tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("quality", ROOT / "benchmarks" / "quality.py")
+    assert spec is not None and spec.loader is not None
+    quality = importlib.util.module_from_spec(spec)
+    sys.modules["quality"] = quality
+    spec.loader.exec_module(quality)
+    csv = make_csv("binary", n_rows=200)
+    rows = quality.main(["--budget", "10", "--datasets", f"{csv}:y", "--threads", "1",
+                         "--output", str(tmp_path / "table.md")])
+    assert len(rows) == 1 and rows[0].metric == "roc_auc"
+    assert 0.5 <= rows[0].hgb.score <= 1.0
+    assert 0.0 <= rows[0].ours.score <= 1.0 and 0.0 <= rows[0].random.score <= 1.0
+    assert rows[0].ours.complete >= 1 and rows[0].random.complete >= 1
+    text = (tmp_path / "table.md").read_text()
+    assert "| data | roc_auc |" in text and "benchmarks/quality.py --budget 10" in text
