@@ -341,7 +341,7 @@ def ui_plan(storage_url: str, study_name: str | None = None, *, tracking_uri: st
     bindir = str(Path(sys.executable).parent)
     argv = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host,
             "--port", str(port), "--workers", "1"]
-    url = f"http://{host}:{port}/" + (f"#/experiments/{experiment}" if experiment else "")
+    url = f"http://{host}:{port}/" + (f"#/experiments/{experiment}/runs" if experiment else "")
     # the server starts `uvicorn` from PATH: use the one installed beside this Python
     env = {"PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
     return UiPlan(argv=argv, url=url, tracking_uri=uri, env=env)

@@ -311,6 +311,7 @@ class Objective:
         self.device = resolve_device(plan.cfg.train.device)
         self.tensors = plan.tensors.to(self.device)
         self._results: dict[int, tuple[FitResult, torch.nn.Module]] = {}
+        self.last_state = ""  # the stored state of the trial this process ran last
 
     def __call__(self, trial: optuna.Trial) -> float:
         task = self.plan.dataset.schema.task
@@ -353,6 +354,7 @@ class Objective:
     def after_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """Mirror the stored state into MLflow; keep the model (and validation predictions,
         for the final ensemble) of a trial that enters the top :data:`~automl.final.TOP_K`."""
+        self.last_state = trial.state.name
         run_id = trial.user_attrs.get("mlflow_run_id")
         result, network = self._results.pop(trial.number, (None, None))
         if run_id is None:
@@ -661,7 +663,8 @@ def run_search(plan: SearchPlan, *, tracker: Tracker | None = None,
                 continue
             lost, n_run = 0, n_run + 1
             if on_trial is not None:
-                on_trial(_progress(study, plan.cfg.n_trials, time.monotonic() - start))
+                on_trial(_progress(study, plan.cfg.n_trials, time.monotonic() - start,
+                                   objective.last_state))
     except KeyboardInterrupt:
         _INTERRUPT["armed"] = False
         reconcile_runs(study, tracker)
@@ -700,11 +703,10 @@ def _close_parent(study: optuna.Study, tracker: Tracker) -> None:
         tracker.end_study(parent)
 
 
-def _progress(study: optuna.Study, budget: int, elapsed: float) -> Progress:
-    trials = study.get_trials(deepcopy=False)
-    done = sum(t.state in _COUNTED for t in trials)
+def _progress(study: optuna.Study, budget: int, elapsed: float, last_state: str) -> Progress:
+    done = sum(t.state in _COUNTED for t in study.get_trials(deepcopy=False))
     return Progress(n_done=done, budget=budget, best_value=_best_value(study), elapsed_s=elapsed,
-                    last_state=trials[-1].state.name if trials else "")
+                    last_state=last_state)
 
 
 def _best_value(study: optuna.Study) -> float | None:

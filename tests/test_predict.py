@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -314,11 +315,12 @@ def test_automl_ui_serves_the_study_on_loopback_and_stops_on_ctrl_c(
         while "#/experiments/" not in log.read_text() and time.monotonic() < deadline:
             time.sleep(0.2)
         first = log.read_text().splitlines()[0]
-        assert f"{base}/#/experiments/" in first
+        printed = re.search(rf"{re.escape(base)}/#/experiments/(\d+)/runs ", first)
+        assert printed, first
         runs: list[dict] = []
         while time.monotonic() < deadline and process.poll() is None:
             try:
-                query = json.dumps({"experiment_ids": [first.split("#/experiments/")[1].split()[0]],
+                query = json.dumps({"experiment_ids": [printed.group(1)],
                                     "max_results": 100}).encode()
                 request = urllib.request.Request(f"{base}/api/2.0/mlflow/runs/search", data=query,
                                                  headers={"Content-Type": "application/json"})
