@@ -128,7 +128,11 @@ def resolve_device(name: str) -> torch.device:
 
 
 def make_optimizer(model: nn.Module, spec: OptimSpec) -> torch.optim.Optimizer:
-    """The optimizer, with weight decay only on weight matrices (not biases, norms, scales)."""
+    """The optimizer, with weight decay only on weight matrices (not biases, norms, scales).
+
+    Adam and AdamW use the fused implementation on CPU and CUDA. Call after moving the model to
+    its device.
+    """
     decay = [p for p in model.parameters() if p.ndim >= 2]
     no_decay = [p for p in model.parameters() if p.ndim < 2]
     groups = [{"params": decay, "weight_decay": spec.weight_decay},
@@ -139,7 +143,9 @@ def make_optimizer(model: nn.Module, spec: OptimSpec) -> torch.optim.Optimizer:
     if spec.name == "rmsprop":
         return torch.optim.RMSprop(groups, lr=spec.lr, momentum=spec.momentum)
     adam = torch.optim.AdamW if spec.name == "adamw" else torch.optim.Adam
-    return adam(groups, lr=spec.lr)
+    # The fused kernels update every tensor in one call: faster at small batches, CPU included.
+    fused = next(model.parameters()).device.type in ("cpu", "cuda")
+    return adam(groups, lr=spec.lr, fused=fused)
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, spec: OptimSpec,
