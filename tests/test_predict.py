@@ -24,10 +24,9 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 import pytest
+from cli_helpers import cli, one_error_line
 from mlflow.tracking import MlflowClient
-from typer.testing import CliRunner
 
-from automl.cli import app
 from automl.config import SearchConfig
 from automl.data import split
 from automl.metrics import predictions
@@ -61,20 +60,6 @@ def finish(search_cfg: Callable[..., SearchConfig], tmp_path: Path) -> Callable[
         return Finished(cfg=cfg, plan=plan, tmp=tmp_path)
 
     return run
-
-
-def cli(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args))
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
-
-
-def one_error_line(stderr: str) -> str:
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, stderr
-    assert lines[0].startswith("error: ")
-    return lines[0]
 
 
 # ------------------------------------------------------------------------------------ predict

@@ -30,10 +30,9 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
+from cli_helpers import cli, one_error_line
 from mlflow.tracking import MlflowClient
-from typer.testing import CliRunner
 
-from automl.cli import app
 from automl.config import SearchConfig, TrainConfig
 from automl.report import build_report, log_report, report_html
 from automl.study import describe, load_existing, prepare_search, run_search
@@ -81,20 +80,6 @@ def _search(tmp: Path, migrated_db: Path, name: str) -> Finished:
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory: pytest.TempPathFactory, _migrated_mlflow_db: Path) -> Finished:
     return _search(tmp_path_factory.mktemp("report"), _migrated_mlflow_db, "report-study")
-
-
-def cli(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args))
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
-
-
-def one_error_line(stderr: str) -> str:
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, stderr
-    assert lines[0].startswith("error: ")
-    return lines[0]
 
 
 class _Resources(HTMLParser):
