@@ -79,11 +79,13 @@ def states(storage: str, study: str) -> dict[str, int]:
 
 
 def child_runs(tracking: str, storage: str, study: str) -> list[Any]:
+    """The trial runs under the study's parent run (the final model's run is not a trial)."""
     attrs = optuna.load_study(study_name=study, storage=storage).user_attrs
     client = MlflowClient(tracking)
     return client.search_runs(
         [attrs["mlflow_experiment_id"]],
-        f"tags.`mlflow.parentRunId` = '{attrs['mlflow_parent_run_id']}'", max_results=1000)
+        f"tags.`mlflow.parentRunId` = '{attrs['mlflow_parent_run_id']}' "
+        "and tags.`automl.role` = 'trial'", max_results=1000)
 
 
 def check_ledgers(tracking: str, storage: str, study: str) -> None:
