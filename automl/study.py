@@ -437,9 +437,10 @@ def final_model(plan: SearchPlan, study: optuna.Study, tracker: Tracker,
     return final.to_dict()
 
 
-def _best_number(study: optuna.Study) -> int | None:
+def _best_trial(study: optuna.Study) -> FrozenTrial | None:
+    """The study's best complete trial, or ``None`` before the first one."""
     try:
-        return study.best_trial.number
+        return study.best_trial
     except ValueError:
         return None
 
@@ -705,15 +706,9 @@ def _close_parent(study: optuna.Study, tracker: Tracker) -> None:
 
 def _progress(study: optuna.Study, budget: int, elapsed: float, last_state: str) -> Progress:
     done = sum(t.state in _COUNTED for t in study.get_trials(deepcopy=False))
-    return Progress(n_done=done, budget=budget, best_value=_best_value(study), elapsed_s=elapsed,
-                    last_state=last_state)
-
-
-def _best_value(study: optuna.Study) -> float | None:
-    try:
-        return float(study.best_value)
-    except ValueError:
-        return None
+    best = _best_trial(study)
+    return Progress(n_done=done, budget=budget, best_value=best.value if best else None,
+                    elapsed_s=elapsed, last_state=last_state)
 
 
 def finish_search(plan: SearchPlan, study: optuna.Study, tracker: Tracker,
@@ -721,7 +716,8 @@ def finish_search(plan: SearchPlan, study: optuna.Study, tracker: Tracker,
     """Score the best trial's model on the test split; log it and its model to the parent run;
     build and log the final model (:func:`final_model`, its refit stopping at ``deadline``)."""
     parent = study.user_attrs.get("mlflow_parent_run_id")
-    best = _best_number(study)
+    best_trial = _best_trial(study)
+    best = best_trial.number if best_trial else None
     test: dict[str, float] = {}
     if best is not None and parent is not None:
         run_id = study.trials[best].user_attrs.get("mlflow_run_id", "")
