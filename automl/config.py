@@ -50,8 +50,8 @@ def default_tracking_uri() -> str:
 
 def _fail(owner: str, name: str, expected: str, value: object) -> ConfigError:
     return ConfigError(
-        f"The '{name}' parameter of {owner} must be {expected}. Got {value!r} instead."
-    )
+        f"The '{name}' parameter of {owner} must be {expected}. Got {value!r} instead.",
+        param=name, expected=expected, value=value)
 
 
 def _check_int(owner: str, name: str, value: object, low: int) -> None:
@@ -63,6 +63,12 @@ def _check_float(owner: str, name: str, value: object, low: float, high: float) 
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     if not ok or not math.isfinite(value) or not low <= value <= high:  # type: ignore[arg-type]
         raise _fail(owner, name, f"a float in the range [{low}, {high}]", value)
+
+
+def _check_positive(owner: str, name: str, value: object) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok or not 0 < value < math.inf:  # type: ignore[operator]
+        raise _fail(owner, name, "a positive, finite number", value)
 
 
 def _check_enum(name: str, kind: type[_E], value: object) -> _E:
@@ -101,8 +107,7 @@ class TrainConfig:
         _check_float("TrainConfig", "min_delta", self.min_delta, 0.0, math.inf)
         _check_int("TrainConfig", "eval_batch_size", self.eval_batch_size, 1)
         if self.max_trial_seconds is not None:
-            _check_float("TrainConfig", "max_trial_seconds", self.max_trial_seconds, 1e-9,
-                         math.inf)
+            _check_positive("TrainConfig", "max_trial_seconds", self.max_trial_seconds)
         device = self.device if isinstance(self.device, str) else ""
         if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
             raise _fail("TrainConfig", "device", "one of 'auto', 'cpu', 'cuda'", self.device)
@@ -157,7 +162,7 @@ class SearchConfig:
     def __post_init__(self) -> None:
         _check_int("SearchConfig", "n_trials", self.n_trials, 1)
         if self.timeout_s is not None:
-            _check_float("SearchConfig", "timeout_s", self.timeout_s, 1e-9, math.inf)
+            _check_positive("SearchConfig", "timeout_s", self.timeout_s)
         _check_int("SearchConfig", "seed", self.seed, 0)
         _check_float("SearchConfig", "val_fraction", self.val_fraction, 0.01, 0.5)
         _check_float("SearchConfig", "test_fraction", self.test_fraction, 0.0, 0.5)

@@ -32,6 +32,7 @@ MIN_ROWS_REGRESSION = 10
 _BOOL_WORDS = ({"true", "false"}, {"yes", "no"}, {"y", "n"}, {"t", "f"})
 _DATE_RE = re.compile(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2})?(\.\d+)?Z?)?$")
 _THOUSANDS_RE = re.compile(r"^[-+]?\d{1,3}(,\d{3})+(\.\d+)?$|^[-+]?\d+(\.\d+)?$")
+_DECIMAL_COMMA_RE = re.compile(r"^[-+]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?$")
 _ID_NAME_RE = re.compile(r"(^|[_\s.-])(id|uuid|guid|key|index)$", re.IGNORECASE)
 _CAMEL_ID_RE = re.compile(r"[a-z](Id|ID)$")
 _ENCODING_NAMES = {"utf-8-sig": "UTF-8", "utf-16": "UTF-16", "cp1252": "Windows-1252",
@@ -189,10 +190,34 @@ def read_csv(path: Path | str) -> tuple[pd.DataFrame, tuple[str, ...]]:
     frame.columns = header
     frame = frame.dropna(how="all").reset_index(drop=True)
     frame, trailing = _drop_trailing_empty(frame, raw_header)
-    notes += trailing
+    notes += trailing + _read_decimal_commas(frame, delimiter)
     if frame.empty:
         raise DataError(f"{path}: has a header but no data rows; add rows to the file")
     return frame.replace([np.inf, -np.inf], np.nan), tuple(notes)
+
+
+def _read_decimal_commas(frame: pd.DataFrame, delimiter: str) -> list[str]:
+    """Turn text columns of decimal-comma numbers (``1,5``, ``1.234,5``) into floats, in place.
+
+    A column whose values could also be thousands-separated integers (``1,234``) keeps that
+    reading in a comma-delimited file, where a decimal comma would need quoting. Returns the
+    note for the user (none when no column was read so).
+    """
+    read = []
+    for name in frame.columns:
+        column = frame[name]
+        if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            continue
+        text = column.dropna().astype(str).str.strip()
+        if text.empty or not text.str.contains(",", regex=False).any() or not text.str.match(
+                _DECIMAL_COMMA_RE).all():
+            continue
+        if delimiter == "," and text.str.match(_THOUSANDS_RE).all():
+            continue
+        dotted = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+        frame[name] = pd.to_numeric(dotted, errors="coerce").reindex(frame.index)
+        read.append(repr(name))
+    return [f"decimal commas read as numbers in {', '.join(read)}"] if read else []
 
 
 _DELIMITER_NAMES = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}

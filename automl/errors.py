@@ -16,7 +16,17 @@ class DataError(AutoMLError):
 
 
 class ConfigError(AutoMLError):
-    """An option or setting is invalid (out of range, unknown name, malformed URL...)."""
+    """An option or setting is invalid (out of range, unknown name, malformed URL...).
+
+    ``param`` names the setting (a config field such as ``n_trials``) when one value is at
+    fault, with what it must be (``expected``) and what it was (``value``), so that a front end
+    can say it in its own words (the CLI names its option: ``--n-trials``).
+    """
+
+    def __init__(self, message: str, *, param: str | None = None, expected: str = "",
+                 value: object = None) -> None:
+        super().__init__(message)
+        self.param, self.expected, self.value = param, expected, value
 
 
 class StudyNotFoundError(AutoMLError):

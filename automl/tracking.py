@@ -9,6 +9,7 @@ never Optuna objects.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 import os
 import re
@@ -54,16 +55,19 @@ _HELD: set[str] = set()
 def store_lock(url: str) -> Iterator[None]:
     """Serialise creating/initialising a local SQLite store across processes (a no-op otherwise).
 
-    Holds an exclusive ``flock`` on ``<file>.lock`` beside the database; re-entrant within one
-    process. Several processes opening one fresh SQLite file at once would otherwise race on
-    creating its schema.
+    Holds an exclusive ``flock`` on a lock file named after the database's absolute path in the
+    system's temporary folder (so a refused command leaves nothing beside the database);
+    re-entrant within one process. Several processes opening one fresh SQLite file at once would
+    otherwise race on creating its schema.
     """
     path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else ""
     if path in ("", ":memory:") or path in _HELD:
         yield
         return
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(f"{path}.lock", "a") as handle:
+    key = hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:20]
+    handle = os.open(Path(tempfile.gettempdir()) / f"automl-{key}.lock", os.O_RDWR | os.O_CREAT,
+                     0o666)
+    try:
         fcntl.flock(handle, fcntl.LOCK_EX)
         _HELD.add(path)
         try:
@@ -71,6 +75,8 @@ def store_lock(url: str) -> Iterator[None]:
         finally:
             _HELD.discard(path)
             fcntl.flock(handle, fcntl.LOCK_UN)
+    finally:
+        os.close(handle)
 
 
 class Tracker(Protocol):
@@ -165,6 +171,21 @@ def prepare_store(tracking_uri: str) -> None:
         Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
 
 
+def _check_server(tracking_uri: str) -> None:
+    """Connect once to a database-server store (MLflow itself retries for ~100 s, logging each
+    attempt, before it gives up on an unreachable server); raise what the driver raises."""
+    if not re.match(r"^(postgres|mysql|mssql)", tracking_uri):
+        return
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(driver_url(tracking_uri))
+    try:
+        with engine.connect():
+            pass
+    finally:
+        engine.dispose()
+
+
 class MlflowTracker:
     """Logs to MLflow through an injected or new ``MlflowClient`` (no global active run).
 
@@ -180,6 +201,8 @@ class MlflowTracker:
         self.tracking_uri = tracking_uri
         try:
             with store_lock(tracking_uri):
+                if client is None:
+                    _check_server(tracking_uri)
                 self.client = client or MlflowClient(tracking_uri=driver_url(tracking_uri))
                 self.experiment_id = self._experiment(experiment_name)
         except Exception as exc:  # MLflow raises many types for a bad store

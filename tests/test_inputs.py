@@ -198,6 +198,14 @@ def _high_cardinality(plan: SearchPlan) -> None:
     assert plan.tensors.x_train.element_size() * plan.tensors.x_train.nelement() < 10_000_000
 
 
+def _decimal_comma_numbers(plan: SearchPlan) -> None:
+    """A ``;`` file with decimal commas, as European spreadsheets write it: numbers, not text."""
+    schema = plan.dataset.schema
+    assert schema.task is TaskType.REGRESSION
+    assert {c.name: c.kind for c in schema.columns}["x1"] is ColumnKind.NUMERIC
+    assert plan.dataset.frame["y"].equals(frame()["x1"].mul(3).round(2))
+
+
 def _bool_target(plan: SearchPlan) -> None:
     assert plan.dataset.schema.classes == ("False", "True")
 
@@ -243,6 +251,10 @@ WORKS = [
     Works("thousands-separators", writes("thousands.csv", lambda: with_column(
         "income", lambda n, r: [f"{v:,}" for v in r.integers(500, 5_000_000, n)])),
           shows=("income  numeric  quantile → normal; thousands separators removed",)),
+    Works("decimal-commas", writes("eu.csv", lambda: frame().assign(
+        y=lambda d: d.x1.mul(3).round(2)).to_csv(index=False, sep=";", decimal=",")),
+          full=True, shows=("decimal commas read as numbers in 'x1', 'x2', 'y'",),
+          check=_decimal_comma_numbers),
     Works("mixed-types-categorical", writes("mixed.csv", lambda: with_column(
         "code", lambda n, r: r.choice(["1", "2", "3.5", "n/k", "x"], n))),
           shows=("code  categorical  one-hot",), check=kinds(code=ColumnKind.CATEGORICAL)),
@@ -429,10 +441,11 @@ REFUSED = [
             ("target 'y': class 'rare' has 2 row(s); each class needs at least 3 rows to "
              "appear in train, validation and test: add rows or merge rare classes",)),
     Refused("n-trials-zero", writes("ok.csv", lambda: text(frame())),
-            ("'n_trials'", "must be an int in the range [1, inf). Got 0 instead."),
+            ("--n-trials must be an int in the range [1, inf); got 0",),
             args=("--target", "y", "--n-trials", "0")),
     Refused("negative-timeout", writes("ok.csv", lambda: text(frame())),
-            ("'timeout_s'", "Got -5.0 instead."), args=("--target", "y", "--timeout", "-5")),
+            ("--timeout must be a positive, finite number; got -5.0",),
+            args=("--target", "y", "--timeout", "-5")),
     Refused("unknown-metric", writes("ok.csv", lambda: text(frame())),
             ("unknown metric 'rmse' for a binary task; use one of: roc_auc, accuracy, "
              "f1_macro, log_loss",), args=("--target", "y", "--metric", "rmse")),
