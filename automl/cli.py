@@ -33,7 +33,7 @@ from automl.config import (
     default_storage,
     default_tracking_uri,
 )
-from automl.errors import AutoMLError
+from automl.errors import AutoMLError, ConfigError
 from automl.tracking import mask_url
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
@@ -54,6 +54,8 @@ StorageOpt = typer.Option(None, "--storage", envvar=STORAGE_ENV, show_envvar=Tru
                           help="Optuna storage URL [default: sqlite:///studies/automl.db].")
 TrackingOpt = typer.Option(None, "--tracking-uri", envvar=TRACKING_ENV, show_envvar=True,
                            help="MLflow tracking URI [default: sqlite:///mlruns/mlflow.db].")
+#: Config fields whose CLI option has another name (others: ``n_trials`` → ``--n-trials``).
+_FIELD_OPTIONS = {"timeout_s": "timeout", "storage_url": "storage", "experiment_name": "experiment"}
 DebugOpt = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors.")
 JsonOpt = typer.Option(False, "--json", help="Print JSON (stable format, see README).")
 
@@ -66,7 +68,7 @@ def _user_errors(debug: bool) -> Iterator[None]:
     except AutoMLError as exc:
         if debug:
             raise
-        err.print(f"error: {exc}", soft_wrap=True)
+        err.print(f"error: {_in_cli_words(exc)}", soft_wrap=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt as exc:
         if debug:
@@ -76,6 +78,15 @@ def _user_errors(debug: bool) -> Iterator[None]:
                   "marked failed and its MLflow run closed; continue with `automl resume "
                   "STUDY`", soft_wrap=True)
         raise typer.Exit(code) from None
+
+
+def _in_cli_words(exc: AutoMLError) -> str:
+    """The message of ``exc``; a bad setting is named by its option (``--n-trials must be
+    ...``) rather than by its config field (every checked field a command sets has an option)."""
+    if not isinstance(exc, ConfigError) or exc.param is None:
+        return str(exc)
+    option = "--" + _FIELD_OPTIONS.get(exc.param, exc.param).replace("_", "-")
+    return f"{option} must be {exc.expected}; got {exc.value!r}"
 
 
 def _quiet_libraries() -> None:
@@ -180,6 +191,7 @@ def worker(
         summary = workers.run_worker(cfg, on_trial=line)
         out.print(f"{me}: {summary.n_run_here} trial(s) run in {summary.elapsed_s:.0f}s",
                   soft_wrap=True)
+        _render_deferral(summary)
 
 
 def _run(cfg: SearchConfig, n_workers: int = 1) -> None:
@@ -245,8 +257,19 @@ def _render_summary(summary: studies.SearchSummary) -> None:
     if summary.test_metrics:
         scores = ", ".join(f"{k} {v:.4g}" for k, v in summary.test_metrics.items())
         out.print(f"best trial on the held-out test split: {scores}")
+    _render_deferral(summary)
     out.print(f"compare trials in the MLflow UI:\n  mlflow ui --backend-store-uri "
               f"{mask_url(summary.tracking_uri)}", soft_wrap=True)
+
+
+def _render_deferral(summary: studies.SearchSummary) -> None:
+    step = summary.final_step
+    if step is studies.FinalStep.LEFT_TO_RUNNING:
+        out.print("trials are still running in other workers: the last worker to end scores "
+                  "the best trial and builds the final model", soft_wrap=True)
+    elif step is studies.FinalStep.DONE_ELSEWHERE:
+        out.print("the final model for these trials was built by another worker or an earlier "
+                  f"run (see `automl show {summary.study_name}`)", soft_wrap=True)
 
 
 def _render_leaderboard(report: dict[str, Any]) -> None:
@@ -322,7 +345,6 @@ def predict(
     debug: bool = DebugOpt,
 ) -> None:
     """Predict a CSV with a study's best model: `prediction` and `proba_<class>` per row."""
-    from automl.errors import ConfigError
     from automl.predict import predict_csv
 
     with _user_errors(debug):

@@ -110,15 +110,18 @@ def refit_seconds(best: Candidate, n_train: int, n_val: int) -> float:
 
 
 def reserve_seconds(best: Candidate | None, n_train: int, n_val: int,
-                    timeout_s: float) -> float:
+                    timeout_s: float, *, refit: bool = True) -> float:
     """How many seconds of a ``timeout_s`` run to keep for the final step.
 
-    :data:`OVERHEAD_S` plus :data:`OVERHEAD_SHARE` of the timeout, and the refit estimate of
-    the best trial so far (before any trial completes: :data:`FIRST_RESERVE_SHARE` of the
+    :data:`OVERHEAD_S` plus :data:`OVERHEAD_SHARE` of the timeout, and, when a refit may be the
+    final model (``refit``: the ensemble does not yet beat the best trial), the refit estimate
+    of the best trial so far (before any trial completes: :data:`FIRST_RESERVE_SHARE` of the
     timeout); at most half the timeout (a configuration too slow to refit in the time left is
     not refitted: its trial's own model is used).
     """
     base = OVERHEAD_S + OVERHEAD_SHARE * timeout_s
+    if not refit:
+        return min(base, 0.5 * timeout_s)
     refit_s = (FIRST_RESERVE_SHARE * timeout_s if best is None
                else refit_seconds(best, n_train, n_val))
     return min(base + refit_s, 0.5 * timeout_s)
@@ -171,6 +174,54 @@ def ensemble_selection(outputs: list[np.ndarray], y_true: np.ndarray, metric: Me
                      history=tuple(history))
 
 
+def validation_targets(tensors: TensorSplits, task: TaskType) -> np.ndarray:
+    """What validation outputs are scored against: class codes, or values in target units."""
+    y_val = tensors.y_val.cpu().numpy()
+    return y_val if task.is_classification else tensors.decode_target(y_val)
+
+
+def choose_ensemble(outputs: list[np.ndarray], y_val: np.ndarray,
+                    metric: Metric) -> Selection | None:
+    """The ensemble selected from ``outputs`` (best trial first) when it has several members
+    and beats the best trial on validation; else ``None`` (the best configuration is used)."""
+    selection = ensemble_selection(outputs, y_val, metric)
+    several = int(np.count_nonzero(selection.weights)) > 1
+    if several and _better(metric, selection.score, _score(metric, y_val, outputs[0])):
+        return selection
+    return None
+
+
+class ValidationOutputs:
+    """The trials' ``val_output.npy`` artifacts, each downloaded once (they never change), and
+    whether the ensemble of the current top trials beats the best one (asked before each trial,
+    so the search keeps time for a refit only while a refit can still be the final model)."""
+
+    def __init__(self, tracker: Tracker, y_val: np.ndarray, metric: Metric) -> None:
+        self.tracker, self.y_val, self.metric = tracker, y_val, metric
+        self._outputs: dict[str, np.ndarray] = {}
+        self._verdicts: dict[tuple[str, ...], bool] = {}
+
+    def ensemble_wins(self, run_ids: list[str]) -> bool:
+        """Whether :func:`choose_ensemble` picks an ensemble of these runs (best first); ``False``
+        while any of their outputs is not logged yet."""
+        key = tuple(run_ids)
+        if key not in self._verdicts:
+            outputs = [self._output(run_id) for run_id in run_ids]
+            if len(outputs) < 2 or any(o is None for o in outputs):
+                return False
+            self._verdicts[key] = choose_ensemble(outputs, self.y_val, self.metric) is not None
+        return self._verdicts[key]
+
+    def _output(self, run_id: str) -> np.ndarray | None:
+        if run_id not in self._outputs:
+            with temporary_dir() as tmp:
+                path = self.tracker.download_dir(run_id, VAL_OUTPUT, Path(tmp))
+                if path is None:
+                    return None
+                self._outputs[run_id] = np.load(path, allow_pickle=False).astype(np.float64)
+        return self._outputs[run_id]
+
+
 def _score(metric: Metric, y_true: np.ndarray, output: np.ndarray) -> float:
     try:
         return float(metric.fn(y_true, output))
@@ -215,16 +266,13 @@ def build_final(candidates: list[Candidate], inputs: FinalInputs, tracker: Track
         if not members:
             return None
         task, metric, tensors = inputs.task, inputs.metric, inputs.tensors
-        y_val = tensors.y_val.cpu().numpy()
-        if not task.is_classification:
-            y_val = tensors.decode_target(y_val)
-        outputs = [output for _, _, output in members]
-        selection = ensemble_selection(outputs, y_val, metric)
+        y_val = validation_targets(tensors, task)
+        selection = choose_ensemble([output for _, _, output in members], y_val, metric)
         best, best_bundle, best_output = members[0]
         best_score = _score(metric, y_val, best_output)
-        used = [(m, w) for m, w in zip(members, selection.weights, strict=True) if w > 0]
         metadata = {"study": inputs.study_name, "trial": best.number, "metric": metric.name}
-        if len(used) > 1 and _better(metric, selection.score, best_score):
+        if selection is not None:
+            used = [(m, w) for m, w in zip(members, selection.weights, strict=True) if w > 0]
             bundle = ModelBundle.ensemble(
                 inputs.preprocessor,
                 [Member(spec=b.spec, network=b.network, weight=float(w)) for (_, b, _), w in used],

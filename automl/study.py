@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +38,11 @@ from automl.final import (
     VAL_OUTPUT,
     Candidate,
     FinalInputs,
+    ValidationOutputs,
     build_final,
     reserve_seconds,
     val_predictions,
+    validation_targets,
 )
 from automl.metrics import Metric, primary_metric
 from automl.model import build_model
@@ -59,6 +62,9 @@ from automl.train import FitResult, StopReason, fit, resolve_device, score_split
 HEARTBEAT_INTERVAL_S = int(os.environ.get("AUTOML_HEARTBEAT_S", "10"))
 MAX_RETRY = 2
 _COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)
+#: Share of ``--timeout`` one trial may use: an oversized network ends (keeping its best epoch)
+#: before it eats the search; measured on diamonds, one 7x893 ResNet took 323 s of a 600 s run.
+MAX_TRIAL_SHARE = 0.1
 _IDENTITY = ("fingerprint", "target", "task", "metric", "space_version", "split_seed",
              "val_fraction", "test_fraction")
 
@@ -104,6 +110,16 @@ class Progress:
     last_state: str
 
 
+class FinalStep(str, Enum):
+    """Who does a search's final step: the best trial's test score, the final model, the report
+    and closing the parent run. It runs once per set of trials, however many workers end."""
+
+    HERE = "here"
+    LEFT_TO_RUNNING = "left to running trials"  # other workers still run trials; the last does it
+    DONE_ELSEWHERE = "done elsewhere"  # by a worker ending at the same time, or an earlier run
+    NOT_ASKED = "not asked"  # a worker of ``--workers N``: the process that started it does it
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SearchSummary:
     """What one ``run_search`` call leaves behind (the study report plus this run's counts)."""
@@ -114,6 +130,7 @@ class SearchSummary:
     elapsed_s: float
     tracking_uri: str = ""
     test_metrics: dict[str, float] = field(default_factory=dict)
+    final_step: FinalStep = FinalStep.NOT_ASKED
 
 
 # ------------------------------------------------------------------------------------- storage
@@ -345,10 +362,14 @@ class Objective:
         return result.best_score
 
     def _deadline(self) -> float | None:
-        """The earlier of the run's deadline and this trial's own time limit."""
-        ends = [self.deadline] if self.deadline is not None else []
-        if self.plan.cfg.train.max_trial_seconds is not None:
-            ends.append(time.monotonic() + self.plan.cfg.train.max_trial_seconds)
+        """The earlier of the run's deadline and this trial's own time limit: ``max_trial_seconds``
+        and, with a timeout, :data:`MAX_TRIAL_SHARE` of it."""
+        cfg, now = self.plan.cfg, time.monotonic()
+        limits = [cfg.train.max_trial_seconds, MAX_TRIAL_SHARE * cfg.timeout_s if cfg.timeout_s
+                  else None]
+        ends = [now + limit for limit in limits if limit is not None]
+        if self.deadline is not None:
+            ends.append(self.deadline)
         return min(ends, default=None)
 
     def after_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
@@ -405,15 +426,18 @@ def _candidate(trial: FrozenTrial) -> Candidate:
                                                               seconds / epochs)))
 
 
-def _search_deadline(plan: SearchPlan, study: optuna.Study,
-                     deadline: float | None) -> float | None:
-    """``deadline`` less the time kept for the final model (refit of the best trial so far)."""
+def _search_deadline(plan: SearchPlan, study: optuna.Study, deadline: float | None,
+                     outputs: ValidationOutputs) -> float | None:
+    """``deadline`` less the time kept for the final model: its overhead, and a refit of the
+    best trial so far unless the top trials' ensemble already beats it (then it is the final
+    model, and no refit is needed)."""
     if deadline is None or plan.cfg.timeout_s is None:
         return deadline
-    ranked = [t for t in _ranked(study)[:1] if "mlflow_run_id" in t.user_attrs]
-    best = _candidate(ranked[0]) if ranked else None
+    top = [t for t in _ranked(study)[:TOP_K] if "mlflow_run_id" in t.user_attrs]
+    best = _candidate(top[0]) if top else None
+    refit = not outputs.ensemble_wins([t.user_attrs["mlflow_run_id"] for t in top])
     return deadline - reserve_seconds(best, len(plan.tensors.x_train), len(plan.tensors.x_val),
-                                      plan.cfg.timeout_s)
+                                      plan.cfg.timeout_s, refit=refit)
 
 
 def final_model(plan: SearchPlan, study: optuna.Study, tracker: Tracker,
@@ -648,13 +672,15 @@ def run_search(plan: SearchPlan, *, tracker: Tracker | None = None,
     torch.set_num_threads(plan.cfg.threads or os.cpu_count() or 1)
     study, tracker = initialise(plan, tracker, sampler_salt)
     objective = Objective(plan, tracker, deadline)
+    outputs = ValidationOutputs(tracker, validation_targets(plan.tensors, plan.dataset.schema.task),
+                                plan.metric)
     n_run = 0
     lost = 0
     _INTERRUPT["armed"] = True
     try:
         while True:
             try:
-                objective.deadline = _search_deadline(plan, study, deadline)
+                objective.deadline = _search_deadline(plan, study, deadline, outputs)
                 if not _gate(study, plan.cfg.n_trials, objective.deadline):
                     break
                 study.optimize(objective, n_trials=1, catch=(TrialError,),
@@ -669,16 +695,17 @@ def run_search(plan: SearchPlan, *, tracker: Tracker | None = None,
     except KeyboardInterrupt:
         _INTERRUPT["armed"] = False
         reconcile_runs(study, tracker)
-        if finish:
+        if finish and not count_states(study)["RUNNING"]:
             _close_parent(study, tracker)
         raise
     finally:
         _INTERRUPT["armed"] = False
     reconcile_runs(study, tracker)
-    test_metrics = finish_search(plan, study, tracker, deadline) if finish else {}
+    step, test_metrics = finish_once(plan, study, tracker, deadline) if finish else (
+        FinalStep.NOT_ASKED, {})
     return SearchSummary(study_name=plan.study_name, report=describe(study), n_run_here=n_run,
                          elapsed_s=time.monotonic() - start, tracking_uri=plan.cfg.tracking_uri,
-                         test_metrics=test_metrics)
+                         test_metrics=test_metrics, final_step=step)
 
 
 _LOST_CONNECTION = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
@@ -709,6 +736,50 @@ def _progress(study: optuna.Study, budget: int, elapsed: float, last_state: str)
     best = _best_trial(study)
     return Progress(n_done=done, budget=budget, best_value=best.value if best else None,
                     elapsed_s=elapsed, last_state=last_state)
+
+
+def finish_once(plan: SearchPlan, study: optuna.Study, tracker: Tracker,
+                deadline: float | None = None) -> tuple[FinalStep, dict[str, float]]:
+    """:func:`finish_search`, unless other workers still run trials (the last one to end does
+    it) or another process has done it for these trials; returns who did it and the test score.
+
+    Of processes ending together, the one that first stores the study attr
+    ``final_step_<number of trials>`` (a unique key in the storage) does it; if it fails, the
+    claim is withdrawn so that ``automl resume`` can do it.
+    """
+    _fail_stale(study)
+    if count_states(study)["RUNNING"]:
+        return FinalStep.LEFT_TO_RUNNING, {}
+    claim = f"final_step_{len(study.get_trials(deepcopy=False))}"
+    if not _claim(study, claim):
+        return FinalStep.DONE_ELSEWHERE, {}
+    try:
+        return FinalStep.HERE, finish_search(plan, study, tracker, deadline)
+    except BaseException:
+        _claim(study, claim, withdraw=True)
+        raise
+
+
+def _claim(study: optuna.Study, key: str, *, withdraw: bool = False) -> bool:
+    """Insert (or delete) the study attr ``key``: ``False`` when another process inserted it
+    first. Always ``True`` for storages without a database (nothing else can share them)."""
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    rdb = getattr(study._storage, "_backend", study._storage)
+    if not isinstance(rdb, RDBStorage):
+        return True
+    attr = models.StudyUserAttributeModel
+    try:
+        with _create_scoped_session(rdb.scoped_session) as session:
+            if withdraw:
+                session.query(attr).filter(attr.study_id == study._study_id,
+                                           attr.key == key).delete()
+            else:
+                session.add(attr(study_id=study._study_id, key=key, value_json="true"))
+    except sqlalchemy.exc.IntegrityError:
+        return False
+    return True
 
 
 def finish_search(plan: SearchPlan, study: optuna.Study, tracker: Tracker,

@@ -30,7 +30,7 @@ from automl.study import (
     count_states,
     defer_interrupt,
     describe,
-    finish_search,
+    finish_once,
     initialise,
     load_existing,
     prepare_search,
@@ -200,11 +200,11 @@ def run_workers(plan_or_cfg: SearchPlan | SearchConfig, n_workers: int, *,
         _close_parent(study, tracker)
         raise Terminated() if pool.received == signal.SIGTERM else KeyboardInterrupt()
     _check_exits(pool, study, plan.cfg.n_trials)
-    test_metrics = finish_search(plan, study, tracker)
+    step, test_metrics = finish_once(plan, study, tracker)
     return SearchSummary(study_name=plan.study_name, report=describe(study),
                          n_run_here=sum(count_states(study)[s] for s in ("COMPLETE", "PRUNED")),
                          elapsed_s=time.monotonic() - start, tracking_uri=plan.cfg.tracking_uri,
-                         test_metrics=test_metrics)
+                         test_metrics=test_metrics, final_step=step)
 
 
 def _start_worker(plan: SearchPlan, index: int, threads: int) -> subprocess.Popen[bytes]:

@@ -134,19 +134,21 @@ def test_show_studies_and_resume(cli: Callable[..., Result], make_csv: Callable[
 # ------------------------------------------------------------------------------------ refusals
 def _created(tmp_path: Path) -> list[Path]:
     """Files a refused command must not leave: study databases, MLflow stores, default dirs."""
-    return sorted(p for p in tmp_path.rglob("*") if p.suffix == ".db" or p.name in (
+    return sorted(p for p in tmp_path.rglob("*") if p.suffix in (".db", ".lock") or p.name in (
         "studies", "mlruns", "artifacts"))
 
 
 @pytest.mark.parametrize(("args", "fragments"), [
     (["missing.csv"], ["missing.csv", "no such file"]),
     (["{csv}", "--target", "colr"], ["'colr' not found", "did you mean 'color'"]),
-    (["{csv}", "--n-trials", "0"], ["'n_trials'", "Got 0"]),
+    (["{csv}", "--n-trials", "0"], ["--n-trials must be an int in the range [1, inf); got 0"]),
     (["{csv}", "--metric", "bogus"], ["'bogus'", "roc_auc", "accuracy"]),
     (["{csv}", "--storage", "nonsense"], ["--storage 'nonsense' is not a URL"]),
     (["{csv}", "--tracking-uri", "nonsense"], ["--tracking-uri 'nonsense' is not a URL"]),
+    (["{csv}", "--tracking-uri", "postgresql://nobody@127.0.0.1:1/none"],
+     ["cannot open the MLflow store", "check --tracking-uri"]),
 ], ids=["missing-file", "missing-target", "zero-trials", "unknown-metric", "bad-storage",
-        "bad-tracking-uri"])
+        "bad-tracking-uri", "unreachable-tracking-server"])
 def test_search_refusals_are_one_line_and_create_nothing(
         cli: Callable[..., Result], make_csv: Callable[..., Path], tmp_path: Path,
         args: list[str], fragments: list[str]) -> None:

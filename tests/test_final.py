@@ -21,8 +21,11 @@ from automl.config import SearchConfig, TrainConfig
 from automl.data import ColumnKind, ColumnSpec, Schema, Splits, TaskType
 from automl.features import Preprocessor
 from automl.final import (
+    OVERHEAD_S,
+    VAL_OUTPUT,
     Candidate,
     FinalInputs,
+    ValidationOutputs,
     build_final,
     ensemble_selection,
     reserve_seconds,
@@ -226,6 +229,30 @@ def test_the_reserve_covers_the_refit_and_is_capped() -> None:
     assert reserve_seconds(None, 70, 15, 100.0) < 50.0
     assert reserve_seconds(best, 70, 15, 1000.0) > 2.0 * 10 * 85 / 70
     assert reserve_seconds(best, 70, 15, 20.0) == 10.0
+    assert reserve_seconds(best, 70, 15, 1000.0, refit=False) == OVERHEAD_S + 0.01 * 1000
+
+
+def test_the_search_knows_when_the_ensemble_makes_a_refit_needless(tmp_tracking_uri: str,
+                                                                   tmp_path: Path) -> None:
+    """Two trials right on different halves of the rows: together they beat either alone; a
+    copy of the best adds nothing. Outputs are read from MLflow as the search logs them."""
+    tracker = MlflowTracker(tmp_tracking_uri, "outputs")
+    tracker.start_study("outputs", parent_run_id=None, tags={}, params={})
+    y = np.array([0, 1] * 20)
+    good_first, good_last = np.tile([0.5, 0.5], (40, 1)), np.tile([0.5, 0.5], (40, 1))
+    good_first[:20] = np.eye(2)[y[:20]] * 0.8 + 0.1
+    good_last[20:] = np.eye(2)[y[20:]] * 0.8 + 0.1
+    runs = {}
+    for name, output in {"first": good_first, "last": good_last, "copy": good_first}.items():
+        runs[name] = tracker.start_trial(len(runs), {})
+        (tmp_path / name).mkdir()
+        np.save(tmp_path / name / VAL_OUTPUT, output)
+        tracker.log_dir(runs[name], tmp_path / name, "")  # as the search logs it
+    outputs = ValidationOutputs(tracker, y, primary_metric(TaskType.BINARY, "log_loss"))
+
+    assert outputs.ensemble_wins([runs["first"], runs["last"]])
+    assert not outputs.ensemble_wins([runs["first"], runs["copy"]])
+    assert not outputs.ensemble_wins([runs["first"], "0" * 32])  # not logged (yet): keep time
 
 
 @pytest.mark.slow

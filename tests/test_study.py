@@ -19,9 +19,11 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
+import automl.study
 from automl.config import PrunerKind, SamplerKind, SearchConfig, TrainConfig
 from automl.errors import StudyMismatchError, StudyNotFoundError
 from automl.study import (
+    FinalStep,
     SearchSummary,
     load_existing,
     make_storage,
@@ -193,6 +195,40 @@ def test_best_model_and_test_metrics_are_on_the_parent_run(search_cfg: SearchCfg
     _assert_ledgers_agree(cfg, "test-binary")
 
 
+def test_the_final_step_runs_once_by_the_last_worker_to_end(search_cfg: SearchCfg) -> None:
+    """A worker that ends while another still runs a trial leaves the test score, the final
+    model and the parent run to the last one; a run that adds no trial does not redo them."""
+    cfg = search_cfg(n_trials=1)
+    parent = _search(cfg).report["mlflow_parent_run_id"]
+    study = load_existing(cfg.storage_url, "test-binary")
+    elsewhere = study.ask()  # another worker's trial, RUNNING
+    client = MlflowClient(cfg.tracking_uri)
+
+    def final_runs() -> list[str]:
+        return [r.info.run_id for r in _runs(cfg, study.user_attrs["mlflow_experiment_id"],
+                                             "tags.`automl.role` = 'final'")]
+
+    first_final = final_runs()
+    early = _search(cfg.replace(n_trials=3, timeout_s=12))  # waits for `elsewhere`, in vain
+
+    assert (early.n_run_here, early.final_step, early.test_metrics) == (
+        1, FinalStep.LEFT_TO_RUNNING, {})
+    assert client.get_run(parent).info.status == "RUNNING"
+    assert final_runs() == first_final
+
+    study.tell(elsewhere, state=TrialState.FAIL)
+    last = _search(cfg.replace(n_trials=3))
+
+    assert (last.n_run_here, last.final_step, bool(last.test_metrics)) == (
+        1, FinalStep.HERE, True)
+    assert client.get_run(parent).info.status == "FINISHED"
+    assert len(final_runs()) == 2
+
+    again = _search(cfg.replace(n_trials=3))
+    assert (again.n_run_here, again.final_step) == (0, FinalStep.DONE_ELSEWHERE)
+    assert len(final_runs()) == 2
+
+
 def test_describe_is_stable_json_with_a_ranked_leaderboard(search_cfg: SearchCfg) -> None:
     summary = _search(search_cfg("regression", n_trials=2))
     report: dict[str, Any] = json.loads(json.dumps(summary.report))
@@ -247,3 +283,15 @@ def test_trial_time_limit_ends_each_trial_complete_with_its_best_epoch(search_cf
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
     assert [t.user_attrs["stop_reason"] for t in trials] == ["timeout"] * 2
     assert [t.user_attrs["best_epoch"] for t in trials] == [0, 0]
+
+
+def test_one_trial_gets_at_most_a_share_of_the_timeout(search_cfg: SearchCfg,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(automl.study, "MAX_TRIAL_SHARE", 1e-9)  # the share ends every 1st epoch
+    train = TrainConfig(max_epochs=50, patience=50, device="cpu", max_trial_seconds=None)
+    cfg = search_cfg("regression", n_trials=2, timeout_s=600, train=train)
+    run_search(prepare_search(cfg))
+    trials = optuna.load_study(study_name=cfg.study_name, storage=cfg.storage_url).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
+    assert [(t.user_attrs["stop_reason"], t.user_attrs["best_epoch"]) for t in trials] == [
+        ("timeout", 0)] * 2
