@@ -1,8 +1,10 @@
 """Crash and signal behaviour of real ``automl`` processes on SQLite stores (issue 3).
 
-Every test here starts real subprocesses and sends real signals, so all are ``slow``. Trials are
-kept long enough to be caught RUNNING (``--patience`` = ``--max-epochs``; each epoch writes to
-MLflow) and studies small. ``AUTOML_HEARTBEAT_S=1`` makes a killed trial stale after ~2 s.
+Every test here starts real subprocesses and sends real signals, so all are ``slow``. A signal
+is sent only once a trial is *training* (RUNNING with an epoch reported: its parameters are all
+sampled and its MLflow run exists); trials that get a signal are kept far longer than any wait
+(``--patience`` = ``--max-epochs``), so a fast machine cannot finish them first.
+``AUTOML_HEARTBEAT_S=1`` makes a killed trial stale after ~2 s.
 """
 
 from __future__ import annotations
@@ -67,8 +69,10 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-def running_trial(storage: str, study: str) -> bool:
-    return any(t.state.name == "RUNNING" for t in trials(storage, study))
+def training(storage: str, study: str) -> list[optuna.trial.FrozenTrial]:
+    """The RUNNING trials that have reported an epoch (sampled, with an MLflow run)."""
+    return [t for t in trials(storage, study)
+            if t.state.name == "RUNNING" and t.intermediate_values]
 
 
 def states(storage: str, study: str) -> dict[str, int]:
@@ -115,8 +119,8 @@ def test_sigkill_mid_trial_then_resume_reaches_exactly_the_budget(
         make_csv: Callable[..., Path], stores: tuple[str, str]) -> None:
     storage, tracking = stores
     env = automl_env(storage, tracking)
-    proc = start(search_args(make_csv(), "killed", n_trials=3, epochs=5), env)
-    wait_for(lambda: running_trial(storage, "killed"), 90, "a RUNNING trial")
+    proc = start(search_args(make_csv(n_rows=3000), "killed", n_trials=3, epochs=60), env)
+    wait_for(lambda: training(storage, "killed"), 90, "a trial in training")
     proc.kill()
     proc.wait(10)
     [victim] = [t for t in trials(storage, "killed") if t.state.name == "RUNNING"]
@@ -144,10 +148,9 @@ def test_signal_fails_the_trial_kills_its_run_and_exits_cleanly(
         make_csv: Callable[..., Path], stores: tuple[str, str], signum: int, code: int,
         word: str) -> None:
     storage, tracking = stores
-    proc = start(search_args(make_csv(), "sig", n_trials=2, epochs=200),
+    proc = start(search_args(make_csv(), "sig", n_trials=2, epochs=100_000),
                  automl_env(storage, tracking))
-    wait_for(lambda: running_trial(storage, "sig"), 90, "a RUNNING trial")
-    time.sleep(0.5)  # inside the training loop
+    wait_for(lambda: training(storage, "sig"), 90, "a trial in training")
     proc.send_signal(signum)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == code, stderr
@@ -166,10 +169,9 @@ def test_signal_fails_the_trial_kills_its_run_and_exits_cleanly(
 def test_sigterm_to_search_with_workers_stops_every_worker(
         make_csv: Callable[..., Path], stores: tuple[str, str]) -> None:
     storage, tracking = stores
-    proc = start([*search_args(make_csv(), "pool", n_trials=4, epochs=200), "--workers", "2"],
+    proc = start([*search_args(make_csv(), "pool", n_trials=4, epochs=100_000), "--workers", "2"],
                  automl_env(storage, tracking))
-    wait_for(lambda: states(storage, "pool").get("RUNNING", 0) == 2, 120, "2 RUNNING trials")
-    time.sleep(0.5)
+    wait_for(lambda: len(training(storage, "pool")) == 2, 120, "2 trials in training")
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 143, stderr
