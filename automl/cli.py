@@ -34,6 +34,7 @@ from automl.config import (
     default_tracking_uri,
 )
 from automl.errors import AutoMLError, ConfigError
+from automl.storage import is_lost_connection
 from automl.tracking import mask_url
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
@@ -62,7 +63,8 @@ JsonOpt = typer.Option(False, "--json", help="Print JSON (stable format, see REA
 
 @contextmanager
 def _user_errors(debug: bool) -> Iterator[None]:
-    """AutoMLError → one line + exit 2; Ctrl-C → one line + exit 130."""
+    """AutoMLError → one line + exit 2; Ctrl-C → one line + exit 130; a storage connection
+    still lost after the storage's repeats → one line + exit 1."""
     try:
         yield
     except AutoMLError as exc:
@@ -78,6 +80,19 @@ def _user_errors(debug: bool) -> Iterator[None]:
                   "marked failed and its MLflow run closed; continue with `automl resume "
                   "STUDY`", soft_wrap=True)
         raise typer.Exit(code) from None
+    except Exception as exc:
+        if debug or not is_lost_connection(exc):
+            raise
+        err.print(f"error: lost the connection to the study storage ({_root(exc)}); check the "
+                  "database, then continue with `automl resume STUDY`", soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+def _root(exc: BaseException) -> str:
+    """The first line of the driver's message under ``exc`` (the error that started it)."""
+    while exc.__cause__ or exc.__context__:
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
 
 def _in_cli_words(exc: AutoMLError) -> str:

@@ -1,4 +1,4 @@
-"""Optuna orchestration: storage, sampler, pruner, resume checks, the objective, the summary.
+"""Optuna orchestration: the study, sampler, pruner, resume checks, the objective, the summary.
 
 The two ledgers tell one story: every trial has one MLflow child run (its id stored as the
 trial's ``mlflow_run_id`` user attr) whose status mirrors the trial's state once Optuna has
@@ -11,7 +11,6 @@ import json
 import math
 import os
 import re
-import sqlite3
 import time
 import warnings
 from collections.abc import Callable
@@ -23,9 +22,7 @@ from typing import Any
 
 import numpy as np
 import optuna
-import sqlalchemy.exc
 import torch
-from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.bundle import ModelBundle, load_bundle, save_bundle
@@ -48,19 +45,25 @@ from automl.metrics import Metric, primary_metric
 from automl.model import build_model
 from automl.report import log_report
 from automl.space import SPACE_VERSION, params_from_dict, sample_params, warm_start
+from automl.storage import (
+    HEARTBEAT_INTERVAL_S,
+    claim,
+    existing_storage,
+    has_heartbeat,
+    is_lost_connection,
+    make_storage,
+    rdb_of,
+)
 from automl.tracking import (
     MlflowTracker,
     Tracker,
     TrackingCallback,
-    driver_url,
     mask_url,
     store_lock,
     temporary_dir,
 )
 from automl.train import FitResult, StopReason, fit, resolve_device, score_split
 
-HEARTBEAT_INTERVAL_S = int(os.environ.get("AUTOML_HEARTBEAT_S", "10"))
-MAX_RETRY = 2
 _COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)
 #: Share of ``--timeout`` one trial may use: an oversized network ends (keeping its best epoch)
 #: before it eats the search; measured on diamonds, one 7x893 ResNet took 323 s of a 600 s run.
@@ -141,54 +144,13 @@ def study_name_for(path: Path | str) -> str:
     return re.sub(r"[^a-z0-9_.-]+", "-", stem).strip("-") or "study"
 
 
-def make_storage(url: str) -> RDBStorage:
-    """An RDB storage with heartbeats (stale RUNNING trials are failed and retried).
-
-    SQLite files get their folder created and WAL journaling (better for several local workers).
-
-    Raises:
-        ConfigError: the URL is malformed or the database cannot be reached.
-    """
-    connect: dict[str, Any] = {}
-    if url.startswith("sqlite:///"):
-        _prepare_sqlite(Path(url.removeprefix("sqlite:///")))
-        connect = {"connect_args": {"timeout": 60}}
-    try:
-        with warnings.catch_warnings(), store_lock(url):
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RDBStorage(
-                driver_url(url), engine_kwargs={"pool_pre_ping": True, **connect},
-                heartbeat_interval=HEARTBEAT_INTERVAL_S, grace_period=2 * HEARTBEAT_INTERVAL_S,
-                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
-                    max_retry=MAX_RETRY),
-            )
-    except Exception as exc:  # SQLAlchemy/driver errors come in many types
-        raise ConfigError(f"cannot open the study storage {mask_url(url)!r} "
-                          f"({type(exc).__name__}); check --storage / AUTOML_STORAGE") from None
-
-
-def _prepare_sqlite(path: Path) -> None:
-    if str(path) in ("", ":memory:"):
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(path, timeout=60) as connection:
-        connection.execute("PRAGMA journal_mode=WAL")
-
-
-def _existing_storage(url: str) -> RDBStorage:
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        raise StudyNotFoundError(f"no study storage at {mask_url(url)!r}; run `automl search` "
-                                 "first or pass --storage")
-    return make_storage(url)
-
-
 def load_existing(storage_url: str, study_name: str) -> optuna.Study:
     """Load a study that must exist.
 
     Raises:
         StudyNotFoundError: no such study (the message lists the ones there are).
     """
-    storage = _existing_storage(storage_url)
+    storage = existing_storage(storage_url)
     names = [s.study_name for s in storage.get_all_studies()]
     if study_name not in names:
         known = ", ".join(sorted(names)) or "none"
@@ -541,22 +503,17 @@ def _fail_heartbeatless(study: optuna.Study) -> None:
     and its first heartbeat (milliseconds later) leaves one RUNNING forever. "Long" is 5
     heartbeat intervals plus the grace period, by this machine's clock against the trial's start.
     """
-    from optuna.storages._rdb import models
-    from optuna.storages._rdb.storage import _create_scoped_session
-
-    rdb = getattr(study._storage, "_backend", study._storage)
-    if not isinstance(rdb, RDBStorage) or not rdb.heartbeat_interval:
+    rdb = rdb_of(study)
+    if rdb is None or not rdb.heartbeat_interval:
         return
     limit = datetime.now() - timedelta(
         seconds=5 * rdb.heartbeat_interval + (rdb.grace_period or 0))
     old = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
            if t.datetime_start is not None and t.datetime_start < limit]
     for trial in old:
-        with _create_scoped_session(rdb.scoped_session) as session:
-            beats = session.query(models.TrialHeartbeatModel).filter(
-                models.TrialHeartbeatModel.trial_id == trial._trial_id).count()
         try:
-            if beats or not rdb.set_trial_state_values(trial._trial_id, TrialState.FAIL):
+            if has_heartbeat(rdb, trial) or not rdb.set_trial_state_values(trial._trial_id,
+                                                                            TrialState.FAIL):
                 continue
         except optuna.exceptions.UpdateFinishedTrialError:
             continue
@@ -685,13 +642,16 @@ def run_search(plan: SearchPlan, *, tracker: Tracker | None = None,
                     break
                 study.optimize(objective, n_trials=1, catch=(TrialError,),
                                callbacks=[objective.after_trial], gc_after_trial=False)
-            except _LOST_CONNECTION as exc:
-                lost = _lost_connection(exc, lost, plan.cfg.storage_url)
+                n_run += 1
+                if on_trial is not None:
+                    on_trial(_progress(study, plan.cfg.n_trials, time.monotonic() - start,
+                                       objective.last_state))
+            except Exception as exc:
+                if not is_lost_connection(exc):
+                    raise
+                lost = _lost_connection(exc, lost)
                 continue
-            lost, n_run = 0, n_run + 1
-            if on_trial is not None:
-                on_trial(_progress(study, plan.cfg.n_trials, time.monotonic() - start,
-                                   objective.last_state))
+            lost = 0
     except KeyboardInterrupt:
         _INTERRUPT["armed"] = False
         reconcile_runs(study, tracker)
@@ -708,19 +668,14 @@ def run_search(plan: SearchPlan, *, tracker: Tracker | None = None,
                          test_metrics=test_metrics, final_step=step)
 
 
-_LOST_CONNECTION = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
-                    optuna.exceptions.StorageInternalError)
+def _lost_connection(exc: Exception, lost: int) -> int:
+    """Go on after a trial cut by a dropped storage connection; re-raise the third in a row.
 
-
-def _lost_connection(exc: BaseException, lost: int, url: str) -> int:
-    """Go on after a dropped storage connection (the pool reconnects); give up after 3 in a row.
-
-    A trial interrupted by it is left RUNNING without heartbeats: the gate fails it once stale
-    and queues its parameters again.
+    A trial cut that way is left RUNNING without heartbeats: the gate fails it once stale and
+    queues its parameters again.
     """
     if lost >= 2:
-        raise ConfigError(f"lost the connection to the study storage {mask_url(url)!r} 3 times "
-                          f"in a row ({type(exc).__name__}); check the database") from None
+        raise exc
     time.sleep(1.0)
     return lost + 1
 
@@ -750,36 +705,14 @@ def finish_once(plan: SearchPlan, study: optuna.Study, tracker: Tracker,
     _fail_stale(study)
     if count_states(study)["RUNNING"]:
         return FinalStep.LEFT_TO_RUNNING, {}
-    claim = f"final_step_{len(study.get_trials(deepcopy=False))}"
-    if not _claim(study, claim):
+    key = f"final_step_{len(study.get_trials(deepcopy=False))}"
+    if not claim(study, key):
         return FinalStep.DONE_ELSEWHERE, {}
     try:
         return FinalStep.HERE, finish_search(plan, study, tracker, deadline)
     except BaseException:
-        _claim(study, claim, withdraw=True)
+        claim(study, key, withdraw=True)
         raise
-
-
-def _claim(study: optuna.Study, key: str, *, withdraw: bool = False) -> bool:
-    """Insert (or delete) the study attr ``key``: ``False`` when another process inserted it
-    first. Always ``True`` for storages without a database (nothing else can share them)."""
-    from optuna.storages._rdb import models
-    from optuna.storages._rdb.storage import _create_scoped_session
-
-    rdb = getattr(study._storage, "_backend", study._storage)
-    if not isinstance(rdb, RDBStorage):
-        return True
-    attr = models.StudyUserAttributeModel
-    try:
-        with _create_scoped_session(rdb.scoped_session) as session:
-            if withdraw:
-                session.query(attr).filter(attr.study_id == study._study_id,
-                                           attr.key == key).delete()
-            else:
-                session.add(attr(study_id=study._study_id, key=key, value_json="true"))
-    except sqlalchemy.exc.IntegrityError:
-        return False
-    return True
 
 
 def finish_search(plan: SearchPlan, study: optuna.Study, tracker: Tracker,
@@ -841,7 +774,7 @@ def show_study(storage_url: str, study_name: str, top: int = 5) -> dict[str, Any
 
 def list_studies(storage_url: str) -> list[dict[str, Any]]:
     """One summary per study in the storage: name, task, metric, best value, trials by state."""
-    storage = _existing_storage(storage_url)
+    storage = existing_storage(storage_url)
     rows = []
     for summary in storage.get_all_studies():
         study = optuna.load_study(study_name=summary.study_name, storage=storage)

@@ -21,7 +21,8 @@ import optuna
 from automl.config import PrunerKind, SearchConfig, TrainConfig
 from automl.data import TaskType
 from automl.space import warm_start
-from automl.study import make_storage, prepare_search
+from automl.storage import make_storage
+from automl.study import prepare_search
 from automl.workers import run_workers
 
 DEFAULT_CSV = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "adult.csv"

@@ -12,14 +12,17 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import optuna
 import psycopg
 import pytest
+import sqlalchemy
 from conftest import postgres_url
 from mlflow.tracking import MlflowClient
+from optuna.trial import TrialState
 from test_workers import (
     FINISHED,
     automl_env,
@@ -31,6 +34,8 @@ from test_workers import (
     states,
     wait_for,
 )
+
+from automl.storage import make_storage
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -91,6 +96,40 @@ def test_three_workers_share_one_study(pg_url: str, make_csv: Callable[..., Path
     workers = {line.split(":")[0] for line in done.stdout.splitlines()
                if re.match(r"worker \d+: trial", line)}
     assert len(workers) >= 2, done.stdout  # the work was shared
+
+
+@contextmanager
+def next_statement_cut(engine: sqlalchemy.Engine, pg_url: str) -> Iterator[list[int]]:
+    """Terminate the server backend of the next statement ``engine`` sends, just before it runs
+    (a real dropped connection, mid-call); yields the list of backends terminated."""
+    cut: list[int] = []
+
+    def terminate(conn: sqlalchemy.Connection, *_: object) -> None:
+        if not cut:
+            cut.append(conn.connection.dbapi_connection.info.backend_pid)  # type: ignore[union-attr]
+            with psycopg.connect(pg_url, autocommit=True) as admin:
+                admin.execute("select pg_terminate_backend(%s)", (cut[0],))
+
+    sqlalchemy.event.listen(engine, "before_cursor_execute", terminate)
+    try:
+        yield cut
+    finally:
+        sqlalchemy.event.remove(engine, "before_cursor_execute", terminate)
+
+
+def test_a_call_cut_by_a_dropped_connection_is_repeated_on_a_new_one(pg_url: str) -> None:
+    storage = make_storage(pg_url)
+    study = optuna.create_study(study_name=unique("pg-cut"), storage=storage)
+    trial = study.ask()
+    trial.suggest_float("x", 0, 1)
+    with next_statement_cut(storage.engine, pg_url) as cut:
+        assert [t.number for t in study.get_trials()] == [0]  # a read
+    assert cut
+    with next_statement_cut(storage.engine, pg_url) as cut:
+        study.tell(trial, 0.5)  # a trial's end
+    assert cut
+    [stored] = optuna.load_study(study_name=study.study_name, storage=pg_url).trials
+    assert stored.state is TrialState.COMPLETE and stored.value == 0.5
 
 
 def test_dropped_connections_between_trials_do_not_fail_the_study(

@@ -22,11 +22,11 @@ from optuna.trial import TrialState
 import automl.study
 from automl.config import PrunerKind, SamplerKind, SearchConfig, TrainConfig
 from automl.errors import StudyMismatchError, StudyNotFoundError
+from automl.storage import make_storage
 from automl.study import (
     FinalStep,
     SearchSummary,
     load_existing,
-    make_storage,
     prepare_search,
     resume_config,
     run_search,

@@ -1,0 +1,184 @@
+"""The Optuna study storage: opening it, riding out dropped connections, claiming a unique key.
+
+A PostgreSQL server may drop a connection at any moment (a restart, a failover, an admin's
+``pg_terminate_backend``). :class:`ReconnectingStorage` repeats, on a fresh connection, every
+call that is safe to repeat: reads, upserts of attributes and reports, and a trial's end (a
+repeat that finds the end already stored is a success). Creating a study or a trial is not
+repeated; the search loop handles those (:func:`is_lost_connection`).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sqlite3
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import optuna
+import sqlalchemy.exc
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages._rdb import models
+from optuna.storages._rdb.storage import _create_scoped_session
+from optuna.trial import FrozenTrial, TrialState
+
+from automl.errors import ConfigError, StudyNotFoundError
+from automl.tracking import driver_url, mask_url, store_lock
+
+HEARTBEAT_INTERVAL_S = int(os.environ.get("AUTOML_HEARTBEAT_S", "10"))
+MAX_RETRY = 2
+#: Pauses before each repeat of a call cut by a dropped connection (then it raises).
+RECONNECT_PAUSES_S = (0.2, 1.0, 3.0)
+#: A dropped connection, or (PendingRollback) a query Optuna retries on the connection it lost.
+_TRANSIENT = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
+              sqlalchemy.exc.DisconnectionError, sqlalchemy.exc.PendingRollbackError)
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def is_lost_connection(exc: BaseException | None) -> bool:
+    """Whether ``exc`` comes from a dropped (or, for SQLite, briefly locked) database connection.
+
+    Optuna wraps such errors in ``StorageInternalError`` (the driver error is its cause). One
+    that cuts Optuna's storing of a trial's end can surface as an error of Optuna's own clean-up
+    (``AssertionError("Should not reach.")`` when it re-reads the trial, still RUNNING, or
+    ``UnboundLocalError`` when that read fails too), raised while handling it (its context).
+    """
+    if isinstance(exc, (AssertionError, UnboundLocalError)):
+        exc = exc.__context__
+    if isinstance(exc, optuna.exceptions.StorageInternalError):
+        exc = exc.__cause__
+    return isinstance(exc, _TRANSIENT)
+
+
+def _reconnecting(method: _F) -> _F:
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        for pause in RECONNECT_PAUSES_S:
+            try:
+                return method(*args, **kwargs)
+            except Exception as exc:
+                if not is_lost_connection(exc):
+                    raise
+            time.sleep(pause)
+        return method(*args, **kwargs)
+    return call  # type: ignore[return-value]
+
+
+class ReconnectingStorage(RDBStorage):
+    """An :class:`~optuna.storages.RDBStorage` whose repeatable calls survive a dropped
+    connection (the pool's ``pre_ping`` replaces the dead one)."""
+
+    def set_trial_state_values(self, trial_id: int, state: TrialState,
+                               values: Sequence[float] | None = None) -> bool:
+        """Store a trial's state; a repeat after a cut call that had in fact committed the same
+        end returns ``True`` instead of raising ``UpdateFinishedTrialError``."""
+        for attempt, pause in enumerate((*RECONNECT_PAUSES_S, None)):
+            try:
+                return super().set_trial_state_values(trial_id, state, values)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                if attempt == 0 or not _stored(self, trial_id, state, values):
+                    raise  # finished before this call, or finished otherwise
+                return True
+            except Exception as exc:
+                if pause is None or not is_lost_connection(exc):
+                    raise
+                time.sleep(pause)
+        raise AssertionError("unreachable")  # the last try returns or raises
+
+
+def _stored(storage: RDBStorage, trial_id: int, state: TrialState,
+            values: Sequence[float] | None) -> bool:
+    trial = RDBStorage.get_trial(storage, trial_id)
+    return trial.state == state and (values is None or trial.values == list(values))
+
+
+_REPEATABLE = ("get_study_id_from_name", "get_study_name_from_id", "get_study_directions",
+               "get_study_user_attrs", "get_study_system_attrs", "get_trial_user_attrs",
+               "get_trial_system_attrs", "get_all_studies", "get_trial_param",
+               "get_trial_id_from_study_id_trial_number", "get_trial", "_get_trials",
+               "_get_best_trial_id", "_get_stale_trial_ids", "set_study_user_attr",
+               "set_study_system_attr", "set_trial_intermediate_value", "set_trial_user_attr",
+               "set_trial_system_attr", "record_heartbeat")
+for _name in _REPEATABLE:
+    setattr(ReconnectingStorage, _name, _reconnecting(getattr(RDBStorage, _name)))
+
+
+def make_storage(url: str) -> ReconnectingStorage:
+    """A reconnecting RDB storage with heartbeats (stale RUNNING trials are failed and retried).
+
+    SQLite files get their folder created and WAL journaling (better for several local workers).
+
+    Raises:
+        ConfigError: the URL is malformed or the database cannot be reached.
+    """
+    connect: dict[str, Any] = {}
+    if url.startswith("sqlite:///"):
+        _prepare_sqlite(Path(url.removeprefix("sqlite:///")))
+        connect = {"connect_args": {"timeout": 60}}
+    try:
+        with warnings.catch_warnings(), store_lock(url):
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return ReconnectingStorage(
+                driver_url(url), engine_kwargs={"pool_pre_ping": True, **connect},
+                heartbeat_interval=HEARTBEAT_INTERVAL_S, grace_period=2 * HEARTBEAT_INTERVAL_S,
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                    max_retry=MAX_RETRY),
+            )
+    except Exception as exc:  # SQLAlchemy/driver errors come in many types
+        raise ConfigError(f"cannot open the study storage {mask_url(url)!r} "
+                          f"({type(exc).__name__}); check --storage / AUTOML_STORAGE") from None
+
+
+def existing_storage(url: str) -> ReconnectingStorage:
+    """:func:`make_storage` for a store that must already exist (a SQLite file is not created).
+
+    Raises:
+        StudyNotFoundError: no SQLite file at ``url``.
+    """
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        raise StudyNotFoundError(f"no study storage at {mask_url(url)!r}; run `automl search` "
+                                 "first or pass --storage")
+    return make_storage(url)
+
+
+def _prepare_sqlite(path: Path) -> None:
+    if str(path) in ("", ":memory:"):
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path, timeout=60) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")
+
+
+def rdb_of(study: optuna.Study) -> RDBStorage | None:
+    """The database storage under Optuna's cache, or ``None`` for an in-memory study."""
+    rdb = getattr(study._storage, "_backend", study._storage)
+    return rdb if isinstance(rdb, RDBStorage) else None
+
+
+def claim(study: optuna.Study, key: str, *, withdraw: bool = False) -> bool:
+    """Insert (or delete) the study attr ``key``: ``False`` when another process inserted it
+    first. Always ``True`` for storages without a database (nothing else can share them)."""
+    rdb = rdb_of(study)
+    if rdb is None:
+        return True
+    attr = models.StudyUserAttributeModel
+    try:
+        with _create_scoped_session(rdb.scoped_session) as session:
+            if withdraw:
+                session.query(attr).filter(attr.study_id == study._study_id,
+                                           attr.key == key).delete()
+            else:
+                session.add(attr(study_id=study._study_id, key=key, value_json="true"))
+    except sqlalchemy.exc.IntegrityError:
+        return False
+    return True
+
+
+def has_heartbeat(rdb: RDBStorage, trial: FrozenTrial) -> bool:
+    """Whether the worker running ``trial`` ever recorded a heartbeat for it."""
+    beat = models.TrialHeartbeatModel
+    with _create_scoped_session(rdb.scoped_session) as session:
+        return session.query(beat).filter(beat.trial_id == trial._trial_id).count() > 0
