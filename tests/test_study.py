@@ -27,6 +27,7 @@ from automl.study import (
     FinalStep,
     SearchSummary,
     load_existing,
+    open_study,
     prepare_search,
     resume_config,
     run_search,
@@ -92,6 +93,23 @@ def test_n_trials_is_the_study_total_not_this_many_more(search_cfg: SearchCfg) -
     assert (raised.n_run_here, _finished(raised)) == (1, 3)
     assert raised.report["n_trials_budget"] == 3
     _assert_ledgers_agree(cfg, "test-binary")
+
+
+# ------------------------------------------------------------------------------------- pruning
+def test_the_default_pruner_stops_a_stalled_trial_below_the_median_not_a_climbing_one(
+        search_cfg: SearchCfg) -> None:
+    study = open_study(search_cfg(n_startup_trials=1, n_warmup_epochs=0), "pruning", "maximize")
+    leader = study.ask()
+    for epoch in range(6):
+        leader.report(0.9, epoch)
+    study.tell(leader, 0.9)
+
+    climbing, stalled = study.ask(), study.ask()
+    for epoch, score in enumerate([0.5, 0.48, 0.49, 0.47, 0.48, 0.46]):  # both below 0.9
+        climbing.report(0.1 * (epoch + 1), epoch)
+        stalled.report(score, epoch)
+        assert not climbing.should_prune(), epoch
+    assert stalled.should_prune()  # no new best for more than PRUNE_PATIENCE epochs
 
 
 # -------------------------------------------------------------------------------------- resume
