@@ -318,7 +318,9 @@ def test_automl_ui_serves_the_study_on_loopback_and_stops_on_ctrl_c(
         assert {"trial-0000", "trial-0001", done.cfg.study_name} <= names
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=20) == 0
-        with socket.socket() as probe:  # the server is gone: the port is free again
+        with socket.socket() as probe:  # the server is gone: nothing listens on the port
+            # (SO_REUSEADDR: closed connections in TIME_WAIT do not count, a listener does)
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind(("127.0.0.1", port))
     finally:
         if process.poll() is None:
