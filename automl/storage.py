@@ -71,39 +71,52 @@ class ReconnectingStorage(RDBStorage):
     """An :class:`~optuna.storages.RDBStorage` whose repeatable calls survive a dropped
     connection (the pool's ``pre_ping`` replaces the dead one)."""
 
+    # Reads, and writes that store the same row however often they run.
+    get_study_id_from_name = _reconnecting(RDBStorage.get_study_id_from_name)
+    get_study_name_from_id = _reconnecting(RDBStorage.get_study_name_from_id)
+    get_study_directions = _reconnecting(RDBStorage.get_study_directions)
+    get_study_user_attrs = _reconnecting(RDBStorage.get_study_user_attrs)
+    get_study_system_attrs = _reconnecting(RDBStorage.get_study_system_attrs)
+    get_trial_user_attrs = _reconnecting(RDBStorage.get_trial_user_attrs)
+    get_trial_system_attrs = _reconnecting(RDBStorage.get_trial_system_attrs)
+    get_all_studies = _reconnecting(RDBStorage.get_all_studies)
+    get_trial_param = _reconnecting(RDBStorage.get_trial_param)
+    get_trial_id_from_study_id_trial_number = _reconnecting(
+        RDBStorage.get_trial_id_from_study_id_trial_number)
+    get_trial = _reconnecting(RDBStorage.get_trial)
+    _get_trials = _reconnecting(RDBStorage._get_trials)
+    _get_best_trial_id = _reconnecting(RDBStorage._get_best_trial_id)
+    _get_stale_trial_ids = _reconnecting(RDBStorage._get_stale_trial_ids)
+    set_study_user_attr = _reconnecting(RDBStorage.set_study_user_attr)
+    set_study_system_attr = _reconnecting(RDBStorage.set_study_system_attr)
+    set_trial_intermediate_value = _reconnecting(RDBStorage.set_trial_intermediate_value)
+    set_trial_user_attr = _reconnecting(RDBStorage.set_trial_user_attr)
+    set_trial_system_attr = _reconnecting(RDBStorage.set_trial_system_attr)
+    record_heartbeat = _reconnecting(RDBStorage.record_heartbeat)
+
     def set_trial_state_values(self, trial_id: int, state: TrialState,
                                values: Sequence[float] | None = None) -> bool:
         """Store a trial's state; a repeat after a cut call that had in fact committed the same
         end returns ``True`` instead of raising ``UpdateFinishedTrialError``."""
-        for attempt, pause in enumerate((*RECONNECT_PAUSES_S, None)):
+        tries = 0
+
+        def store() -> bool:
+            nonlocal tries
+            tries += 1
             try:
-                return super().set_trial_state_values(trial_id, state, values)
+                return RDBStorage.set_trial_state_values(self, trial_id, state, values)
             except optuna.exceptions.UpdateFinishedTrialError:
-                if attempt == 0 or not _stored(self, trial_id, state, values):
+                if tries == 1 or not _stored(self, trial_id, state, values):
                     raise  # finished before this call, or finished otherwise
                 return True
-            except Exception as exc:
-                if pause is None or not is_lost_connection(exc):
-                    raise
-                time.sleep(pause)
-        raise AssertionError("unreachable")  # the last try returns or raises
+
+        return _reconnecting(store)()
 
 
 def _stored(storage: RDBStorage, trial_id: int, state: TrialState,
             values: Sequence[float] | None) -> bool:
     trial = RDBStorage.get_trial(storage, trial_id)
     return trial.state == state and (values is None or trial.values == list(values))
-
-
-_REPEATABLE = ("get_study_id_from_name", "get_study_name_from_id", "get_study_directions",
-               "get_study_user_attrs", "get_study_system_attrs", "get_trial_user_attrs",
-               "get_trial_system_attrs", "get_all_studies", "get_trial_param",
-               "get_trial_id_from_study_id_trial_number", "get_trial", "_get_trials",
-               "_get_best_trial_id", "_get_stale_trial_ids", "set_study_user_attr",
-               "set_study_system_attr", "set_trial_intermediate_value", "set_trial_user_attr",
-               "set_trial_system_attr", "record_heartbeat")
-for _name in _REPEATABLE:
-    setattr(ReconnectingStorage, _name, _reconnecting(getattr(RDBStorage, _name)))
 
 
 def make_storage(url: str) -> ReconnectingStorage:
