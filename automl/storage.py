@@ -89,6 +89,7 @@ class ReconnectingStorage(RDBStorage):
     _get_stale_trial_ids = _reconnecting(RDBStorage._get_stale_trial_ids)
     set_study_user_attr = _reconnecting(RDBStorage.set_study_user_attr)
     set_study_system_attr = _reconnecting(RDBStorage.set_study_system_attr)
+    _set_trial_param = _reconnecting(RDBStorage._set_trial_param)  # a repeat's insert is ignored
     set_trial_intermediate_value = _reconnecting(RDBStorage.set_trial_intermediate_value)
     set_trial_user_attr = _reconnecting(RDBStorage.set_trial_user_attr)
     set_trial_system_attr = _reconnecting(RDBStorage.set_trial_system_attr)

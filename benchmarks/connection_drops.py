@@ -81,7 +81,9 @@ def _check(pg_url: str, study: str, tracking: str, n_trials: int) -> str:
                               "tags.`automl.role` = 'trial'", max_results=1000)
     started = sum(s != "WAITING" for s in states)
     if len(runs) != started or any(r.info.status == "RUNNING" for r in runs):
-        return f"MLflow: {len(runs)} trial runs for {started} started trials"
+        runless = [(t.number, t.state.name, sorted(t.system_attrs), len(t.params))
+                   for t in loaded.trials if "mlflow_run_id" not in t.user_attrs]
+        return f"MLflow: {len(runs)} trial runs for {started} started trials; without: {runless}"
     return ""
 
 
