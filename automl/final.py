@@ -215,11 +215,17 @@ class ValidationOutputs:
     def _output(self, run_id: str) -> np.ndarray | None:
         if run_id not in self._outputs:
             with temporary_dir() as tmp:
-                path = self.tracker.download_dir(run_id, VAL_OUTPUT, Path(tmp))
-                if path is None:
-                    return None
-                self._outputs[run_id] = np.load(path, allow_pickle=False).astype(np.float64)
+                output = _load_output(self.tracker, run_id, Path(tmp))
+            if output is None:
+                return None
+            self._outputs[run_id] = output
         return self._outputs[run_id]
+
+
+def _load_output(tracker: Tracker, run_id: str, folder: Path) -> np.ndarray | None:
+    """The run's logged validation output (float64), or ``None`` when it has none."""
+    path = tracker.download_dir(run_id, VAL_OUTPUT, folder)
+    return None if path is None else np.load(path, allow_pickle=False).astype(np.float64)
 
 
 def _score(metric: Metric, y_true: np.ndarray, output: np.ndarray) -> float:
@@ -301,13 +307,12 @@ def _fetch(candidates: list[Candidate], tracker: Tracker,
     members = []
     for candidate in candidates:
         folder = tmp / f"trial-{candidate.number}"
-        model = tracker.download_dir(candidate.run_id, "model", folder)
-        output = tracker.download_dir(candidate.run_id, VAL_OUTPUT, folder)
-        if model is None or output is None:
-            continue  # a trial from before the top-k kept models, or one logged elsewhere
         try:
-            members.append((candidate, load_bundle(model),
-                            np.load(output, allow_pickle=False).astype(np.float64)))
+            model = tracker.download_dir(candidate.run_id, "model", folder)
+            output = _load_output(tracker, candidate.run_id, folder)
+            if model is None or output is None:
+                continue  # a trial from before the top-k kept models, or one logged elsewhere
+            members.append((candidate, load_bundle(model), output))
         except (DataError, OSError, ValueError) as exc:
             log.warning("trial %d left out of the final model: %s", candidate.number, exc)
     return members
