@@ -2,9 +2,10 @@
 
 A PostgreSQL server may drop a connection at any moment (a restart, a failover, an admin's
 ``pg_terminate_backend``). :class:`ReconnectingStorage` repeats, on a fresh connection, every
-call that is safe to repeat: reads, upserts of attributes and reports, and a trial's end (a
-repeat that finds the end already stored is a success). Creating a study or a trial is not
-repeated; the search loop handles those (:func:`is_lost_connection`).
+call that is safe to repeat: reads, upserts of attributes and reports, a trial's parameters (a
+repeated insert is ignored) and a trial's end (a repeat that finds that end stored is a
+success). Creating a study or a trial is not repeated; the search loop goes on after a trial cut
+that way (:func:`is_lost_connection`), and the cut trial is failed and queued again once stale.
 """
 
 from __future__ import annotations
