@@ -27,6 +27,7 @@ class PrunerKind(str, Enum):
     """Which Optuna pruner stops unpromising trials early."""
 
     MEDIAN = "median"
+    PATIENT = "patient"  # median, once a trial has gone a few epochs without a new best
     HYPERBAND = "hyperband"
     NONE = "none"
 

@@ -57,7 +57,7 @@ SEARCH_INVALID: list[tuple[str, Any, str]] = [
     ("threads", 0, "an int in the range [1, inf)"),
     ("task", "foo", "one of 'binary', 'multiclass', 'regression'"),
     ("sampler", "grid", "one of 'tpe', 'random'"),
-    ("pruner", "asha", "one of 'median', 'hyperband', 'none'"),
+    ("pruner", "asha", "one of 'median', 'patient', 'hyperband', 'none'"),
 ]
 
 

@@ -96,9 +96,10 @@ def test_n_trials_is_the_study_total_not_this_many_more(search_cfg: SearchCfg) -
 
 
 # ------------------------------------------------------------------------------------- pruning
-def test_the_default_pruner_stops_a_stalled_trial_below_the_median_not_a_climbing_one(
+def test_the_patient_pruner_stops_a_stalled_trial_below_the_median_not_a_climbing_one(
         search_cfg: SearchCfg) -> None:
-    study = open_study(search_cfg(n_startup_trials=1, n_warmup_epochs=0), "pruning", "maximize")
+    cfg = search_cfg(pruner=PrunerKind.PATIENT, n_startup_trials=1, n_warmup_epochs=0)
+    study = open_study(cfg, "pruning", "maximize")
     leader = study.ask()
     for epoch in range(6):
         leader.report(0.9, epoch)
