@@ -175,7 +175,11 @@ def rdb_of(study: optuna.Study) -> RDBStorage | None:
 
 def claim(study: optuna.Study, key: str, *, withdraw: bool = False) -> bool:
     """Insert (or delete) the study attr ``key``: ``False`` when another process inserted it
-    first. Always ``True`` for storages without a database (nothing else can share them)."""
+    first. Always ``True`` for storages without a database (nothing else can share them).
+
+    Not repeated after a dropped connection: a repeat of an insert that had committed would
+    find its own row and answer ``False``.
+    """
     rdb = rdb_of(study)
     if rdb is None:
         return True
@@ -192,8 +196,10 @@ def claim(study: optuna.Study, key: str, *, withdraw: bool = False) -> bool:
     return True
 
 
+@_reconnecting
 def has_heartbeat(rdb: RDBStorage, trial: FrozenTrial) -> bool:
-    """Whether the worker running ``trial`` ever recorded a heartbeat for it."""
+    """Whether the worker running ``trial`` ever recorded a heartbeat for it (a read, repeated
+    after a dropped connection like the storage's own)."""
     beat = models.TrialHeartbeatModel
     with _create_scoped_session(rdb.scoped_session) as session:
         return session.query(beat).filter(beat.trial_id == trial._trial_id).count() > 0
