@@ -6,7 +6,8 @@ is what it calls.
 
 from automl.config import SearchConfig, TrainConfig
 from automl.errors import AutoMLError, ConfigError, DataError, StudyMismatchError, TrialError
-from automl.study import SearchSummary, prepare_search, run_search
+from automl.plan import prepare_search
+from automl.session import SearchSummary, run_search
 
 __version__ = "0.1.0"
 __all__ = [

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from enum import Enum
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from automl.errors import ConfigError
 
@@ -21,6 +21,18 @@ DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 STORAGE_ENV = "AUTOML_STORAGE"
 TRACKING_ENV = "MLFLOW_TRACKING_URI"
 _E = TypeVar("_E", bound=Enum)
+
+
+class TaskType(str, Enum):
+    """What the target asks for."""
+
+    BINARY = "binary"
+    MULTICLASS = "multiclass"
+    REGRESSION = "regression"
+
+    @property
+    def is_classification(self) -> bool:
+        return self is not TaskType.REGRESSION
 
 
 class PrunerKind(str, Enum):
@@ -148,7 +160,7 @@ class SearchConfig:
     experiment_name: str | None = None
     n_trials: int = 20
     timeout_s: float | None = None
-    task: str | None = None
+    task: TaskType | None = None
     metric: str | None = None
     seed: int = 0
     val_fraction: float = 0.15
@@ -171,15 +183,22 @@ class SearchConfig:
         _check_int("SearchConfig", "n_warmup_epochs", self.n_warmup_epochs, 0)
         if self.threads is not None:
             _check_int("SearchConfig", "threads", self.threads, 1)
-        if self.task not in (None, "binary", "multiclass", "regression"):
-            raise _fail(
-                "SearchConfig", "task", "one of 'binary', 'multiclass', 'regression'", self.task
-            )
+        if self.task is not None:
+            object.__setattr__(self, "task", _check_enum("task", TaskType, self.task))
         object.__setattr__(self, "sampler", _check_enum("sampler", SamplerKind, self.sampler))
         object.__setattr__(self, "pruner", _check_enum("pruner", PrunerKind, self.pruner))
 
-    def replace(self, **changes: object) -> SearchConfig:
-        """A copy with ``changes`` applied (and validated again)."""
-        values = {f.name: getattr(self, f.name) for f in fields(self)}
-        values.update(changes)
-        return SearchConfig(**values)  # type: ignore[arg-type]
+
+def default_of(config: type[TrainConfig] | type[SearchConfig], name: str) -> Any:
+    """The default of field ``name`` of a config class: the one table every front end reads.
+
+    >>> default_of(SearchConfig, "n_trials")
+    20
+    """
+    for f in fields(config):
+        if f.name == name:
+            if f.default is not MISSING:
+                return f.default
+            if f.default_factory is not MISSING:
+                return f.default_factory()
+    raise KeyError(f"{config.__name__} has no field {name!r} with a default")

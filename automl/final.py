@@ -25,6 +25,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ from automl.features import Preprocessor, TensorSplits
 from automl.metrics import Metric, evaluate, predictions
 from automl.model import build_model
 from automl.space import params_from_dict
-from automl.tracking import Tracker, temporary_dir
+from automl.tracking import Tracker, TrialOutcome, temporary_dir
 from automl.train import predict_raw, refit
 
 log = logging.getLogger(__name__)
@@ -79,11 +80,20 @@ class Selection:
     history: tuple[float, ...] = field(repr=False, default=())
 
 
+class FinalKind(str, Enum):
+    """What the final model is: the top trials' ensemble, the best configuration refitted on
+    train+validation, or (no time or a failed refit) the best trial's own model."""
+
+    ENSEMBLE = "ensemble"
+    REFIT = "refit"
+    BEST_TRIAL = "best_trial"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FinalModel:
     """What :func:`build_final` chose and logged."""
 
-    kind: str  # "ensemble" | "refit" | "best_trial"
+    kind: FinalKind
     trials: tuple[int, ...]
     weights: tuple[float, ...]
     val_score: float
@@ -96,7 +106,7 @@ class FinalModel:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data (stored as the study's ``final_model`` user attr)."""
-        return {"kind": self.kind, "trials": list(self.trials), "weights": list(self.weights),
+        return {"kind": self.kind.value, "trials": list(self.trials), "weights": list(self.weights),
                 "val_score": self.val_score, "best_trial_score": self.best_trial_score,
                 "run_id": self.run_id, "test_metrics": self.test_metrics,
                 "refit_epochs": self.refit_epochs, "seconds": round(self.seconds, 3)}
@@ -282,15 +292,16 @@ def build_final(candidates: list[Candidate], inputs: FinalInputs, tracker: Track
             bundle = ModelBundle.ensemble(
                 inputs.preprocessor,
                 [Member(spec=b.spec, network=b.network, weight=float(w)) for (_, b, _), w in used],
-                tensors.d_in, {**metadata, "kind": "ensemble", "value": selection.score,
+                tensors.d_in, {**metadata, "kind": FinalKind.ENSEMBLE.value,
+                               "value": selection.score,
                                "trials": [c.number for (c, _, _), _ in used],
                                "weights": [float(w) for _, w in used]})
-            kind, trials = "ensemble", tuple(c.number for (c, _, _), _ in used)
+            kind, trials = FinalKind.ENSEMBLE, tuple(c.number for (c, _, _), _ in used)
             weights, score, epochs = tuple(float(w) for _, w in used), selection.score, 0
         else:
             bundle, epochs = _refit_or_best(best, best_bundle, inputs, deadline)
-            kind = "refit" if epochs else "best_trial"
-            bundle.metadata = {**metadata, "kind": kind, "value": best_score,
+            kind = FinalKind.REFIT if epochs else FinalKind.BEST_TRIAL
+            bundle.metadata = {**metadata, "kind": kind.value, "value": best_score,
                                "trials": [best.number], "weights": [1.0],
                                "params": best.params, "refit_epochs": epochs}
             trials, weights, score = (best.number,), (1.0,), best_score
@@ -354,17 +365,19 @@ def _test_metrics(bundle: ModelBundle, tensors: TensorSplits, task: TaskType) ->
     return evaluate(task, y_test, bundle.output_of(tensors.x_test.cpu()))
 
 
-def _log(tracker: Tracker, bundle: ModelBundle, tmp: Path, *, kind: str,
+def _log(tracker: Tracker, bundle: ModelBundle, tmp: Path, *, kind: FinalKind,
          trials: tuple[int, ...], weights: tuple[float, ...], metric: Metric, score: float,
          best_score: float, test: dict[str, float]) -> str:
-    params = {"kind": kind, "trials": ",".join(map(str, trials)),
+    params = {"kind": kind.value, "trials": ",".join(map(str, trials)),
               "weights": ",".join(f"{w:.4g}" for w in weights), "metric": metric.name}
-    run_id = tracker.start_child("final", {"automl.role": "final", "automl.kind": kind}, params)
+    tags = {"automl.role": "final", "automl.kind": kind.value}
+    run_id = tracker.start_child("final", tags, params)
     try:
         tracker.log_dir(run_id, save_bundle(bundle, tmp / "final-model"), "model")
     except BaseException:
-        tracker.end_trial(run_id, "FAIL", {})
+        tracker.end_trial(run_id, TrialOutcome.FAIL, {})
         raise
     metrics = {f"val_{metric.name}": score, f"best_trial_val_{metric.name}": best_score}
-    tracker.end_trial(run_id, "COMPLETE", metrics | {f"test_{k}": v for k, v in test.items()})
+    metrics |= {f"test_{k}": v for k, v in test.items()}
+    tracker.end_trial(run_id, TrialOutcome.COMPLETE, metrics)
     return run_id

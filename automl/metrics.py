@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 
 import numpy as np
 from scipy.special import log_softmax, softmax
@@ -17,17 +18,24 @@ from automl.data import TaskType
 from automl.errors import ConfigError
 
 
+class Direction(str, Enum):
+    """Which way a metric improves (the values are Optuna's direction names)."""
+
+    MAXIMIZE = "maximize"
+    MINIMIZE = "minimize"
+
+
 @dataclass(frozen=True, slots=True)
 class Metric:
     """A named score with its direction; ``fn(y_true, output)`` gets probabilities or values."""
 
     name: str
-    direction: str  # "maximize" | "minimize"
+    direction: Direction
     fn: Callable[[np.ndarray, np.ndarray], float]
 
     @property
     def greater_is_better(self) -> bool:
-        return self.direction == "maximize"
+        return self.direction is Direction.MAXIMIZE
 
 
 def _rmse(y: np.ndarray, p: np.ndarray) -> float:
@@ -56,15 +64,15 @@ def _f1_macro(y: np.ndarray, proba: np.ndarray) -> float:
 
 
 _CLASSIFICATION = (
-    Metric("roc_auc", "maximize", _roc_auc),
-    Metric("accuracy", "maximize", _accuracy),
-    Metric("f1_macro", "maximize", _f1_macro),
-    Metric("log_loss", "minimize", _log_loss),
+    Metric("roc_auc", Direction.MAXIMIZE, _roc_auc),
+    Metric("accuracy", Direction.MAXIMIZE, _accuracy),
+    Metric("f1_macro", Direction.MAXIMIZE, _f1_macro),
+    Metric("log_loss", Direction.MINIMIZE, _log_loss),
 )
 _REGRESSION = (
-    Metric("rmse", "minimize", _rmse),
-    Metric("mae", "minimize", lambda y, p: float(np.mean(np.abs(y - p)))),
-    Metric("r2", "maximize", lambda y, p: float(skm.r2_score(y, p))),
+    Metric("rmse", Direction.MINIMIZE, _rmse),
+    Metric("mae", Direction.MINIMIZE, lambda y, p: float(np.mean(np.abs(y - p)))),
+    Metric("r2", Direction.MAXIMIZE, lambda y, p: float(skm.r2_score(y, p))),
 )
 _DEFAULT = {TaskType.BINARY: "roc_auc", TaskType.MULTICLASS: "accuracy",
             TaskType.REGRESSION: "rmse"}
@@ -81,7 +89,7 @@ def primary_metric(task: TaskType, name: str | None = None) -> Metric:
     Raises:
         ConfigError: ``name`` is not a metric of this task (the message lists the valid ones).
 
-    >>> primary_metric(TaskType.REGRESSION).direction
+    >>> primary_metric(TaskType.REGRESSION).direction.value
     'minimize'
     """
     name = name or _DEFAULT[task]

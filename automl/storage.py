@@ -16,15 +16,15 @@ import sqlite3
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import optuna
+import sqlalchemy
 import sqlalchemy.exc
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-from optuna.storages._rdb import models
-from optuna.storages._rdb.storage import _create_scoped_session
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
 from automl.errors import ConfigError, StudyNotFoundError
 from automl.tracking import driver_url, mask_url, store_lock
@@ -167,39 +167,89 @@ def _prepare_sqlite(path: Path) -> None:
         connection.execute("PRAGMA journal_mode=WAL")
 
 
-def rdb_of(study: optuna.Study) -> RDBStorage | None:
-    """The database storage under Optuna's cache, or ``None`` for an in-memory study."""
-    rdb = getattr(study._storage, "_backend", study._storage)
-    return rdb if isinstance(rdb, RDBStorage) else None
+def load_study(url: str, study_name: str) -> optuna.Study:
+    """Load a study that must exist.
+
+    Raises:
+        StudyNotFoundError: no storage there, or no such study (the message lists the ones
+            there are).
+    """
+    storage = existing_storage(url)
+    names = [s.study_name for s in storage.get_all_studies()]
+    if study_name not in names:
+        known = ", ".join(sorted(names)) or "none"
+        raise StudyNotFoundError(f"no study named {study_name!r} in {mask_url(url)!r} "
+                                 f"(studies: {known}); check the name or --storage")
+    return optuna.load_study(study_name=study_name, storage=storage)
 
 
-def claim(study: optuna.Study, key: str, *, withdraw: bool = False) -> bool:
-    """Insert (or delete) the study attr ``key``: ``False`` when another process inserted it
-    first. Always ``True`` for storages without a database (nothing else can share them).
+def claim(storage: RDBStorage, study_name: str, key: str, *, withdraw: bool = False) -> bool:
+    """Insert (or delete) the study user attr ``key``: ``False`` when another process inserted
+    it first. The database's unique (study, key) constraint decides, so of processes claiming
+    together exactly one wins, on every database the storage runs on.
 
     Not repeated after a dropped connection: a repeat of an insert that had committed would
     find its own row and answer ``False``.
     """
-    rdb = rdb_of(study)
-    if rdb is None:
-        return True
-    attr = models.StudyUserAttributeModel
+    study_id = storage.get_study_id_from_name(study_name)
+    row = (_ATTRS.c.study_id == study_id) & (_ATTRS.c.key == key)
+    statement = (sqlalchemy.delete(_ATTRS).where(row) if withdraw else
+                 sqlalchemy.insert(_ATTRS).values(study_id=study_id, key=key, value_json="true"))
     try:
-        with _create_scoped_session(rdb.scoped_session) as session:
-            if withdraw:
-                session.query(attr).filter(attr.study_id == study._study_id,
-                                           attr.key == key).delete()
-            else:
-                session.add(attr(study_id=study._study_id, key=key, value_json="true"))
+        with storage.engine.begin() as connection:
+            connection.execute(statement)
     except sqlalchemy.exc.IntegrityError:
         return False
     return True
 
 
+# The two tables of Optuna's documented RDB schema read here (names only: no private API).
+_ATTRS = sqlalchemy.table("study_user_attributes", sqlalchemy.column("study_id"),
+                          sqlalchemy.column("key"), sqlalchemy.column("value_json"))
+_HEARTBEATS = sqlalchemy.table("trial_heartbeats", sqlalchemy.column("trial_id"))
+
+
+def fail_stale(study: optuna.Study, storage: RDBStorage) -> None:
+    """Fail (and queue again, up to :data:`MAX_RETRY` times) the RUNNING trials of dead workers:
+    those whose heartbeat went stale (Optuna's check) and those that never sent one."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+        _fail_heartbeatless(study, storage)
+
+
+def _fail_heartbeatless(study: optuna.Study, storage: RDBStorage) -> None:
+    """Fail (and queue again) RUNNING trials that never got a heartbeat and are long started.
+
+    Optuna fails only trials whose heartbeat went stale; a worker killed between creating a trial
+    and its first heartbeat (milliseconds later) leaves one RUNNING forever. "Long" is 5
+    heartbeat intervals plus the grace period, by this machine's clock against the trial's start.
+    """
+    if not storage.heartbeat_interval:
+        return
+    limit = datetime.now() - timedelta(
+        seconds=5 * storage.heartbeat_interval + (storage.grace_period or 0))
+    old = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+           if t.datetime_start is not None and t.datetime_start < limit]
+    study_id = storage.get_study_id_from_name(study.study_name)
+    for trial in old:
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        try:
+            if _has_heartbeat(storage, trial_id) or not storage.set_trial_state_values(
+                    trial_id, TrialState.FAIL):
+                continue
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue
+        retry = storage.get_heartbeat_stale_trial_callback()
+        if retry is not None:
+            retry(study, storage.get_trial(trial_id))
+
+
 @_reconnecting
-def has_heartbeat(rdb: RDBStorage, trial: FrozenTrial) -> bool:
-    """Whether the worker running ``trial`` ever recorded a heartbeat for it (a read, repeated
+def _has_heartbeat(storage: RDBStorage, trial_id: int) -> bool:
+    """Whether the worker running the trial ever recorded a heartbeat for it (a read, repeated
     after a dropped connection like the storage's own)."""
-    beat = models.TrialHeartbeatModel
-    with _create_scoped_session(rdb.scoped_session) as session:
-        return session.query(beat).filter(beat.trial_id == trial._trial_id).count() > 0
+    query = sqlalchemy.select(sqlalchemy.func.count()).select_from(_HEARTBEATS).where(
+        _HEARTBEATS.c.trial_id == trial_id)
+    with storage.engine.connect() as connection:
+        return bool(connection.execute(query).scalar())

@@ -17,14 +17,37 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from enum import Enum
+from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
 from automl.errors import ConfigError
 from automl.train import EpochLog, StopReason
 
-RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED",
-              "INTERRUPTED": "KILLED"}  # INTERRUPTED: failed in Optuna by Ctrl-C / SIGTERM
+
+class TrialOutcome(str, Enum):
+    """How a trial ended, as its MLflow run records it (tag ``automl.state``).
+
+    The first three are Optuna's finished states; ``INTERRUPTED`` is a trial that Optuna failed
+    because Ctrl-C or SIGTERM stopped it, whose run ends KILLED rather than FAILED.
+    """
+
+    COMPLETE = "COMPLETE"
+    PRUNED = "PRUNED"
+    FAIL = "FAIL"
+    INTERRUPTED = "INTERRUPTED"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def run_status(self) -> str:
+        """The MLflow run status that mirrors this outcome."""
+        return RUN_STATUS[self]
+
+
+RUN_STATUS = {TrialOutcome.COMPLETE: "FINISHED", TrialOutcome.PRUNED: "KILLED",
+              TrialOutcome.FAIL: "FAILED", TrialOutcome.INTERRUPTED: "KILLED"}
 _MAX_TAG = 5000
 
 
@@ -96,14 +119,15 @@ class Tracker(Protocol):
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int | None = None) -> None:
         """Log several metrics in one call."""
 
-    def end_trial(self, run_id: str, state: str, metrics: dict[str, float]) -> None:
-        """Log final metrics and close the run with the status that mirrors ``state``."""
+    def end_trial(self, run_id: str, outcome: TrialOutcome, metrics: dict[str, float]) -> None:
+        """Log final metrics and close the run with the status that mirrors ``outcome``."""
 
     def log_dir(self, run_id: str, local_dir: Path, artifact_path: str) -> None:
         """Upload a directory of files as artifacts."""
 
     def download_dir(self, run_id: str, artifact_path: str, dst: Path) -> Path | None:
-        """Fetch a directory of artifacts (``None`` when there is none)."""
+        """Fetch a file or directory of artifacts; ``None`` when the run has none at that path
+        (any other failure, such as an unreachable store, raises)."""
 
     def end_study(self, run_id: str) -> None:
         """Close the parent run as FINISHED (it is re-opened by the next worker/resume)."""
@@ -135,7 +159,7 @@ class NullTracker:
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int | None = None) -> None:
         pass
 
-    def end_trial(self, run_id: str, state: str, metrics: dict[str, float]) -> None:
+    def end_trial(self, run_id: str, outcome: TrialOutcome, metrics: dict[str, float]) -> None:
         pass
 
     def log_dir(self, run_id: str, local_dir: Path, artifact_path: str) -> None:
@@ -287,19 +311,32 @@ class MlflowTracker:
         if batch:
             self.client.log_batch(run_id, metrics=batch)
 
-    def end_trial(self, run_id: str, state: str, metrics: dict[str, float]) -> None:
+    def end_trial(self, run_id: str, outcome: TrialOutcome, metrics: dict[str, float]) -> None:
         self.log_metrics(run_id, metrics)
-        self.client.set_tag(run_id, "automl.state", state)
-        self.client.set_terminated(run_id, status=RUN_STATUS.get(state, "FAILED"))
+        self.client.set_tag(run_id, "automl.state", str(outcome))
+        self.client.set_terminated(run_id, status=RUN_STATUS.get(outcome, "FAILED"))
 
     def log_dir(self, run_id: str, local_dir: Path, artifact_path: str) -> None:
         self.client.log_artifacts(run_id, str(local_dir), artifact_path)
 
     def download_dir(self, run_id: str, artifact_path: str, dst: Path) -> Path | None:
-        try:
-            return Path(self.client.download_artifacts(run_id, artifact_path, str(dst)))
-        except Exception:  # no such artifact
+        if not self.has_artifact(run_id, artifact_path):
             return None
+        return Path(self.client.download_artifacts(run_id, artifact_path, str(dst)))
+
+    def has_artifact(self, run_id: str, artifact_path: str) -> bool:
+        """Whether run ``run_id`` exists and has a file or folder at ``artifact_path``
+        (a store that cannot be read raises)."""
+        from mlflow.exceptions import MlflowException
+
+        folder = str(PurePosixPath(artifact_path).parent)
+        try:
+            listed = self.client.list_artifacts(run_id, None if folder == "." else folder)
+        except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return False
+            raise
+        return any(item.path == artifact_path for item in listed)
 
     def end_study(self, run_id: str) -> None:
         self.client.set_terminated(run_id, status="FINISHED")

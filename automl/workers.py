@@ -21,23 +21,14 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
+from automl import interrupts
 from automl.config import STORAGE_ENV, TRACKING_ENV, SearchConfig
 from automl.errors import StudyMismatchError, WorkerError
-from automl.study import (
-    Progress,
-    SearchPlan,
-    SearchSummary,
-    count_states,
-    defer_interrupt,
-    describe,
-    finish_once,
-    initialise,
-    load_existing,
-    prepare_search,
-    reconcile_runs,
-    resume_config,
-    run_search,
-)
+from automl.ledger import close_parent, reconcile_runs
+from automl.plan import SearchPlan, prepare_search
+from automl.queries import TrialCounts, resume_config
+from automl.session import Progress, SearchSession, SearchSummary, run_search
+from automl.storage import load_study
 
 INDEX_ENV = "AUTOML_WORKER_INDEX"
 PARENT_ENV = "AUTOML_WORKER_PARENT"
@@ -64,7 +55,7 @@ def interrupts_end_trials() -> Iterator[None]:
     """SIGINT raises ``KeyboardInterrupt`` and SIGTERM :class:`Terminated` in the main thread.
 
     While trials run, the exception is raised at the search's next safe point (the end of an
-    epoch, the gate before a trial: :func:`automl.study.defer_interrupt`), so no database write
+    epoch, the gate before a trial: :func:`automl.interrupts.defer`), so no database write
     is cut in half; the running trial then ends cleanly (Optuna FAIL, MLflow KILLED). Otherwise
     it is raised at once. A second signal exits at once with the signal's code (the heartbeat
     and the next run's reconciliation then tidy up). The previous handlers are restored on
@@ -77,7 +68,7 @@ def interrupts_end_trials() -> Iterator[None]:
             os._exit(EXIT_CODES.get(signal.Signals(signum), 130))
         received.append(signum)
         exc = Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
-        if not defer_interrupt(exc):
+        if not interrupts.defer(exc):
             raise exc
 
     previous = {s: signal.signal(s, handle) for s in EXIT_CODES}
@@ -132,7 +123,7 @@ def run_worker(cfg: SearchConfig, *,
 
 
 def _check_same_data(plan: SearchPlan) -> None:
-    stored = load_existing(plan.cfg.storage_url, plan.study_name).user_attrs.get("fingerprint")
+    stored = load_study(plan.cfg.storage_url, plan.study_name).user_attrs.get("fingerprint")
     if stored != plan.dataset.fingerprint:
         raise StudyMismatchError(
             f"the data at {plan.cfg.csv_path} is not the data study {plan.study_name!r} was made "
@@ -185,26 +176,23 @@ def run_workers(plan_or_cfg: SearchPlan | SearchConfig, n_workers: int, *,
     if n_workers < 1:
         raise ValueError(f"n_workers must be at least 1, got {n_workers}")
     plan = plan_or_cfg if isinstance(plan_or_cfg, SearchPlan) else prepare_search(plan_or_cfg)
-    start = time.monotonic()
-    study, tracker = initialise(plan)
+    session = SearchSession(plan)
+    session.open()
     threads = threads_per_worker(n_workers, plan.cfg.threads)
     pool = _Pool([_start_worker(plan, index, threads) for index in range(1, n_workers + 1)])
     previous = {s: signal.signal(s, pool.forward) for s in EXIT_CODES}
     try:
-        _wait(pool, lambda: _report(study, plan, start, on_trial), poll_s)
+        _wait(pool, lambda: on_trial(session.progress()) if on_trial else None, poll_s)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    reconcile_runs(study, tracker)
+    reconcile_runs(session.study, session.tracker)  # type: ignore[arg-type]
     if pool.received is not None:
-        _close_parent(study, tracker)
+        close_parent(session.study, session.tracker)  # type: ignore[arg-type]
         raise Terminated() if pool.received == signal.SIGTERM else KeyboardInterrupt()
-    _check_exits(pool, study, plan.cfg.n_trials)
-    step, test_metrics = finish_once(plan, study, tracker)
-    return SearchSummary(study_name=plan.study_name, report=describe(study),
-                         n_run_here=sum(count_states(study)[s] for s in ("COMPLETE", "PRUNED")),
-                         elapsed_s=time.monotonic() - start, tracking_uri=plan.cfg.tracking_uri,
-                         test_metrics=test_metrics, final_step=step)
+    _check_exits(pool, TrialCounts.of(session.study), plan)
+    session.n_run = TrialCounts.of(session.study).finished
+    return session.summary(session.finish())
 
 
 def _start_worker(plan: SearchPlan, index: int, threads: int) -> subprocess.Popen[bytes]:
@@ -225,27 +213,10 @@ def _wait(pool: _Pool, report: Callable[[], None], poll_s: float) -> None:
             report()
 
 
-def _report(study: Any, plan: SearchPlan, start: float,
-            on_trial: Callable[[Progress], None] | None) -> None:
-    if on_trial is None:
-        return
-    counts = count_states(study)
-    best = describe(study, top=1)["best_value"]
-    on_trial(Progress(n_done=counts["COMPLETE"] + counts["PRUNED"], budget=plan.cfg.n_trials,
-                      best_value=best, elapsed_s=time.monotonic() - start, last_state=""))
-
-
-def _close_parent(study: Any, tracker: Any) -> None:
-    parent = study.user_attrs.get("mlflow_parent_run_id")
-    if parent is not None:
-        tracker.end_study(parent)
-
-
-def _check_exits(pool: _Pool, study: Any, budget: int) -> None:
+def _check_exits(pool: _Pool, counts: TrialCounts, plan: SearchPlan) -> None:
     failed = [(proc.pid, proc.returncode) for proc in pool.procs if proc.returncode != 0]
-    counts = count_states(study)
-    if failed and counts["COMPLETE"] + counts["PRUNED"] < budget:
+    if failed and counts.finished < plan.cfg.n_trials:
         listed = ", ".join(f"pid {pid} exited {code}" for pid, code in failed)
         raise WorkerError(f"{len(failed)} of {len(pool.procs)} workers failed ({listed}) before "
                           f"the budget was used; see their messages above, then run `automl "
-                          f"resume {study.study_name}`")
+                          f"resume {plan.study_name}`")

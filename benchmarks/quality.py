@@ -41,8 +41,9 @@ from sklearn.model_selection import train_test_split
 from automl.config import PrunerKind, SamplerKind, SearchConfig, TrainConfig
 from automl.data import TaskType, infer_task, label_strings, load_csv, resolve_target
 from automl.errors import StudyNotFoundError
+from automl.plan import prepare_search
 from automl.predict import predict_csv
-from automl.study import prepare_search, run_search
+from automl.session import run_search
 from automl.tracking import MlflowTracker
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -168,14 +169,14 @@ def run_automl(train_csv: Path, test_csv: Path, test: pd.DataFrame, target: str,
     try:
         result = predict_csv(storage, name, test_csv, tracking_uri=tracking)
     except StudyNotFoundError:  # the budget ended before any trial completed
-        return Outcome(score=math.nan, seconds=seconds, pruned=summary.report["trials"]["PRUNED"])
+        return Outcome(score=math.nan, seconds=seconds, pruned=summary.report.trials.pruned)
     out = result.predictions
     proba = out.filter(like="proba_").rename(columns=lambda c: c.removeprefix("proba_"))
     classes = list(proba.columns)
-    trials = summary.report["trials"]
-    final = summary.report.get("final_model") or {}
+    trials = summary.report.trials
+    final = summary.report.final_model or {}
     return Outcome(score=score(task, test[target], out["prediction"], proba, classes),
-                   seconds=seconds, complete=trials["COMPLETE"], pruned=trials["PRUNED"],
+                   seconds=seconds, complete=trials.complete, pruned=trials.pruned,
                    final=str(final.get("kind", "best trial")))
 
 

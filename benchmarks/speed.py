@@ -24,12 +24,15 @@ from pathlib import Path
 import torch
 from sklearn.metrics import roc_auc_score
 
-from automl import study as study_module
+from automl import objective
 from automl.config import SearchConfig, TrainConfig
 from automl.data import load_dataset, split
 from automl.features import Preprocessor, TensorSplits
 from automl.metrics import primary_metric
 from automl.model import ModelSpec, build_model
+from automl.plan import prepare_search
+from automl.session import run_search
+from automl.tracking import MlflowTracker
 from automl.train import OptimSpec, fit
 
 DEFAULT_CSV = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "adult.csv"
@@ -90,28 +93,28 @@ def loop_benchmark(csv: Path, target: str, epochs: int, repeats: int) -> dict[st
 def overhead_benchmark(csv: Path, target: str, trials: int) -> dict[str, float]:
     """Run a real study (SQLite Optuna + SQLite MLflow in a temp dir) and split its wall time."""
     epoch_seconds: list[float] = []
-    original_fit = study_module.fit
+    original_fit = objective.fit
 
     def timed_fit(*args: object, **kwargs: object):
         result = original_fit(*args, **kwargs)  # type: ignore[arg-type]
         epoch_seconds.extend(log.seconds for log in result.history)
         return result
 
-    study_module.fit = timed_fit  # type: ignore[assignment]
+    objective.fit = timed_fit  # type: ignore[assignment]
     with tempfile.TemporaryDirectory() as tmp:
         cfg = SearchConfig(csv_path=csv, target=target, study_name="speed", n_trials=trials,
                            storage_url=f"sqlite:///{tmp}/optuna.db",
                            tracking_uri=f"sqlite:///{tmp}/mlruns/mlflow.db",
                            train=TrainConfig(max_epochs=20, patience=4, device="cpu"))
-        study_module.MlflowTracker(cfg.tracking_uri, "warm-up")  # schema migration: one-off
+        MlflowTracker(cfg.tracking_uri, "warm-up")  # schema migration: one-off
         start = time.perf_counter()
-        summary = study_module.run_search(study_module.prepare_search(cfg))
+        summary = run_search(prepare_search(cfg))
         wall = time.perf_counter() - start
-    study_module.fit = original_fit  # type: ignore[assignment]
+    objective.fit = original_fit  # type: ignore[assignment]
     training = sum(epoch_seconds)
     return {"wall": wall, "training": training, "overhead": (wall - training) / wall,
-            "complete": summary.report["trials"]["COMPLETE"],
-            "pruned": summary.report["trials"]["PRUNED"], "epochs": len(epoch_seconds)}
+            "complete": summary.report.trials.complete,
+            "pruned": summary.report.trials.pruned, "epochs": len(epoch_seconds)}
 
 
 def main() -> None:

@@ -20,9 +20,9 @@ import optuna
 
 from automl.config import PrunerKind, SearchConfig, TrainConfig
 from automl.data import TaskType
+from automl.plan import prepare_search
 from automl.space import warm_start
 from automl.storage import make_storage
-from automl.study import prepare_search
 from automl.workers import run_workers
 
 DEFAULT_CSV = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "adult.csv"
@@ -47,7 +47,7 @@ def trials_per_hour(csv: Path, target: str, trials: int, workers: int, epochs: i
         start = time.perf_counter()
         summary = run_workers(plan, workers)
         wall = time.perf_counter() - start
-    done = summary.report["trials"]["COMPLETE"]
+    done = summary.report.trials.complete
     assert done >= trials, f"only {done} of {trials} trials completed"
     return done / wall * 3600
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -146,7 +147,7 @@ def test_configs_are_frozen_and_keyword_only() -> None:
 
 def test_replace_returns_changed_copy_and_keeps_the_rest() -> None:
     cfg = SearchConfig(csv_path=CSV, n_trials=7, seed=3, train=TrainConfig(max_epochs=5))
-    new = cfg.replace(n_trials=11, task="binary")
+    new = replace(cfg, n_trials=11, task="binary")
     assert (new.n_trials, new.task) == (11, "binary")
     assert (new.seed, new.train, new.csv_path) == (3, TrainConfig(max_epochs=5), CSV)
     assert cfg.n_trials == 7 and cfg.task is None  # the original is untouched
@@ -155,4 +156,4 @@ def test_replace_returns_changed_copy_and_keeps_the_rest() -> None:
 def test_replace_validates_again() -> None:
     cfg = SearchConfig(csv_path=CSV)
     with pytest.raises(ConfigError, match="'val_fraction' parameter of SearchConfig"):
-        cfg.replace(val_fraction=0.9)
+        replace(cfg, val_fraction=0.9)

@@ -32,8 +32,12 @@ from automl.final import (
 )
 from automl.metrics import primary_metric
 from automl.model import ModelSpec, build_model
+from automl.objective import candidate
+from automl.plan import prepare_search
 from automl.predict import load_model, predict_csv
-from automl.study import _candidate, _ranked, load_existing, prepare_search, run_search
+from automl.queries import ranked
+from automl.session import run_search
+from automl.storage import load_study
 from automl.tracking import MlflowTracker
 from automl.train import predict_raw, score_split
 
@@ -162,7 +166,7 @@ def _done(search_cfg: Callable[..., SearchConfig], task: str, **changes: object)
 def test_the_final_model_is_its_own_run_and_predict_uses_it(
         search_cfg: Callable[..., SearchConfig], tmp_path: Path) -> None:
     cfg = _done(search_cfg, "regression", n_trials=4)
-    study = load_existing(cfg.storage_url, cfg.study_name)
+    study = load_study(cfg.storage_url, cfg.study_name)
     final = study.user_attrs["final_model"]
     assert final["kind"] in ("ensemble", "refit", "best_trial")
     run = MlflowClient(cfg.tracking_uri).get_run(final["run_id"])
@@ -179,7 +183,7 @@ def test_the_final_model_is_its_own_run_and_predict_uses_it(
     np.testing.assert_allclose(got["prediction"], bundle.predict(rows)["prediction"])
     # the top trials kept their model and validation predictions for the ensemble
     client = MlflowClient(cfg.tracking_uri)
-    for trial in _ranked(study)[:2]:
+    for trial in ranked(study)[:2]:
         names = {f.path for f in client.list_artifacts(trial.user_attrs["mlflow_run_id"])}
         assert {"model", "val_output.npy"} <= names
 
@@ -187,8 +191,8 @@ def test_the_final_model_is_its_own_run_and_predict_uses_it(
 def test_the_refit_model_loads_and_predicts(search_cfg: Callable[..., SearchConfig]) -> None:
     cfg = _done(search_cfg, "binary", n_trials=2)
     plan = prepare_search(cfg)
-    study = load_existing(cfg.storage_url, cfg.study_name)
-    best = _candidate(_ranked(study)[0])  # one candidate: no ensemble, so a refit
+    study = load_study(cfg.storage_url, cfg.study_name)
+    best = candidate(ranked(study)[0])  # one candidate: no ensemble, so a refit
     tracker = MlflowTracker(cfg.tracking_uri, cfg.study_name)
     tracker.parent_run_id = study.user_attrs["mlflow_parent_run_id"]
     inputs = FinalInputs(tensors=plan.tensors, preprocessor=plan.preprocessor,
@@ -264,8 +268,8 @@ def test_a_timed_search_finishes_within_its_timeout_including_the_final_model(
     summary = run_search(prepare_search(cfg))
     elapsed = time.monotonic() - start
     assert elapsed <= 21.0, elapsed
-    assert summary.report["trials"]["COMPLETE"] >= 2
-    assert summary.report["final_model"]["run_id"]
+    assert summary.report.to_json()["trials"]["COMPLETE"] >= 2
+    assert summary.report.to_json()["final_model"]["run_id"]
 
 
 @pytest.mark.slow

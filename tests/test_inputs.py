@@ -32,7 +32,7 @@ import automl.cli
 from automl.cli import app
 from automl.config import SearchConfig
 from automl.data import ColumnKind, TaskType
-from automl.study import SearchPlan, prepare_search
+from automl.plan import SearchPlan, prepare_search
 
 FAST = ("--n-trials", "1", "--max-epochs", "2", "--patience", "1", "--threads", "1",
         "--device", "cpu")

@@ -30,8 +30,9 @@ from mlflow.tracking import MlflowClient
 from automl.config import SearchConfig
 from automl.data import split
 from automl.metrics import predictions
+from automl.plan import SearchPlan, prepare_search
 from automl.predict import load_model
-from automl.study import SearchPlan, prepare_search, run_search
+from automl.session import run_search
 from automl.train import predict_raw
 
 

@@ -34,8 +34,11 @@ from cli_helpers import cli, one_error_line
 from mlflow.tracking import MlflowClient
 
 from automl.config import SearchConfig, TrainConfig
+from automl.plan import prepare_search
+from automl.queries import describe
 from automl.report import build_report, log_report, report_html
-from automl.study import describe, load_existing, prepare_search, run_search
+from automl.session import run_search
+from automl.storage import load_study
 from automl.tracking import MlflowTracker
 
 REPORT_FILES = {"columns.html", "history.html", "history.png", "importances.html",
@@ -55,7 +58,7 @@ class Finished:
 
     @property
     def study(self) -> optuna.Study:
-        return load_existing(self.cfg.storage_url, self.cfg.study_name)
+        return load_study(self.cfg.storage_url, self.cfg.study_name)
 
 
 def _search(tmp: Path, migrated_db: Path, name: str) -> Finished:
@@ -97,7 +100,7 @@ class _Resources(HTMLParser):
 
 # --------------------------------------------------------------------------- fast: artifacts
 def test_a_search_logs_the_report_to_the_parent_run(finished: Finished) -> None:
-    summary = describe(finished.study, top=10)
+    summary = describe(finished.study, top=10).to_json()
     client = MlflowClient(tracking_uri=finished.cfg.tracking_uri)
     parent = summary["mlflow_parent_run_id"]
     assert client.get_run(parent).info.status == "FINISHED"
@@ -135,7 +138,7 @@ def test_automl_report_writes_one_self_contained_page(finished: Finished) -> Non
         assert uri.startswith("data:image/png;base64,")
         assert base64.b64decode(uri.split(",", 1)[1]).startswith(PNG_MAGIC)
 
-    summary = describe(finished.study, top=10)
+    summary = describe(finished.study, top=10).to_json()
     for rank, row in enumerate(summary["leaderboard"], 1):
         assert f"<tr><td>{rank}</td><td>{row['trial']}</td>" in page
     for column in ("x1", "x2", "color"):
@@ -168,7 +171,7 @@ def test_a_section_that_cannot_be_drawn_is_noted_and_never_raised(tmp_tracking_u
         params={"lr": 0.01}, distributions={"lr": optuna.distributions.FloatDistribution(
             1e-5, 1e-1, log=True)}, value=0.7))
     study.set_user_attr("columns", 5)  # not a table: drawing the column section fails
-    report = build_report(study, describe(study))
+    report = build_report(study, describe(study).to_json())
     notes = {s.name: s.note for s in report.sections}
     assert notes["importances"] == "needs at least 2 completed trials (1 so far)"
     assert notes["columns"].startswith("not drawn (TypeError")
@@ -177,13 +180,13 @@ def test_a_section_that_cannot_be_drawn_is_noted_and_never_raised(tmp_tracking_u
 
     tracker = MlflowTracker(tmp_tracking_uri, "broken-columns")
     run_id = tracker.start_study("broken", parent_run_id=None, tags={}, params={})
-    logged = log_report(study, describe(study), tracker, run_id)
+    logged = log_report(study, describe(study).to_json(), tracker, run_id)
     assert "report.html" in logged and "importances.png" not in logged
     names = {Path(a.path).name for a in tracker.client.list_artifacts(run_id, "report")}
     assert names == set(logged)
     # an empty study still gives a page
     assert "no finished trial yet" in report_html(build_report(
-        optuna.create_study(), describe(optuna.create_study())))
+        optuna.create_study(), describe(optuna.create_study()).to_json()))
 
 
 # ------------------------------------------------------------------ slow: the MLflow UI seen

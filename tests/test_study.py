@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,20 +20,14 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-import automl.study
+import automl.objective
 from automl.config import PrunerKind, SamplerKind, SearchConfig, TrainConfig
 from automl.errors import StudyMismatchError, StudyNotFoundError
-from automl.storage import make_storage
-from automl.study import (
-    FinalStep,
-    SearchSummary,
-    load_existing,
-    open_study,
-    prepare_search,
-    resume_config,
-    run_search,
-    start_study,
-)
+from automl.plan import prepare_search
+from automl.queries import resume_config
+from automl.session import FinalStep, SearchSummary, run_search
+from automl.storage import load_study, make_storage
+from automl.strategy import open_study, start_study
 
 SearchCfg = Callable[..., SearchConfig]
 STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
@@ -48,7 +43,8 @@ def _search(cfg: SearchConfig) -> SearchSummary:
 
 
 def _finished(summary: SearchSummary) -> int:
-    return int(summary.report["trials"]["COMPLETE"] + summary.report["trials"]["PRUNED"])
+    trials = summary.report.to_json()["trials"]
+    return int(trials["COMPLETE"] + trials["PRUNED"])
 
 
 def _runs(cfg: SearchConfig, experiment_id: str, where: str = "") -> list[Run]:
@@ -59,7 +55,7 @@ def _runs(cfg: SearchConfig, experiment_id: str, where: str = "") -> list[Run]:
 def _assert_ledgers_agree(cfg: SearchConfig, study_name: str) -> None:
     """One parent run, one child run per trial with the mirrored status, nothing RUNNING
     (besides the final model's runs, ``automl.role=final``, one per finished search)."""
-    study = load_existing(cfg.storage_url, study_name)
+    study = load_study(cfg.storage_url, study_name)
     experiment, parent = (study.user_attrs["mlflow_experiment_id"],
                           study.user_attrs["mlflow_parent_run_id"])
     every_run = _runs(cfg, experiment)
@@ -89,9 +85,9 @@ def test_n_trials_is_the_study_total_not_this_many_more(search_cfg: SearchCfg) -
     again = _search(cfg)
     assert (again.n_run_here, _finished(again)) == (0, 2)
 
-    raised = _search(cfg.replace(n_trials=3))
+    raised = _search(replace(cfg, n_trials=3))
     assert (raised.n_run_here, _finished(raised)) == (1, 3)
-    assert raised.report["n_trials_budget"] == 3
+    assert raised.report.to_json()["n_trials_budget"] == 3
     _assert_ledgers_agree(cfg, "test-binary")
 
 
@@ -131,7 +127,7 @@ def test_resume_config_reproduces_the_stored_settings(search_cfg: SearchCfg) -> 
 
     more = _search(resume_config(cfg.storage_url, "resumable", n_trials=2, threads=1))
     assert (more.n_run_here, _finished(more)) == (1, 2)
-    assert more.report["metric"] == "accuracy"
+    assert more.report.to_json()["metric"] == "accuracy"
     _assert_ledgers_agree(cfg, "resumable")
 
 
@@ -157,7 +153,7 @@ def _mlflow_run_ids(cfg: SearchConfig) -> set[str]:
 
 
 def _no_trial_started(cfg: SearchConfig) -> bool:
-    trials = load_existing(cfg.storage_url, "test-binary").trials
+    trials = load_study(cfg.storage_url, "test-binary").trials
     return all(t.state is TrialState.WAITING for t in trials)
 
 
@@ -182,7 +178,7 @@ def test_another_metric_under_the_same_study_is_refused(search_cfg: SearchCfg) -
     start_study(prepare_search(cfg))
 
     with pytest.raises(StudyMismatchError) as caught:
-        _search(cfg.replace(metric="accuracy"))
+        _search(replace(cfg, metric="accuracy"))
 
     message = str(caught.value)
     assert "metric: study has 'roc_auc', now 'accuracy'" in message
@@ -195,7 +191,7 @@ def test_another_metric_under_the_same_study_is_refused(search_cfg: SearchCfg) -
 def test_best_model_and_test_metrics_are_on_the_parent_run(search_cfg: SearchCfg) -> None:
     cfg = search_cfg(n_trials=2)
     summary = _search(cfg)
-    report = summary.report
+    report = summary.report.to_json()
     client = MlflowClient(cfg.tracking_uri)
     parent = client.get_run(report["mlflow_parent_run_id"])
 
@@ -218,8 +214,8 @@ def test_the_final_step_runs_once_by_the_last_worker_to_end(search_cfg: SearchCf
     """A worker that ends while another still runs a trial leaves the test score, the final
     model and the parent run to the last one; a run that adds no trial does not redo them."""
     cfg = search_cfg(n_trials=1)
-    parent = _search(cfg).report["mlflow_parent_run_id"]
-    study = load_existing(cfg.storage_url, "test-binary")
+    parent = _search(cfg).report.to_json()["mlflow_parent_run_id"]
+    study = load_study(cfg.storage_url, "test-binary")
     elsewhere = study.ask()  # another worker's trial, RUNNING
     client = MlflowClient(cfg.tracking_uri)
 
@@ -228,7 +224,7 @@ def test_the_final_step_runs_once_by_the_last_worker_to_end(search_cfg: SearchCf
                                              "tags.`automl.role` = 'final'")]
 
     first_final = final_runs()
-    early = _search(cfg.replace(n_trials=3, timeout_s=12))  # waits for `elsewhere`, in vain
+    early = _search(replace(cfg, n_trials=3, timeout_s=12))  # waits for `elsewhere`, in vain
 
     assert (early.n_run_here, early.final_step, early.test_metrics) == (
         1, FinalStep.LEFT_TO_RUNNING, {})
@@ -236,21 +232,21 @@ def test_the_final_step_runs_once_by_the_last_worker_to_end(search_cfg: SearchCf
     assert final_runs() == first_final
 
     study.tell(elsewhere, state=TrialState.FAIL)
-    last = _search(cfg.replace(n_trials=3))
+    last = _search(replace(cfg, n_trials=3))
 
     assert (last.n_run_here, last.final_step, bool(last.test_metrics)) == (
         1, FinalStep.HERE, True)
     assert client.get_run(parent).info.status == "FINISHED"
     assert len(final_runs()) == 2
 
-    again = _search(cfg.replace(n_trials=3))
+    again = _search(replace(cfg, n_trials=3))
     assert (again.n_run_here, again.final_step) == (0, FinalStep.DONE_ELSEWHERE)
     assert len(final_runs()) == 2
 
 
 def test_describe_is_stable_json_with_a_ranked_leaderboard(search_cfg: SearchCfg) -> None:
     summary = _search(search_cfg("regression", n_trials=2))
-    report: dict[str, Any] = json.loads(json.dumps(summary.report))
+    report: dict[str, Any] = json.loads(json.dumps(summary.report.to_json()))
 
     assert {"study", "task", "metric", "direction", "best_value", "best_params", "best_trial",
             "trials", "mlflow_experiment_id", "mlflow_parent_run_id",
@@ -281,15 +277,15 @@ def test_a_diverging_trial_fails_and_the_search_goes_on(search_cfg: SearchCfg) -
         warnings.simplefilter("ignore")  # lr is outside the space on purpose
         summary = run_search(plan)
 
-    assert summary.report["trials"]["FAIL"] == 1
+    assert summary.report.to_json()["trials"]["FAIL"] == 1
     assert _finished(summary) == 2  # failures do not use up the budget
     assert summary.n_run_here == 3
-    study = load_existing(cfg.storage_url, "test-binary")
+    study = load_study(cfg.storage_url, "test-binary")
     failed = study.trials[0]
     assert failed.state is TrialState.FAIL
     assert failed.params["lr"] == 1e6
     assert failed.user_attrs["stop_reason"] == "non_finite"
-    assert summary.report["best_trial"] != 0
+    assert summary.report.to_json()["best_trial"] != 0
     _assert_ledgers_agree(cfg, "test-binary")
 
 
@@ -306,7 +302,7 @@ def test_trial_time_limit_ends_each_trial_complete_with_its_best_epoch(search_cf
 
 def test_one_trial_gets_at_most_a_share_of_the_timeout(search_cfg: SearchCfg,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(automl.study, "MAX_TRIAL_SHARE", 1e-9)  # the share ends every 1st epoch
+    monkeypatch.setattr(automl.objective, "MAX_TRIAL_SHARE", 1e-9)  # the share ends every 1st epoch
     train = TrainConfig(max_epochs=50, patience=50, device="cpu", max_trial_seconds=None)
     cfg = search_cfg("regression", n_trials=2, timeout_s=600, train=train)
     run_search(prepare_search(cfg))

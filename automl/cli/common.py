@@ -1,0 +1,106 @@
+"""What every ``automl`` command shares: the Typer app, the consoles, the common options, and
+the mapping of errors to one line and an exit code.
+
+Every :class:`~automl.errors.AutoMLError` becomes one line on stderr and exit code 2 (``--debug``
+shows the traceback instead); Ctrl-C ends the running trial cleanly and exits 130 (SIGTERM 143);
+a storage connection still lost after the storage's repeats exits 1.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from automl.config import STORAGE_ENV, TRACKING_ENV, SearchConfig, TrainConfig, default_of
+from automl.errors import AutoMLError, ConfigError
+from automl.storage import is_lost_connection
+from automl.workers import exit_code
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  pretty_exceptions_enable=False,
+                  help="AutoML for tabular data: Optuna searches PyTorch networks, MLflow "
+                       "records every trial.")
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+StorageOpt = typer.Option(None, "--storage", envvar=STORAGE_ENV, show_envvar=True,
+                          help="Optuna storage URL [default: sqlite:///studies/automl.db].")
+TrackingOpt = typer.Option(None, "--tracking-uri", envvar=TRACKING_ENV, show_envvar=True,
+                           help="MLflow tracking URI [default: sqlite:///mlruns/mlflow.db].")
+#: Config fields whose CLI option has another name (others: ``n_trials`` → ``--n-trials``).
+_FIELD_OPTIONS = {"timeout_s": "timeout", "storage_url": "storage", "experiment_name": "experiment"}
+DebugOpt = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors.")
+JsonOpt = typer.Option(False, "--json", help="Print JSON (stable format, see README).")
+
+
+@contextmanager
+def user_errors(debug: bool) -> Iterator[None]:
+    """AutoMLError → one line + exit 2; Ctrl-C → one line + exit 130; a storage connection
+    still lost after the storage's repeats → one line + exit 1."""
+    try:
+        yield
+    except AutoMLError as exc:
+        if debug:
+            raise
+        err.print(f"error: {_in_cli_words(exc)}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt as exc:
+        if debug:
+            raise
+        code = exit_code(exc)
+        err.print(f"{'terminated' if code == 143 else 'interrupted'}: the running trial was "
+                  "marked failed and its MLflow run closed; continue with `automl resume "
+                  "STUDY`", soft_wrap=True)
+        raise typer.Exit(code) from None
+    except Exception as exc:
+        if debug or not is_lost_connection(exc):
+            raise
+        err.print(f"error: lost the connection to the study storage ({_root(exc)}); check the "
+                  "database, then continue with `automl resume STUDY`", soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+def _root(exc: BaseException) -> str:
+    """The first line of the driver's message under ``exc`` (the error that started it)."""
+    while exc.__cause__ or exc.__context__:
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
+def _in_cli_words(exc: AutoMLError) -> str:
+    """The message of ``exc``; a bad setting is named by its option (``--n-trials must be
+    ...``) rather than by its config field (every checked field a command sets has an option)."""
+    if not isinstance(exc, ConfigError) or exc.param is None:
+        return str(exc)
+    option = "--" + _FIELD_OPTIONS.get(exc.param, exc.param).replace("_", "-")
+    return f"{option} must be {exc.expected}; got {exc.value!r}"
+
+
+def quiet_libraries() -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+
+
+def print_json(data: Any) -> None:
+    """``data`` as indented JSON on stdout."""
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def search_default(name: str) -> Any:
+    """The default of a :class:`SearchConfig` field, for an option's default and help."""
+    return default_of(SearchConfig, name)
+
+
+def train_default(name: str) -> Any:
+    """The default of a :class:`TrainConfig` field, for an option's default and help."""
+    return default_of(TrainConfig, name)

@@ -1,0 +1,137 @@
+"""``automl predict``, ``export`` and ``ui``: use a study's model, and open the MLflow UI."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from automl.cli.common import (
+    DebugOpt,
+    StorageOpt,
+    TrackingOpt,
+    app,
+    err,
+    out,
+    quiet_libraries,
+    user_errors,
+)
+from automl.config import default_storage
+from automl.errors import ConfigError
+from automl.stores import mask
+
+
+@app.command()
+def predict(
+    study: str = typer.Argument(..., help="Study whose model to use."),
+    csv_path: Path = typer.Argument(..., help="Rows to predict: a CSV with the feature columns."),
+    output: Path | None = typer.Option(None, "--output", "-o",
+                                       help="Write predictions here [default: stdout]."),
+    trial: int | None = typer.Option(None, "--trial",
+                                     help="Use this trial's model [default: the best]."),
+    storage: str | None = StorageOpt,
+    tracking_uri: str | None = TrackingOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Predict a CSV with a study's best model: `prediction` and `proba_<class>` per row."""
+    from automl.predict import predict_csv
+
+    with user_errors(debug):
+        quiet_libraries()
+        result = predict_csv(storage or default_storage(), study, csv_path, trial=trial,
+                             tracking_uri=tracking_uri)
+        if result.ignored:
+            err.print(f"ignored column(s) the model does not use: "
+                      f"{', '.join(result.ignored)}", soft_wrap=True)
+        if output is None:
+            result.predictions.to_csv(sys.stdout, index=False)
+            return
+        try:
+            result.predictions.to_csv(output, index=False)
+        except OSError as exc:
+            raise ConfigError(f"cannot write {output} ({exc.strerror}); check -o") from None
+        err.print(f"{len(result.predictions):,} predictions from {result.source.label} "
+                  f"of study {study!r} written to {output}", soft_wrap=True)
+
+
+@app.command()
+def export(
+    study: str = typer.Argument(..., help="Study whose model to export."),
+    path: Path | None = typer.Argument(None, help="New directory for the MLflow model."),
+    register: str | None = typer.Option(None, "--register",
+                                        help="Also register it in the MLflow Model Registry "
+                                             "under this name."),
+    trial: int | None = typer.Option(None, "--trial",
+                                     help="Export this trial's model [default: the best]."),
+    storage: str | None = StorageOpt,
+    tracking_uri: str | None = TrackingOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Export a study's best model as an MLflow pyfunc model (directory and/or registry)."""
+    from automl.predict import export_study
+
+    with user_errors(debug):
+        quiet_libraries()
+        done = export_study(storage or default_storage(), study, path, register=register,
+                            trial=trial, tracking_uri=tracking_uri)
+        source = f"{done.source.label} of study {study!r}"
+        if done.path is not None:
+            out.print(f"exported {source} to {done.path}\n  serve it: mlflow models serve -m "
+                      f"{done.path} --env-manager local -h 127.0.0.1 -p 5001", soft_wrap=True)
+        if done.registered_name:
+            out.print(f"registered {source} as {done.model_uri} in "
+                      f"{mask(done.source.tracking_uri)}", soft_wrap=True)
+
+
+@app.command()
+def ui(
+    study: str | None = typer.Argument(None, help="Open this study's experiment."),
+    port: int = typer.Option(5000, "--port", "-p", help="Port on 127.0.0.1."),
+    storage: str | None = StorageOpt,
+    tracking_uri: str | None = TrackingOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Start the MLflow UI on the study's tracking store, bound to 127.0.0.1; Ctrl-C stops it."""
+    import os
+    import subprocess
+
+    from automl.predict import ui_plan
+
+    with user_errors(debug):
+        plan = ui_plan(storage or default_storage(), study, tracking_uri=tracking_uri,
+                       port=port)
+        out.print(f"MLflow UI for {mask(plan.tracking_uri)} at {plan.url} "
+                  "(Ctrl-C stops it)", soft_wrap=True)
+        # its own process group, so that stopping it stops the server workers too
+        process = subprocess.Popen(plan.argv, env={**os.environ, **plan.env},
+                                   start_new_session=True)
+        try:
+            code = process.wait()
+        except KeyboardInterrupt:
+            _stop_group(process)
+            out.print("MLflow UI stopped")
+            return
+        if code != 0:
+            err.print(f"error: the MLflow UI exited with code {code}", soft_wrap=True)
+            raise typer.Exit(2)
+
+
+def _stop_group(process: Any) -> None:
+    """SIGTERM the process group of ``process``; SIGKILL it if still there after 10 s."""
+    import os
+    import signal
+    import subprocess
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=10)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+

@@ -1,0 +1,85 @@
+"""``automl show``, ``studies`` and ``report``: read-only views of stored studies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from automl.cli.common import (
+    DebugOpt,
+    JsonOpt,
+    StorageOpt,
+    app,
+    err,
+    out,
+    print_json,
+    quiet_libraries,
+    user_errors,
+)
+from automl.cli.search import render_leaderboard
+from automl.config import default_storage
+from automl.queries import describe, list_studies, show_study
+from automl.storage import load_study
+
+
+@app.command()
+def show(
+    study: str = typer.Argument(..., help="Study name."),
+    top: int = typer.Option(5, "--top", help="Rows of the leaderboard."),
+    as_json: bool = JsonOpt,
+    storage: str | None = StorageOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Show a study's leaderboard: best trials, their parameters, scores and MLflow run ids."""
+    with user_errors(debug):
+        report = show_study(storage or default_storage(), study, top)
+        if as_json:
+            print_json(report.to_json())
+            return
+        render_leaderboard(report)
+        counts = ", ".join(f"{n} {s.lower()}" for s, n in report.trials.to_json().items())
+        out.print(f"task {report.task}, metric {report.metric} ({report.direction}); "
+                  f"trials: {counts}")
+
+
+@app.command(name="studies")
+def studies(
+    as_json: bool = JsonOpt,
+    storage: str | None = StorageOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """List the studies in the storage: task, metric, best value, trials by state."""
+    with user_errors(debug):
+        reports = list_studies(storage or default_storage())
+        if as_json:
+            print_json([r.to_row() for r in reports])
+            return
+        table = Table("study", "task", "metric", "best", "complete", "pruned", "failed",
+                      "running")
+        for r in reports:
+            best = "-" if r.best_value is None else f"{r.best_value:.5g}"
+            t = r.trials
+            table.add_row(r.study, str(r.task), str(r.metric), best,
+                          *(str(n) for n in (t.complete, t.pruned, t.fail, t.running)))
+        out.print(table)
+
+
+@app.command()
+def report(
+    study: str = typer.Argument(..., help="Study to report on."),
+    output: Path = typer.Option(Path("report.html"), "--output", "-o",
+                                help="The HTML file to write."),
+    top: int = typer.Option(10, "--top", min=1, help="Rows of the leaderboard."),
+    storage: str | None = StorageOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Write a study's report as one self-contained HTML file that opens offline."""
+    from automl.report import write_report
+
+    with user_errors(debug):
+        quiet_libraries()
+        found = load_study(storage or default_storage(), study)
+        path = write_report(found, describe(found, top).to_json(), output)
+        err.print(f"report of study {study!r} written to {path}", soft_wrap=True)

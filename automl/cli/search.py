@@ -1,0 +1,236 @@
+"""``automl search``, ``resume`` and ``worker``: run a study; show what it read and found."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from automl import workers
+from automl.cli.common import (
+    DebugOpt,
+    StorageOpt,
+    TrackingOpt,
+    app,
+    err,
+    out,
+    quiet_libraries,
+    search_default,
+    train_default,
+    user_errors,
+)
+from automl.config import (
+    PrunerKind,
+    SamplerKind,
+    SearchConfig,
+    TaskType,
+    TrainConfig,
+    default_storage,
+    default_tracking_uri,
+)
+from automl.errors import AutoMLError
+from automl.plan import SearchPlan, prepare_search
+from automl.queries import StudyReport, resume_config
+from automl.session import FinalStep, SearchSummary, run_search
+from automl.session import Progress as SearchProgress
+from automl.stores import mask
+
+
+@app.command()
+def search(
+    csv_path: Path = typer.Argument(..., help="Training data: a CSV file (.csv or .csv.gz).",
+                                    readable=False),  # automl.data says what is wrong, on one line
+    target: str | None = typer.Option(None, "--target", "-t",
+                                      help="Target column [default: the last column]."),
+    study: str | None = typer.Option(None, "--study", "-s",
+                                     help="Study name [default: from the file name]."),
+    n_trials: int = typer.Option(search_default("n_trials"), "--n-trials", "-n",
+                                 help="The study's total budget of finished trials."),
+    timeout: float | None = typer.Option(None, "--timeout",
+                                         help="Wall-clock seconds for this run."),
+    seed: int = typer.Option(search_default("seed"), "--seed",
+                            help="Seed of the split, sampler and weights."),
+    task: TaskType | None = typer.Option(None, "--task",
+                                         help="Force the task [default: inferred]."),
+    metric: str | None = typer.Option(None, "--metric",
+                                      help="Study metric [default: roc_auc / accuracy / rmse]."),
+    sampler: SamplerKind = typer.Option(search_default("sampler"), "--sampler",
+                                        help="Optuna sampler."),
+    pruner: PrunerKind = typer.Option(search_default("pruner"), "--pruner",
+                                      help="Optuna pruner."),
+    max_epochs: int = typer.Option(train_default("max_epochs"), "--max-epochs",
+                                   help="Upper bound on epochs per trial."),
+    patience: int = typer.Option(train_default("patience"), "--patience",
+                                 help="Early-stopping patience in epochs."),
+    max_trial_seconds: float = typer.Option(
+        train_default("max_trial_seconds"), "--max-trial-seconds",
+        help="A trial ends at the first epoch end past this many seconds (0: no limit)."),
+    device: str = typer.Option(train_default("device"), "--device", help="auto, cpu or cuda."),
+    threads: int | None = typer.Option(None, "--threads", help="torch threads [default: all]."),
+    storage: str | None = StorageOpt,
+    tracking_uri: str | None = TrackingOpt,
+    experiment: str | None = typer.Option(None, "--experiment",
+                                          help="MLflow experiment [default: the study name]."),
+    n_workers: int = typer.Option(1, "--workers", "-w", min=1,
+                                  help="Local worker processes on the study (threads are "
+                                       "divided so workers x threads <= cores)."),
+    debug: bool = DebugOpt,
+) -> None:
+    """Search network architectures and training settings for a CSV; log every trial."""
+    with user_errors(debug):
+        cfg = SearchConfig(
+            csv_path=csv_path, target=target, study_name=study, n_trials=n_trials,
+            timeout_s=timeout, seed=seed, task=task, metric=metric,
+            sampler=sampler, pruner=pruner, threads=threads, experiment_name=experiment,
+            storage_url=storage or default_storage(),
+            tracking_uri=tracking_uri or default_tracking_uri(),
+            train=TrainConfig(max_epochs=max_epochs, patience=patience, device=device,
+                              max_trial_seconds=max_trial_seconds or None))
+        _run(cfg, n_workers)
+
+
+@app.command()
+def resume(
+    study: str = typer.Argument(..., help="Name of the study to continue."),
+    n_trials: int | None = typer.Option(None, "--n-trials", "-n",
+                                        help="New total budget [default: the stored one]."),
+    timeout: float | None = typer.Option(None, "--timeout",
+                                         help="Wall-clock seconds for this run."),
+    storage: str | None = StorageOpt,
+    tracking_uri: str | None = TrackingOpt,
+    n_workers: int = typer.Option(1, "--workers", "-w", min=1,
+                                  help="Local worker processes on the study."),
+    debug: bool = DebugOpt,
+) -> None:
+    """Continue a study with its stored data, split and settings, up to its budget."""
+    with user_errors(debug):
+        cfg = resume_config(storage or default_storage(), study, n_trials=n_trials,
+                                    timeout_s=timeout, tracking_uri=tracking_uri)
+        _run(cfg, n_workers)
+
+
+@app.command()
+def worker(
+    study: str = typer.Argument(..., help="Name of the existing study to join."),
+    threads: int | None = typer.Option(None, "--threads", help="torch threads [default: all]."),
+    timeout: float | None = typer.Option(None, "--timeout",
+                                         help="Wall-clock seconds for this worker."),
+    storage: str | None = StorageOpt,
+    tracking_uri: str | None = TrackingOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Join an existing study as one more worker (any machine reaching the storage and data)."""
+    with user_errors(debug), workers.interrupts_end_trials():
+        quiet_libraries()
+        cfg = workers.worker_config(storage or default_storage(), study, threads=threads,
+                                    timeout_s=timeout, tracking_uri=tracking_uri)
+        me = f"worker {os.getpid()}"
+        out.print(f"{me} joins study {study!r} in {mask(cfg.storage_url)}, budget "
+                  f"{cfg.n_trials} trials, data {cfg.csv_path}", soft_wrap=True)
+
+        def line(p: SearchProgress) -> None:
+            best = "-" if p.best_value is None else f"{p.best_value:.4g}"
+            out.print(f"{me}: trial {p.last_state.lower()}; study {p.n_done}/{p.budget} "
+                      f"finished, best {best}", soft_wrap=True)
+
+        summary = workers.run_worker(cfg, on_trial=line)
+        out.print(f"{me}: {summary.n_run_here} trial(s) run in {summary.elapsed_s:.0f}s",
+                  soft_wrap=True)
+        _render_deferral(summary)
+
+
+def _run(cfg: SearchConfig, n_workers: int = 1) -> None:
+    quiet_libraries()
+    plan = prepare_search(cfg)
+    _render_plan(plan)
+    with workers.interrupts_end_trials():
+        if n_workers > 1:
+            out.print(f"workers {n_workers} processes x "
+                      f"{workers.threads_per_worker(n_workers, cfg.threads)} torch threads")
+            summary = workers.run_workers(plan, n_workers)
+        else:
+            with _progress_bar(cfg.n_trials) as on_trial:
+                summary = run_search(plan, on_trial=on_trial)
+    _render_summary(summary)
+
+
+def _render_plan(plan: SearchPlan) -> None:
+    schema, cfg, t = plan.dataset.schema, plan.cfg, plan.tensors
+    classes = f" ({len(schema.classes)} classes)" if schema.classes else ""
+    out.print(f"data    {cfg.csv_path}: {schema.n_rows:,} rows, {len(schema.columns)} features,"
+              f" fingerprint {plan.dataset.fingerprint}")
+    if schema.n_missing_target:
+        out.print(f"        dropped {schema.n_missing_target:,} rows with no target value")
+    for note in schema.notes:
+        out.print(f"        {note}", soft_wrap=True)
+    out.print(f"task    {schema.task.value}{classes}, target {schema.target!r}, metric "
+              f"{plan.metric.name} ({plan.metric.direction.value})")
+    out.print(f"split   {len(t.x_train):,} train / {len(t.x_val):,} validation / "
+              f"{len(t.x_test):,} test rows (seed {cfg.seed}); {t.d_in} model inputs")
+    out.print(f"study   {plan.study_name!r} in {mask(cfg.storage_url)}, budget "
+              f"{cfg.n_trials} trials" + (f", timeout {cfg.timeout_s:g}s" if cfg.timeout_s else ""))
+    table = Table("column", "kind", "action", title="columns", title_justify="left")
+    for row in plan.preprocessor.describe():
+        table.add_row(*row)
+    out.print(table)
+
+
+@contextmanager
+def _progress_bar(budget: int) -> Iterator[Callable[[SearchProgress], None]]:
+    columns = (TextColumn("trials"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+               TextColumn("best {task.fields[best]}"), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=False) as bar:
+        task = bar.add_task("search", total=budget, best="-")
+
+        def update(p: SearchProgress) -> None:
+            best = "-" if p.best_value is None else f"{p.best_value:.4g}"
+            bar.update(task, completed=min(p.n_done, budget), best=best)
+
+        try:
+            yield update
+        except AutoMLError:
+            if not bar.tasks[0].completed:  # refused before any trial: only the error line
+                bar.update(task, visible=False)
+            raise
+
+
+def _render_summary(summary: SearchSummary) -> None:
+    report = summary.report
+    render_leaderboard(report)
+    counts = ", ".join(f"{n} {s.lower()}" for s, n in report.trials.to_json().items() if n)
+    out.print(f"{summary.n_run_here} trial(s) run in {summary.elapsed_s:.0f}s; study: {counts}")
+    if summary.test_metrics:
+        scores = ", ".join(f"{k} {v:.4g}" for k, v in summary.test_metrics.items())
+        out.print(f"best trial on the held-out test split: {scores}")
+    _render_deferral(summary)
+    out.print(f"compare trials in the MLflow UI:\n  mlflow ui --backend-store-uri "
+              f"{mask(summary.tracking_uri)}", soft_wrap=True)
+
+
+def _render_deferral(summary: SearchSummary) -> None:
+    step = summary.final_step
+    if step is FinalStep.LEFT_TO_RUNNING:
+        out.print("trials are still running in other workers: the last worker to end scores "
+                  "the best trial and builds the final model", soft_wrap=True)
+    elif step is FinalStep.DONE_ELSEWHERE:
+        out.print("the final model for these trials was built by another worker or an earlier "
+                  f"run (see `automl show {summary.study_name}`)", soft_wrap=True)
+
+
+def render_leaderboard(report: StudyReport) -> None:
+    """The leaderboard as a table: rank, trial, value, network, optimizer, MLflow run."""
+    table = Table("#", "trial", report.metric or "value", "network", "optimizer",
+                  "MLflow run", title=f"study {report.study!r}", title_justify="left")
+    for rank, row in enumerate(report.leaderboard, 1):
+        p = row.params
+        network = f"{p.get('arch')} {p.get('n_blocks')}x{p.get('d_block')}"
+        optimizer = f"{p.get('optimizer')} lr={p.get('lr', 0):.1e} bs={p.get('batch_size')}"
+        table.add_row(str(rank), str(row.trial), f"{row.value:.4f}", network, optimizer,
+                      str(row.mlflow_run_id)[:12])
+    out.print(table)
+

@@ -1,0 +1,47 @@
+"""Signals to safe points: a Ctrl-C or SIGTERM received while trials run is raised later.
+
+A signal handler (:mod:`automl.workers`) calls :func:`defer`; while a search loop is
+:func:`armed`, the exception waits until the loop reaches a safe point and calls
+:func:`raise_pending`: the end of an epoch or the gate before a trial, where raising cannot cut
+a database transaction in half. Outside an armed loop, :func:`defer` declines and the handler
+raises at once. One process runs one search loop, so the state is module-wide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+_armed = False
+_pending: KeyboardInterrupt | None = None
+
+
+def defer(exc: KeyboardInterrupt) -> bool:
+    """Have the running search raise ``exc`` at its next safe point instead of now.
+
+    Returns ``False`` when no search loop is armed (the caller then raises ``exc`` itself).
+    """
+    global _pending
+    if not _armed:
+        return False
+    _pending = exc
+    return True
+
+
+def raise_pending() -> None:
+    """Raise the deferred interrupt, if any (call only at a safe point)."""
+    global _pending
+    exc, _pending = _pending, None
+    if exc is not None:
+        raise exc
+
+
+@contextmanager
+def armed() -> Iterator[None]:
+    """Defer interrupts while the block runs (the search loop); never nested."""
+    global _armed
+    _armed = True
+    try:
+        yield
+    finally:
+        _armed = False

@@ -1,0 +1,182 @@
+"""Planning a search: settings and a CSV become a :class:`SearchPlan`; the study's identity.
+
+:func:`prepare_search` reads and checks everything a search needs (the stores' URLs, the data,
+the split, the fitted preprocessing) and creates nothing on disk, so a refusal leaves nothing
+behind. :class:`StudySettings` is what a study stores about itself: written once as Optuna user
+attrs (:meth:`StudySettings.to_attrs`), read back by ``resume``, ``worker`` and ``show``
+(:meth:`StudySettings.from_attrs`), and compared on every continuation
+(:meth:`StudySettings.differences`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from automl.config import PrunerKind, SamplerKind, SearchConfig, TaskType, TrainConfig, default_of
+from automl.data import Dataset, load_dataset, split
+from automl.errors import ConfigError, StudyNotFoundError
+from automl.features import Preprocessor, TensorSplits
+from automl.metrics import Direction, Metric, primary_metric
+from automl.space import SPACE_VERSION
+from automl.stores import check_sqlite, check_url
+
+#: The settings a continued study must share with its first run (its data, split and space).
+IDENTITY = ("fingerprint", "target", "task", "metric", "space_version", "split_seed",
+            "val_fraction", "test_fraction")
+#: Study names become MLflow experiment names and artifact folder names: keep them portable.
+STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StudySettings:
+    """What a study stores about itself; the same keys as every study made so far."""
+
+    data_path: str
+    target: str
+    task: TaskType
+    metric: str
+    direction: Direction
+    fingerprint: str
+    space_version: int
+    split_seed: int
+    val_fraction: float
+    test_fraction: float
+    n_trials: int
+    sampler: SamplerKind
+    pruner: PrunerKind
+    train: TrainConfig
+    experiment: str
+    n_startup_trials: int
+    n_warmup_epochs: int
+    schema: dict[str, Any]
+    columns: tuple[tuple[str, str, str], ...]
+
+    def to_attrs(self) -> dict[str, Any]:
+        """Plain JSON values, one Optuna user attr each."""
+        attrs = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        return attrs | {"task": self.task.value, "direction": self.direction.value,
+                        "sampler": self.sampler.value, "pruner": self.pruner.value,
+                        "train": asdict(self.train), "columns": [list(c) for c in self.columns]}
+
+    @classmethod
+    def from_attrs(cls, attrs: dict[str, Any], study_name: str) -> StudySettings:
+        """The settings stored by :meth:`to_attrs` (older studies: defaults where missing).
+
+        Raises:
+            StudyNotFoundError: the study was not made by ``automl search``.
+        """
+        if "data_path" not in attrs:
+            raise StudyNotFoundError(f"study {study_name!r} was not made by automl search; "
+                                     "start it with `automl search`")
+
+        def stored(name: str) -> Any:
+            return attrs[name] if name in attrs else default_of(SearchConfig, name)
+
+        return cls(
+            data_path=attrs["data_path"], target=attrs["target"], task=TaskType(attrs["task"]),
+            metric=attrs["metric"], direction=Direction(attrs["direction"]),
+            fingerprint=attrs["fingerprint"], space_version=attrs["space_version"],
+            split_seed=attrs["split_seed"], val_fraction=attrs["val_fraction"],
+            test_fraction=attrs["test_fraction"], n_trials=attrs["n_trials"],
+            sampler=SamplerKind(stored("sampler")), pruner=PrunerKind(stored("pruner")),
+            train=TrainConfig(**attrs.get("train", {})),
+            experiment=attrs.get("experiment") or study_name,
+            n_startup_trials=stored("n_startup_trials"),
+            n_warmup_epochs=stored("n_warmup_epochs"), schema=attrs.get("schema", {}),
+            columns=tuple(tuple(row) for row in attrs.get("columns", ())))
+
+    def differences(self, attrs: dict[str, Any]) -> list[str]:
+        """How stored ``attrs`` differ from these settings on :data:`IDENTITY` (none: empty)."""
+        mine = self.to_attrs()
+        return [f"{key}: study has {attrs.get(key)!r}, now {mine[key]!r}"
+                for key in IDENTITY if attrs.get(key) != mine[key]]
+
+    def to_config(self, *, study_name: str, storage_url: str, **overrides: Any) -> SearchConfig:
+        """The :class:`SearchConfig` that continues this study; ``overrides`` that are not
+        ``None`` (``n_trials``, ``timeout_s``, ``tracking_uri``, ``threads``...) win."""
+        cfg = SearchConfig(
+            csv_path=Path(self.data_path), target=self.target, task=self.task,
+            metric=self.metric, seed=self.split_seed, study_name=study_name,
+            val_fraction=self.val_fraction, test_fraction=self.test_fraction,
+            n_trials=self.n_trials, storage_url=storage_url, sampler=self.sampler,
+            pruner=self.pruner, train=self.train, experiment_name=self.experiment,
+            n_startup_trials=self.n_startup_trials, n_warmup_epochs=self.n_warmup_epochs)
+        return replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SearchPlan:
+    """Everything decided before the first trial: data, schema, split tensors, metric, name."""
+
+    cfg: SearchConfig
+    study_name: str
+    dataset: Dataset
+    preprocessor: Preprocessor
+    tensors: TensorSplits
+    metric: Metric
+
+    @property
+    def task(self) -> TaskType:
+        return self.dataset.schema.task
+
+    @property
+    def experiment(self) -> str:
+        """The MLflow experiment: ``--experiment``, else the study name."""
+        return self.cfg.experiment_name or self.study_name
+
+    def settings(self) -> StudySettings:
+        """What the study stores about itself (checked on resume, shown by ``show``)."""
+        cfg, schema = self.cfg, self.dataset.schema
+        return StudySettings(
+            data_path=str(Path(cfg.csv_path).resolve()), target=schema.target, task=schema.task,
+            metric=self.metric.name, direction=self.metric.direction,
+            fingerprint=self.dataset.fingerprint, space_version=SPACE_VERSION,
+            split_seed=cfg.seed, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction,
+            n_trials=cfg.n_trials, sampler=cfg.sampler, pruner=cfg.pruner, train=cfg.train,
+            experiment=self.experiment, n_startup_trials=cfg.n_startup_trials,
+            n_warmup_epochs=cfg.n_warmup_epochs, schema=schema.to_dict(),
+            columns=tuple(self.preprocessor.describe()))
+
+
+def study_name_for(path: Path | str) -> str:
+    """A study name derived from a file name: ``data/Churn 2024.csv.gz`` → ``churn-2024``."""
+    stem = Path(path).name.lower()
+    stem = re.sub(r"(\.csv)?(\.gz)?$", "", stem)
+    return re.sub(r"[^a-z0-9_.-]+", "-", stem).strip("-")[:100].strip("-.") or "study"
+
+
+def check_study_name(name: str) -> str:
+    """``name`` if it can name a study, its MLflow experiment and its artifact folder.
+
+    Raises:
+        ConfigError: the message says what is allowed.
+    """
+    if not STUDY_NAME.fullmatch(name):
+        raise ConfigError(f"study name {name[:40]!r}{'...' if len(name) > 40 else ''} "
+                          f"({len(name)} characters) cannot be used; use 1 to 100 letters, "
+                          "digits, '_', '.' or '-', starting with a letter or digit (--study)")
+    return name
+
+
+def prepare_search(cfg: SearchConfig) -> SearchPlan:
+    """Read and check the data, split it and fit the preprocessing; creates nothing on disk.
+
+    Raises:
+        DataError, ConfigError: the data or the options cannot be used (nothing was created).
+    """
+    check_url(cfg.storage_url, "--storage")
+    check_url(cfg.tracking_uri, "--tracking-uri")
+    check_sqlite(cfg.storage_url, "--storage")
+    check_sqlite(cfg.tracking_uri, "--tracking-uri")
+    study_name = check_study_name(cfg.study_name or study_name_for(cfg.csv_path))
+    dataset = load_dataset(cfg.csv_path, cfg.target, cfg.task)
+    metric = primary_metric(dataset.schema.task, cfg.metric)
+    splits = split(dataset.frame, dataset.schema, seed=cfg.seed, val_fraction=cfg.val_fraction,
+                   test_fraction=cfg.test_fraction)
+    preprocessor = Preprocessor(dataset.schema).fit(splits.train)
+    return SearchPlan(cfg=cfg, study_name=study_name, dataset=dataset,
+                      preprocessor=preprocessor, tensors=preprocessor.tensors(splits),
+                      metric=metric)

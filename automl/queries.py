@@ -1,0 +1,163 @@
+"""Read-only views of stored studies: trial counts, the ranking, the study report, resume settings.
+
+Every view is a typed object built from an ``optuna.Study``; nothing here writes. The JSON forms
+(:meth:`StudyReport.to_json`, :meth:`StudyReport.to_row`) are the stable ``show --json`` and
+``studies --json`` formats documented in the README.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from automl.config import SearchConfig
+from automl.plan import StudySettings
+from automl.storage import existing_storage, load_study
+
+_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrialCounts:
+    """A study's trials by state; :attr:`finished` (complete or pruned) is what the budget
+    counts."""
+
+    complete: int = 0
+    pruned: int = 0
+    fail: int = 0
+    running: int = 0
+    waiting: int = 0
+
+    @classmethod
+    def of(cls, study: optuna.Study) -> TrialCounts:
+        states = [t.state for t in study.get_trials(deepcopy=False)]
+        return cls(complete=states.count(TrialState.COMPLETE),
+                   pruned=states.count(TrialState.PRUNED), fail=states.count(TrialState.FAIL),
+                   running=states.count(TrialState.RUNNING),
+                   waiting=states.count(TrialState.WAITING))
+
+    @property
+    def finished(self) -> int:
+        return self.complete + self.pruned
+
+    def to_json(self) -> dict[str, int]:
+        """``{"COMPLETE": n, "PRUNED": n, "FAIL": n, "RUNNING": n, "WAITING": n}``."""
+        return {"COMPLETE": self.complete, "PRUNED": self.pruned, "FAIL": self.fail,
+                "RUNNING": self.running, "WAITING": self.waiting}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeaderboardRow:
+    """One complete trial of the leaderboard."""
+
+    trial: int
+    value: float
+    params: dict[str, Any]
+    mlflow_run_id: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StudyReport:
+    """A study at a glance: its settings, counts, best trial, test score and leaderboard."""
+
+    study: str
+    task: str | None
+    metric: str | None
+    direction: str | None
+    target: str | None
+    data_path: str | None
+    n_trials_budget: int | None
+    best_value: float | None
+    best_trial: int | None
+    best_params: dict[str, Any] | None
+    trials: TrialCounts
+    test_metrics: dict[str, float]
+    final_model: dict[str, Any] | None
+    mlflow_experiment_id: str | None
+    mlflow_parent_run_id: str | None
+    leaderboard: tuple[LeaderboardRow, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``show --json`` object."""
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        return data | {"trials": self.trials.to_json(),
+                       "leaderboard": [{"trial": r.trial, "value": r.value, "params": r.params,
+                                        "mlflow_run_id": r.mlflow_run_id}
+                                       for r in self.leaderboard]}
+
+    def to_row(self) -> dict[str, Any]:
+        """The ``studies --json`` object."""
+        return {"study": self.study, "task": self.task, "metric": self.metric,
+                "direction": self.direction, "best_value": self.best_value,
+                "best_trial": self.best_trial, "trials": self.trials.to_json()}
+
+
+def ranked(study: optuna.Study) -> list[FrozenTrial]:
+    """Complete trials, best first (ties: the earlier trial)."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    sign = -1.0 if study.direction == StudyDirection.MAXIMIZE else 1.0
+    return sorted(complete, key=lambda t: (sign * float(t.value), t.number))  # type: ignore
+
+
+def best_trial(study: optuna.Study) -> FrozenTrial | None:
+    """The study's best complete trial, or ``None`` before the first one."""
+    top = ranked(study)
+    return top[0] if top else None
+
+
+def describe(study: optuna.Study, top: int = 5) -> StudyReport:
+    """The study as a :class:`StudyReport` with its ``top`` best trials."""
+    attrs = study.user_attrs
+    board = ranked(study)[:top]
+    best = board[0] if board else None
+    return StudyReport(
+        study=study.study_name, task=attrs.get("task"), metric=attrs.get("metric"),
+        direction=attrs.get("direction"), target=attrs.get("target"),
+        data_path=attrs.get("data_path"), n_trials_budget=attrs.get("n_trials"),
+        best_value=best.value if best else None, best_trial=best.number if best else None,
+        best_params=best.params if best else None, trials=TrialCounts.of(study),
+        test_metrics=attrs.get("test_metrics", {}), final_model=attrs.get("final_model"),
+        mlflow_experiment_id=attrs.get("mlflow_experiment_id"),
+        mlflow_parent_run_id=attrs.get("mlflow_parent_run_id"),
+        leaderboard=tuple(LeaderboardRow(trial=t.number, value=float(t.value),  # type: ignore
+                                         params=t.params,
+                                         mlflow_run_id=t.user_attrs.get("mlflow_run_id"))
+                          for t in board))
+
+
+def show_study(storage_url: str, study_name: str, top: int = 5) -> StudyReport:
+    """:func:`describe` for a stored study.
+
+    Raises:
+        StudyNotFoundError: no such study.
+    """
+    return describe(load_study(storage_url, study_name), top)
+
+
+def list_studies(storage_url: str) -> list[StudyReport]:
+    """One report (best trial only) per study in the storage."""
+    storage = existing_storage(storage_url)
+    return [describe(optuna.load_study(study_name=s.study_name, storage=storage), top=1)
+            for s in storage.get_all_studies()]
+
+
+def resume_config(storage_url: str, study_name: str, **overrides: Any) -> SearchConfig:
+    """The :class:`SearchConfig` a study was made with, so ``resume`` needs nothing retyped.
+
+    ``overrides`` that are not ``None`` (``n_trials``, ``timeout_s``, ``tracking_uri``...)
+    replace stored values. The stored tracking URI is reused unless it was stored masked (a
+    hidden password cannot be reused).
+
+    Raises:
+        StudyNotFoundError: no such study, or it was not made by ``automl search``.
+    """
+    attrs = load_study(storage_url, study_name).user_attrs
+    settings = StudySettings.from_attrs(attrs, study_name)
+    tracking = attrs.get("tracking_uri", "***")
+    stored = {} if "***" in tracking else {"tracking_uri": tracking}
+    return settings.to_config(study_name=study_name, storage_url=storage_url,
+                              **(stored | {k: v for k, v in overrides.items() if v is not None}))

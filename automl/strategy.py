@@ -1,0 +1,100 @@
+"""How a study explores: its Optuna sampler and pruner, and the warm start queued before TPE.
+
+:func:`open_study` creates a study, or loads it to continue, with the sampler and pruner of the
+settings; :func:`start_study` also refuses a study made with other data or settings, queues the
+warm-start configurations of a new study and stores the study's settings.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import optuna
+from optuna.storages import RDBStorage
+
+from automl.config import PrunerKind, SamplerKind, SearchConfig
+from automl.errors import StudyMismatchError
+from automl.plan import SearchPlan
+from automl.space import warm_start
+from automl.storage import make_storage
+
+#: ``--pruner patient``: epochs without a new best that a trial below the median may go on
+#: before it is pruned, so a slow starter that is still climbing is judged by its trend.
+PRUNE_PATIENCE = 2
+#: Offsets the sampler's seed per worker, so workers started together do not propose the same
+#: configurations (a prime, far above any study's trial count).
+_SALT_STRIDE = 100_003
+
+
+def open_study(cfg: SearchConfig, study_name: str, direction: str, sampler_salt: int = 0,
+               storage: RDBStorage | None = None) -> optuna.Study:
+    """Create the study, or load it if it exists (resume); sampler and pruner from ``cfg``.
+
+    ``sampler_salt`` (e.g. a worker's index) offsets the sampler's seed, so workers started
+    together do not propose the same configurations. ``storage``: an open storage for
+    ``cfg.storage_url`` (else one is opened).
+    """
+    storage = storage or make_storage(cfg.storage_url)
+    existing = {s.study_name for s in storage.get_all_studies()}
+    n_before = (storage.get_n_trials(storage.get_study_id_from_name(study_name))
+                if study_name in existing else 0) + _SALT_STRIDE * sampler_salt
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.create_study(
+            study_name=study_name, storage=storage, direction=direction, load_if_exists=True,
+            sampler=_sampler(cfg, n_before), pruner=_pruner(cfg))
+
+
+def _sampler(cfg: SearchConfig, n_before: int) -> optuna.samplers.BaseSampler:
+    # Offset the seed by the trials already there, so a resumed run does not replay the
+    # random start-up configurations of the first one.
+    seed = cfg.seed + n_before
+    if cfg.sampler is SamplerKind.RANDOM:
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=cfg.n_startup_trials,
+                                      multivariate=True, group=True, constant_liar=True)
+
+
+def _pruner(cfg: SearchConfig) -> optuna.pruners.BasePruner:
+    if cfg.pruner is PrunerKind.HYPERBAND:
+        return optuna.pruners.HyperbandPruner(min_resource=max(1, cfg.n_warmup_epochs),
+                                              max_resource=cfg.train.max_epochs,
+                                              reduction_factor=3)
+    if cfg.pruner is PrunerKind.NONE:
+        return optuna.pruners.NopPruner()
+    median = optuna.pruners.MedianPruner(n_startup_trials=cfg.n_startup_trials,
+                                         n_warmup_steps=cfg.n_warmup_epochs)
+    if cfg.pruner is PrunerKind.PATIENT:
+        return optuna.pruners.PatientPruner(median, patience=PRUNE_PATIENCE)
+    return median
+
+
+def check_compatible(study: optuna.Study, plan: SearchPlan) -> None:
+    """Refuse to continue a study whose data, task, metric, split or space differ.
+
+    Raises:
+        StudyMismatchError: the message names every difference and suggests a new name.
+    """
+    if not study.user_attrs:
+        return
+    differences = plan.settings().differences(study.user_attrs)
+    if differences:
+        raise StudyMismatchError(
+            f"study {study.study_name!r} was made with other settings ({'; '.join(differences)})"
+            f"; use a new name, e.g. --study {study.study_name}-2")
+
+
+def start_study(plan: SearchPlan, sampler_salt: int = 0,
+                storage: RDBStorage | None = None) -> optuna.Study:
+    """Open (or create) the plan's study after checking that it can be continued; a new study
+    gets the warm start queued; the settings are stored (a new budget among them)."""
+    study = open_study(plan.cfg, plan.study_name, plan.metric.direction.value, sampler_salt,
+                       storage)
+    check_compatible(study, plan)
+    if not study.get_trials(deepcopy=False):
+        for params in warm_start(plan.task)[:plan.cfg.n_trials]:
+            study.enqueue_trial(params, skip_if_exists=True)
+    for key, value in plan.settings().to_attrs().items():
+        if study.user_attrs.get(key) != value:
+            study.set_user_attr(key, value)
+    return study
