@@ -3,19 +3,21 @@
 :class:`Preprocessor` turns a DataFrame into a float32 matrix: continuous features first (numeric
 columns and date parts, mapped to a normal distribution by their training quantiles; the
 frequency of high-cardinality levels), then 0/1 features (booleans, one-hot levels, missing
-indicators). Its whole state is plain JSON (:meth:`Preprocessor.to_dict`), so a saved model loads
-without unpickling code.
+indicators). Each used column has one fitted encoder, by kind: :class:`NumericEncoder`,
+:class:`DatetimeEncoder`, :class:`BooleanEncoder`, :class:`CategoricalEncoder`. Their whole state
+is plain JSON (:meth:`Preprocessor.to_dict`), so a saved model loads without unpickling code.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import torch
 from scipy.special import ndtri
+from sklearn.preprocessing import QuantileTransformer
 
 from automl.data import ColumnKind, Schema, Splits, encode_target
 from automl.errors import DataError
@@ -74,7 +76,7 @@ class Preprocessor:
 
     def __init__(self, schema: Schema) -> None:
         self.schema = schema
-        self.state: dict[str, dict[str, Any]] = {}
+        self.state: dict[str, ColumnEncoder] = {}  # used column name → its fitted encoder
         self.target_mean, self.target_std = 0.0, 1.0
         self.target_log = False
 
@@ -87,8 +89,7 @@ class Preprocessor:
         counts, incomes), so the network fits relative rather than absolute differences.
         """
         for spec in self.schema.used:
-            fit_column = _FITTERS[spec.kind]
-            self.state[spec.name] = fit_column(train[spec.name])
+            self.state[spec.name] = fit_encoder(spec.kind, train[spec.name])
         if not self.schema.task.is_classification:
             y = encode_target(train[self.schema.target], self.schema).astype(np.float64)
             y = y[np.isfinite(y)]
@@ -111,8 +112,8 @@ class Preprocessor:
             raise DataError(f"missing feature column(s) {', '.join(map(repr, missing))}; "
                             "the CSV needs every column the model was trained on")
         continuous, binary = [], []
-        for name, state in self.state.items():
-            cont, bits = _TRANSFORMS[state["kind"]](frame[name], state)
+        for name, encoder in self.state.items():
+            cont, bits = encoder.transform(frame[name])
             continuous.extend(cont)
             binary.extend(bits)
         columns = continuous + binary
@@ -123,7 +124,7 @@ class Preprocessor:
     @property
     def n_num(self) -> int:
         """How many leading output features are continuous."""
-        return sum(_n_continuous(s) for s in self.state.values())
+        return sum(encoder.n_continuous for encoder in self.state.values())
 
     def encode_target(self, values: pd.Series) -> np.ndarray:
         """Class codes, or regression targets (``log1p``'d if fitted so) standardised with the
@@ -156,9 +157,9 @@ class Preprocessor:
         """One ``(column, kind, action)`` row per feature column, dropped ones included."""
         rows = []
         for spec in self.schema.columns:
-            state = self.state.get(spec.name)
-            action = _describe(state) if state else spec.note
-            if state and spec.note:
+            encoder = self.state.get(spec.name)
+            action = encoder.describe() if encoder is not None else spec.note
+            if encoder is not None and spec.note:
                 action = f"{action}; {spec.note}"
             rows.append((spec.name, spec.kind.value, action))
         return rows
@@ -166,20 +167,22 @@ class Preprocessor:
     # ---------------------------------------------------------------------------- persistence
     def to_dict(self) -> dict[str, Any]:
         """The fitted state as plain JSON data."""
-        return {"schema": self.schema.to_dict(), "columns": self.state,
+        columns = {name: encoder.to_dict() for name, encoder in self.state.items()}
+        return {"schema": self.schema.to_dict(), "columns": columns,
                 "target_mean": self.target_mean, "target_std": self.target_std,
                 "target_log": self.target_log}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Preprocessor:
+        """The inverse of :meth:`to_dict`; reads every bundle format saved so far."""
         pre = cls(Schema.from_dict(d["schema"]))
-        pre.state = d["columns"]
+        pre.state = {name: encoder_from_dict(e) for name, e in d["columns"].items()}
         pre.target_mean, pre.target_std = d["target_mean"], d["target_std"]
         pre.target_log = bool(d.get("target_log", False))  # older bundles: no log transform
         return pre
 
 
-# ----------------------------------------------------------------------------- per-kind helpers
+# ------------------------------------------------------------------------------ column encoders
 def _to_float(values: pd.Series) -> np.ndarray:
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         return values.to_numpy(dtype=float, na_value=np.nan)  # fast path (wide files)
@@ -188,37 +191,108 @@ def _to_float(values: pd.Series) -> np.ndarray:
     return pd.to_numeric(values, errors="coerce").astype(float).to_numpy()
 
 
-def _fit_quantiles(x: np.ndarray) -> dict[str, Any]:
-    known = x[np.isfinite(x)]
-    if known.size == 0:
-        known = np.zeros(1)
-    n = int(min(N_QUANTILES, max(known.size, 2)))
-    quantiles = np.quantile(known, np.linspace(0, 1, n))
-    return {"quantiles": quantiles.tolist(), "median": float(np.median(known)),
-            "indicator": bool(np.isnan(x).any())}
+class _Encoder:
+    """What every column encoder shares: read-only ``encoder[key]`` access to its saved JSON."""
+
+    __slots__ = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def __getitem__(self, key: str) -> Any:
+        return self.to_dict()[key]
 
 
-def _quantile_normal(x: np.ndarray, state: dict[str, Any]) -> list[np.ndarray]:
-    missing = ~np.isfinite(x)
-    x = np.where(missing, state["median"], x)
-    q = np.asarray(state["quantiles"])
-    ref = np.linspace(0, 1, len(q))
-    u = 0.5 * (np.interp(x, q, ref) - np.interp(-x, -q[::-1], -ref[::-1]))
-    z = ndtri(np.clip(u, 1e-7, 1 - 1e-7))
-    return [z]
+@dataclass(frozen=True, slots=True)
+class QuantileNormal:
+    """One continuous value mapped to a standard normal by its training quantiles.
+
+    The quantiles are scikit-learn's ``QuantileTransformer`` fit (every row, no subsampling).
+    The mapping is its ``output_distribution="normal"`` formula except at the ends: a value tied
+    with the lowest (highest) quantile keeps its mid-rank, where scikit-learn sends it to the
+    bound (about ∓5.2) - zero-inflated columns and the first month would all become outliers.
+    Missing values take the training median (and a 0/1 flag if training had any).
+    """
+
+    quantiles: tuple[float, ...]
+    median: float
+    indicator: bool
+
+    @classmethod
+    def fit(cls, x: np.ndarray) -> QuantileNormal:
+        """Quantiles (at most :data:`N_QUANTILES`) and median of the finite values of ``x``."""
+        known = x[np.isfinite(x)]
+        if known.size < 2:  # none or one value: two equal quantiles (0 when none)
+            known = np.resize(known if known.size else np.zeros(1), 2)
+        fitted = QuantileTransformer(n_quantiles=min(N_QUANTILES, known.size),
+                                     output_distribution="normal", subsample=None)
+        fitted.fit(known.reshape(-1, 1))
+        return cls(quantiles=tuple(fitted.quantiles_[:, 0].tolist()),
+                   median=float(np.median(known)), indicator=bool(np.isnan(x).any()))
+
+    def normal(self, x: np.ndarray) -> np.ndarray:
+        """Standard-normal scores of ``x``, missing values median-imputed, clipped to ±5.2."""
+        x = np.where(np.isfinite(x), x, self.median)
+        q = np.asarray(self.quantiles)
+        ref = np.linspace(0, 1, len(q))
+        u = 0.5 * (np.interp(x, q, ref) - np.interp(-x, -q[::-1], -ref[::-1]))
+        return ndtri(np.clip(u, 1e-7, 1 - 1e-7))
+
+    def flags(self, x: np.ndarray) -> list[np.ndarray]:
+        """The missing-value indicator of ``x`` (none when training had no missing value)."""
+        return [(~np.isfinite(x)).astype(np.float32)] if self.indicator else []
+
+    def to_dict(self) -> dict[str, Any]:
+        """The saved fields: ``quantiles``, ``median``, ``indicator``."""
+        return {"quantiles": list(self.quantiles), "median": self.median,
+                "indicator": self.indicator}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> QuantileNormal:
+        """The inverse of :meth:`to_dict`."""
+        return cls(quantiles=tuple(map(float, d["quantiles"])), median=float(d["median"]),
+                   indicator=bool(d["indicator"]))
 
 
-def _indicator(x: np.ndarray, state: dict[str, Any]) -> list[np.ndarray]:
-    return [(~np.isfinite(x)).astype(np.float32)] if state["indicator"] else []
+@dataclass(frozen=True, slots=True)
+class NumericEncoder(_Encoder):
+    """A numeric column: one quantile-normal feature, plus a missing flag if needed."""
 
+    values: QuantileNormal
+    kind: ClassVar[str] = "numeric"
 
-def _fit_numeric(values: pd.Series) -> dict[str, Any]:
-    return {"kind": "numeric", **_fit_quantiles(_to_float(values))}
+    @classmethod
+    def fit(cls, values: pd.Series) -> NumericEncoder:
+        """Learn the column's quantiles from the training ``values``."""
+        return cls(QuantileNormal.fit(_to_float(values)))
 
+    def transform(self, values: pd.Series) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """``(continuous, binary)`` feature columns of ``values``."""
+        x = _to_float(values)
+        return [self.values.normal(x)], self.values.flags(x)
 
-def _numeric(values: pd.Series, state: dict[str, Any]) -> tuple[list, list]:
-    x = _to_float(values)
-    return _quantile_normal(x, state), _indicator(x, state)
+    @property
+    def n_continuous(self) -> int:
+        """How many continuous features :meth:`transform` gives."""
+        return 1
+
+    def describe(self) -> str:
+        """What is done to the column, in words."""
+        text = "quantile → normal"
+        return text + ", median-imputed + missing flag" if self.values.indicator else text
+
+    def typical(self) -> float:
+        """A value the column could hold: the training median."""
+        return self.values.median
+
+    def to_dict(self) -> dict[str, Any]:
+        """The saved JSON: ``kind`` and the :class:`QuantileNormal` fields."""
+        return {"kind": self.kind, **self.values.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> NumericEncoder:
+        """The inverse of :meth:`to_dict`."""
+        return cls(QuantileNormal.from_dict(d))
 
 
 def _date_parts(values: pd.Series) -> dict[str, np.ndarray]:
@@ -227,64 +301,170 @@ def _date_parts(values: pd.Series) -> dict[str, np.ndarray]:
             for part in _DATE_PARTS}
 
 
-def _fit_datetime(values: pd.Series) -> dict[str, Any]:
-    parts = _date_parts(values)
-    kept = {p: _fit_quantiles(x) for p, x in parts.items() if np.nanstd(x) > 0}
-    return {"kind": "datetime", "parts": kept}
+@dataclass(frozen=True, slots=True)
+class DatetimeEncoder(_Encoder):
+    """A date column: its varying parts (year, month, ...), each mapped like a numeric column."""
+
+    parts: dict[str, QuantileNormal]
+    kind: ClassVar[str] = "datetime"
+
+    @classmethod
+    def fit(cls, values: pd.Series) -> DatetimeEncoder:
+        """Keep the date parts that vary in ``values`` and learn their quantiles."""
+        parts = _date_parts(values)
+        return cls({p: QuantileNormal.fit(x) for p, x in parts.items() if np.nanstd(x) > 0})
+
+    def transform(self, values: pd.Series) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """``(continuous, binary)``: one score per kept part, then their missing flags."""
+        parts = _date_parts(values)
+        cont, bits = [], []
+        for part, encoder in self.parts.items():
+            cont.append(encoder.normal(parts[part]))
+            bits += encoder.flags(parts[part])
+        return cont, bits
+
+    @property
+    def n_continuous(self) -> int:
+        """How many continuous features :meth:`transform` gives."""
+        return len(self.parts)
+
+    def describe(self) -> str:
+        """What is done to the column, in words."""
+        return f"date parts ({', '.join(self.parts)}), quantile → normal"
+
+    def typical(self) -> str:
+        """A value the column could hold."""
+        return "2000-01-01"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The saved JSON: ``kind`` and ``parts`` (part name → :class:`QuantileNormal` fields)."""
+        return {"kind": self.kind, "parts": {p: e.to_dict() for p, e in self.parts.items()}}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DatetimeEncoder:
+        """The inverse of :meth:`to_dict`."""
+        return cls({p: QuantileNormal.from_dict(s) for p, s in d["parts"].items()})
 
 
-def _datetime(values: pd.Series, state: dict[str, Any]) -> tuple[list, list]:
-    parts = _date_parts(values)
-    cont, bits = [], []
-    for part, part_state in state["parts"].items():
-        cont += _quantile_normal(parts[part], part_state)
-        bits += _indicator(parts[part], part_state)
-    return cont, bits
+@dataclass(frozen=True, slots=True)
+class BooleanEncoder(_Encoder):
+    """A yes/no column: one 0/1 feature (true words → 1), plus a missing flag if needed."""
 
+    indicator: bool
+    kind: ClassVar[str] = "boolean"
 
-def _fit_boolean(values: pd.Series) -> dict[str, Any]:
-    return {"kind": "boolean", "indicator": bool(values.isna().any())}
+    @classmethod
+    def fit(cls, values: pd.Series) -> BooleanEncoder:
+        """Note whether the training ``values`` have gaps."""
+        return cls(bool(values.isna().any()))
 
+    def transform(self, values: pd.Series) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """``(continuous, binary)``: no continuous feature; the 0/1 value and its flag."""
+        words = values.astype("string").str.strip().str.lower()
+        bits = [words.isin(_TRUE_WORDS).fillna(False).to_numpy(dtype=np.float32)]
+        if self.indicator:
+            bits.append(values.isna().to_numpy(dtype=np.float32))
+        return [], bits
 
-def _boolean(values: pd.Series, state: dict[str, Any]) -> tuple[list, list]:
-    words = values.astype("string").str.strip().str.lower()
-    bits = [words.isin(_TRUE_WORDS).fillna(False).to_numpy(dtype=np.float32)]
-    if state["indicator"]:
-        bits.append(values.isna().to_numpy(dtype=np.float32))
-    return [], bits
+    @property
+    def n_continuous(self) -> int:
+        """How many continuous features :meth:`transform` gives."""
+        return 0
+
+    def describe(self) -> str:
+        """What is done to the column, in words."""
+        return "0/1" + (" + missing flag" if self.indicator else "")
+
+    def typical(self) -> str:
+        """A value the column could hold."""
+        return "true"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The saved JSON: ``kind`` and ``indicator``."""
+        return {"kind": self.kind, "indicator": self.indicator}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> BooleanEncoder:
+        """The inverse of :meth:`to_dict`."""
+        return cls(bool(d["indicator"]))
 
 
 def _levels(values: pd.Series) -> pd.Series:
     return values.astype("string").str.strip().fillna("<missing>")
 
 
-def _fit_categorical(values: pd.Series) -> dict[str, Any]:
-    counts = _levels(values).value_counts()
-    state: dict[str, Any] = {"kind": "categorical",
-                             "levels": counts.index[:MAX_ONEHOT_LEVELS].tolist()}
-    if len(counts) > MAX_ONEHOT_LEVELS:
-        state["log_counts"] = np.log1p(counts[counts > 1]).round(4).to_dict()
-    return state
+@dataclass(frozen=True, slots=True)
+class CategoricalEncoder(_Encoder):
+    """A categorical column: one-hot of its :data:`MAX_ONEHOT_LEVELS` most frequent levels.
+
+    With more levels, ``log_counts`` (``log1p`` training count of every level seen twice or
+    more) gives one continuous frequency feature, scaled to at most 1.
+    """
+
+    levels: tuple[str, ...]
+    log_counts: dict[str, float] | None = None
+    kind: ClassVar[str] = "categorical"
+
+    @classmethod
+    def fit(cls, values: pd.Series) -> CategoricalEncoder:
+        """Count the training levels (missing is a level of its own)."""
+        counts = _levels(values).value_counts()
+        levels = tuple(counts.index[:MAX_ONEHOT_LEVELS].tolist())
+        if len(counts) <= MAX_ONEHOT_LEVELS:
+            return cls(levels)
+        return cls(levels, np.log1p(counts[counts > 1]).round(4).to_dict())
+
+    def transform(self, values: pd.Series) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """``(continuous, binary)``: the frequency feature if any, then the one-hot columns."""
+        levels = _levels(values)
+        bits = [(levels == level).to_numpy(dtype=np.float32) for level in self.levels]
+        if self.log_counts is None:
+            return [], bits
+        frequency = levels.map(self.log_counts).fillna(0.0).to_numpy(dtype=np.float32)
+        scale = max(self.log_counts.values(), default=1.0) or 1.0
+        return [frequency / scale], bits
+
+    @property
+    def n_continuous(self) -> int:
+        """How many continuous features :meth:`transform` gives."""
+        return int(self.log_counts is not None)
+
+    def describe(self) -> str:
+        """What is done to the column, in words."""
+        extra = " + frequency of the rest" if self.log_counts is not None else ""
+        return f"one-hot ({len(self.levels)} levels){extra}"
+
+    def typical(self) -> str:
+        """A value the column could hold: its most frequent training level."""
+        return self.levels[0] if self.levels else ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The saved JSON: ``kind``, ``levels`` and (high cardinality only) ``log_counts``."""
+        d: dict[str, Any] = {"kind": self.kind, "levels": list(self.levels)}
+        if self.log_counts is not None:
+            d["log_counts"] = dict(self.log_counts)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CategoricalEncoder:
+        """The inverse of :meth:`to_dict`."""
+        log_counts = d.get("log_counts")
+        return cls(tuple(d["levels"]), None if log_counts is None else dict(log_counts))
 
 
-def _categorical(values: pd.Series, state: dict[str, Any]) -> tuple[list, list]:
-    levels = _levels(values)
-    bits = [(levels == level).to_numpy(dtype=np.float32) for level in state["levels"]]
-    if "log_counts" not in state:
-        return [], bits
-    log_counts = state["log_counts"]
-    frequency = levels.map(log_counts).fillna(0.0).to_numpy(dtype=np.float32)
-    scale = max(log_counts.values(), default=1.0) or 1.0
-    return [frequency / scale], bits
+ColumnEncoder = NumericEncoder | DatetimeEncoder | BooleanEncoder | CategoricalEncoder
+_ENCODERS: dict[str, type[ColumnEncoder]] = {
+    e.kind: e for e in (NumericEncoder, DatetimeEncoder, BooleanEncoder, CategoricalEncoder)}
 
 
-def _n_continuous(state: dict[str, Any]) -> int:
-    kind = state["kind"]
-    if kind == "numeric":
-        return 1
-    if kind == "datetime":
-        return len(state["parts"])
-    return int(kind == "categorical" and "log_counts" in state)
+def fit_encoder(kind: ColumnKind, values: pd.Series) -> ColumnEncoder:
+    """The encoder of a used column of ``kind``, fitted on its training ``values``."""
+    return _ENCODERS[kind.value].fit(values)
+
+
+def encoder_from_dict(d: dict[str, Any]) -> ColumnEncoder:
+    """An encoder from its saved JSON (:meth:`to_dict` of any encoder, by its ``kind``)."""
+    return _ENCODERS[d["kind"]].from_dict(d)
 
 
 def _skewness(y: np.ndarray) -> float:
@@ -311,22 +491,3 @@ def decode_target(values: np.ndarray, mean: float, std: float, log: bool) -> np.
     if log:
         out = np.expm1(np.clip(out, 0.0, _LOG_TARGET_MAX))
     return out
-
-
-def _describe(state: dict[str, Any]) -> str:
-    kind = state["kind"]
-    if kind == "numeric":
-        text = "quantile → normal"
-        return text + ", median-imputed + missing flag" if state["indicator"] else text
-    if kind == "datetime":
-        return f"date parts ({', '.join(state['parts'])}), quantile → normal"
-    if kind == "boolean":
-        return "0/1" + (" + missing flag" if state["indicator"] else "")
-    extra = " + frequency of the rest" if "log_counts" in state else ""
-    return f"one-hot ({len(state['levels'])} levels){extra}"
-
-
-_FITTERS = {ColumnKind.NUMERIC: _fit_numeric, ColumnKind.DATETIME: _fit_datetime,
-            ColumnKind.BOOLEAN: _fit_boolean, ColumnKind.CATEGORICAL: _fit_categorical}
-_TRANSFORMS = {"numeric": _numeric, "datetime": _datetime, "boolean": _boolean,
-               "categorical": _categorical}

@@ -70,7 +70,7 @@ def input_example(bundle: ModelBundle, rows: pd.DataFrame | None = None) -> pd.D
     if rows is not None and all(n in rows.columns for n in names) and len(rows):
         example = rows[names].head(5).reset_index(drop=True).copy()
     else:
-        example = pd.DataFrame({n: [_typical(s)] for n, s in bundle.preprocessor.state.items()})
+        example = pd.DataFrame({n: [e.typical()] for n, e in bundle.preprocessor.state.items()})
     kinds = {c.name: c.kind for c in bundle.schema.columns}
     for name in names:
         column = example[name]
@@ -80,17 +80,6 @@ def input_example(bundle: ModelBundle, rows: pd.DataFrame | None = None) -> pd.D
             example[name] = column.astype(object).where(column.notna(), None).map(
                 lambda v: v if v is None else str(v))
     return example
-
-
-def _typical(state: dict[str, Any]) -> Any:
-    kind = state["kind"]
-    if kind == "numeric":
-        return float(state["median"])
-    if kind == "categorical":
-        return state["levels"][0] if state["levels"] else ""
-    if kind == "boolean":
-        return "true"
-    return "2000-01-01"
 
 
 def model_signature(bundle: ModelBundle, example: pd.DataFrame) -> Any:

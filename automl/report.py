@@ -1,12 +1,14 @@
 """A study at a glance: plots and tables as MLflow artifacts and as one self-contained HTML page.
 
 From an ``optuna.Study`` and its :func:`automl.study.describe` summary, :func:`build_report`
-draws four sections (optimization history, parameter importances, parallel coordinates and the
-leaderboard), each as a PNG (matplotlib, Agg, no pyplot state) with an HTML table of the numbers
-behind it, plus the column table (the study's ``columns`` user attr). :func:`log_report` logs them
-to the study's parent MLflow run under ``report/`` and never raises for a plot that cannot be
-drawn; :func:`write_report` writes the page that ``automl report`` produces. The page embeds its
-images as ``data:`` URIs and uses no external script, style sheet or font, so it opens offline.
+draws four sections, each as a PNG (matplotlib, Agg) with an HTML table of the numbers behind it:
+the optimization history, parameter importances (fANOVA, seed 0) and parallel coordinates are
+Optuna's own plots (``optuna.visualization.matplotlib``, figures closed, style restored); the
+leaderboard is drawn here. The column table (the study's ``columns`` user attr) has no plot.
+:func:`log_report` logs them to the study's parent MLflow run under ``report/`` and never raises
+for a plot that cannot be drawn; :func:`write_report` writes the page that ``automl report``
+produces. The page embeds its images as ``data:`` URIs and uses no external script, style sheet
+or font, so it opens offline.
 
 This module sits below :mod:`automl.study` (which calls :func:`log_report` from
 ``finish_search``), so it takes the summary as data instead of importing ``study``.
@@ -27,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+import optuna.visualization.matplotlib
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.errors import ConfigError
@@ -77,11 +79,11 @@ def build_report(study: optuna.Study, summary: dict[str, Any]) -> Report:
     importances: dict[str, float] = {}
     builders: list[tuple[str, str, Callable[[], Section]]] = [
         ("history", "Optimization history",
-         lambda: _history(trials, metric, direction)),
+         lambda: _history(study, trials, metric, direction)),
         ("importances", "Parameter importances",
-         lambda: _importances(study, complete, importances)),
+         lambda: _importances(study, complete, metric, importances)),
         ("parallel", "Parallel coordinates",
-         lambda: _parallel(complete, metric, direction, importances)),
+         lambda: _parallel(study, complete, metric, importances)),
         ("leaderboard", "Leaderboard", lambda: _leaderboard(summary, metric)),
         ("columns", "Columns", lambda: _columns(study.user_attrs)),
     ]
@@ -123,47 +125,57 @@ def _png(fig: Any) -> bytes:
     return buffer.getvalue()
 
 
-def _history(trials: list[FrozenTrial], metric: str, direction: str) -> Section:
+def _optuna_png(draw: Callable[[], Any], width: float, height: float,
+                log_y: bool = False) -> bytes:
+    """The PNG of an ``optuna.visualization.matplotlib`` plot, drawn off-screen (Agg).
+
+    Optuna draws on a pyplot figure and sets its ``ggplot`` style globally: the style is undone
+    and the figure closed afterwards, so nothing leaks into the process.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")  # never a window, and safe off the main thread
+    import matplotlib.pyplot as plt
+
+    with matplotlib.rc_context(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        fig = draw().figure
+        try:
+            fig.set_size_inches(width, height)
+            if log_y:
+                fig.axes[0].set_yscale("log")
+            fig.tight_layout()
+            return _png(fig)
+        finally:
+            plt.close(fig)
+
+
+def _history(study: optuna.Study, trials: list[FrozenTrial], metric: str,
+             direction: str) -> Section:
+    title = "Optimization history"
     done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     if not done:
-        return Section(name="history", title="Optimization history", png=None, table="",
+        return Section(name="history", title=title, png=None, table="",
                        note="no finished trial yet")
     better = max if direction == "maximize" else min
-    rows, xs, ys, best_xs, best_ys, pruned_x, pruned_y = [], [], [], [], [], [], []
+    rows, values = [], []
     best: float | None = None
     for t in done:
         value = t.value if t.state is TrialState.COMPLETE else _last_intermediate(t)
-        if t.state is TrialState.COMPLETE and _finite(value):
+        if t.state is TrialState.COMPLETE and value is not None and _finite(value):
             best = value if best is None else better(best, value)
-            xs.append(t.number)
-            ys.append(value)
-        elif _finite(value):
-            pruned_x.append(t.number)
-            pruned_y.append(value)
-        if best is not None:
-            best_xs.append(t.number)
-            best_ys.append(best)
+            values.append(value)
         seconds = t.duration.total_seconds() if t.duration else None
         rows.append([t.number, t.state.name.lower(), _num(value), _num(best),
                      "" if seconds is None else f"{seconds:.1f}"])
-    fig = _figure()
-    ax = fig.add_subplot()
-    if pruned_x:
-        ax.scatter(pruned_x, pruned_y, marker="x", color="#999999",
-                   label="pruned (last epoch's value)")
-    ax.scatter(xs, ys, color="#1f77b4", label="complete", zorder=3)
-    if best_xs:
-        ax.step(best_xs, best_ys, where="post", color="#d62728", label=f"best ({direction})")
-    ax.set_xlabel("trial")
-    ax.set_ylabel(f"validation {metric}")
-    if _wide(ys + pruned_y):
-        ax.set_yscale("log")
-        ax.set_ylabel(f"validation {metric} (log scale)")
-    ax.set_title("Optimization history")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize="small")
     table = _table(["trial", "state", metric, "best so far", "seconds"], rows)
-    return Section(name="history", title="Optimization history", png=_png(fig), table=table)
+    if not values:
+        return Section(name="history", title=title, png=None, table=table,
+                       note="no completed trial yet (pruned trials: their last epoch's value)")
+    png = _optuna_png(lambda: optuna.visualization.matplotlib.plot_optimization_history(
+        study, target_name=f"validation {metric}"), 8.0, 4.2, log_y=_wide(values))
+    return Section(name="history", title=title, png=png, table=table,
+                   note="pruned trials are in the table with their last epoch's value")
 
 
 def _wide(values: list[float]) -> bool:
@@ -178,31 +190,27 @@ def _last_intermediate(trial: FrozenTrial) -> float | None:
     return trial.intermediate_values[max(trial.intermediate_values)]
 
 
-def _importances(study: optuna.Study, complete: list[FrozenTrial],
+def _importances(study: optuna.Study, complete: list[FrozenTrial], metric: str,
                  found: dict[str, float]) -> Section:
     title = "Parameter importances"
     if len(complete) < 2:
         return Section(name="importances", title=title, png=None, table="",
                        note=f"needs at least 2 completed trials ({len(complete)} so far)")
-    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
-    scores = optuna.importance.get_param_importances(study, evaluator=evaluator)
+    fanova = optuna.importance.FanovaImportanceEvaluator
+    scores = optuna.importance.get_param_importances(study, evaluator=fanova(seed=0))
     if not scores:
         return Section(name="importances", title=title, png=None, table="",
                        note="no parameter was sampled in every completed trial")
     found.update(scores)
-    names = list(scores)[::-1]
-    fig = _figure(8.0, max(2.5, 0.35 * len(names) + 1.2))
-    ax = fig.add_subplot()
-    ax.barh(names, [scores[n] for n in names], color="#1f77b4")
-    ax.set_xlabel("importance (fANOVA, share of the metric's variance)")
-    ax.set_title(f"Parameter importances ({len(complete)} completed trials)")
-    ax.grid(axis="x", alpha=0.3)
+    png = _optuna_png(lambda: optuna.visualization.matplotlib.plot_param_importances(
+        study, evaluator=fanova(seed=0), target_name=f"validation {metric}"),
+        8.0, max(2.5, 0.35 * len(scores) + 1.2))
     table = _table(["parameter", "importance"], [[n, f"{v:.3f}"] for n, v in scores.items()])
-    return Section(name="importances", title=title, png=_png(fig), table=table,
-                   note="parameters sampled in every completed trial only")
+    return Section(name="importances", title=title, png=png, table=table,
+                   note="fANOVA; parameters sampled in every completed trial only")
 
 
-def _parallel(complete: list[FrozenTrial], metric: str, direction: str,
+def _parallel(study: optuna.Study, complete: list[FrozenTrial], metric: str,
               importances: dict[str, float]) -> Section:
     title = "Parallel coordinates"
     if not complete:
@@ -214,74 +222,15 @@ def _parallel(complete: list[FrozenTrial], metric: str, direction: str,
             counts[name] = counts.get(name, 0) + 1
     names = [n for n in importances if n in counts] or sorted(counts, key=lambda n: -counts[n])
     names = names[:MAX_PARALLEL_PARAMS]
-    dists = {n: next(t.distributions[n] for t in complete if n in t.distributions)
-             for n in names}
-    values = [float(t.value) for t in complete]  # type: ignore[arg-type]
-    lo, hi = min(values), max(values)
-    wide = _wide(values)  # a log axis and colour scale, so one outlier does not flatten the rest
-    warp: Callable[[float], float] = math.log10 if wide else float
-    fig = _figure(max(8.0, 1.3 * (len(names) + 1)), 4.6)
-    ax = fig.add_subplot()
-    from matplotlib import colormaps
-
-    cmap = colormaps["viridis" if direction == "maximize" else "viridis_r"]
-    order = sorted(complete, key=lambda t: t.value if direction == "maximize" else -t.value)
-    for t in order:  # the best drawn last, on top
-        shade = _scale(warp(t.value), warp(lo), warp(hi))  # type: ignore[arg-type]
-        ys = [shade] + [_position(t.params.get(n), dists[n]) for n in names]
-        ax.plot(range(len(ys)), ys, color=cmap(shade),
-                alpha=0.8, linewidth=1.4, marker="o", markersize=3)
-    labels = [metric, *names]
-    for i, name in enumerate(labels):
-        ax.axvline(i, color="#444444", linewidth=0.8)
-        top, bottom = (_num(hi), _num(lo)) if i == 0 else _ends(dists[name])
-        ax.text(i, 1.04, top, ha="center", va="bottom", fontsize=7)
-        ax.text(i, -0.04, bottom, ha="center", va="top", fontsize=7)
-    ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right", fontsize=8)
-    ax.set_yticks([])
-    ax.set_ylim(-0.12, 1.12)
-    ax.set_xlim(-0.3, len(labels) - 0.7)
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.colors import LogNorm, Normalize
-
-    scale = ScalarMappable((LogNorm if wide else Normalize)(lo, hi), cmap)  # best: yellow
-    fig.colorbar(scale, ax=ax, label=f"validation {metric}", fraction=0.03, pad=0.01)
-    ax.set_title(f"Parallel coordinates ({len(complete)} completed trials)")
-    for side in ("top", "right", "left"):
-        ax.spines[side].set_visible(False)
+    png = _optuna_png(lambda: optuna.visualization.matplotlib.plot_parallel_coordinate(
+        study, params=names, target_name=f"validation {metric}"),
+        max(8.0, 1.3 * (len(names) + 1)), 4.6)
     rows = [[t.number, _num(t.value), *(_num(t.params.get(n)) for n in names)]
-            for t in sorted(order, key=lambda t: t.number)]
+            for t in sorted(complete, key=lambda t: t.number)]
     table = _table(["trial", metric, *names], rows)
-    note = "parameters ordered by importance" if importances else ""
-    return Section(name="parallel", title=title, png=_png(fig), table=table, note=note)
-
-
-def _scale(value: float | None, lo: float, hi: float) -> float:
-    if value is None or not math.isfinite(value):
-        return math.nan
-    return 0.5 if hi == lo else (value - lo) / (hi - lo)
-
-
-def _position(value: Any, dist: Any) -> float:
-    """Where ``value`` sits on its parameter's axis, 0..1 (``nan``: not sampled in the trial)."""
-    if value is None:
-        return math.nan
-    if isinstance(dist, CategoricalDistribution):
-        choices = list(dist.choices)
-        return 0.5 if len(choices) < 2 else choices.index(value) / (len(choices) - 1)
-    if isinstance(dist, FloatDistribution | IntDistribution):
-        lo, hi, v = float(dist.low), float(dist.high), float(value)
-        if dist.log and lo > 0:
-            lo, hi, v = math.log(lo), math.log(hi), math.log(v)
-        return _scale(v, lo, hi)
-    return math.nan
-
-
-def _ends(dist: Any) -> tuple[str, str]:
-    if isinstance(dist, CategoricalDistribution):
-        choices = [str(c) for c in dist.choices]
-        return choices[-1], choices[0]
-    return _num(dist.high), _num(dist.low)
+    note = ("the most important parameters: by importance in the table, by name in the plot "
+            "(Optuna's order)" if importances else "")
+    return Section(name="parallel", title=title, png=png, table=table, note=note)
 
 
 def _leaderboard(summary: dict[str, Any], metric: str) -> Section:

@@ -22,7 +22,15 @@ from automl.data import (
     split,
 )
 from automl.errors import DataError
-from automl.features import MAX_ONEHOT_LEVELS, Preprocessor, TensorSplits
+from automl.features import (
+    MAX_ONEHOT_LEVELS,
+    NumericEncoder,
+    Preprocessor,
+    QuantileNormal,
+    TensorSplits,
+    encoder_from_dict,
+    fit_encoder,
+)
 
 
 def _schema(task: TaskType = TaskType.BINARY, classes: tuple[str, ...] = ("a", "b"),
@@ -258,3 +266,53 @@ def test_tensors_from_csv_have_consistent_shapes(make_csv: Callable[..., Path], 
 def test_docstring_example_of_inferred_schema() -> None:
     df = pd.DataFrame({"x": [1.0, 2.0, None, 4.0], "c": list("abab"), "y": [0, 1, 0, 1]})
     assert Preprocessor(infer_schema(df, "y")).fit(df).transform(df).shape == (4, 4)
+
+
+# ------------------------------------------------------------------------------- column encoders
+def test_a_saved_state_of_the_first_format_gives_the_same_features() -> None:
+    """A bundle's column JSON as saved before the typed encoders: the outputs it gave then."""
+    state = {"kind": "numeric", "quantiles": [0.0, 0.0, 1.0, 2.5, 10.0], "median": 1.0,
+             "indicator": True}
+    encoder = encoder_from_dict(state)
+    assert isinstance(encoder, NumericEncoder) and encoder.to_dict() == state
+    x = pd.Series([-1.0, 0.0, 0.5, 1.0, 2.5, 3.0, 10.0, 11.0, np.nan])
+    cont, bits = encoder.transform(x)
+    before = [-5.1993375821928165, -1.1503493803760079, -0.31863936396437514, 0.0,
+              0.6744897501960817, 0.7279132908816441, 5.199337582290661, 5.199337582290661, 0.0]
+    np.testing.assert_allclose(cont[0], before, rtol=0, atol=1e-6)
+    assert bits[0].tolist() == [0] * 8 + [1]
+
+
+def test_every_encoder_reads_back_its_own_json() -> None:
+    frame = pd.DataFrame({"x": [1.0, None, 3.0], "d": ["2020-01-01", "2021-06-02", None],
+                          "b": ["yes", None, "no"], "c": ["a", "b", "a"]})
+    kinds = {"x": ColumnKind.NUMERIC, "d": ColumnKind.DATETIME, "b": ColumnKind.BOOLEAN,
+             "c": ColumnKind.CATEGORICAL}
+    for name, kind in kinds.items():
+        encoder = fit_encoder(kind, frame[name])
+        saved = json.loads(json.dumps(encoder.to_dict()))
+        assert saved["kind"] == kind.value
+        assert encoder_from_dict(saved) == encoder
+
+
+def test_typical_values_are_ones_the_column_could_hold() -> None:
+    assert fit_encoder(ColumnKind.NUMERIC, pd.Series([1.0, 5.0, 2.0])).typical() == 2.0
+    assert fit_encoder(ColumnKind.CATEGORICAL, pd.Series(list("abb"))).typical() == "b"
+    assert fit_encoder(ColumnKind.BOOLEAN, pd.Series(["yes", "no"])).typical() == "true"
+    assert fit_encoder(ColumnKind.DATETIME, pd.Series(["2020-01-01"])).typical() == "2000-01-01"
+
+
+def test_quantiles_use_every_training_row() -> None:
+    """scikit-learn subsamples 10 000 rows by default; here every row counts, as before."""
+    x = np.random.default_rng(0).lognormal(size=30_000)
+    fitted = QuantileNormal.fit(x)
+    np.testing.assert_allclose(fitted.quantiles, np.quantile(x, np.linspace(0, 1, 1000)),
+                               rtol=1e-12)
+    assert QuantileNormal.fit(np.array([np.nan, 4.0])).quantiles == (4.0, 4.0)
+
+
+def test_tied_ends_keep_their_mid_rank() -> None:
+    """Zero-inflated values share a middling score; scikit-learn's transform would give -5.2."""
+    x = np.where(np.arange(1000) < 400, 0.0, np.linspace(1.0, 2.0, 1000))
+    z = QuantileNormal.fit(x).normal(np.array([0.0, 2.0]))
+    assert z[0] == pytest.approx(-0.84, abs=0.01) and z[1] > 3.0

@@ -21,6 +21,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -317,3 +318,22 @@ def test_the_mlflow_ui_in_headless_chromium_shows_the_study_and_its_trial_runs(
     text = page_text(chromium(binary, profile, compare, "--dump-dom"))
     assert "Comparing 2 Runs" in text, text[:2000]
     assert "trial-0000" in text and "trial-0001" in text, text[:2000]
+
+
+def test_optuna_plots_leave_no_figure_style_or_warning_behind() -> None:
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.RandomSampler(0))
+    study.optimize(lambda t: t.suggest_float("lr", 1e-4, 1.0, log=True)
+                   + t.suggest_int("depth", 1, 4), n_trials=6)
+    style = {k: v for k, v in matplotlib.rcParams.items() if k != "backend"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an ExperimentalWarning would raise here
+        report = build_report(study, describe(study))
+    pngs = {s.name: s.png for s in report.sections}
+    for name in ("history", "importances", "parallel"):
+        assert (pngs[name] or b"").startswith(PNG_MAGIC), name
+    assert matplotlib.get_backend().lower() == "agg"
+    assert plt.get_fignums() == []
+    assert {k: v for k, v in matplotlib.rcParams.items() if k != "backend"} == style
