@@ -24,6 +24,8 @@ from rich.table import Table
 from automl import study as studies
 from automl import workers
 from automl.config import (
+    DEFAULT_STORAGE,
+    DEFAULT_TRACKING_URI,
     STORAGE_ENV,
     TRACKING_ENV,
     PrunerKind,
@@ -35,7 +37,7 @@ from automl.config import (
 )
 from automl.errors import AutoMLError, ConfigError
 from automl.storage import is_lost_connection
-from automl.tracking import mask_url
+from automl.stores import mask
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   pretty_exceptions_enable=False,
@@ -52,9 +54,9 @@ class Task(str, Enum):
 
 
 StorageOpt = typer.Option(None, "--storage", envvar=STORAGE_ENV, show_envvar=True,
-                          help="Optuna storage URL [default: sqlite:///studies/automl.db].")
+                          help=f"Optuna storage URL [default: {DEFAULT_STORAGE}].")
 TrackingOpt = typer.Option(None, "--tracking-uri", envvar=TRACKING_ENV, show_envvar=True,
-                           help="MLflow tracking URI [default: sqlite:///mlruns/mlflow.db].")
+                           help=f"MLflow tracking URI [default: {DEFAULT_TRACKING_URI}].")
 #: Config fields whose CLI option has another name (others: ``n_trials`` → ``--n-trials``).
 _FIELD_OPTIONS = {"timeout_s": "timeout", "storage_url": "storage", "experiment_name": "experiment"}
 DebugOpt = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors.")
@@ -195,7 +197,7 @@ def worker(
         cfg = workers.worker_config(storage or default_storage(), study, threads=threads,
                                     timeout_s=timeout, tracking_uri=tracking_uri)
         me = f"worker {os.getpid()}"
-        out.print(f"{me} joins study {study!r} in {mask_url(cfg.storage_url)}, budget "
+        out.print(f"{me} joins study {study!r} in {mask(cfg.storage_url)}, budget "
                   f"{cfg.n_trials} trials, data {cfg.csv_path}", soft_wrap=True)
 
         def line(p: studies.Progress) -> None:
@@ -237,7 +239,7 @@ def _render_plan(plan: studies.SearchPlan) -> None:
               f"{plan.metric.name} ({plan.metric.direction})")
     out.print(f"split   {len(t.x_train):,} train / {len(t.x_val):,} validation / "
               f"{len(t.x_test):,} test rows (seed {cfg.seed}); {t.d_in} model inputs")
-    out.print(f"study   {plan.study_name!r} in {mask_url(cfg.storage_url)}, budget "
+    out.print(f"study   {plan.study_name!r} in {mask(cfg.storage_url)}, budget "
               f"{cfg.n_trials} trials" + (f", timeout {cfg.timeout_s:g}s" if cfg.timeout_s else ""))
     table = Table("column", "kind", "action", title="columns", title_justify="left")
     for row in plan.preprocessor.describe():
@@ -274,7 +276,7 @@ def _render_summary(summary: studies.SearchSummary) -> None:
         out.print(f"best trial on the held-out test split: {scores}")
     _render_deferral(summary)
     out.print(f"compare trials in the MLflow UI:\n  mlflow ui --backend-store-uri "
-              f"{mask_url(summary.tracking_uri)}", soft_wrap=True)
+              f"{mask(summary.tracking_uri)}", soft_wrap=True)
 
 
 def _render_deferral(summary: studies.SearchSummary) -> None:
@@ -406,7 +408,7 @@ def export(
                       f"{done.path} --env-manager local -h 127.0.0.1 -p 5001", soft_wrap=True)
         if done.registered_name:
             out.print(f"registered {source} as {done.model_uri} in "
-                      f"{mask_url(done.source.tracking_uri)}", soft_wrap=True)
+                      f"{mask(done.source.tracking_uri)}", soft_wrap=True)
 
 
 @app.command()
@@ -426,7 +428,7 @@ def ui(
     with _user_errors(debug):
         plan = ui_plan(storage or default_storage(), study, tracking_uri=tracking_uri,
                        port=port)
-        out.print(f"MLflow UI for {mask_url(plan.tracking_uri)} at {plan.url} "
+        out.print(f"MLflow UI for {mask(plan.tracking_uri)} at {plan.url} "
                   "(Ctrl-C stops it)", soft_wrap=True)
         # its own process group, so that stopping it stops the server workers too
         process = subprocess.Popen(plan.argv, env={**os.environ, **plan.env},

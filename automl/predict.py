@@ -27,8 +27,9 @@ from automl.config import default_tracking_uri
 from automl.data import load_csv
 from automl.errors import ConfigError, DataError, StudyNotFoundError
 from automl.pyfunc import save_pyfunc
+from automl.stores import mask, sqlite_path
 from automl.study import load_existing
-from automl.tracking import mask_url, temporary_dir
+from automl.tracking import temporary_dir
 
 PYFUNC_ARTIFACT = "pyfunc_model"
 
@@ -81,8 +82,9 @@ def resolve_tracking_uri(study: optuna.Study, tracking_uri: str | None) -> str:
     stored = study.user_attrs.get("tracking_uri")
     uri = tracking_uri or (stored if stored and "***" not in stored else None)
     uri = uri or default_tracking_uri()
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
-        raise ConfigError(f"no MLflow store at {mask_url(uri)!r} (study {study.study_name!r} "
+    db = sqlite_path(uri)
+    if db is not None and not db.exists():
+        raise ConfigError(f"no MLflow store at {mask(uri)!r} (study {study.study_name!r} "
                           "logged its models elsewhere); pass --tracking-uri")
     return uri
 
@@ -136,7 +138,7 @@ def _download(source: ModelSource, dst: Path, study: optuna.Study) -> Path:
         client.get_run(source.run_id)
     except Exception:  # MLflow raises several types for an unknown run / unreachable store
         raise ConfigError(f"MLflow run {source.run_id} of trial {source.trial} is not in "
-                          f"{mask_url(source.tracking_uri)!r}; pass the study's --tracking-uri"
+                          f"{mask(source.tracking_uri)!r}; pass the study's --tracking-uri"
                           ) from None
     try:
         return Path(client.download_artifacts(source.run_id, "model", str(dst)))
@@ -295,7 +297,7 @@ def _register(folder: Path, source: ModelSource, name: str, rows: pd.DataFrame |
             tags={"automl.study": source.study_name, "automl.trial": str(source.trial)})
     except MlflowException as exc:
         first = str(exc.message).splitlines()[0] if exc.message else exc.error_code
-        raise ConfigError(f"cannot register model {name!r} in {mask_url(source.tracking_uri)!r}"
+        raise ConfigError(f"cannot register model {name!r} in {mask(source.tracking_uri)!r}"
                           f": {first}") from None
 
 
@@ -330,8 +332,9 @@ def ui_plan(storage_url: str, study_name: str | None = None, *, tracking_uri: st
         experiment = study.user_attrs.get("mlflow_experiment_id")
     else:
         uri = tracking_uri or default_tracking_uri()
-        if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
-            raise ConfigError(f"no MLflow store at {mask_url(uri)!r}; run `automl search` first "
+        db = sqlite_path(uri)
+        if db is not None and not db.exists():
+            raise ConfigError(f"no MLflow store at {mask(uri)!r}; run `automl search` first "
                               "or pass --tracking-uri")
     with socket.socket() as probe:
         try:

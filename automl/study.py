@@ -28,7 +28,7 @@ from optuna.trial import FrozenTrial, TrialState
 from automl.bundle import ModelBundle, load_bundle, save_bundle
 from automl.config import PrunerKind, SamplerKind, SearchConfig, TrainConfig
 from automl.data import Dataset, load_dataset, split
-from automl.errors import ConfigError, StudyMismatchError, StudyNotFoundError, TrialError
+from automl.errors import StudyMismatchError, StudyNotFoundError, TrialError
 from automl.features import Preprocessor, TensorSplits
 from automl.final import (
     TOP_K,
@@ -54,12 +54,12 @@ from automl.storage import (
     make_storage,
     rdb_of,
 )
+from automl.stores import absolute, check_sqlite, check_url, store_lock
+from automl.stores import mask as mask_url
 from automl.tracking import (
     MlflowTracker,
     Tracker,
     TrackingCallback,
-    mask_url,
-    store_lock,
     temporary_dir,
 )
 from automl.train import FitResult, StopReason, fit, resolve_device, score_split
@@ -243,34 +243,17 @@ def prepare_search(cfg: SearchConfig) -> SearchPlan:
 
 
 def absolute_uri(url: str) -> str:
-    """A relative ``sqlite:///path`` made absolute, so it still works from another folder."""
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-        return f"sqlite:///{Path(url.removeprefix('sqlite:///')).resolve()}"
-    return url
+    """A relative SQLite path made absolute (:func:`automl.stores.absolute`)."""
+    return absolute(url)
 
 
 def _check_url(url: str, option: str) -> None:
-    scheme = r"^[a-zA-Z][a-zA-Z0-9+.-]*:" + ("//" if option == "--storage" else "")
-    if not re.match(scheme, url) and not (option != "--storage" and url.startswith("/")):
-        raise ConfigError(f"{option} {mask_url(url)!r} is not a URL; use e.g. "
-                          "sqlite:///path/file.db or postgresql://user@host/db")
+    check_url(url, option)
 
 
 def _check_sqlite_path(url: str, option: str) -> None:
-    """Refuse a local SQLite file that cannot be created, before anything is written."""
-    if not url.startswith("sqlite:///") or url.removeprefix("sqlite:///") in ("", ":memory:"):
-        return
-    path = Path(url.removeprefix("sqlite:///"))
-    if path.is_dir():
-        raise ConfigError(f"{option} {url!r} names a directory; name a database file in it, "
-                          f"e.g. sqlite:///{path / 'automl.db'}")
-    folder = path.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK) or (
-            path.exists() and not os.access(path, os.R_OK | os.W_OK)):
-        raise ConfigError(f"{option} {url!r}: cannot create or write the database there "
-                          f"({folder} is not a writable folder); choose another path")
+    """Refuse a local SQLite store that cannot be created or used, before anything is written."""
+    check_sqlite(url, option)
 
 
 # ----------------------------------------------------------------------------------- objective
