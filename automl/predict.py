@@ -28,7 +28,7 @@ from automl.data import load_csv
 from automl.errors import ConfigError, DataError, StudyNotFoundError
 from automl.pyfunc import save_pyfunc
 from automl.storage import load_study
-from automl.stores import mask
+from automl.stores import mask, sqlite_path
 from automl.tracking import temporary_dir
 
 PYFUNC_ARTIFACT = "pyfunc_model"
@@ -82,7 +82,8 @@ def resolve_tracking_uri(study: optuna.Study, tracking_uri: str | None) -> str:
     stored = study.user_attrs.get("tracking_uri")
     uri = tracking_uri or (stored if stored and "***" not in stored else None)
     uri = uri or default_tracking_uri()
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+    db = sqlite_path(uri)
+    if db is not None and not db.exists():
         raise ConfigError(f"no MLflow store at {mask(uri)!r} (study {study.study_name!r} "
                           "logged its models elsewhere); pass --tracking-uri")
     return uri
@@ -331,7 +332,8 @@ def ui_plan(storage_url: str, study_name: str | None = None, *, tracking_uri: st
         experiment = study.user_attrs.get("mlflow_experiment_id")
     else:
         uri = tracking_uri or default_tracking_uri()
-        if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        db = sqlite_path(uri)
+        if db is not None and not db.exists():
             raise ConfigError(f"no MLflow store at {mask(uri)!r}; run `automl search` first "
                               "or pass --tracking-uri")
     with socket.socket() as probe:

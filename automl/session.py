@@ -40,8 +40,9 @@ from automl.plan import SearchPlan
 from automl.queries import StudyReport, TrialCounts, best_trial, describe
 from automl.report import log_report
 from automl.storage import HEARTBEAT_INTERVAL_S, claim, fail_stale, is_lost_connection, make_storage
+from automl.stores import store_lock
 from automl.strategy import start_study
-from automl.tracking import Tracker, store_lock, temporary_dir
+from automl.tracking import Tracker, temporary_dir
 from automl.train import score_split
 
 #: Trials cut in a row by a dropped storage connection before the session gives up.

@@ -10,6 +10,7 @@ that way (:func:`is_lost_connection`), and the cut trial is failed and queued ag
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sqlite3
@@ -27,7 +28,7 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from automl.errors import ConfigError, StudyNotFoundError
-from automl.tracking import driver_url, mask_url, store_lock
+from automl.stores import check_sqlite, driver_url, mask, read_only, sqlite_path, store_lock
 
 HEARTBEAT_INTERVAL_S = int(os.environ.get("AUTOML_HEARTBEAT_S", "10"))
 MAX_RETRY = 2
@@ -125,26 +126,46 @@ def make_storage(url: str) -> ReconnectingStorage:
     """A reconnecting RDB storage with heartbeats (stale RUNNING trials are failed and retried).
 
     SQLite files get their folder created and WAL journaling (better for several local workers).
+    A local SQLite file is checked before anything is written to it: one that is not a usable
+    database, or holds a schema this Optuna cannot use (made by a newer Optuna, or by another
+    program), is refused and left as it was.
 
     Raises:
-        ConfigError: the URL is malformed or the database cannot be reached.
+        ConfigError: the URL is malformed, or the database cannot be reached, read, written or
+            used (one line with the masked URL and the fix).
     """
     connect: dict[str, Any] = {}
-    if url.startswith("sqlite:///"):
-        _prepare_sqlite(Path(url.removeprefix("sqlite:///")))
-        connect = {"connect_args": {"timeout": 60}}
+    path = sqlite_path(url)
+    check_sqlite(url, "--storage")
     try:
         with warnings.catch_warnings(), store_lock(url):
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            if path is not None:
+                _check_schema(path, url)
+                _prepare_sqlite(path)
+                connect = {"connect_args": {"timeout": 60}}
             return ReconnectingStorage(
                 driver_url(url), engine_kwargs={"pool_pre_ping": True, **connect},
                 heartbeat_interval=HEARTBEAT_INTERVAL_S, grace_period=2 * HEARTBEAT_INTERVAL_S,
                 heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
                     max_retry=MAX_RETRY),
             )
-    except Exception as exc:  # SQLAlchemy/driver errors come in many types
-        raise ConfigError(f"cannot open the study storage {mask_url(url)!r} "
-                          f"({type(exc).__name__}); check --storage / AUTOML_STORAGE") from None
+    except ConfigError:
+        raise
+    except Exception as exc:  # SQLAlchemy/driver/sqlite3/OS errors come in many types
+        raise ConfigError(f"cannot open the study storage {mask(url)!r} "
+                          f"({_reason(exc)}); check --storage / AUTOML_STORAGE") from None
+
+
+def _reason(exc: Exception) -> str:
+    """A short, password-free reason: the exception type, with SQLite's own words for SQLite
+    errors (e.g. "database or disk is full", "attempt to write a readonly database")."""
+    cause = getattr(exc, "orig", None) or exc
+    if isinstance(cause, sqlite3.Error) and str(cause):
+        return f"{type(exc).__name__}: {str(cause).splitlines()[0]}"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{type(exc).__name__}: {exc.strerror}"
+    return type(exc).__name__
 
 
 def existing_storage(url: str) -> ReconnectingStorage:
@@ -153,17 +174,53 @@ def existing_storage(url: str) -> ReconnectingStorage:
     Raises:
         StudyNotFoundError: no SQLite file at ``url``.
     """
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        raise StudyNotFoundError(f"no study storage at {mask_url(url)!r}; run `automl search` "
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        raise StudyNotFoundError(f"no study storage at {mask(url)!r}; run `automl search` "
                                  "first or pass --storage")
     return make_storage(url)
 
 
-def _prepare_sqlite(path: Path) -> None:
-    if str(path) in ("", ":memory:"):
+def _check_schema(path: Path, url: str) -> None:
+    """Refuse, reading only, an SQLite file whose schema revision this Optuna does not know.
+
+    Optuna would otherwise switch the file to WAL and add its tables before it notices (and
+    raises a ``RuntimeError``). A file without Optuna's revision table is left to Optuna.
+    """
+    if not path.is_file() or path.stat().st_size == 0:
         return
+    with contextlib.closing(read_only(path)) as connection:
+        try:
+            row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+        except sqlite3.OperationalError:  # no such table: a new or pre-alembic store
+            return
+    if row is None:
+        return
+    head, known = _schema_revisions()
+    revision = str(row[0])
+    if revision == head:
+        return
+    if revision in known:
+        raise ConfigError(f"the study storage {mask(url)!r} has the schema of an older Optuna; "
+                          f"upgrade it with `optuna storage upgrade --storage {mask(url)}` or "
+                          "pass another --storage")
+    raise ConfigError(f"the study storage {mask(url)!r} has a schema this Optuna "
+                      f"({optuna.__version__}) does not know (revision {revision!r}: a newer "
+                      "Optuna's, or another program's database); upgrade Optuna "
+                      "(pip install -U optuna) or pass another --storage")
+
+
+@functools.cache
+def _schema_revisions() -> tuple[str, tuple[str, ...]]:
+    """This Optuna's newest schema revision and all it knows (read from a throwaway in-memory
+    storage through RDBStorage's public version API)."""
+    scratch = RDBStorage("sqlite:///:memory:")
+    return scratch.get_head_version(), tuple(scratch.get_all_versions())
+
+
+def _prepare_sqlite(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(path, timeout=60) as connection:
+    with contextlib.closing(sqlite3.connect(path, timeout=60)) as connection:
         connection.execute("PRAGMA journal_mode=WAL")
 
 
@@ -178,7 +235,7 @@ def load_study(url: str, study_name: str) -> optuna.Study:
     names = [s.study_name for s in storage.get_all_studies()]
     if study_name not in names:
         known = ", ".join(sorted(names)) or "none"
-        raise StudyNotFoundError(f"no study named {study_name!r} in {mask_url(url)!r} "
+        raise StudyNotFoundError(f"no study named {study_name!r} in {mask(url)!r} "
                                  f"(studies: {known}); check the name or --storage")
     return optuna.load_study(study_name=study_name, storage=storage)
 

@@ -1,27 +1,146 @@
-"""Store URLs (interim: replaced by the stores branch)."""
+"""Every store URL in one place: masking, SQLite paths, driver names, checks and the create lock.
+
+The two stores of a search are given as URLs: the Optuna storage (``--storage``, any SQLAlchemy
+URL) and the MLflow tracking URI (``--tracking-uri``). Local SQLite stores are written
+``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``. This module is the only one
+that takes such URLs apart; it imports nothing of the project but errors and config.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 from automl.errors import ConfigError
 
+_SQLITE = "sqlite:///"
+_SQLITE_HEADER = b"SQLite format 3\x00"
+_SERVER_SCHEMES = ("postgres", "postgresql", "mysql", "mariadb", "mssql")
+#: A user name that can be shown as is (anything else is hidden with the password).
+_PLAIN_USER = re.compile(r"[A-Za-z0-9._~%+-]+")
+#: Schemes whose URLs with an empty authority (``sqlite:///``, ``file:///``) carry a path only.
+_PATH_ONLY = re.compile(r"^(sqlite|file)(\+[A-Za-z0-9]+)?$", re.IGNORECASE)
+
 
 def mask(url: str) -> str:
-    """``url`` with any password replaced by ``***``."""
-    return re.sub(r"((?:^|//)[^/:@\s]*:)[^@/\s]*@", r"\1***@", url)
+    """``url`` with its password hidden, for messages and logs.
+
+    Parsed, not pattern-replaced: the user-info runs from ``://`` (or a leading ``//``) to the
+    *last* ``@`` of the URL, so a password holding ``@``, ``:``, ``/``, ``%``, ``#`` or ``?``
+    is hidden whole (SQLAlchemy's own parser splits such a password at its first ``@``). Only
+    a plain user name (letters, digits, ``._~%+-``) is kept, as ``user:***@``; any other user
+    name is hidden too (``***@``). A string with an ``@`` but no ``://`` cannot be parsed and
+    keeps nothing before its last ``@``. URLs without a password are returned unchanged.
+
+    Args:
+        url: Any store URL or URI, well-formed or not.
+
+    Returns:
+        A string that contains no part of the password.
+
+    >>> mask("postgresql://user:secret@db:5432/automl")
+    'postgresql://user:***@db:5432/automl'
+    >>> mask("postgresql://alice:Sec@ret%Word7@127.0.0.1:1/x")
+    'postgresql://alice:***@127.0.0.1:1/x'
+    >>> mask("sqlite:///studies/automl.db")
+    'sqlite:///studies/automl.db'
+    >>> mask("admin:s3cret@db.example/automl")
+    '***@db.example/automl'
+    """
+    at = url.rfind("@")
+    if at < 0:
+        return url
+    scheme, sep, _ = url.partition("://")
+    if sep:
+        start = len(scheme) + 3
+        if url[start:start + 1] == "/" and _PATH_ONLY.match(scheme):
+            return url  # sqlite:////folder/a@b.db: a path, no user-info
+    elif url.startswith("//"):
+        start = 2  # a scheme-relative URL: //user:password@host
+    else:
+        return f"***@{url[at + 1:]}"
+    if at < start:
+        return url
+    userinfo, rest = url[start:at], url[at + 1:]
+    user, colon, _ = userinfo.partition(":")
+    if not _PLAIN_USER.fullmatch(user):
+        return f"{url[:start]}***@{rest}"
+    return f"{url[:start]}{user}{':***' if colon else ''}@{rest}"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URL, as written (relative or absolute).
+
+    Args:
+        url: A store URL.
+
+    Returns:
+        The file's path; ``None`` for other schemes, ``sqlite://`` and ``sqlite:///:memory:``.
+
+    >>> sqlite_path("sqlite:///studies/automl.db")
+    PosixPath('studies/automl.db')
+    >>> sqlite_path("sqlite:////tmp/mlflow.db"), sqlite_path("postgresql://u@h/db")
+    (PosixPath('/tmp/mlflow.db'), None)
+    """
+    if not url.startswith(_SQLITE):
+        return None
+    path = url[len(_SQLITE):]
+    return None if path in ("", ":memory:") else Path(path)
 
 
 def absolute(url: str) -> str:
-    """A relative ``sqlite:///path`` made absolute, so it still works from another folder."""
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-        return f"sqlite:///{Path(url.removeprefix('sqlite:///')).resolve()}"
-    return url
+    """``url`` with a relative SQLite path made absolute, so it works from any folder.
+
+    Other URLs (and absolute or in-memory SQLite ones) are returned unchanged.
+    """
+    path = sqlite_path(url)
+    if path is None or path.is_absolute():
+        return url
+    return f"{_SQLITE}{path.resolve()}"
+
+
+def driver_url(url: str) -> str:
+    """``url`` with the installed PostgreSQL driver named: ``postgresql://`` → ``+psycopg``.
+
+    SQLAlchemy's default PostgreSQL driver is psycopg2; the project installs psycopg 3.
+    Other URLs are returned unchanged.
+
+    >>> driver_url("postgresql://u@db/automl")
+    'postgresql+psycopg://u@db/automl'
+    """
+    return re.sub(r"^postgres(ql)?://", "postgresql+psycopg://", url)
+
+
+def is_server(url: str) -> bool:
+    """Whether ``url`` names a database server (PostgreSQL, MySQL/MariaDB, SQL Server).
+
+    >>> is_server("postgresql+psycopg://u@db/x"), is_server("sqlite:///a.db")
+    (True, False)
+    """
+    scheme = url.partition(":")[0].partition("+")[0].lower()
+    return scheme in _SERVER_SCHEMES
 
 
 def check_url(url: str, option: str) -> None:
+    """Refuse a value that is not a URL at all (a bare path, a forgotten scheme).
+
+    ``--storage`` needs ``scheme://...``; ``--tracking-uri`` (MLflow's own rules) also accepts
+    ``scheme:...`` or an absolute path.
+
+    Args:
+        url: The option's value.
+        option: The option's name, ``"--storage"`` or ``"--tracking-uri"``.
+
+    Raises:
+        ConfigError: one line naming the option, the (masked) value and an example.
+    """
     scheme = r"^[a-zA-Z][a-zA-Z0-9+.-]*:" + ("//" if option == "--storage" else "")
     if not re.match(scheme, url) and not (option != "--storage" and url.startswith("/")):
         raise ConfigError(f"{option} {mask(url)!r} is not a URL; use e.g. "
@@ -29,17 +148,151 @@ def check_url(url: str, option: str) -> None:
 
 
 def check_sqlite(url: str, option: str) -> None:
-    """Refuse a local SQLite file that cannot be created, before anything is written."""
-    if not url.startswith("sqlite:///") or url.removeprefix("sqlite:///") in ("", ":memory:"):
+    """Refuse a local SQLite store that cannot be used, before anything is written.
+
+    A no-op for other URLs and for in-memory SQLite. The file may be missing (it is created,
+    with its folders) or empty (SQLite initialises it). Reads at most the file's header and
+    its schema version, read-only: the file is never changed.
+
+    Args:
+        url: The store URL.
+        option: The option that gave it (``"--storage"`` or ``"--tracking-uri"``), named in
+            the message.
+
+    Raises:
+        ConfigError: one line naming the file and the fix, when the path is a directory, is
+            under a file, or its folder or the file is not writable; or the file is not an
+            SQLite database or SQLite cannot read it.
+    """
+    path = sqlite_path(url)
+    if path is None:
         return
-    path = Path(url.removeprefix("sqlite:///"))
     if path.is_dir():
         raise ConfigError(f"{option} {url!r} names a directory; name a database file in it, "
-                          f"e.g. sqlite:///{path / 'automl.db'}")
+                          f"e.g. {_SQLITE}{path / 'automl.db'}")
+    folder = _existing_folder(path)
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"{option} {url!r}: cannot create or write the database there "
+                          f"({folder} is not a writable folder); choose another path")
+    if not path.exists():
+        return
+    if not path.is_file():
+        raise ConfigError(f"{option} {url!r}: {path} is not a regular file; name a database "
+                          "file instead")
+    if not os.access(path, os.R_OK | os.W_OK):
+        raise ConfigError(f"{option} {url!r}: {path} is read-only or unreadable; make it "
+                          "writable (chmod u+rw) or choose another path")
+    with path.open("rb") as handle:
+        header = handle.read(len(_SQLITE_HEADER))
+    if not header:
+        return  # an empty file: SQLite initialises it
+    if header != _SQLITE_HEADER:
+        raise ConfigError(f"{option} {url!r}: {path} is not an SQLite database; name another "
+                          "file (or move this one away)")
+    try:
+        with closing(read_only(path)) as connection:
+            connection.execute("PRAGMA schema_version").fetchone()
+            connection.execute("SELECT count(*) FROM sqlite_master").fetchone()  # parses it
+    except sqlite3.DatabaseError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            return  # in use by another process (a worker): readable, just not this second
+        raise ConfigError(f"{option} {url!r}: SQLite cannot read {path} ({exc}); it is "
+                          "damaged: restore it from a copy or choose another path") from None
+
+
+def read_only(path: Path, timeout: float = 60.0) -> sqlite3.Connection:
+    """A connection to the SQLite file ``path`` that cannot write to it (``mode=ro``).
+
+    Raises:
+        sqlite3.DatabaseError: the file cannot be opened or is not a database (raised by the
+            first statement for a damaged file).
+    """
+    return sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, timeout=timeout)
+
+
+def _existing_folder(path: Path) -> Path:
+    """The nearest existing ancestor of ``path`` (its folder, when that exists)."""
     folder = path.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
-    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK) or (
-            path.exists() and not os.access(path, os.R_OK | os.W_OK)):
-        raise ConfigError(f"{option} {url!r}: cannot create or write the database there "
-                          f"({folder} is not a writable folder); choose another path")
+    return folder
+
+
+_HELD: set[Path] = set()
+_HELD_GUARD = threading.Lock()
+
+
+@contextmanager
+def store_lock(url: str) -> Iterator[None]:
+    """Serialise creating/initialising a local SQLite store across processes.
+
+    Holds an exclusive ``flock`` on the database's folder, opened read-only, so no lock file is
+    ever left anywhere. A folder still to be made is made under the lock of its nearest
+    existing ancestor, then locked itself; if it is still empty when the block ends (the
+    command was refused before the database was written), it is removed again. Re-entrant
+    within one process. Several processes opening one fresh SQLite file at once would
+    otherwise race on creating its schema. A no-op for non-SQLite URLs.
+
+    Args:
+        url: The store URL.
+
+    Yields:
+        Nothing; the lock is held for the ``with`` block.
+    """
+    path = sqlite_path(url)
+    key = path.resolve() if path is not None else None
+    with _HELD_GUARD:
+        if key is None or key in _HELD:
+            key = None
+    if key is None:
+        yield
+        return
+    made: list[Path] = []
+    handle = _lock_nearest(key)
+    if not key.parent.is_dir():  # made under the ancestor's lock, then locked itself
+        folder = key.parent
+        while not folder.exists():
+            made.append(folder)
+            folder = folder.parent
+        key.parent.mkdir(parents=True, exist_ok=True)
+        outer, handle = handle, _lock_nearest(key)
+        _unlock(outer)
+    with _HELD_GUARD:
+        _HELD.add(key)
+    try:
+        yield
+    finally:
+        with _HELD_GUARD:
+            _HELD.discard(key)
+        for folder in made:  # deepest first; only folders this lock made, only when empty
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        _unlock(handle)
+
+
+def _lock_nearest(path: Path) -> int:
+    """An exclusive ``flock`` on the nearest existing ancestor of ``path``: its descriptor.
+
+    Retries when the folder was removed, or a nearer one made, while it waited.
+    """
+    while True:
+        folder = _existing_folder(path)
+        try:
+            handle = os.open(folder, os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            same = os.stat(folder).st_ino == os.fstat(handle).st_ino
+        except FileNotFoundError:
+            same = False
+        if same and _existing_folder(path) == folder:
+            return handle
+        _unlock(handle)
+
+
+def _unlock(handle: int) -> None:
+    fcntl.flock(handle, fcntl.LOCK_UN)
+    os.close(handle)

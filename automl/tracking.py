@@ -8,20 +8,17 @@ never Optuna objects.
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import logging
 import os
 import re
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
 from automl.errors import ConfigError
+from automl.stores import check_sqlite, driver_url, is_server, mask, sqlite_path, store_lock
 from automl.train import EpochLog, StopReason
 
 
@@ -49,57 +46,6 @@ class TrialOutcome(str, Enum):
 RUN_STATUS = {TrialOutcome.COMPLETE: "FINISHED", TrialOutcome.PRUNED: "KILLED",
               TrialOutcome.FAIL: "FAILED", TrialOutcome.INTERRUPTED: "KILLED"}
 _MAX_TAG = 5000
-
-
-def mask_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``.
-
-    >>> mask_url("postgresql://user:secret@db:5432/automl")
-    'postgresql://user:***@db:5432/automl'
-    """
-    return re.sub(r"((?:^|//)[^/:@\s]*:)[^@/\s]*@", r"\1***@", url)
-
-
-def driver_url(url: str) -> str:
-    """``url`` with the installed PostgreSQL driver named: ``postgresql://`` → ``+psycopg``.
-
-    SQLAlchemy's default PostgreSQL driver is psycopg2; the project installs psycopg 3.
-
-    >>> driver_url("postgresql://u@db/automl")
-    'postgresql+psycopg://u@db/automl'
-    """
-    return re.sub(r"^postgres(ql)?://", "postgresql+psycopg://", url)
-
-
-_HELD: set[str] = set()
-
-
-@contextmanager
-def store_lock(url: str) -> Iterator[None]:
-    """Serialise creating/initialising a local SQLite store across processes (a no-op otherwise).
-
-    Holds an exclusive ``flock`` on a lock file named after the database's absolute path in the
-    system's temporary folder (so a refused command leaves nothing beside the database);
-    re-entrant within one process. Several processes opening one fresh SQLite file at once would
-    otherwise race on creating its schema.
-    """
-    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else ""
-    if path in ("", ":memory:") or path in _HELD:
-        yield
-        return
-    key = hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:20]
-    handle = os.open(Path(tempfile.gettempdir()) / f"automl-{key}.lock", os.O_RDWR | os.O_CREAT,
-                     0o666)
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        _HELD.add(path)
-        try:
-            yield
-        finally:
-            _HELD.discard(path)
-            fcntl.flock(handle, fcntl.LOCK_UN)
-    finally:
-        os.close(handle)
 
 
 class Tracker(Protocol):
@@ -182,23 +128,34 @@ def _quiet_mlflow() -> None:
 
 
 def artifact_root(tracking_uri: str) -> str | None:
-    """For a local SQLite store, artifacts live beside it in ``artifacts/``; else the server's."""
-    if tracking_uri.startswith("sqlite:///"):
-        db = Path(tracking_uri.removeprefix("sqlite:///"))
-        return (db.parent.resolve() / "artifacts").as_uri()
-    return None
+    """For a local SQLite store, artifacts live beside it in ``artifacts/``; else the server's.
+
+    Raises:
+        ConfigError: the SQLite store cannot be used (see :func:`automl.stores.check_sqlite`).
+    """
+    db = sqlite_path(tracking_uri)
+    if db is None:
+        return None
+    check_sqlite(tracking_uri, "--tracking-uri")
+    return (db.parent.resolve() / "artifacts").as_uri()
 
 
 def prepare_store(tracking_uri: str) -> None:
-    """Create the folder of a local SQLite store (MLflow creates the file and schema)."""
-    if tracking_uri.startswith("sqlite:///"):
-        Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    """Check a local SQLite store and create its folder (MLflow creates the file and schema).
+
+    Raises:
+        ConfigError: the SQLite store cannot be used; nothing was created.
+    """
+    db = sqlite_path(tracking_uri)
+    if db is not None:
+        check_sqlite(tracking_uri, "--tracking-uri")
+        db.parent.mkdir(parents=True, exist_ok=True)
 
 
 def _check_server(tracking_uri: str) -> None:
     """Connect once to a database-server store (MLflow itself retries for ~100 s, logging each
     attempt, before it gives up on an unreachable server); raise what the driver raises."""
-    if not re.match(r"^(postgres|mysql|mssql)", tracking_uri):
+    if not is_server(tracking_uri):
         return
     import sqlalchemy
 
@@ -214,14 +171,15 @@ class MlflowTracker:
     """Logs to MLflow through an injected or new ``MlflowClient`` (no global active run).
 
     Raises:
-        ConfigError: the tracking store cannot be reached or created.
+        ConfigError: the tracking store cannot be reached, read or created (a local SQLite file
+            that is not a usable database is refused before anything is written to it).
     """
 
     def __init__(self, tracking_uri: str, experiment_name: str, client: Any = None) -> None:
         from mlflow.tracking import MlflowClient
 
         _quiet_mlflow()
-        prepare_store(tracking_uri)
+        prepare_store(tracking_uri)  # checks a local SQLite store before anything is written
         self.tracking_uri = tracking_uri
         try:
             with store_lock(tracking_uri):
@@ -230,7 +188,7 @@ class MlflowTracker:
                 self.client = client or MlflowClient(tracking_uri=driver_url(tracking_uri))
                 self.experiment_id = self._experiment(experiment_name)
         except Exception as exc:  # MLflow raises many types for a bad store
-            raise ConfigError(f"cannot open the MLflow store {mask_url(tracking_uri)!r} "
+            raise ConfigError(f"cannot open the MLflow store {mask(tracking_uri)!r} "
                               f"({type(exc).__name__}); check --tracking-uri") from None
         self.parent_run_id: str | None = None
         self.study_name = experiment_name
@@ -274,7 +232,7 @@ class MlflowTracker:
             if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
                 raise
             raise ConfigError(f"the study's MLflow run {run_id} is not in "
-                              f"{mask_url(self.tracking_uri)!r}; pass the --tracking-uri the "
+                              f"{mask(self.tracking_uri)!r}; pass the --tracking-uri the "
                               "study was made with") from None
 
     def start_trial(self, number: int, params: dict[str, Any]) -> str:

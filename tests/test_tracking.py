@@ -10,13 +10,13 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from automl.errors import ConfigError
+from automl.stores import mask as mask_url
 from automl.tracking import (
     RUN_STATUS,
     MlflowTracker,
     NullTracker,
     Tracker,
     TrackingCallback,
-    mask_url,
 )
 from automl.train import EpochLog
 

@@ -18,7 +18,15 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from automl.config import STORAGE_ENV, TRACKING_ENV, SearchConfig, TrainConfig, default_of
+from automl.config import (
+    DEFAULT_STORAGE,
+    DEFAULT_TRACKING_URI,
+    STORAGE_ENV,
+    TRACKING_ENV,
+    SearchConfig,
+    TrainConfig,
+    default_of,
+)
 from automl.errors import AutoMLError, ConfigError
 from automl.storage import is_lost_connection
 from automl.workers import exit_code
@@ -32,9 +40,9 @@ err = Console(stderr=True, highlight=False)
 
 
 StorageOpt = typer.Option(None, "--storage", envvar=STORAGE_ENV, show_envvar=True,
-                          help="Optuna storage URL [default: sqlite:///studies/automl.db].")
+                          help=f"Optuna storage URL [default: {DEFAULT_STORAGE}].")
 TrackingOpt = typer.Option(None, "--tracking-uri", envvar=TRACKING_ENV, show_envvar=True,
-                           help="MLflow tracking URI [default: sqlite:///mlruns/mlflow.db].")
+                           help=f"MLflow tracking URI [default: {DEFAULT_TRACKING_URI}].")
 #: Config fields whose CLI option has another name (others: ``n_trials`` → ``--n-trials``).
 _FIELD_OPTIONS = {"timeout_s": "timeout", "storage_url": "storage", "experiment_name": "experiment"}
 DebugOpt = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors.")
