@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from automl.config import TaskType
-from automl.errors import DataError
+from automl.errors import DataError, os_reason
 
 MISSING_MARKERS = ("", "?", "NA", "N/A", "n/a", "na", "null", "NULL", "None", "NaN", "nan", "-")
 DELIMITERS = (",", ";", "\t", "|")
@@ -227,7 +227,7 @@ def _read_bytes(path: Path) -> bytes:
         raise DataError(f"{path}: permission denied; make the file readable "
                         "(chmod +r) or run as its owner") from None
     except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc.strerror}); check the file") from None
+        raise DataError(f"{path}: cannot read ({os_reason(exc)}); check the file") from None
     if data[:2] == b"\x1f\x8b":
         try:
             data = gzip.decompress(data)

@@ -43,3 +43,9 @@ class TrialError(AutoMLError):
 
 class WorkerError(AutoMLError):
     """A worker process of ``--workers N`` failed before the study's budget was used."""
+
+
+def os_reason(exc: OSError) -> str:
+    """What an ``OSError`` says went wrong, for a message: never ``None`` (``strerror`` is
+    missing for some, e.g. errors raised by libraries with only a text)."""
+    return exc.strerror or str(exc) or type(exc).__name__

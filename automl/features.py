@@ -191,18 +191,6 @@ def _to_float(values: pd.Series) -> np.ndarray:
     return pd.to_numeric(values, errors="coerce").astype(float).to_numpy()
 
 
-class _Encoder:
-    """What every column encoder shares: read-only ``encoder[key]`` access to its saved JSON."""
-
-    __slots__ = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def __getitem__(self, key: str) -> Any:
-        return self.to_dict()[key]
-
-
 @dataclass(frozen=True, slots=True)
 class QuantileNormal:
     """One continuous value mapped to a standard normal by its training quantiles.
@@ -255,7 +243,7 @@ class QuantileNormal:
 
 
 @dataclass(frozen=True, slots=True)
-class NumericEncoder(_Encoder):
+class NumericEncoder:
     """A numeric column: one quantile-normal feature, plus a missing flag if needed."""
 
     values: QuantileNormal
@@ -302,7 +290,7 @@ def _date_parts(values: pd.Series) -> dict[str, np.ndarray]:
 
 
 @dataclass(frozen=True, slots=True)
-class DatetimeEncoder(_Encoder):
+class DatetimeEncoder:
     """A date column: its varying parts (year, month, ...), each mapped like a numeric column."""
 
     parts: dict[str, QuantileNormal]
@@ -347,7 +335,7 @@ class DatetimeEncoder(_Encoder):
 
 
 @dataclass(frozen=True, slots=True)
-class BooleanEncoder(_Encoder):
+class BooleanEncoder:
     """A yes/no column: one 0/1 feature (true words → 1), plus a missing flag if needed."""
 
     indicator: bool
@@ -394,7 +382,7 @@ def _levels(values: pd.Series) -> pd.Series:
 
 
 @dataclass(frozen=True, slots=True)
-class CategoricalEncoder(_Encoder):
+class CategoricalEncoder:
     """A categorical column: one-hot of its :data:`MAX_ONEHOT_LEVELS` most frequent levels.
 
     With more levels, ``log_counts`` (``log1p`` training count of every level seen twice or

@@ -45,3 +45,12 @@ def armed() -> Iterator[None]:
         yield
     finally:
         _armed = False
+
+
+class FinalStepInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM that stopped a search's final step, while no trial was running; its
+    ``exit_code`` is the one of the signal that caused it (130 or 143)."""
+
+    def __init__(self, cause: KeyboardInterrupt) -> None:
+        super().__init__()
+        self.exit_code = int(getattr(cause, "exit_code", 130))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import optuna
 
+from automl.errors import ConfigError, os_reason
 from automl.plan import SearchPlan
 from automl.space import SPACE_VERSION
 from automl.stores import absolute, mask
@@ -38,11 +39,20 @@ def open_parent(plan: SearchPlan, study: optuna.Study, tracker: Tracker) -> None
     attrs = plan.settings().to_attrs()
     params = {k: v for k, v in attrs.items() if k not in ("schema", "columns")}
     run_id = tracker.start_study(plan.study_name, parent_run_id=parent, tags=tags, params=params)
-    if parent is None:
+    if parent is not None:
+        return
+    try:
         log_columns(tracker, run_id, plan)
         study.set_user_attr(PARENT_RUN, run_id)
         study.set_user_attr("mlflow_experiment_id", tracker.experiment_id)
         study.set_user_attr("tracking_uri", mask(absolute(plan.cfg.tracking_uri)))
+    except BaseException as exc:
+        tracker.discard_run(run_id)  # a new parent run that could not be set up: no trace
+        if isinstance(exc, OSError):
+            raise ConfigError(f"cannot write the study's MLflow artifacts for "
+                              f"{mask(plan.cfg.tracking_uri)!r} ({os_reason(exc)}); check "
+                              "--tracking-uri and its artifact folder") from None
+        raise
 
 
 def log_columns(tracker: Tracker, run_id: str, plan: SearchPlan) -> None:
@@ -73,7 +83,7 @@ def reconcile_runs(study: optuna.Study, tracker: Tracker) -> int:
     for run_id, number in tracker.running_trial_runs(parent).items():
         state = states.get(number)
         if state is not None and state.is_finished():
-            tracker.end_trial(run_id, TrialOutcome.of(state), {})
+            tracker.end_trial(run_id, TrialOutcome(state.name), {})
             closed += 1
     return closed
 

@@ -1,6 +1,6 @@
 """A study at a glance: plots and tables as MLflow artifacts and as one self-contained HTML page.
 
-From an ``optuna.Study`` and its :func:`automl.study.describe` summary, :func:`build_report`
+From an ``optuna.Study`` and its :class:`~automl.queries.StudyReport`, :func:`build_report`
 draws four sections, each as a PNG (matplotlib, Agg) with an HTML table of the numbers behind it:
 the optimization history, parameter importances (fANOVA, seed 0) and parallel coordinates are
 Optuna's own plots (``optuna.visualization.matplotlib``, figures closed, style restored); the
@@ -11,7 +11,7 @@ produces. The page embeds its images as ``data:`` URIs and uses no external scri
 or font, so it opens offline.
 
 This module sits below :mod:`automl.study` (which calls :func:`log_report` from
-``finish_search``), so it takes the summary as data instead of importing ``study``.
+the final step), so it takes the summary as data instead of importing ``session``.
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-import optuna.visualization.matplotlib
 from optuna.trial import FrozenTrial, TrialState
 
-from automl.errors import ConfigError
-from automl.tracking import NullTracker, Tracker, temporary_dir
+from automl.errors import ConfigError, os_reason
+from automl.queries import StudyReport
+from automl.tracking import Tracker, temporary_dir
 
 REPORT_ARTIFACT = "report"
 MAX_PARALLEL_PARAMS = 8
@@ -57,16 +57,16 @@ class Section:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Report:
-    """Everything a report shows: the summary (``describe()`` format) and its sections."""
+    """Everything a report shows: the study's summary and its sections."""
 
     study_name: str
-    summary: dict[str, Any]
+    summary: StudyReport
     sections: tuple[Section, ...]
     created: str
 
 
 # ---------------------------------------------------------------------------------- building
-def build_report(study: optuna.Study, summary: dict[str, Any]) -> Report:
+def build_report(study: optuna.Study, summary: StudyReport) -> Report:
     """Draw every section of ``study``; a section that fails is kept with a note, never raised.
 
     ``summary`` is the study's :func:`automl.study.describe` dict (its leaderboard length is the
@@ -74,8 +74,8 @@ def build_report(study: optuna.Study, summary: dict[str, Any]) -> Report:
     """
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state is TrialState.COMPLETE and _finite(t.value)]
-    direction = summary.get("direction") or _direction(study)
-    metric = summary.get("metric") or "value"
+    direction = summary.direction or _direction(study)
+    metric = summary.metric or "value"
     importances: dict[str, float] = {}
     builders: list[tuple[str, str, Callable[[], Section]]] = [
         ("history", "Optimization history",
@@ -136,6 +136,7 @@ def _optuna_png(draw: Callable[[], Any], width: float, height: float,
 
     matplotlib.use("Agg")  # never a window, and safe off the main thread
     import matplotlib.pyplot as plt
+    import optuna.visualization.matplotlib  # imported here: matplotlib is slow to import
 
     with matplotlib.rc_context(), warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -233,19 +234,19 @@ def _parallel(study: optuna.Study, complete: list[FrozenTrial], metric: str,
     return Section(name="parallel", title=title, png=png, table=table, note=note)
 
 
-def _leaderboard(summary: dict[str, Any], metric: str) -> Section:
+def _leaderboard(summary: StudyReport, metric: str) -> Section:
     title = "Leaderboard"
-    board = summary.get("leaderboard") or []
+    board = summary.leaderboard
     if not board:
         return Section(name="leaderboard", title=title, png=None, table="",
                        note="no completed trial yet")
     rows = []
     for rank, row in enumerate(board, 1):
-        p = row.get("params") or {}
-        rows.append([rank, row["trial"], _num(row["value"]), _network(p), _optimizer(p),
-                     str(row.get("mlflow_run_id") or "")])
+        p = row.params
+        rows.append([rank, row.trial, _num(row.value), _network(p), _optimizer(p),
+                     str(row.mlflow_run_id or "")])
     labels = [f"#{r[0]} trial {r[1]}: {r[3]}" for r in rows][::-1]
-    values = [float(row["value"]) for row in board][::-1]
+    values = [float(row.value) for row in board][::-1]
     fig = _figure(8.0, max(2.2, 0.45 * len(values) + 1.2))
     ax = fig.add_subplot()
     lo, hi = min(values), max(values)
@@ -354,27 +355,25 @@ def _page(title: str, body: str) -> str:
 
 def _overview(report: Report) -> str:
     s = report.summary
-    counts = ", ".join(f"{n} {state.lower()}" for state, n in (s.get("trials") or {}).items()
+    counts = ", ".join(f"{n} {state.lower()}" for state, n in s.trials.to_json().items()
                        if n) or "none"
-    rows = [["task", s.get("task")], ["target", s.get("target")],
-            ["metric", f"{s.get('metric')} ({s.get('direction')})"],
-            ["data", s.get("data_path")],
-            ["trials", f"{counts} (budget {s.get('n_trials_budget')})"],
-            ["best", "" if s.get("best_value") is None else
-             f"{_num(s['best_value'])} (trial {s.get('best_trial')}, validation)"],
-            ["MLflow", f"experiment {s.get('mlflow_experiment_id')}, parent run "
-                       f"{s.get('mlflow_parent_run_id')}"]]
+    rows = [["task", s.task], ["target", s.target], ["metric", f"{s.metric} ({s.direction})"],
+            ["data", s.data_path], ["trials", f"{counts} (budget {s.n_trials_budget})"],
+            ["best", "" if s.best_value is None else
+             f"{_num(s.best_value)} (trial {s.best_trial}, validation)"],
+            ["MLflow", f"experiment {s.mlflow_experiment_id}, parent run "
+                       f"{s.mlflow_parent_run_id}"]]
     boxes = [_table(None, [[k, "" if v is None else v] for k, v in rows], "kv")]
-    test = s.get("test_metrics") or {}
+    test = s.test_metrics
     if test:
         boxes.append("<div><b>Test metrics</b> <span class=\"note\">(the best trial's model on "
                      "the held-out test split)</span>"
                      + _table(["metric", "test"], [[k, _num(v)] for k, v in test.items()])
                      + "</div>")
-    if s.get("best_params"):
+    if s.best_params:
         boxes.append("<div><details><summary>best trial's parameters</summary>"
                      + _table(["parameter", "value"],
-                              [[k, _num(v)] for k, v in s["best_params"].items()])
+                              [[k, _num(v)] for k, v in s.best_params.items()])
                      + "</details></div>")
     return '<div class="row">' + "\n".join(boxes) + "</div>"
 
@@ -416,15 +415,15 @@ def write_artifacts(report: Report, folder: Path) -> list[Path]:
 
 
 # ----------------------------------------------------------------------------------- outputs
-def log_report(study: optuna.Study, summary: dict[str, Any], tracker: Tracker,
+def log_report(study: optuna.Study, summary: StudyReport, tracker: Tracker,
                run_id: str) -> list[str]:
     """Log the report to MLflow run ``run_id`` under ``report/``; return the file names logged.
 
     Never raises for a report problem (a plot, a write, the upload): it is logged as a warning
-    and the search goes on. A :class:`~automl.tracking.NullTracker` records nothing, so nothing
-    is drawn for it.
+    and the search goes on. A tracker that keeps no artifacts (``keeps_artifacts`` false) gets
+    nothing, and nothing is drawn for it.
     """
-    if isinstance(tracker, NullTracker):
+    if not tracker.keeps_artifacts:
         return []
     try:
         report = build_report(study, summary)
@@ -438,7 +437,7 @@ def log_report(study: optuna.Study, summary: dict[str, Any], tracker: Tracker,
         return []
 
 
-def write_report(study: optuna.Study, summary: dict[str, Any], output: Path | str) -> Path:
+def write_report(study: optuna.Study, summary: StudyReport, output: Path | str) -> Path:
     """Write the report of ``study`` as one self-contained HTML file at ``output``.
 
     Raises:
@@ -451,5 +450,5 @@ def write_report(study: optuna.Study, summary: dict[str, Any], output: Path | st
     try:
         path.write_text(page, encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"cannot write {path} ({exc.strerror}); check -o") from None
+        raise ConfigError(f"cannot write {path} ({os_reason(exc)}); check -o") from None
     return path

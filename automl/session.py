@@ -15,6 +15,7 @@ A :class:`SearchSession` is what ``search``, ``resume``, ``worker`` and ``--work
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
+import optuna
 import torch
 
 from automl import interrupts
@@ -39,12 +41,20 @@ from automl.objective import RUN_ID, Objective, candidates
 from automl.plan import SearchPlan
 from automl.queries import StudyReport, TrialCounts, best_trial, describe
 from automl.report import log_report
-from automl.storage import HEARTBEAT_INTERVAL_S, claim, fail_stale, is_lost_connection, make_storage
+from automl.storage import (
+    HEARTBEAT_INTERVAL_S,
+    claim,
+    fail_stale,
+    is_lost_connection,
+    make_storage,
+    study_exists,
+)
 from automl.stores import store_lock
 from automl.strategy import start_study
 from automl.tracking import Tracker, temporary_dir
 from automl.train import score_split
 
+log = logging.getLogger(__name__)
 #: Trials cut in a row by a dropped storage connection before the session gives up.
 MAX_LOST_TRIALS = 3
 
@@ -123,8 +133,14 @@ class SearchSession:
             # Reach the MLflow store before creating the study: a bad --tracking-uri leaves none.
             tracker = self.tracker or connect_tracker(plan)
             self.storage = make_storage(plan.cfg.storage_url)
+            new = not study_exists(self.storage, plan.study_name)
             self.study = start_study(plan, self.sampler_salt, self.storage)
-            open_parent(plan, self.study, tracker)
+            try:
+                open_parent(plan, self.study, tracker)
+            except BaseException:
+                if new:  # roll back: no half-made study is left behind
+                    optuna.delete_study(study_name=plan.study_name, storage=self.storage)
+                raise
         self.tracker = tracker
         self._tidy()
 
@@ -154,13 +170,23 @@ class SearchSession:
             with interrupts.armed():
                 while self._next_trial(objective, outputs, on_trial):
                     pass
-        except KeyboardInterrupt:
-            reconcile_runs(study, self._tracker)
-            if not TrialCounts.of(study).running:
-                close_parent(study, self._tracker)
+        except BaseException:  # Ctrl-C, SIGTERM, a lost storage, a bug: leave both ledgers tidy
+            self._close_quietly()
             raise
         reconcile_runs(study, self._tracker)
         return self.n_run
+
+    def _close_quietly(self) -> None:
+        """After a failure: close the runs of finished trials and, unless trials still run
+        elsewhere, the parent run; a failure here (the store may be gone) is not raised over
+        the one that brought us here."""
+        try:
+            reconcile_runs(self.study, self._tracker)
+            if not TrialCounts.of(self.study).running:
+                close_parent(self.study, self._tracker)
+        except Exception as exc:  # the original error matters more
+            log.warning("could not tidy the MLflow runs of study %s: %s", self.study.study_name,
+                        exc)
 
     def _next_trial(self, objective: Objective, outputs: ValidationOutputs,
                     on_trial: Callable[[Progress], None] | None) -> bool:
@@ -255,8 +281,11 @@ class SearchSession:
             return FinalStep.DONE_ELSEWHERE
         try:
             self._final_step()
-        except BaseException:
+        except BaseException as exc:
             claim(self.storage, study.study_name, key, withdraw=True)
+            self._close_quietly()
+            if isinstance(exc, KeyboardInterrupt):
+                raise interrupts.FinalStepInterrupted(exc) from exc
             raise
         return FinalStep.HERE
 
@@ -271,12 +300,12 @@ class SearchSession:
             run_id = str(best.user_attrs.get(RUN_ID, ""))
             test = self._best_model_test(run_id, parent)
             tracker.log_metrics(parent, {f"test_{k}": v for k, v in test.items()} |
-                                {"best_value": float(best.value), "best_trial": best.number})
+                                {"best_value": float(best.value or 0.0), "best_trial": best.number})
             study.set_user_attr("test_metrics", test)
             study.set_user_attr("best_model_run_id", run_id)
             self._final_model()
         if parent is not None:
-            log_report(study, describe(study, top=10).to_json(), tracker, parent)  # never raises
+            log_report(study, describe(study, top=10), tracker, parent)  # never raises
             tracker.end_study(parent)
 
     def _best_model_test(self, run_id: str, parent: str) -> dict[str, float]:

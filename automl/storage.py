@@ -224,6 +224,11 @@ def _prepare_sqlite(path: Path) -> None:
         connection.execute("PRAGMA journal_mode=WAL")
 
 
+def study_exists(storage: RDBStorage, study_name: str) -> bool:
+    """Whether ``storage`` holds a study named ``study_name``."""
+    return any(s.study_name == study_name for s in storage.get_all_studies())
+
+
 def load_study(url: str, study_name: str) -> optuna.Study:
     """Load a study that must exist.
 

@@ -8,6 +8,7 @@ never Optuna objects.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -49,7 +50,14 @@ _MAX_TAG = 5000
 
 
 class Tracker(Protocol):
-    """Where trials are recorded. Every method takes plain data; run ids are strings."""
+    """Where trials are recorded. Every method takes plain data; run ids are strings.
+
+    ``keeps_artifacts`` is ``False`` for a tracker that records nothing (no report is drawn
+    for it).
+    """
+
+    keeps_artifacts: bool
+    experiment_id: str
 
     def start_study(self, study_name: str, *, parent_run_id: str | None,
                     tags: dict[str, str], params: dict[str, Any]) -> str:
@@ -78,6 +86,9 @@ class Tracker(Protocol):
     def end_study(self, run_id: str) -> None:
         """Close the parent run as FINISHED (it is re-opened by the next worker/resume)."""
 
+    def discard_run(self, run_id: str) -> None:
+        """Close a run as FAILED and delete it (a run whose setup failed, holding nothing)."""
+
     def running_trial_runs(self, parent_run_id: str) -> dict[str, int]:
         """Child runs of ``parent_run_id`` still RUNNING: run id → trial number."""
 
@@ -86,6 +97,7 @@ class NullTracker:
     """Records nothing; run ids are ``null-<n>``. For tests and dry runs."""
 
     experiment_id = ""
+    keeps_artifacts = False
 
     def __init__(self) -> None:
         self._n = 0
@@ -115,6 +127,9 @@ class NullTracker:
         return None
 
     def end_study(self, run_id: str) -> None:
+        pass
+
+    def discard_run(self, run_id: str) -> None:
         pass
 
     def running_trial_runs(self, parent_run_id: str) -> dict[str, int]:
@@ -174,6 +189,8 @@ class MlflowTracker:
         ConfigError: the tracking store cannot be reached, read or created (a local SQLite file
             that is not a usable database is refused before anything is written to it).
     """
+
+    keeps_artifacts = True
 
     def __init__(self, tracking_uri: str, experiment_name: str, client: Any = None) -> None:
         from mlflow.tracking import MlflowClient
@@ -299,6 +316,10 @@ class MlflowTracker:
     def end_study(self, run_id: str) -> None:
         self.client.set_terminated(run_id, status="FINISHED")
 
+    def discard_run(self, run_id: str) -> None:
+        self.client.set_terminated(run_id, status="FAILED")
+        self.client.delete_run(run_id)
+
     def running_trial_runs(self, parent_run_id: str) -> dict[str, int]:
         runs = self.client.search_runs(
             [self.experiment_id], max_results=1000,
@@ -309,7 +330,14 @@ class MlflowTracker:
 
 
 def _join(root: str | None, name: str) -> str | None:
-    return f"{root}/{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}" if root else None
+    """The artifact folder of experiment ``name`` under ``root``: its name made safe for every
+    file system (at most 100 characters; a longer one keeps a hash of the whole name)."""
+    if not root:
+        return None
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+    if len(safe) > 100:
+        safe = f"{safe[:83]}-{hashlib.sha256(name.encode()).hexdigest()[:16]}"
+    return f"{root}/{safe}"
 
 
 class TrackingCallback:

@@ -62,9 +62,9 @@ def test_fit_uses_training_rows_only() -> None:
     tensors_a, tensors_b = pre_a.tensors(normal), pre_b.tensors(shifted)
 
     assert pre_a.to_dict() == pre_b.to_dict()
-    assert pre_b.state["x"]["median"] == pytest.approx(float(np.median(train["x"])))
-    assert pre_b.state["x"]["quantiles"][0] == pytest.approx(train["x"].min())
-    assert pre_b.state["x"]["quantiles"][-1] == pytest.approx(train["x"].max())
+    assert pre_b.state["x"].to_dict()["median"] == pytest.approx(float(np.median(train["x"])))
+    assert pre_b.state["x"].to_dict()["quantiles"][0] == pytest.approx(train["x"].min())
+    assert pre_b.state["x"].to_dict()["quantiles"][-1] == pytest.approx(train["x"].max())
     assert torch.equal(tensors_a.x_train, tensors_b.x_train)
     # Shifted rows land in the tail of the *training* distribution, not re-centred around 0.
     assert tensors_b.x_val[:, 0].min() > 4.0
@@ -169,7 +169,7 @@ def test_datetime_column_expands_to_varying_date_parts() -> None:
     dates = pd.Series(["2020-01-15", "2021-03-02", "2022-07-30", "2023-12-01", "2024-05-19"])
     pre = Preprocessor(schema).fit(pd.DataFrame({"d": dates}))
     # All rows are at midnight: hour never varies, so it is not kept.
-    assert list(pre.state["d"]["parts"]) == ["year", "month", "day", "dayofweek"]
+    assert list(pre.state["d"].to_dict()["parts"]) == ["year", "month", "day", "dayofweek"]
     out = pre.transform(pd.DataFrame({"d": dates}))
     assert out.shape == (5, 4) and pre.n_num == 4
     assert np.all(np.diff(out[:, 0]) > 0)  # year increases row by row

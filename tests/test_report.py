@@ -172,7 +172,7 @@ def test_a_section_that_cannot_be_drawn_is_noted_and_never_raised(tmp_tracking_u
         params={"lr": 0.01}, distributions={"lr": optuna.distributions.FloatDistribution(
             1e-5, 1e-1, log=True)}, value=0.7))
     study.set_user_attr("columns", 5)  # not a table: drawing the column section fails
-    report = build_report(study, describe(study).to_json())
+    report = build_report(study, describe(study))
     notes = {s.name: s.note for s in report.sections}
     assert notes["importances"] == "needs at least 2 completed trials (1 so far)"
     assert notes["columns"].startswith("not drawn (TypeError")
@@ -181,13 +181,13 @@ def test_a_section_that_cannot_be_drawn_is_noted_and_never_raised(tmp_tracking_u
 
     tracker = MlflowTracker(tmp_tracking_uri, "broken-columns")
     run_id = tracker.start_study("broken", parent_run_id=None, tags={}, params={})
-    logged = log_report(study, describe(study).to_json(), tracker, run_id)
+    logged = log_report(study, describe(study), tracker, run_id)
     assert "report.html" in logged and "importances.png" not in logged
     names = {Path(a.path).name for a in tracker.client.list_artifacts(run_id, "report")}
     assert names == set(logged)
     # an empty study still gives a page
     assert "no finished trial yet" in report_html(build_report(
-        optuna.create_study(), describe(optuna.create_study()).to_json()))
+        optuna.create_study(), describe(optuna.create_study())))
 
 
 # ------------------------------------------------------------------ slow: the MLflow UI seen

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -28,6 +30,7 @@ from automl.config import (
     default_of,
 )
 from automl.errors import AutoMLError, ConfigError
+from automl.interrupts import FinalStepInterrupted
 from automl.storage import is_lost_connection
 from automl.workers import exit_code
 
@@ -64,9 +67,11 @@ def user_errors(debug: bool) -> Iterator[None]:
         if debug:
             raise
         code = exit_code(exc)
-        err.print(f"{'terminated' if code == 143 else 'interrupted'}: the running trial was "
-                  "marked failed and its MLflow run closed; continue with `automl resume "
-                  "STUDY`", soft_wrap=True)
+        what = ("the final step (test score, final model, report) was stopped; `automl "
+                "resume STUDY` runs it again" if isinstance(exc, FinalStepInterrupted) else
+                "the running trial was marked failed and its MLflow run closed; continue with "
+                "`automl resume STUDY`")
+        err.print(f"{'terminated' if code == 143 else 'interrupted'}: {what}", soft_wrap=True)
         raise typer.Exit(code) from None
     except Exception as exc:
         if debug or not is_lost_connection(exc):
@@ -97,6 +102,25 @@ def quiet_libraries() -> None:
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     logging.getLogger("mlflow").setLevel(logging.ERROR)
+
+
+def check_output_file(path: Path, option: str = "-o") -> Path:
+    """``path`` if a file can be written there, checked before any work is done.
+
+    Raises:
+        ConfigError: ``path`` is a directory, or its folder does not exist or is not writable.
+    """
+    folder = path.parent
+    if path.is_dir():
+        raise ConfigError(f"{path} is a directory; pass a file name in it ({option} "
+                          f"{path / 'out.csv'})")
+    if not folder.is_dir():
+        raise ConfigError(f"cannot write {path}: the folder {folder} does not exist; create it "
+                          f"(mkdir -p {folder}) or check {option}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot write {path}: the folder {folder} is not writable; check "
+                          f"{option}")
+    return path
 
 
 def print_json(data: Any) -> None:

@@ -13,13 +13,14 @@ from automl.cli.common import (
     StorageOpt,
     TrackingOpt,
     app,
+    check_output_file,
     err,
     out,
     quiet_libraries,
     user_errors,
 )
 from automl.config import default_storage
-from automl.errors import ConfigError
+from automl.errors import ConfigError, os_reason
 from automl.stores import mask
 
 
@@ -40,6 +41,8 @@ def predict(
 
     with user_errors(debug):
         quiet_libraries()
+        if output is not None:
+            check_output_file(output)
         result = predict_csv(storage or default_storage(), study, csv_path, trial=trial,
                              tracking_uri=tracking_uri)
         if result.ignored:
@@ -51,7 +54,7 @@ def predict(
         try:
             result.predictions.to_csv(output, index=False)
         except OSError as exc:
-            raise ConfigError(f"cannot write {output} ({exc.strerror}); check -o") from None
+            raise ConfigError(f"cannot write {output} ({os_reason(exc)}); check -o") from None
         err.print(f"{len(result.predictions):,} predictions from {result.source.label} "
                   f"of study {study!r} written to {output}", soft_wrap=True)
 

@@ -12,6 +12,7 @@ from automl.cli.common import (
     JsonOpt,
     StorageOpt,
     app,
+    check_output_file,
     err,
     out,
     print_json,
@@ -80,6 +81,7 @@ def report(
 
     with user_errors(debug):
         quiet_libraries()
+        check_output_file(output)
         found = load_study(storage or default_storage(), study)
-        path = write_report(found, describe(found, top).to_json(), output)
+        path = write_report(found, describe(found, top), output)
         err.print(f"report of study {study!r} written to {path}", soft_wrap=True)

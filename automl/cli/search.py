@@ -217,6 +217,10 @@ def _render_deferral(summary: SearchSummary) -> None:
     if step is FinalStep.LEFT_TO_RUNNING:
         out.print("trials are still running in other workers: the last worker to end scores "
                   "the best trial and builds the final model", soft_wrap=True)
+    elif step is FinalStep.NOTHING_TO_DO:
+        out.print("no trial finished in this run's time, so there is nothing to score yet: give "
+                  f"it more time with `automl resume {summary.study_name} --timeout SECONDS`",
+                  soft_wrap=True)
     elif step is FinalStep.DONE_ELSEWHERE:
         out.print("the final model for these trials was built by another worker or an earlier "
                   f"run (see `automl show {summary.study_name}`)", soft_wrap=True)
