@@ -26,7 +26,7 @@ from pathlib import Path
 import optuna
 import torch
 
-from automl import interrupts
+from automl import interrupts, retry
 from automl.bundle import load_bundle
 from automl.errors import TrialError
 from automl.final import (
@@ -55,8 +55,6 @@ from automl.tracking import Tracker, temporary_dir
 from automl.train import score_split
 
 log = logging.getLogger(__name__)
-#: Trials cut in a row by a dropped storage connection before the session gives up.
-MAX_LOST_TRIALS = 3
 
 
 class FinalStep(str, Enum):
@@ -193,8 +191,8 @@ class SearchSession:
         """Pass the gate and run one trial; ``False`` once no trial may start.
 
         A trial cut by a dropped storage connection is left RUNNING without heartbeats (the
-        gate fails it once stale and queues its parameters again) and the loop goes on; the
-        :data:`MAX_LOST_TRIALS`-th cut in a row raises.
+        gate fails it once stale and queues its parameters again) and the loop goes on after a
+        pause of :mod:`automl.retry`'s policy; a cut the policy has no repeat left for raises.
         """
         try:
             objective.deadline = self._search_deadline(outputs)
@@ -204,9 +202,8 @@ class SearchSession:
                                 callbacks=[objective.after_trial], gc_after_trial=False)
         except Exception as exc:
             self._lost += 1
-            if not is_lost_connection(exc) or self._lost >= MAX_LOST_TRIALS:
+            if not is_lost_connection(exc) or not retry.pause(self._lost):
                 raise
-            time.sleep(1.0)
             return True
         self._lost = 0
         self.n_run += 1

@@ -14,7 +14,6 @@ import contextlib
 import functools
 import os
 import sqlite3
-import time
 import warnings
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -28,12 +27,11 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from automl.errors import ConfigError, StudyNotFoundError
+from automl.retry import repeat
 from automl.stores import check_sqlite, driver_url, mask, read_only, sqlite_path, store_lock
 
 HEARTBEAT_INTERVAL_S = int(os.environ.get("AUTOML_HEARTBEAT_S", "10"))
 MAX_RETRY = 2
-#: Pauses before each repeat of a call cut by a dropped connection (then it raises).
-RECONNECT_PAUSES_S = (0.2, 1.0, 3.0)
 #: A dropped connection, or (PendingRollback) a query Optuna retries on the connection it lost.
 _TRANSIENT = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
               sqlalchemy.exc.DisconnectionError, sqlalchemy.exc.PendingRollbackError)
@@ -58,14 +56,7 @@ def is_lost_connection(exc: BaseException | None) -> bool:
 def _reconnecting(method: _F) -> _F:
     @functools.wraps(method)
     def call(*args: Any, **kwargs: Any) -> Any:
-        for pause in RECONNECT_PAUSES_S:
-            try:
-                return method(*args, **kwargs)
-            except Exception as exc:
-                if not is_lost_connection(exc):
-                    raise
-            time.sleep(pause)
-        return method(*args, **kwargs)
+        return repeat(lambda: method(*args, **kwargs), is_lost_connection)
     return call  # type: ignore[return-value]
 
 

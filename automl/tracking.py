@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
 from automl.errors import ConfigError
+from automl.retry import repeat
 from automl.stores import check_sqlite, driver_url, is_server, mask, sqlite_path, store_lock
 from automl.train import EpochLog, StopReason
 
@@ -211,20 +212,20 @@ class MlflowTracker:
         self.study_name = experiment_name
 
     def _experiment(self, name: str) -> str:
+        """The id of experiment ``name``, restored if deleted, created if missing (two workers
+        creating it at once: the loser finds it on the repeat)."""
         from mlflow.exceptions import MlflowException
 
-        for _ in range(5):
+        def find_or_create() -> str:
             found = self.client.get_experiment_by_name(name)
-            if found is not None:
-                if found.lifecycle_stage == "deleted":
-                    self.client.restore_experiment(found.experiment_id)
-                return str(found.experiment_id)
-            try:
+            if found is None:
                 return str(self.client.create_experiment(
                     name, artifact_location=_join(artifact_root(self.tracking_uri), name)))
-            except MlflowException:  # another worker created it first
-                time.sleep(0.2)
-        raise ConfigError(f"cannot create MLflow experiment {name!r}")
+            if found.lifecycle_stage == "deleted":
+                self.client.restore_experiment(found.experiment_id)
+            return str(found.experiment_id)
+
+        return repeat(find_or_create, lambda exc: isinstance(exc, MlflowException))
 
     def start_study(self, study_name: str, *, parent_run_id: str | None,
                     tags: dict[str, str], params: dict[str, Any]) -> str:
