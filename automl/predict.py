@@ -29,7 +29,7 @@ from automl.errors import ConfigError, DataError, StudyNotFoundError
 from automl.pyfunc import save_pyfunc
 from automl.storage import load_study
 from automl.stores import mask, sqlite_path
-from automl.tracking import temporary_dir
+from automl.tracking import MlflowRuns, temporary_dir
 
 PYFUNC_ARTIFACT = "pyfunc_model"
 
@@ -130,38 +130,24 @@ def model_source(study: optuna.Study, trial: int | None, tracking_uri: str) -> M
 
 
 def _download(source: ModelSource, dst: Path, study: optuna.Study) -> Path:
-    from mlflow.tracking import MlflowClient
-
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    client = MlflowClient(tracking_uri=source.tracking_uri)
+    runs = MlflowRuns(source.tracking_uri)
     try:
-        client.get_run(source.run_id)
-    except Exception:  # MLflow raises several types for an unknown run / unreachable store
+        found = runs.has_run(source.run_id)
+    except Exception:  # an unreachable or unreadable store: MLflow raises several types
+        found = False
+    if not found:
         raise ConfigError(f"MLflow run {source.run_id} of trial {source.trial} is not in "
-                          f"{mask(source.tracking_uri)!r}; pass the study's --tracking-uri"
-                          ) from None
-    try:
-        return Path(client.download_artifacts(source.run_id, "model", str(dst)))
-    except Exception:  # no such artifact
-        with_model = _trials_with_models(study, client)
+                          f"{mask(source.tracking_uri)!r}; pass the study's --tracking-uri")
+    folder = runs.download_dir(source.run_id, "model", dst)
+    if folder is None:
+        with_model = [t.number for t in study.get_trials(deepcopy=False)
+                      if t.state is TrialState.COMPLETE and t.user_attrs.get("mlflow_run_id")
+                      and runs.has_artifact(t.user_attrs["mlflow_run_id"], "model")]
         raise ConfigError(
             f"trial {source.trial} of study {source.study_name!r} has no saved model (only "
             f"trials that were among the top 5 when they finished keep one: "
-            f"{', '.join(map(str, with_model)) or 'none'}); pick one of those or omit --trial"
-        ) from None
-
-
-def _trials_with_models(study: optuna.Study, client: Any) -> list[int]:
-    numbers = []
-    for t in study.get_trials(deepcopy=False):
-        run_id = t.user_attrs.get("mlflow_run_id")
-        if t.state is TrialState.COMPLETE and run_id:
-            try:
-                if client.list_artifacts(run_id, "model"):
-                    numbers.append(t.number)
-            except Exception:  # unreadable run: not a candidate
-                continue
-    return numbers
+            f"{', '.join(map(str, with_model)) or 'none'}); pick one of those or omit --trial")
+    return folder
 
 
 @contextmanager
@@ -270,31 +256,21 @@ def export_study(storage_url: str, study_name: str, dst: Path | str | None = Non
             return Export(source=source, path=path)
         version = _register(folder, source, register, rows)
     return Export(source=source, path=path, registered_name=register,
-                  registered_version=str(version.version),
-                  model_uri=f"models:/{register}/{version.version}")
+                  registered_version=version, model_uri=f"models:/{register}/{version}")
 
 
-def _register(folder: Path, source: ModelSource, name: str, rows: pd.DataFrame | None) -> Any:
+def _register(folder: Path, source: ModelSource, name: str, rows: pd.DataFrame | None) -> str:
     """Log the pyfunc model as artifact ``pyfunc_model`` of the study's parent run and register
-    it (client calls only: no global MLflow state is touched)."""
+    it; returns the new version."""
     from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=source.tracking_uri)
-    run_id = source.parent_run_id or source.run_id
     try:
         with temporary_dir() as tmp:
-            client.log_artifacts(run_id, str(save_pyfunc(folder, Path(tmp) / "m", rows=rows)),
-                                 PYFUNC_ARTIFACT)
-        try:
-            client.create_registered_model(name, description=f"automl study {source.study_name}")
-        except MlflowException as exc:
-            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
-                raise
-        artifact_uri = client.get_run(run_id).info.artifact_uri
-        return client.create_model_version(
-            name, f"{artifact_uri}/{PYFUNC_ARTIFACT}", run_id=run_id,
-            tags={"automl.study": source.study_name, "automl.trial": str(source.trial)})
+            return MlflowRuns(source.tracking_uri).register(
+                name, source.parent_run_id or source.run_id,
+                save_pyfunc(folder, Path(tmp) / "m", rows=rows), PYFUNC_ARTIFACT,
+                description=f"automl study {source.study_name}",
+                tags={"automl.study": source.study_name, "automl.trial": str(source.trial)})
     except MlflowException as exc:
         first = str(exc.message).splitlines()[0] if exc.message else exc.error_code
         raise ConfigError(f"cannot register model {name!r} in {mask(source.tracking_uri)!r}"

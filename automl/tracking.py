@@ -183,8 +183,75 @@ def _check_server(tracking_uri: str) -> None:
         engine.dispose()
 
 
-class MlflowTracker:
-    """Logs to MLflow through an injected or new ``MlflowClient`` (no global active run).
+class MlflowRuns:
+    """The runs and artifacts of an existing MLflow store, through its own ``MlflowClient`` (no
+    global active run): what ``predict`` and ``export`` read and register, and what
+    :class:`MlflowTracker` writes through."""
+
+    def __init__(self, tracking_uri: str, client: Any = None) -> None:
+        from mlflow.tracking import MlflowClient
+
+        _quiet_mlflow()
+        self.tracking_uri = tracking_uri
+        self.client = client or MlflowClient(tracking_uri=driver_url(tracking_uri))
+
+    def has_run(self, run_id: str) -> bool:
+        """Whether the store holds run ``run_id`` (an unreadable store raises)."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.get_run(run_id)
+        except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return False
+            raise
+        return True
+
+    def log_dir(self, run_id: str, local_dir: Path, artifact_path: str) -> None:
+        self.client.log_artifacts(run_id, str(local_dir), artifact_path)
+
+    def download_dir(self, run_id: str, artifact_path: str, dst: Path) -> Path | None:
+        if not self.has_artifact(run_id, artifact_path):
+            return None
+        return Path(self.client.download_artifacts(run_id, artifact_path, str(dst)))
+
+    def has_artifact(self, run_id: str, artifact_path: str) -> bool:
+        """Whether run ``run_id`` exists and has a file or folder at ``artifact_path``
+        (a store that cannot be read raises)."""
+        from mlflow.exceptions import MlflowException
+
+        folder = str(PurePosixPath(artifact_path).parent)
+        try:
+            listed = self.client.list_artifacts(run_id, None if folder == "." else folder)
+        except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return False
+            raise
+        return any(item.path == artifact_path for item in listed)
+
+    def register(self, name: str, run_id: str, local_dir: Path, artifact_path: str, *,
+                 description: str, tags: dict[str, str]) -> str:
+        """Log ``local_dir`` as ``artifact_path`` of run ``run_id`` and register it as a new
+        version of model ``name`` (created if needed); returns the version.
+
+        Raises:
+            MlflowException: the registry refuses it.
+        """
+        from mlflow.exceptions import MlflowException
+
+        self.log_dir(run_id, local_dir, artifact_path)
+        try:
+            self.client.create_registered_model(name, description=description)
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        source = f"{self.client.get_run(run_id).info.artifact_uri}/{artifact_path}"
+        return str(self.client.create_model_version(name, source, run_id=run_id,
+                                                    tags=tags).version)
+
+
+class MlflowTracker(MlflowRuns):
+    """Logs a study to its MLflow experiment (created if missing) in the store.
 
     Raises:
         ConfigError: the tracking store cannot be reached, read or created (a local SQLite file
@@ -194,16 +261,12 @@ class MlflowTracker:
     keeps_artifacts = True
 
     def __init__(self, tracking_uri: str, experiment_name: str, client: Any = None) -> None:
-        from mlflow.tracking import MlflowClient
-
-        _quiet_mlflow()
         prepare_store(tracking_uri)  # checks a local SQLite store before anything is written
-        self.tracking_uri = tracking_uri
         try:
             with store_lock(tracking_uri):
                 if client is None:
                     _check_server(tracking_uri)
-                self.client = client or MlflowClient(tracking_uri=driver_url(tracking_uri))
+                super().__init__(tracking_uri, client)
                 self.experiment_id = self._experiment(experiment_name)
         except Exception as exc:  # MLflow raises many types for a bad store
             raise ConfigError(f"cannot open the MLflow store {mask(tracking_uri)!r} "
@@ -291,28 +354,6 @@ class MlflowTracker:
         self.log_metrics(run_id, metrics)
         self.client.set_tag(run_id, "automl.state", str(outcome))
         self.client.set_terminated(run_id, status=RUN_STATUS.get(outcome, "FAILED"))
-
-    def log_dir(self, run_id: str, local_dir: Path, artifact_path: str) -> None:
-        self.client.log_artifacts(run_id, str(local_dir), artifact_path)
-
-    def download_dir(self, run_id: str, artifact_path: str, dst: Path) -> Path | None:
-        if not self.has_artifact(run_id, artifact_path):
-            return None
-        return Path(self.client.download_artifacts(run_id, artifact_path, str(dst)))
-
-    def has_artifact(self, run_id: str, artifact_path: str) -> bool:
-        """Whether run ``run_id`` exists and has a file or folder at ``artifact_path``
-        (a store that cannot be read raises)."""
-        from mlflow.exceptions import MlflowException
-
-        folder = str(PurePosixPath(artifact_path).parent)
-        try:
-            listed = self.client.list_artifacts(run_id, None if folder == "." else folder)
-        except MlflowException as exc:
-            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
-                return False
-            raise
-        return any(item.path == artifact_path for item in listed)
 
     def end_study(self, run_id: str) -> None:
         self.client.set_terminated(run_id, status="FINISHED")
