@@ -90,6 +90,13 @@ class Schema:
     notes: tuple[str, ...] = ()
 
     @property
+    def minority_share(self) -> float | None:
+        """The smallest class's share of the rows (``None``: regression or no counts)."""
+        if not self.class_counts:
+            return None
+        return min(self.class_counts) / sum(self.class_counts)
+
+    @property
     def positive_code(self) -> int:
         """The class code of :attr:`positive_class` (1 when unset: older schemas)."""
         if self.positive_class in self.classes:

@@ -120,6 +120,25 @@ _REGRESSION = (
 )
 _DEFAULT = {TaskType.BINARY: "roc_auc", TaskType.MULTICLASS: "accuracy",
             TaskType.REGRESSION: "rmse"}
+#: A target whose smallest class holds less than this share of the rows is imbalanced.
+IMBALANCED_SHARE = 0.10
+#: The default study metric of an imbalanced binary target, and why (shown before a search).
+IMBALANCED_DEFAULT = "pr_auc"
+IMBALANCED_WHY = ("average precision is decided by how well the rare class is found, while "
+                  "ROC-AUC and accuracy look good on the many easy majority rows")
+
+
+def default_metric(task: TaskType, minority_share: float | None = None) -> str:
+    """The study metric when none is asked for: :data:`IMBALANCED_DEFAULT` for a binary target
+    whose minority class is under :data:`IMBALANCED_SHARE` of the rows, else the task's own.
+
+    >>> default_metric(TaskType.BINARY, 0.02), default_metric(TaskType.BINARY, 0.24)
+    ('pr_auc', 'roc_auc')
+    """
+    if task is TaskType.BINARY and minority_share is not None \
+            and minority_share < IMBALANCED_SHARE:
+        return IMBALANCED_DEFAULT
+    return _DEFAULT[task]
 
 
 def metrics_for(task: TaskType, positive: int = 1) -> tuple[Metric, ...]:

@@ -19,7 +19,7 @@ from automl.config import PrunerKind, SamplerKind, SearchConfig, TaskType, Train
 from automl.data import Dataset, load_dataset, split
 from automl.errors import ConfigError, StudyNotFoundError
 from automl.features import Preprocessor, TensorSplits
-from automl.metrics import Direction, Metric, primary_metric
+from automl.metrics import Direction, Metric, default_metric, primary_metric
 from automl.space import SPACE_VERSION
 from automl.stores import check_sqlite, check_url
 from automl.threshold import ThresholdMetric
@@ -183,7 +183,10 @@ def prepare_search(cfg: SearchConfig) -> SearchPlan:
     study_name = check_study_name(cfg.study_name or study_name_for(cfg.csv_path))
     threshold_metric = ThresholdMetric.parse(cfg.threshold_metric)
     dataset = load_dataset(cfg.csv_path, cfg.target, cfg.task, cfg.positive_class)
-    metric = primary_metric(dataset.schema.task, cfg.metric, dataset.schema.positive_code)
+    schema = dataset.schema
+    metric = primary_metric(schema.task, cfg.metric or default_metric(schema.task,
+                                                                      schema.minority_share),
+                            schema.positive_code)
     splits = split(dataset.frame, dataset.schema, seed=cfg.seed, val_fraction=cfg.val_fraction,
                    test_fraction=cfg.test_fraction)
     preprocessor = Preprocessor(dataset.schema).fit(splits.train)
