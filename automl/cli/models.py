@@ -31,6 +31,9 @@ def predict(
                                        help="Write predictions here [default: stdout]."),
     trial: int | None = typer.Option(None, "--trial",
                                      help="Use this trial's model [default: the best]."),
+    threshold: float | None = typer.Option(
+        None, "--threshold", help="Decision threshold on the positive class's probability "
+                                  "(binary) [default: the model's tuned one]."),
     storage: str | None = StorageOpt,
     tracking_uri: str | None = TrackingOpt,
     debug: bool = DebugOpt,
@@ -41,7 +44,7 @@ def predict(
     with user_errors(debug):
         quiet_libraries()
         result = predict_csv(storage or default_storage(), study, csv_path, trial=trial,
-                             tracking_uri=tracking_uri)
+                             tracking_uri=tracking_uri, threshold=threshold)
         if result.ignored:
             err.print(f"ignored column(s) the model does not use: "
                       f"{', '.join(result.ignored)}", soft_wrap=True)
