@@ -206,10 +206,13 @@ def _render_balance(plan: SearchPlan) -> None:
     share = schema.minority_share
     if share is None or share >= IMBALANCED_SHARE:
         return
-    why = (f"(--metric); for imbalanced classes {IMBALANCED_DEFAULT}, f1, recall or "
-           "balanced_accuracy say more than accuracy or ROC-AUC" if cfg.metric
-           else f"by default: {IMBALANCED_WHY}" if plan.metric.name == IMBALANCED_DEFAULT
-           else "by default; --metric f1 or balanced_accuracy follow the rare classes")
+    if cfg.metric:
+        why = (f"(--metric); for imbalanced classes {IMBALANCED_DEFAULT}, f1, recall or "
+               "balanced_accuracy say more than accuracy or ROC-AUC")
+    elif plan.metric.name == IMBALANCED_DEFAULT:
+        why = f"by default: {IMBALANCED_WHY}"
+    else:
+        why = "by default; --metric f1 or balanced_accuracy follow the rare classes"
     threshold = (f"; predictions use a decision threshold tuned for "
                  f"{plan.threshold_metric} (--threshold-metric)"
                  if schema.task is TaskType.BINARY else "")
