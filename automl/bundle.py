@@ -8,6 +8,11 @@ An ensemble bundle (format 2, written only when a bundle holds several networks)
 members in ``bundle.json`` (architecture, weight, weights file ``weights_<i>.pt``); its output
 is the weighted average of the members' probabilities (classification) or values in target
 units (regression). Format-1 folders (one network) load as before.
+
+A binary classifier's bundle may hold a tuned decision threshold (``bundle.json`` key
+``threshold``): :meth:`ModelBundle.predict` labels a row with the positive class
+(:attr:`automl.data.Schema.positive_class`) when that class's probability is at least the
+threshold. Bundles without one label by the largest probability.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from automl.errors import DataError
 from automl.features import Preprocessor
 from automl.metrics import predictions
 from automl.model import ModelSpec, build_model
+from automl.threshold import apply_threshold
 from automl.train import predict_raw
 
 BUNDLE_FORMAT = 1
@@ -49,7 +55,8 @@ class ModelBundle:
 
     ``members`` empty: one network (``spec``, ``network``). Otherwise the bundle is the weighted
     average of ``members`` and ``spec``/``network`` are those of ``members[0]`` (use
-    :meth:`ensemble` to build one).
+    :meth:`ensemble` to build one). ``threshold``: the decision threshold of a binary
+    classifier (``None``: the largest probability wins).
     """
 
     preprocessor: Preprocessor
@@ -58,6 +65,7 @@ class ModelBundle:
     d_in: int
     metadata: dict[str, Any] = field(default_factory=dict)
     members: tuple[Member, ...] = ()
+    threshold: float | None = None
 
     @classmethod
     def ensemble(cls, preprocessor: Preprocessor, members: list[Member] | tuple[Member, ...],
@@ -113,8 +121,11 @@ class ModelBundle:
         assert total is not None
         return np.log(np.clip(total, 1e-300, None)) if task.is_classification else total
 
-    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def predict(self, frame: pd.DataFrame, threshold: float | None = None) -> pd.DataFrame:
         """One row per input row: ``prediction`` and, for classification, ``proba_<class>``.
+
+        A binary ``prediction`` uses ``threshold`` if given, else the bundle's own
+        :attr:`threshold`; the ``proba_*`` columns never depend on it.
 
         Raises:
             DataError: a feature column the model was trained on is missing.
@@ -122,7 +133,12 @@ class ModelBundle:
         out = predictions(self.schema.task, self.raw_output(frame))
         if not self.schema.task.is_classification:
             return pd.DataFrame({"prediction": out}, index=frame.index)
-        labels = np.asarray(self.schema.classes, dtype=object)[out.argmax(axis=1)]
+        codes = out.argmax(axis=1)
+        cut = self.threshold if threshold is None else threshold
+        if cut is not None and len(self.schema.classes) == 2:
+            positive = self.schema.positive_code
+            codes = np.where(apply_threshold(out[:, positive], cut), positive, 1 - positive)
+        labels = np.asarray(self.schema.classes, dtype=object)[codes]
         result = pd.DataFrame({"prediction": labels}, index=frame.index)
         for i, label in enumerate(self.schema.classes):
             result[f"proba_{label}"] = out[:, i]
@@ -139,6 +155,8 @@ def save_bundle(bundle: ModelBundle, path: Path) -> Path:
         "format": BUNDLE_FORMAT, "spec": bundle.spec.to_dict(), "d_in": bundle.d_in,
         "d_out": _d_out(bundle), "n_num": bundle.preprocessor.n_num,
         "preprocessor": bundle.preprocessor.to_dict(), "metadata": bundle.metadata}
+    if bundle.threshold is not None:
+        document["threshold"] = bundle.threshold
     if bundle.members:
         document["format"] = ENSEMBLE_FORMAT
         document["members"] = [{"spec": m.spec.to_dict(), "weight": m.weight,
@@ -185,12 +203,15 @@ def load_bundle(path: Path, device: str = "cpu") -> ModelBundle:
                           network=_load_network(Path(path), spec, document, m["weights"],
                                                 device))
                    for m in document["members"]]
-        return ModelBundle.ensemble(preprocessor, members, document["d_in"],
-                                    document["metadata"])
-    spec = ModelSpec(**document["spec"])
-    network = _load_network(Path(path), spec, document, "weights.pt", device)
-    return ModelBundle(preprocessor=preprocessor, spec=spec, network=network,
-                       d_in=document["d_in"], metadata=document["metadata"])
+        bundle = ModelBundle.ensemble(preprocessor, members, document["d_in"],
+                                      document["metadata"])
+    else:
+        spec = ModelSpec(**document["spec"])
+        network = _load_network(Path(path), spec, document, "weights.pt", device)
+        bundle = ModelBundle(preprocessor=preprocessor, spec=spec, network=network,
+                             d_in=document["d_in"], metadata=document["metadata"])
+    bundle.threshold = document.get("threshold")
+    return bundle
 
 
 def _d_out(bundle: ModelBundle) -> int:

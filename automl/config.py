@@ -141,6 +141,10 @@ class SearchConfig:
         timeout_s: Wall-clock seconds for this run; ``None`` means no limit.
         task: Force ``binary``, ``multiclass`` or ``regression`` instead of inferring it.
         metric: Force the study metric (see :mod:`automl.metrics`).
+        positive_class: The positive class of a binary target; ``None`` infers it (the
+            minority class).
+        threshold_metric: What the final model's decision threshold maximises (binary; see
+            :mod:`automl.threshold`).
         seed: Seeds the split, the sampler and every trial's weights.
         val_fraction: Share of rows used to score trials.
         test_fraction: Share of rows held out to score the best result once.
@@ -162,6 +166,8 @@ class SearchConfig:
     timeout_s: float | None = None
     task: TaskType | None = None
     metric: str | None = None
+    positive_class: str | None = None
+    threshold_metric: str = "f1"
     seed: int = 0
     val_fraction: float = 0.15
     test_fraction: float = 0.15

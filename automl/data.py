@@ -71,7 +71,10 @@ class Schema:
     """The inferred shape of a dataset: the target, the task and every feature column.
 
     ``classes`` holds the original class labels as strings (empty for regression); a class's
-    code is its index. ``n_missing_target`` rows were dropped because their target was empty.
+    code is its index. ``class_counts`` are the rows of each class (same order);
+    ``positive_class`` is the label binary metrics (precision, recall, F1, PR-AUC) and the
+    decision threshold are about (binary only; see :func:`infer_positive`).
+    ``n_missing_target`` rows were dropped because their target was empty.
     ``notes`` tell the user what was read or matched differently from the file as written
     (delimiter, encoding, stripped headers, a forgiving ``--target`` match).
     """
@@ -80,9 +83,25 @@ class Schema:
     task: TaskType
     columns: tuple[ColumnSpec, ...]
     classes: tuple[str, ...] = ()
+    class_counts: tuple[int, ...] = ()
+    positive_class: str | None = None
     n_rows: int = 0
     n_missing_target: int = 0
     notes: tuple[str, ...] = ()
+
+    @property
+    def minority_share(self) -> float | None:
+        """The smallest class's share of the rows (``None``: regression or no counts)."""
+        if not self.class_counts:
+            return None
+        return min(self.class_counts) / sum(self.class_counts)
+
+    @property
+    def positive_code(self) -> int:
+        """The class code of :attr:`positive_class` (1 when unset: older schemas)."""
+        if self.positive_class in self.classes:
+            return self.classes.index(self.positive_class)  # type: ignore[arg-type]
+        return 1
 
     @property
     def used(self) -> tuple[ColumnSpec, ...]:
@@ -96,6 +115,7 @@ class Schema:
         """A JSON-ready form; :meth:`from_dict` inverts it."""
         return {
             "target": self.target, "task": self.task.value, "classes": list(self.classes),
+            "class_counts": list(self.class_counts), "positive_class": self.positive_class,
             "n_rows": self.n_rows, "n_missing_target": self.n_missing_target,
             "notes": list(self.notes),
             "columns": [{"name": c.name, "kind": c.kind.value, "note": c.note}
@@ -107,7 +127,9 @@ class Schema:
         columns = tuple(ColumnSpec(name=c["name"], kind=ColumnKind(c["kind"]), note=c["note"])
                         for c in d["columns"])
         return cls(target=d["target"], task=TaskType(d["task"]), columns=columns,
-                   classes=tuple(d["classes"]), n_rows=d["n_rows"],
+                   classes=tuple(d["classes"]),
+                   class_counts=tuple(d.get("class_counts", ())),
+                   positive_class=d.get("positive_class"), n_rows=d["n_rows"],
                    n_missing_target=d["n_missing_target"], notes=tuple(d.get("notes", ())))
 
 
@@ -455,11 +477,13 @@ def _parses_as_dates(sample: pd.Series) -> bool:
 
 
 def infer_schema(frame: pd.DataFrame, target: str | None = None,
-                 task: TaskType | str | None = None) -> Schema:
-    """The schema of ``frame``: target (resolved), task, classes and every feature column.
+                 task: TaskType | str | None = None, positive: str | None = None) -> Schema:
+    """The schema of ``frame``: target (resolved), task, classes, their counts, the positive
+    class of a binary target (``positive``, else inferred) and every feature column.
 
     Raises:
-        DataError: no such target, no usable target values, one class only, no features.
+        DataError: no such target, no usable target values, one class only, no features,
+            ``positive`` given for a non-binary target or not one of its labels.
     """
     asked, target = target, resolve_target(frame, target)
     notes = (f"--target {asked!r} matched column {target!r}",) if asked not in (None, target) \
@@ -470,18 +494,47 @@ def infer_schema(frame: pd.DataFrame, target: str | None = None,
         raise DataError(f"target {target!r} has no values; choose another --target")
     task_type = infer_task(y[known], task)
     classes: tuple[str, ...] = ()
+    counts: tuple[int, ...] = ()
     if task_type.is_classification:
-        classes = tuple(sorted(label_strings(y[known]).unique(), key=_natural_key))
+        labels = label_strings(y[known])
+        classes = tuple(sorted(labels.unique(), key=_natural_key))
         if len(classes) < 2:
             raise DataError(f"target {target!r} has a single class ({classes[0]!r}); "
                             "a classifier needs at least two")
+        sizes = labels.value_counts()
+        counts = tuple(int(sizes[c]) for c in classes)
+    chosen = _positive_class(target, task_type, classes, counts, positive)
     rows = frame if known.all() else frame[known]
     columns = tuple(infer_column(rows[c]) for c in frame.columns if c != target)
     if not any(c.kind.is_used for c in columns):
         raise DataError(f"no usable feature columns besides target {target!r}; "
                         "add feature columns to the CSV")
     return Schema(target=target, task=task_type, columns=columns, classes=classes,
-                  n_rows=int(known.sum()), n_missing_target=int((~known).sum()), notes=notes)
+                  class_counts=counts, positive_class=chosen, n_rows=int(known.sum()),
+                  n_missing_target=int((~known).sum()), notes=notes)
+
+
+def infer_positive(classes: tuple[str, ...], counts: tuple[int, ...]) -> str:
+    """The positive class of a binary target: the minority class; on a tie, the second label.
+
+    >>> infer_positive(("no", "yes"), (90, 10)), infer_positive(("0", "1"), (5, 5))
+    ('yes', '1')
+    """
+    return classes[0] if counts[0] < counts[1] else classes[1]
+
+
+def _positive_class(target: str, task: TaskType, classes: tuple[str, ...],
+                    counts: tuple[int, ...], asked: str | None) -> str | None:
+    if asked is None:
+        return infer_positive(classes, counts) if task is TaskType.BINARY else None
+    if task is not TaskType.BINARY:
+        raise DataError(f"--positive-class is for binary targets; {target!r} is a "
+                        f"{task.value} target")
+    if str(asked) not in classes:
+        shown = ", ".join(repr(c) for c in classes)
+        raise DataError(f"--positive-class {asked!r} is not a label of target {target!r}; "
+                        f"its labels are {shown}")
+    return str(asked)
 
 
 def _natural_key(label: str) -> tuple[int, float | str]:
@@ -502,10 +555,11 @@ def fingerprint(frame: pd.DataFrame) -> str:
 
 
 def load_dataset(path: Path | str, target: str | None = None,
-                 task: TaskType | str | None = None) -> Dataset:
-    """Read, fingerprint and describe a CSV, keeping only the rows whose target is known."""
+                 task: TaskType | str | None = None, positive: str | None = None) -> Dataset:
+    """Read, fingerprint and describe a CSV, keeping only the rows whose target is known
+    (``positive``: the positive class of a binary target, see :func:`infer_schema`)."""
     frame, notes = read_csv(path)
-    schema = infer_schema(frame, target, task)
+    schema = infer_schema(frame, target, task, positive)
     schema = replace(schema, notes=notes + schema.notes)
     known = frame[frame[schema.target].notna()].reset_index(drop=True)
     return Dataset(frame=known, schema=schema, fingerprint=fingerprint(frame))

@@ -36,6 +36,7 @@ class TensorSplits:
     """Model-ready splits. ``y`` holds class codes (int64) or standardised targets (float32).
 
     The first ``n_num`` of ``d_in`` features are continuous (candidates for numeric embeddings).
+    ``positive`` is the class code of a binary target's positive class (1 otherwise).
     """
 
     x_train: torch.Tensor
@@ -50,6 +51,7 @@ class TensorSplits:
     target_mean: float = 0.0
     target_std: float = 1.0
     target_log: bool = False
+    positive: int = 1
 
     def to(self, device: torch.device | str) -> TensorSplits:
         """The same splits on ``device``."""
@@ -57,7 +59,7 @@ class TensorSplits:
                  ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")}
         return TensorSplits(**moved, d_in=self.d_in, d_out=self.d_out, n_num=self.n_num,
                             target_mean=self.target_mean, target_std=self.target_std,
-                            target_log=self.target_log)
+                            target_log=self.target_log, positive=self.positive)
 
     def decode_target(self, values: np.ndarray) -> np.ndarray:
         """Regression outputs or ``y`` values back in target units (see :func:`decode_target`)."""
@@ -151,7 +153,8 @@ class Preprocessor:
         d_out = len(self.schema.classes) if self.schema.task.is_classification else 1
         return TensorSplits(**parts, d_in=parts["x_train"].shape[1], d_out=d_out,
                             n_num=self.n_num, target_mean=self.target_mean,
-                            target_std=self.target_std, target_log=self.target_log)
+                            target_std=self.target_std, target_log=self.target_log,
+                            positive=self.schema.positive_code)
 
     def describe(self) -> list[tuple[str, str, str]]:
         """One ``(column, kind, action)`` row per feature column, dropped ones included."""

@@ -11,6 +11,12 @@ After the trials, two candidates are weighed **only by validation score**:
   *and* validation rows for its best epoch count and used instead; the refit has no validation
   score of its own (those rows are now training data), so it stands on its trial's.
 
+A binary final model then gets its decision threshold (:mod:`automl.threshold`), tuned on the
+validation probabilities of the final model: the ensemble's, or, for the best trial and its
+refit, the trial's own (a refit has trained on the validation rows, so its own probabilities
+there are not a fair sample). The threshold is stored in the bundle, and its test precision,
+recall and F1 are scored with the other test metrics.
+
 The winner is logged as its own MLflow run (child of the study's parent run, tag
 ``automl.role=final``) with its bundle as artifact ``model``; ``automl predict`` and
 ``automl export`` use it. :func:`reserve_seconds` tells the search how much of ``--timeout``
@@ -31,6 +37,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn import metrics as skm
 
 from automl.bundle import Member, ModelBundle, load_bundle, save_bundle
 from automl.config import TrainConfig
@@ -40,6 +47,7 @@ from automl.features import Preprocessor, TensorSplits
 from automl.metrics import Metric, evaluate, predictions
 from automl.model import build_model
 from automl.space import params_from_dict
+from automl.threshold import ThresholdMetric, TunedThreshold, apply_threshold, tune_threshold
 from automl.tracking import Tracker, TrialOutcome, temporary_dir
 from automl.train import predict_raw, refit
 
@@ -103,13 +111,18 @@ class FinalModel:
     bundle: ModelBundle = field(repr=False)
     refit_epochs: int = 0
     seconds: float = 0.0
+    threshold: TunedThreshold | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data (stored as the study's ``final_model`` user attr)."""
-        return {"kind": self.kind.value, "trials": list(self.trials), "weights": list(self.weights),
-                "val_score": self.val_score, "best_trial_score": self.best_trial_score,
-                "run_id": self.run_id, "test_metrics": self.test_metrics,
-                "refit_epochs": self.refit_epochs, "seconds": round(self.seconds, 3)}
+        data = {"kind": self.kind.value, "trials": list(self.trials),
+                "weights": list(self.weights), "val_score": self.val_score,
+                "best_trial_score": self.best_trial_score, "run_id": self.run_id,
+                "test_metrics": self.test_metrics, "refit_epochs": self.refit_epochs,
+                "seconds": round(self.seconds, 3)}
+        if self.threshold is not None:
+            data["threshold"] = self.threshold.to_dict()
+        return data
 
 
 # ------------------------------------------------------------------------------ the budget
@@ -265,6 +278,7 @@ class FinalInputs:
     train: TrainConfig
     seed: int
     study_name: str
+    threshold_metric: ThresholdMetric = field(default_factory=ThresholdMetric)
 
 
 def build_final(candidates: list[Candidate], inputs: FinalInputs, tracker: Tracker,
@@ -298,6 +312,7 @@ def build_final(candidates: list[Candidate], inputs: FinalInputs, tracker: Track
                                "weights": [float(w) for _, w in used]})
             kind, trials = FinalKind.ENSEMBLE, tuple(c.number for (c, _, _), _ in used)
             weights, score, epochs = tuple(float(w) for _, w in used), selection.score, 0
+            final_output = sum(float(w) * output for (_, _, output), w in used)
         else:
             bundle, epochs = _refit_or_best(best, best_bundle, inputs, deadline)
             kind = FinalKind.REFIT if epochs else FinalKind.BEST_TRIAL
@@ -305,12 +320,28 @@ def build_final(candidates: list[Candidate], inputs: FinalInputs, tracker: Track
                                "trials": [best.number], "weights": [1.0],
                                "params": best.params, "refit_epochs": epochs}
             trials, weights, score = (best.number,), (1.0,), best_score
+            final_output = best_output
+        threshold = _tune(bundle, final_output, y_val, inputs)
         test = _test_metrics(bundle, tensors, task)
         run_id = _log(tracker, bundle, Path(tmp), kind=kind, trials=trials, weights=weights,
                       metric=metric, score=score, best_score=best_score, test=test)
     return FinalModel(kind=kind, trials=trials, weights=weights, val_score=score,
                       best_trial_score=best_score, run_id=run_id, test_metrics=test,
-                      bundle=bundle, refit_epochs=epochs, seconds=time.monotonic() - start)
+                      bundle=bundle, refit_epochs=epochs, seconds=time.monotonic() - start,
+                      threshold=threshold)
+
+
+def _tune(bundle: ModelBundle, val_output: np.ndarray, y_val: np.ndarray,
+          inputs: FinalInputs) -> TunedThreshold | None:
+    """Tune a binary bundle's decision threshold on ``val_output`` (validation probabilities)
+    and store it in the bundle and its metadata; ``None`` for other tasks."""
+    if inputs.task is not TaskType.BINARY:
+        return None
+    positive = inputs.tensors.positive
+    tuned = tune_threshold(y_val == positive, val_output[:, positive], inputs.threshold_metric)
+    bundle.threshold = tuned.value
+    bundle.metadata["threshold_metric"] = tuned.metric
+    return tuned
 
 
 def _fetch(candidates: list[Candidate], tracker: Tracker,
@@ -345,6 +376,7 @@ def _refit_or_best(best: Candidate, bundle: ModelBundle, inputs: FinalInputs,
     try:
         epochs = refit(network, tensors, task=inputs.task, optim=params.optim, cfg=inputs.train,
                        n_epochs=best.best_epoch + 1, class_weighting=params.class_weighting,
+                       resampling=params.resampling,
                        seed=inputs.seed + best.number, deadline=deadline)
     except TrialError as exc:
         log.warning("refit of trial %d failed (%s); the final model is its trial's", best.number,
@@ -357,12 +389,23 @@ def _refit_or_best(best: Candidate, bundle: ModelBundle, inputs: FinalInputs,
 
 
 def _test_metrics(bundle: ModelBundle, tensors: TensorSplits, task: TaskType) -> dict[str, float]:
+    """Every metric on the test rows; with a threshold, also ``precision_at_threshold``,
+    ``recall_at_threshold`` and ``f1_at_threshold`` of the positive class at it."""
     if not len(tensors.x_test):
         return {}
     y_test = tensors.y_test.cpu().numpy()
     if not task.is_classification:
         y_test = tensors.decode_target(y_test)
-    return evaluate(task, y_test, bundle.output_of(tensors.x_test.cpu()))
+    output = bundle.output_of(tensors.x_test.cpu())
+    scores = evaluate(task, y_test, output, tensors.positive)
+    if bundle.threshold is not None:
+        positive = tensors.positive
+        picked = apply_threshold(predictions(task, output)[:, positive], bundle.threshold)
+        truth = y_test == positive
+        for name, score in (("precision", skm.precision_score), ("recall", skm.recall_score),
+                            ("f1", skm.f1_score)):
+            scores[f"{name}_at_threshold"] = float(score(truth, picked, zero_division=0))
+    return scores
 
 
 def _log(tracker: Tracker, bundle: ModelBundle, tmp: Path, *, kind: FinalKind,

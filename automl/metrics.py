@@ -2,6 +2,13 @@
 
 This table is the one place that decides "maximize vs minimize": the study direction, early
 stopping and pruning all read it.
+
+Classification metrics get class codes and probabilities. ``precision``, ``recall``, ``f1`` and
+``pr_auc`` (average precision) are about the positive class of a binary target (its class code
+``positive``, see :attr:`automl.data.Schema.positive_code`) and macro averages over the classes
+of a multiclass one (``pr_auc``: one-vs-rest). Labels come from the largest probability (0.5 for
+a binary target); the tuned decision threshold (:mod:`automl.threshold`) applies to
+predictions, not to these per-epoch scores.
 """
 
 from __future__ import annotations
@@ -9,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from functools import partial
 
 import numpy as np
 from scipy.special import log_softmax, softmax
@@ -63,12 +71,48 @@ def _f1_macro(y: np.ndarray, proba: np.ndarray) -> float:
                               zero_division=0))
 
 
-_CLASSIFICATION = (
-    Metric("roc_auc", Direction.MAXIMIZE, _roc_auc),
-    Metric("accuracy", Direction.MAXIMIZE, _accuracy),
-    Metric("f1_macro", Direction.MAXIMIZE, _f1_macro),
-    Metric("log_loss", Direction.MINIMIZE, _log_loss),
-)
+def _balanced_accuracy(y: np.ndarray, proba: np.ndarray) -> float:
+    recalls = skm.recall_score(y, proba.argmax(axis=1), average=None,
+                               labels=range(proba.shape[1]), zero_division=0)
+    present = np.bincount(y, minlength=proba.shape[1]) > 0
+    return float(np.mean(recalls[present]))
+
+
+def _label_score(score: Callable[..., float], y: np.ndarray, proba: np.ndarray, *,
+                 positive: int) -> float:
+    """Precision, recall or F1: of class ``positive`` (binary), else macro over the classes."""
+    pred = proba.argmax(axis=1)
+    if proba.shape[1] == 2:
+        return float(score(y == positive, pred == positive, zero_division=0))
+    return float(score(y, pred, average="macro", labels=range(proba.shape[1]), zero_division=0))
+
+
+def _pr_auc(y: np.ndarray, proba: np.ndarray, *, positive: int) -> float:
+    """Average precision: of class ``positive`` (binary), else macro one-vs-rest over the
+    classes present in ``y``."""
+    if proba.shape[1] == 2:
+        return float(skm.average_precision_score(y == positive, proba[:, positive]))
+    present = [k for k in range(proba.shape[1]) if np.any(y == k)]
+    return float(np.mean([skm.average_precision_score(y == k, proba[:, k]) for k in present]))
+
+
+def _classification(positive: int) -> tuple[Metric, ...]:
+    return (
+        Metric("roc_auc", Direction.MAXIMIZE, _roc_auc),
+        Metric("accuracy", Direction.MAXIMIZE, _accuracy),
+        Metric("f1_macro", Direction.MAXIMIZE, _f1_macro),
+        Metric("log_loss", Direction.MINIMIZE, _log_loss),
+        Metric("precision", Direction.MAXIMIZE,
+               partial(_label_score, skm.precision_score, positive=positive)),
+        Metric("recall", Direction.MAXIMIZE,
+               partial(_label_score, skm.recall_score, positive=positive)),
+        Metric("f1", Direction.MAXIMIZE, partial(_label_score, skm.f1_score, positive=positive)),
+        Metric("pr_auc", Direction.MAXIMIZE, partial(_pr_auc, positive=positive)),
+        Metric("balanced_accuracy", Direction.MAXIMIZE, _balanced_accuracy),
+    )
+
+
+_CLASSIFICATION = {1: _classification(1), 0: _classification(0)}
 _REGRESSION = (
     Metric("rmse", Direction.MINIMIZE, _rmse),
     Metric("mae", Direction.MINIMIZE, lambda y, p: float(np.mean(np.abs(y - p)))),
@@ -76,15 +120,38 @@ _REGRESSION = (
 )
 _DEFAULT = {TaskType.BINARY: "roc_auc", TaskType.MULTICLASS: "accuracy",
             TaskType.REGRESSION: "rmse"}
+#: A target whose smallest class holds less than this share of the rows is imbalanced.
+IMBALANCED_SHARE = 0.10
+#: The default study metric of an imbalanced binary target, and why (shown before a search).
+IMBALANCED_DEFAULT = "pr_auc"
+IMBALANCED_WHY = ("average precision is decided by how well the rare class is found, while "
+                  "ROC-AUC and accuracy look good on the many easy majority rows")
 
 
-def metrics_for(task: TaskType) -> tuple[Metric, ...]:
-    """Every metric logged for ``task``."""
-    return _CLASSIFICATION if task.is_classification else _REGRESSION
+def default_metric(task: TaskType, minority_share: float | None = None) -> str:
+    """The study metric when none is asked for: :data:`IMBALANCED_DEFAULT` for a binary target
+    whose minority class is under :data:`IMBALANCED_SHARE` of the rows, else the task's own.
+
+    >>> default_metric(TaskType.BINARY, 0.02), default_metric(TaskType.BINARY, 0.24)
+    ('pr_auc', 'roc_auc')
+    """
+    if task is TaskType.BINARY and minority_share is not None \
+            and minority_share < IMBALANCED_SHARE:
+        return IMBALANCED_DEFAULT
+    return _DEFAULT[task]
 
 
-def primary_metric(task: TaskType, name: str | None = None) -> Metric:
-    """The metric that drives the study: ``name`` if given, else the task's default.
+def metrics_for(task: TaskType, positive: int = 1) -> tuple[Metric, ...]:
+    """Every metric logged for ``task`` (``positive``: the positive class code, 0 or 1, of a
+    binary target; ignored otherwise)."""
+    if not task.is_classification:
+        return _REGRESSION
+    return _CLASSIFICATION[positive if task is TaskType.BINARY else 1]
+
+
+def primary_metric(task: TaskType, name: str | None = None, positive: int = 1) -> Metric:
+    """The metric that drives the study: ``name`` if given, else the task's default
+    (``positive`` as in :func:`metrics_for`).
 
     Raises:
         ConfigError: ``name`` is not a metric of this task (the message lists the valid ones).
@@ -93,7 +160,7 @@ def primary_metric(task: TaskType, name: str | None = None) -> Metric:
     'minimize'
     """
     name = name or _DEFAULT[task]
-    for metric in metrics_for(task):
+    for metric in metrics_for(task, positive):
         if metric.name == name:
             return metric
     valid = ", ".join(m.name for m in metrics_for(task))
@@ -107,18 +174,21 @@ def predictions(task: TaskType, output: np.ndarray) -> np.ndarray:
     return output.reshape(-1).astype(np.float64)
 
 
-def evaluate(task: TaskType, y_true: np.ndarray, output: np.ndarray) -> dict[str, float]:
-    """Every metric of ``task`` for raw network ``output`` (logits, or values in target units).
+def evaluate(task: TaskType, y_true: np.ndarray, output: np.ndarray,
+             positive: int = 1) -> dict[str, float]:
+    """Every metric of ``task`` for raw network ``output`` (logits, or values in target units);
+    ``positive`` as in :func:`metrics_for`.
 
     Non-finite outputs give NaN scores instead of raising.
 
     >>> evaluate(TaskType.BINARY, np.array([0, 1]), np.array([[2.0, 0.0], [0.0, 2.0]]))["accuracy"]
     1.0
     """
+    metrics = metrics_for(task, positive)
     if not np.all(np.isfinite(output)):
-        return {m.name: float("nan") for m in metrics_for(task)}
+        return {m.name: float("nan") for m in metrics}
     if task.is_classification:
-        logp = log_softmax(output.astype(np.float64), axis=1)
-        return {m.name: m.fn(y_true, np.exp(logp)) for m in metrics_for(task)}
+        proba = np.exp(log_softmax(output.astype(np.float64), axis=1))
+        return {m.name: m.fn(y_true, proba) for m in metrics}
     pred = output.reshape(-1).astype(np.float64)
     return {m.name: m.fn(y_true.astype(np.float64), pred) for m in metrics_for(task)}

@@ -76,6 +76,7 @@ class Objective:
             result = fit(network, self.tensors, task=plan.task, metric=plan.metric,
                          optim=params.optim, cfg=plan.cfg.train,
                          class_weighting=params.class_weighting,
+                         resampling=params.resampling,
                          callbacks=[TrackingCallback(self.tracker, run_id), PruningCallback(trial)],
                          seed=seed, deadline=self.trial_deadline())
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM: Optuna fails the trial, MLflow KILLED

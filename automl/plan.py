@@ -19,13 +19,14 @@ from automl.config import PrunerKind, SamplerKind, SearchConfig, TaskType, Train
 from automl.data import Dataset, load_dataset, split
 from automl.errors import ConfigError, StudyNotFoundError
 from automl.features import Preprocessor, TensorSplits
-from automl.metrics import Direction, Metric, primary_metric
+from automl.metrics import Direction, Metric, default_metric, primary_metric
 from automl.space import SPACE_VERSION
 from automl.stores import check_sqlite, check_url
+from automl.threshold import ThresholdMetric
 
 #: The settings a continued study must share with its first run (its data, split and space).
 IDENTITY = ("fingerprint", "target", "task", "metric", "space_version", "split_seed",
-            "val_fraction", "test_fraction")
+            "val_fraction", "test_fraction", "positive_class")
 #: Study names become MLflow experiment names and artifact folder names: keep them portable.
 STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
@@ -53,6 +54,8 @@ class StudySettings:
     n_warmup_epochs: int
     schema: dict[str, Any]
     columns: tuple[tuple[str, str, str], ...]
+    positive_class: str | None = None
+    threshold_metric: str = "f1"
 
     def to_attrs(self) -> dict[str, Any]:
         """Plain JSON values, one Optuna user attr each."""
@@ -86,7 +89,9 @@ class StudySettings:
             experiment=attrs.get("experiment") or study_name,
             n_startup_trials=stored("n_startup_trials"),
             n_warmup_epochs=stored("n_warmup_epochs"), schema=attrs.get("schema", {}),
-            columns=tuple(tuple(row) for row in attrs.get("columns", ())))
+            columns=tuple(tuple(row) for row in attrs.get("columns", ())),
+            positive_class=attrs.get("positive_class"),
+            threshold_metric=stored("threshold_metric"))
 
     def differences(self, attrs: dict[str, Any]) -> list[str]:
         """How stored ``attrs`` differ from these settings on :data:`IDENTITY` (none: empty)."""
@@ -103,13 +108,15 @@ class StudySettings:
             val_fraction=self.val_fraction, test_fraction=self.test_fraction,
             n_trials=self.n_trials, storage_url=storage_url, sampler=self.sampler,
             pruner=self.pruner, train=self.train, experiment_name=self.experiment,
-            n_startup_trials=self.n_startup_trials, n_warmup_epochs=self.n_warmup_epochs)
+            n_startup_trials=self.n_startup_trials, n_warmup_epochs=self.n_warmup_epochs,
+            positive_class=self.positive_class, threshold_metric=self.threshold_metric)
         return replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SearchPlan:
-    """Everything decided before the first trial: data, schema, split tensors, metric, name."""
+    """Everything decided before the first trial: data, schema, split tensors, metric, name,
+    and what the final model's decision threshold maximises."""
 
     cfg: SearchConfig
     study_name: str
@@ -117,6 +124,7 @@ class SearchPlan:
     preprocessor: Preprocessor
     tensors: TensorSplits
     metric: Metric
+    threshold_metric: ThresholdMetric
 
     @property
     def task(self) -> TaskType:
@@ -138,7 +146,8 @@ class SearchPlan:
             n_trials=cfg.n_trials, sampler=cfg.sampler, pruner=cfg.pruner, train=cfg.train,
             experiment=self.experiment, n_startup_trials=cfg.n_startup_trials,
             n_warmup_epochs=cfg.n_warmup_epochs, schema=schema.to_dict(),
-            columns=tuple(self.preprocessor.describe()))
+            columns=tuple(self.preprocessor.describe()), positive_class=schema.positive_class,
+            threshold_metric=str(self.threshold_metric))
 
 
 def study_name_for(path: Path | str) -> str:
@@ -172,11 +181,15 @@ def prepare_search(cfg: SearchConfig) -> SearchPlan:
     check_sqlite(cfg.storage_url, "--storage")
     check_sqlite(cfg.tracking_uri, "--tracking-uri")
     study_name = check_study_name(cfg.study_name or study_name_for(cfg.csv_path))
-    dataset = load_dataset(cfg.csv_path, cfg.target, cfg.task)
-    metric = primary_metric(dataset.schema.task, cfg.metric)
+    threshold_metric = ThresholdMetric.parse(cfg.threshold_metric)
+    dataset = load_dataset(cfg.csv_path, cfg.target, cfg.task, cfg.positive_class)
+    schema = dataset.schema
+    metric = primary_metric(schema.task, cfg.metric or default_metric(schema.task,
+                                                                      schema.minority_share),
+                            schema.positive_code)
     splits = split(dataset.frame, dataset.schema, seed=cfg.seed, val_fraction=cfg.val_fraction,
                    test_fraction=cfg.test_fraction)
     preprocessor = Preprocessor(dataset.schema).fit(splits.train)
     return SearchPlan(cfg=cfg, study_name=study_name, dataset=dataset,
                       preprocessor=preprocessor, tensors=preprocessor.tensors(splits),
-                      metric=metric)
+                      metric=metric, threshold_metric=threshold_metric)

@@ -24,7 +24,7 @@ from optuna.trial import TrialState
 
 from automl.bundle import ModelBundle, load_bundle
 from automl.config import default_tracking_uri
-from automl.data import load_csv
+from automl.data import TaskType, load_csv
 from automl.errors import ConfigError, DataError, StudyNotFoundError
 from automl.pyfunc import save_pyfunc
 from automl.storage import load_study
@@ -176,25 +176,37 @@ def load_model(storage_url: str, study_name: str, *, trial: int | None = None,
 
 
 # ----------------------------------------------------------------------------------- predict
-def predict_frame(bundle: ModelBundle, frame: pd.DataFrame,
-                  where: str = "input") -> tuple[pd.DataFrame, tuple[str, ...]]:
-    """Predictions for ``frame`` (index reset, input order) and the columns the model ignores.
+def predict_frame(bundle: ModelBundle, frame: pd.DataFrame, where: str = "input",
+                  threshold: float | None = None) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """Predictions for ``frame`` (index reset, input order) and the columns the model ignores;
+    ``threshold`` replaces the bundle's decision threshold (binary only).
 
     Raises:
         DataError: a feature column the model was trained on is missing (``where`` names it).
+        ConfigError: ``threshold`` for a model that is not a binary classifier, or not in
+            [0, 1].
     """
+    if threshold is not None:
+        if bundle.schema.task is not TaskType.BINARY:
+            raise ConfigError(f"--threshold is for binary classifiers; this model is "
+                              f"{bundle.schema.task.value}")
+        if not 0.0 <= threshold <= 1.0:
+            raise ConfigError(f"--threshold {threshold} is not a probability; use a number "
+                              "from 0 to 1")
     used = list(bundle.preprocessor.state)
     missing = [name for name in used if name not in frame.columns]
     if missing:
         raise DataError(f"{where}: missing feature column(s) {', '.join(map(repr, missing))}; "
                         f"the model needs {', '.join(map(repr, used))}")
     ignored = tuple(str(c) for c in frame.columns if c not in bundle.preprocessor.state)
-    return bundle.predict(frame.reset_index(drop=True)), ignored
+    return bundle.predict(frame.reset_index(drop=True), threshold), ignored
 
 
 def predict_csv(storage_url: str, study_name: str, csv_path: Path | str, *,
-                trial: int | None = None, tracking_uri: str | None = None) -> Prediction:
-    """Apply the study's final model (or trial ``trial``'s) to the rows of ``csv_path``.
+                trial: int | None = None, tracking_uri: str | None = None,
+                threshold: float | None = None) -> Prediction:
+    """Apply the study's final model (or trial ``trial``'s) to the rows of ``csv_path``
+    (``threshold``: replaces the model's decision threshold, see :func:`predict_frame`).
 
     Raises:
         DataError: the CSV is unreadable or lacks a feature column.
@@ -202,7 +214,7 @@ def predict_csv(storage_url: str, study_name: str, csv_path: Path | str, *,
     """
     frame = load_csv(csv_path)  # check the file before any download
     bundle, source = load_model(storage_url, study_name, trial=trial, tracking_uri=tracking_uri)
-    predictions, ignored = predict_frame(bundle, frame, str(csv_path))
+    predictions, ignored = predict_frame(bundle, frame, str(csv_path), threshold)
     return Prediction(predictions=predictions, ignored=ignored, source=source)
 
 

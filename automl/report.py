@@ -4,7 +4,9 @@ From an ``optuna.Study`` and its :class:`~automl.queries.StudyReport`, :func:`bu
 draws four sections, each as a PNG (matplotlib, Agg) with an HTML table of the numbers behind it:
 the optimization history, parameter importances (fANOVA, seed 0) and parallel coordinates are
 Optuna's own plots (``optuna.visualization.matplotlib``, figures closed, style restored); the
-leaderboard is drawn here. The column table (the study's ``columns`` user attr) has no plot.
+leaderboard is drawn here, and so is the precision-recall curve of a binary study's final model
+(validation rows) with its tuned decision threshold marked (a section only such studies have).
+The column table (the study's ``columns`` user attr) has no plot.
 :func:`log_report` logs them to the study's parent MLflow run under ``report/`` and never raises
 for a plot that cannot be drawn; :func:`write_report` writes the page that ``automl report``
 produces. The page embeds its images as ``data:`` URIs and uses no external script, style sheet
@@ -87,6 +89,9 @@ def build_report(study: optuna.Study, summary: StudyReport) -> Report:
         ("leaderboard", "Leaderboard", lambda: _leaderboard(summary, metric)),
         ("columns", "Columns", lambda: _columns(study.user_attrs)),
     ]
+    threshold = (summary.get("final_model") or {}).get("threshold")
+    if threshold:
+        builders.append(("threshold", "Decision threshold", lambda: _threshold(threshold)))
     sections = []
     for name, title, build in builders:
         try:
@@ -267,6 +272,33 @@ def _leaderboard(summary: StudyReport, metric: str) -> Section:
     return Section(name="leaderboard", title=title, png=_png(fig), table=table)
 
 
+def _threshold(threshold: dict[str, Any]) -> Section:
+    """The validation precision-recall curve with the chosen threshold's point."""
+    curve = threshold.get("curve") or {}
+    fig = _figure(6.0, 4.2)
+    ax = fig.add_subplot()
+    ax.plot(curve.get("recall", []), curve.get("precision", []), color="#1f77b4",
+            label="final model, validation rows")
+    ax.plot([threshold["recall"]], [threshold["precision"]], "o", color="#d62728",
+            label=f"threshold {threshold['value']:.3g} ({threshold['metric']})")
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.set_title("Precision-recall curve of the positive class")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left", fontsize=8)
+    table = _table(["threshold", "maximises", "value", "precision", "recall"],
+                   [[_num(threshold["value"]), threshold["metric"], _num(threshold["score"]),
+                     _num(threshold["precision"]), _num(threshold["recall"])]])
+    note = ("predictions label a row positive when its probability is at least the threshold;"
+            " `automl predict --threshold X` overrides it")
+    if not threshold.get("feasible", True):
+        note += "; no threshold met the constraint, the closest one is used"
+    return Section(name="threshold", title="Decision threshold", png=_png(fig), table=table,
+                   note=note)
+
+
 def _network(p: dict[str, Any]) -> str:
     if "arch" not in p:
         return ""
@@ -378,7 +410,7 @@ def _overview(report: Report) -> str:
     return '<div class="row">' + "\n".join(boxes) + "</div>"
 
 
-_ORDER = ("leaderboard", "history", "importances", "parallel", "columns")
+_ORDER = ("leaderboard", "threshold", "history", "importances", "parallel", "columns")
 
 
 def report_html(report: Report) -> str:

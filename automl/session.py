@@ -325,7 +325,8 @@ class SearchSession:
         plan = self.plan
         inputs = FinalInputs(tensors=plan.tensors, preprocessor=plan.preprocessor,
                              task=plan.task, metric=plan.metric, train=plan.cfg.train,
-                             seed=plan.cfg.seed, study_name=plan.study_name)
+                             seed=plan.cfg.seed, study_name=plan.study_name,
+                             threshold_metric=plan.threshold_metric)
         final = build_final(found, inputs, self._tracker, self.deadline)
         if final is not None:
             self.study.set_user_attr("final_model", final.to_dict())

@@ -4,30 +4,41 @@
 ``sample_params(optuna.trial.FixedTrial(params), task)`` rebuilds any trial's settings from its
 stored parameters. Bump :data:`SPACE_VERSION` whenever a name, range or choice changes: studies
 refuse to mix trials from two versions.
+
+Classification searches two answers to imbalanced classes, never both at once: per-epoch
+resampling of the training rows (``resampling``: ``none``, ``over`` or ``under``, with
+``resampling_ratio`` in [0.1, 1], see :class:`~automl.train.Resampling`) and class weights in
+the loss (``class_weighting``: ``none``, ``balanced``, ``sqrt``). When resampling is not
+``none``, class weighting is not sampled and is ``none``: the resampled epochs are already
+rebalanced, and weighting them again would count the imbalance twice with no evidence that it
+helps. Version 1 trials (before resampling) have no ``resampling`` parameter;
+:func:`params_from_dict` reads them as ``resampling="none"``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
 
 from automl.data import TaskType
 from automl.model import ModelSpec
-from automl.train import ClassWeighting, OptimSpec
+from automl.train import ClassWeighting, OptimSpec, Resampling
 
-SPACE_VERSION = 1
+SPACE_VERSION = 2
 BATCH_SIZES = (64, 128, 256, 512, 1024)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TrialParams:
-    """One trial's settings: the network, the optimisation, and the class weighting."""
+    """One trial's settings: the network, the optimisation, the class weighting and the
+    resampling."""
 
     model: ModelSpec
     optim: OptimSpec
     class_weighting: ClassWeighting = "none"
+    resampling: Resampling = field(default_factory=Resampling)
 
 
 def _sample_model(trial: optuna.trial.BaseTrial) -> ModelSpec:
@@ -70,7 +81,8 @@ def _sample_optim(trial: optuna.trial.BaseTrial) -> OptimSpec:
 
 
 def sample_params(trial: optuna.trial.BaseTrial, task: TaskType) -> TrialParams:
-    """Draw one configuration; class weighting is searched for classification only.
+    """Draw one configuration; resampling and class weighting (one of them at most, see the
+    module docstring) are searched for classification only.
 
     >>> fixed = {"embedding": "none", "arch": "mlp", "n_blocks": 2, "d_block": 64,
     ...          "dropout": 0.1, "norm": "none", "activation": "relu", "optimizer": "adamw",
@@ -79,11 +91,19 @@ def sample_params(trial: optuna.trial.BaseTrial, task: TaskType) -> TrialParams:
     64
     """
     weighting: ClassWeighting = "none"
+    resampling = Resampling()
     model = _sample_model(trial)
     optim = _sample_optim(trial)
     if task.is_classification:
-        weighting = trial.suggest_categorical("class_weighting", ["none", "balanced", "sqrt"])
-    return TrialParams(model=model, optim=optim, class_weighting=weighting)
+        kind = trial.suggest_categorical("resampling", ["none", "over", "under"])
+        if kind == "none":
+            weighting = trial.suggest_categorical("class_weighting",
+                                                  ["none", "balanced", "sqrt"])
+        else:
+            resampling = Resampling(kind=kind,
+                                    ratio=trial.suggest_float("resampling_ratio", 0.1, 1.0))
+    return TrialParams(model=model, optim=optim, class_weighting=weighting,
+                       resampling=resampling)
 
 
 _BASE = {"embedding": "none", "arch": "mlp", "n_blocks": 3, "d_block": 256, "dropout": 0.1,
@@ -104,10 +124,12 @@ PORTFOLIO: tuple[dict[str, Any], ...] = (
 
 def warm_start(task: TaskType) -> list[dict[str, Any]]:
     """The :data:`PORTFOLIO` as full parameter sets for ``task`` (enqueue them first)."""
-    extra = {"class_weighting": "none"} if task.is_classification else {}
+    extra = {"resampling": "none", "class_weighting": "none"} if task.is_classification else {}
     return [{**params, **extra} for params in PORTFOLIO]
 
 
 def params_from_dict(params: dict[str, Any], task: TaskType) -> TrialParams:
-    """Rebuild a trial's settings from its stored Optuna parameters."""
-    return sample_params(optuna.trial.FixedTrial(params), task)
+    """Rebuild a trial's settings from its stored Optuna parameters (a version-1 trial, without
+    ``resampling``, as ``resampling="none"``)."""
+    defaults = {"resampling": "none"} if task.is_classification else {}
+    return sample_params(optuna.trial.FixedTrial(defaults | params), task)

@@ -28,6 +28,7 @@ from automl.metrics import Metric, evaluate
 OptimizerName = Literal["adamw", "adam", "sgd", "rmsprop"]
 Schedule = Literal["constant", "cosine", "onecycle"]
 ClassWeighting = Literal["none", "balanced", "sqrt"]
+ResampleKind = Literal["none", "over", "under"]
 
 
 class StopReason(str, Enum):
@@ -51,6 +52,21 @@ class OptimSpec:
     nesterov: bool = False
     schedule: Schedule = "constant"
     batch_size: int = 256
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Resampling:
+    """Per-epoch resampling of the training rows (classification; filled by :mod:`automl.space`).
+
+    ``over``: every class smaller than ``ratio`` × the largest class gets extra rows, drawn
+    with replacement from its own rows, up to that size; ``under``: every class larger than the
+    smallest class / ``ratio`` keeps that many of its rows, drawn without replacement. Either
+    way the smallest class is then at least ``ratio`` × the largest (unless it was already).
+    ``none`` visits every row once per epoch.
+    """
+
+    kind: ResampleKind = "none"
+    ratio: float = 1.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -180,8 +196,56 @@ def make_loss(task: TaskType, data: TensorSplits, weighting: ClassWeighting) -> 
     return nn.CrossEntropyLoss(weight=class_weights(data.y_train, data.d_out, weighting))
 
 
-def _batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
-    order = torch.randperm(n, generator=generator)
+def resampled_counts(counts: Sequence[int], spec: Resampling) -> list[int]:
+    """Rows per class in one epoch under ``spec`` (classes with no rows stay at 0).
+
+    >>> resampled_counts([90, 10], Resampling(kind="over", ratio=0.5))
+    [90, 45]
+    >>> resampled_counts([90, 10], Resampling(kind="under", ratio=0.5))
+    [20, 10]
+    """
+    present = [c for c in counts if c > 0]
+    if spec.kind == "none" or not present:
+        return list(counts)
+    if spec.kind == "over":
+        floor = math.ceil(spec.ratio * max(present))
+        return [max(c, floor) if c > 0 else 0 for c in counts]
+    cap = max(min(present), math.ceil(min(present) / spec.ratio))
+    return [min(c, cap) for c in counts]
+
+
+class EpochSampler:
+    """The training rows one epoch visits, shuffled: all of them once (no resampling), or each
+    class's rows resampled to :func:`resampled_counts`. Only indices of the ``y`` it is given
+    (the training rows) are ever drawn; :attr:`size` is the same every epoch."""
+
+    def __init__(self, y: torch.Tensor, n_classes: int, spec: Resampling) -> None:
+        self.n, self.spec = len(y), spec
+        self.groups: list[torch.Tensor] = []
+        self.targets: list[int] = []
+        if spec.kind != "none":
+            labels = y.cpu()
+            self.groups = [torch.nonzero(labels == c).flatten() for c in range(n_classes)]
+            self.targets = resampled_counts([len(g) for g in self.groups], spec)
+        self.size = sum(self.targets) if self.groups else self.n
+
+    def order(self, generator: torch.Generator) -> torch.Tensor:
+        """This epoch's row indices, in random order."""
+        if not self.groups:
+            return torch.randperm(self.n, generator=generator)
+        parts = []
+        for group, target in zip(self.groups, self.targets, strict=True):
+            if target > len(group):
+                extra = torch.randint(len(group), (target - len(group),), generator=generator)
+                parts += [group, group[extra]]
+            else:
+                parts.append(group[torch.randperm(len(group), generator=generator)[:target]])
+        rows = torch.cat(parts)
+        return rows[torch.randperm(len(rows), generator=generator)]
+
+
+def _batches(order: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
+    n = len(order)
     for start in range(0, n, batch_size):
         idx = order[start:start + batch_size]
         if len(idx) > 1 or start == 0:
@@ -204,15 +268,15 @@ def score_split(model: nn.Module, data: TensorSplits, task: TaskType, split: str
     y_true = y.cpu().numpy()
     if not task.is_classification:
         output, y_true = data.decode_target(output), data.decode_target(y_true)
-    return evaluate(task, y_true, output)
+    return evaluate(task, y_true, output, data.positive)
 
 
 def _train_epoch(model: nn.Module, data: TensorSplits, loss_fn: nn.Module,
                  optimizer: torch.optim.Optimizer, scheduler: object, batch_size: int,
-                 generator: torch.Generator) -> float:
+                 order: torch.Tensor) -> float:
     model.train()
     total, n = torch.zeros((), device=data.x_train.device), 0
-    for idx in _batches(len(data.x_train), batch_size, generator):
+    for idx in _batches(order, batch_size):
         idx = idx.to(data.x_train.device)
         out = model(data.x_train[idx])
         target = data.y_train[idx]
@@ -230,9 +294,12 @@ def _train_epoch(model: nn.Module, data: TensorSplits, loss_fn: nn.Module,
 
 def fit(model: nn.Module, data: TensorSplits, *, task: TaskType, metric: Metric,
         optim: OptimSpec, cfg: TrainConfig, class_weighting: ClassWeighting = "none",
-        callbacks: Sequence[EpochCallback] = (), seed: int = 0,
-        deadline: float | None = None) -> FitResult:
+        resampling: Resampling = Resampling(), callbacks: Sequence[EpochCallback] = (),
+        seed: int = 0, deadline: float | None = None) -> FitResult:
     """Train ``model`` on ``data.x_train``, scoring ``metric`` on ``data.x_val`` each epoch.
+
+    Each epoch visits the training rows drawn by an :class:`EpochSampler` for ``resampling``
+    (validation and test rows are never drawn).
 
     Stops at ``cfg.max_epochs``, on patience, on a non-finite loss or score, when a callback
     returns a reason, or after the epoch during which ``time.monotonic()`` passed ``deadline``.
@@ -243,7 +310,8 @@ def fit(model: nn.Module, data: TensorSplits, *, task: TaskType, metric: Metric,
     """
     generator = torch.Generator().manual_seed(seed)
     optimizer = make_optimizer(model, optim)
-    steps = max(1, math.ceil(len(data.x_train) / optim.batch_size)) * cfg.max_epochs
+    sampler = EpochSampler(data.y_train, data.d_out, resampling)
+    steps = max(1, math.ceil(sampler.size / optim.batch_size)) * cfg.max_epochs
     scheduler = make_scheduler(optimizer, optim, steps)
     loss_fn = make_loss(task, data, class_weighting).to(data.x_train.device)
     stopper = EarlyStopping(patience=cfg.patience, min_delta=cfg.min_delta,
@@ -254,7 +322,7 @@ def fit(model: nn.Module, data: TensorSplits, *, task: TaskType, metric: Metric,
         for epoch in range(cfg.max_epochs):
             start = time.perf_counter()
             train_loss = _train_epoch(model, data, loss_fn, optimizer, scheduler,
-                                      optim.batch_size, generator)
+                                      optim.batch_size, sampler.order(generator))
             val = score_split(model, data, task, "val", cfg.eval_batch_size)
             score = val[metric.name] if math.isfinite(train_loss) else math.nan
             log = EpochLog(epoch=epoch, train_loss=train_loss, val=val, score=score,
@@ -280,9 +348,11 @@ def fit(model: nn.Module, data: TensorSplits, *, task: TaskType, metric: Metric,
 
 def refit(model: nn.Module, data: TensorSplits, *, task: TaskType, optim: OptimSpec,
           cfg: TrainConfig, n_epochs: int, class_weighting: ClassWeighting = "none",
-          seed: int = 0, deadline: float | None = None) -> int:
+          resampling: Resampling = Resampling(), seed: int = 0,
+          deadline: float | None = None) -> int:
     """Train ``model`` on the training *and* validation rows for ``n_epochs`` epochs, no early
-    stopping (the validation rows are training data here, so there is nothing to select on).
+    stopping (the validation rows are training data here, so there is nothing to select on);
+    ``resampling`` draws from both.
 
     The learning-rate schedule spans ``cfg.max_epochs`` epochs as in :func:`fit`, so the first
     ``n_epochs`` follow the trajectory of the trial being refitted. Stops early after the epoch
@@ -296,17 +366,18 @@ def refit(model: nn.Module, data: TensorSplits, *, task: TaskType, optim: OptimS
                         y_val=data.y_val, x_test=data.x_test, y_test=data.y_test,
                         d_in=data.d_in, d_out=data.d_out, n_num=data.n_num,
                         target_mean=data.target_mean, target_std=data.target_std,
-                        target_log=data.target_log)
+                        target_log=data.target_log, positive=data.positive)
     generator = torch.Generator().manual_seed(seed)
     optimizer = make_optimizer(model, optim)
-    steps = max(1, math.ceil(len(both.x_train) / optim.batch_size)) * cfg.max_epochs
+    sampler = EpochSampler(both.y_train, both.d_out, resampling)
+    steps = max(1, math.ceil(sampler.size / optim.batch_size)) * cfg.max_epochs
     scheduler = make_scheduler(optimizer, optim, steps)
     loss_fn = make_loss(task, both, class_weighting).to(both.x_train.device)
     epoch = 0
     try:
         for epoch in range(1, min(n_epochs, cfg.max_epochs) + 1):
             loss = _train_epoch(model, both, loss_fn, optimizer, scheduler, optim.batch_size,
-                                generator)
+                                sampler.order(generator))
             if not math.isfinite(loss):
                 raise TrialError(f"refit diverged (non-finite loss) at epoch {epoch - 1}")
             if deadline is not None and time.monotonic() > deadline:

@@ -448,7 +448,8 @@ REFUSED = [
             args=("--target", "y", "--timeout", "-5")),
     Refused("unknown-metric", writes("ok.csv", lambda: text(frame())),
             ("unknown metric 'rmse' for a binary task; use one of: roc_auc, accuracy, "
-             "f1_macro, log_loss",), args=("--target", "y", "--metric", "rmse")),
+             "f1_macro, log_loss, precision, recall, f1, pr_auc, balanced_accuracy",),
+            args=("--target", "y", "--metric", "rmse")),
     Refused("malformed-storage", writes("ok.csv", lambda: text(frame())),
             ("--storage", "is not a URL"), never_says=("s3cret",),
             args=("--target", "y", "--storage", "admin:s3cret@db.example/automl")),

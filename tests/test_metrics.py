@@ -6,12 +6,16 @@ import math
 
 import numpy as np
 import pytest
+from sklearn import metrics as skm
+from sklearn.preprocessing import label_binarize
 
 from automl.data import TaskType
 from automl.errors import ConfigError
 from automl.metrics import evaluate, metrics_for, predictions, primary_metric
 
 LN3 = math.log(3.0)
+CLASSIFICATION_NAMES = ("roc_auc, accuracy, f1_macro, log_loss, precision, recall, f1, pr_auc, "
+                        "balanced_accuracy")
 
 
 @pytest.mark.parametrize(("task", "name", "direction"), [
@@ -38,8 +42,8 @@ def test_named_metric_is_chosen(task: TaskType, name: str, direction: str) -> No
 
 
 @pytest.mark.parametrize(("task", "name", "valid"), [
-    (TaskType.BINARY, "rmse", "roc_auc, accuracy, f1_macro, log_loss"),
-    (TaskType.MULTICLASS, "auc", "roc_auc, accuracy, f1_macro, log_loss"),
+    (TaskType.BINARY, "rmse", CLASSIFICATION_NAMES),
+    (TaskType.MULTICLASS, "auc", CLASSIFICATION_NAMES),
     (TaskType.REGRESSION, "accuracy", "rmse, mae, r2"),
 ])
 def test_unknown_metric_lists_valid_ones(task: TaskType, name: str, valid: str) -> None:
@@ -136,3 +140,62 @@ def test_predictions_are_probabilities_or_values() -> None:
     values = predictions(TaskType.REGRESSION, np.array([[1.5], [-2.0]], dtype=np.float32))
     assert values.shape == (2,) and values.dtype == np.float64
     np.testing.assert_array_equal(values, [1.5, -2.0])
+
+
+# ------------------------------------------------------------------ imbalance metrics vs sklearn
+def _cases() -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, class codes, probabilities): balanced, imbalanced, degenerate and multiclass."""
+    rng = np.random.default_rng(0)
+    cases = []
+    for name, n, k, share in (("binary balanced", 200, 2, 0.5), ("binary 5% positive", 400, 2,
+                              0.05), ("binary 1% positive", 1000, 2, 0.01),
+                              ("three classes", 300, 3, None), ("five classes", 500, 5, None)):
+        if k == 2:
+            y = (rng.random(n) < share).astype(np.int64)
+            y[:2] = [0, 1]
+        else:
+            y = rng.choice(k, size=n, p=np.linspace(1, 3, k) / np.linspace(1, 3, k).sum())
+        logits = rng.normal(size=(n, k)) + 1.5 * np.eye(k)[y]
+        proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        cases.append((name, y, proba))
+    y = np.array([0, 0, 0, 1])
+    cases.append(("never predicts the positive class", y, np.tile([0.9, 0.1], (4, 1))))
+    cases.append(("perfect", y, np.eye(2)[y] * 0.8 + 0.1))
+    return cases
+
+
+def _sklearn(name: str, y: np.ndarray, proba: np.ndarray, positive: int) -> float:
+    pred, k = proba.argmax(axis=1), proba.shape[1]
+    if name == "balanced_accuracy":
+        return skm.balanced_accuracy_score(y, pred)
+    if name == "pr_auc":
+        if k == 2:
+            return skm.average_precision_score(y, proba[:, positive], pos_label=positive)
+        return skm.average_precision_score(label_binarize(y, classes=range(k)), proba,
+                                           average="macro")
+    score = {"precision": skm.precision_score, "recall": skm.recall_score,
+             "f1": skm.f1_score}[name]
+    if k == 2:
+        return score(y, pred, pos_label=positive, zero_division=0)
+    return score(y, pred, average="macro", zero_division=0)
+
+
+@pytest.mark.parametrize("positive", [1, 0])
+@pytest.mark.parametrize("name", ["precision", "recall", "f1", "pr_auc", "balanced_accuracy"])
+@pytest.mark.parametrize(("case", "y", "proba"), _cases(), ids=[c[0] for c in _cases()])
+def test_imbalance_metrics_match_sklearn(case: str, y: np.ndarray, proba: np.ndarray,
+                                         name: str, positive: int) -> None:
+    task = TaskType.BINARY if proba.shape[1] == 2 else TaskType.MULTICLASS
+    metric = primary_metric(task, name, positive)
+    assert metric.direction == "maximize"
+    expected = _sklearn(name, y, proba, positive if task is TaskType.BINARY else 1)
+    assert metric.fn(y, proba) == pytest.approx(expected, abs=1e-12)
+    assert evaluate(task, y, np.log(proba), positive)[name] == pytest.approx(expected, abs=1e-9)
+
+
+def test_positive_class_decides_binary_precision() -> None:
+    y, proba = np.array([0, 0, 1, 1]), np.array([[0.9, 0.1], [0.4, 0.6], [0.3, 0.7], [0.6, 0.4]])
+    assert primary_metric(TaskType.BINARY, "precision", 1).fn(y, proba) == 0.5
+    assert primary_metric(TaskType.BINARY, "precision", 0).fn(y, proba) == 0.5
+    assert primary_metric(TaskType.BINARY, "recall", 0).fn(y, proba) == 0.5
+    assert primary_metric(TaskType.BINARY, "f1_macro", 0).name == "f1_macro"

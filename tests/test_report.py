@@ -44,7 +44,7 @@ from automl.tracking import MlflowTracker
 
 REPORT_FILES = {"columns.html", "history.html", "history.png", "importances.html",
                 "importances.png", "leaderboard.html", "leaderboard.png", "parallel.html",
-                "parallel.png", "report.html"}
+                "parallel.png", "report.html", "threshold.html", "threshold.png"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -134,7 +134,7 @@ def test_automl_report_writes_one_self_contained_page(finished: Finished) -> Non
     assert not re.search(r"url\(|@import", page)
     assert all(not re.match(r"\s*(https?:)?//", url, re.I) for url in parsed.urls)
     images = [u for u in parsed.urls if u.startswith("data:")]
-    assert len(images) == 4  # history, importances, parallel coordinates, leaderboard
+    assert len(images) == 5  # history, importances, parallel, leaderboard, threshold (binary)
     for uri in images:
         assert uri.startswith("data:image/png;base64,")
         assert base64.b64decode(uri.split(",", 1)[1]).startswith(PNG_MAGIC)

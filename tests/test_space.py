@@ -10,7 +10,14 @@ import torch
 
 from automl.data import TaskType
 from automl.model import ModelSpec, build_model
-from automl.space import BATCH_SIZES, SPACE_VERSION, TrialParams, params_from_dict, sample_params
+from automl.space import (
+    BATCH_SIZES,
+    SPACE_VERSION,
+    TrialParams,
+    params_from_dict,
+    sample_params,
+    warm_start,
+)
 from automl.train import OptimSpec
 
 BASE: dict[str, Any] = {
@@ -23,11 +30,12 @@ PERIODIC = {"embedding": "periodic", "periodic_n_frequencies": 8, "periodic_scal
 SGD = {"optimizer": "sgd", "sgd_momentum": 0.5, "sgd_nesterov": True}
 RMSPROP = {"optimizer": "rmsprop", "rmsprop_momentum": 0.3}
 CONDITIONAL_PARENTS = {"periodic_": ("embedding", "periodic"), "sgd_": ("optimizer", "sgd"),
-                       "rmsprop_": ("optimizer", "rmsprop")}
+                       "rmsprop_": ("optimizer", "rmsprop"), "class_": ("resampling", "none")}
 
 
 def test_fixed_trial_gives_exact_params() -> None:
-    params = sample_params(optuna.trial.FixedTrial({**BASE, "class_weighting": "sqrt"}),
+    params = sample_params(optuna.trial.FixedTrial({**BASE, "resampling": "none",
+                                                    "class_weighting": "sqrt"}),
                            TaskType.BINARY)
     assert params == TrialParams(
         model=ModelSpec(kind="mlp", n_blocks=2, d_block=64, dropout=0.1, norm="none",
@@ -91,6 +99,8 @@ def test_random_draws_stay_in_bounds(random_draws: list[tuple[dict[str, Any], Tr
         assert 0.0 <= o.momentum <= 0.99
         assert o.schedule in ("constant", "cosine", "onecycle") and o.batch_size in BATCH_SIZES
         assert p.class_weighting in ("none", "balanced", "sqrt")
+        assert p.resampling.kind in ("none", "over", "under")
+        assert 0.1 <= p.resampling.ratio <= 1.0
 
 
 def test_random_draws_cover_every_choice(random_draws: list[tuple[dict[str, Any], TrialParams]]
@@ -99,7 +109,8 @@ def test_random_draws_cover_every_choice(random_draws: list[tuple[dict[str, Any]
             if isinstance(value, str)}
     for name, choices in [("arch", ["mlp", "resnet"]), ("embedding", ["none", "periodic"]),
                           ("optimizer", ["adamw", "adam", "sgd", "rmsprop"]),
-                          ("class_weighting", ["none", "balanced", "sqrt"])]:
+                          ("class_weighting", ["none", "balanced", "sqrt"]),
+                          ("resampling", ["none", "over", "under"])]:
         assert {(name, c) for c in choices} <= seen
 
 
@@ -117,7 +128,35 @@ def test_conditional_params_appear_only_with_their_parent(
 def test_class_weighting_is_searched_for_classification_only() -> None:
     for task in TaskType:
         raw = [r for r, _ in _draw(task, 5)]
-        assert all(("class_weighting" in r) == task.is_classification for r in raw)
+        assert all(("resampling" in r) == task.is_classification for r in raw)
+        if not task.is_classification:
+            assert not any("class_weighting" in r for r in raw)
+
+
+def test_resampling_forces_class_weighting_off(
+        random_draws: list[tuple[dict[str, Any], TrialParams]]) -> None:
+    resampled = [(raw, p) for raw, p in random_draws if p.resampling.kind != "none"]
+    assert resampled
+    for raw, p in resampled:
+        assert "class_weighting" not in raw and p.class_weighting == "none"
+        assert raw["resampling_ratio"] == p.resampling.ratio
+    plain = [raw for raw, p in random_draws if p.resampling.kind == "none"]
+    assert plain and all("resampling_ratio" not in raw for raw in plain)
+
+
+@pytest.mark.parametrize("weighting", ["none", "balanced", "sqrt"])
+def test_version_1_params_still_rebuild(weighting: str) -> None:
+    """A trial stored before resampling existed has no ``resampling`` parameter."""
+    params = params_from_dict({**BASE, "class_weighting": weighting}, TaskType.BINARY)
+    assert params.class_weighting == weighting and params.resampling.kind == "none"
+    assert params_from_dict(dict(BASE), TaskType.REGRESSION).resampling.kind == "none"
+
+
+@pytest.mark.parametrize("task", list(TaskType))
+def test_warm_start_configurations_are_valid(task: TaskType) -> None:
+    for params in warm_start(task):
+        rebuilt = sample_params(optuna.trial.FixedTrial(params), task)
+        assert rebuilt.resampling.kind == "none" and rebuilt.class_weighting == "none"
 
 
 @pytest.mark.parametrize("task", list(TaskType))

@@ -35,7 +35,7 @@ STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
 DIVERGING = {"embedding": "none", "arch": "mlp", "n_blocks": 2, "d_block": 64, "dropout": 0.0,
              "norm": "none", "activation": "relu", "optimizer": "sgd", "sgd_momentum": 0.9,
              "sgd_nesterov": False, "lr": 1e6, "weight_decay": 1e-6, "schedule": "constant",
-             "batch_size": 64, "class_weighting": "none"}
+             "batch_size": 64, "resampling": "none", "class_weighting": "none"}
 
 
 def _search(cfg: SearchConfig) -> SearchSummary:
@@ -197,7 +197,9 @@ def test_best_model_and_test_metrics_are_on_the_parent_run(search_cfg: SearchCfg
 
     assert "best_model/bundle.json" in [
         f.path for f in client.list_artifacts(parent.info.run_id, "best_model")]
-    assert set(summary.test_metrics) == {"roc_auc", "accuracy", "f1_macro", "log_loss"}
+    assert set(summary.test_metrics) == {"roc_auc", "accuracy", "f1_macro", "log_loss",
+                                         "precision", "recall", "f1", "pr_auc",
+                                         "balanced_accuracy"}
     assert report["test_metrics"] == summary.test_metrics
     for name, value in summary.test_metrics.items():
         assert parent.data.metrics[f"test_{name}"] == pytest.approx(value)

@@ -17,14 +17,18 @@ from automl.model import ModelSpec, build_model
 from automl.train import (
     EarlyStopping,
     EpochLog,
+    EpochSampler,
     FitResult,
     OptimSpec,
+    Resampling,
     StopReason,
     class_weights,
     fit,
     make_loss,
     make_optimizer,
     predict_raw,
+    refit,
+    resampled_counts,
     score_split,
 )
 
@@ -296,3 +300,87 @@ def test_predict_raw_batches_and_handles_empty_input() -> None:
     assert whole.shape == (10, 2) and whole.dtype.name == "float64"
     assert batched == pytest.approx(whole)
     assert predict_raw(model, x[:0]).shape[0] == 0
+
+
+# ------------------------------------------------------------------------------- resampling
+class _RowSpy(nn.Module):
+    """A linear classifier that records, per epoch, the row ids (feature 0) it trains on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(1, 2)
+        self.epochs: list[list[int]] = [[]]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            self.epochs[-1].extend(x[:, 0].long().tolist())
+        return self.linear(x[:, 1:])
+
+    def on_epoch_end(self, log: EpochLog) -> StopReason | None:
+        self.epochs.append([])
+        return None
+
+
+def _imbalanced(n_train: int = 200, n_val: int = 60, n_test: int = 60) -> TensorSplits:
+    """Binary splits with 10% positives; feature 0 is a unique row id (train < 1000 <= others)."""
+    g = torch.Generator().manual_seed(0)
+    n = n_train + n_val + n_test
+    y = (torch.arange(n) % 10 == 0).long()
+    ids = torch.cat([torch.arange(n_train), 1000 + torch.arange(n_val + n_test)]).float()
+    x = torch.stack([ids, y + 0.5 * torch.randn(n, generator=g)], dim=1)
+    cut = [n_train, n_train + n_val]
+    return TensorSplits(x_train=x[:cut[0]], y_train=y[:cut[0]], x_val=x[cut[0]:cut[1]],
+                        y_val=y[cut[0]:cut[1]], x_test=x[cut[1]:], y_test=y[cut[1]:], d_in=2,
+                        d_out=2, n_num=0)
+
+
+@pytest.mark.parametrize(("kind", "ratio"), [("over", 1.0), ("over", 0.5), ("under", 1.0),
+                                              ("under", 0.25), ("none", 1.0)])
+def test_resampling_draws_training_rows_only_and_reaches_the_ratio(kind: str,
+                                                                    ratio: float) -> None:
+    data = _imbalanced()
+    spy = _RowSpy()
+    fit(spy, data, task=TaskType.BINARY, metric=primary_metric(TaskType.BINARY, "f1"),
+        optim=OptimSpec(lr=1e-2, batch_size=32), cfg=TrainConfig(max_epochs=3, patience=10,
+                                                                 device="cpu"),
+        resampling=Resampling(kind=kind, ratio=ratio), callbacks=[spy])  # type: ignore[arg-type]
+    epochs = [rows for rows in spy.epochs if rows]
+    assert len(epochs) == 3
+    y = data.y_train.tolist()
+    for rows in epochs:
+        assert max(rows) < len(y), "a validation or test row was trained on"
+        positives = sum(y[r] for r in rows)
+        negatives = len(rows) - positives
+        if kind == "none":
+            assert sorted(rows) == list(range(len(y)))
+            continue
+        assert min(positives, negatives) / max(positives, negatives) >= ratio - 1e-9
+        assert positives / negatives == pytest.approx(ratio, abs=0.02)
+        if kind == "over":
+            assert negatives == len(y) - sum(y)  # the majority is kept whole
+            assert {r for r in rows if not y[r]} == {r for r in range(len(y)) if not y[r]}
+        else:
+            assert positives == sum(y)  # the minority is kept whole, each row once
+            assert len(set(rows)) == len(rows)
+
+
+def test_refit_resamples_train_and_validation_rows_only() -> None:
+    data = _imbalanced()
+    spy = _RowSpy()
+    refit(spy, data, task=TaskType.BINARY, optim=OptimSpec(lr=1e-2, batch_size=32),
+          cfg=TrainConfig(max_epochs=3, device="cpu"), n_epochs=2,
+          resampling=Resampling(kind="over", ratio=1.0))
+    seen = set(spy.epochs[0])
+    assert seen <= set(range(200)) | set(range(1000, 1060))  # no test row (ids 1060+)
+    assert seen & set(range(1000, 1060))
+
+
+def test_epoch_sampler_size_is_fixed_and_counts_match() -> None:
+    y = torch.tensor([0] * 30 + [1] * 5 + [2] * 15)
+    sampler = EpochSampler(y, 3, Resampling(kind="over", ratio=0.8))
+    assert resampled_counts([30, 5, 15], Resampling(kind="over", ratio=0.8)) == [30, 24, 24]
+    g = torch.Generator().manual_seed(1)
+    for _ in range(3):
+        order = sampler.order(g)
+        assert len(order) == sampler.size == 78
+        assert torch.bincount(y[order], minlength=3).tolist() == [30, 24, 24]

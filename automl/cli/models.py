@@ -32,6 +32,9 @@ def predict(
                                        help="Write predictions here [default: stdout]."),
     trial: int | None = typer.Option(None, "--trial",
                                      help="Use this trial's model [default: the best]."),
+    threshold: float | None = typer.Option(
+        None, "--threshold", help="Decision threshold on the positive class's probability "
+                                  "(binary) [default: the model's tuned one]."),
     storage: str | None = StorageOpt,
     tracking_uri: str | None = TrackingOpt,
     debug: bool = DebugOpt,
@@ -44,7 +47,7 @@ def predict(
         if output is not None:
             check_output_file(output)
         result = predict_csv(storage or default_storage(), study, csv_path, trial=trial,
-                             tracking_uri=tracking_uri)
+                             tracking_uri=tracking_uri, threshold=threshold)
         if result.ignored:
             err.print(f"ignored column(s) the model does not use: "
                       f"{', '.join(result.ignored)}", soft_wrap=True)

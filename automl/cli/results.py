@@ -43,6 +43,13 @@ def show(
         counts = ", ".join(f"{n} {s.lower()}" for s, n in report.trials.to_json().items())
         out.print(f"task {report.task}, metric {report.metric} ({report.direction}); "
                   f"trials: {counts}")
+        threshold = (report.final_model or {}).get("threshold")
+        if threshold:
+            out.print(f"decision threshold {threshold['value']:.4g} (maximises "
+                      f"{threshold['metric']} on validation: {threshold['score']:.4f}, "
+                      f"precision {threshold['precision']:.4f}, recall "
+                      f"{threshold['recall']:.4f}); `automl predict --threshold X` overrides it",
+                      soft_wrap=True)
 
 
 @app.command(name="studies")

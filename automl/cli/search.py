@@ -34,6 +34,7 @@ from automl.config import (
     default_tracking_uri,
 )
 from automl.errors import AutoMLError
+from automl.metrics import IMBALANCED_DEFAULT, IMBALANCED_SHARE, IMBALANCED_WHY
 from automl.plan import SearchPlan, prepare_search
 from automl.queries import StudyReport, resume_config
 from automl.session import FinalStep, SearchSummary, run_search
@@ -57,8 +58,16 @@ def search(
                             help="Seed of the split, sampler and weights."),
     task: TaskType | None = typer.Option(None, "--task",
                                          help="Force the task [default: inferred]."),
-    metric: str | None = typer.Option(None, "--metric",
-                                      help="Study metric [default: roc_auc / accuracy / rmse]."),
+    metric: str | None = typer.Option(
+        None, "--metric", help="Study metric [default: roc_auc (pr_auc when the minority class "
+                               "is under 10%) / accuracy / rmse]."),
+    positive_class: str | None = typer.Option(
+        None, "--positive-class", help="Positive class of a binary target [default: the "
+                                       "minority class]."),
+    threshold_metric: str = typer.Option(
+        search_default("threshold_metric"), "--threshold-metric",
+        help="What the final model's decision threshold maximises (binary): f1, fbeta:BETA, "
+             "precision@recall:MIN or recall@precision:MIN."),
     sampler: SamplerKind = typer.Option(search_default("sampler"), "--sampler",
                                         help="Optuna sampler."),
     pruner: PrunerKind = typer.Option(search_default("pruner"), "--pruner",
@@ -86,6 +95,7 @@ def search(
         cfg = SearchConfig(
             csv_path=csv_path, target=target, study_name=study, n_trials=n_trials,
             timeout_s=timeout, seed=seed, task=task, metric=metric,
+            positive_class=positive_class, threshold_metric=threshold_metric,
             sampler=sampler, pruner=pruner, threads=threads, experiment_name=experiment,
             storage_url=storage or default_storage(),
             tracking_uri=tracking_uri or default_tracking_uri(),
@@ -162,6 +172,8 @@ def _run(cfg: SearchConfig, n_workers: int = 1) -> None:
 def _render_plan(plan: SearchPlan) -> None:
     schema, cfg, t = plan.dataset.schema, plan.cfg, plan.tensors
     classes = f" ({len(schema.classes)} classes)" if schema.classes else ""
+    if schema.positive_class is not None:
+        classes = f" (positive class {schema.positive_class!r})"
     out.print(f"data    {cfg.csv_path}: {schema.n_rows:,} rows, {len(schema.columns)} features,"
               f" fingerprint {plan.dataset.fingerprint}")
     if schema.n_missing_target:
@@ -170,6 +182,7 @@ def _render_plan(plan: SearchPlan) -> None:
         out.print(f"        {note}", soft_wrap=True)
     out.print(f"task    {schema.task.value}{classes}, target {schema.target!r}, metric "
               f"{plan.metric.name} ({plan.metric.direction.value})")
+    _render_balance(plan)
     out.print(f"split   {len(t.x_train):,} train / {len(t.x_val):,} validation / "
               f"{len(t.x_test):,} test rows (seed {cfg.seed}); {t.d_in} model inputs")
     out.print(f"study   {plan.study_name!r} in {mask(cfg.storage_url)}, budget "
@@ -178,6 +191,33 @@ def _render_plan(plan: SearchPlan) -> None:
     for row in plan.preprocessor.describe():
         table.add_row(*row)
     out.print(table)
+
+
+def _render_balance(plan: SearchPlan) -> None:
+    """The class balance; under :data:`IMBALANCED_SHARE`, which metric drives the study and why."""
+    schema, cfg = plan.dataset.schema, plan.cfg
+    if not schema.class_counts:
+        return
+    total = sum(schema.class_counts)
+    shares = sorted(zip(schema.class_counts, schema.classes, strict=True), reverse=True)
+    shown = ", ".join(f"{label!r} {n:,} ({n / total:.1%})" for n, label in shares[:6])
+    more = f" and {len(shares) - 6} more" if len(shares) > 6 else ""
+    out.print(f"classes {shown}{more}", soft_wrap=True)
+    share = schema.minority_share
+    if share is None or share >= IMBALANCED_SHARE:
+        return
+    if cfg.metric:
+        why = (f"(--metric); for imbalanced classes {IMBALANCED_DEFAULT}, f1, recall or "
+               "balanced_accuracy say more than accuracy or ROC-AUC")
+    elif plan.metric.name == IMBALANCED_DEFAULT:
+        why = f"by default: {IMBALANCED_WHY}"
+    else:
+        why = "by default; --metric f1 or balanced_accuracy follow the rare classes"
+    threshold = (f"; predictions use a decision threshold tuned for "
+                 f"{plan.threshold_metric} (--threshold-metric)"
+                 if schema.task is TaskType.BINARY else "")
+    out.print(f"        imbalanced: the smallest class is {share:.1%} of the rows; the study "
+              f"optimises {plan.metric.name} {why}{threshold}", soft_wrap=True)
 
 
 @contextmanager
