@@ -102,8 +102,8 @@ class TrainConfig:
         min_delta: Smallest change of the metric that counts as an improvement.
         eval_batch_size: Rows per forward pass when scoring validation/test data.
         device: ``"auto"`` (CUDA when available, else CPU), ``"cpu"`` or ``"cuda"``.
-        max_trial_seconds: A trial ends (as COMPLETE, with its best epoch's weights) at the
-            first epoch end past this many seconds; ``None`` means no limit. Keeps one
+        max_trial_seconds: A trial ends (as COMPLETE, with its best epoch's weights) after
+            the first batch past this many seconds; ``None`` means no limit. Keeps one
             oversized network from eating the whole search on a CPU.
     """
 

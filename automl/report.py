@@ -89,7 +89,7 @@ def build_report(study: optuna.Study, summary: StudyReport) -> Report:
         ("leaderboard", "Leaderboard", lambda: _leaderboard(summary, metric)),
         ("columns", "Columns", lambda: _columns(study.user_attrs)),
     ]
-    threshold = (summary.get("final_model") or {}).get("threshold")
+    threshold = (summary.final_model or {}).get("threshold")
     if threshold:
         builders.append(("threshold", "Decision threshold", lambda: _threshold(threshold)))
     sections = []

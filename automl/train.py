@@ -79,6 +79,7 @@ class EpochLog:
     score: float
     lr: float
     seconds: float
+    train_rows: int = 0  # rows trained this epoch (fewer than a full pass when a deadline cut it)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -273,10 +274,19 @@ def score_split(model: nn.Module, data: TensorSplits, task: TaskType, split: str
 
 def _train_epoch(model: nn.Module, data: TensorSplits, loss_fn: nn.Module,
                  optimizer: torch.optim.Optimizer, scheduler: object, batch_size: int,
-                 order: torch.Tensor) -> float:
+                 order: torch.Tensor, deadline: float | None = None
+                 ) -> tuple[float, int, bool]:
+    """One pass over the rows in ``order``; returns the mean loss, the rows trained and whether
+    the pass was cut short.
+
+    Stops early after the batch during which ``time.monotonic()`` passed ``deadline``, so no
+    epoch, however large the data or slow the network, overruns a deadline by more than a
+    batch.
+    """
     model.train()
     total, n = torch.zeros((), device=data.x_train.device), 0
-    for idx in _batches(order, batch_size):
+    batches = list(_batches(order, batch_size))
+    for i, idx in enumerate(batches):
         idx = idx.to(data.x_train.device)
         out = model(data.x_train[idx])
         target = data.y_train[idx]
@@ -289,7 +299,9 @@ def _train_epoch(model: nn.Module, data: TensorSplits, loss_fn: nn.Module,
             scheduler.step()  # type: ignore[attr-defined]
         total += loss.detach() * len(idx)
         n += len(idx)
-    return float(total) / max(n, 1)
+        if deadline is not None and time.monotonic() > deadline and i + 1 < len(batches):
+            return float(total) / max(n, 1), n, True
+    return float(total) / max(n, 1), n, False
 
 
 def fit(model: nn.Module, data: TensorSplits, *, task: TaskType, metric: Metric,
@@ -302,8 +314,9 @@ def fit(model: nn.Module, data: TensorSplits, *, task: TaskType, metric: Metric,
     (validation and test rows are never drawn).
 
     Stops at ``cfg.max_epochs``, on patience, on a non-finite loss or score, when a callback
-    returns a reason, or after the epoch during which ``time.monotonic()`` passed ``deadline``.
-    The model ends with the best epoch's weights.
+    returns a reason, or once ``time.monotonic()`` passes ``deadline``: checked after every
+    batch, so the epoch it cuts ends early and is still scored. The model ends with the best
+    epoch's weights.
 
     Raises:
         TrialError: the trial ran out of memory (an oversized network).
@@ -321,13 +334,14 @@ def fit(model: nn.Module, data: TensorSplits, *, task: TaskType, metric: Metric,
     try:
         for epoch in range(cfg.max_epochs):
             start = time.perf_counter()
-            train_loss = _train_epoch(model, data, loss_fn, optimizer, scheduler,
-                                      optim.batch_size, sampler.order(generator))
+            train_loss, rows, _ = _train_epoch(model, data, loss_fn, optimizer, scheduler,
+                                               optim.batch_size, sampler.order(generator),
+                                               deadline)
             val = score_split(model, data, task, "val", cfg.eval_batch_size)
             score = val[metric.name] if math.isfinite(train_loss) else math.nan
             log = EpochLog(epoch=epoch, train_loss=train_loss, val=val, score=score,
                            lr=optimizer.param_groups[0]["lr"],
-                           seconds=time.perf_counter() - start)
+                           seconds=time.perf_counter() - start, train_rows=rows)
             history.append(log)
             stop = stopper.update(score)
             if stopper.improved:
@@ -355,8 +369,9 @@ def refit(model: nn.Module, data: TensorSplits, *, task: TaskType, optim: OptimS
     ``resampling`` draws from both.
 
     The learning-rate schedule spans ``cfg.max_epochs`` epochs as in :func:`fit`, so the first
-    ``n_epochs`` follow the trajectory of the trial being refitted. Stops early after the epoch
-    during which ``time.monotonic()`` passed ``deadline``. Returns the epochs trained.
+    ``n_epochs`` follow the trajectory of the trial being refitted. Stops once
+    ``time.monotonic()`` passes ``deadline`` (checked after every batch). Returns the epochs
+    trained whole.
 
     Raises:
         TrialError: out of memory, or the loss became non-finite.
@@ -376,10 +391,13 @@ def refit(model: nn.Module, data: TensorSplits, *, task: TaskType, optim: OptimS
     epoch = 0
     try:
         for epoch in range(1, min(n_epochs, cfg.max_epochs) + 1):
-            loss = _train_epoch(model, both, loss_fn, optimizer, scheduler, optim.batch_size,
-                                sampler.order(generator))
+            loss, _, cut = _train_epoch(model, both, loss_fn, optimizer, scheduler,
+                                        optim.batch_size, sampler.order(generator), deadline)
             if not math.isfinite(loss):
                 raise TrialError(f"refit diverged (non-finite loss) at epoch {epoch - 1}")
+            if cut:  # stopped by the deadline inside the epoch: that epoch does not count
+                epoch -= 1
+                break
             if deadline is not None and time.monotonic() > deadline:
                 break
     except torch.OutOfMemoryError as exc:

@@ -190,6 +190,26 @@ def test_deadline_in_the_past_stops_after_one_epoch() -> None:
     assert len(result.history) == 1 and result.found_finite_score
 
 
+def test_a_deadline_cuts_an_epoch_after_the_batch_it_passes_and_the_cut_epoch_is_scored() -> None:
+    """A large epoch never overruns the deadline by more than one batch (16 rows of 200)."""
+    data = _splits(TaskType.BINARY, n_train=200)
+    _, result = _fit(data, TaskType.BINARY, max_epochs=10, deadline=time.monotonic() - 1.0)
+    [cut] = result.history
+    assert cut.train_rows == 16  # one batch of OptimSpec(batch_size=16), not 200 rows
+    assert result.stop_reason is StopReason.TIMEOUT and result.found_finite_score
+    _, whole = _fit(data, TaskType.BINARY, max_epochs=1, deadline=time.monotonic() + 3600)
+    assert whole.history[0].train_rows == 200
+
+
+def test_a_refit_cut_inside_an_epoch_does_not_count_that_epoch() -> None:
+    data = _splits(TaskType.BINARY, n_train=200)
+    model = build_model(ModelSpec(n_blocks=1, d_block=16, dropout=0.0), 3, 2, 3)
+    epochs = refit(model, data, task=TaskType.BINARY, optim=OptimSpec(batch_size=16),
+                   cfg=TrainConfig(max_epochs=5, patience=5, device="cpu"), n_epochs=5,
+                   deadline=time.monotonic() - 1.0)
+    assert epochs == 0
+
+
 def test_deadline_in_the_future_does_not_stop() -> None:
     _, result = _fit(_splits(TaskType.BINARY), TaskType.BINARY, max_epochs=3,
                      deadline=time.monotonic() + 3600)

@@ -78,7 +78,7 @@ def search(
                                  help="Early-stopping patience in epochs."),
     max_trial_seconds: float = typer.Option(
         train_default("max_trial_seconds"), "--max-trial-seconds",
-        help="A trial ends at the first epoch end past this many seconds (0: no limit)."),
+        help="A trial ends after the first batch past this many seconds (0: no limit)."),
     device: str = typer.Option(train_default("device"), "--device", help="auto, cpu or cuda."),
     threads: int | None = typer.Option(None, "--threads", help="torch threads [default: all]."),
     storage: str | None = StorageOpt,
