@@ -107,3 +107,22 @@ def search_cfg(make_csv: Callable[..., Path], tmp_storage_url: str, tmp_tracking
 
 def postgres_url() -> str:
     return os.environ.get("AUTOML_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    """The reachable PostgreSQL URL (SQLAlchemy/psycopg form: plain ``postgresql://``); skips
+    with the reason when unreachable, except under ``CI=true``, where that fails."""
+    import psycopg
+
+    url = postgres_url()
+    try:
+        with psycopg.connect(url, connect_timeout=3) as connection:
+            connection.execute("select 1")
+    except psycopg.Error as exc:
+        reason = f"PostgreSQL not reachable at {url} ({type(exc).__name__}): set " \
+                 "AUTOML_TEST_POSTGRES_URL or start the service"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return url

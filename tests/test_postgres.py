@@ -9,7 +9,6 @@ store is a per-test SQLite copy.
 from __future__ import annotations
 
 import json
-import os
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,7 +19,6 @@ import optuna
 import psycopg
 import pytest
 import sqlalchemy
-from conftest import postgres_url
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 from test_workers import (
@@ -38,22 +36,6 @@ from test_workers import (
 from automl.storage import make_storage
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
-
-
-@pytest.fixture(scope="module")
-def pg_url() -> str:
-    """The reachable PostgreSQL URL (SQLAlchemy/psycopg form: plain ``postgresql://``)."""
-    url = postgres_url()
-    try:
-        with psycopg.connect(url, connect_timeout=3) as connection:
-            connection.execute("select 1")
-    except psycopg.Error as exc:
-        reason = f"PostgreSQL not reachable at {url} ({type(exc).__name__}): set " \
-                 "AUTOML_TEST_POSTGRES_URL or start the service"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return url
 
 
 def unique(prefix: str) -> str:

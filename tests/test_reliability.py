@@ -12,7 +12,6 @@ from pathlib import Path
 
 import optuna
 import pytest
-from conftest import postgres_url
 from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 from test_workers import automl_env, check_ledgers, run, search_args
@@ -34,29 +33,16 @@ def _stores(tmp_path: Path) -> tuple[str, str]:
     return f"sqlite:///{tmp_path}/studies/s.db", f"sqlite:///{tmp_path}/mlruns/mlflow.db"
 
 
-def _pg_or_skip() -> str:
-    import psycopg
-
-    url = postgres_url()
-    try:
-        with psycopg.connect(url, connect_timeout=3) as connection:
-            connection.execute("select 1")
-    except psycopg.Error as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"PostgreSQL not reachable at {url}: {exc}")
-        pytest.skip(f"PostgreSQL not reachable at {url} ({type(exc).__name__}): set "
-                    "AUTOML_TEST_POSTGRES_URL or start the service")
-    return url
-
-
 # ------------------------------------------- 1. a timeout shorter than one trial, then resume
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_a_timeout_shorter_than_a_trial_claims_nothing_and_resume_builds_the_final_model(
-        backend: str, make_csv: Callable[..., Path], tmp_path: Path) -> None:
+        backend: str, make_csv: Callable[..., Path], tmp_path: Path,
+        request: pytest.FixtureRequest) -> None:
     storage, tracking = _stores(tmp_path)
     study = f"short-{os.getpid()}-{tmp_path.name[-12:]}".replace("_", "-")
     if backend == "postgres":
-        storage = _pg_or_skip()
+        storage = request.getfixturevalue("pg_url")
     env = automl_env(storage, tracking)
     csv = make_csv()
 
