@@ -36,7 +36,13 @@ from automl.final import (
     reserve_seconds,
     validation_targets,
 )
-from automl.ledger import close_parent, connect_tracker, open_parent, reconcile_runs
+from automl.ledger import (
+    PARENT_RUN,
+    close_parent,
+    connect_tracker,
+    open_parent,
+    reconcile_runs,
+)
 from automl.objective import RUN_ID, Objective, candidates
 from automl.plan import SearchPlan
 from automl.queries import StudyReport, TrialCounts, best_trial, describe
@@ -132,11 +138,12 @@ class SearchSession:
             tracker = self.tracker or connect_tracker(plan)
             self.storage = make_storage(plan.cfg.storage_url)
             new = not study_exists(self.storage, plan.study_name)
-            self.study = start_study(plan, self.sampler_salt, self.storage)
             try:
+                self.study = start_study(plan, self.sampler_salt, self.storage)
                 open_parent(plan, self.study, tracker)
             except BaseException:
-                if new:  # roll back: no half-made study is left behind
+                # Roll back a study created here: no half-made study is left behind.
+                if new and study_exists(self.storage, plan.study_name):
                     optuna.delete_study(study_name=plan.study_name, storage=self.storage)
                 raise
         self.tracker = tracker
@@ -260,8 +267,8 @@ class SearchSession:
         is closed unless trials still run.
 
         Of processes ending together, the one that first stores the study attr
-        ``final_step_<number of finished trials>`` (a unique key in the storage) does it; if it
-        fails, the claim is withdrawn so that ``automl resume`` can do it.
+        ``final_step_<complete, pruned and failed trials>`` (a unique key in the storage) does it;
+        if it fails, the claim is withdrawn so that ``automl resume`` can do it.
         """
         study = self.study
         fail_stale(study, self.storage)
@@ -291,7 +298,7 @@ class SearchSession:
         run; build and log the final model (its refit stopping at the deadline); log the
         report; close the parent run."""
         study, tracker = self.study, self._tracker
-        parent = study.user_attrs.get("mlflow_parent_run_id")
+        parent = study.user_attrs.get(PARENT_RUN)
         best = best_trial(study)
         if best is not None and parent is not None:
             run_id = str(best.user_attrs.get(RUN_ID, ""))
