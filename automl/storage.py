@@ -14,9 +14,9 @@ import contextlib
 import functools
 import os
 import sqlite3
+import time
 import warnings
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -62,7 +62,15 @@ def _reconnecting(method: _F) -> _F:
 
 class ReconnectingStorage(RDBStorage):
     """An :class:`~optuna.storages.RDBStorage` whose repeatable calls survive a dropped
-    connection (the pool's ``pre_ping`` replaces the dead one)."""
+    connection (the pool's ``pre_ping`` replaces the dead one).
+
+    ``heartbeatless_since`` maps a RUNNING trial's id to when this process first saw it without
+    a heartbeat (``time.monotonic()``; see :func:`fail_stale`).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.heartbeatless_since: dict[int, float] = {}
 
     # Reads, and writes that store the same row however often they run.
     get_study_id_from_name = _reconnecting(RDBStorage.get_study_id_from_name)
@@ -262,7 +270,7 @@ _ATTRS = sqlalchemy.table("study_user_attributes", sqlalchemy.column("study_id")
 _HEARTBEATS = sqlalchemy.table("trial_heartbeats", sqlalchemy.column("trial_id"))
 
 
-def fail_stale(study: optuna.Study, storage: RDBStorage) -> None:
+def fail_stale(study: optuna.Study, storage: ReconnectingStorage) -> None:
     """Fail (and queue again, up to :data:`MAX_RETRY` times) the RUNNING trials of dead workers:
     those whose heartbeat went stale (Optuna's check) and those that never sent one."""
     with warnings.catch_warnings():
@@ -271,25 +279,29 @@ def fail_stale(study: optuna.Study, storage: RDBStorage) -> None:
         _fail_heartbeatless(study, storage)
 
 
-def _fail_heartbeatless(study: optuna.Study, storage: RDBStorage) -> None:
-    """Fail (and queue again) RUNNING trials that never got a heartbeat and are long started.
+def _fail_heartbeatless(study: optuna.Study, storage: ReconnectingStorage) -> None:
+    """Fail (and queue again) RUNNING trials that have gone long without any heartbeat.
 
     Optuna fails only trials whose heartbeat went stale; a worker killed between creating a trial
     and its first heartbeat (milliseconds later) leaves one RUNNING forever. "Long" is 5
-    heartbeat intervals plus the grace period, by this machine's clock against the trial's start.
+    heartbeat intervals plus the grace period, timed by this process from when it first saw the
+    trial without a heartbeat: no clock of another machine is compared with this one's.
     """
     if not storage.heartbeat_interval:
         return
-    limit = datetime.now() - timedelta(
-        seconds=5 * storage.heartbeat_interval + (storage.grace_period or 0))
-    old = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-           if t.datetime_start is not None and t.datetime_start < limit]
+    limit = 5 * storage.heartbeat_interval + (storage.grace_period or 0)
+    seen = storage.heartbeatless_since
     study_id = storage.get_study_id_from_name(study.study_name)
-    for trial in old:
+    now = time.monotonic()
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        if _has_heartbeat(storage, trial_id):
+            seen.pop(trial_id, None)
+            continue
+        if now - seen.setdefault(trial_id, now) < limit:
+            continue
         try:
-            if _has_heartbeat(storage, trial_id) or not storage.set_trial_state_values(
-                    trial_id, TrialState.FAIL):
+            if not storage.set_trial_state_values(trial_id, TrialState.FAIL):
                 continue
         except optuna.exceptions.UpdateFinishedTrialError:
             continue

@@ -21,12 +21,13 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 import automl.objective
+import automl.storage
 from automl.config import PrunerKind, SamplerKind, SearchConfig, TrainConfig
 from automl.errors import StudyMismatchError, StudyNotFoundError
 from automl.plan import prepare_search
 from automl.queries import resume_config
 from automl.session import FinalStep, SearchSummary, run_search
-from automl.storage import load_study, make_storage
+from automl.storage import fail_stale, load_study, make_storage
 from automl.strategy import open_study, start_study
 
 SearchCfg = Callable[..., SearchConfig]
@@ -312,3 +313,20 @@ def test_one_trial_gets_at_most_a_share_of_the_timeout(search_cfg: SearchCfg,
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
     assert [(t.user_attrs["stop_reason"], t.user_attrs["best_epoch"]) for t in trials] == [
         ("timeout", 0)] * 2
+
+
+# ------------------------------------------------------------------------------- stale trials
+def test_a_trial_that_never_sent_a_heartbeat_is_failed_and_queued_again_after_the_wait(
+        tmp_storage_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Timed by this process from when it first saw the trial: no other machine's clock."""
+    monkeypatch.setattr(automl.storage, "HEARTBEAT_INTERVAL_S", 1)  # wait: 5 x 1 s + 2 s grace
+    storage = make_storage(tmp_storage_url)
+    study = optuna.create_study(study_name="beatless", storage=storage)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Optuna: heartbeats are meant for Study.optimize
+        study.ask()  # RUNNING, and no heartbeat is ever sent for it
+    fail_stale(study, storage)
+    assert [t.state for t in study.trials] == [TrialState.RUNNING]  # first seen: not yet
+    storage.heartbeatless_since = {k: v - 8.0 for k, v in storage.heartbeatless_since.items()}
+    fail_stale(study, storage)
+    assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.WAITING]
