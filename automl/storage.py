@@ -64,13 +64,15 @@ class ReconnectingStorage(RDBStorage):
     """An :class:`~optuna.storages.RDBStorage` whose repeatable calls survive a dropped
     connection (the pool's ``pre_ping`` replaces the dead one).
 
-    ``heartbeatless_since`` maps a RUNNING trial's id to when this process first saw it without
-    a heartbeat (``time.monotonic()``; see :func:`fail_stale`).
+    ``heartbeatless_since`` maps a RUNNING trial (study id, number) to when this process first
+    saw it without a heartbeat (``time.monotonic()``); ``beating`` holds the trials seen with
+    one, which are never queried again (see :func:`fail_stale`).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.heartbeatless_since: dict[int, float] = {}
+        self.heartbeatless_since: dict[tuple[int, int], float] = {}
+        self.beating: set[tuple[int, int]] = set()
 
     # Reads, and writes that store the same row however often they run.
     get_study_id_from_name = _reconnecting(RDBStorage.get_study_id_from_name)
@@ -290,15 +292,19 @@ def _fail_heartbeatless(study: optuna.Study, storage: ReconnectingStorage) -> No
     if not storage.heartbeat_interval:
         return
     limit = 5 * storage.heartbeat_interval + (storage.grace_period or 0)
-    seen = storage.heartbeatless_since
+    seen, beating = storage.heartbeatless_since, storage.beating
     study_id = storage.get_study_id_from_name(study.study_name)
     now = time.monotonic()
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        key = (study_id, trial.number)
+        if key in beating:  # a trial that sent a heartbeat is Optuna's to judge from then on
+            continue
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
         if _has_heartbeat(storage, trial_id):
-            seen.pop(trial_id, None)
+            beating.add(key)
+            seen.pop(key, None)
             continue
-        if now - seen.setdefault(trial_id, now) < limit:
+        if now - seen.setdefault(key, now) < limit:
             continue
         try:
             if not storage.set_trial_state_values(trial_id, TrialState.FAIL):

@@ -14,9 +14,9 @@ from optuna.storages import RDBStorage
 
 from automl.config import PrunerKind, SamplerKind, SearchConfig
 from automl.errors import StudyMismatchError
-from automl.plan import SearchPlan
+from automl.plan import SearchPlan, StudySettings
 from automl.space import warm_start
-from automl.storage import make_storage
+from automl.storage import make_storage, study_exists
 
 #: ``--pruner patient``: epochs without a new best that a trial below the median may go on
 #: before it is pruned, so a slow starter that is still climbing is judged by its trend.
@@ -35,9 +35,8 @@ def open_study(cfg: SearchConfig, study_name: str, direction: str, sampler_salt:
     ``cfg.storage_url`` (else one is opened).
     """
     storage = storage or make_storage(cfg.storage_url)
-    existing = {s.study_name for s in storage.get_all_studies()}
     n_before = (storage.get_n_trials(storage.get_study_id_from_name(study_name))
-                if study_name in existing else 0) + _SALT_STRIDE * sampler_salt
+                if study_exists(storage, study_name) else 0) + _SALT_STRIDE * sampler_salt
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return optuna.create_study(
@@ -69,15 +68,16 @@ def _pruner(cfg: SearchConfig) -> optuna.pruners.BasePruner:
     return median
 
 
-def check_compatible(study: optuna.Study, plan: SearchPlan) -> None:
-    """Refuse to continue a study whose data, task, metric, split or space differ.
+def check_compatible(study: optuna.Study, settings: StudySettings) -> None:
+    """Refuse to continue a study whose data, task, metric, split or space differ from
+    ``settings``.
 
     Raises:
         StudyMismatchError: the message names every difference and suggests a new name.
     """
     if not study.user_attrs:
         return
-    differences = plan.settings().differences(study.user_attrs)
+    differences = settings.differences(study.user_attrs)
     if differences:
         raise StudyMismatchError(
             f"study {study.study_name!r} was made with other settings ({'; '.join(differences)})"
@@ -90,11 +90,12 @@ def start_study(plan: SearchPlan, sampler_salt: int = 0,
     gets the warm start queued; the settings are stored (a new budget among them)."""
     study = open_study(plan.cfg, plan.study_name, plan.metric.direction.value, sampler_salt,
                        storage)
-    check_compatible(study, plan)
+    settings = plan.settings()
+    check_compatible(study, settings)
     if not study.get_trials(deepcopy=False):
         for params in warm_start(plan.task)[:plan.cfg.n_trials]:
             study.enqueue_trial(params, skip_if_exists=True)
-    for key, value in plan.settings().to_attrs().items():
+    for key, value in settings.to_attrs().items():
         if study.user_attrs.get(key) != value:
             study.set_user_attr(key, value)
     return study
