@@ -39,11 +39,6 @@ class TrialOutcome(str, Enum):
     def __str__(self) -> str:
         return self.value
 
-    @property
-    def run_status(self) -> str:
-        """The MLflow run status that mirrors this outcome."""
-        return RUN_STATUS[self]
-
 
 RUN_STATUS = {TrialOutcome.COMPLETE: "FINISHED", TrialOutcome.PRUNED: "KILLED",
               TrialOutcome.FAIL: "FAILED", TrialOutcome.INTERRUPTED: "KILLED"}
