@@ -3,7 +3,9 @@
 Two families, after Gorishniy et al. 2021 ("Revisiting Deep Learning Models for Tabular Data"):
 a plain MLP and a residual MLP (ResNet). Either can embed its continuous inputs with periodic
 embeddings (Gorishniy et al. 2022, "On Embeddings for Numerical Features in Tabular Deep
-Learning"). Modules know nothing about data: every dimension is an explicit argument.
+Learning"). With ``n_blocks=0`` either is a linear model (logistic or linear regression) on its
+inputs: the baseline every search can fall back on. Modules know nothing about data: every
+dimension is an explicit argument.
 """
 
 from __future__ import annotations
@@ -37,8 +39,8 @@ class ModelSpec:
     d_embedding: int = 16
 
     def __post_init__(self) -> None:
-        if self.n_blocks < 1 or self.d_block < 1:
-            raise ValueError(f"n_blocks and d_block must be positive: {self.n_blocks=}, "
+        if self.n_blocks < 0 or self.d_block < 1:
+            raise ValueError(f"n_blocks must be ≥ 0 and d_block positive: {self.n_blocks=}, "
                              f"{self.d_block=}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1): {self.dropout=}")
@@ -54,6 +56,11 @@ class ModelSpec:
             raise ValueError(f"periodic embedding sizes and scale must be positive: "
                              f"{self.n_frequencies=}, {self.d_embedding=}, "
                              f"{self.frequency_scale=}")
+
+    @property
+    def is_linear(self) -> bool:
+        """No hidden block and no embedding: a linear (logistic) model of the inputs."""
+        return self.n_blocks == 0 and self.embedding == "none"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -104,7 +111,11 @@ class _ResidualBlock(nn.Module):
 
 
 class TabularNet(nn.Module):
-    """``[embeddings] → blocks → output``; the first ``n_num`` inputs are continuous."""
+    """``[embeddings] → blocks → output``; the first ``n_num`` inputs are continuous.
+
+    With ``spec.n_blocks == 0`` there are no blocks: the output layer reads the (embedded)
+    inputs directly.
+    """
 
     def __init__(self, *, spec: ModelSpec, d_in: int, d_out: int, n_num: int) -> None:
         super().__init__()
@@ -114,7 +125,10 @@ class TabularNet(nn.Module):
             frequency_scale=spec.frequency_scale, d_embedding=spec.d_embedding,
         ) if self.n_num else None
         d_first = d_in - self.n_num + self.n_num * spec.d_embedding
-        if spec.kind == "mlp":
+        if spec.n_blocks == 0:
+            self.blocks = nn.Identity()
+            self.output = nn.Linear(d_first, d_out)
+        elif spec.kind == "mlp":
             blocks = [_MLPBlock(d_in=d_first if i == 0 else spec.d_block, d_out=spec.d_block,
                                 norm=spec.norm, activation=spec.activation, dropout=spec.dropout)
                       for i in range(spec.n_blocks)]

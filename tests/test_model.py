@@ -73,7 +73,7 @@ def test_dropout_is_off_in_eval_mode() -> None:
 
 
 INVALID_SPECS: list[dict[str, Any]] = [
-    {"n_blocks": 0}, {"d_block": 0}, {"dropout": -0.1}, {"dropout": 1.0},
+    {"n_blocks": -1}, {"d_block": 0}, {"dropout": -0.1}, {"dropout": 1.0},
     {"activation": "tanh"}, {"kind": "transformer"}, {"norm": "group"}, {"embedding": "ple"},
     {"n_frequencies": 0}, {"d_embedding": 0}, {"frequency_scale": 0.0},
 ]

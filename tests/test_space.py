@@ -29,6 +29,8 @@ PERIODIC = {"embedding": "periodic", "periodic_n_frequencies": 8, "periodic_scal
             "periodic_d_embedding": 12}
 SGD = {"optimizer": "sgd", "sgd_momentum": 0.5, "sgd_nesterov": True}
 RMSPROP = {"optimizer": "rmsprop", "rmsprop_momentum": 0.3}
+#: Sampled only for a network with hidden blocks (``n_blocks=0`` is the linear model).
+ARCHITECTURE = ("embedding", "arch", "d_block", "dropout", "norm", "activation")
 CONDITIONAL_PARENTS = {"periodic_": ("embedding", "periodic"), "sgd_": ("optimizer", "sgd"),
                        "rmsprop_": ("optimizer", "rmsprop"), "class_": ("resampling", "none")}
 
@@ -90,7 +92,7 @@ def test_random_draws_stay_in_bounds(random_draws: list[tuple[dict[str, Any], Tr
         m, o = p.model, p.optim
         assert m.kind in ("mlp", "resnet") and m.norm in ("none", "batch", "layer")
         assert m.activation in ("relu", "gelu", "silu") and m.embedding in ("none", "periodic")
-        assert 1 <= m.n_blocks <= 8 and 16 <= m.d_block <= 1024
+        assert 0 <= m.n_blocks <= 8 and 16 <= m.d_block <= 1024
         assert 0.0 <= m.dropout <= 0.5
         assert 4 <= m.n_frequencies <= 48 and 0.01 <= m.frequency_scale <= 10.0
         assert 4 <= m.d_embedding <= 32
@@ -117,9 +119,11 @@ def test_random_draws_cover_every_choice(random_draws: list[tuple[dict[str, Any]
 def test_conditional_params_appear_only_with_their_parent(
         random_draws: list[tuple[dict[str, Any], TrialParams]]) -> None:
     for raw, _ in random_draws:
+        architecture = [name for name in ARCHITECTURE if name in raw]
+        assert architecture == (list(ARCHITECTURE) if raw["n_blocks"] else []), raw
         for prefix, (parent, value) in CONDITIONAL_PARENTS.items():
             children = [name for name in raw if name.startswith(prefix)]
-            if raw[parent] == value:
+            if raw.get(parent) == value:
                 assert children, f"{parent}={value} but no {prefix}* parameter in {raw}"
             else:
                 assert not children, f"{children} sampled although {parent}={raw[parent]}"
@@ -157,6 +161,18 @@ def test_warm_start_configurations_are_valid(task: TaskType) -> None:
     for params in warm_start(task):
         rebuilt = sample_params(optuna.trial.FixedTrial(params), task)
         assert rebuilt.resampling.kind == "none" and rebuilt.class_weighting == "none"
+
+
+def test_the_linear_model_is_reachable_and_warm_started_first(
+        random_draws: list[tuple[dict[str, Any], TrialParams]]) -> None:
+    linear = [p for _, p in random_draws if p.model.n_blocks == 0]
+    assert linear and all(p.model.is_linear for p in linear)
+    first = sample_params(optuna.trial.FixedTrial(warm_start(TaskType.BINARY)[0]),
+                          TaskType.BINARY)
+    assert first.model.is_linear
+    net = build_model(first.model, d_in=6, d_out=2)
+    assert [type(m).__name__ for m in net.modules() if list(m.parameters(recurse=False))] == \
+        ["Linear"]  # one affine map: a logistic regression
 
 
 @pytest.mark.parametrize("task", list(TaskType))
