@@ -67,9 +67,11 @@ def _fail(owner: str, name: str, expected: str, value: object) -> ConfigError:
         param=name, expected=expected, value=value)
 
 
-def _check_int(owner: str, name: str, value: object, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise _fail(owner, name, f"an int in the range [{low}, inf)", value)
+def _check_int(owner: str, name: str, value: object, low: int, high: int | None = None) -> None:
+    if (isinstance(value, bool) or not isinstance(value, int) or value < low
+            or (high is not None and value > high)):
+        span = f"[{low}, inf)" if high is None else f"[{low}, {high}]"
+        raise _fail(owner, name, f"an int in the range {span}", value)
 
 
 def _check_float(owner: str, name: str, value: object, low: float, high: float) -> None:
@@ -146,8 +148,13 @@ class SearchConfig:
         threshold_metric: What the final model's decision threshold maximises (binary; see
             :mod:`automl.threshold`).
         seed: Seeds the split, the sampler and every trial's weights.
-        val_fraction: Share of rows used to score trials.
-        test_fraction: Share of rows held out to score the best result once.
+        val_fraction: Share of rows used to score trials (a study that is not
+            cross-validated).
+        test_fraction: Share of rows held out to score the final model once; ``None``: 0.15,
+            or none for a cross-validated table too small for a useful test split (see
+            :func:`automl.folds.choose_validation`).
+        folds: Cross-validation folds that score each trial (1: one validation split);
+            ``None``: 5 for tables of at most 5,000 search rows, else 1.
         sampler: Optuna sampler.
         pruner: Optuna pruner.
         n_startup_trials: Trials before the sampler and pruner start to act.
@@ -170,7 +177,8 @@ class SearchConfig:
     threshold_metric: str = "f1"
     seed: int = 0
     val_fraction: float = 0.15
-    test_fraction: float = 0.15
+    test_fraction: float | None = None
+    folds: int | None = None
     sampler: SamplerKind = SamplerKind.TPE
     pruner: PrunerKind = PrunerKind.MEDIAN
     n_startup_trials: int = 5
@@ -184,7 +192,10 @@ class SearchConfig:
             _check_positive("SearchConfig", "timeout_s", self.timeout_s)
         _check_int("SearchConfig", "seed", self.seed, 0)
         _check_float("SearchConfig", "val_fraction", self.val_fraction, 0.01, 0.5)
-        _check_float("SearchConfig", "test_fraction", self.test_fraction, 0.0, 0.5)
+        if self.test_fraction is not None:
+            _check_float("SearchConfig", "test_fraction", self.test_fraction, 0.0, 0.5)
+        if self.folds is not None:
+            _check_int("SearchConfig", "folds", self.folds, 1, 10)
         _check_int("SearchConfig", "n_startup_trials", self.n_startup_trials, 0)
         _check_int("SearchConfig", "n_warmup_epochs", self.n_warmup_epochs, 0)
         if self.threads is not None:

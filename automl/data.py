@@ -600,13 +600,14 @@ def split(frame: pd.DataFrame, schema: Schema, *, seed: int, val_fraction: float
 
 
 def _check_class_sizes(schema: Schema, sizes: list[int], test_fraction: float) -> None:
-    need = MIN_ROWS_PER_CLASS if test_fraction > 0 else MIN_ROWS_PER_CLASS - 1
+    need = MIN_ROWS_PER_CLASS  # also without a test split: folds need a few rows of each class
     rare = [(label, size) for label, size in zip(schema.classes, sizes, strict=True)
             if size < need]
     if rare:
         shown = ", ".join(f"{label!r} has {size} row(s)" for label, size in rare[:3])
         more = f" (and {len(rare) - 3} more classes)" if len(rare) > 3 else ""
-        parts = "train, validation and test" if test_fraction > 0 else "train and validation"
+        parts = ("train, validation and test" if test_fraction > 0
+                 else "training and validation folds")
         raise DataError(f"target {schema.target!r}: class {shown}{more}; each class needs at "
                         f"least {need} rows to appear in {parts}: add rows or merge rare "
                         "classes")
@@ -615,5 +616,5 @@ def _check_class_sizes(schema: Schema, sizes: list[int], test_fraction: float) -
 def _cut(idx: np.ndarray, val_fraction: float, test_fraction: float) -> list[np.ndarray]:
     n = len(idx)
     n_test = max(1, round(n * test_fraction)) if test_fraction > 0 else 0
-    n_val = max(1, round(n * val_fraction))
+    n_val = max(1, round(n * val_fraction)) if val_fraction > 0 else 0
     return [idx[n_test + n_val:], idx[n_test:n_test + n_val], idx[:n_test]]

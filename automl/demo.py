@@ -1,7 +1,11 @@
-"""``make demo``: write a scikit-learn bundled dataset to CSV and search it with the CLI.
+"""``make demo``: search a scikit-learn bundled dataset with the CLI, then predict new rows.
 
-Runs ``automl search demo/breast_cancer.csv --target diagnosis --n-trials 15 --metric
-log_loss`` as a user would. Uses the default stores (``studies/``, ``mlruns/``).
+Writes the Wisconsin breast-cancer data as two CSVs: ``demo/breast_cancer.csv`` (70% of the rows,
+the training data) and ``demo/breast_cancer_new.csv`` (the other 30%, without the target: rows
+the search never sees). Runs ``automl search demo/breast_cancer.csv --target diagnosis
+--timeout 45`` and ``automl predict demo-breast-cancer demo/breast_cancer_new.csv`` as a user
+would, then scores those predictions against the held-back labels. Uses the default stores
+(``studies/``, ``mlruns/``).
 """
 
 from __future__ import annotations
@@ -10,30 +14,44 @@ from pathlib import Path
 
 import pandas as pd
 from sklearn.datasets import load_breast_cancer
+from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
+from sklearn.model_selection import train_test_split
 
 from automl.cli import app
 
 DEMO_DIR = Path("demo")
+STUDY = "demo-breast-cancer"
+TARGET = "diagnosis"
 
 
-def write_demo_csv(folder: Path = DEMO_DIR) -> Path:
-    """The Wisconsin breast-cancer data (569 rows, 30 features) as a CSV with a string target."""
+def write_demo_csvs(folder: Path = DEMO_DIR) -> tuple[Path, Path, pd.Series]:
+    """The training CSV, the new rows' CSV (no target) and the new rows' true labels."""
     bunch = load_breast_cancer(as_frame=True)
-    frame: pd.DataFrame = bunch.frame.rename(columns={"target": "diagnosis"})
-    frame["diagnosis"] = frame["diagnosis"].map({0: "malignant", 1: "benign"})
+    frame: pd.DataFrame = bunch.frame.rename(columns={"target": TARGET})
+    frame[TARGET] = frame[TARGET].map({0: "malignant", 1: "benign"})
+    train, new = train_test_split(frame, test_size=0.3, random_state=0, stratify=frame[TARGET])
     folder.mkdir(exist_ok=True)
-    path = folder / "breast_cancer.csv"
-    frame.to_csv(path, index=False)
-    return path
+    train_path, new_path = folder / "breast_cancer.csv", folder / "breast_cancer_new.csv"
+    train.to_csv(train_path, index=False)
+    new.drop(columns=TARGET).to_csv(new_path, index=False)
+    return train_path, new_path, new[TARGET].reset_index(drop=True)
 
 
 def main() -> None:
-    path = write_demo_csv()
-    print(f"wrote {path} ({path.stat().st_size // 1024} KiB); searching it:\n")
-    app(["search", str(path), "--target", "diagnosis", "--n-trials", "15", "--metric",
-         "log_loss", "--study", "demo-breast-cancer", "--max-epochs", "40"],
+    train_path, new_path, truth = write_demo_csvs()
+    print(f"wrote {train_path} ({len(pd.read_csv(train_path))} rows) and {new_path} "
+          f"({len(truth)} new rows, labels held back); searching the first:\n")
+    app(["search", str(train_path), "--target", TARGET, "--timeout", "45", "--study", STUDY],
         standalone_mode=False)
-    print("\nthe study as JSON: automl show demo-breast-cancer --json")
+    predictions = DEMO_DIR / "predictions.csv"
+    print(f"\npredicting the new rows: automl predict {STUDY} {new_path} -o {predictions}")
+    app(["predict", STUDY, str(new_path), "-o", str(predictions)], standalone_mode=False)
+    got = pd.read_csv(predictions)
+    proba = got["proba_malignant"]
+    print(f"on the {len(truth)} new rows: accuracy {accuracy_score(truth, got['prediction']):.3f}, "
+          f"ROC-AUC {roc_auc_score(truth == 'malignant', proba):.3f}, "
+          f"log-loss {log_loss(truth == 'malignant', proba):.3f}")
+    print(f"\nthe study as JSON: automl show {STUDY} --json")
 
 
 if __name__ == "__main__":

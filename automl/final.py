@@ -11,6 +11,12 @@ After the trials, two candidates are weighed **only by validation score**:
   *and* validation rows for its best epoch count and used instead; the refit has no validation
   score of its own (those rows are now training data), so it stands on its trial's.
 
+In a cross-validated study (:mod:`automl.folds`) a trial's model is the **bag** of its fold
+networks (their average), and its "validation predictions" are its out-of-fold predictions on
+every training row: the ensemble is selected on those, its members are bags, and the best
+single trial's bag is used as it is (no refit: each of its networks already trained on all
+folds but one).
+
 A binary final model then gets its decision threshold (:mod:`automl.threshold`), tuned on the
 validation probabilities of the final model: the ensemble's, or, for the best trial and its
 refit, the trial's own (a refit has trained on the validation rows, so its own probabilities
@@ -46,6 +52,7 @@ from automl.errors import DataError, TrialError
 from automl.features import Preprocessor, TensorSplits
 from automl.metrics import Metric, evaluate, predictions
 from automl.model import build_model
+from automl.plan import SearchPlan
 from automl.space import params_from_dict
 from automl.threshold import ThresholdMetric, TunedThreshold, apply_threshold, tune_threshold
 from automl.tracking import Tracker, TrialOutcome, temporary_dir
@@ -95,11 +102,13 @@ class FinalKind(str, Enum):
     ENSEMBLE = "ensemble"
     REFIT = "refit"
     BEST_TRIAL = "best_trial"
+    BAG = "bag"  # the best trial's fold networks, averaged (a cross-validated study)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FinalModel:
-    """What :func:`build_final` chose and logged."""
+    """What :func:`build_final` chose and logged. ``val_score`` is on the validation rows, or
+    out of fold when ``cross_validated``."""
 
     kind: FinalKind
     trials: tuple[int, ...]
@@ -112,6 +121,7 @@ class FinalModel:
     refit_epochs: int = 0
     seconds: float = 0.0
     threshold: TunedThreshold | None = None
+    cross_validated: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data (stored as the study's ``final_model`` user attr)."""
@@ -119,7 +129,7 @@ class FinalModel:
                 "weights": list(self.weights), "val_score": self.val_score,
                 "best_trial_score": self.best_trial_score, "run_id": self.run_id,
                 "test_metrics": self.test_metrics, "refit_epochs": self.refit_epochs,
-                "seconds": round(self.seconds, 3)}
+                "seconds": round(self.seconds, 3), "cross_validated": self.cross_validated}
         if self.threshold is not None:
             data["threshold"] = self.threshold.to_dict()
         return data
@@ -197,12 +207,6 @@ def ensemble_selection(outputs: list[np.ndarray], y_true: np.ndarray, metric: Me
                      history=tuple(history))
 
 
-def validation_targets(tensors: TensorSplits, task: TaskType) -> np.ndarray:
-    """What validation outputs are scored against: class codes, or values in target units."""
-    y_val = tensors.y_val.cpu().numpy()
-    return y_val if task.is_classification else tensors.decode_target(y_val)
-
-
 def choose_ensemble(outputs: list[np.ndarray], y_val: np.ndarray,
                     metric: Metric) -> Selection | None:
     """The ensemble selected from ``outputs`` (best trial first) when it has several members
@@ -269,9 +273,13 @@ def _better(metric: Metric, a: float, b: float, tolerance: float = 1e-9) -> bool
 # ------------------------------------------------------------------------------ the final step
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FinalInputs:
-    """The search's data and settings that the final step needs."""
+    """The search's data and settings that the final step needs: ``selection_targets`` are
+    what the trials' outputs are scored against (:meth:`automl.plan.SearchPlan.selection_targets`)
+    and ``bagged`` says those outputs are out of fold (a cross-validated study)."""
 
     tensors: TensorSplits
+    selection_targets: np.ndarray
+    bagged: bool
     preprocessor: Preprocessor
     task: TaskType
     metric: Metric
@@ -279,6 +287,14 @@ class FinalInputs:
     seed: int
     study_name: str
     threshold_metric: ThresholdMetric = field(default_factory=ThresholdMetric)
+
+    @classmethod
+    def of(cls, plan: SearchPlan) -> FinalInputs:
+        """The final step's inputs from a search's plan."""
+        return cls(tensors=plan.tensors, selection_targets=plan.selection_targets(),
+                   bagged=plan.folds is not None, preprocessor=plan.preprocessor,
+                   task=plan.task, metric=plan.metric, train=plan.cfg.train, seed=plan.cfg.seed,
+                   study_name=plan.study_name, threshold_metric=plan.threshold_metric)
 
 
 def build_final(candidates: list[Candidate], inputs: FinalInputs, tracker: Tracker,
@@ -296,7 +312,7 @@ def build_final(candidates: list[Candidate], inputs: FinalInputs, tracker: Track
         if not members:
             return None
         task, metric, tensors = inputs.task, inputs.metric, inputs.tensors
-        y_val = validation_targets(tensors, task)
+        y_val = inputs.selection_targets
         selection = choose_ensemble([output for _, _, output in members], y_val, metric)
         best, best_bundle, best_output = members[0]
         best_score = _score(metric, y_val, best_output)
@@ -305,7 +321,8 @@ def build_final(candidates: list[Candidate], inputs: FinalInputs, tracker: Track
             used = [(m, w) for m, w in zip(members, selection.weights, strict=True) if w > 0]
             bundle = ModelBundle.ensemble(
                 inputs.preprocessor,
-                [Member(spec=b.spec, network=b.network, weight=float(w)) for (_, b, _), w in used],
+                [Member(spec=m.spec, network=m.network, weight=float(w) * m.weight)
+                 for (_, b, _), w in used for m in b.networks],
                 tensors.d_in, {**metadata, "kind": FinalKind.ENSEMBLE.value,
                                "value": selection.score,
                                "trials": [c.number for (c, _, _), _ in used],
@@ -314,21 +331,23 @@ def build_final(candidates: list[Candidate], inputs: FinalInputs, tracker: Track
             weights, score, epochs = tuple(float(w) for _, w in used), selection.score, 0
             final_output = sum(float(w) * output for (_, _, output), w in used)
         else:
-            bundle, epochs = _refit_or_best(best, best_bundle, inputs, deadline)
-            kind = FinalKind.REFIT if epochs else FinalKind.BEST_TRIAL
+            bundle, epochs = ((best_bundle, 0) if inputs.bagged
+                              else _refit_or_best(best, best_bundle, inputs, deadline))
+            kind = (FinalKind.BAG if inputs.bagged else
+                    FinalKind.REFIT if epochs else FinalKind.BEST_TRIAL)
             bundle.metadata = {**metadata, "kind": kind.value, "value": best_score,
                                "trials": [best.number], "weights": [1.0],
                                "params": best.params, "refit_epochs": epochs}
             trials, weights, score = (best.number,), (1.0,), best_score
             final_output = best_output
         threshold = _tune(bundle, final_output, y_val, inputs)
-        test = _test_metrics(bundle, tensors, task)
+        test = test_metrics(bundle, tensors, task)
         run_id = _log(tracker, bundle, Path(tmp), kind=kind, trials=trials, weights=weights,
                       metric=metric, score=score, best_score=best_score, test=test)
     return FinalModel(kind=kind, trials=trials, weights=weights, val_score=score,
                       best_trial_score=best_score, run_id=run_id, test_metrics=test,
                       bundle=bundle, refit_epochs=epochs, seconds=time.monotonic() - start,
-                      threshold=threshold)
+                      threshold=threshold, cross_validated=inputs.bagged)
 
 
 def _tune(bundle: ModelBundle, val_output: np.ndarray, y_val: np.ndarray,
@@ -388,9 +407,10 @@ def _refit_or_best(best: Candidate, bundle: ModelBundle, inputs: FinalInputs,
                        network=network.cpu().eval(), d_in=tensors.d_in), epochs
 
 
-def _test_metrics(bundle: ModelBundle, tensors: TensorSplits, task: TaskType) -> dict[str, float]:
-    """Every metric on the test rows; with a threshold, also ``precision_at_threshold``,
-    ``recall_at_threshold`` and ``f1_at_threshold`` of the positive class at it."""
+def test_metrics(bundle: ModelBundle, tensors: TensorSplits, task: TaskType) -> dict[str, float]:
+    """Every metric of ``bundle`` on the test rows (none: ``{}``); with a threshold, also
+    ``precision_at_threshold``, ``recall_at_threshold`` and ``f1_at_threshold`` of the positive
+    class at it."""
     if not len(tensors.x_test):
         return {}
     y_test = tensors.y_test.cpu().numpy()

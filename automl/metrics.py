@@ -175,20 +175,20 @@ def predictions(task: TaskType, output: np.ndarray) -> np.ndarray:
 
 
 def evaluate(task: TaskType, y_true: np.ndarray, output: np.ndarray,
-             positive: int = 1) -> dict[str, float]:
-    """Every metric of ``task`` for raw network ``output`` (logits, or values in target units);
-    ``positive`` as in :func:`metrics_for`.
+             positive: int = 1, only: Metric | None = None) -> dict[str, float]:
+    """Every metric of ``task`` (or ``only`` that one) for raw network ``output`` (logits, or
+    values in target units); ``positive`` as in :func:`metrics_for`.
 
     Non-finite outputs give NaN scores instead of raising.
 
     >>> evaluate(TaskType.BINARY, np.array([0, 1]), np.array([[2.0, 0.0], [0.0, 2.0]]))["accuracy"]
     1.0
     """
-    metrics = metrics_for(task, positive)
+    metrics = (only,) if only is not None else metrics_for(task, positive)
     if not np.all(np.isfinite(output)):
         return {m.name: float("nan") for m in metrics}
     if task.is_classification:
         proba = np.exp(log_softmax(output.astype(np.float64), axis=1))
         return {m.name: m.fn(y_true, proba) for m in metrics}
     pred = output.reshape(-1).astype(np.float64)
-    return {m.name: m.fn(y_true.astype(np.float64), pred) for m in metrics_for(task)}
+    return {m.name: m.fn(y_true.astype(np.float64), pred) for m in metrics}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,36 +18,63 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
-from automl.bundle import ModelBundle, save_bundle
+from automl.bundle import Member, ModelBundle, save_bundle
 from automl.errors import TrialError
 from automl.final import TOP_K, VAL_OUTPUT, Candidate, val_predictions
+from automl.folds import FOLD_SCORES
 from automl.interrupts import raise_pending
 from automl.model import build_model
 from automl.plan import SearchPlan
 from automl.queries import ranked
-from automl.space import params_from_dict, sample_params
-from automl.tracking import Tracker, TrackingCallback, TrialOutcome, temporary_dir
+from automl.space import TrialParams, params_from_dict, sample_params
+from automl.tracking import RUN_ID, Tracker, TrackingCallback, TrialOutcome, temporary_dir
 from automl.train import EpochLog, FitResult, StopReason, fit, resolve_device
 
 #: Share of ``--timeout`` one trial may use: an oversized network ends (keeping its best epoch)
 #: before it eats the search; measured on diamonds, one 7x893 ResNet took 323 s of a 600 s run.
 MAX_TRIAL_SHARE = 0.1
-RUN_ID = "mlflow_run_id"
 
 
 class PruningCallback:
-    """Reports each epoch's score to Optuna and asks the pruner whether to stop; a deferred
-    Ctrl-C / SIGTERM ends the trial here, at the end of an epoch."""
+    """Reports each epoch's score to Optuna and asks the pruner whether to stop (``report``:
+    on the first fold only, when cross-validating); a deferred Ctrl-C / SIGTERM ends the trial
+    here, at the end of an epoch."""
 
-    def __init__(self, trial: optuna.Trial) -> None:
-        self.trial = trial
+    def __init__(self, trial: optuna.Trial, *, report: bool = True) -> None:
+        self.trial, self.report = trial, report
 
     def on_epoch_end(self, log: EpochLog) -> StopReason | None:
         raise_pending()
-        if not math.isfinite(log.score):
+        if not self.report or not math.isfinite(log.score):
             return None
         self.trial.report(log.score, log.epoch)
         return StopReason.PRUNED if self.trial.should_prune() else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Trained:
+    """What one trial trained: a network per fold (one without cross-validation), each fold's
+    fit, and the outputs it is selected on (validation rows, or every training row out of
+    fold; see :func:`~automl.final.val_predictions`)."""
+
+    networks: tuple[torch.nn.Module, ...]
+    fits: tuple[FitResult, ...]
+    output: np.ndarray | None = field(default=None, repr=False)  # None: stopped before the end
+
+    @property
+    def scores(self) -> list[float]:
+        return [fit.best_score for fit in self.fits]
+
+    @property
+    def score(self) -> float:
+        """The trial's value: the mean of its folds' best scores."""
+        return float(np.mean(self.scores))
+
+    @property
+    def best_val(self) -> dict[str, float]:
+        """Every metric at each fold's best epoch, averaged over the folds."""
+        keys = set.intersection(*(set(fit.best_val) for fit in self.fits))
+        return {k: float(np.mean([fit.best_val[k] for fit in self.fits])) for k in sorted(keys)}
 
 
 class Objective:
@@ -54,47 +82,107 @@ class Objective:
 
     ``deadline`` (``time.monotonic()``, or ``None``) is when this process must stop training;
     the session moves it before each trial (it keeps time for the final step).
+
+    A cross-validated study (``plan.folds``) trains one network per fold. The first fold
+    reports every epoch to the pruner (steps ``0..max_epochs-1``, as a single split does);
+    after fold ``j`` the mean of the folds so far is reported at step ``max_epochs + j``, so the
+    pruner can stop a configuration after any fold. Its value is the mean of the folds' scores.
     """
 
     def __init__(self, plan: SearchPlan, tracker: Tracker, deadline: float | None) -> None:
         self.plan, self.tracker, self.deadline = plan, tracker, deadline
         self.device = resolve_device(plan.cfg.train.device)
         self.tensors = plan.tensors.to(self.device)
-        self._results: dict[int, tuple[FitResult, torch.nn.Module]] = {}
+        self._results: dict[int, Trained] = {}
         self.last_state = ""  # the stored state of the trial this process ran last
 
     def __call__(self, trial: optuna.Trial) -> float:
-        plan = self.plan
-        params = sample_params(trial, plan.task)
+        params = sample_params(trial, self.plan.task)
         run_id = self.tracker.start_trial(trial.number, dict(trial.params))
         trial.set_user_attr(RUN_ID, run_id)
-        seed = plan.cfg.seed + trial.number
+        tracking = TrackingCallback(self.tracker, run_id)
         try:
-            torch.manual_seed(seed)
-            network = build_model(params.model, self.tensors.d_in, self.tensors.d_out,
-                                  self.tensors.n_num).to(self.device)
-            result = fit(network, self.tensors, task=plan.task, metric=plan.metric,
-                         optim=params.optim, cfg=plan.cfg.train,
-                         class_weighting=params.class_weighting,
-                         resampling=params.resampling,
-                         callbacks=[TrackingCallback(self.tracker, run_id), PruningCallback(trial)],
-                         seed=seed, deadline=self.trial_deadline())
+            trained = self._train(trial, params, tracking)
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM: Optuna fails the trial, MLflow KILLED
+            tracking.flush()
             self.tracker.end_trial(run_id, TrialOutcome.INTERRUPTED, {})
             raise
+        except optuna.TrialPruned:
+            tracking.flush()
+            raise
         except BaseException:
+            tracking.flush()
             self.tracker.end_trial(run_id, TrialOutcome.FAIL, {})
             raise
-        self._results[trial.number] = (result, network)
-        trial.set_user_attr("best_epoch", result.best_epoch)
-        trial.set_user_attr("epoch_seconds", sum(log.seconds for log in result.history) /
-                            max(1, len(result.history)))  # the final model's refit estimate
-        trial.set_user_attr("stop_reason", result.stop_reason.value)
-        if result.stop_reason is StopReason.PRUNED:
-            raise optuna.TrialPruned(f"pruned at epoch {len(result.history) - 1}")
-        if not result.found_finite_score:
-            raise TrialError(f"trial {trial.number} diverged (non-finite loss) at epoch 0")
-        return result.best_score
+        tracking.flush()
+        return trained.score
+
+    def _train(self, trial: optuna.Trial, params: TrialParams,
+               tracking: TrackingCallback) -> Trained:
+        """Train the trial's network(s), fold after fold; the attrs and results are stored
+        before a pruned or diverged trial raises, so its run gets its scores."""
+        plan, seed = self.plan, self.plan.cfg.seed + trial.number
+        folds, deadline = plan.folds, self.trial_deadline()
+        k = folds.k if folds else 1
+        torch.manual_seed(seed)
+        networks: list[torch.nn.Module] = []
+        fits: list[FitResult] = []
+        outputs: list[np.ndarray] = []
+        for fold in range(k):
+            data = folds.split(self.tensors, fold) if folds else self.tensors
+            network = build_model(params.model, data.d_in, data.d_out, data.n_num).to(self.device)
+            callbacks = [tracking, PruningCallback(trial)] if fold == 0 else \
+                [PruningCallback(trial, report=False)]
+            fits.append(fit(network, data, task=plan.task, metric=plan.metric,
+                            optim=params.optim, cfg=plan.cfg.train,
+                            class_weighting=params.class_weighting,
+                            resampling=params.resampling, callbacks=callbacks, seed=seed + fold,
+                            deadline=deadline))
+            networks.append(network)
+            stop = self._stop_after_fold(trial, fits, k)
+            if stop is not None:
+                self._record(trial, Trained(networks=tuple(networks), fits=tuple(fits)))
+                raise stop
+            outputs.append(val_predictions(network, data, plan.task))
+        trained = Trained(networks=tuple(networks), fits=tuple(fits),
+                          output=folds.out_of_fold(outputs) if folds else outputs[0])
+        self._record(trial, trained)
+        return trained
+
+    def _stop_after_fold(self, trial: optuna.Trial, fits: list[FitResult],
+                         k: int) -> Exception | None:
+        """What ends the trial after its latest fold (``None``: it goes on, or it is done):
+        a :class:`TrialError` when it diverged, :class:`optuna.TrialPruned` when the pruner or
+        the time limit stops it before its last fold."""
+        last, fold = fits[-1], len(fits) - 1
+        of_fold = f" of fold {fold + 1}" if k > 1 else ""
+        if not last.found_finite_score:
+            return TrialError(f"trial {trial.number} diverged (non-finite loss) at epoch 0"
+                              f"{of_fold}")
+        if last.stop_reason is StopReason.PRUNED:
+            return optuna.TrialPruned(f"pruned at epoch {len(last.history) - 1}{of_fold}")
+        if k == 1:
+            return None
+        trial.report(float(np.mean([f.best_score for f in fits])),
+                     self.plan.cfg.train.max_epochs + fold)
+        if fold + 1 < k and trial.should_prune():
+            return optuna.TrialPruned(f"pruned after fold {fold + 1} of {k}")
+        if fold + 1 < k and last.stop_reason is StopReason.TIMEOUT:
+            return optuna.TrialPruned(f"the time limit passed after fold {fold + 1} of {k}")
+        return None
+
+    def _record(self, trial: optuna.Trial, trained: Trained) -> None:
+        """Store what the final step and the leaderboard read as trial attrs; keep the
+        networks for :meth:`after_trial`."""
+        self._results[trial.number] = trained
+        histories = [log for fit in trained.fits for log in fit.history]
+        trial.set_user_attr("best_epoch", round(float(np.mean(
+            [fit.best_epoch for fit in trained.fits]))))
+        trial.set_user_attr("epoch_seconds", sum(log.seconds for log in histories) /
+                            max(1, len(histories)))  # the final model's refit estimate
+        trial.set_user_attr("stop_reason", trained.fits[-1].stop_reason.value)
+        if self.plan.folds:
+            trial.set_user_attr(FOLD_SCORES, trained.scores)
 
     def trial_deadline(self) -> float | None:
         """The earlier of the run's deadline and this trial's own time limit: ``max_trial_seconds``
@@ -108,33 +196,41 @@ class Objective:
         return min(ends, default=None)
 
     def after_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        """Mirror the stored state into MLflow; keep the model (and validation predictions,
-        for the final ensemble) of a trial that enters the top :data:`~automl.final.TOP_K`."""
+        """Mirror the stored state into MLflow; keep the model(s) (and the outputs the final
+        ensemble selects on) of a trial that enters the top :data:`~automl.final.TOP_K`."""
         self.last_state = trial.state.name
         run_id = trial.user_attrs.get(RUN_ID)
-        result, network = self._results.pop(trial.number, (None, None))
+        trained = self._results.pop(trial.number, None)
         if run_id is None:
             return
-        final = {f"best_val_{k}": v for k, v in (result.best_val if result else {}).items()}
-        if result is not None:
-            final.update(best_epoch=result.best_epoch, epochs=len(result.history))
-        if trial.state is TrialState.COMPLETE and network is not None and in_top_k(study, trial):
-            self._log_model(run_id, trial, network)
+        final = {f"best_val_{k}": v for k, v in (trained.best_val if trained else {}).items()}
+        if trained is not None:
+            final.update(best_epoch=trial.user_attrs["best_epoch"],
+                         epochs=sum(len(fit.history) for fit in trained.fits))
+            if self.plan.folds:
+                self.tracker.log_series(run_id, [
+                    (fold, {f"fold_val_{self.plan.metric.name}": score})
+                    for fold, score in enumerate(trained.scores)])
+        if trial.state is TrialState.COMPLETE and trained is not None and in_top_k(study, trial):
+            self._log_model(run_id, trial, trained)
         self.tracker.end_trial(run_id, TrialOutcome(trial.state.name), final)
 
-    def _log_model(self, run_id: str, trial: FrozenTrial, network: torch.nn.Module) -> None:
+    def _log_model(self, run_id: str, trial: FrozenTrial, trained: Trained) -> None:
         plan = self.plan
         params = params_from_dict(trial.params, plan.task)
-        bundle = ModelBundle(preprocessor=plan.preprocessor, spec=params.model,
-                             network=network, d_in=self.tensors.d_in,
-                             metadata={"study": plan.study_name, "trial": trial.number,
-                                       "params": trial.params, "metric": plan.metric.name,
-                                       "value": trial.value})
+        bundle = ModelBundle.ensemble(
+            plan.preprocessor,
+            [Member(spec=params.model, network=network, weight=1.0)
+             for network in trained.networks],
+            self.tensors.d_in, {"study": plan.study_name, "trial": trial.number,
+                                "params": trial.params, "metric": plan.metric.name,
+                                "value": trial.value})
         with temporary_dir() as tmp:
             self.tracker.log_dir(run_id, save_bundle(bundle, Path(tmp) / "model"), "model")
             output = Path(tmp) / "output"
             output.mkdir()
-            np.save(output / VAL_OUTPUT, val_predictions(network, self.tensors, plan.task))
+            assert trained.output is not None, "only a finished trial's model is kept"
+            np.save(output / VAL_OUTPUT, trained.output)
             self.tracker.log_dir(run_id, output, "")
 
 

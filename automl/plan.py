@@ -10,23 +10,30 @@ attrs (:meth:`StudySettings.to_attrs`), read back by ``resume``, ``worker`` and 
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from automl.config import PrunerKind, SamplerKind, SearchConfig, TaskType, TrainConfig, default_of
-from automl.data import Dataset, load_dataset, split
+from automl.data import Dataset, encode_target, load_dataset, split
 from automl.errors import ConfigError, StudyNotFoundError
 from automl.features import Preprocessor, TensorSplits
+from automl.folds import CV_MAX_ROWS, Folds, Validation, choose_validation
 from automl.metrics import Direction, Metric, default_metric, primary_metric
 from automl.space import SPACE_VERSION
 from automl.stores import check_sqlite, check_url
 from automl.threshold import ThresholdMetric
 
-#: The settings a continued study must share with its first run (its data, split and space).
+#: The settings a continued study must share with its first run (its data, split, folds and
+#: space).
 IDENTITY = ("fingerprint", "target", "task", "metric", "space_version", "split_seed",
-            "val_fraction", "test_fraction", "positive_class")
+            "val_fraction", "test_fraction", "positive_class", "n_folds", "folds")
+#: What a study made before a setting existed has for it.
+_LEGACY = {"n_folds": 1, "folds": ""}
 #: Study names become MLflow experiment names and artifact folder names: keep them portable.
 STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
@@ -56,6 +63,8 @@ class StudySettings:
     columns: tuple[tuple[str, str, str], ...]
     positive_class: str | None = None
     threshold_metric: str = "f1"
+    n_folds: int = 1
+    folds: str = ""  # :meth:`automl.folds.Folds.encode` of a cross-validated study
 
     def to_attrs(self) -> dict[str, Any]:
         """Plain JSON values, one Optuna user attr each."""
@@ -91,13 +100,16 @@ class StudySettings:
             n_warmup_epochs=stored("n_warmup_epochs"), schema=attrs.get("schema", {}),
             columns=tuple(tuple(row) for row in attrs.get("columns", ())),
             positive_class=attrs.get("positive_class"),
-            threshold_metric=stored("threshold_metric"))
+            threshold_metric=stored("threshold_metric"),
+            n_folds=attrs.get("n_folds", _LEGACY["n_folds"]),
+            folds=attrs.get("folds", _LEGACY["folds"]))
 
     def differences(self, attrs: dict[str, Any]) -> list[str]:
         """How stored ``attrs`` differ from these settings on :data:`IDENTITY` (none: empty)."""
         mine = self.to_attrs()
-        return [f"{key}: study has {attrs.get(key)!r}, now {mine[key]!r}"
-                for key in IDENTITY if attrs.get(key) != mine[key]]
+        theirs = {key: attrs.get(key, _LEGACY.get(key)) for key in IDENTITY}
+        return [f"{key}: study has {_short(theirs[key])}, now {_short(mine[key])}"
+                for key in IDENTITY if theirs[key] != mine[key]]
 
     def to_config(self, *, study_name: str, storage_url: str, **overrides: Any) -> SearchConfig:
         """The :class:`SearchConfig` that continues this study; ``overrides`` that are not
@@ -109,7 +121,8 @@ class StudySettings:
             n_trials=self.n_trials, storage_url=storage_url, sampler=self.sampler,
             pruner=self.pruner, train=self.train, experiment_name=self.experiment,
             n_startup_trials=self.n_startup_trials, n_warmup_epochs=self.n_warmup_epochs,
-            positive_class=self.positive_class, threshold_metric=self.threshold_metric)
+            positive_class=self.positive_class, threshold_metric=self.threshold_metric,
+            folds=self.n_folds)
         return replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
 
 
@@ -125,10 +138,20 @@ class SearchPlan:
     tensors: TensorSplits
     metric: Metric
     threshold_metric: ThresholdMetric
+    validation: Validation
+    folds: Folds | None = None  # cross-validated: the fold of each training row
 
     @property
     def task(self) -> TaskType:
         return self.dataset.schema.task
+
+    @property
+    def threads(self) -> int:
+        """torch threads: ``--threads``, else one for a small table (its batches are too small to
+        split; measured 20x slower with two threads on a busy 2-core machine), else every core."""
+        if self.cfg.threads:
+            return self.cfg.threads
+        return 1 if len(self.tensors.x_train) <= CV_MAX_ROWS else os.cpu_count() or 1
 
     @property
     def experiment(self) -> str:
@@ -142,12 +165,28 @@ class SearchPlan:
             data_path=str(Path(cfg.csv_path).resolve()), target=schema.target, task=schema.task,
             metric=self.metric.name, direction=self.metric.direction,
             fingerprint=self.dataset.fingerprint, space_version=SPACE_VERSION,
-            split_seed=cfg.seed, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction,
+            split_seed=cfg.seed, val_fraction=cfg.val_fraction,
+            test_fraction=self.validation.test_fraction,
             n_trials=cfg.n_trials, sampler=cfg.sampler, pruner=cfg.pruner, train=cfg.train,
             experiment=self.experiment, n_startup_trials=cfg.n_startup_trials,
             n_warmup_epochs=cfg.n_warmup_epochs, schema=schema.to_dict(),
             columns=tuple(self.preprocessor.describe()), positive_class=schema.positive_class,
-            threshold_metric=str(self.threshold_metric))
+            threshold_metric=str(self.threshold_metric), n_folds=self.validation.folds,
+            folds=self.folds.encode() if self.folds else "")
+
+    def selection_targets(self) -> np.ndarray:
+        """What trials' outputs are selected on (:mod:`automl.final`): the validation rows'
+        targets, or for a cross-validated study every training row's (out-of-fold outputs);
+        class codes, or values in target units."""
+        y = self.tensors.y_train if self.folds else self.tensors.y_val
+        y_np = y.cpu().numpy()
+        return y_np if self.task.is_classification else self.tensors.decode_target(y_np)
+
+
+def _short(value: Any) -> str:
+    """A stored value for a message: long fold assignments cut short."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}...{text[-8:]} ({len(text) - 2} chars)"
 
 
 def study_name_for(path: Path | str) -> str:
@@ -187,9 +226,16 @@ def prepare_search(cfg: SearchConfig) -> SearchPlan:
     metric = primary_metric(schema.task, cfg.metric or default_metric(schema.task,
                                                                       schema.minority_share),
                             schema.positive_code)
-    splits = split(dataset.frame, dataset.schema, seed=cfg.seed, val_fraction=cfg.val_fraction,
-                   test_fraction=cfg.test_fraction)
+    validation = choose_validation(len(dataset.frame), cfg.folds, cfg.test_fraction,
+                                   min(schema.class_counts) if schema.class_counts else None)
+    splits = split(dataset.frame, dataset.schema, seed=cfg.seed,
+                   val_fraction=0.0 if validation.cross_validated else cfg.val_fraction,
+                   test_fraction=validation.test_fraction)
+    folds = Folds.draw(encode_target(splits.train[schema.target], schema), validation.folds,
+                       cfg.seed, stratify=schema.task.is_classification
+                       ) if validation.cross_validated else None
     preprocessor = Preprocessor(dataset.schema).fit(splits.train)
     return SearchPlan(cfg=cfg, study_name=study_name, dataset=dataset,
                       preprocessor=preprocessor, tensors=preprocessor.tensors(splits),
-                      metric=metric, threshold_metric=threshold_metric)
+                      metric=metric, threshold_metric=threshold_metric, validation=validation,
+                      folds=folds)

@@ -10,13 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.config import SearchConfig
+from automl.folds import FOLD_SCORES
 from automl.plan import StudySettings
 from automl.storage import existing_storage, load_study
+from automl.tracking import RUN_ID
 
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -58,6 +61,14 @@ class LeaderboardRow:
     value: float
     params: dict[str, Any]
     mlflow_run_id: str | None
+    spread: float | None = None  # standard deviation of the fold scores (cross-validated)
+
+    @classmethod
+    def of(cls, trial: FrozenTrial) -> LeaderboardRow:
+        folds = trial.user_attrs.get(FOLD_SCORES)
+        return cls(trial=trial.number, value=float(trial.value),  # type: ignore[arg-type]
+                   params=trial.params, mlflow_run_id=trial.user_attrs.get(RUN_ID),
+                   spread=float(np.std(folds)) if folds else None)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,8 +96,8 @@ class StudyReport:
         """The ``show --json`` object."""
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}
         return data | {"trials": self.trials.to_json(),
-                       "leaderboard": [{"trial": r.trial, "value": r.value, "params": r.params,
-                                        "mlflow_run_id": r.mlflow_run_id}
+                       "leaderboard": [{"trial": r.trial, "value": r.value, "spread": r.spread,
+                                        "params": r.params, "mlflow_run_id": r.mlflow_run_id}
                                        for r in self.leaderboard]}
 
     def to_row(self) -> dict[str, Any]:
@@ -123,10 +134,7 @@ def describe(study: optuna.Study, top: int = 5) -> StudyReport:
         test_metrics=attrs.get("test_metrics", {}), final_model=attrs.get("final_model"),
         mlflow_experiment_id=attrs.get("mlflow_experiment_id"),
         mlflow_parent_run_id=attrs.get("mlflow_parent_run_id"),
-        leaderboard=tuple(LeaderboardRow(trial=t.number, value=float(t.value),  # type: ignore
-                                         params=t.params,
-                                         mlflow_run_id=t.user_attrs.get("mlflow_run_id"))
-                          for t in board))
+        leaderboard=tuple(LeaderboardRow.of(t) for t in board))
 
 
 def show_study(storage_url: str, study_name: str, top: int = 5) -> StudyReport:

@@ -16,7 +16,6 @@ A :class:`SearchSession` is what ``search``, ``resume``, ``worker`` and ``--work
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ from automl.final import (
     ValidationOutputs,
     build_final,
     reserve_seconds,
-    validation_targets,
+    test_metrics,
 )
 from automl.ledger import (
     PARENT_RUN,
@@ -43,7 +42,7 @@ from automl.ledger import (
     open_parent,
     reconcile_runs,
 )
-from automl.objective import RUN_ID, Objective, candidates
+from automl.objective import Objective, candidates
 from automl.plan import SearchPlan
 from automl.queries import StudyReport, TrialCounts, best_trial, describe
 from automl.report import log_report
@@ -57,8 +56,7 @@ from automl.storage import (
 )
 from automl.stores import store_lock
 from automl.strategy import start_study
-from automl.tracking import Tracker, temporary_dir
-from automl.train import score_split
+from automl.tracking import RUN_ID, Tracker, temporary_dir
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +94,7 @@ class SearchSummary:
     tracking_uri: str = ""
     test_metrics: dict[str, float] = field(default_factory=dict)
     final_step: FinalStep = FinalStep.NOT_ASKED
+    n_test_rows: int = 0
 
 
 def budget_left(counts: TrialCounts, budget: int) -> int:
@@ -169,8 +168,7 @@ class SearchSession:
         """
         plan, study = self.plan, self.study
         objective = Objective(plan, self._tracker, self.deadline)
-        outputs = ValidationOutputs(self._tracker, validation_targets(plan.tensors, plan.task),
-                                    plan.metric)
+        outputs = ValidationOutputs(self._tracker, plan.selection_targets(), plan.metric)
         try:
             with interrupts.armed():
                 while self._next_trial(objective, outputs, on_trial):
@@ -240,13 +238,13 @@ class SearchSession:
 
     def _search_deadline(self, outputs: ValidationOutputs) -> float | None:
         """The deadline less the time kept for the final step: its overhead, and a refit of the
-        best trial so far unless the top trials' ensemble already beats it (then it is the
-        final model, and no refit is needed)."""
+        best trial so far unless the study is cross-validated (bags are not refitted) or the
+        top trials' ensemble already beats it (then it is the final model)."""
         plan = self.plan
         if self.deadline is None or plan.cfg.timeout_s is None:
             return self.deadline
         top = candidates(self.study)
-        refit = not outputs.ensemble_wins([c.run_id for c in top])
+        refit = not plan.folds and not outputs.ensemble_wins([c.run_id for c in top])
         return self.deadline - reserve_seconds(top[0] if top else None,
                                                len(plan.tensors.x_train),
                                                len(plan.tensors.x_val), plan.cfg.timeout_s,
@@ -320,21 +318,14 @@ class SearchSession:
             if folder is None:
                 return {}
             tracker.log_dir(parent, folder, "best_model")
-            if not len(plan.tensors.x_test):
-                return {}
-            return score_split(load_bundle(folder).network, plan.tensors, plan.task, "test")
+            return test_metrics(load_bundle(folder), plan.tensors, plan.task)
 
     def _final_model(self) -> None:
         """Build, log and record (study attr ``final_model``) the search's final model."""
         found = candidates(self.study)
         if not found:
             return
-        plan = self.plan
-        inputs = FinalInputs(tensors=plan.tensors, preprocessor=plan.preprocessor,
-                             task=plan.task, metric=plan.metric, train=plan.cfg.train,
-                             seed=plan.cfg.seed, study_name=plan.study_name,
-                             threshold_metric=plan.threshold_metric)
-        final = build_final(found, inputs, self._tracker, self.deadline)
+        final = build_final(found, FinalInputs.of(self.plan), self._tracker, self.deadline)
         if final is not None:
             self.study.set_user_attr("final_model", final.to_dict())
 
@@ -344,7 +335,8 @@ class SearchSession:
                              n_run_here=self.n_run, elapsed_s=time.monotonic() - self.started,
                              tracking_uri=self.plan.cfg.tracking_uri,
                              test_metrics=self.study.user_attrs.get("test_metrics", {})
-                             if step is FinalStep.HERE else {}, final_step=step)
+                             if step is FinalStep.HERE else {}, final_step=step,
+                             n_test_rows=len(self.plan.tensors.x_test))
 
 
 def run_search(plan: SearchPlan, *, tracker: Tracker | None = None,
@@ -358,7 +350,7 @@ def run_search(plan: SearchPlan, *, tracker: Tracker | None = None,
         StudyMismatchError: the named study exists with other data or settings.
         KeyboardInterrupt: after the running trial was failed and its MLflow run closed KILLED.
     """
-    torch.set_num_threads(plan.cfg.threads or os.cpu_count() or 1)
+    torch.set_num_threads(plan.threads)
     session = SearchSession(plan, tracker=tracker, sampler_salt=sampler_salt)
     session.open()
     session.run_trials(on_trial)

@@ -14,6 +14,7 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
@@ -43,6 +44,12 @@ class TrialOutcome(str, Enum):
 RUN_STATUS = {TrialOutcome.COMPLETE: "FINISHED", TrialOutcome.PRUNED: "KILLED",
               TrialOutcome.FAIL: "FAILED", TrialOutcome.INTERRUPTED: "KILLED"}
 _MAX_TAG = 5000
+#: The Optuna trial attr that names the trial's MLflow run.
+RUN_ID = "mlflow_run_id"
+_MAX_BATCH = 1000  # metrics per MLflow log_batch call
+#: Seconds between writes of a trial's epoch curves: a short trial writes them once, at its end;
+#: a long one every few seconds, so the MLflow UI follows it.
+FLUSH_S = 5.0
 
 
 class Tracker(Protocol):
@@ -68,6 +75,9 @@ class Tracker(Protocol):
 
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int | None = None) -> None:
         """Log several metrics in one call."""
+
+    def log_series(self, run_id: str, steps: Sequence[tuple[int, dict[str, float]]]) -> None:
+        """Log the metrics of several steps (e.g. epochs) in as few calls as the store allows."""
 
     def end_trial(self, run_id: str, outcome: TrialOutcome, metrics: dict[str, float]) -> None:
         """Log final metrics and close the run with the status that mirrors ``outcome``."""
@@ -111,6 +121,9 @@ class NullTracker:
         return f"null-{self._n}"
 
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int | None = None) -> None:
+        pass
+
+    def log_series(self, run_id: str, steps: Sequence[tuple[int, dict[str, float]]]) -> None:
         pass
 
     def end_trial(self, run_id: str, outcome: TrialOutcome, metrics: dict[str, float]) -> None:
@@ -337,13 +350,16 @@ class MlflowTracker(MlflowRuns):
             self.client.log_batch(run_id, params=items[i:i + 100])
 
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int | None = None) -> None:
+        self.log_series(run_id, [(step or 0, metrics)])
+
+    def log_series(self, run_id: str, steps: Sequence[tuple[int, dict[str, float]]]) -> None:
         from mlflow.entities import Metric
 
         stamp = int(time.time() * 1000)
-        batch = [Metric(k, float(v), stamp, step or 0) for k, v in metrics.items()
-                 if v == v and abs(v) != float("inf")]
-        if batch:
-            self.client.log_batch(run_id, metrics=batch)
+        batch = [Metric(k, float(v), stamp, step) for step, metrics in steps
+                 for k, v in metrics.items() if v == v and abs(v) != float("inf")]
+        for i in range(0, len(batch), _MAX_BATCH):
+            self.client.log_batch(run_id, metrics=batch[i:i + _MAX_BATCH])
 
     def end_trial(self, run_id: str, outcome: TrialOutcome, metrics: dict[str, float]) -> None:
         self.log_metrics(run_id, metrics)
@@ -378,16 +394,28 @@ def _join(root: str | None, name: str) -> str | None:
 
 
 class TrackingCallback:
-    """An :class:`~automl.train.EpochCallback` that logs each epoch's metrics (``step=epoch``)."""
+    """An :class:`~automl.train.EpochCallback` that logs each epoch's metrics (``step=epoch``),
+    written together every :data:`FLUSH_S` seconds; call :meth:`flush` when training ends."""
 
-    def __init__(self, tracker: Tracker, run_id: str) -> None:
-        self.tracker, self.run_id = tracker, run_id
+    def __init__(self, tracker: Tracker, run_id: str, flush_s: float = FLUSH_S) -> None:
+        self.tracker, self.run_id, self.flush_s = tracker, run_id, flush_s
+        self._pending: list[tuple[int, dict[str, float]]] = []
+        self._flushed = time.monotonic()
 
     def on_epoch_end(self, log: EpochLog) -> StopReason | None:
         metrics = {f"val_{k}": v for k, v in log.val.items()}
         metrics.update(train_loss=log.train_loss, lr=log.lr, epoch_seconds=log.seconds)
-        self.tracker.log_metrics(self.run_id, metrics, step=log.epoch)
+        self._pending.append((log.epoch, metrics))
+        if time.monotonic() - self._flushed >= self.flush_s:
+            self.flush()
         return None
+
+    def flush(self) -> None:
+        """Write the epochs not written yet."""
+        pending, self._pending = self._pending, []
+        self._flushed = time.monotonic()
+        if pending:
+            self.tracker.log_series(self.run_id, pending)
 
 
 def temporary_dir() -> tempfile.TemporaryDirectory[str]:

@@ -71,7 +71,9 @@ class Resampling:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EpochLog:
-    """What one epoch produced. Callbacks must not mutate it."""
+    """What one epoch produced: ``val`` holds the study metric on the validation rows (every
+    metric is computed only at an epoch that improves it; see :attr:`FitResult.best_val`).
+    Callbacks must not mutate it."""
 
     epoch: int
     train_loss: float
@@ -261,14 +263,21 @@ def predict_raw(model: nn.Module, x: torch.Tensor, batch_size: int = 8192) -> np
     return torch.cat(outputs).double().cpu().numpy() if outputs else np.zeros((0, 1))
 
 
-def score_split(model: nn.Module, data: TensorSplits, task: TaskType, split: str = "val",
-                batch_size: int = 8192) -> dict[str, float]:
-    """Every metric of ``task`` on one split, with regression outputs in target units."""
+def split_output(model: nn.Module, data: TensorSplits, task: TaskType, split: str = "val",
+                 batch_size: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+    """The raw outputs and the targets of one split (regression: both in target units)."""
     x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
     output = predict_raw(model, x, batch_size)
     y_true = y.cpu().numpy()
     if not task.is_classification:
         output, y_true = data.decode_target(output), data.decode_target(y_true)
+    return output, y_true
+
+
+def score_split(model: nn.Module, data: TensorSplits, task: TaskType, split: str = "val",
+                batch_size: int = 8192) -> dict[str, float]:
+    """Every metric of ``task`` on one split, with regression outputs in target units."""
+    output, y_true = split_output(model, data, task, split, batch_size)
     return evaluate(task, y_true, output, data.positive)
 
 
@@ -337,7 +346,8 @@ def fit(model: nn.Module, data: TensorSplits, *, task: TaskType, metric: Metric,
             train_loss, rows, _ = _train_epoch(model, data, loss_fn, optimizer, scheduler,
                                                optim.batch_size, sampler.order(generator),
                                                deadline)
-            val = score_split(model, data, task, "val", cfg.eval_batch_size)
+            output, y_true = split_output(model, data, task, "val", cfg.eval_batch_size)
+            val = evaluate(task, y_true, output, data.positive, only=metric)
             score = val[metric.name] if math.isfinite(train_loss) else math.nan
             log = EpochLog(epoch=epoch, train_loss=train_loss, val=val, score=score,
                            lr=optimizer.param_groups[0]["lr"],
@@ -345,7 +355,8 @@ def fit(model: nn.Module, data: TensorSplits, *, task: TaskType, metric: Metric,
             history.append(log)
             stop = stopper.update(score)
             if stopper.improved:
-                best_state, best_val = copy.deepcopy(model.state_dict()), val
+                best_state = copy.deepcopy(model.state_dict())
+                best_val = evaluate(task, y_true, output, data.positive)
             stop = _notify(callbacks, log) or stop
             if stop is None and deadline is not None and time.monotonic() > deadline:
                 stop = StopReason.TIMEOUT

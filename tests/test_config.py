@@ -111,7 +111,7 @@ def test_search_config_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = SearchConfig(csv_path=CSV)
     assert cfg.n_trials == 20 and cfg.timeout_s is None and cfg.seed == 0
     assert cfg.target is None and cfg.task is None and cfg.metric is None
-    assert (cfg.val_fraction, cfg.test_fraction) == (0.15, 0.15)
+    assert (cfg.val_fraction, cfg.test_fraction, cfg.folds) == (0.15, None, None)
     assert cfg.sampler is SamplerKind.TPE and cfg.pruner is PrunerKind.MEDIAN
     assert cfg.storage_url == DEFAULT_STORAGE and cfg.tracking_uri == DEFAULT_TRACKING_URI
     assert cfg.train == TrainConfig()

@@ -253,7 +253,9 @@ def test_imbalance_of_1_to_500_still_splits_when_the_rare_class_has_3_rows() -> 
     ({"common": 1000, "rare": 2}, 0.15,
      "target 'y': class 'rare' has 2 row(s); each class needs at least 3 rows to appear in "
      "train, validation and test: add rows or merge rare classes"),
-    ({"common": 1000, "rare": 1}, 0.0, "class 'rare' has 1 row(s); each class needs at least 2"),
+    ({"common": 1000, "rare": 2}, 0.0,
+     "class 'rare' has 2 row(s); each class needs at least 3 rows to appear in training and "
+     "validation folds"),
     ({"a": 50, "b": 1, "c": 2, "d": 1, "e": 1}, 0.15,
      "class 'b' has 1 row(s), 'c' has 2 row(s), 'd' has 1 row(s) (and 1 more classes)"),
 ])

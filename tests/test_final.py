@@ -168,7 +168,7 @@ def test_the_final_model_is_its_own_run_and_predict_uses_it(
     cfg = _done(search_cfg, "regression", n_trials=4)
     study = load_study(cfg.storage_url, cfg.study_name)
     final = study.user_attrs["final_model"]
-    assert final["kind"] in ("ensemble", "refit", "best_trial")
+    assert final["kind"] in ("ensemble", "refit", "best_trial", "bag")
     run = MlflowClient(cfg.tracking_uri).get_run(final["run_id"])
     assert run.data.tags["automl.role"] == "final"
     assert run.data.tags["mlflow.parentRunId"] == study.user_attrs["mlflow_parent_run_id"]
@@ -189,15 +189,13 @@ def test_the_final_model_is_its_own_run_and_predict_uses_it(
 
 
 def test_the_refit_model_loads_and_predicts(search_cfg: Callable[..., SearchConfig]) -> None:
-    cfg = _done(search_cfg, "binary", n_trials=2)
+    cfg = _done(search_cfg, "binary", n_trials=2, folds=1)  # one validation split: a refit
     plan = prepare_search(cfg)
     study = load_study(cfg.storage_url, cfg.study_name)
     best = candidate(ranked(study)[0])  # one candidate: no ensemble, so a refit
     tracker = MlflowTracker(cfg.tracking_uri, cfg.study_name)
     tracker.parent_run_id = study.user_attrs["mlflow_parent_run_id"]
-    inputs = FinalInputs(tensors=plan.tensors, preprocessor=plan.preprocessor,
-                         task=TaskType.BINARY, metric=plan.metric, train=cfg.train, seed=0,
-                         study_name=cfg.study_name)
+    inputs = FinalInputs.of(plan)
     final = build_final([best], inputs, tracker)
     assert final is not None and final.kind == "refit"
     assert final.refit_epochs == best.best_epoch + 1
@@ -219,9 +217,7 @@ def test_no_candidate_with_a_kept_model_gives_no_final_model(
     cfg = search_cfg("binary")
     plan = prepare_search(cfg)
     tracker = MlflowTracker(cfg.tracking_uri, "empty")
-    inputs = FinalInputs(tensors=plan.tensors, preprocessor=plan.preprocessor,
-                         task=TaskType.BINARY, metric=plan.metric, train=cfg.train, seed=0,
-                         study_name="empty")
+    inputs = FinalInputs.of(plan)
     ghost = Candidate(number=0, value=0.5, params={}, run_id="0" * 32, best_epoch=0,
                       epoch_seconds=0.01)
     assert build_final([ghost], inputs, tracker) is None

@@ -54,7 +54,8 @@ def searched(tmp_path_factory: pytest.TempPathFactory, _migrated_mlflow_db: Path
     csv = _table(tmp / "fraud.csv")
     code, stdout, stderr = cli("search", str(csv), "--target", "y", "--study", "fraud",
                                "--n-trials", "2", "--max-epochs", "3", "--patience", "2",
-                               "--threads", "1", "--device", "cpu", *stores)
+                               "--threads", "1", "--device", "cpu", "--test-fraction", "0.15",
+                               *stores)
     assert code == 0, stderr
     return Searched(csv=csv, tmp=tmp, stdout=stdout, stores=stores, storage=storage,
                     tracking=tracking)

@@ -46,16 +46,25 @@ class Finished:
     def stores(self) -> list[str]:
         return ["--storage", self.cfg.storage_url, "--tracking-uri", self.cfg.tracking_uri]
 
+    def rows(self) -> pd.DataFrame:
+        """Some rows of the training CSV, target included."""
+        return pd.read_csv(self.cfg.csv_path).head(25)
+
     def val_rows(self) -> pd.DataFrame:
         cfg = self.cfg
         return split(self.plan.dataset.frame, self.plan.dataset.schema, seed=cfg.seed,
-                     val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction).val
+                     val_fraction=cfg.val_fraction,
+                     test_fraction=self.plan.validation.test_fraction).val
 
 
 @pytest.fixture
-def finish(search_cfg: Callable[..., SearchConfig], tmp_path: Path) -> Callable[[str], Finished]:
-    def run(task: str) -> Finished:
-        cfg = search_cfg(task, n_trials=2)
+def finish(search_cfg: Callable[..., SearchConfig],
+           tmp_path: Path) -> Callable[..., Finished]:
+    """A finished 2-trial search; ``folds=1`` for one validation split (``val_rows``), else
+    the default (cross-validated, a bagged final model)."""
+
+    def run(task: str, folds: int | None = None) -> Finished:
+        cfg = search_cfg(task, n_trials=2, folds=folds)
         plan = prepare_search(cfg)
         run_search(plan)
         return Finished(cfg=cfg, plan=plan, tmp=tmp_path)
@@ -67,7 +76,7 @@ def finish(search_cfg: Callable[..., SearchConfig], tmp_path: Path) -> Callable[
 @pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
 def test_predict_equals_the_models_own_validation_predictions(finish: Callable[[str], Finished],
                                                                task: str) -> None:
-    done = finish(task)
+    done = finish(task, folds=1)
     val = done.val_rows()
     val.to_csv(done.tmp / "new.csv", index=False)
     # the best trial's own model (without --trial: the final model, see tests/test_final.py)
@@ -112,7 +121,7 @@ def test_predict_equals_the_models_own_validation_predictions(finish: Callable[[
 def test_predict_keeps_row_order_and_handles_unseen_and_missing_values(
         finish: Callable[[str], Finished]) -> None:
     done = finish("binary")
-    rows = done.val_rows().drop(columns="y").reset_index(drop=True)
+    rows = done.rows().drop(columns="y")
     shuffled = rows.iloc[::-1].reset_index(drop=True)
     odd = pd.DataFrame({"color": ["purple", None], "x1": [np.nan, 0.3], "x2": [0.1, np.nan],
                         "note": ["extra", "extra"]})
@@ -134,7 +143,7 @@ def test_predict_keeps_row_order_and_handles_unseen_and_missing_values(
 def test_predict_refusals_exit_2_with_one_clear_line(finish: Callable[[str], Finished]) -> None:
     done = finish("binary")
     study, tmp = done.cfg.study_name, done.tmp
-    done.val_rows().drop(columns="x2").to_csv(tmp / "no_x2.csv", index=False)
+    done.rows().drop(columns="x2").to_csv(tmp / "no_x2.csv", index=False)
 
     code, _, stderr = cli("predict", study, str(tmp / "no_x2.csv"), *done.stores)
     assert code == 2

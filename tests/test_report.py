@@ -75,7 +75,7 @@ def _search(tmp: Path, migrated_db: Path, name: str) -> Finished:
     cfg = SearchConfig(csv_path=tmp / "data.csv", target="y", study_name=name, n_trials=2,
                        storage_url=f"sqlite:///{tmp}/studies/optuna.db",
                        tracking_uri=f"sqlite:///{tmp}/mlruns/mlflow.db", threads=1,
-                       n_startup_trials=2, n_warmup_epochs=1,
+                       n_startup_trials=2, n_warmup_epochs=1, test_fraction=0.15,
                        train=TrainConfig(max_epochs=3, patience=2, device="cpu"))
     run_search(prepare_search(cfg))
     return Finished(cfg=cfg, tmp=tmp)

@@ -190,7 +190,7 @@ def test_another_metric_under_the_same_study_is_refused(search_cfg: SearchCfg) -
 
 # -------------------------------------------------------------------------------- the outcome
 def test_best_model_and_test_metrics_are_on_the_parent_run(search_cfg: SearchCfg) -> None:
-    cfg = search_cfg(n_trials=2)
+    cfg = search_cfg(n_trials=2, test_fraction=0.15)
     summary = _search(cfg)
     report = summary.report.to_json()
     client = MlflowClient(cfg.tracking_uri)
@@ -216,7 +216,7 @@ def test_best_model_and_test_metrics_are_on_the_parent_run(search_cfg: SearchCfg
 def test_the_final_step_runs_once_by_the_last_worker_to_end(search_cfg: SearchCfg) -> None:
     """A worker that ends while another still runs a trial leaves the test score, the final
     model and the parent run to the last one; a run that adds no trial does not redo them."""
-    cfg = search_cfg(n_trials=1)
+    cfg = search_cfg(n_trials=1, test_fraction=0.15)
     parent = _search(cfg).report.to_json()["mlflow_parent_run_id"]
     study = load_study(cfg.storage_url, "test-binary")
     elsewhere = study.ask()  # another worker's trial, RUNNING
@@ -260,7 +260,8 @@ def test_describe_is_stable_json_with_a_ranked_leaderboard(search_cfg: SearchCfg
     assert report["trials"]["COMPLETE"] + report["trials"]["PRUNED"] == 2
     board = report["leaderboard"]
     assert len(board) == report["trials"]["COMPLETE"] >= 1
-    assert all(set(row) == {"trial", "value", "params", "mlflow_run_id"} for row in board)
+    assert all(set(row) == {"trial", "value", "spread", "params", "mlflow_run_id"}
+               for row in board)
     assert [row["value"] for row in board] == sorted(row["value"] for row in board)
     assert board[0]["trial"] == report["best_trial"]
     assert board[0]["value"] == report["best_value"]
@@ -294,7 +295,7 @@ def test_a_diverging_trial_fails_and_the_search_goes_on(search_cfg: SearchCfg) -
 
 def test_trial_time_limit_ends_each_trial_complete_with_its_best_epoch(search_cfg) -> None:
     train = TrainConfig(max_epochs=50, patience=50, device="cpu", max_trial_seconds=1e-6)
-    cfg = search_cfg("regression", n_trials=2, train=train)
+    cfg = search_cfg("regression", n_trials=2, train=train, folds=1)
     run_search(prepare_search(cfg))
     study = optuna.load_study(study_name=cfg.study_name, storage=cfg.storage_url)
     trials = study.get_trials(deepcopy=False)
@@ -307,7 +308,7 @@ def test_one_trial_gets_at_most_a_share_of_the_timeout(search_cfg: SearchCfg,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(automl.objective, "MAX_TRIAL_SHARE", 1e-9)  # the share ends every 1st epoch
     train = TrainConfig(max_epochs=50, patience=50, device="cpu", max_trial_seconds=None)
-    cfg = search_cfg("regression", n_trials=2, timeout_s=600, train=train)
+    cfg = search_cfg("regression", n_trials=2, timeout_s=600, train=train, folds=1)
     run_search(prepare_search(cfg))
     trials = optuna.load_study(study_name=cfg.study_name, storage=cfg.storage_url).trials
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 2

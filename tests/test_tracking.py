@@ -199,10 +199,21 @@ def test_epoch_metrics_have_one_point_per_epoch(mlflow_tracker: MlflowTracker,
     scores = [0.6, 0.7, 0.75]
     for epoch, score in enumerate(scores):
         assert callback.on_epoch_end(_epoch(epoch, score)) is None
+    assert client.get_metric_history(run_id, "val_roc_auc") == []  # a short trial: one write
+    callback.flush()
     history = client.get_metric_history(run_id, "val_roc_auc")
     assert [(m.step, m.value) for m in sorted(history, key=lambda m: m.step)] == list(
         enumerate(scores))
     assert [m.step for m in client.get_metric_history(run_id, "train_loss")] == [0, 1, 2]
+
+
+def test_a_long_trial_writes_its_epochs_as_it_goes(mlflow_tracker: MlflowTracker,
+                                                   client: MlflowClient) -> None:
+    run_id = mlflow_tracker.start_trial(0, {})
+    callback = TrackingCallback(mlflow_tracker, run_id, flush_s=0.0)  # every epoch is "late"
+    for epoch, score in enumerate([0.6, 0.7]):
+        callback.on_epoch_end(_epoch(epoch, score))
+        assert len(client.get_metric_history(run_id, "val_roc_auc")) == epoch + 1
 
 
 def test_non_finite_metrics_are_skipped(mlflow_tracker: MlflowTracker,

@@ -37,10 +37,11 @@ def automl_env(storage: str, tracking: str) -> dict[str, str]:
 
 
 def search_args(csv: Path, study: str, n_trials: int, epochs: int = 3) -> list[str]:
-    """``automl search`` arguments for a small study; ``--patience epochs`` keeps trials whole."""
+    """``automl search`` arguments for a small study; ``--patience epochs`` keeps trials whole,
+    ``--folds 1`` keeps them short (one network each; cross-validation has tests of its own)."""
     return ["search", str(csv), "--target", "y", "--study", study, "--n-trials", str(n_trials),
             "--max-epochs", str(epochs), "--patience", str(epochs), "--device", "cpu",
-            "--threads", "1", "--pruner", "none"]
+            "--threads", "1", "--pruner", "none", "--folds", "1"]
 
 
 def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:

@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -34,6 +35,7 @@ from automl.config import (
     default_tracking_uri,
 )
 from automl.errors import AutoMLError
+from automl.folds import CV_MAX_ROWS, DEFAULT_FOLDS, MAX_FOLDS, MIN_TEST_ROWS
 from automl.metrics import IMBALANCED_DEFAULT, IMBALANCED_SHARE, IMBALANCED_WHY
 from automl.plan import SearchPlan, prepare_search
 from automl.queries import StudyReport, resume_config
@@ -68,6 +70,15 @@ def search(
         search_default("threshold_metric"), "--threshold-metric",
         help="What the final model's decision threshold maximises (binary): f1, fbeta:BETA, "
              "precision@recall:MIN or recall@precision:MIN."),
+    folds: int | None = typer.Option(
+        None, "--folds", min=1, max=MAX_FOLDS,
+        help=f"Cross-validation folds that score each trial; 1: one validation split "
+             f"[default: {DEFAULT_FOLDS} for tables of at most {CV_MAX_ROWS:,} rows outside the "
+             "test split, else 1]."),
+    test_fraction: float | None = typer.Option(
+        None, "--test-fraction", min=0.0, max=0.5,
+        help=f"Share of rows held out to score the final model once [default: 0.15; none when "
+             f"cross-validating a table that would leave under {MIN_TEST_ROWS} test rows]."),
     sampler: SamplerKind = typer.Option(search_default("sampler"), "--sampler",
                                         help="Optuna sampler."),
     pruner: PrunerKind = typer.Option(search_default("pruner"), "--pruner",
@@ -95,7 +106,8 @@ def search(
         cfg = SearchConfig(
             csv_path=csv_path, target=target, study_name=study, n_trials=n_trials,
             timeout_s=timeout, seed=seed, task=task, metric=metric,
-            positive_class=positive_class, threshold_metric=threshold_metric,
+            positive_class=positive_class, threshold_metric=threshold_metric, folds=folds,
+            test_fraction=test_fraction,
             sampler=sampler, pruner=pruner, threads=threads, experiment_name=experiment,
             storage_url=storage or default_storage(),
             tracking_uri=tracking_uri or default_tracking_uri(),
@@ -183,8 +195,15 @@ def _render_plan(plan: SearchPlan) -> None:
     out.print(f"task    {schema.task.value}{classes}, target {schema.target!r}, metric "
               f"{plan.metric.name} ({plan.metric.direction.value})")
     _render_balance(plan)
-    out.print(f"split   {len(t.x_train):,} train / {len(t.x_val):,} validation / "
-              f"{len(t.x_test):,} test rows (seed {cfg.seed}); {t.d_in} model inputs")
+    if plan.folds:
+        scored = (f"{len(t.x_train):,} rows in {plan.folds.k} cross-validation folds (a network "
+                  f"per fold; --folds)")
+    else:
+        scored = f"{len(t.x_train):,} train / {len(t.x_val):,} validation"
+    test = (f"{len(t.x_test):,} test rows" if len(t.x_test)
+            else f"no test split (too few rows for {MIN_TEST_ROWS})")
+    out.print(f"split   {scored} / {test} (seed {cfg.seed}); {t.d_in} model inputs",
+              soft_wrap=True)
     out.print(f"study   {plan.study_name!r} in {mask(cfg.storage_url)}, budget "
               f"{cfg.n_trials} trials" + (f", timeout {cfg.timeout_s:g}s" if cfg.timeout_s else ""))
     table = Table("column", "kind", "action", title="columns", title_justify="left")
@@ -244,12 +263,37 @@ def _render_summary(summary: SearchSummary) -> None:
     render_leaderboard(report)
     counts = ", ".join(f"{n} {s.lower()}" for s, n in report.trials.to_json().items() if n)
     out.print(f"{summary.n_run_here} trial(s) run in {summary.elapsed_s:.0f}s; study: {counts}")
-    if summary.test_metrics:
-        scores = ", ".join(f"{k} {v:.4g}" for k, v in summary.test_metrics.items())
-        out.print(f"best trial on the held-out test split: {scores}")
+    if summary.final_step is FinalStep.HERE and report.final_model:
+        _render_final(report.final_model, report.metric or "", summary.n_test_rows)
     _render_deferral(summary)
     out.print(f"compare trials in the MLflow UI:\n  mlflow ui --backend-store-uri "
               f"{mask(summary.tracking_uri)}", soft_wrap=True)
+
+
+_FINAL_KINDS = {"ensemble": "an ensemble of trials {trials}", "bag": "trial {trials}",
+                "refit": "trial {trials} refitted on the training and validation rows",
+                "best_trial": "trial {trials}"}
+
+
+def _render_final(final: dict[str, Any], metric: str, n_test_rows: int) -> None:
+    """What the final model is, its selection score and its test score (or why there is none)."""
+    bagged = final.get("cross_validated", False)
+    what = _FINAL_KINDS.get(final["kind"], "trial {trials}").format(
+        trials=", ".join(map(str, final["trials"])))
+    if bagged:
+        what += " (each the average of its fold networks)"
+    on = "out-of-fold" if bagged else "validation"
+    out.print(f"final model: {what}; {on} {metric} {final['val_score']:.4g}", soft_wrap=True)
+    test = {k: v for k, v in final.get("test_metrics", {}).items()}
+    if test:
+        scores = ", ".join(f"{k} {v:.4g}" for k, v in test.items())
+        out.print(f"final model on the {n_test_rows:,} held-out test rows, which no selection step "
+                  f"saw: {scores}", soft_wrap=True)
+    elif not n_test_rows:
+        out.print(f"no test split: the table is too small for a useful one (under "
+                  f"{MIN_TEST_ROWS} test rows), so every row went to the folds; the {on} "
+                  f"{metric} above is the estimate (a little optimistic: the same rows chose the "
+                  "model)", soft_wrap=True)
 
 
 def _render_deferral(summary: SearchSummary) -> None:
@@ -267,14 +311,17 @@ def _render_deferral(summary: SearchSummary) -> None:
 
 
 def render_leaderboard(report: StudyReport) -> None:
-    """The leaderboard as a table: rank, trial, value, network, optimizer, MLflow run."""
+    """The leaderboard as a table: rank, trial, value (± the spread of its fold scores when
+    cross-validated), network (``linear`` for the linear model), optimizer, MLflow run."""
     table = Table("#", "trial", report.metric or "value", "network", "optimizer",
                   "MLflow run", title=f"study {report.study!r}", title_justify="left")
     for rank, row in enumerate(report.leaderboard, 1):
         p = row.params
-        network = f"{p.get('arch')} {p.get('n_blocks')}x{p.get('d_block')}"
+        network = ("linear" if p.get("n_blocks") == 0
+                   else f"{p.get('arch')} {p.get('n_blocks')}x{p.get('d_block')}")
         optimizer = f"{p.get('optimizer')} lr={p.get('lr', 0):.1e} bs={p.get('batch_size')}"
-        table.add_row(str(rank), str(row.trial), f"{row.value:.4f}", network, optimizer,
+        value = f"{row.value:.4f}" + ("" if row.spread is None else f" ± {row.spread:.3f}")
+        table.add_row(str(rank), str(row.trial), value, network, optimizer,
                       str(row.mlflow_run_id)[:12])
     out.print(table)
 

@@ -1,0 +1,146 @@
+"""How trials are scored: one validation split, or k folds of the search rows (small data).
+
+A table with at most :data:`CV_MAX_ROWS` search rows (the rows outside the test split) is
+cross-validated: every trial trains one network per fold and is scored on the rows it did not
+train on. With few rows one validation split is a small, noisy sample that the sampler, the
+pruner and the ensemble all overfit; k folds score every configuration on every row, at k times
+the training cost, which small data can afford. Larger tables keep one validation split.
+
+:class:`Folds` is the fold of each search row, fixed per study: drawn once (stratified for
+classification) and stored with the study (:meth:`Folds.encode`), so ``resume`` and every worker
+score trials on the same folds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.model_selection import KFold, StratifiedKFold
+
+from automl.errors import ConfigError
+from automl.features import TensorSplits
+
+#: Search rows at or under which trials are cross-validated by default.
+CV_MAX_ROWS = 5_000
+DEFAULT_FOLDS = 5
+MAX_FOLDS = 10  # one digit per row in the stored assignment
+#: A cross-validated study whose test split would hold fewer rows keeps no test split: every
+#: row goes to the folds, and the out-of-fold score is the estimate shown.
+MIN_TEST_ROWS = 100
+DEFAULT_TEST_FRACTION = 0.15
+#: The Optuna trial attr of a cross-validated trial: each fold's best score, in fold order.
+FOLD_SCORES = "fold_scores"
+
+
+@dataclass(frozen=True, slots=True)
+class Validation:
+    """The scoring scheme of a study: ``folds`` (1: one validation split) and the share of rows
+    held out for the test split."""
+
+    folds: int
+    test_fraction: float
+
+    @property
+    def cross_validated(self) -> bool:
+        return self.folds > 1
+
+
+def choose_validation(n_rows: int, folds: int | None, test_fraction: float | None,
+                      smallest_class: int | None = None) -> Validation:
+    """The scheme for a table of ``n_rows``; ``None`` options are chosen by size.
+
+    ``folds=None``: :data:`DEFAULT_FOLDS` when the search rows (outside the test split) are at
+    most :data:`CV_MAX_ROWS`, else 1; never more folds than the smallest class has search rows.
+    ``test_fraction=None``: :data:`DEFAULT_TEST_FRACTION`, or 0 for a cross-validated table whose
+    test split would hold fewer than :data:`MIN_TEST_ROWS` rows.
+
+    >>> choose_validation(1000, None, None)
+    Validation(folds=5, test_fraction=0.15)
+    >>> choose_validation(569, None, None)
+    Validation(folds=5, test_fraction=0.0)
+    >>> choose_validation(50_000, None, None)
+    Validation(folds=1, test_fraction=0.15)
+
+    Raises:
+        ConfigError: ``folds`` is more than the smallest class has rows.
+    """
+    share = DEFAULT_TEST_FRACTION if test_fraction is None else test_fraction
+    search_rows = round(n_rows * (1 - share))
+    class_rows = None if smallest_class is None else round(smallest_class * (1 - share))
+    if folds is None:
+        folds = DEFAULT_FOLDS if search_rows <= CV_MAX_ROWS else 1
+        if class_rows is not None and folds > class_rows:
+            folds = max(1, min(folds, class_rows)) if class_rows >= 2 else 1
+    elif class_rows is not None and folds > class_rows:
+        raise ConfigError(f"--folds {folds}: the smallest class has only {class_rows} search "
+                          f"rows, so some folds would lack it; use --folds {max(1, class_rows)} "
+                          "or fewer")
+    if test_fraction is None and folds > 1 and n_rows * share < MIN_TEST_ROWS:
+        share = 0.0
+    return Validation(folds=folds, test_fraction=share)
+
+
+@dataclass(frozen=True, slots=True)
+class Folds:
+    """The fold (``0..k-1``) of each search row, in row order."""
+
+    assignment: np.ndarray
+
+    @property
+    def k(self) -> int:
+        return int(self.assignment.max()) + 1
+
+    @classmethod
+    def draw(cls, y: np.ndarray, k: int, seed: int, *, stratify: bool) -> Folds:
+        """``k`` folds of the rows with labels ``y`` (stratified by class when ``stratify``).
+
+        >>> Folds.draw(np.array([0, 1] * 5), 5, seed=0, stratify=True).k
+        5
+        """
+        if not 2 <= k <= MAX_FOLDS:
+            raise ValueError(f"k must be in [2, {MAX_FOLDS}]: {k=}")
+        splitter = (StratifiedKFold(n_splits=k, shuffle=True, random_state=seed) if stratify
+                    else KFold(n_splits=k, shuffle=True, random_state=seed))
+        assignment = np.empty(len(y), dtype=np.int8)
+        for fold, (_, rows) in enumerate(splitter.split(np.zeros(len(y)), y)):
+            assignment[rows] = fold
+        return cls(assignment)
+
+    def encode(self) -> str:
+        """One digit per row: how the study stores its folds.
+
+        >>> Folds(np.array([0, 2, 1], dtype=np.int8)).encode()
+        '021'
+        """
+        return "".join(map(str, self.assignment.tolist()))
+
+    @classmethod
+    def decode(cls, text: str) -> Folds:
+        """The folds stored by :meth:`encode`."""
+        return cls(np.frombuffer(text.encode("ascii"), dtype=np.uint8).astype(np.int8) - 48)
+
+    def out_of_fold(self, outputs: list[np.ndarray]) -> np.ndarray:
+        """One array in row order from each fold's outputs on its own rows (``outputs[j]``:
+        the rows of fold ``j``, in row order).
+
+        >>> Folds(np.array([1, 0, 1], dtype=np.int8)).out_of_fold([np.array([5.]),
+        ...                                                        np.array([7., 8.])])
+        array([7., 5., 8.])
+        """
+        result = np.zeros((len(self.assignment), *outputs[0].shape[1:]))
+        for fold, output in enumerate(outputs):
+            result[self.assignment == fold] = output
+        return result
+
+    def split(self, tensors: TensorSplits, fold: int) -> TensorSplits:
+        """``tensors`` with fold ``fold`` of its training rows as the validation rows and the
+        other folds as the training rows (the test rows unchanged)."""
+        held = torch.from_numpy(self.assignment == fold).to(tensors.x_train.device)
+        return TensorSplits(
+            x_train=tensors.x_train[~held], y_train=tensors.y_train[~held],
+            x_val=tensors.x_train[held], y_val=tensors.y_train[held], x_test=tensors.x_test,
+            y_test=tensors.y_test, d_in=tensors.d_in, d_out=tensors.d_out, n_num=tensors.n_num,
+            target_mean=tensors.target_mean, target_std=tensors.target_std,
+            target_log=tensors.target_log, positive=tensors.positive)
