@@ -2,8 +2,9 @@
 
 :class:`Objective` is the Optuna objective; its :meth:`Objective.after_trial` (an Optuna
 callback, called once Optuna has stored the trial's state) closes the trial's MLflow run with
-the mirrored status and keeps the model of a trial that enters the top
-:data:`~automl.final.TOP_K`. A trial's time is bounded by :meth:`Objective.trial_deadline`.
+the mirrored status and keeps the model (a cross-validated trial's: the bag of its fold
+networks) of a trial that enters the top :data:`~automl.final.TOP_K`. A trial's time, all its
+folds together, is bounded by :meth:`Objective.trial_deadline`.
 """
 
 from __future__ import annotations
@@ -103,16 +104,12 @@ class Objective:
         tracking = TrackingCallback(self.tracker, run_id)
         try:
             trained = self._train(trial, params, tracking)
-        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: Optuna fails the trial, MLflow KILLED
+        except BaseException as exc:  # a pruned trial's run is closed by after_trial
             tracking.flush()
-            self.tracker.end_trial(run_id, TrialOutcome.INTERRUPTED, {})
-            raise
-        except optuna.TrialPruned:
-            tracking.flush()
-            raise
-        except BaseException:
-            tracking.flush()
-            self.tracker.end_trial(run_id, TrialOutcome.FAIL, {})
+            if not isinstance(exc, optuna.TrialPruned):  # Ctrl-C or SIGTERM: MLflow KILLED
+                self.tracker.end_trial(run_id, TrialOutcome.INTERRUPTED
+                                       if isinstance(exc, KeyboardInterrupt)
+                                       else TrialOutcome.FAIL, {})
             raise
         tracking.flush()
         return trained.score

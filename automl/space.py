@@ -119,8 +119,8 @@ _BASE = {"embedding": "none", "arch": "mlp", "n_blocks": 3, "d_block": 256, "dro
          "weight_decay": 1e-5, "schedule": "cosine", "batch_size": 256}
 
 #: The linear (logistic) model: what a user would write in five lines, as a network.
-LINEAR = {"n_blocks": 0, "optimizer": "adamw", "lr": 1e-2, "weight_decay": 1e-4,
-          "schedule": "cosine", "batch_size": 128}
+LINEAR = {"n_blocks": 0, "optimizer": "adamw", "lr": 1e-1, "weight_decay": 1e-4,
+          "schedule": "cosine", "batch_size": 64}
 
 # Configurations that do well on tabular data at a small cost (after the tuned defaults in
 # Gorishniy et al. 2021/2022), tried first so the search starts from strong, cheap points; the

@@ -108,7 +108,7 @@ def linear(task: str, train: pd.DataFrame, test: pd.DataFrame) -> Scores:
     """The five-line baseline on the same split."""
     start = time.perf_counter()
     x, y = train.drop(columns=TARGET), train[TARGET]
-    text = [c for c in x.columns if x[c].dtype == object]
+    text = [c for c in x.columns if not pd.api.types.is_numeric_dtype(x[c])]
     numeric = [c for c in x.columns if c not in text]
     features = make_column_transformer(
         (make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
