@@ -107,6 +107,24 @@ class StudyReport:
                 "best_trial": self.best_trial, "trials": self.trials.to_json()}
 
 
+def network_label(params: dict[str, Any]) -> str:
+    """A trial's network in a few words: ``linear``, ``mlp 3x256``, ``resnet 2x128 periodic``
+    (empty for parameters without an architecture)."""
+    if params.get("n_blocks") == 0:
+        return "linear"
+    if "arch" not in params:
+        return ""
+    text = f"{params['arch']} {params.get('n_blocks')}x{params.get('d_block')}"
+    return text + (" periodic" if params.get("embedding") == "periodic" else "")
+
+
+def optimizer_label(params: dict[str, Any]) -> str:
+    """A trial's optimizer in a few words: ``adamw lr=1.0e-03 bs=256`` (empty without one)."""
+    if "optimizer" not in params:
+        return ""
+    return f"{params['optimizer']} lr={params.get('lr', 0):.1e} bs={params.get('batch_size')}"
+
+
 def ranked(study: optuna.Study) -> list[FrozenTrial]:
     """Complete trials, best first (ties: the earlier trial)."""
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))

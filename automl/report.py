@@ -34,7 +34,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.errors import ConfigError, os_reason
-from automl.queries import StudyReport
+from automl.queries import StudyReport, network_label, optimizer_label
 from automl.tracking import Tracker, temporary_dir
 
 REPORT_ARTIFACT = "report"
@@ -248,7 +248,7 @@ def _leaderboard(summary: StudyReport, metric: str) -> Section:
     rows = []
     for rank, row in enumerate(board, 1):
         p = row.params
-        rows.append([rank, row.trial, _num(row.value), _network(p), _optimizer(p),
+        rows.append([rank, row.trial, _num(row.value), network_label(p), optimizer_label(p),
                      str(row.mlflow_run_id or "")])
     labels = [f"#{r[0]} trial {r[1]}: {r[3]}" for r in rows][::-1]
     values = [float(row.value) for row in board][::-1]
@@ -297,19 +297,6 @@ def _threshold(threshold: dict[str, Any]) -> Section:
         note += "; no threshold met the constraint, the closest one is used"
     return Section(name="threshold", title="Decision threshold", png=_png(fig), table=table,
                    note=note)
-
-
-def _network(p: dict[str, Any]) -> str:
-    if "arch" not in p:
-        return ""
-    text = f"{p.get('arch')} {p.get('n_blocks')}x{p.get('d_block')}"
-    return text + (" periodic" if p.get("embedding") == "periodic" else "")
-
-
-def _optimizer(p: dict[str, Any]) -> str:
-    if "optimizer" not in p:
-        return ""
-    return f"{p.get('optimizer')} lr={_num(p.get('lr'))} bs={p.get('batch_size')}"
 
 
 def _columns(attrs: dict[str, Any]) -> Section:

@@ -38,7 +38,7 @@ from automl.errors import AutoMLError
 from automl.folds import CV_MAX_ROWS, DEFAULT_FOLDS, MAX_FOLDS, MIN_TEST_ROWS
 from automl.metrics import IMBALANCED_DEFAULT, IMBALANCED_SHARE, IMBALANCED_WHY
 from automl.plan import SearchPlan, prepare_search
-from automl.queries import StudyReport, resume_config
+from automl.queries import StudyReport, network_label, optimizer_label, resume_config
 from automl.session import FinalStep, SearchSummary, run_search
 from automl.session import Progress as SearchProgress
 from automl.stores import mask
@@ -317,9 +317,8 @@ def render_leaderboard(report: StudyReport) -> None:
                   "MLflow run", title=f"study {report.study!r}", title_justify="left")
     for rank, row in enumerate(report.leaderboard, 1):
         p = row.params
-        network = ("linear" if p.get("n_blocks") == 0
-                   else f"{p.get('arch')} {p.get('n_blocks')}x{p.get('d_block')}")
-        optimizer = f"{p.get('optimizer')} lr={p.get('lr', 0):.1e} bs={p.get('batch_size')}"
+        network = network_label(p)
+        optimizer = optimizer_label(p)
         value = f"{row.value:.4f}" + ("" if row.spread is None else f" ± {row.spread:.3f}")
         table.add_row(str(rank), str(row.trial), value, network, optimizer,
                       str(row.mlflow_run_id)[:12])
