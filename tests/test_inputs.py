@@ -29,6 +29,7 @@ from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner, Result
 
 import automl.cli
+import automl.retry
 from automl.cli import app
 from automl.config import SearchConfig
 from automl.data import ColumnKind, TaskType
@@ -499,6 +500,9 @@ def test_refused(case: Refused, tmp_path: Path, tmp_tracking_uri: str,
                  monkeypatch: pytest.MonkeyPatch) -> None:
     for key, value in case.env.items():
         monkeypatch.setenv(key, value)
+    # A store that cannot be reached is retried (0.2 + 1 + 3 s) before the refusal: the same
+    # repeats and the same one line, without the waits.
+    monkeypatch.setattr(automl.retry, "PAUSES_S", (0.0,) * len(automl.retry.PAUSES_S))
     csv = case.write(tmp_path)
     args = [a.replace("{tmp}", str(tmp_path)) for a in case.args]
     stores = {"--storage": f"sqlite:///{tmp_path}/studies/s.db", "--tracking-uri":
