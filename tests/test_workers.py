@@ -20,6 +20,7 @@ from typing import Any
 
 import optuna
 import pytest
+from cli_helpers import cli
 from mlflow.tracking import MlflowClient
 
 from automl.workers import threads_per_worker
@@ -120,7 +121,10 @@ def test_sigkill_mid_trial_then_resume_reaches_exactly_the_budget(
         make_csv: Callable[..., Path], stores: tuple[str, str]) -> None:
     storage, tracking = stores
     env = automl_env(storage, tracking)
-    proc = start(search_args(make_csv(n_rows=3000), "killed", n_trials=3, epochs=60), env)
+    # Every trial, the retried victim included, ends after 5 s of training (as COMPLETE, with
+    # its best epoch): far longer than the wait for the kill, a fraction of 60 full epochs.
+    proc = start([*search_args(make_csv(n_rows=3000), "killed", n_trials=3, epochs=60),
+                  "--max-trial-seconds", "5"], env)
     wait_for(lambda: training(storage, "killed"), 90, "a trial in training")
     proc.kill()
     proc.wait(10)
@@ -209,7 +213,10 @@ def test_worker_refuses_changed_data(make_csv: Callable[..., Path],
     storage, tracking = stores
     env = automl_env(storage, tracking)
     csv = make_csv()
-    assert run(search_args(csv, "data", n_trials=1, epochs=1), env).returncode == 0
+    # The study is made in this process (what is tested is the worker process's refusal).
+    code, _, stderr = cli(*search_args(csv, "data", n_trials=1, epochs=1),
+                          "--storage", storage, "--tracking-uri", tracking)
+    assert code == 0, stderr
     make_csv(seed=1)  # the same path, other rows
     done = run(["worker", "data"], env)
     assert done.returncode == 2
