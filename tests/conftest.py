@@ -32,30 +32,36 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(before)
 
 
+def write_csv(path: Path, task: str = "binary", n_rows: int = 120, missing: bool = False,
+              categoricals: bool = True, seed: int = 0) -> Path:
+    """Write a small synthetic CSV with a learnable target to ``path``; returns it."""
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.normal(size=n_rows), rng.normal(size=n_rows)
+    frame = pd.DataFrame({"x1": x1.round(4), "x2": x2.round(4)})
+    if categoricals:
+        frame["color"] = rng.choice(["red", "green", "blue"], size=n_rows)
+    signal = x1 + 0.5 * x2
+    if task == "binary":
+        frame["y"] = np.where(signal > 0, "yes", "no")
+    elif task == "multiclass":
+        frame["y"] = np.digitize(signal, [-0.5, 0.5]).astype(int)
+        frame["y"] = frame["y"].map({0: "low", 1: "mid", 2: "high"})
+    else:
+        frame["y"] = (3 * signal + rng.normal(scale=0.1, size=n_rows)).round(4)
+    if missing:
+        frame.loc[rng.random(n_rows) < 0.1, "x1"] = np.nan
+    frame.to_csv(path, index=False)
+    return path
+
+
 @pytest.fixture
 def make_csv(tmp_path: Path) -> Callable[..., Path]:
     """Write a small synthetic CSV with a learnable target; returns its path."""
 
     def make(task: str = "binary", n_rows: int = 120, missing: bool = False,
              categoricals: bool = True, name: str = "data.csv", seed: int = 0) -> Path:
-        rng = np.random.default_rng(seed)
-        x1, x2 = rng.normal(size=n_rows), rng.normal(size=n_rows)
-        frame = pd.DataFrame({"x1": x1.round(4), "x2": x2.round(4)})
-        if categoricals:
-            frame["color"] = rng.choice(["red", "green", "blue"], size=n_rows)
-        signal = x1 + 0.5 * x2
-        if task == "binary":
-            frame["y"] = np.where(signal > 0, "yes", "no")
-        elif task == "multiclass":
-            frame["y"] = np.digitize(signal, [-0.5, 0.5]).astype(int)
-            frame["y"] = frame["y"].map({0: "low", 1: "mid", 2: "high"})
-        else:
-            frame["y"] = (3 * signal + rng.normal(scale=0.1, size=n_rows)).round(4)
-        if missing:
-            frame.loc[rng.random(n_rows) < 0.1, "x1"] = np.nan
-        path = tmp_path / name
-        frame.to_csv(path, index=False)
-        return path
+        return write_csv(tmp_path / name, task=task, n_rows=n_rows, missing=missing,
+                         categoricals=categoricals, seed=seed)
 
     return make
 
@@ -82,6 +88,21 @@ def tmp_tracking_uri(tmp_path: Path, _migrated_mlflow_db: Path) -> str:
     folder.mkdir()
     shutil.copy(_migrated_mlflow_db, folder / "mlflow.db")
     return f"sqlite:///{folder}/mlflow.db"
+
+
+def tiny_search_config(folder: Path, migrated_db: Path, task: str = "binary",
+                       **changes: object) -> SearchConfig:
+    """What ``search_cfg(task, **changes)`` gives, in ``folder`` (its CSV and both stores),
+    for a study that fixtures of a wider scope search once and share with read-only tests."""
+    (folder / "mlruns").mkdir(parents=True)
+    shutil.copy(migrated_db, folder / "mlruns" / "mlflow.db")
+    values: dict[str, object] = dict(
+        csv_path=write_csv(folder / "data.csv", task=task), target="y",
+        study_name=f"test-{task}", n_trials=3, storage_url=f"sqlite:///{folder}/studies/optuna.db",
+        tracking_uri=f"sqlite:///{folder}/mlruns/mlflow.db", threads=1, n_startup_trials=2,
+        n_warmup_epochs=1, train=TrainConfig(max_epochs=3, patience=2, device="cpu"))
+    values.update(changes)
+    return SearchConfig(**values)  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
 """Using a finished study: predict a CSV, export an MLflow pyfunc model, register and serve it.
 
-Every test runs a real search (2 trials, 3 epochs) on a tiny CSV with real Optuna and MLflow
-SQLite stores, then goes through the command line.
+Every test uses a real search (2 trials, 3 epochs) on a tiny CSV with real Optuna and MLflow
+SQLite stores, then goes through the command line. The search of each task is run once per module
+and shared: the tests only read it (registering a model version is done on the regression study
+alone), writing their own files under their own ``tmp_path``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from cli_helpers import cli, one_error_line
+from conftest import tiny_search_config
 from mlflow.tracking import MlflowClient
 
 from automl.config import SearchConfig
@@ -40,7 +43,6 @@ from automl.train import predict_raw
 class Finished:
     cfg: SearchConfig
     plan: SearchPlan
-    tmp: Path
 
     @property
     def stores(self) -> list[str]:
@@ -57,17 +59,21 @@ class Finished:
                      test_fraction=self.plan.validation.test_fraction).val
 
 
-@pytest.fixture
-def finish(search_cfg: Callable[..., SearchConfig],
-           tmp_path: Path) -> Callable[..., Finished]:
-    """A finished 2-trial search; ``folds=1`` for one validation split (``val_rows``), else
-    the default (cross-validated, a bagged final model)."""
+@pytest.fixture(scope="module")
+def finish(tmp_path_factory: pytest.TempPathFactory,
+           _migrated_mlflow_db: Path) -> Callable[..., Finished]:
+    """A finished 2-trial search, searched at its first use in this module; ``folds=1`` for one
+    validation split (``val_rows``), else the default (cross-validated, a bagged final model)."""
+    done: dict[tuple[str, int | None], Finished] = {}
 
     def run(task: str, folds: int | None = None) -> Finished:
-        cfg = search_cfg(task, n_trials=2, folds=folds)
-        plan = prepare_search(cfg)
-        run_search(plan)
-        return Finished(cfg=cfg, plan=plan, tmp=tmp_path)
+        if (task, folds) not in done:
+            folder = tmp_path_factory.mktemp(f"predict-{task}")
+            cfg = tiny_search_config(folder, _migrated_mlflow_db, task, n_trials=2, folds=folds)
+            plan = prepare_search(cfg)
+            run_search(plan)
+            done[task, folds] = Finished(cfg=cfg, plan=plan)
+        return done[task, folds]
 
     return run
 
@@ -75,18 +81,18 @@ def finish(search_cfg: Callable[..., SearchConfig],
 # ------------------------------------------------------------------------------------ predict
 @pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
 def test_predict_equals_the_models_own_validation_predictions(finish: Callable[[str], Finished],
-                                                               task: str) -> None:
+                                                               task: str, tmp_path: Path) -> None:
     done = finish(task, folds=1)
     val = done.val_rows()
-    val.to_csv(done.tmp / "new.csv", index=False)
+    val.to_csv(tmp_path / "new.csv", index=False)
     # the best trial's own model (without --trial: the final model, see tests/test_final.py)
     best = str(json.loads(cli("show", done.cfg.study_name, "--json", *done.stores[:2])[1])[
         "best_trial"])
-    code, _, stderr = cli("predict", done.cfg.study_name, str(done.tmp / "new.csv"),
-                          "-o", str(done.tmp / "out.csv"), "--trial", best, *done.stores)
+    code, _, stderr = cli("predict", done.cfg.study_name, str(tmp_path / "new.csv"),
+                          "-o", str(tmp_path / "out.csv"), "--trial", best, *done.stores)
     assert code == 0, stderr
     assert "ignored column(s) the model does not use: y" in stderr
-    got = pd.read_csv(done.tmp / "out.csv", keep_default_na=False)
+    got = pd.read_csv(tmp_path / "out.csv", keep_default_na=False)
 
     bundle, source = load_model(done.cfg.storage_url, done.cfg.study_name, trial=int(best),
                                 tracking_uri=done.cfg.tracking_uri)
@@ -119,14 +125,14 @@ def test_predict_equals_the_models_own_validation_predictions(finish: Callable[[
 
 
 def test_predict_keeps_row_order_and_handles_unseen_and_missing_values(
-        finish: Callable[[str], Finished]) -> None:
+        finish: Callable[[str], Finished], tmp_path: Path) -> None:
     done = finish("binary")
     rows = done.rows().drop(columns="y")
     shuffled = rows.iloc[::-1].reset_index(drop=True)
     odd = pd.DataFrame({"color": ["purple", None], "x1": [np.nan, 0.3], "x2": [0.1, np.nan],
                         "note": ["extra", "extra"]})
-    pd.concat([shuffled, odd]).to_csv(done.tmp / "new.csv", index=False)
-    code, stdout, stderr = cli("predict", done.cfg.study_name, str(done.tmp / "new.csv"),
+    pd.concat([shuffled, odd]).to_csv(tmp_path / "new.csv", index=False)
+    code, stdout, stderr = cli("predict", done.cfg.study_name, str(tmp_path / "new.csv"),
                                *done.stores)
     assert code == 0, stderr
     assert "ignored column(s) the model does not use: note" in stderr
@@ -140,9 +146,10 @@ def test_predict_keeps_row_order_and_handles_unseen_and_missing_values(
                                forward["proba_yes"].to_numpy()[::-1], rtol=1e-6)
 
 
-def test_predict_refusals_exit_2_with_one_clear_line(finish: Callable[[str], Finished]) -> None:
+def test_predict_refusals_exit_2_with_one_clear_line(finish: Callable[[str], Finished],
+                                                     tmp_path: Path) -> None:
     done = finish("binary")
-    study, tmp = done.cfg.study_name, done.tmp
+    study, tmp = done.cfg.study_name, tmp_path
     done.rows().drop(columns="x2").to_csv(tmp / "no_x2.csv", index=False)
 
     code, _, stderr = cli("predict", study, str(tmp / "no_x2.csv"), *done.stores)
@@ -175,11 +182,12 @@ def test_predict_refusals_exit_2_with_one_clear_line(finish: Callable[[str], Fin
 
 
 # ------------------------------------------------------------------------------------- export
-@pytest.fixture
-def exported(finish: Callable[[str], Finished]) -> tuple[Finished, Path, pd.DataFrame]:
+@pytest.fixture(scope="module")
+def exported(finish: Callable[[str], Finished], tmp_path_factory: pytest.TempPathFactory
+             ) -> tuple[Finished, Path, pd.DataFrame]:
     """A finished multiclass study, its exported model directory and `automl predict` output."""
     done = finish("multiclass")
-    model_dir = done.tmp / "model"
+    model_dir = tmp_path_factory.mktemp("exported") / "model"
     code, stdout, stderr = cli("export", done.cfg.study_name, str(model_dir), *done.stores)
     assert code == 0, stderr
     assert "mlflow models serve -m" in stdout
@@ -296,10 +304,10 @@ def test_mlflow_models_serve_answers_invocations_like_automl_predict(
 # ----------------------------------------------------------------------------------------- ui
 @pytest.mark.slow
 def test_automl_ui_serves_the_study_on_loopback_and_stops_on_ctrl_c(
-        finish: Callable[[str], Finished]) -> None:
+        finish: Callable[[str], Finished], tmp_path: Path) -> None:
     done = finish("binary")
     port = _free_port()
-    log = done.tmp / "ui.log"
+    log = tmp_path / "ui.log"
     with log.open("w") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "automl", "ui", done.cfg.study_name, "--port", str(port),
