@@ -277,11 +277,11 @@ def test_the_quality_benchmark_runs_end_to_end(make_csv: Callable[..., Path],
     sys.modules["quality"] = quality
     spec.loader.exec_module(quality)
     csv = make_csv("binary", n_rows=200)
-    rows = quality.main(["--budget", "10", "--datasets", f"{csv}:y", "--threads", "1",
+    rows = quality.main(["--budget", "6", "--datasets", f"{csv}:y", "--threads", "1",
                          "--output", str(tmp_path / "table.md")])
     assert len(rows) == 1 and rows[0].metric == "roc_auc"
     assert 0.5 <= rows[0].hgb.score <= 1.0
     assert 0.0 <= rows[0].ours.score <= 1.0 and 0.0 <= rows[0].random.score <= 1.0
     assert rows[0].ours.complete >= 1 and rows[0].random.complete >= 1
     text = (tmp_path / "table.md").read_text()
-    assert "| data | roc_auc |" in text and "benchmarks/quality.py --budget 10" in text
+    assert "| data | roc_auc |" in text and "benchmarks/quality.py --budget 6" in text

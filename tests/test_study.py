@@ -227,7 +227,7 @@ def test_the_final_step_runs_once_by_the_last_worker_to_end(search_cfg: SearchCf
                                              "tags.`automl.role` = 'final'")]
 
     first_final = final_runs()
-    early = _search(replace(cfg, n_trials=3, timeout_s=12))  # waits for `elsewhere`, in vain
+    early = _search(replace(cfg, n_trials=3, timeout_s=8))  # waits for `elsewhere`, in vain
 
     assert (early.n_run_here, early.final_step, early.test_metrics) == (
         1, FinalStep.LEFT_TO_RUNNING, {})
