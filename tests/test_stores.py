@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_inputs import FAST, frame, text
 
+import automl.stores
 from automl.errors import ConfigError
 from automl.storage import make_storage
 from automl.stores import (
@@ -202,8 +203,13 @@ def test_store_lock_is_reentrant_and_leaves_nothing(tmp_path: Path) -> None:
         pass
 
 
+# The holder imports automl.stores alone: the package's __init__ (torch, sklearn, ...) would
+# only add seconds of start-up before the lock is taken.
 _HOLD = """
-import sys, time
+import sys, time, types
+package = types.ModuleType("automl")
+package.__path__ = [sys.argv[3]]
+sys.modules["automl"] = package
 from automl.stores import store_lock
 with store_lock(sys.argv[1]):
     print("held", flush=True)
@@ -216,7 +222,8 @@ def test_store_lock_serialises_processes(tmp_path: Path, folder_exists: bool) ->
     if folder_exists:
         (tmp_path / "s").mkdir()
     url = f"sqlite:///{tmp_path}/s/x.db"
-    holder = subprocess.Popen([sys.executable, "-c", _HOLD, url, "1.5"], stdout=subprocess.PIPE,
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD, url, "1.5",
+                               str(Path(automl.stores.__file__).parent)], stdout=subprocess.PIPE,
                               text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "held\n"
