@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,8 @@ import pytest
 import torch
 
 from automl.config import SearchConfig, TrainConfig
+from automl.plan import SearchPlan, prepare_search
+from automl.session import SearchSummary, run_search
 
 SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
@@ -103,6 +106,40 @@ def tiny_search_config(folder: Path, migrated_db: Path, task: str = "binary",
         n_warmup_epochs=1, train=TrainConfig(max_epochs=3, patience=2, device="cpu"))
     values.update(changes)
     return SearchConfig(**values)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class SharedStudy:
+    """A finished study, the plan it was searched with and what the search returned."""
+
+    cfg: SearchConfig
+    plan: SearchPlan
+    summary: SearchSummary
+
+
+@pytest.fixture(scope="session")
+def shared_study(tmp_path_factory: pytest.TempPathFactory,
+                 _migrated_mlflow_db: Path) -> Callable[..., SharedStudy]:
+    """``shared_study(task, **changes)``: the study ``search_cfg(task, n_trials=2, **changes)``
+    searches (2 trials, 3 epochs, 120 rows, study ``test-<task>``), searched at its first use
+    and then shared by every test that asks for the same task and changes in this session.
+
+    Its users only read it: no trial, run or final model is added, and files are written
+    elsewhere. (The one write: tests/test_predict.py registers model versions of the default
+    regression study's parent run in its MLflow registry; nothing else reads that registry.)
+    """
+    done: dict[tuple[str, tuple[tuple[str, object], ...]], SharedStudy] = {}
+
+    def get(task: str, **changes: object) -> SharedStudy:
+        key = (task, tuple(sorted(changes.items())))
+        if key not in done:
+            folder = tmp_path_factory.mktemp(f"shared-{task}")
+            cfg = tiny_search_config(folder, _migrated_mlflow_db, task, n_trials=2, **changes)
+            plan = prepare_search(cfg)
+            done[key] = SharedStudy(cfg=cfg, plan=plan, summary=run_search(plan))
+        return done[key]
+
+    return get
 
 
 @pytest.fixture

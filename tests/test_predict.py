@@ -1,9 +1,9 @@
 """Using a finished study: predict a CSV, export an MLflow pyfunc model, register and serve it.
 
 Every test uses a real search (2 trials, 3 epochs) on a tiny CSV with real Optuna and MLflow
-SQLite stores, then goes through the command line. The search of each task is run once per module
-and shared: the tests only read it (registering a model version is done on the regression study
-alone), writing their own files under their own ``tmp_path``.
+SQLite stores, then goes through the command line. The search of each task is run once per session
+and shared (conftest.shared_study): the tests only read it (registering model versions is done on
+the regression study alone), writing their own files under their own ``tmp_path``.
 """
 
 from __future__ import annotations
@@ -27,15 +27,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from cli_helpers import cli, one_error_line
-from conftest import tiny_search_config
+from conftest import SharedStudy
 from mlflow.tracking import MlflowClient
 
 from automl.config import SearchConfig
 from automl.data import split
 from automl.metrics import predictions
-from automl.plan import SearchPlan, prepare_search
+from automl.plan import SearchPlan
 from automl.predict import load_model
-from automl.session import run_search
 from automl.train import predict_raw
 
 
@@ -60,20 +59,14 @@ class Finished:
 
 
 @pytest.fixture(scope="module")
-def finish(tmp_path_factory: pytest.TempPathFactory,
-           _migrated_mlflow_db: Path) -> Callable[..., Finished]:
-    """A finished 2-trial search, searched at its first use in this module; ``folds=1`` for one
-    validation split (``val_rows``), else the default (cross-validated, a bagged final model)."""
-    done: dict[tuple[str, int | None], Finished] = {}
+def finish(shared_study: Callable[..., SharedStudy]) -> Callable[..., Finished]:
+    """A finished 2-trial search (searched once per session, see conftest.shared_study);
+    ``folds=1`` for one validation split (``val_rows``), else the default (cross-validated, a
+    bagged final model)."""
 
     def run(task: str, folds: int | None = None) -> Finished:
-        if (task, folds) not in done:
-            folder = tmp_path_factory.mktemp(f"predict-{task}")
-            cfg = tiny_search_config(folder, _migrated_mlflow_db, task, n_trials=2, folds=folds)
-            plan = prepare_search(cfg)
-            run_search(plan)
-            done[task, folds] = Finished(cfg=cfg, plan=plan)
-        return done[task, folds]
+        shared = shared_study(task) if folds is None else shared_study(task, folds=folds)
+        return Finished(cfg=shared.cfg, plan=shared.plan)
 
     return run
 

@@ -22,7 +22,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -32,6 +32,7 @@ import optuna
 import pandas as pd
 import pytest
 from cli_helpers import cli, one_error_line
+from conftest import SharedStudy
 from mlflow.tracking import MlflowClient
 
 from automl.config import SearchConfig, TrainConfig
@@ -82,8 +83,12 @@ def _search(tmp: Path, migrated_db: Path, name: str) -> Finished:
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory, _migrated_mlflow_db: Path) -> Finished:
-    return _search(tmp_path_factory.mktemp("report"), _migrated_mlflow_db, "report-study")
+def finished(tmp_path_factory: pytest.TempPathFactory,
+             shared_study: Callable[..., SharedStudy]) -> Finished:
+    """The session's finished binary study with a test split (what ``_search`` makes, read
+    only here); files are written to a folder of this module."""
+    return Finished(cfg=shared_study("binary", test_fraction=0.15).cfg,
+                    tmp=tmp_path_factory.mktemp("report"))
 
 
 class _Resources(HTMLParser):

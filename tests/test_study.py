@@ -16,6 +16,7 @@ from typing import Any
 
 import optuna
 import pytest
+from conftest import SharedStudy
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
@@ -189,9 +190,11 @@ def test_another_metric_under_the_same_study_is_refused(search_cfg: SearchCfg) -
 
 
 # -------------------------------------------------------------------------------- the outcome
-def test_best_model_and_test_metrics_are_on_the_parent_run(search_cfg: SearchCfg) -> None:
-    cfg = search_cfg(n_trials=2, test_fraction=0.15)
-    summary = _search(cfg)
+def test_best_model_and_test_metrics_are_on_the_parent_run(
+        shared_study: Callable[..., SharedStudy]) -> None:
+    # what search_cfg(n_trials=2, test_fraction=0.15) searches, shared with test_report.py
+    shared = shared_study("binary", test_fraction=0.15)
+    cfg, summary = shared.cfg, shared.summary
     report = summary.report.to_json()
     client = MlflowClient(cfg.tracking_uri)
     parent = client.get_run(report["mlflow_parent_run_id"])
@@ -247,8 +250,9 @@ def test_the_final_step_runs_once_by_the_last_worker_to_end(search_cfg: SearchCf
     assert len(final_runs()) == 2
 
 
-def test_describe_is_stable_json_with_a_ranked_leaderboard(search_cfg: SearchCfg) -> None:
-    summary = _search(search_cfg("regression", n_trials=2))
+def test_describe_is_stable_json_with_a_ranked_leaderboard(
+        shared_study: Callable[..., SharedStudy]) -> None:
+    summary = shared_study("regression").summary  # search_cfg("regression", n_trials=2)
     report: dict[str, Any] = json.loads(json.dumps(summary.report.to_json()))
 
     assert {"study", "task", "metric", "direction", "best_value", "best_params", "best_trial",
