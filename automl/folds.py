@@ -13,7 +13,7 @@ score trials on the same folds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -138,9 +138,5 @@ class Folds:
         """``tensors`` with fold ``fold`` of its training rows as the validation rows and the
         other folds as the training rows (the test rows unchanged)."""
         held = torch.from_numpy(self.assignment == fold).to(tensors.x_train.device)
-        return TensorSplits(
-            x_train=tensors.x_train[~held], y_train=tensors.y_train[~held],
-            x_val=tensors.x_train[held], y_val=tensors.y_train[held], x_test=tensors.x_test,
-            y_test=tensors.y_test, d_in=tensors.d_in, d_out=tensors.d_out, n_num=tensors.n_num,
-            target_mean=tensors.target_mean, target_std=tensors.target_std,
-            target_log=tensors.target_log, positive=tensors.positive)
+        return replace(tensors, x_train=tensors.x_train[~held], y_train=tensors.y_train[~held],
+                       x_val=tensors.x_train[held], y_val=tensors.y_train[held])

@@ -8,6 +8,7 @@ returning a :class:`StopReason`. ``fit`` never catches ``BaseException``: Ctrl-C
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -387,12 +388,8 @@ def refit(model: nn.Module, data: TensorSplits, *, task: TaskType, optim: OptimS
     Raises:
         TrialError: out of memory, or the loss became non-finite.
     """
-    both = TensorSplits(x_train=torch.cat([data.x_train, data.x_val]),
-                        y_train=torch.cat([data.y_train, data.y_val]), x_val=data.x_val,
-                        y_val=data.y_val, x_test=data.x_test, y_test=data.y_test,
-                        d_in=data.d_in, d_out=data.d_out, n_num=data.n_num,
-                        target_mean=data.target_mean, target_std=data.target_std,
-                        target_log=data.target_log, positive=data.positive)
+    both = dataclasses.replace(data, x_train=torch.cat([data.x_train, data.x_val]),
+                               y_train=torch.cat([data.y_train, data.y_val]))
     generator = torch.Generator().manual_seed(seed)
     optimizer = make_optimizer(model, optim)
     sampler = EpochSampler(both.y_train, both.d_out, resampling)
