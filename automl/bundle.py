@@ -154,6 +154,7 @@ def save_bundle(bundle: ModelBundle, path: Path) -> Path:
     document: dict[str, Any] = {
         "format": BUNDLE_FORMAT, "spec": bundle.spec.to_dict(), "d_in": bundle.d_in,
         "d_out": _d_out(bundle), "n_num": bundle.preprocessor.n_num,
+        "n_scalings": bundle.preprocessor.n_scalings,
         "preprocessor": bundle.preprocessor.to_dict(), "metadata": bundle.metadata}
     if bundle.threshold is not None:
         document["threshold"] = bundle.threshold
@@ -178,7 +179,8 @@ def _load_network(folder: Path, spec: ModelSpec, document: dict[str, Any], file:
                   device: str) -> nn.Module:
     if not re.fullmatch(r"weights(_\d+)?\.pt", file):
         raise DataError(f"{folder}: member weights file {file!r} is not a bundle file name")
-    network = build_model(spec, document["d_in"], document["d_out"], document["n_num"])
+    network = build_model(spec, document["d_in"], document["d_out"], document["n_num"],
+                          document.get("n_scalings", 1))
     state = torch.load(folder / file, map_location=device, weights_only=True)
     network.load_state_dict(state)
     return network.to(device).eval()

@@ -12,9 +12,16 @@ import os
 from dataclasses import MISSING, dataclass, field, fields
 from enum import Enum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from automl.errors import ConfigError
+
+#: How a continuous feature is scaled: mapped to a normal by its training quantiles, or
+#: median-centred, divided by its interquartile range and smooth-clipped (RealMLP's recipe).
+Scaling = Literal["quantile", "robust"]
+#: Every preprocessed table carries its continuous features once per scaling, in this order;
+#: each network reads one block (:attr:`automl.model.ModelSpec.scaling`).
+SCALINGS: tuple[Scaling, ...] = ("quantile", "robust")
 
 DEFAULT_STORAGE = "sqlite:///studies/automl.db"
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"

@@ -1,17 +1,20 @@
 """Preprocessing fitted on the training split only, then conversion to tensors.
 
 :class:`Preprocessor` turns a DataFrame into a float32 matrix: continuous features first (numeric
-columns and date parts, mapped to a normal distribution by their training quantiles; the
-frequency of high-cardinality levels), then 0/1 features (booleans, one-hot levels, missing
-indicators). Each used column has one fitted encoder, by kind: :class:`NumericEncoder`,
+columns and date parts; the frequency of high-cardinality levels), once per scaling of
+:data:`~automl.config.SCALINGS` (a block mapped to a normal distribution by the training
+quantiles, then a block robust-scaled and smooth-clipped), then 0/1 features (booleans, one-hot
+levels, missing indicators). Each network reads one of the continuous blocks: the scaling is
+searched per trial. Each used column has one fitted encoder, by kind: :class:`NumericEncoder`,
 :class:`DatetimeEncoder`, :class:`BooleanEncoder`, :class:`CategoricalEncoder`. Their whole state
 is plain JSON (:meth:`Preprocessor.to_dict`), so a saved model loads without unpickling code.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -19,6 +22,7 @@ import torch
 from scipy.special import ndtri
 from sklearn.preprocessing import QuantileTransformer
 
+from automl.config import SCALINGS, Scaling
 from automl.data import ColumnKind, Schema, Splits, encode_target
 from automl.errors import DataError
 
@@ -29,14 +33,18 @@ _LOG_TARGET_MAX = 700.0  # log-space ceiling when decoding: expm1 stays finite i
 _DATE_PARTS = ("year", "month", "day", "dayofweek", "hour")
 _DATE_ATTRS = {"dayofweek": "day_of_week"}  # saved state keeps the old part name
 _TRUE_WORDS = frozenset({"true", "yes", "y", "t", "1", "1.0"})
+SMOOTH_CLIP = 3.0  # robust scaling's soft bound: x / sqrt(1 + (x / 3)²) stays inside ±3
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TensorSplits:
     """Model-ready splits. ``y`` holds class codes (int64) or standardised targets (float32).
 
-    The first ``n_num`` of ``d_in`` features are continuous (candidates for numeric embeddings).
-    ``positive`` is the class code of a binary target's positive class (1 otherwise).
+    The ``d_in`` features start with ``n_scalings`` blocks of ``n_num`` continuous features
+    (candidates for numeric embeddings; one block per scaling of
+    :data:`~automl.config.SCALINGS`, or one quantile block for models saved before there were
+    two), then the 0/1 features. ``positive`` is the class code of a binary target's positive
+    class (1 otherwise).
     """
 
     x_train: torch.Tensor
@@ -52,18 +60,22 @@ class TensorSplits:
     target_std: float = 1.0
     target_log: bool = False
     positive: int = 1
+    n_scalings: int = 1
 
     def to(self, device: torch.device | str) -> TensorSplits:
         """The same splits on ``device``."""
         moved = {k: getattr(self, k).to(device) for k in
                  ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")}
-        return TensorSplits(**moved, d_in=self.d_in, d_out=self.d_out, n_num=self.n_num,
-                            target_mean=self.target_mean, target_std=self.target_std,
-                            target_log=self.target_log, positive=self.positive)
+        return dataclasses.replace(self, **moved)
 
     def decode_target(self, values: np.ndarray) -> np.ndarray:
         """Regression outputs or ``y`` values back in target units (see :func:`decode_target`)."""
         return decode_target(values, self.target_mean, self.target_std, self.target_log)
+
+    @property
+    def n_features(self) -> int:
+        """How many inputs one network reads: one continuous block and the 0/1 features."""
+        return self.d_in - (self.n_scalings - 1) * self.n_num
 
 
 class Preprocessor:
@@ -72,13 +84,14 @@ class Preprocessor:
     >>> from automl.data import infer_schema
     >>> df = pd.DataFrame({"x": [1.0, 2.0, None, 4.0], "c": list("abab"), "y": [0, 1, 0, 1]})
     >>> pre = Preprocessor(infer_schema(df, "y")).fit(df)
-    >>> pre.transform(df).shape   # x, x missing-indicator, c=a, c=b
-    (4, 4)
+    >>> pre.transform(df).shape   # x (quantile), x (robust), x missing-indicator, c=a, c=b
+    (4, 5)
     """
 
     def __init__(self, schema: Schema) -> None:
         self.schema = schema
         self.state: dict[str, ColumnEncoder] = {}  # used column name → its fitted encoder
+        self.scalings: tuple[Scaling, ...] = SCALINGS  # the continuous blocks, in order
         self.target_mean, self.target_std = 0.0, 1.0
         self.target_log = False
 
@@ -113,20 +126,26 @@ class Preprocessor:
         if missing:
             raise DataError(f"missing feature column(s) {', '.join(map(repr, missing))}; "
                             "the CSV needs every column the model was trained on")
-        continuous, binary = [], []
+        continuous: list[Scaled] = []
+        binary: list[np.ndarray] = []
         for name, encoder in self.state.items():
             cont, bits = encoder.transform(frame[name])
             continuous.extend(cont)
             binary.extend(bits)
-        columns = continuous + binary
+        columns = [getattr(c, s) for s in self.scalings for c in continuous] + binary
         if not columns:
             return np.zeros((len(frame), 0), dtype=np.float32)
         return np.column_stack(columns).astype(np.float32, copy=False)
 
     @property
     def n_num(self) -> int:
-        """How many leading output features are continuous."""
+        """How many continuous features each scaling's block holds."""
         return sum(encoder.n_continuous for encoder in self.state.values())
+
+    @property
+    def n_scalings(self) -> int:
+        """How many blocks of continuous features lead the output (one per scaling)."""
+        return len(self.scalings)
 
     def encode_target(self, values: pd.Series) -> np.ndarray:
         """Class codes, or regression targets (``log1p``'d if fitted so) standardised with the
@@ -154,7 +173,7 @@ class Preprocessor:
         return TensorSplits(**parts, d_in=parts["x_train"].shape[1], d_out=d_out,
                             n_num=self.n_num, target_mean=self.target_mean,
                             target_std=self.target_std, target_log=self.target_log,
-                            positive=self.schema.positive_code)
+                            positive=self.schema.positive_code, n_scalings=self.n_scalings)
 
     def describe(self) -> list[tuple[str, str, str]]:
         """One ``(column, kind, action)`` row per feature column, dropped ones included."""
@@ -173,7 +192,7 @@ class Preprocessor:
         columns = {name: encoder.to_dict() for name, encoder in self.state.items()}
         return {"schema": self.schema.to_dict(), "columns": columns,
                 "target_mean": self.target_mean, "target_std": self.target_std,
-                "target_log": self.target_log}
+                "target_log": self.target_log, "scalings": list(self.scalings)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Preprocessor:
@@ -182,6 +201,7 @@ class Preprocessor:
         pre.state = {name: encoder_from_dict(e) for name, e in d["columns"].items()}
         pre.target_mean, pre.target_std = d["target_mean"], d["target_std"]
         pre.target_log = bool(d.get("target_log", False))  # older bundles: no log transform
+        pre.scalings = tuple(d.get("scalings", ["quantile"]))  # older bundles: quantiles only
         return pre
 
 
@@ -194,14 +214,25 @@ def _to_float(values: pd.Series) -> np.ndarray:
     return pd.to_numeric(values, errors="coerce").astype(float).to_numpy()
 
 
+class Scaled(NamedTuple):
+    """One continuous feature under each scaling of :data:`~automl.config.SCALINGS`."""
+
+    quantile: np.ndarray
+    robust: np.ndarray
+
+
 @dataclass(frozen=True, slots=True)
 class QuantileNormal:
-    """One continuous value mapped to a standard normal by its training quantiles.
+    """One continuous value mapped to a standard normal by its training quantiles, and
+    robust-scaled by them.
 
     The quantiles are scikit-learn's ``QuantileTransformer`` fit (every row, no subsampling).
     The mapping is its ``output_distribution="normal"`` formula except at the ends: a value tied
     with the lowest (highest) quantile keeps its mid-rank, where scikit-learn sends it to the
     bound (about ∓5.2) - zero-inflated columns and the first month would all become outliers.
+    The robust scaling (Holzmüller et al. 2024, RealMLP) centres on the median, divides by the
+    interquartile range (half the range if that is 0) and smooth-clips to ±:data:`SMOOTH_CLIP`:
+    ``z / sqrt(1 + (z / 3)²)``; it keeps the column's shape, which a linear model needs.
     Missing values take the training median (and a 0/1 flag if training had any).
     """
 
@@ -229,6 +260,19 @@ class QuantileNormal:
         u = 0.5 * (np.interp(x, q, ref) - np.interp(-x, -q[::-1], -ref[::-1]))
         return ndtri(np.clip(u, 1e-7, 1 - 1e-7))
 
+    def robust(self, x: np.ndarray) -> np.ndarray:
+        """Robust-scaled, smooth-clipped ``x`` (see the class docstring), missing values 0."""
+        x = np.where(np.isfinite(x), x, self.median)
+        q = np.asarray(self.quantiles)
+        q25, q75 = np.interp([0.25, 0.75], np.linspace(0, 1, len(q)), q)
+        spread = (q75 - q25) or 0.5 * (q[-1] - q[0])
+        z = (x - self.median) / spread if spread > 0 else np.zeros_like(x)
+        return z / np.sqrt(1 + (z / SMOOTH_CLIP) ** 2)
+
+    def scaled(self, x: np.ndarray) -> Scaled:
+        """``x`` under both scalings."""
+        return Scaled(quantile=self.normal(x), robust=self.robust(x))
+
     def flags(self, x: np.ndarray) -> list[np.ndarray]:
         """The missing-value indicator of ``x`` (none when training had no missing value)."""
         return [(~np.isfinite(x)).astype(np.float32)] if self.indicator else []
@@ -247,7 +291,7 @@ class QuantileNormal:
 
 @dataclass(frozen=True, slots=True)
 class NumericEncoder:
-    """A numeric column: one quantile-normal feature, plus a missing flag if needed."""
+    """A numeric column: one continuous feature, plus a missing flag if needed."""
 
     values: QuantileNormal
     kind: ClassVar[str] = "numeric"
@@ -257,10 +301,10 @@ class NumericEncoder:
         """Learn the column's quantiles from the training ``values``."""
         return cls(QuantileNormal.fit(_to_float(values)))
 
-    def transform(self, values: pd.Series) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    def transform(self, values: pd.Series) -> tuple[list[Scaled], list[np.ndarray]]:
         """``(continuous, binary)`` feature columns of ``values``."""
         x = _to_float(values)
-        return [self.values.normal(x)], self.values.flags(x)
+        return [self.values.scaled(x)], self.values.flags(x)
 
     @property
     def n_continuous(self) -> int:
@@ -269,7 +313,7 @@ class NumericEncoder:
 
     def describe(self) -> str:
         """What is done to the column, in words."""
-        text = "quantile → normal"
+        text = "quantile → normal, or robust-scaled"
         return text + ", median-imputed + missing flag" if self.values.indicator else text
 
     def typical(self) -> float:
@@ -305,12 +349,12 @@ class DatetimeEncoder:
         parts = _date_parts(values)
         return cls({p: QuantileNormal.fit(x) for p, x in parts.items() if np.nanstd(x) > 0})
 
-    def transform(self, values: pd.Series) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    def transform(self, values: pd.Series) -> tuple[list[Scaled], list[np.ndarray]]:
         """``(continuous, binary)``: one score per kept part, then their missing flags."""
         parts = _date_parts(values)
         cont, bits = [], []
         for part, encoder in self.parts.items():
-            cont.append(encoder.normal(parts[part]))
+            cont.append(encoder.scaled(parts[part]))
             bits += encoder.flags(parts[part])
         return cont, bits
 
@@ -321,7 +365,7 @@ class DatetimeEncoder:
 
     def describe(self) -> str:
         """What is done to the column, in words."""
-        return f"date parts ({', '.join(self.parts)}), quantile → normal"
+        return f"date parts ({', '.join(self.parts)}), quantile → normal, or robust-scaled"
 
     def typical(self) -> str:
         """A value the column could hold."""
@@ -349,7 +393,7 @@ class BooleanEncoder:
         """Note whether the training ``values`` have gaps."""
         return cls(bool(values.isna().any()))
 
-    def transform(self, values: pd.Series) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    def transform(self, values: pd.Series) -> tuple[list[Scaled], list[np.ndarray]]:
         """``(continuous, binary)``: no continuous feature; the 0/1 value and its flag."""
         words = values.astype("string").str.strip().str.lower()
         bits = [words.isin(_TRUE_WORDS).fillna(False).to_numpy(dtype=np.float32)]
@@ -405,15 +449,16 @@ class CategoricalEncoder:
             return cls(levels)
         return cls(levels, np.log1p(counts[counts > 1]).round(4).to_dict())
 
-    def transform(self, values: pd.Series) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """``(continuous, binary)``: the frequency feature if any, then the one-hot columns."""
+    def transform(self, values: pd.Series) -> tuple[list[Scaled], list[np.ndarray]]:
+        """``(continuous, binary)``: the frequency feature if any (the same under both
+        scalings: it is already in [0, 1]), then the one-hot columns."""
         levels = _levels(values)
         bits = [(levels == level).to_numpy(dtype=np.float32) for level in self.levels]
         if self.log_counts is None:
             return [], bits
         frequency = levels.map(self.log_counts).fillna(0.0).to_numpy(dtype=np.float32)
         scale = max(self.log_counts.values(), default=1.0) or 1.0
-        return [frequency / scale], bits
+        return [Scaled(frequency / scale, frequency / scale)], bits
 
     @property
     def n_continuous(self) -> int:

@@ -391,7 +391,8 @@ def _refit_or_best(best: Candidate, bundle: ModelBundle, inputs: FinalInputs,
     params = params_from_dict(best.params, inputs.task)
     torch.manual_seed(inputs.seed + best.number)
     device = tensors.x_train.device
-    network = build_model(params.model, tensors.d_in, tensors.d_out, tensors.n_num).to(device)
+    network = build_model(params.model, tensors.d_in, tensors.d_out, tensors.n_num,
+                          tensors.n_scalings).to(device)
     try:
         epochs = refit(network, tensors, task=inputs.task, optim=params.optim, cfg=inputs.train,
                        n_epochs=best.best_epoch + 1, class_weighting=params.class_weighting,

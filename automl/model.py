@@ -4,8 +4,9 @@ Two families, after Gorishniy et al. 2021 ("Revisiting Deep Learning Models for 
 a plain MLP and a residual MLP (ResNet). Either can embed its continuous inputs with periodic
 embeddings (Gorishniy et al. 2022, "On Embeddings for Numerical Features in Tabular Deep
 Learning"). With ``n_blocks=0`` either is a linear model (logistic or linear regression) on its
-inputs: the baseline every search can fall back on. Modules know nothing about data: every
-dimension is an explicit argument.
+inputs: the baseline every search can fall back on. The inputs hold the continuous features once
+per scaling (:data:`~automl.config.SCALINGS`); a network reads the block of its spec's
+``scaling``. Modules know nothing about data: every dimension is an explicit argument.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any, Literal, get_args
 
 import torch
 from torch import nn
+
+from automl.config import SCALINGS, Scaling
 
 Kind = Literal["mlp", "resnet"]
 Norm = Literal["none", "batch", "layer"]
@@ -37,6 +40,7 @@ class ModelSpec:
     n_frequencies: int = 16
     frequency_scale: float = 0.1
     d_embedding: int = 16
+    scaling: Scaling = "quantile"
 
     def __post_init__(self) -> None:
         if self.n_blocks < 0 or self.d_block < 1:
@@ -48,7 +52,7 @@ class ModelSpec:
             raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}: "
                              f"{self.activation=}")
         for name, options in (("kind", get_args(Kind)), ("norm", get_args(Norm)),
-                              ("embedding", get_args(Embedding))):
+                              ("embedding", get_args(Embedding)), ("scaling", SCALINGS)):
             if getattr(self, name) not in options:
                 raise ValueError(f"{name} must be one of {list(options)}: "
                                  f"{name}={getattr(self, name)!r}")
@@ -111,20 +115,28 @@ class _ResidualBlock(nn.Module):
 
 
 class TabularNet(nn.Module):
-    """``[embeddings] → blocks → output``; the first ``n_num`` inputs are continuous.
+    """``[embeddings] → blocks → output`` on ``n_scalings`` blocks of ``n_num`` continuous
+    inputs, then the other inputs, of which it reads the continuous block of ``spec.scaling``.
 
     With ``spec.n_blocks == 0`` there are no blocks: the output layer reads the (embedded)
     inputs directly.
     """
 
-    def __init__(self, *, spec: ModelSpec, d_in: int, d_out: int, n_num: int) -> None:
+    def __init__(self, *, spec: ModelSpec, d_in: int, d_out: int, n_num: int,
+                 n_scalings: int = 1) -> None:
         super().__init__()
+        block = SCALINGS.index(spec.scaling)
+        if block >= n_scalings:
+            raise ValueError(f"the inputs hold {n_scalings} scaling(s); {spec.scaling=} is not "
+                             "among them")
+        self.continuous = slice(block * n_num, (block + 1) * n_num)
+        self.rest = n_scalings * n_num
         self.n_num = n_num if spec.embedding == "periodic" else 0
         self.embeddings = PeriodicEmbeddings(
             n_features=self.n_num, n_frequencies=spec.n_frequencies,
             frequency_scale=spec.frequency_scale, d_embedding=spec.d_embedding,
         ) if self.n_num else None
-        d_first = d_in - self.n_num + self.n_num * spec.d_embedding
+        d_first = d_in - self.rest + n_num - self.n_num + self.n_num * spec.d_embedding
         if spec.n_blocks == 0:
             self.blocks = nn.Identity()
             self.output = nn.Linear(d_first, d_out)
@@ -144,19 +156,22 @@ class TabularNet(nn.Module):
                                         nn.Linear(spec.d_block, d_out))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        continuous, rest = x[:, self.continuous], x[:, self.rest:]
         if self.embeddings is not None:
-            x = torch.cat([self.embeddings(x[:, :self.n_num]), x[:, self.n_num:]], dim=1)
-        return self.output(self.blocks(x))
+            continuous = self.embeddings(continuous)
+        return self.output(self.blocks(torch.cat([continuous, rest], dim=1)))
 
 
-def build_model(spec: ModelSpec, d_in: int, d_out: int, n_num: int = 0) -> nn.Module:
-    """The network for ``spec`` with ``d_in`` inputs (``n_num`` of them continuous).
+def build_model(spec: ModelSpec, d_in: int, d_out: int, n_num: int = 0,
+                n_scalings: int = 1) -> nn.Module:
+    """The network for ``spec`` with ``d_in`` inputs, led by ``n_scalings`` blocks of ``n_num``
+    continuous ones.
 
     >>> net = build_model(ModelSpec(n_blocks=2, d_block=8), d_in=5, d_out=3)
     >>> net(torch.zeros(4, 5)).shape
     torch.Size([4, 3])
     """
-    if d_in < 1 or d_out < 1 or not 0 <= n_num <= d_in:
-        raise ValueError(f"need d_in ≥ 1, d_out ≥ 1, 0 ≤ n_num ≤ d_in: {d_in=}, {d_out=}, "
-                         f"{n_num=}")
-    return TabularNet(spec=spec, d_in=d_in, d_out=d_out, n_num=n_num)
+    if d_in < 1 or d_out < 1 or n_scalings < 1 or not 0 <= n_num * n_scalings <= d_in:
+        raise ValueError(f"need d_in ≥ 1, d_out ≥ 1, 0 ≤ n_num × n_scalings ≤ d_in: {d_in=}, "
+                         f"{d_out=}, {n_num=}, {n_scalings=}")
+    return TabularNet(spec=spec, d_in=d_in, d_out=d_out, n_num=n_num, n_scalings=n_scalings)

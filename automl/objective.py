@@ -127,7 +127,8 @@ class Objective:
         outputs: list[np.ndarray] = []
         for fold in range(k):
             data = folds.split(self.tensors, fold) if folds else self.tensors
-            network = build_model(params.model, data.d_in, data.d_out, data.n_num).to(self.device)
+            network = build_model(params.model, data.d_in, data.d_out, data.n_num,
+                                  data.n_scalings).to(self.device)
             callbacks = [tracking, PruningCallback(trial)] if fold == 0 else \
                 [PruningCallback(trial, report=False)]
             fits.append(fit(network, data, task=plan.task, metric=plan.metric,

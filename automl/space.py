@@ -18,6 +18,13 @@ The architecture starts with ``n_blocks``: ``0`` is a linear (logistic) model of
 preprocessed inputs, and then nothing else of the architecture is sampled (version 3; earlier
 versions had 1 to 8 blocks). It is also the first configuration of the warm start, so no study
 ends worse, on its own validation scores, than the linear baseline.
+
+Every network, the linear one included, draws the ``scaling`` of its continuous inputs
+(version 4): quantiles mapped to a normal (Gorishniy et al., TabM) or robust scaling with a
+smooth clip (Holzmüller et al. 2024, RealMLP). A linear model needs the second: the quantile
+map bends every column, and on scikit-learn's diabetes table a ridge regression's test RMSE goes
+from 54.3 to 55.2 with it. Older trials have no ``scaling`` parameter and read as
+``"quantile"``.
 """
 
 from __future__ import annotations
@@ -27,11 +34,12 @@ from typing import Any
 
 import optuna
 
+from automl.config import SCALINGS
 from automl.data import TaskType
 from automl.model import ModelSpec
 from automl.train import ClassWeighting, OptimSpec, Resampling
 
-SPACE_VERSION = 3
+SPACE_VERSION = 4
 BATCH_SIZES = (64, 128, 256, 512, 1024)
 
 
@@ -48,8 +56,9 @@ class TrialParams:
 
 def _sample_model(trial: optuna.trial.BaseTrial) -> ModelSpec:
     n_blocks = trial.suggest_int("n_blocks", 0, 8)
+    scaling = trial.suggest_categorical("scaling", list(SCALINGS))
     if n_blocks == 0:
-        return ModelSpec(n_blocks=0)
+        return ModelSpec(n_blocks=0, scaling=scaling)
     embedding = trial.suggest_categorical("embedding", ["none", "periodic"])
     periodic: dict[str, Any] = {}
     if embedding == "periodic":
@@ -66,6 +75,7 @@ def _sample_model(trial: optuna.trial.BaseTrial) -> ModelSpec:
         norm=trial.suggest_categorical("norm", ["none", "batch", "layer"]),
         activation=trial.suggest_categorical("activation", ["relu", "gelu", "silu"]),
         embedding=embedding,
+        scaling=scaling,
         **periodic,
     )
 
@@ -92,9 +102,10 @@ def sample_params(trial: optuna.trial.BaseTrial, task: TaskType) -> TrialParams:
     """Draw one configuration; resampling and class weighting (one of them at most, see the
     module docstring) are searched for classification only.
 
-    >>> fixed = {"embedding": "none", "arch": "mlp", "n_blocks": 2, "d_block": 64,
-    ...          "dropout": 0.1, "norm": "none", "activation": "relu", "optimizer": "adamw",
-    ...          "lr": 1e-3, "weight_decay": 1e-5, "schedule": "constant", "batch_size": 256}
+    >>> fixed = {"scaling": "quantile", "embedding": "none", "arch": "mlp", "n_blocks": 2,
+    ...          "d_block": 64, "dropout": 0.1, "norm": "none", "activation": "relu",
+    ...          "optimizer": "adamw", "lr": 1e-3, "weight_decay": 1e-5,
+    ...          "schedule": "constant", "batch_size": 256}
     >>> sample_params(optuna.trial.FixedTrial(fixed), TaskType.REGRESSION).model.d_block
     64
     """
@@ -114,13 +125,14 @@ def sample_params(trial: optuna.trial.BaseTrial, task: TaskType) -> TrialParams:
                        resampling=resampling)
 
 
-_BASE = {"embedding": "none", "arch": "mlp", "n_blocks": 3, "d_block": 256, "dropout": 0.1,
+_BASE = {"scaling": "quantile", "embedding": "none", "arch": "mlp", "n_blocks": 3,
+         "d_block": 256, "dropout": 0.1,
          "norm": "none", "activation": "relu", "optimizer": "adamw", "lr": 1e-3,
          "weight_decay": 1e-5, "schedule": "cosine", "batch_size": 256}
 
 #: The linear (logistic) model: what a user would write in five lines, as a network.
-LINEAR = {"n_blocks": 0, "optimizer": "adamw", "lr": 1e-1, "weight_decay": 1e-4,
-          "schedule": "cosine", "batch_size": 64}
+LINEAR = {"n_blocks": 0, "scaling": "robust", "optimizer": "adamw", "lr": 1e-1,
+          "weight_decay": 1e-4, "schedule": "cosine", "batch_size": 64}
 
 # Configurations that do well on tabular data at a small cost (after the tuned defaults in
 # Gorishniy et al. 2021/2022), tried first so the search starts from strong, cheap points; the
@@ -143,7 +155,9 @@ def warm_start(task: TaskType) -> list[dict[str, Any]]:
 
 
 def params_from_dict(params: dict[str, Any], task: TaskType) -> TrialParams:
-    """Rebuild a trial's settings from its stored Optuna parameters (a version-1 trial, without
-    ``resampling``, as ``resampling="none"``)."""
-    defaults = {"resampling": "none"} if task.is_classification else {}
+    """Rebuild a trial's settings from its stored Optuna parameters (a trial of version 1,
+    without ``resampling``, as ``resampling="none"``; of version 3 or older, without
+    ``scaling``, as ``scaling="quantile"``)."""
+    defaults = {"scaling": "quantile"} | ({"resampling": "none"} if task.is_classification
+                                          else {})
     return sample_params(optuna.trial.FixedTrial(defaults | params), task)

@@ -24,7 +24,7 @@ def _bundle(csv: Path, spec: ModelSpec) -> tuple[ModelBundle, pd.DataFrame]:
     d_in = pre.transform(dataset.frame.head(1)).shape[1]
     d_out = len(dataset.schema.classes) if dataset.schema.task.is_classification else 1
     torch.manual_seed(1)
-    network = build_model(spec, d_in, d_out, pre.n_num).eval()
+    network = build_model(spec, d_in, d_out, pre.n_num, pre.n_scalings).eval()
     bundle = ModelBundle(preprocessor=pre, spec=spec, network=network, d_in=d_in,
                          metadata={"trial": 3, "value": np.float64(0.5)})
     return bundle, dataset.frame
@@ -33,7 +33,7 @@ def _bundle(csv: Path, spec: ModelSpec) -> tuple[ModelBundle, pd.DataFrame]:
 @pytest.mark.parametrize(("task", "spec"), [
     ("binary", ModelSpec(kind="mlp", norm="batch")),
     ("multiclass", ModelSpec(kind="resnet", embedding="periodic", norm="layer")),
-    ("regression", ModelSpec(kind="mlp", activation="gelu")),
+    ("regression", ModelSpec(kind="mlp", activation="gelu", scaling="robust")),
 ])
 def test_save_load_round_trip_gives_equal_outputs(make_csv: Callable[..., Path], tmp_path: Path,
                                                   task: str, spec: ModelSpec) -> None:

@@ -86,9 +86,9 @@ def test_regression_target_is_standardised_with_training_statistics() -> None:
     assert float(tensors.y_train.std(unbiased=False)) == pytest.approx(1.0, abs=1e-4)
     expected_val = (1000.0 - pre.target_mean) / pre.target_std
     assert torch.allclose(tensors.y_val, torch.full((20,), expected_val), rtol=1e-5)
-    assert (tensors.d_out, tensors.n_num, tensors.d_in) == (1, 1, 1)
+    assert (tensors.d_out, tensors.n_num, tensors.n_scalings, tensors.d_in) == (1, 1, 2, 2)
     assert (tensors.target_mean, tensors.target_std) == (pre.target_mean, pre.target_std)
-    assert tensors.x_test.shape == (0, 1)
+    assert tensors.x_test.shape == (0, 2)
 
 
 def test_constant_regression_target_does_not_divide_by_zero() -> None:
@@ -115,11 +115,11 @@ def test_missing_numeric_values_get_indicator_and_median() -> None:
     train = pd.DataFrame({"x": [1.0, 2.0, np.nan, 3.0, 4.0, np.nan, 5.0]})
     pre = Preprocessor(schema).fit(train)
     out = pre.transform(train)
-    assert out.shape == (7, 2)  # value + missing indicator
+    assert out.shape == (7, 3)  # value (quantile, robust) + missing indicator
     assert pre.n_num == 1
-    assert out[:, 1].tolist() == [0, 0, 1, 0, 0, 1, 0]
+    assert out[:, 2].tolist() == [0, 0, 1, 0, 0, 1, 0]
     median_row = pre.transform(pd.DataFrame({"x": [3.0]}))
-    assert out[2, 0] == pytest.approx(median_row[0, 0])  # imputed with the training median
+    np.testing.assert_allclose(out[2, :2], median_row[0, :2])  # the training median
     assert np.all(np.isfinite(out))
 
 
@@ -127,9 +127,9 @@ def test_missing_values_unseen_in_training_are_imputed_without_new_columns() -> 
     schema = _schema(x=ColumnKind.NUMERIC, b=ColumnKind.BOOLEAN)
     pre = Preprocessor(schema).fit(pd.DataFrame({"x": [1.0, 2.0, 3.0], "b": ["yes", "no", "no"]}))
     out = pre.transform(pd.DataFrame({"x": [np.nan, 2.0], "b": [None, "YES"]}))
-    assert out.shape == (2, 2)
+    assert out.shape == (2, 3)
     assert np.all(np.isfinite(out))
-    assert out[:, 1].tolist() == [0.0, 1.0]
+    assert out[:, 2].tolist() == [0.0, 1.0]
 
 
 def test_missing_categorical_values_become_their_own_level() -> None:
@@ -171,8 +171,9 @@ def test_datetime_column_expands_to_varying_date_parts() -> None:
     # All rows are at midnight: hour never varies, so it is not kept.
     assert list(pre.state["d"].to_dict()["parts"]) == ["year", "month", "day", "dayofweek"]
     out = pre.transform(pd.DataFrame({"d": dates}))
-    assert out.shape == (5, 4) and pre.n_num == 4
+    assert out.shape == (5, 8) and pre.n_num == 4
     assert np.all(np.diff(out[:, 0]) > 0)  # year increases row by row
+    assert np.all(np.diff(out[:, 4]) > 0)  # under both scalings
     unparseable = pre.transform(pd.DataFrame({"d": ["not a date"]}))
     assert np.all(np.isfinite(unparseable))
 
@@ -184,14 +185,15 @@ def test_high_cardinality_categorical_is_capped_and_adds_frequency() -> None:
     train = pd.DataFrame({"c": values})
     pre = Preprocessor(_schema(c=ColumnKind.CATEGORICAL)).fit(train)
     out = pre.transform(train)
-    assert out.shape == (10_000, MAX_ONEHOT_LEVELS + 1)
+    assert out.shape == (10_000, MAX_ONEHOT_LEVELS + 2)
     assert pre.n_num == 1  # the frequency feature comes first and is continuous
     frequency = out[:, 0]
+    np.testing.assert_array_equal(out[:, 1], frequency)  # already in [0, 1]: both scalings
     assert frequency.min() >= 0.0 and frequency.max() == pytest.approx(1.0)
     common, rare = train["c"] == "level0", train["c"] == "level4999"
     assert frequency[common.to_numpy()].min() > frequency[rare.to_numpy()].max()
     assert pre.transform(pd.DataFrame({"c": ["never seen"]})).tolist() == [
-        [0.0] * (MAX_ONEHOT_LEVELS + 1)]
+        [0.0] * (MAX_ONEHOT_LEVELS + 2)]
 
 
 def test_low_cardinality_categorical_has_one_column_per_level() -> None:
@@ -207,9 +209,36 @@ def test_continuous_features_come_first() -> None:
     frame = pd.DataFrame({"c": ["a", "b", "a", "c"], "b": ["y", "n", "n", "y"],
                           "x": [0.1, 5.0, 2.0, 3.0]})
     out = Preprocessor(schema).fit(frame).transform(frame)
-    assert out.shape == (4, 5)
-    assert not set(np.unique(out[:, 0])) <= {0.0, 1.0}  # the numeric column
-    assert set(np.unique(out[:, 1:])) <= {0.0, 1.0}
+    assert out.shape == (4, 6)
+    for column in (0, 1):  # the numeric column, under each scaling
+        assert not set(np.unique(out[:, column])) <= {0.0, 1.0}
+    assert set(np.unique(out[:, 2:])) <= {0.0, 1.0}
+
+
+def test_robust_scaling_keeps_a_column_linear_and_clips_outliers_softly() -> None:
+    x = np.concatenate([np.arange(100.0), [1e6]])
+    pre = Preprocessor(_schema(x=ColumnKind.NUMERIC)).fit(pd.DataFrame({"x": x}))
+    robust = pre.transform(pd.DataFrame({"x": [40.0, 50.0, 60.0, 1e6, 1e9]}))[:, 1]
+    assert robust[1] == pytest.approx(0.0, abs=1e-6)  # the median
+    assert robust[2] - robust[1] == pytest.approx(robust[1] - robust[0], rel=1e-2)  # linear
+    assert abs(robust[0]) < 0.25  # 10 units from the median, the IQR is 50
+    assert 2.9 < robust[3] <= robust[4] <= 3.0  # outliers end at the soft bound
+
+
+def test_a_constant_column_scales_to_zero() -> None:
+    pre = Preprocessor(_schema(x=ColumnKind.NUMERIC)).fit(pd.DataFrame({"x": [7.0] * 5}))
+    out = pre.transform(pd.DataFrame({"x": [7.0, 8.0, np.nan]}))
+    assert out[:, 1].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_a_preprocessor_saved_before_two_scalings_keeps_its_one_block() -> None:
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "b": ["y", "n", "n", "y"]})
+    pre = Preprocessor(_schema(x=ColumnKind.NUMERIC, b=ColumnKind.BOOLEAN)).fit(frame)
+    saved = pre.to_dict()
+    del saved["scalings"]  # what bundles saved before this version hold
+    old = Preprocessor.from_dict(saved)
+    assert old.n_scalings == 1
+    np.testing.assert_array_equal(old.transform(frame), pre.transform(frame)[:, [0, 2]])
 
 
 # ------------------------------------------------------------------------------- persistence
@@ -249,9 +278,9 @@ def test_tensors_from_csv_have_consistent_shapes(make_csv: Callable[..., Path], 
     tensors = pre.tensors(splits)
 
     assert isinstance(tensors, TensorSplits)
-    # x1 (+ missing flag if train has gaps), x2, three colours
+    # x1 and x2 under two scalings (+ x1's missing flag if train has gaps), three colours
     n_flags = int(splits.train["x1"].isna().any())
-    assert tensors.d_in == 2 + n_flags + 3 and tensors.n_num == 2
+    assert tensors.d_in == 4 + n_flags + 3 and tensors.n_num == 2
     assert tensors.d_out == d_out
     for part, frame in (("train", splits.train), ("val", splits.val), ("test", splits.test)):
         x, y = getattr(tensors, f"x_{part}"), getattr(tensors, f"y_{part}")
@@ -265,7 +294,7 @@ def test_tensors_from_csv_have_consistent_shapes(make_csv: Callable[..., Path], 
 
 def test_docstring_example_of_inferred_schema() -> None:
     df = pd.DataFrame({"x": [1.0, 2.0, None, 4.0], "c": list("abab"), "y": [0, 1, 0, 1]})
-    assert Preprocessor(infer_schema(df, "y")).fit(df).transform(df).shape == (4, 4)
+    assert Preprocessor(infer_schema(df, "y")).fit(df).transform(df).shape == (4, 5)
 
 
 # ------------------------------------------------------------------------------- column encoders
@@ -279,7 +308,7 @@ def test_a_saved_state_of_the_first_format_gives_the_same_features() -> None:
     cont, bits = encoder.transform(x)
     before = [-5.1993375821928165, -1.1503493803760079, -0.31863936396437514, 0.0,
               0.6744897501960817, 0.7279132908816441, 5.199337582290661, 5.199337582290661, 0.0]
-    np.testing.assert_allclose(cont[0], before, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(cont[0].quantile, before, rtol=0, atol=1e-6)
     assert bits[0].tolist() == [0] * 8 + [1]
 
 

@@ -89,7 +89,8 @@ def test_training_scores_and_bundles_invert_the_target_the_same_way() -> None:
     tensors = pre.tensors(Splits(train=train, val=val, test=val.iloc[:0], seed=0))
     assert tensors.target_log
     torch.manual_seed(0)
-    network = build_model(ModelSpec(n_blocks=1, d_block=8), tensors.d_in, 1, tensors.n_num)
+    network = build_model(ModelSpec(n_blocks=1, d_block=8), tensors.d_in, 1, tensors.n_num,
+                          tensors.n_scalings)
     bundle = ModelBundle(preprocessor=pre, spec=ModelSpec(n_blocks=1, d_block=8),
                          network=network, d_in=tensors.d_in)
     from_bundle = bundle.raw_output(val).reshape(-1)
@@ -137,11 +138,12 @@ def test_an_ensemble_bundle_round_trips_and_averages_probabilities(tmp_path: Pat
     schema = Schema(target="y", task=TaskType.BINARY, classes=("a", "b"),
                     columns=(ColumnSpec(name="x", kind=ColumnKind.NUMERIC),), n_rows=40)
     pre = Preprocessor(schema).fit(frame)
-    specs = [ModelSpec(n_blocks=1, d_block=4), ModelSpec(kind="resnet", n_blocks=2, d_block=8)]
-    nets = [build_model(s, 1, 2, 1).eval() for s in specs]
+    specs = [ModelSpec(n_blocks=1, d_block=4),
+             ModelSpec(kind="resnet", n_blocks=2, d_block=8, scaling="robust")]
+    nets = [build_model(s, 2, 2, 1, 2).eval() for s in specs]
     bundle = ModelBundle.ensemble(pre, [Member(spec=s, network=n, weight=w)
                                         for s, n, w in zip(specs, nets, (1.0, 3.0), strict=True)],
-                                  d_in=1, metadata={"kind": "ensemble"})
+                                  d_in=2, metadata={"kind": "ensemble"})
     assert [m.weight for m in bundle.members] == [0.75, 0.25]  # normalised, heaviest first
     loaded = load_bundle(save_bundle(bundle, tmp_path / "b"))
     assert json.loads((tmp_path / "b" / "bundle.json").read_text())["format"] == 2

@@ -246,12 +246,15 @@ WORKS = [
           shows=("spaces stripped from 2 header name(s): 'x1', 'Label'",
                  "--target 'label' matched column 'Label'", "target 'Label'")),
     Works("missing-markers", writes("markers.csv", missing_markers),
-          shows=("x2  numeric  quantile → normal, median-imputed + missing flag",)),
+          shows=("x2  numeric  quantile → normal, or robust-scaled, median-imputed + "
+                 "missing flag",)),
     Works("inf-is-missing", writes("inf.csv", infinities),
-          shows=("x2  numeric  quantile → normal, median-imputed + missing flag",)),
+          shows=("x2  numeric  quantile → normal, or robust-scaled, median-imputed + "
+                 "missing flag",)),
     Works("thousands-separators", writes("thousands.csv", lambda: with_column(
         "income", lambda n, r: [f"{v:,}" for v in r.integers(500, 5_000_000, n)])),
-          shows=("income  numeric  quantile → normal; thousands separators removed",)),
+          shows=("income  numeric  quantile → normal, or robust-scaled; "
+                 "thousands separators removed",)),
     Works("decimal-commas", writes("eu.csv", lambda: frame().assign(
         y=lambda d: d.x1.mul(3).round(2)).to_csv(index=False, sep=";", decimal=",")),
           full=True, shows=("decimal commas read as numbers in 'x1', 'x2', 'y'",),
@@ -295,7 +298,7 @@ WORKS = [
           shows=("code  categorical  one-hot (32 levels) + frequency of the rest",),
           check=_high_cardinality),
     Works("2100-columns", writes("wide.csv", wide), full=True,
-          shows=("2100 model inputs", "f2099  numeric  quantile → normal")),
+          shows=("2100 model inputs", "f2099  numeric  quantile → normal, or robust-scaled")),
 ]
 
 

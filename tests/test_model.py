@@ -97,3 +97,25 @@ def test_build_model_rejects_bad_dimensions(d_in: int, d_out: int, n_num: int) -
 def test_spec_to_dict_round_trip() -> None:
     spec = ModelSpec(kind="resnet", norm="layer", embedding="periodic", n_blocks=3)
     assert ModelSpec(**spec.to_dict()) == spec
+
+
+@pytest.mark.parametrize(("scaling", "read", "ignored"), [("quantile", 0, 1), ("robust", 1, 0)])
+@pytest.mark.parametrize("embedding", ["none", "periodic"])
+def test_a_network_reads_only_the_continuous_block_of_its_scaling(
+        scaling: Any, read: int, ignored: int, embedding: Any) -> None:
+    """Inputs: 2 blocks of N_NUM continuous features, then 2 others; one block is never read."""
+    spec = ModelSpec(n_blocks=1, d_block=8, scaling=scaling, embedding=embedding,
+                     n_frequencies=4, d_embedding=4)
+    net = build_model(spec, d_in=2 * N_NUM + 2, d_out=2, n_num=N_NUM, n_scalings=2).eval()
+    x = torch.randn(5, 2 * N_NUM + 2)
+    blocks = [slice(i * N_NUM, (i + 1) * N_NUM) for i in range(2)]
+    other = x.clone()
+    other[:, blocks[ignored]] = torch.randn(5, N_NUM)
+    assert torch.equal(net(other), net(x))
+    other[:, blocks[read]] += 1.0
+    assert not torch.allclose(net(other), net(x))
+
+
+def test_a_scaling_the_inputs_do_not_hold_is_refused() -> None:
+    with pytest.raises(ValueError, match="robust"):
+        build_model(ModelSpec(scaling="robust"), d_in=4, d_out=2, n_num=2, n_scalings=1)

@@ -21,8 +21,8 @@ from automl.space import (
 from automl.train import OptimSpec
 
 BASE: dict[str, Any] = {
-    "embedding": "none", "arch": "mlp", "n_blocks": 2, "d_block": 64, "dropout": 0.1,
-    "norm": "none", "activation": "relu", "optimizer": "adamw", "lr": 1e-3,
+    "scaling": "quantile", "embedding": "none", "arch": "mlp", "n_blocks": 2, "d_block": 64,
+    "dropout": 0.1, "norm": "none", "activation": "relu", "optimizer": "adamw", "lr": 1e-3,
     "weight_decay": 1e-5, "schedule": "constant", "batch_size": 256,
 }
 PERIODIC = {"embedding": "periodic", "periodic_n_frequencies": 8, "periodic_scale": 0.5,
@@ -170,7 +170,7 @@ def test_the_linear_model_is_reachable_and_warm_started_first(
     first = sample_params(optuna.trial.FixedTrial(warm_start(TaskType.BINARY)[0]),
                           TaskType.BINARY)
     assert first.model.is_linear
-    net = build_model(first.model, d_in=6, d_out=2)
+    net = build_model(first.model, d_in=6, d_out=2, n_num=2, n_scalings=2)
     assert [type(m).__name__ for m in net.modules() if list(m.parameters(recurse=False))] == \
         ["Linear"]  # one affine map: a logistic regression
 
@@ -187,7 +187,7 @@ def test_sampled_params_build_a_working_model(
     small = [p for _, p in random_draws if p.model.d_block <= 128][:10]
     assert small
     for p in small:
-        net = build_model(p.model, d_in=6, d_out=2, n_num=3)
+        net = build_model(p.model, d_in=6, d_out=2, n_num=2, n_scalings=2)
         net.eval()
         assert net(torch.zeros(2, 6)).shape == (2, 2)
 

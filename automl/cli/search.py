@@ -202,7 +202,7 @@ def _render_plan(plan: SearchPlan) -> None:
         scored = f"{len(t.x_train):,} train / {len(t.x_val):,} validation"
     test = (f"{len(t.x_test):,} test rows" if len(t.x_test)
             else f"no test split (too few rows for {MIN_TEST_ROWS})")
-    out.print(f"split   {scored} / {test} (seed {cfg.seed}); {t.d_in} model inputs",
+    out.print(f"split   {scored} / {test} (seed {cfg.seed}); {t.n_features} model inputs",
               soft_wrap=True)
     out.print(f"study   {plan.study_name!r} in {mask(cfg.storage_url)}, budget "
               f"{cfg.n_trials} trials" + (f", timeout {cfg.timeout_s:g}s" if cfg.timeout_s else ""))
