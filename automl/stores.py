@@ -218,7 +218,7 @@ def _existing_folder(path: Path) -> Path:
     return folder
 
 
-_HELD: set[Path] = set()
+_HELD: set[tuple[int, int]] = set()  # (device, inode) of the folders this process has locked
 _HELD_GUARD = threading.Lock()
 
 
@@ -230,7 +230,8 @@ def store_lock(url: str) -> Iterator[None]:
     ever left anywhere. A folder still to be made is made under the lock of its nearest
     existing ancestor, then locked itself; if it is still empty when the block ends (the
     command was refused before the database was written), it is removed again. Re-entrant
-    within one process. Several processes opening one fresh SQLite file at once would
+    within one process, by folder: the Optuna and MLflow stores of one folder nest. Several
+    processes opening one fresh SQLite file at once would
     otherwise race on creating its schema. A no-op for non-SQLite URLs.
 
     Args:
@@ -240,30 +241,23 @@ def store_lock(url: str) -> Iterator[None]:
         Nothing; the lock is held for the ``with`` block.
     """
     path = sqlite_path(url)
-    key = path.resolve() if path is not None else None
-    with _HELD_GUARD:
-        if key is None or key in _HELD:
-            key = None
-    if key is None:
+    if path is None:
         yield
         return
+    path = path.resolve()
     made: list[Path] = []
-    handle = _lock_nearest(key)
-    if not key.parent.is_dir():  # made under the ancestor's lock, then locked itself
-        folder = key.parent
+    handle = _lock_nearest(path)
+    if not path.parent.is_dir():  # made under the ancestor's lock, then locked itself
+        folder = path.parent
         while not folder.exists():
             made.append(folder)
             folder = folder.parent
-        key.parent.mkdir(parents=True, exist_ok=True)
-        outer, handle = handle, _lock_nearest(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        outer, handle = handle, _lock_nearest(path)
         _unlock(outer)
-    with _HELD_GUARD:
-        _HELD.add(key)
     try:
         yield
     finally:
-        with _HELD_GUARD:
-            _HELD.discard(key)
         for folder in made:  # deepest first; only folders this lock made, only when empty
             try:
                 folder.rmdir()
@@ -272,8 +266,9 @@ def store_lock(url: str) -> Iterator[None]:
         _unlock(handle)
 
 
-def _lock_nearest(path: Path) -> int:
-    """An exclusive ``flock`` on the nearest existing ancestor of ``path``: its descriptor.
+def _lock_nearest(path: Path) -> int | None:
+    """An exclusive ``flock`` on the nearest existing ancestor of ``path``: its descriptor, or
+    ``None`` when this process holds that folder's lock already.
 
     Retries when the folder was removed, or a nearer one made, while it waited.
     """
@@ -283,16 +278,31 @@ def _lock_nearest(path: Path) -> int:
             handle = os.open(folder, os.O_RDONLY)
         except FileNotFoundError:
             continue
+        held = os.fstat(handle)
+        identity = (held.st_dev, held.st_ino)
+        with _HELD_GUARD:
+            if identity in _HELD:
+                os.close(handle)
+                return None
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            same = os.stat(folder).st_ino == os.fstat(handle).st_ino
+            same = os.stat(folder).st_ino == held.st_ino
         except FileNotFoundError:
             same = False
         if same and _existing_folder(path) == folder:
+            with _HELD_GUARD:
+                _HELD.add(identity)
             return handle
-        _unlock(handle)
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        os.close(handle)
 
 
-def _unlock(handle: int) -> None:
+def _unlock(handle: int | None) -> None:
+    """Release a lock taken by :func:`_lock_nearest` (``None``: one held further out)."""
+    if handle is None:
+        return
+    held = os.fstat(handle)
+    with _HELD_GUARD:
+        _HELD.discard((held.st_dev, held.st_ino))
     fcntl.flock(handle, fcntl.LOCK_UN)
     os.close(handle)

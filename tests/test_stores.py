@@ -217,6 +217,29 @@ with store_lock(sys.argv[1]):
 """
 
 
+_NEST = """
+import sys, types
+package = types.ModuleType("automl")
+package.__path__ = [sys.argv[3]]
+sys.modules["automl"] = package
+from automl.stores import store_lock
+with store_lock(sys.argv[1]), store_lock(sys.argv[2]):
+    print("both held", flush=True)
+"""
+
+
+@pytest.mark.parametrize("second", ["mlflow.db", "new/mlflow.db"])
+def test_the_two_stores_of_one_folder_lock_without_deadlock(tmp_path: Path, second: str) -> None:
+    """`--storage sqlite:///D/optuna.db --tracking-uri sqlite:///D/mlflow.db` (the second store
+    in D itself, or in a folder still to be made in D) once waited for itself forever."""
+    done = subprocess.run(
+        [sys.executable, "-c", _NEST, f"sqlite:///{tmp_path}/optuna.db",
+         f"sqlite:///{tmp_path}/{second}", str(Path(automl.stores.__file__).parent)],
+        capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout == "both held\n"
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("folder_exists", [True, False])
 def test_store_lock_serialises_processes(tmp_path: Path, folder_exists: bool) -> None:
     if folder_exists:
