@@ -28,6 +28,7 @@ from automl.model import build_model
 from automl.plan import SearchPlan
 from automl.queries import ranked
 from automl.space import TrialParams, params_from_dict, sample_params
+from automl.strategy import first_prunable_step
 from automl.tracking import RUN_ID, Tracker, TrackingCallback, TrialOutcome, temporary_dir
 from automl.train import EpochLog, FitResult, StopReason, fit, resolve_device
 
@@ -36,20 +37,29 @@ from automl.train import EpochLog, FitResult, StopReason, fit, resolve_device
 MAX_TRIAL_SHARE = 0.1
 
 
-class PruningCallback:
-    """Reports each epoch's score to Optuna and asks the pruner whether to stop (``report``:
-    on the first fold only, when cross-validating); a deferred Ctrl-C / SIGTERM ends the trial
-    here, at the end of an epoch."""
+def pruner_stops(trial: optuna.Trial, step: int, prune_from: int | None) -> bool:
+    """Whether the pruner stops ``trial`` after its report at ``step`` (its latest); not asked
+    before ``prune_from`` (``None``: never), where it cannot say yes (see
+    :func:`~automl.strategy.first_prunable_step`)."""
+    return prune_from is not None and step >= prune_from and trial.should_prune()
 
-    def __init__(self, trial: optuna.Trial, *, report: bool = True) -> None:
-        self.trial, self.report = trial, report
+
+class PruningCallback:
+    """Reports each epoch's score to Optuna and asks the pruner whether to stop, from epoch
+    ``prune_from`` on (``report``: on the first fold only, when cross-validating); a deferred
+    Ctrl-C / SIGTERM ends the trial here, at the end of an epoch."""
+
+    def __init__(self, trial: optuna.Trial, *, prune_from: int | None,
+                 report: bool = True) -> None:
+        self.trial, self.prune_from, self.report = trial, prune_from, report
 
     def on_epoch_end(self, log: EpochLog) -> StopReason | None:
         raise_pending()
         if not self.report or not math.isfinite(log.score):
             return None
         self.trial.report(log.score, log.epoch)
-        return StopReason.PRUNED if self.trial.should_prune() else None
+        return StopReason.PRUNED if pruner_stops(self.trial, log.epoch, self.prune_from) \
+            else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -94,6 +104,7 @@ class Objective:
         self.plan, self.tracker, self.deadline = plan, tracker, deadline
         self.device = resolve_device(plan.cfg.train.device)
         self.tensors = plan.tensors.to(self.device)
+        self.prune_from = first_prunable_step(plan.cfg)
         self._results: dict[int, Trained] = {}
         self.last_state = ""  # the stored state of the trial this process ran last
 
@@ -129,8 +140,8 @@ class Objective:
             data = folds.split(self.tensors, fold) if folds else self.tensors
             network = build_model(params.model, data.d_in, data.d_out, data.n_num,
                                   data.n_scalings).to(self.device)
-            callbacks = [tracking, PruningCallback(trial)] if fold == 0 else \
-                [PruningCallback(trial, report=False)]
+            callbacks = [tracking, PruningCallback(trial, prune_from=self.prune_from)] \
+                if fold == 0 else [PruningCallback(trial, prune_from=None, report=False)]
             fits.append(fit(network, data, task=plan.task, metric=plan.metric,
                             optim=params.optim, cfg=plan.cfg.train,
                             class_weighting=params.class_weighting,
@@ -161,9 +172,9 @@ class Objective:
             return optuna.TrialPruned(f"pruned at epoch {len(last.history) - 1}{of_fold}")
         if k == 1:
             return None
-        trial.report(float(np.mean([f.best_score for f in fits])),
-                     self.plan.cfg.train.max_epochs + fold)
-        if fold + 1 < k and trial.should_prune():
+        step = self.plan.cfg.train.max_epochs + fold
+        trial.report(float(np.mean([f.best_score for f in fits])), step)
+        if fold + 1 < k and pruner_stops(trial, step, self.prune_from):
             return optuna.TrialPruned(f"pruned after fold {fold + 1} of {k}")
         if fold + 1 < k and last.stop_reason is StopReason.TIMEOUT:
             return optuna.TrialPruned(f"the time limit passed after fold {fold + 1} of {k}")

@@ -209,11 +209,23 @@ def _importances(study: optuna.Study, complete: list[FrozenTrial], metric: str,
                        note="no parameter was sampled in every completed trial")
     found.update(scores)
     png = _optuna_png(lambda: optuna.visualization.matplotlib.plot_param_importances(
-        study, evaluator=fanova(seed=0), target_name=f"validation {metric}"),
+        study, evaluator=_Computed(scores), target_name=f"validation {metric}"),
         8.0, max(2.5, 0.35 * len(scores) + 1.2))
     table = _table(["parameter", "importance"], [[n, f"{v:.3f}"] for n, v in scores.items()])
     return Section(name="importances", title=title, png=png, table=table,
                    note="fANOVA; parameters sampled in every completed trial only")
+
+
+class _Computed(optuna.importance.BaseImportanceEvaluator):
+    """Importances computed already, handed to Optuna's plot so that fANOVA runs once."""
+
+    def __init__(self, importances: dict[str, float]) -> None:
+        self.importances = importances
+
+    def evaluate(self, study: optuna.Study, params: list[str] | None = None, *,
+                 target: Callable[[FrozenTrial], float] | None = None) -> dict[str, float]:
+        """The importances given (``study``, ``params`` and ``target`` are not read)."""
+        return dict(self.importances)
 
 
 def _parallel(study: optuna.Study, complete: list[FrozenTrial], metric: str,

@@ -1,7 +1,8 @@
 """How a study explores: its Optuna sampler and pruner, and the warm start queued before TPE.
 
 :func:`open_study` creates a study, or loads it to continue, with the sampler and pruner of the
-settings; :func:`start_study` also refuses a study made with other data or settings, queues the
+settings (and :func:`first_prunable_step` says from which step that pruner can prune);
+:func:`start_study` also refuses a study made with other data or settings, queues the
 warm-start configurations of a new study and stores the study's settings.
 """
 
@@ -54,9 +55,29 @@ def _sampler(cfg: SearchConfig, n_before: int) -> optuna.samplers.BaseSampler:
                                       multivariate=True, group=True, constant_liar=True)
 
 
+def _min_resource(cfg: SearchConfig) -> int:
+    """Hyperband's ``min_resource``: the step of its first rung."""
+    return max(1, cfg.n_warmup_epochs)
+
+
+def first_prunable_step(cfg: SearchConfig) -> int | None:
+    """The first step at which the pruner of ``cfg`` can prune a trial (``None``: never).
+
+    Before it the pruner answers no whatever was reported, and asking costs storage reads:
+    MedianPruner reads every complete trial before it looks at ``n_warmup_steps``
+    (``n_warmup_epochs``); the patient pruner prunes only where its median pruner does;
+    Hyperband prunes only from its first rung, ``min_resource``, on.
+    """
+    if cfg.pruner is PrunerKind.NONE:
+        return None
+    if cfg.pruner is PrunerKind.HYPERBAND:
+        return _min_resource(cfg)
+    return cfg.n_warmup_epochs
+
+
 def _pruner(cfg: SearchConfig) -> optuna.pruners.BasePruner:
     if cfg.pruner is PrunerKind.HYPERBAND:
-        return optuna.pruners.HyperbandPruner(min_resource=max(1, cfg.n_warmup_epochs),
+        return optuna.pruners.HyperbandPruner(min_resource=_min_resource(cfg),
                                               max_resource=cfg.train.max_epochs,
                                               reduction_factor=3)
     if cfg.pruner is PrunerKind.NONE:

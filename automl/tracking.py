@@ -353,17 +353,24 @@ class MlflowTracker(MlflowRuns):
         self.log_series(run_id, [(step or 0, metrics)])
 
     def log_series(self, run_id: str, steps: Sequence[tuple[int, dict[str, float]]]) -> None:
-        from mlflow.entities import Metric
+        self._log_batches(run_id, steps)
+
+    def _log_batches(self, run_id: str, steps: Sequence[tuple[int, dict[str, float]]],
+                     tags: dict[str, str] | None = None) -> None:
+        """Log the finite metrics of ``steps`` in batches of :data:`_MAX_BATCH`; ``tags`` go
+        with the first batch (a call of their own when there is no metric)."""
+        from mlflow.entities import Metric, RunTag
 
         stamp = int(time.time() * 1000)
         batch = [Metric(k, float(v), stamp, step) for step, metrics in steps
                  for k, v in metrics.items() if v == v and abs(v) != float("inf")]
-        for i in range(0, len(batch), _MAX_BATCH):
-            self.client.log_batch(run_id, metrics=batch[i:i + _MAX_BATCH])
+        run_tags = [RunTag(k, v) for k, v in (tags or {}).items()]
+        for i in range(0, max(len(batch), 1 if run_tags else 0), _MAX_BATCH):
+            self.client.log_batch(run_id, metrics=batch[i:i + _MAX_BATCH],
+                                  tags=run_tags if i == 0 else [])
 
     def end_trial(self, run_id: str, outcome: TrialOutcome, metrics: dict[str, float]) -> None:
-        self.log_metrics(run_id, metrics)
-        self.client.set_tag(run_id, "automl.state", str(outcome))
+        self._log_batches(run_id, [(0, metrics)], tags={"automl.state": str(outcome)})
         self.client.set_terminated(run_id, status=RUN_STATUS.get(outcome, "FAILED"))
 
     def end_study(self, run_id: str) -> None:

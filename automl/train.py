@@ -73,7 +73,7 @@ class Resampling:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EpochLog:
     """What one epoch produced: ``val`` holds the study metric on the validation rows (every
-    metric is computed only at an epoch that improves it; see :attr:`FitResult.best_val`).
+    metric is computed once, for the best epoch; see :attr:`FitResult.best_val`).
     Callbacks must not mutate it."""
 
     epoch: int
@@ -87,7 +87,10 @@ class EpochLog:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FitResult:
-    """The outcome of :func:`fit`; the model holds the best epoch's weights afterwards."""
+    """The outcome of :func:`fit`; the model holds the best epoch's weights afterwards.
+
+    ``best_val`` holds every metric of the task on the validation rows at ``best_epoch`` (empty
+    when no epoch had a finite score)."""
 
     best_score: float
     best_epoch: int
@@ -340,7 +343,8 @@ def fit(model: nn.Module, data: TensorSplits, *, task: TaskType, metric: Metric,
     stopper = EarlyStopping(patience=cfg.patience, min_delta=cfg.min_delta,
                             greater_is_better=metric.greater_is_better)
     history: list[EpochLog] = []
-    best_state, best_val, reason = None, {}, StopReason.MAX_EPOCHS
+    best_state, reason = None, StopReason.MAX_EPOCHS
+    best_split: tuple[np.ndarray, np.ndarray] | None = None  # the best epoch's (output, y_true)
     try:
         for epoch in range(cfg.max_epochs):
             start = time.perf_counter()
@@ -357,7 +361,7 @@ def fit(model: nn.Module, data: TensorSplits, *, task: TaskType, metric: Metric,
             stop = stopper.update(score)
             if stopper.improved:
                 best_state = copy.deepcopy(model.state_dict())
-                best_val = evaluate(task, y_true, output, data.positive)
+                best_split = (output, y_true)  # fresh arrays each epoch: nothing overwrites them
             stop = _notify(callbacks, log) or stop
             if stop is None and deadline is not None and time.monotonic() > deadline:
                 stop = StopReason.TIMEOUT
@@ -368,6 +372,7 @@ def fit(model: nn.Module, data: TensorSplits, *, task: TaskType, metric: Metric,
         raise TrialError(f"out of memory: {exc}") from None
     if best_state is not None:
         model.load_state_dict(best_state)
+    best_val = evaluate(task, best_split[1], best_split[0], data.positive) if best_split else {}
     return FitResult(best_score=stopper.best_score, best_epoch=stopper.best_epoch,
                      best_val=best_val, stop_reason=reason, history=tuple(history))
 

@@ -35,6 +35,7 @@ from cli_helpers import cli, one_error_line
 from conftest import SharedStudy
 from mlflow.tracking import MlflowClient
 
+import automl.report
 from automl.config import SearchConfig, TrainConfig
 from automl.plan import prepare_search
 from automl.queries import describe
@@ -342,3 +343,24 @@ def test_optuna_plots_leave_no_figure_style_or_warning_behind() -> None:
     assert matplotlib.get_backend().lower() == "agg"
     assert plt.get_fignums() == []
     assert {k: v for k, v in matplotlib.rcParams.items() if k != "backend"} == style
+
+
+def test_fanova_runs_once_and_the_importances_plot_is_the_one_optuna_draws_with_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.RandomSampler(0))
+    study.optimize(lambda t: t.suggest_float("lr", 1e-4, 1.0, log=True)
+                   + t.suggest_int("depth", 1, 4), n_trials=6)
+    fanova = optuna.importance.FanovaImportanceEvaluator
+    evaluate, calls = fanova.evaluate, []
+    monkeypatch.setattr(fanova, "evaluate",
+                        lambda self, *args, **kwargs: calls.append(1) or evaluate(self, *args,
+                                                                                  **kwargs))
+    [importances] = [s for s in build_report(study, describe(study)).sections
+                     if s.name == "importances"]
+    assert len(calls) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        own = automl.report._optuna_png(
+            lambda: optuna.visualization.matplotlib.plot_param_importances(
+                study, evaluator=fanova(seed=0), target_name="validation value"), 8.0, 2.5)
+    assert importances.png == own

@@ -29,7 +29,8 @@ from automl.plan import prepare_search
 from automl.queries import resume_config
 from automl.session import FinalStep, SearchSummary, run_search
 from automl.storage import fail_stale, load_study, make_storage
-from automl.strategy import open_study, start_study
+from automl.strategy import first_prunable_step, open_study, start_study
+from automl.train import EpochLog, StopReason
 
 SearchCfg = Callable[..., SearchConfig]
 STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
@@ -109,6 +110,46 @@ def test_the_patient_pruner_stops_a_stalled_trial_below_the_median_not_a_climbin
         stalled.report(score, epoch)
         assert not climbing.should_prune(), epoch
     assert stalled.should_prune()  # no new best for more than PRUNE_PATIENCE epochs
+
+
+@pytest.mark.parametrize("kind", list(PrunerKind))
+def test_the_pruner_is_asked_from_the_first_step_at_which_it_can_prune_and_decides_the_same(
+        search_cfg: SearchCfg, kind: PrunerKind, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every pruner says no before :func:`first_prunable_step` and prunes a trial far below the
+    others there; :class:`PruningCallback` asks only from there on, with the same decisions as
+    asking every epoch (hyperband says no after its first answer at a rung: it records the
+    trial there when asked)."""
+    epochs = 8  # hyperband: one bracket (max_resource / min_resource < its reduction factor 3)
+    cfg = search_cfg(pruner=kind, n_startup_trials=2, n_warmup_epochs=4,
+                     train=TrainConfig(max_epochs=epochs, patience=epochs, device="cpu"))
+    study = open_study(cfg, f"pruning-{kind.value}", "maximize")
+    for _ in range(3):
+        good = study.ask()
+        for epoch in range(epochs):
+            good.report(0.9, epoch)
+            good.should_prune()  # hyperband records a trial's rungs when it is asked
+        study.tell(good, 0.9)
+    falling = [0.5 - 0.01 * epoch for epoch in range(epochs)]  # below 0.9, and stalled
+
+    every_epoch = study.ask()
+    decisions = []
+    for epoch, score in enumerate(falling):
+        every_epoch.report(score, epoch)
+        decisions.append(every_epoch.should_prune())
+    study.tell(every_epoch, state=TrialState.PRUNED)
+    first = first_prunable_step(cfg)
+    assert next((epoch for epoch, prune in enumerate(decisions) if prune), None) == first
+
+    asked: list[int] = []
+    should_prune = optuna.Trial.should_prune
+    monkeypatch.setattr(optuna.Trial, "should_prune",
+                        lambda trial: asked.append(1) or should_prune(trial))
+    callback = automl.objective.PruningCallback(study.ask(), prune_from=first)
+    stops = [callback.on_epoch_end(EpochLog(epoch=epoch, train_loss=1.0, val={}, score=score,
+                                            lr=1e-3, seconds=0.0))
+             for epoch, score in enumerate(falling)]
+    assert [stop is StopReason.PRUNED for stop in stops] == decisions
+    assert len(asked) == (0 if first is None else epochs - first)
 
 
 # -------------------------------------------------------------------------------------- resume

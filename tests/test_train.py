@@ -12,7 +12,7 @@ from torch import nn
 from automl.config import TrainConfig
 from automl.data import TaskType
 from automl.features import TensorSplits
-from automl.metrics import Metric, primary_metric
+from automl.metrics import Metric, metrics_for, primary_metric
 from automl.model import ModelSpec, build_model
 from automl.train import (
     EarlyStopping,
@@ -216,17 +216,22 @@ def test_deadline_in_the_future_does_not_stop() -> None:
     assert result.stop_reason is StopReason.MAX_EPOCHS and len(result.history) == 3
 
 
-def test_best_epoch_weights_are_restored() -> None:
-    """With noise labels validation loss rises; the model must come back to its best epoch."""
-    data = _splits(TaskType.BINARY, noise=True)
-    metric = primary_metric(TaskType.BINARY, "log_loss")
-    model, result = _fit(data, TaskType.BINARY, metric=metric,
+@pytest.mark.parametrize(("task", "metric_name"), [(TaskType.BINARY, "log_loss"),
+                                                    (TaskType.REGRESSION, "rmse")])
+def test_best_epoch_weights_and_every_metric_of_the_best_epoch_are_kept(
+        task: TaskType, metric_name: str) -> None:
+    """With noise labels validation loss rises; the model must come back to its best epoch, and
+    ``best_val`` must hold every metric of that epoch, not of a later one."""
+    data = _splits(task, noise=True)
+    metric = primary_metric(task, metric_name)
+    model, result = _fit(data, task, metric=metric,
                          optim=OptimSpec(lr=3e-2, batch_size=16), max_epochs=40, patience=3)
     assert result.stop_reason is StopReason.PATIENCE
     assert result.best_epoch == len(result.history) - 1 - 3
     assert result.history[-1].score != result.best_score
-    after = score_split(model, data, TaskType.BINARY)
+    after = score_split(model, data, task)
     assert after[metric.name] == pytest.approx(result.best_score, rel=1e-9)
+    assert set(result.best_val) == {m.name for m in metrics_for(task)}
     assert after == pytest.approx(result.best_val, rel=1e-9)
 
 
