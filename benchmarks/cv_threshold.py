@@ -14,6 +14,7 @@ Usage: ``.venv/bin/python benchmarks/cv_threshold.py [--sizes 1500,5000,15000] [
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import tempfile
 from pathlib import Path
@@ -29,7 +30,8 @@ TARGET, POSITIVE, TEST_ROWS = "class", ">50K", 5000
 
 def one_run(table: pd.DataFrame, test: pd.DataFrame, folds: int, timeout: float,
             folder: Path) -> tuple[float, float, str]:
-    """ROC-AUC and log-loss on ``test`` of a search on ``table``, and its trial count."""
+    """ROC-AUC and log-loss on ``test`` of a search on ``table``, and its trial count (NaN
+    scores when no trial completed in the time)."""
     table.to_csv(folder / "table.csv", index=False)
     test.drop(columns=TARGET).to_csv(folder / "test.csv", index=False)
     stores = ["--storage", f"sqlite:///{folder}/optuna.db",
@@ -37,11 +39,16 @@ def one_run(table: pd.DataFrame, test: pd.DataFrame, folds: int, timeout: float,
     out = _cli("search", str(folder / "table.csv"), "--target", TARGET, "--study", "cv",
                "--timeout", f"{timeout:g}", "--folds", str(folds), "--test-fraction", "0",
                *stores)
-    _cli("predict", "cv", str(folder / "test.csv"), "-o", str(folder / "out.csv"), *stores)
-    proba = pd.read_csv(folder / "out.csv")[f"proba_{POSITIVE}"].to_numpy()
-    truth = (test[TARGET] == POSITIVE).to_numpy()
     trials = next((line.split(" trial(s)")[0].strip() for line in out.splitlines()
                    if " trial(s) run in " in line), "?")
+    try:
+        _cli("predict", "cv", str(folder / "test.csv"), "-o", str(folder / "out.csv"), *stores)
+    except RuntimeError as exc:
+        if "no completed trial" not in str(exc):
+            raise
+        return math.nan, math.nan, f"{trials}, none completed"
+    proba = pd.read_csv(folder / "out.csv")[f"proba_{POSITIVE}"].to_numpy()
+    truth = (test[TARGET] == POSITIVE).to_numpy()
     return (float(roc_auc_score(truth, proba)),
             float(log_loss(truth, np.clip(proba, 1e-7, 1 - 1e-7))), trials)
 
@@ -72,8 +79,9 @@ def main() -> None:
                 print(lines[-1], flush=True)
     lines += ["", "| rows | folds 1: mean ROC-AUC | folds 5: mean ROC-AUC | 5 − 1 |",
               "|---|---|---|---|"]
-    for size in map(int, args.sizes.split(",")):
-        one, five = statistics.mean(means[size, 1]), statistics.mean(means[size, 5])
+    for size in map(int, args.sizes.split(",")):  # a run without a model scores 0.5 (chance)
+        one, five = (statistics.mean(0.5 if math.isnan(a) else a for a in means[size, k])
+                     for k in (1, 5))
         lines.append(f"| {size} | {one:.4f} | {five:.4f} | {five - one:+.4f} |")
     text = "\n".join(lines)
     print("\n" + text)
