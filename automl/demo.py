@@ -48,7 +48,10 @@ def main() -> None:
     app(["predict", STUDY, str(new_path), "-o", str(predictions)], standalone_mode=False)
     got = pd.read_csv(predictions)
     proba = got["proba_malignant"]
-    print(f"on the {len(truth)} new rows: accuracy {accuracy_score(truth, got['prediction']):.3f}, "
+    larger = proba.ge(0.5).map({True: "malignant", False: "benign"})
+    print(f"on the {len(truth)} new rows: accuracy {accuracy_score(truth, got['prediction']):.3f} "
+          f"at the model's tuned decision threshold ({accuracy_score(truth, larger):.3f} "
+          f"labelling by the larger probability), "
           f"ROC-AUC {roc_auc_score(truth == 'malignant', proba):.3f}, "
           f"log-loss {log_loss(truth == 'malignant', proba):.3f}")
     print(f"\nthe study as JSON: automl show {STUDY} --json")
