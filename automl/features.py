@@ -458,7 +458,8 @@ class CategoricalEncoder:
             return [], bits
         frequency = levels.map(self.log_counts).fillna(0.0).to_numpy(dtype=np.float32)
         scale = max(self.log_counts.values(), default=1.0) or 1.0
-        return [Scaled(frequency / scale, frequency / scale)], bits
+        scaled = frequency / scale
+        return [Scaled(quantile=scaled, robust=scaled)], bits
 
     @property
     def n_continuous(self) -> int:

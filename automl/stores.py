@@ -293,8 +293,7 @@ def _lock_nearest(path: Path) -> int | None:
             with _HELD_GUARD:
                 _HELD.add(identity)
             return handle
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        os.close(handle)
+        _unlock(handle)
 
 
 def _unlock(handle: int | None) -> None:
