@@ -32,7 +32,7 @@ from automl.data import Schema
 from automl.errors import DataError
 from automl.features import Preprocessor
 from automl.metrics import predictions
-from automl.model import ModelSpec, build_model
+from automl.networks import ModelSpec, build_model, spec_from_dict
 from automl.threshold import apply_threshold
 from automl.train import predict_raw
 
@@ -182,7 +182,7 @@ def _load_network(folder: Path, spec: ModelSpec, document: dict[str, Any], file:
     network = build_model(spec, document["d_in"], document["d_out"], document["n_num"],
                           document.get("n_scalings", 1))
     state = torch.load(folder / file, map_location=device, weights_only=True)
-    network.load_state_dict(state)
+    network.load_state_dict(_upgraded(state))
     return network.to(device).eval()
 
 
@@ -201,19 +201,30 @@ def load_bundle(path: Path, device: str = "cpu") -> ModelBundle:
                         f"re-export it with this version of automl")
     preprocessor = Preprocessor.from_dict(document["preprocessor"])
     if document["format"] == ENSEMBLE_FORMAT:
-        members = [Member(spec=(spec := ModelSpec(**m["spec"])), weight=float(m["weight"]),
+        members = [Member(spec=(spec := spec_from_dict(m["spec"])), weight=float(m["weight"]),
                           network=_load_network(Path(path), spec, document, m["weights"],
                                                 device))
                    for m in document["members"]]
         bundle = ModelBundle.ensemble(preprocessor, members, document["d_in"],
                                       document["metadata"])
     else:
-        spec = ModelSpec(**document["spec"])
+        spec = spec_from_dict(document["spec"])
         network = _load_network(Path(path), spec, document, "weights.pt", device)
         bundle = ModelBundle(preprocessor=preprocessor, spec=spec, network=network,
                              d_in=document["d_in"], metadata=document["metadata"])
     bundle.threshold = document.get("threshold")
     return bundle
+
+
+#: Periodic embeddings' weights before ``rtdl_num_embeddings`` (same shapes, same arithmetic).
+_RENAMED = {"embeddings.frequencies": "embeddings.periodic.weight",
+            "embeddings.weight": "embeddings.linear.weight",
+            "embeddings.bias": "embeddings.linear.bias"}
+
+
+def _upgraded(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A state dict with older bundles' parameter names renamed to today's."""
+    return {_RENAMED.get(name, name): value for name, value in state.items()}
 
 
 def _d_out(bundle: ModelBundle) -> int:

@@ -20,7 +20,7 @@ from automl.errors import ConfigError
 #: median-centred, divided by its interquartile range and smooth-clipped (RealMLP's recipe).
 Scaling = Literal["quantile", "robust"]
 #: Every preprocessed table carries its continuous features once per scaling, in this order;
-#: each network reads one block (:attr:`automl.model.ModelSpec.scaling`).
+#: each network reads one block (:attr:`automl.networks.base.ModelSpec.scaling`).
 SCALINGS: tuple[Scaling, ...] = ("quantile", "robust")
 
 DEFAULT_STORAGE = "sqlite:///studies/automl.db"

@@ -51,7 +51,7 @@ from automl.data import TaskType
 from automl.errors import DataError, TrialError
 from automl.features import Preprocessor, TensorSplits
 from automl.metrics import Metric, evaluate, predictions
-from automl.model import build_model
+from automl.networks import build_model
 from automl.plan import SearchPlan
 from automl.space import params_from_dict
 from automl.threshold import ThresholdMetric, TunedThreshold, apply_threshold, tune_threshold

@@ -24,7 +24,7 @@ from automl.errors import TrialError
 from automl.final import TOP_K, VAL_OUTPUT, Candidate, val_predictions
 from automl.folds import FOLD_SCORES
 from automl.interrupts import raise_pending
-from automl.model import build_model
+from automl.networks import build_model
 from automl.plan import SearchPlan
 from automl.queries import ranked
 from automl.space import TrialParams, params_from_dict, sample_params

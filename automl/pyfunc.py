@@ -26,7 +26,8 @@ from automl.data import ColumnKind
 from automl.errors import ConfigError
 
 BUNDLE_ARTIFACT = "bundle"
-_REQUIREMENTS = ("mlflow", "torch", "pandas", "numpy", "scikit-learn", "scipy")
+_REQUIREMENTS = ("mlflow", "torch", "pandas", "numpy", "scikit-learn", "scipy", "tabm",
+                 "rtdl_num_embeddings")
 
 
 class AutomlPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc]

@@ -108,14 +108,17 @@ class StudyReport:
 
 
 def network_label(params: dict[str, Any]) -> str:
-    """A trial's network in a few words: ``linear``, ``mlp 3x256``, ``resnet 2x128 periodic``
-    (empty for parameters without an architecture)."""
-    if params.get("n_blocks") == 0:
+    """A trial's network in a few words: ``linear``, ``mlp 3x256``, ``resnet 2x128 periodic``,
+    ``tabm 2x512 k=32 periodic_lite`` (empty for parameters without an architecture)."""
+    if params.get("arch") == "linear" or params.get("n_blocks") == 0:
         return "linear"
     if "arch" not in params:
         return ""
     text = f"{params['arch']} {params.get('n_blocks')}x{params.get('d_block')}"
-    return text + (" periodic" if params.get("embedding") == "periodic" else "")
+    if "tabm_k" in params:
+        text += f" k={params['tabm_k']}"
+    embedding = params.get("embedding", "none")
+    return text + (f" {embedding}" if embedding != "none" else "")
 
 
 def optimizer_label(params: dict[str, Any]) -> str:

@@ -14,21 +14,26 @@ rebalanced, and weighting them again would count the imbalance twice with no evi
 helps. Version 1 trials (before resampling) have no ``resampling`` parameter;
 :func:`params_from_dict` reads them as ``resampling="none"``.
 
-The architecture starts with ``n_blocks``: ``0`` is a linear (logistic) model of the
-preprocessed inputs, and then nothing else of the architecture is sampled (version 3; earlier
-versions had 1 to 8 blocks). It is also the first configuration of the warm start, so no study
-ends worse, on its own validation scores, than the linear baseline.
+The architecture starts with ``arch``, the model family (version 5, see :mod:`automl.networks`):
+``linear`` (a linear or logistic model of the preprocessed inputs; then nothing else of the
+architecture is sampled), ``mlp``, ``resnet`` or ``tabm``. Each family samples its own fields.
+The warm start is every family's published defaults, the linear model first, so no study ends
+worse, on its own validation scores, than the linear baseline.
 
 Every network, the linear one included, draws the ``scaling`` of its continuous inputs
 (version 4): quantiles mapped to a normal (Gorishniy et al., TabM) or robust scaling with a
 smooth clip (Holzmüller et al. 2024, RealMLP). A linear model needs the second: the quantile
 map bends every column, and on scikit-learn's diabetes table a ridge regression's test RMSE is
-55.2 with it, 54.5 with the robust scaling (``benchmarks/linear_scaling.py``). Older trials
-have no ``scaling`` parameter and read as ``"quantile"``.
+55.2 with it, 54.5 with the robust scaling (``benchmarks/linear_scaling.py``).
+
+Classification also draws ``label_smoothing`` (0 or 0.1, RealMLP's default; version 5).
+Parameters of older versions read as they were: see :func:`params_from_dict`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,11 +41,12 @@ import optuna
 
 from automl.config import SCALINGS
 from automl.data import TaskType
-from automl.model import ModelSpec
-from automl.train import ClassWeighting, OptimSpec, Resampling
+from automl.networks import FAMILIES, ModelSpec
+from automl.train import SCHEDULES, ClassWeighting, OptimSpec, Resampling
 
-SPACE_VERSION = 4
+SPACE_VERSION = 5
 BATCH_SIZES = (64, 128, 256, 512, 1024)
+LABEL_SMOOTHINGS = (0.0, 0.1)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,29 +61,9 @@ class TrialParams:
 
 
 def _sample_model(trial: optuna.trial.BaseTrial) -> ModelSpec:
-    n_blocks = trial.suggest_int("n_blocks", 0, 8)
+    family = FAMILIES[trial.suggest_categorical("arch", list(FAMILIES))]
     scaling = trial.suggest_categorical("scaling", list(SCALINGS))
-    if n_blocks == 0:
-        return ModelSpec(n_blocks=0, scaling=scaling)
-    embedding = trial.suggest_categorical("embedding", ["none", "periodic"])
-    periodic: dict[str, Any] = {}
-    if embedding == "periodic":
-        periodic = {
-            "n_frequencies": trial.suggest_int("periodic_n_frequencies", 4, 48, log=True),
-            "frequency_scale": trial.suggest_float("periodic_scale", 0.01, 10.0, log=True),
-            "d_embedding": trial.suggest_int("periodic_d_embedding", 4, 32, log=True),
-        }
-    return ModelSpec(
-        kind=trial.suggest_categorical("arch", ["mlp", "resnet"]),
-        n_blocks=n_blocks,
-        d_block=trial.suggest_int("d_block", 16, 1024, log=True),
-        dropout=trial.suggest_float("dropout", 0.0, 0.5),
-        norm=trial.suggest_categorical("norm", ["none", "batch", "layer"]),
-        activation=trial.suggest_categorical("activation", ["relu", "gelu", "silu"]),
-        embedding=embedding,
-        scaling=scaling,
-        **periodic,
-    )
+    return family.spec_type(scaling=scaling, **family.sample(trial))
 
 
 def _sample_optim(trial: optuna.trial.BaseTrial) -> OptimSpec:
@@ -90,9 +76,9 @@ def _sample_optim(trial: optuna.trial.BaseTrial) -> OptimSpec:
         extra = {"momentum": trial.suggest_float("rmsprop_momentum", 0.0, 0.9)}
     return OptimSpec(
         name=name,
-        lr=trial.suggest_float("lr", 1e-5, 1e-1, log=True),
-        weight_decay=trial.suggest_float("weight_decay", 1e-6, 1e-2, log=True),
-        schedule=trial.suggest_categorical("schedule", ["constant", "cosine", "onecycle"]),
+        lr=trial.suggest_float("lr", 1e-4, 1e-1, log=True),
+        weight_decay=trial.suggest_float("weight_decay", 1e-6, 1e-1, log=True),
+        schedule=trial.suggest_categorical("schedule", list(SCHEDULES)),
         batch_size=trial.suggest_categorical("batch_size", list(BATCH_SIZES)),
         **extra,
     )
@@ -102,7 +88,7 @@ def sample_params(trial: optuna.trial.BaseTrial, task: TaskType) -> TrialParams:
     """Draw one configuration; resampling and class weighting (one of them at most, see the
     module docstring) are searched for classification only.
 
-    >>> fixed = {"scaling": "quantile", "embedding": "none", "arch": "mlp", "n_blocks": 2,
+    >>> fixed = {"arch": "mlp", "scaling": "quantile", "embedding": "none", "n_blocks": 2,
     ...          "d_block": 64, "dropout": 0.1, "norm": "none", "activation": "relu",
     ...          "optimizer": "adamw", "lr": 1e-3, "weight_decay": 1e-5,
     ...          "schedule": "constant", "batch_size": 256}
@@ -114,6 +100,8 @@ def sample_params(trial: optuna.trial.BaseTrial, task: TaskType) -> TrialParams:
     model = _sample_model(trial)
     optim = _sample_optim(trial)
     if task.is_classification:
+        optim = dataclasses.replace(optim, label_smoothing=trial.suggest_categorical(
+            "label_smoothing", list(LABEL_SMOOTHINGS)))
         kind = trial.suggest_categorical("resampling", ["none", "over", "under"])
         if kind == "none":
             weighting = trial.suggest_categorical("class_weighting",
@@ -125,39 +113,28 @@ def sample_params(trial: optuna.trial.BaseTrial, task: TaskType) -> TrialParams:
                        resampling=resampling)
 
 
-_BASE = {"scaling": "quantile", "embedding": "none", "arch": "mlp", "n_blocks": 3,
-         "d_block": 256, "dropout": 0.1,
-         "norm": "none", "activation": "relu", "optimizer": "adamw", "lr": 1e-3,
-         "weight_decay": 1e-5, "schedule": "cosine", "batch_size": 256}
-
-#: The linear (logistic) model: what a user would write in five lines, as a network.
-LINEAR = {"n_blocks": 0, "scaling": "robust", "optimizer": "adamw", "lr": 1e-1,
-          "weight_decay": 1e-4, "schedule": "cosine", "batch_size": 64}
-
-# Configurations that do well on tabular data at a small cost (after the tuned defaults in
-# Gorishniy et al. 2021/2022), tried first so the search starts from strong, cheap points; the
-# linear model first, as the floor the search must beat.
-PORTFOLIO: tuple[dict[str, Any], ...] = (
-    LINEAR,
-    _BASE,
-    {**_BASE, "arch": "resnet", "n_blocks": 2, "d_block": 128, "dropout": 0.15,
-     "norm": "batch", "lr": 3e-4, "batch_size": 128},
-    {**_BASE, "embedding": "periodic", "periodic_n_frequencies": 16, "periodic_scale": 0.1,
-     "periodic_d_embedding": 16, "n_blocks": 2, "d_block": 256, "dropout": 0.1,
-     "schedule": "onecycle", "lr": 2e-3},
-)
+#: The warm start: every family's published defaults, in registry order (the linear model
+#: first, as the floor the search must beat).
+PORTFOLIO: tuple[dict[str, Any], ...] = tuple(
+    params for family in FAMILIES.values() for params in family.defaults)
 
 
 def warm_start(task: TaskType) -> list[dict[str, Any]]:
     """The :data:`PORTFOLIO` as full parameter sets for ``task`` (enqueue them first)."""
-    extra = {"resampling": "none", "class_weighting": "none"} if task.is_classification else {}
-    return [{**params, **extra} for params in PORTFOLIO]
+    if not task.is_classification:
+        return [{k: v for k, v in params.items() if k != "label_smoothing"}
+                for params in PORTFOLIO]
+    extra = {"label_smoothing": 0.0, "resampling": "none", "class_weighting": "none"}
+    return [extra | params for params in PORTFOLIO]
 
 
 def params_from_dict(params: dict[str, Any], task: TaskType) -> TrialParams:
-    """Rebuild a trial's settings from its stored Optuna parameters (a trial of version 1,
-    without ``resampling``, as ``resampling="none"``; of version 3 or older, without
-    ``scaling``, as ``scaling="quantile"``)."""
-    defaults = {"scaling": "quantile"} | ({"resampling": "none"} if task.is_classification
-                                          else {})
-    return sample_params(optuna.trial.FixedTrial(defaults | params), task)
+    """Rebuild a trial's settings from its stored Optuna parameters. Older versions read as
+    they were: without ``resampling`` (version 1) as ``"none"``; without ``scaling`` (version
+    3 or older) as ``"quantile"``; without ``arch`` (the linear model of versions 3 and 4,
+    ``n_blocks = 0``) as ``"linear"``; without ``label_smoothing`` (version 4 or older) as 0."""
+    defaults = {"arch": "linear", "scaling": "quantile"} | (
+        {"resampling": "none", "label_smoothing": 0.0} if task.is_classification else {})
+    with warnings.catch_warnings():  # older versions' ranges were wider: their values stand
+        warnings.filterwarnings("ignore", message=".*out of the range", category=UserWarning)
+        return sample_params(optuna.trial.FixedTrial(defaults | params), task)

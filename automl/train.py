@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Literal, Protocol
+from typing import Literal, Protocol, get_args
 
 import numpy as np
 import torch
@@ -27,7 +27,9 @@ from automl.features import TensorSplits
 from automl.metrics import Metric, evaluate
 
 OptimizerName = Literal["adamw", "adam", "sgd", "rmsprop"]
-Schedule = Literal["constant", "cosine", "onecycle"]
+Schedule = Literal["constant", "cosine", "onecycle", "warmup_cosine", "flat_cosine"]
+SCHEDULES: tuple[Schedule, ...] = get_args(Schedule)
+WARMUP_SHARE = 0.05  # warmup_cosine: the rate rises linearly over this share of the steps
 ClassWeighting = Literal["none", "balanced", "sqrt"]
 ResampleKind = Literal["none", "over", "under"]
 
@@ -53,6 +55,7 @@ class OptimSpec:
     nesterov: bool = False
     schedule: Schedule = "constant"
     batch_size: int = 256
+    label_smoothing: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -173,13 +176,38 @@ def make_optimizer(model: nn.Module, spec: OptimSpec) -> torch.optim.Optimizer:
 
 def make_scheduler(optimizer: torch.optim.Optimizer, spec: OptimSpec,
                    total_steps: int) -> torch.optim.lr_scheduler.LRScheduler | None:
-    """A per-step learning-rate schedule, or ``None`` for a constant rate."""
+    """A per-step learning-rate schedule, or ``None`` for a constant rate.
+
+    ``cosine`` anneals from the start, ``warmup_cosine`` after a linear warm-up over the first
+    :data:`WARMUP_SHARE` of the steps, ``flat_cosine`` after a flat first half (RealMLP's
+    shape); ``onecycle`` is PyTorch's one-cycle policy.
+    """
+    if spec.schedule in ("warmup_cosine", "flat_cosine"):
+        start = (math.ceil(WARMUP_SHARE * total_steps) if spec.schedule == "warmup_cosine"
+                 else total_steps // 2)
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: lr_factor(spec.schedule, step, total_steps, start))
     if spec.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
     if spec.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=spec.lr,
                                                    total_steps=total_steps)
     return None
+
+
+def lr_factor(schedule: Schedule, step: int, total_steps: int, start: int) -> float:
+    """The learning rate's multiplier at ``step`` for the schedules that warm up or hold flat
+    until ``start``, then anneal along a cosine to 0 at ``total_steps``.
+
+    >>> [round(lr_factor("warmup_cosine", s, 100, 10), 3) for s in (0, 5, 10, 55, 100)]
+    [0.1, 0.6, 1.0, 0.5, 0.0]
+    >>> [round(lr_factor("flat_cosine", s, 100, 50), 3) for s in (0, 49, 50, 75, 100)]
+    [1.0, 1.0, 1.0, 0.5, 0.0]
+    """
+    if step < start:
+        return (step + 1) / start if schedule == "warmup_cosine" else 1.0
+    progress = (step - start) / max(1, total_steps - start)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
 def class_weights(y: torch.Tensor, n_classes: int,
@@ -196,11 +224,24 @@ def class_weights(y: torch.Tensor, n_classes: int,
     return balanced.sqrt() if weighting == "sqrt" else balanced
 
 
-def make_loss(task: TaskType, data: TensorSplits, weighting: ClassWeighting) -> nn.Module:
-    """Cross-entropy (optionally class-weighted) for classification, MSE for regression."""
+def make_loss(task: TaskType, data: TensorSplits, weighting: ClassWeighting,
+              label_smoothing: float = 0.0) -> nn.Module:
+    """Cross-entropy (optionally class-weighted, optionally label-smoothed) for
+    classification, MSE for regression."""
     if not task.is_classification:
         return nn.MSELoss()
-    return nn.CrossEntropyLoss(weight=class_weights(data.y_train, data.d_out, weighting))
+    return nn.CrossEntropyLoss(weight=class_weights(data.y_train, data.d_out, weighting),
+                               label_smoothing=label_smoothing)
+
+
+def batch_loss(loss_fn: nn.Module, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The loss of one batch: of ``(batch, d_out)`` outputs, or the mean of the heads' losses
+    for ``(batch, k, d_out)`` outputs (every head sees the same rows, so this is ``loss_fn``
+    over the heads' outputs stacked as rows)."""
+    if output.ndim == 3:
+        output, target = output.flatten(0, 1), target.repeat_interleave(output.shape[1])
+    return loss_fn(output.squeeze(-1) if output.shape[-1] == 1 and target.ndim == 1 else output,
+                   target)
 
 
 def resampled_counts(counts: Sequence[int], spec: Resampling) -> list[int]:
@@ -301,10 +342,7 @@ def _train_epoch(model: nn.Module, data: TensorSplits, loss_fn: nn.Module,
     batches = list(_batches(order, batch_size))
     for i, idx in enumerate(batches):
         idx = idx.to(data.x_train.device)
-        out = model(data.x_train[idx])
-        target = data.y_train[idx]
-        loss = loss_fn(out.squeeze(-1) if out.shape[-1] == 1 and target.ndim == 1 else out,
-                       target)
+        loss = batch_loss(loss_fn, model(data.x_train[idx]), data.y_train[idx])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -339,7 +377,8 @@ def fit(model: nn.Module, data: TensorSplits, *, task: TaskType, metric: Metric,
     sampler = EpochSampler(data.y_train, data.d_out, resampling)
     steps = max(1, math.ceil(sampler.size / optim.batch_size)) * cfg.max_epochs
     scheduler = make_scheduler(optimizer, optim, steps)
-    loss_fn = make_loss(task, data, class_weighting).to(data.x_train.device)
+    loss_fn = make_loss(task, data, class_weighting, optim.label_smoothing).to(
+        data.x_train.device)
     stopper = EarlyStopping(patience=cfg.patience, min_delta=cfg.min_delta,
                             greater_is_better=metric.greater_is_better)
     history: list[EpochLog] = []
@@ -400,7 +439,8 @@ def refit(model: nn.Module, data: TensorSplits, *, task: TaskType, optim: OptimS
     sampler = EpochSampler(both.y_train, both.d_out, resampling)
     steps = max(1, math.ceil(sampler.size / optim.batch_size)) * cfg.max_epochs
     scheduler = make_scheduler(optimizer, optim, steps)
-    loss_fn = make_loss(task, both, class_weighting).to(both.x_train.device)
+    loss_fn = make_loss(task, both, class_weighting, optim.label_smoothing).to(
+        both.x_train.device)
     epoch = 0
     try:
         for epoch in range(1, min(n_epochs, cfg.max_epochs) + 1):

@@ -29,14 +29,14 @@ from automl.config import SearchConfig, TrainConfig
 from automl.data import load_dataset, split
 from automl.features import Preprocessor, TensorSplits
 from automl.metrics import primary_metric
-from automl.model import ModelSpec, build_model
+from automl.networks import MLPSpec, build_model
 from automl.plan import prepare_search
 from automl.session import run_search
 from automl.tracking import MlflowTracker
 from automl.train import OptimSpec, fit
 
 DEFAULT_CSV = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "adult.csv"
-SPEC = ModelSpec(kind="mlp", n_blocks=3, d_block=256, dropout=0.1)
+SPEC = MLPSpec(n_blocks=3, d_block=256, dropout=0.1)
 
 
 def tensors_for(csv: Path, target: str) -> tuple[TensorSplits, object]:

@@ -15,7 +15,7 @@ from automl.bundle import ModelBundle, load_bundle, save_bundle
 from automl.data import load_dataset
 from automl.errors import DataError
 from automl.features import Preprocessor
-from automl.model import ModelSpec, build_model
+from automl.networks import LinearSpec, MLPSpec, ModelSpec, ResNetSpec, TabMSpec, build_model
 
 
 def _bundle(csv: Path, spec: ModelSpec) -> tuple[ModelBundle, pd.DataFrame]:
@@ -31,9 +31,11 @@ def _bundle(csv: Path, spec: ModelSpec) -> tuple[ModelBundle, pd.DataFrame]:
 
 
 @pytest.mark.parametrize(("task", "spec"), [
-    ("binary", ModelSpec(kind="mlp", norm="batch")),
-    ("multiclass", ModelSpec(kind="resnet", embedding="periodic", norm="layer")),
-    ("regression", ModelSpec(kind="mlp", activation="gelu", scaling="robust")),
+    ("binary", MLPSpec(norm="batch")),
+    ("multiclass", ResNetSpec(embedding="periodic", norm="layer")),
+    ("regression", MLPSpec(activation="gelu", scaling="robust")),
+    ("binary", TabMSpec(k=4, d_block=16, embedding="periodic_lite")),
+    ("regression", TabMSpec(k=4, d_block=16, scaling="robust")),
 ])
 def test_save_load_round_trip_gives_equal_outputs(make_csv: Callable[..., Path], tmp_path: Path,
                                                   task: str, spec: ModelSpec) -> None:
@@ -46,8 +48,39 @@ def test_save_load_round_trip_gives_equal_outputs(make_csv: Callable[..., Path],
     assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["bundle.json", "weights.pt"]
 
 
+_OLD_NAMES = {"embeddings.periodic.weight": "embeddings.frequencies",
+              "embeddings.linear.weight": "embeddings.weight",
+              "embeddings.linear.bias": "embeddings.bias"}
+_OLD_LINEAR = {"kind": "mlp", "n_blocks": 0, "d_block": 128, "dropout": 0.1, "norm": "none",
+               "activation": "relu", "embedding": "none", "n_frequencies": 16,
+               "frequency_scale": 0.1, "d_embedding": 16, "scaling": "robust"}
+
+
+@pytest.mark.parametrize("spec", [MLPSpec(embedding="periodic", n_blocks=1), LinearSpec(
+    scaling="robust")])
+def test_a_bundle_saved_before_the_model_families_predicts_as_before(
+        make_csv: Callable[..., Path], tmp_path: Path, spec: ModelSpec) -> None:
+    """Before the families, periodic embeddings were automl's own module (other parameter
+    names, same arithmetic) and the linear model an ``mlp`` of 0 blocks."""
+    bundle, frame = _bundle(make_csv(task="binary"), spec)
+    folder = save_bundle(bundle, tmp_path / "model")
+    state = torch.load(folder / "weights.pt", weights_only=True)
+    torch.save({_OLD_NAMES.get(k, k): v for k, v in state.items()}, folder / "weights.pt")
+    document = json.loads((folder / "bundle.json").read_text())
+    if isinstance(spec, LinearSpec):
+        document["spec"] = _OLD_LINEAR
+    else:
+        del document["spec"]["kind"]  # the oldest specs had no kind: an MLP
+    (folder / "bundle.json").write_text(json.dumps(document))
+    assert {k for k in torch.load(folder / "weights.pt")} & set(_OLD_NAMES.values()) or \
+        isinstance(spec, LinearSpec)
+    loaded = load_bundle(folder)
+    assert loaded.spec == spec
+    pd.testing.assert_frame_equal(loaded.predict(frame), bundle.predict(frame))
+
+
 def test_bundle_restores_labels_and_units(make_csv: Callable[..., Path]) -> None:
-    bundle, frame = _bundle(make_csv(task="multiclass"), ModelSpec())
+    bundle, frame = _bundle(make_csv(task="multiclass"), MLPSpec())
     out = bundle.predict(frame)
     assert list(out.columns) == ["prediction", *(f"proba_{c}" for c in bundle.schema.classes)]
     assert set(out["prediction"]) <= {"low", "mid", "high"}

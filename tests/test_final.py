@@ -31,7 +31,7 @@ from automl.final import (
     reserve_seconds,
 )
 from automl.metrics import primary_metric
-from automl.model import ModelSpec, build_model
+from automl.networks import MLPSpec, ResNetSpec, build_model
 from automl.objective import candidate
 from automl.plan import prepare_search
 from automl.predict import load_model, predict_csv
@@ -89,9 +89,9 @@ def test_training_scores_and_bundles_invert_the_target_the_same_way() -> None:
     tensors = pre.tensors(Splits(train=train, val=val, test=val.iloc[:0], seed=0))
     assert tensors.target_log
     torch.manual_seed(0)
-    network = build_model(ModelSpec(n_blocks=1, d_block=8), tensors.d_in, 1, tensors.n_num,
+    network = build_model(MLPSpec(n_blocks=1, d_block=8), tensors.d_in, 1, tensors.n_num,
                           tensors.n_scalings)
-    bundle = ModelBundle(preprocessor=pre, spec=ModelSpec(n_blocks=1, d_block=8),
+    bundle = ModelBundle(preprocessor=pre, spec=MLPSpec(n_blocks=1, d_block=8),
                          network=network, d_in=tensors.d_in)
     from_bundle = bundle.raw_output(val).reshape(-1)
     from_tensors = tensors.decode_target(predict_raw(network, tensors.x_val)).reshape(-1)
@@ -138,8 +138,8 @@ def test_an_ensemble_bundle_round_trips_and_averages_probabilities(tmp_path: Pat
     schema = Schema(target="y", task=TaskType.BINARY, classes=("a", "b"),
                     columns=(ColumnSpec(name="x", kind=ColumnKind.NUMERIC),), n_rows=40)
     pre = Preprocessor(schema).fit(frame)
-    specs = [ModelSpec(n_blocks=1, d_block=4),
-             ModelSpec(kind="resnet", n_blocks=2, d_block=8, scaling="robust")]
+    specs = [MLPSpec(n_blocks=1, d_block=4),
+             ResNetSpec(n_blocks=2, d_block=8, scaling="robust")]
     nets = [build_model(s, 2, 2, 1, 2).eval() for s in specs]
     bundle = ModelBundle.ensemble(pre, [Member(spec=s, network=n, weight=w)
                                         for s, n, w in zip(specs, nets, (1.0, 3.0), strict=True)],

@@ -9,16 +9,17 @@ import pytest
 import torch
 
 from automl.data import TaskType
-from automl.model import ModelSpec, build_model
+from automl.networks import FAMILIES, LinearSpec, MLPSpec, ResNetSpec, build_model
 from automl.space import (
     BATCH_SIZES,
+    LABEL_SMOOTHINGS,
     SPACE_VERSION,
     TrialParams,
     params_from_dict,
     sample_params,
     warm_start,
 )
-from automl.train import OptimSpec
+from automl.train import SCHEDULES, OptimSpec
 
 BASE: dict[str, Any] = {
     "scaling": "quantile", "embedding": "none", "arch": "mlp", "n_blocks": 2, "d_block": 64,
@@ -29,21 +30,24 @@ PERIODIC = {"embedding": "periodic", "periodic_n_frequencies": 8, "periodic_scal
             "periodic_d_embedding": 12}
 SGD = {"optimizer": "sgd", "sgd_momentum": 0.5, "sgd_nesterov": True}
 RMSPROP = {"optimizer": "rmsprop", "rmsprop_momentum": 0.3}
-#: Sampled only for a network with hidden blocks (``n_blocks=0`` is the linear model).
-ARCHITECTURE = ("embedding", "arch", "d_block", "dropout", "norm", "activation")
-CONDITIONAL_PARENTS = {"periodic_": ("embedding", "periodic"), "sgd_": ("optimizer", "sgd"),
-                       "rmsprop_": ("optimizer", "rmsprop"), "class_": ("resampling", "none")}
+#: Sampled for every family but the linear one (``norm``: MLP and ResNet; ``tabm_k``: TabM).
+ARCHITECTURE = ("n_blocks", "d_block", "dropout", "activation", "embedding")
+CONDITIONAL_PARENTS = {"periodic_": ("embedding", ("periodic", "periodic_lite")),
+                       "sgd_": ("optimizer", ("sgd",)),
+                       "rmsprop_": ("optimizer", ("rmsprop",)),
+                       "class_": ("resampling", ("none",))}
 
 
 def test_fixed_trial_gives_exact_params() -> None:
     params = sample_params(optuna.trial.FixedTrial({**BASE, "resampling": "none",
-                                                    "class_weighting": "sqrt"}),
+                                                    "class_weighting": "sqrt",
+                                                    "label_smoothing": 0.1}),
                            TaskType.BINARY)
     assert params == TrialParams(
-        model=ModelSpec(kind="mlp", n_blocks=2, d_block=64, dropout=0.1, norm="none",
-                        activation="relu", embedding="none"),
+        model=MLPSpec(n_blocks=2, d_block=64, dropout=0.1, norm="none", activation="relu",
+                      embedding="none"),
         optim=OptimSpec(name="adamw", lr=1e-3, weight_decay=1e-5, schedule="constant",
-                        batch_size=256),
+                        batch_size=256, label_smoothing=0.1),
         class_weighting="sqrt",
     )
 
@@ -51,9 +55,9 @@ def test_fixed_trial_gives_exact_params() -> None:
 def test_fixed_trial_with_periodic_embedding_and_sgd() -> None:
     fixed = {**BASE, **PERIODIC, **SGD, "arch": "resnet", "norm": "layer"}
     params = sample_params(optuna.trial.FixedTrial(fixed), TaskType.REGRESSION)
-    assert params.model == ModelSpec(kind="resnet", n_blocks=2, d_block=64, dropout=0.1,
-                                     norm="layer", activation="relu", embedding="periodic",
-                                     n_frequencies=8, frequency_scale=0.5, d_embedding=12)
+    assert params.model == ResNetSpec(n_blocks=2, d_block=64, dropout=0.1, norm="layer",
+                                      activation="relu", embedding="periodic", n_frequencies=8,
+                                      frequency_scale=0.5, d_embedding=12)
     assert (params.optim.name, params.optim.momentum, params.optim.nesterov) == ("sgd", 0.5, True)
     assert params.class_weighting == "none"
 
@@ -90,16 +94,18 @@ def test_random_draws_stay_in_bounds(random_draws: list[tuple[dict[str, Any], Tr
                                      ) -> None:
     for _, p in random_draws:
         m, o = p.model, p.optim
-        assert m.kind in ("mlp", "resnet") and m.norm in ("none", "batch", "layer")
-        assert m.activation in ("relu", "gelu", "silu") and m.embedding in ("none", "periodic")
-        assert 0 <= m.n_blocks <= 8 and 16 <= m.d_block <= 1024
-        assert 0.0 <= m.dropout <= 0.5
-        assert 4 <= m.n_frequencies <= 48 and 0.01 <= m.frequency_scale <= 10.0
-        assert 4 <= m.d_embedding <= 32
+        assert m.kind in FAMILIES and m.scaling in ("quantile", "robust")
+        if m.kind != "linear":
+            assert m.activation in ("relu", "gelu", "silu")
+            assert m.embedding in ("none", "periodic", "periodic_lite")
+            assert 1 <= m.n_blocks <= 5 and 64 <= m.d_block <= 1024
+            assert 0.0 <= m.dropout <= 0.5
+            assert 8 <= m.n_frequencies <= 64 and 0.01 <= m.frequency_scale <= 10.0
+            assert 8 <= m.d_embedding <= 32
         assert o.name in ("adamw", "adam", "sgd", "rmsprop")
-        assert 1e-5 <= o.lr <= 1e-1 and 1e-6 <= o.weight_decay <= 1e-2
-        assert 0.0 <= o.momentum <= 0.99
-        assert o.schedule in ("constant", "cosine", "onecycle") and o.batch_size in BATCH_SIZES
+        assert 1e-4 <= o.lr <= 1e-1 and 1e-6 <= o.weight_decay <= 1e-1
+        assert 0.0 <= o.momentum <= 0.99 and o.label_smoothing in LABEL_SMOOTHINGS
+        assert o.schedule in SCHEDULES and o.batch_size in BATCH_SIZES
         assert p.class_weighting in ("none", "balanced", "sqrt")
         assert p.resampling.kind in ("none", "over", "under")
         assert 0.1 <= p.resampling.ratio <= 1.0
@@ -109,7 +115,8 @@ def test_random_draws_cover_every_choice(random_draws: list[tuple[dict[str, Any]
                                          ) -> None:
     seen = {(name, value) for raw, _ in random_draws for name, value in raw.items()
             if isinstance(value, str)}
-    for name, choices in [("arch", ["mlp", "resnet"]), ("embedding", ["none", "periodic"]),
+    for name, choices in [("arch", list(FAMILIES)), ("schedule", list(SCHEDULES)),
+                          ("embedding", ["none", "periodic", "periodic_lite"]),
                           ("optimizer", ["adamw", "adam", "sgd", "rmsprop"]),
                           ("class_weighting", ["none", "balanced", "sqrt"]),
                           ("resampling", ["none", "over", "under"])]:
@@ -120,11 +127,13 @@ def test_conditional_params_appear_only_with_their_parent(
         random_draws: list[tuple[dict[str, Any], TrialParams]]) -> None:
     for raw, _ in random_draws:
         architecture = [name for name in ARCHITECTURE if name in raw]
-        assert architecture == (list(ARCHITECTURE) if raw["n_blocks"] else []), raw
-        for prefix, (parent, value) in CONDITIONAL_PARENTS.items():
+        assert architecture == ([] if raw["arch"] == "linear" else list(ARCHITECTURE)), raw
+        assert ("norm" in raw) == (raw["arch"] in ("mlp", "resnet"))
+        assert ("tabm_k" in raw) == (raw["arch"] == "tabm")
+        for prefix, (parent, values) in CONDITIONAL_PARENTS.items():
             children = [name for name in raw if name.startswith(prefix)]
-            if raw.get(parent) == value:
-                assert children, f"{parent}={value} but no {prefix}* parameter in {raw}"
+            if raw.get(parent) in values:
+                assert children, f"{parent}={raw[parent]} but no {prefix}* parameter in {raw}"
             else:
                 assert not children, f"{children} sampled although {parent}={raw[parent]}"
 
@@ -133,6 +142,7 @@ def test_class_weighting_is_searched_for_classification_only() -> None:
     for task in TaskType:
         raw = [r for r, _ in _draw(task, 5)]
         assert all(("resampling" in r) == task.is_classification for r in raw)
+        assert all(("label_smoothing" in r) == task.is_classification for r in raw)
         if not task.is_classification:
             assert not any("class_weighting" in r for r in raw)
 
@@ -158,18 +168,57 @@ def test_version_1_params_still_rebuild(weighting: str) -> None:
 
 @pytest.mark.parametrize("task", list(TaskType))
 def test_warm_start_configurations_are_valid(task: TaskType) -> None:
-    for params in warm_start(task):
-        rebuilt = sample_params(optuna.trial.FixedTrial(params), task)
+    """Each is a complete point of the space (no parameter left over or missing), and the warm
+    start holds every family's published defaults."""
+    starts = warm_start(task)
+    for params in starts:
+        study = optuna.create_study()
+        study.enqueue_trial(params)
+        trial = study.ask()
+        rebuilt = sample_params(trial, task)
+        assert trial.params == params
         assert rebuilt.resampling.kind == "none" and rebuilt.class_weighting == "none"
+    defaults = [p for family in FAMILIES.values() for p in family.defaults]
+    assert len(starts) == len(defaults) and {p["arch"] for p in starts} == set(FAMILIES)
+
+
+def test_the_published_defaults_are_in_the_warm_start() -> None:
+    """TabM's ``TabM.make`` defaults (with 8 members on CPU, not 32) and RealMLP-TD's recipe,
+    as the issue names them."""
+    starts = warm_start(TaskType.BINARY)
+    tabm = next(p for p in starts if p["arch"] == "tabm")
+    assert (tabm["tabm_k"], tabm["d_block"], tabm["dropout"], tabm["optimizer"], tabm["lr"],
+            tabm["weight_decay"], tabm["batch_size"]) == (8, 512, 0.1, "adamw", 2e-3, 3e-4, 256)
+    assert tabm["embedding"] != "none"
+    realmlp = next(p for p in starts if p.get("label_smoothing") == 0.1)
+    assert (realmlp["arch"], realmlp["n_blocks"], realmlp["d_block"], realmlp["scaling"],
+            realmlp["embedding"]) == ("mlp", 3, 256, "robust", "periodic")
+
+
+@pytest.mark.parametrize("params", [
+    {"n_blocks": 0, "scaling": "robust", "optimizer": "adamw", "lr": 1e-1,
+     "weight_decay": 1e-4, "schedule": "cosine", "batch_size": 64, "resampling": "none",
+     "class_weighting": "none"},
+    {**{k: v for k, v in BASE.items() if k != "scaling"}, "n_blocks": 8, "d_block": 16,
+     "resampling": "none", "class_weighting": "none"},
+])
+def test_version_4_params_still_rebuild(params: dict[str, Any]) -> None:
+    """Before the families, the linear model was ``n_blocks = 0`` without ``arch``; networks
+    could be deeper and narrower than today's ranges; there was no label smoothing."""
+    rebuilt = params_from_dict(params, TaskType.BINARY)
+    assert rebuilt.optim.label_smoothing == 0.0
+    if params["n_blocks"] == 0:
+        assert rebuilt.model == LinearSpec(scaling="robust")
+    else:
+        assert rebuilt.model == MLPSpec(n_blocks=8, d_block=16, dropout=0.1)
 
 
 def test_the_linear_model_is_reachable_and_warm_started_first(
         random_draws: list[tuple[dict[str, Any], TrialParams]]) -> None:
-    linear = [p for _, p in random_draws if p.model.n_blocks == 0]
-    assert linear and all(p.model.is_linear for p in linear)
+    assert any(isinstance(p.model, LinearSpec) for _, p in random_draws)
     first = sample_params(optuna.trial.FixedTrial(warm_start(TaskType.BINARY)[0]),
                           TaskType.BINARY)
-    assert first.model.is_linear
+    assert isinstance(first.model, LinearSpec)
     net = build_model(first.model, d_in=6, d_out=2, n_num=2, n_scalings=2)
     assert [type(m).__name__ for m in net.modules() if list(m.parameters(recurse=False))] == \
         ["Linear"]  # one affine map: a logistic regression
@@ -184,8 +233,9 @@ def test_params_from_dict_round_trip(task: TaskType) -> None:
 def test_sampled_params_build_a_working_model(
         random_draws: list[tuple[dict[str, Any], TrialParams]]) -> None:
     """Every drawn architecture builds (checked on a sample small enough to stay fast)."""
-    small = [p for _, p in random_draws if p.model.d_block <= 128][:10]
-    assert small
+    small = [p for _, p in random_draws if getattr(p.model, "d_block", 0) <= 128
+             and getattr(p.model, "k", 1) <= 8][:12]
+    assert {p.model.kind for p in small} == set(FAMILIES)
     for p in small:
         net = build_model(p.model, d_in=6, d_out=2, n_num=2, n_scalings=2)
         net.eval()

@@ -13,8 +13,9 @@ from automl.config import TrainConfig
 from automl.data import TaskType
 from automl.features import TensorSplits
 from automl.metrics import Metric, metrics_for, primary_metric
-from automl.model import ModelSpec, build_model
+from automl.networks import MLPSpec, build_model
 from automl.train import (
+    SCHEDULES,
     EarlyStopping,
     EpochLog,
     EpochSampler,
@@ -26,6 +27,7 @@ from automl.train import (
     fit,
     make_loss,
     make_optimizer,
+    make_scheduler,
     predict_raw,
     refit,
     resampled_counts,
@@ -123,7 +125,7 @@ def _splits(task: TaskType, n_train: int = 64, n_val: int = 32, seed: int = 0,
 def _fit(data: TensorSplits, task: TaskType, *, optim: OptimSpec | None = None,
          metric: Metric | None = None, max_epochs: int = 3, patience: int = 10,
          **kwargs: object) -> tuple[nn.Module, FitResult]:
-    model = build_model(ModelSpec(n_blocks=1, d_block=16, dropout=0.0), data.d_in, data.d_out,
+    model = build_model(MLPSpec(n_blocks=1, d_block=16, dropout=0.0), data.d_in, data.d_out,
                         data.n_num)
     result = fit(model, data, task=task, metric=metric or primary_metric(task),
                  optim=optim or OptimSpec(lr=1e-2, batch_size=16),
@@ -203,7 +205,7 @@ def test_a_deadline_cuts_an_epoch_after_the_batch_it_passes_and_the_cut_epoch_is
 
 def test_a_refit_cut_inside_an_epoch_does_not_count_that_epoch() -> None:
     data = _splits(TaskType.BINARY, n_train=200)
-    model = build_model(ModelSpec(n_blocks=1, d_block=16, dropout=0.0), 3, 2, 3)
+    model = build_model(MLPSpec(n_blocks=1, d_block=16, dropout=0.0), 3, 2, 3)
     epochs = refit(model, data, task=TaskType.BINARY, optim=OptimSpec(batch_size=16),
                    cfg=TrainConfig(max_epochs=5, patience=5, device="cpu"), n_epochs=5,
                    deadline=time.monotonic() - 1.0)
@@ -236,13 +238,43 @@ def test_best_epoch_weights_and_every_metric_of_the_best_epoch_are_kept(
 
 
 @pytest.mark.parametrize("name", ["adamw", "adam", "sgd", "rmsprop"])
-@pytest.mark.parametrize("schedule", ["constant", "cosine", "onecycle"])
+@pytest.mark.parametrize("schedule", SCHEDULES)
 def test_every_optimizer_and_schedule_trains(name: str, schedule: str) -> None:
     optim = OptimSpec(name=name, schedule=schedule, lr=1e-2, batch_size=16,  # type: ignore[arg-type]
                       weight_decay=1e-4)
     _, result = _fit(_splits(TaskType.REGRESSION, n_train=50), TaskType.REGRESSION, optim=optim,
                      max_epochs=3)
     assert result.stop_reason is StopReason.MAX_EPOCHS and result.found_finite_score
+
+
+@pytest.mark.parametrize(("schedule", "expected"), [
+    ("warmup_cosine", [0.2, 1.0, 1.0, 0.5, 0.0]),  # 5 warm-up steps of 100, then the cosine
+    ("flat_cosine", [1.0, 1.0, 1.0, 0.5, 0.0]),    # flat for 50 steps, then the cosine
+])
+def test_warm_up_and_flat_schedules_shape_the_rate(schedule: str, expected: list[float]) -> None:
+    model = torch.nn.Linear(2, 1)
+    spec = OptimSpec(schedule=schedule, lr=0.1)  # type: ignore[arg-type]
+    optimizer = make_optimizer(model, spec)
+    scheduler = make_scheduler(optimizer, spec, total_steps=100)
+    assert scheduler is not None
+    rates = []
+    for step in range(101):
+        if step in (0, 4, 50 if schedule == "flat_cosine" else 5, 75 if schedule == "flat_cosine"
+                    else 53, 100):
+            rates.append(optimizer.param_groups[0]["lr"] / 0.1)
+        optimizer.step()
+        scheduler.step()
+    assert rates == pytest.approx(expected, abs=0.02)
+
+
+def test_label_smoothing_moves_the_classification_loss_only() -> None:
+    data = _splits(TaskType.BINARY, n_train=20)
+    logits, target = torch.tensor([[4.0, -4.0], [-4.0, 4.0]]), torch.tensor([0, 1])
+    plain = make_loss(TaskType.BINARY, data, "none")(logits, target)
+    smoothed = make_loss(TaskType.BINARY, data, "none", label_smoothing=0.1)(logits, target)
+    assert float(smoothed) > float(plain) + 0.1  # confident, right answers now cost something
+    regression = make_loss(TaskType.REGRESSION, data, "none", label_smoothing=0.1)
+    assert isinstance(regression, torch.nn.MSELoss)
 
 
 # ------------------------------------------------------------------------------ class weights
@@ -295,7 +327,7 @@ def test_class_weighted_fit_predicts_the_minority_class_more_often() -> None:
 
 # ------------------------------------------------------------------------- optimizer, scoring
 def test_weight_decay_only_on_weight_matrices() -> None:
-    model = build_model(ModelSpec(n_blocks=2, d_block=8, norm="layer"), d_in=3, d_out=2)
+    model = build_model(MLPSpec(n_blocks=2, d_block=8, norm="layer"), d_in=3, d_out=2)
     optimizer = make_optimizer(model, OptimSpec(weight_decay=0.1))
     decay, no_decay = optimizer.param_groups
     assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0

@@ -1,0 +1,60 @@
+"""Model families as a registry: one module per family, one line in :data:`FAMILIES`.
+
+A family (:class:`~automl.networks.base.Family`) owns its spec, its part of the search space,
+its published defaults and its network; :func:`build_model` and :func:`spec_from_dict` are the
+only ways the rest of the code reaches them. Families: ``linear``, ``mlp``, ``tabm`` and
+``resnet``; see each module.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from automl.networks import linear, mlp, resnet, tabm
+from automl.networks.base import Family, ModelSpec
+from automl.networks.linear import LinearSpec
+from automl.networks.mlp import MLPSpec
+from automl.networks.resnet import ResNetSpec
+from automl.networks.tabm import TabMSpec
+
+#: The families, in the order the search's warm start tries their defaults.
+FAMILIES: dict[str, Family] = {f.kind: f for f in (
+    linear.FAMILY, mlp.FAMILY, tabm.FAMILY, resnet.FAMILY)}
+
+__all__ = ["FAMILIES", "Family", "LinearSpec", "MLPSpec", "ModelSpec", "ResNetSpec",
+           "TabMSpec", "build_model", "spec_from_dict"]
+
+
+def spec_from_dict(document: dict[str, Any]) -> ModelSpec:
+    """The spec :meth:`ModelSpec.to_dict` wrote. Specs written before the families (no
+    ``kind`` means ``mlp``; an ``mlp`` of 0 blocks is the linear model) read as they were.
+
+    Raises:
+        ValueError: an unknown family or field, or a field out of range.
+    """
+    fields = dict(document)
+    kind = fields.pop("kind", "mlp")
+    if kind == "mlp" and fields.get("n_blocks") == 0:
+        kind, fields = "linear", {"scaling": fields.get("scaling", "quantile")}
+    if kind not in FAMILIES:
+        raise ValueError(f"unknown model family {kind!r}; known: {sorted(FAMILIES)}")
+    return FAMILIES[kind].spec_type(**fields)
+
+
+def build_model(spec: ModelSpec, d_in: int, d_out: int, n_num: int = 0,
+                n_scalings: int = 1) -> nn.Module:
+    """The network for ``spec`` with ``d_in`` inputs, led by ``n_scalings`` blocks of ``n_num``
+    continuous ones, and ``d_out`` outputs (1 for regression, else one logit per class).
+
+    >>> import torch
+    >>> net = build_model(MLPSpec(n_blocks=2, d_block=8), d_in=5, d_out=3)
+    >>> net(torch.zeros(4, 5)).shape
+    torch.Size([4, 3])
+    """
+    if d_in < 1 or d_out < 1 or n_scalings < 1 or not 0 <= n_num * n_scalings <= d_in:
+        raise ValueError(f"need d_in ≥ 1, d_out ≥ 1, 0 ≤ n_num × n_scalings ≤ d_in: {d_in=}, "
+                         f"{d_out=}, {n_num=}, {n_scalings=}")
+    return FAMILIES[spec.kind].network(spec=spec, d_in=d_in, d_out=d_out, n_num=n_num,
+                                       n_scalings=n_scalings)

@@ -1,0 +1,175 @@
+"""What every model family shares: the spec fields, the input layer and the family record.
+
+A network's inputs hold ``n_scalings`` blocks of the ``n_num`` continuous features (one per
+:data:`~automl.config.SCALINGS`), then the other encoded columns. :class:`TabularNetwork`
+reads the continuous block of its spec's ``scaling``, optionally embeds it with
+``rtdl_num_embeddings``' periodic embeddings (Gorishniy et al. 2022), and hands the flat
+features to the family's body. Modules know nothing about data: every dimension is an explicit
+keyword argument.
+
+The contract between a network and the training loop: in training mode a network returns
+``(batch, d_out)``, or ``(batch, k, d_out)`` when it has ``k`` heads (the loss is then the mean
+of the heads' losses); in evaluation mode every network returns ``(batch, d_out)``. ``d_out``
+is 1 for regression and the number of classes for classification (outputs are logits).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar, Literal, Protocol, get_args
+
+import torch
+from rtdl_num_embeddings import PeriodicEmbeddings
+from torch import nn
+
+from automl.config import SCALINGS, Scaling
+
+Norm = Literal["none", "batch", "layer"]
+Embedding = Literal["none", "periodic", "periodic_lite"]
+Activation = Literal["relu", "gelu", "silu"]
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelSpec:
+    """What every family's spec has: the ``scaling`` of the continuous inputs it reads, and
+    its family's registry key as the class attribute :attr:`kind`."""
+
+    kind: ClassVar[str]
+    scaling: Scaling = "quantile"
+
+    def __post_init__(self) -> None:
+        check_choice("scaling", self.scaling, SCALINGS)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields and ``kind``: what a bundle stores and :func:`spec_from_dict` reads."""
+        return {"kind": self.kind, **asdict(self)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NetworkSpec(ModelSpec):
+    """A family with hidden blocks: depth, width, dropout, activation, and the embedding of the
+    continuous inputs (``periodic``: a linear layer per feature after the periodic features,
+    as in PLR; ``periodic_lite``: one linear layer shared by all features, TabM's default)."""
+
+    n_blocks: int = 2
+    d_block: int = 128
+    dropout: float = 0.1
+    activation: Activation = "relu"
+    embedding: Embedding = "none"
+    n_frequencies: int = 16
+    frequency_scale: float = 0.1
+    d_embedding: int = 16
+
+    def __post_init__(self) -> None:
+        ModelSpec.__post_init__(self)
+        if self.n_blocks < 1 or self.d_block < 1:
+            raise ValueError(f"n_blocks and d_block must be positive: {self.n_blocks=}, "
+                             f"{self.d_block=}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1): {self.dropout=}")
+        check_choice("activation", self.activation, get_args(Activation))
+        check_choice("embedding", self.embedding, get_args(Embedding))
+        if min(self.n_frequencies, self.d_embedding) < 1 or not self.frequency_scale > 0:
+            raise ValueError(f"periodic embedding sizes and scale must be positive: "
+                             f"{self.n_frequencies=}, {self.d_embedding=}, "
+                             f"{self.frequency_scale=}")
+
+
+def check_choice(name: str, value: object, options: tuple[object, ...]) -> None:
+    if value not in options:
+        raise ValueError(f"{name} must be one of {list(options)}: {name}={value!r}")
+
+
+def norm_layer(norm: Norm, d: int) -> nn.Module:
+    """``BatchNorm1d``, ``LayerNorm`` or nothing, for ``d`` features."""
+    if norm == "batch":
+        return nn.BatchNorm1d(d)
+    return nn.LayerNorm(d) if norm == "layer" else nn.Identity()
+
+
+class TabularNetwork(nn.Module):
+    """The input layer every family shares; subclasses add a body reading :meth:`features`.
+
+    :attr:`d_features` is the width of :meth:`features`' output and :attr:`feature_sizes`
+    its split into one representation per input feature (``d_embedding`` wide for an embedded
+    continuous feature, 1 for any other column).
+    """
+
+    def __init__(self, *, spec: ModelSpec, d_in: int, n_num: int, n_scalings: int) -> None:
+        super().__init__()
+        block = SCALINGS.index(spec.scaling)
+        if block >= n_scalings:
+            raise ValueError(f"the inputs hold {n_scalings} scaling(s); {spec.scaling=} is not "
+                             "among them")
+        self.continuous = slice(block * n_num, (block + 1) * n_num)
+        self.rest = n_scalings * n_num
+        embedding = getattr(spec, "embedding", "none")
+        self.embeddings: PeriodicEmbeddings | None = None
+        d_num = 1
+        if embedding != "none" and n_num:
+            assert isinstance(spec, NetworkSpec)
+            d_num = spec.d_embedding
+            self.embeddings = PeriodicEmbeddings(
+                n_num, spec.d_embedding, n_frequencies=spec.n_frequencies,
+                frequency_init_scale=spec.frequency_scale, lite=embedding == "periodic_lite")
+        self.feature_sizes = [d_num] * n_num + [1] * (d_in - self.rest)
+        self.d_features = sum(self.feature_sizes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The flat input representation ``(batch, d_features)`` of the raw inputs ``x``."""
+        continuous, rest = x[:, self.continuous], x[:, self.rest:]
+        if self.embeddings is not None:
+            continuous = self.embeddings(continuous).flatten(1)
+        return torch.cat([continuous, rest], dim=1)
+
+
+class Suggest(Protocol):
+    """The part of an Optuna trial a family's sampler uses (Optuna itself stays out of here)."""
+
+    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1,
+                    log: bool = False) -> int: ...
+
+    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
+                      log: bool = False) -> float: ...
+
+    def suggest_categorical(self, name: str, choices: Any) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Family:
+    """One model family, as the registry holds it.
+
+    ``sample(trial)`` draws the family's own spec fields (beyond ``kind`` and ``scaling``) as
+    keyword arguments of ``spec_type``; ``network(spec=..., d_in=..., d_out=..., n_num=...,
+    n_scalings=...)`` builds the module; ``defaults`` are the family's published default
+    configurations as full Optuna parameter sets (architecture and optimisation), which the
+    search tries first.
+    """
+
+    kind: str
+    spec_type: type[ModelSpec]
+    network: Callable[..., nn.Module]
+    sample: Callable[[Suggest], dict[str, Any]]
+    defaults: tuple[dict[str, Any], ...] = ()
+
+
+def sample_network(trial: Suggest) -> dict[str, Any]:
+    """The :class:`NetworkSpec` fields, with ranges from the published spaces (TabM's paper:
+    1–5 blocks of 64–1024; rtdl_num_embeddings: the frequency scale σ matters most and is
+    below 1 on 80% of tasks, so it is drawn on a log scale from 0.01)."""
+    fields: dict[str, Any] = {
+        "n_blocks": trial.suggest_int("n_blocks", 1, 5),
+        "d_block": trial.suggest_int("d_block", 64, 1024, log=True),
+        "dropout": trial.suggest_float("dropout", 0.0, 0.5),
+        "activation": trial.suggest_categorical("activation", list(get_args(Activation))),
+        "embedding": trial.suggest_categorical("embedding", list(get_args(Embedding))),
+    }
+    if fields["embedding"] != "none":
+        fields |= {
+            "n_frequencies": trial.suggest_int("periodic_n_frequencies", 8, 64, log=True),
+            "frequency_scale": trial.suggest_float("periodic_scale", 0.01, 10.0, log=True),
+            "d_embedding": trial.suggest_int("periodic_d_embedding", 8, 32, log=True),
+        }
+    return fields

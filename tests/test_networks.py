@@ -1,0 +1,216 @@
+"""Networks: every family builds a module with the right output shape; bad specs fail early;
+TabM trains on the mean of its heads' losses and predicts the mean of their probabilities."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+import pytest
+import torch
+from rtdl_num_embeddings import PeriodicEmbeddings
+from torch import nn
+
+from automl.networks import (
+    FAMILIES,
+    LinearSpec,
+    MLPSpec,
+    ModelSpec,
+    ResNetSpec,
+    TabMSpec,
+    build_model,
+    spec_from_dict,
+)
+from automl.networks.mlp import MLPNet
+from automl.networks.tabm import TabMNet
+from automl.train import batch_loss
+
+D_IN, N_NUM = 7, 3
+SPECS: list[type[MLPSpec] | type[TabMSpec]] = [MLPSpec, ResNetSpec, TabMSpec]
+GRID = list(itertools.product(SPECS, ["none", "periodic", "periodic_lite"], [1, 3]))
+
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _small(spec_type: Any, **fields: Any) -> ModelSpec:
+    sizes = {"n_blocks": 2, "d_block": 8, "n_frequencies": 4, "d_embedding": 4}
+    spec: ModelSpec = spec_type(**(sizes | ({"k": 3} if spec_type is TabMSpec else {}) | fields))
+    return spec
+
+
+@pytest.mark.parametrize(("spec_type", "embedding", "d_out"), GRID,
+                         ids=[f"{s.kind}-{e}-{d}" for s, e, d in GRID])
+def test_output_shape(spec_type: Any, embedding: str, d_out: int) -> None:
+    net = build_model(_small(spec_type, embedding=embedding), d_in=D_IN, d_out=d_out,
+                      n_num=N_NUM)
+    x = torch.randn(5, D_IN)
+
+    net.train()
+    out = net(x)
+    heads = (3,) if spec_type is TabMSpec else ()
+    assert out.shape == (5, *heads, d_out)
+    out.sum().backward()  # every parameter is reachable from the output
+    assert all(p.grad is not None for p in net.parameters())
+
+    net.eval()
+    with torch.no_grad():
+        single = net(x[:1])
+    assert single.shape == (1, d_out) and torch.isfinite(single).all()
+
+
+@pytest.mark.parametrize("norm", ["none", "batch", "layer"])
+@pytest.mark.parametrize("spec_type", [MLPSpec, ResNetSpec])
+def test_every_norm_builds(spec_type: Any, norm: str) -> None:
+    net = build_model(_small(spec_type, norm=norm), d_in=D_IN, d_out=2, n_num=N_NUM)
+    assert net(torch.randn(4, D_IN)).shape == (4, 2)
+
+
+@pytest.mark.parametrize("n_blocks", [1, 4])
+def test_mlp_has_one_block_per_n_blocks(n_blocks: int) -> None:
+    net = build_model(MLPSpec(n_blocks=n_blocks, d_block=8), d_in=3, d_out=2)
+    assert isinstance(net, MLPNet) and len(net.blocks) == n_blocks
+
+
+@pytest.mark.parametrize("lite", [False, True])
+def test_periodic_embedding_replaces_only_the_continuous_inputs(lite: bool) -> None:
+    spec = MLPSpec(embedding="periodic_lite" if lite else "periodic", n_frequencies=4,
+                   d_embedding=5, n_blocks=1, d_block=8)
+    net = build_model(spec, d_in=D_IN, d_out=2, n_num=N_NUM)
+    assert isinstance(net, MLPNet) and isinstance(net.embeddings, PeriodicEmbeddings)
+    assert net.blocks[0][0].in_features == (D_IN - N_NUM) + N_NUM * 5  # type: ignore[index]
+
+
+def test_periodic_embedding_without_continuous_inputs_is_skipped() -> None:
+    net = build_model(MLPSpec(embedding="periodic", d_block=8), d_in=4, d_out=2, n_num=0)
+    assert isinstance(net, MLPNet) and net.embeddings is None
+    assert net(torch.zeros(2, 4)).shape == (2, 2)
+
+
+@pytest.mark.parametrize("spec_type", SPECS)
+def test_dropout_is_off_in_eval_mode(spec_type: Any) -> None:
+    net = build_model(_small(spec_type, dropout=0.5), d_in=4, d_out=1)
+    net.eval()
+    x = torch.randn(8, 4)
+    with torch.no_grad():
+        assert torch.equal(net(x), net(x))
+
+
+def test_the_linear_family_is_one_affine_map() -> None:
+    net = build_model(LinearSpec(scaling="robust"), d_in=6, d_out=2, n_num=2, n_scalings=2)
+    assert [type(m).__name__ for m in net.modules() if list(m.parameters(recurse=False))] == \
+        ["Linear"]
+    assert net(torch.zeros(3, 6)).shape == (3, 2)
+
+
+def _tabm(d_out: int) -> TabMNet:
+    torch.manual_seed(0)
+    net = build_model(TabMSpec(k=4, n_blocks=1, d_block=8, dropout=0.0), d_in=D_IN, d_out=d_out,
+                      n_num=N_NUM)
+    assert isinstance(net, TabMNet)
+    return net
+
+
+def test_tabm_predicts_the_mean_of_its_heads_probabilities() -> None:
+    net, x = _tabm(3), torch.randn(6, D_IN)
+    with torch.no_grad():
+        heads = net.train()(x)  # no dropout: the heads are the eval-mode heads
+        mean = net.eval()(x)
+    assert torch.allclose(torch.softmax(mean, dim=1), torch.softmax(heads, dim=-1).mean(dim=1),
+                          atol=1e-6)
+
+
+def test_tabm_regression_predicts_the_mean_of_its_heads() -> None:
+    net, x = _tabm(1), torch.randn(6, D_IN)
+    with torch.no_grad():
+        assert torch.allclose(net.eval()(x), net.train()(x).mean(dim=1), atol=1e-6)
+
+
+@pytest.mark.parametrize(("loss_fn", "d_out", "target"), [
+    (nn.CrossEntropyLoss(weight=torch.tensor([1.0, 3.0, 0.5]), label_smoothing=0.1), 3,
+     torch.tensor([0, 2, 1, 1, 0, 2])),
+    (nn.MSELoss(), 1, torch.randn(6)),
+])
+def test_tabm_trains_on_the_mean_of_its_heads_losses(loss_fn: nn.Module, d_out: int,
+                                                      target: torch.Tensor) -> None:
+    with torch.no_grad():
+        heads = _tabm(d_out).train()(torch.randn(6, D_IN))
+    each = [batch_loss(loss_fn, heads[:, i], target) for i in range(heads.shape[1])]
+    assert math.isclose(float(batch_loss(loss_fn, heads, target)),
+                        float(torch.stack(each).mean()), rel_tol=1e-5)
+
+
+INVALID_SPECS: list[tuple[Any, dict[str, Any]]] = [
+    (MLPSpec, {"n_blocks": 0}), (MLPSpec, {"d_block": 0}), (MLPSpec, {"dropout": -0.1}),
+    (MLPSpec, {"dropout": 1.0}), (MLPSpec, {"activation": "tanh"}), (MLPSpec, {"norm": "group"}),
+    (MLPSpec, {"embedding": "ple"}), (MLPSpec, {"n_frequencies": 0}),
+    (MLPSpec, {"d_embedding": 0}), (MLPSpec, {"frequency_scale": 0.0}), (TabMSpec, {"k": 0}),
+    (LinearSpec, {"scaling": "minmax"}),
+]
+
+
+@pytest.mark.parametrize(("spec_type", "changes"), INVALID_SPECS,
+                         ids=[f"{s.kind}-{c}" for s, c in INVALID_SPECS])
+def test_invalid_spec_raises_value_error_naming_the_field(spec_type: Any,
+                                                          changes: dict[str, Any]) -> None:
+    (name,) = changes
+    with pytest.raises(ValueError, match=name):
+        spec_type(**changes)
+
+
+@pytest.mark.parametrize(("d_in", "d_out", "n_num"), [
+    (0, 1, 0), (3, 0, 0), (3, 1, -1), (3, 1, 4),
+])
+def test_build_model_rejects_bad_dimensions(d_in: int, d_out: int, n_num: int) -> None:
+    with pytest.raises(ValueError, match="d_in"):
+        build_model(MLPSpec(), d_in=d_in, d_out=d_out, n_num=n_num)
+
+
+@pytest.mark.parametrize("spec", [
+    LinearSpec(scaling="robust"), MLPSpec(norm="layer", embedding="periodic", n_blocks=3),
+    ResNetSpec(norm="batch"), TabMSpec(k=8, embedding="periodic_lite")])
+def test_spec_to_dict_round_trip(spec: ModelSpec) -> None:
+    assert spec_from_dict(spec.to_dict()) == spec
+    assert spec.to_dict()["kind"] in FAMILIES
+
+
+@pytest.mark.parametrize(("document", "expected"), [
+    ({"kind": "mlp", "n_blocks": 0, "d_block": 128, "dropout": 0.1, "norm": "none",
+      "activation": "relu", "embedding": "none", "n_frequencies": 16, "frequency_scale": 0.1,
+      "d_embedding": 16, "scaling": "robust"}, LinearSpec(scaling="robust")),
+    ({"kind": "resnet", "n_blocks": 2, "d_block": 64, "norm": "batch"},
+     ResNetSpec(n_blocks=2, d_block=64, norm="batch")),
+    ({"n_blocks": 1}, MLPSpec(n_blocks=1)),
+])
+def test_specs_written_before_the_families_still_read(document: dict[str, Any],
+                                                      expected: ModelSpec) -> None:
+    assert spec_from_dict(document) == expected
+
+
+def test_an_unknown_family_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="'transformer'"):
+        spec_from_dict({"kind": "transformer"})
+
+
+@pytest.mark.parametrize(("scaling", "read", "ignored"), [("quantile", 0, 1), ("robust", 1, 0)])
+@pytest.mark.parametrize(("spec_type", "embedding"), [
+    (LinearSpec, None), (MLPSpec, "none"), (MLPSpec, "periodic"), (TabMSpec, "periodic_lite")])
+def test_a_network_reads_only_the_continuous_block_of_its_scaling(
+        scaling: Any, read: int, ignored: int, spec_type: Any, embedding: str | None) -> None:
+    """Inputs: 2 blocks of N_NUM continuous features, then 2 others; one block is never read."""
+    spec = (LinearSpec(scaling=scaling) if embedding is None
+            else _small(spec_type, n_blocks=1, scaling=scaling, embedding=embedding))
+    net = build_model(spec, d_in=2 * N_NUM + 2, d_out=2, n_num=N_NUM, n_scalings=2).eval()
+    x = torch.randn(5, 2 * N_NUM + 2)
+    blocks = [slice(i * N_NUM, (i + 1) * N_NUM) for i in range(2)]
+    other = x.clone()
+    other[:, blocks[ignored]] = torch.randn(5, N_NUM)
+    assert torch.equal(net(other), net(x))
+    other[:, blocks[read]] += 1.0
+    assert not torch.allclose(net(other), net(x))
+
+
+def test_a_scaling_the_inputs_do_not_hold_is_refused() -> None:
+    with pytest.raises(ValueError, match="robust"):
+        build_model(MLPSpec(scaling="robust"), d_in=4, d_out=2, n_num=2, n_scalings=1)
