@@ -41,7 +41,7 @@ from automl.threshold import ThresholdMetric, apply_threshold, tune_threshold
 from automl.tracking import MlflowTracker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quality import _hgb_features  # the quality benchmark's HGB feature coding
+from quality import coded_features  # the quality benchmark's HGB feature coding
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "adult.csv"
 TARGET = "class"
@@ -82,8 +82,8 @@ def scores(is_positive: np.ndarray, proba: np.ndarray, threshold: float) -> tupl
 def run_hgb(splits: Splits, positive: str) -> Outcome:
     """HGB defaults on the training rows; F1 threshold tuned on the validation rows."""
     start = time.monotonic()
-    x_train, x_val = _hgb_features(splits.train, splits.val, TARGET)
-    _, x_test = _hgb_features(splits.train, splits.test, TARGET)
+    x_train, x_val = coded_features(splits.train, splits.val, TARGET)
+    _, x_test = coded_features(splits.train, splits.test, TARGET)
     model = HistGradientBoostingClassifier(random_state=0)
     model.fit(x_train, label_strings(splits.train[TARGET]).to_numpy())
     column = list(model.classes_).index(positive)

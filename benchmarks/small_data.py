@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from multiseed import mean_std, parse_seeds
 from sklearn import datasets as skd
 from sklearn.compose import make_column_transformer
 from sklearn.impute import SimpleImputer
@@ -160,7 +161,7 @@ def main() -> None:
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
-    seeds = [int(s) for s in args.seeds.split(",")]
+    seeds = parse_seeds(args.seeds)
     names = args.datasets.split(",")
     lines = [f"`{shlex.join(['benchmarks/small_data.py', *sys.argv[1:]])}`", "",
              "| dataset | seed | metric | automl | linear | automl run |",
@@ -191,7 +192,7 @@ def main() -> None:
         diff = sign * (statistics.mean(ours) - statistics.mean(base))
         ahead += diff > 0
         at_least += diff >= 0
-        lines.append(f"| {name} | {PRIMARY[task]} | {_mean_std(ours)} | {_mean_std(base)} | "
+        lines.append(f"| {name} | {PRIMARY[task]} | {mean_std(ours)} | {mean_std(base)} | "
                      f"{'yes' if diff > 0 else 'tie' if diff == 0 else 'no'} ({diff:+.4f}) |")
     lines += ["", f"floor (≥ linear on all {len(results)}, ahead on ≥ 4): at least on "
                   f"{at_least}/{len(results)}, ahead on {ahead}: "
@@ -200,11 +201,6 @@ def main() -> None:
     print("\n" + text)
     if args.output:
         args.output.write_text(text + "\n")
-
-
-def _mean_std(values: list[float]) -> str:
-    spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.4f} ± {spread:.4f}"
 
 
 if __name__ == "__main__":

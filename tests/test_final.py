@@ -1,11 +1,10 @@
-"""The final model (issue 5): log target, ensemble selection, refit, bundles, time budget, and
-the quality benchmark, each on tiny data with real Optuna/MLflow stores (no mocks)."""
+"""The final model (issue 5): log target, ensemble selection, refit, bundles and time budget,
+each on tiny data with real Optuna/MLflow stores (no mocks). The quality benchmark's test is in
+``test_benchmarks.py``."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -40,8 +39,6 @@ from automl.session import run_search
 from automl.storage import load_study
 from automl.tracking import MlflowTracker
 from automl.train import predict_raw, score_split
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _regression_schema() -> Schema:
@@ -270,22 +267,3 @@ def test_a_timed_search_finishes_within_its_timeout_including_the_final_model(
     assert elapsed <= 13.0, elapsed
     assert summary.report.to_json()["trials"]["COMPLETE"] >= 2
     assert summary.report.to_json()["final_model"]["run_id"]
-
-
-@pytest.mark.slow
-def test_the_quality_benchmark_runs_end_to_end(make_csv: Callable[..., Path],
-                                               tmp_path: Path) -> None:
-    spec = importlib.util.spec_from_file_location("quality", ROOT / "benchmarks" / "quality.py")
-    assert spec is not None and spec.loader is not None
-    quality = importlib.util.module_from_spec(spec)
-    sys.modules["quality"] = quality
-    spec.loader.exec_module(quality)
-    csv = make_csv("binary", n_rows=200)
-    rows = quality.main(["--budget", "6", "--datasets", f"{csv}:y", "--threads", "1",
-                         "--output", str(tmp_path / "table.md")])
-    assert len(rows) == 1 and rows[0].metric == "roc_auc"
-    assert 0.5 <= rows[0].hgb.score <= 1.0
-    assert 0.0 <= rows[0].ours.score <= 1.0 and 0.0 <= rows[0].random.score <= 1.0
-    assert rows[0].ours.complete >= 1 and rows[0].random.complete >= 1
-    text = (tmp_path / "table.md").read_text()
-    assert "| data | roc_auc |" in text and "benchmarks/quality.py --budget 6" in text

@@ -1,0 +1,136 @@
+"""The quality benchmark (issues 5 and 11) on tiny tables: its baselines, tables and command line,
+and the multi-seed helpers it shares with the small-data benchmark. CatBoost and LightGBM cases
+skip without the ``bench`` extra (CI does not install it)."""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from automl.data import TaskType
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture
+def bench(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], ModuleType]:
+    """Imports a module of ``benchmarks/`` as the scripts import each other (that folder on
+    ``sys.path``)."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    return importlib.import_module
+
+
+@pytest.fixture
+def quality(bench: Callable[[str], ModuleType]) -> ModuleType:
+    return bench("quality")
+
+
+def test_seed_lists_and_mean_std_cells(bench: Callable[[str], ModuleType]) -> None:
+    multiseed = bench("multiseed")
+    assert multiseed.parse_seeds("0, 1,2,") == [0, 1, 2]
+    for bad in ("", "0,x"):
+        with pytest.raises(ValueError):
+            multiseed.parse_seeds(bad)
+    assert multiseed.mean_std([0.8, 0.9]) == "0.8500 ± 0.0707"
+    assert multiseed.mean_std([44_000.0, 46_000.0]) == "45,000.0 ± 1,414.2"
+    assert multiseed.mean_std([531.0]) == "531.0 ± 0.0"  # the spread in the mean's digits
+    assert multiseed.mean_std([0.8, math.nan]) == "n/a"
+    assert multiseed.number(math.nan) == "n/a"
+
+
+def test_the_command_line_defaults_to_three_splits_and_every_baseline(
+        quality: ModuleType) -> None:
+    args = quality.parse_args([])
+    assert args.seeds == [0, 1, 2] and args.baselines == ["hgb", "catboost", "lightgbm"]
+    args = quality.parse_args(["--seeds", "4", "--baselines", "lightgbm,hgb"])
+    assert args.seeds == [4] and args.baselines == ["lightgbm", "hgb"]
+    for bad in (["--baselines", "xgboost"], ["--baselines", ""], ["--seeds", ""]):
+        with pytest.raises(SystemExit) as exited:
+            quality.parse_args(bad)
+        assert exited.value.code == 2
+
+
+def test_without_the_bench_extra_it_says_how_in_one_line_and_exits_2(
+        quality: ModuleType, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(quality.importlib.util, "find_spec", lambda name: None)
+    assert quality.missing_packages(["hgb"]) == []  # scikit-learn is a runtime dependency
+    with pytest.raises(SystemExit) as exited:
+        quality.main(["--datasets", "absent.csv:y", "--baselines", "hgb,catboost,lightgbm"])
+    assert exited.value.code == 2
+    message = capsys.readouterr().err
+    assert message.count("\n") == 1 and "catboost and lightgbm" in message
+    assert "pip install -e '.[bench]'" in message and "--baselines hgb" in message
+
+
+def test_text_columns_are_coded_for_each_library(quality: ModuleType) -> None:
+    train = pd.DataFrame({"n": ["1", "2", None], "c": ["a", None, "b"], "y": [0, 1, 0]})
+    test = pd.DataFrame({"n": ["3"], "c": ["z"], "y": [1]})
+    x_train, x_test = quality.catboost_features(train, test, "y")
+    assert x_train["c"].tolist() == ["a", quality.MISSING, "b"]
+    assert x_test["c"].tolist() == ["z"]  # an unseen level stays a level of its own
+    assert x_train["n"].dtype.kind == "f" and x_train["c"].dtype == object
+    x_train, x_test = quality.coded_features(train, test, "y")
+    assert list(x_train["c"].cat.categories) == ["a", "b"]
+    assert x_test["c"].isna().all()  # HGB and LightGBM: unseen in training is missing
+
+
+@pytest.mark.parametrize("task", list(TaskType))
+@pytest.mark.parametrize("name", ["hgb", "catboost", "lightgbm"])
+def test_each_baseline_learns_a_tiny_table_with_missing_cells(
+        quality: ModuleType, make_csv: Callable[..., Path], name: str, task: TaskType) -> None:
+    if quality.BASELINES[name].package is not None:
+        pytest.importorskip(name)
+    frame = pd.read_csv(make_csv(task.value, n_rows=300, missing=True))
+    frame.loc[::7, "color"] = None
+    train, test = quality.outer_split(frame, "y", task, seed=1)
+    outcome = quality.run_baseline(name, train, test, "y", task, seed=1, threads=1)
+    assert outcome.seconds > 0
+    if task is TaskType.REGRESSION:  # well below predicting the mean
+        assert outcome.score < 0.5 * test["y"].std()
+    else:  # ROC-AUC or accuracy
+        assert outcome.score > 0.8
+
+
+def _row(quality: ModuleType, seed: int, ours: float, hgb: float, catboost: float) -> Any:
+    outcome = quality.Outcome
+    return quality.Row(dataset="d", seed=seed, metric="rmse", ours=outcome(ours, 60.0, 5, 2),
+                       random=outcome(150.0, 60.0, 9, 0),
+                       baselines={"hgb": outcome(hgb, 1.0), "catboost": outcome(catboost, 2.0)})
+
+
+def test_the_headline_is_the_mean_and_std_over_splits_and_the_gap_to_each_baseline(
+        quality: ModuleType) -> None:
+    rows = [_row(quality, 0, 100.0, 120.0, 100.0), _row(quality, 1, 120.0, 140.0, 120.0)]
+    text = quality.table(rows, "cmd")
+    assert ("| d | rmse | 2 | 110.0 ± 14.1 | 130.0 ± 14.1 | 110.0 ± 14.1 | 150.0 ± 0.0 "
+            "| +15.38% | +0.00% |") in text  # lower RMSE is better
+    assert "| d | 1 | rmse | 120.0 | 140.0 | 120.0 | 150.0 | +14.29% | +0.00% | 5/2 | 9/0 |" in text
+    assert "ours ahead of CatBoost on 0 of 1 datasets, worst gap +0.00%" in text
+    assert "ours ahead of HGB on 1 of 1 datasets" in text and "Command: `cmd`" in text
+    no_score = [_row(quality, 0, math.nan, 120.0, 100.0), *rows[1:]]
+    assert "| d | rmse | 2 | n/a | 130.0 ± 14.1 |" in quality.table(no_score, "cmd")
+
+
+@pytest.mark.slow
+def test_the_quality_benchmark_runs_end_to_end(quality: ModuleType,
+                                               make_csv: Callable[..., Path],
+                                               tmp_path: Path) -> None:
+    csv = make_csv("binary", n_rows=200)
+    rows = quality.main(["--budget", "10", "--datasets", f"{csv}:y", "--threads", "1",
+                         "--seeds", "0", "--baselines", "hgb",
+                         "--output", str(tmp_path / "table.md")])
+    assert len(rows) == 1 and rows[0].metric == "roc_auc" and rows[0].seed == 0
+    assert 0.5 <= rows[0].baselines["hgb"].score <= 1.0
+    assert 0.0 <= rows[0].ours.score <= 1.0 and 0.0 <= rows[0].random.score <= 1.0
+    assert rows[0].ours.complete >= 1 and rows[0].random.complete >= 1
+    text = (tmp_path / "table.md").read_text()
+    assert "| data | roc_auc | 1 |" in text and "| data | 0 | roc_auc |" in text
+    assert "benchmarks/quality.py --budget 10" in text
