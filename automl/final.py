@@ -166,9 +166,14 @@ def val_predictions(network: torch.nn.Module, tensors: TensorSplits,
     """What a trial's ``val_output.npy`` holds: validation probabilities (classification) or
     values in target units (regression), rows in validation order, float64."""
     out = predict_raw(network, tensors.x_val)
-    if task.is_classification:
-        return predictions(task, out)
-    return tensors.decode_target(out).reshape(-1)
+    return selection_output(task, out if task.is_classification
+                            else tensors.decode_target(out))
+
+
+def selection_output(task: TaskType, output: np.ndarray) -> np.ndarray:
+    """Raw outputs (logits, or values in target units, as :func:`~automl.train.split_output`
+    gives them) as the selection reads them: probabilities, or one value per row."""
+    return predictions(task, output) if task.is_classification else output.reshape(-1)
 
 
 def ensemble_selection(outputs: list[np.ndarray], y_true: np.ndarray, metric: Metric,

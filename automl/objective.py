@@ -21,8 +21,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automl.bundle import Member, ModelBundle, save_bundle
 from automl.errors import TrialError
-from automl.final import TOP_K, VAL_OUTPUT, Candidate, val_predictions
-from automl.folds import FOLD_SCORES
+from automl.final import TOP_K, VAL_OUTPUT, Candidate, selection_output, val_predictions
+from automl.folds import FOLD_SCORES, Folds, crossfit_epochs
 from automl.interrupts import raise_pending
 from automl.networks import build_model
 from automl.plan import SearchPlan
@@ -66,19 +66,24 @@ class PruningCallback:
 class Trained:
     """What one trial trained: a network per fold (one without cross-validation), each fold's
     fit, and the outputs it is selected on (validation rows, or every training row out of
-    fold; see :func:`~automl.final.val_predictions`)."""
+    fold; see :func:`~automl.final.val_predictions`).
+
+    ``fold_scores``: when every fold has trained, each fold's score at the epoch the other folds
+    chose (:func:`~automl.folds.crossfit_epochs`), as its out-of-fold ``output`` is; until then
+    (and with one split) each fit's best score stands instead."""
 
     networks: tuple[torch.nn.Module, ...]
     fits: tuple[FitResult, ...]
     output: np.ndarray | None = field(default=None, repr=False)  # None: stopped before the end
+    fold_scores: tuple[float, ...] = ()
 
     @property
     def scores(self) -> list[float]:
-        return [fit.best_score for fit in self.fits]
+        return list(self.fold_scores) or [fit.best_score for fit in self.fits]
 
     @property
     def score(self) -> float:
-        """The trial's value: the mean of its folds' best scores."""
+        """The trial's value: the mean of its folds' scores."""
         return float(np.mean(self.scores))
 
     @property
@@ -135,7 +140,6 @@ class Objective:
         torch.manual_seed(seed)
         networks: list[torch.nn.Module] = []
         fits: list[FitResult] = []
-        outputs: list[np.ndarray] = []
         for fold in range(k):
             data = folds.split(self.tensors, fold) if folds else self.tensors
             network = build_model(params.model, data.d_in, data.d_out, data.n_num,
@@ -146,17 +150,30 @@ class Objective:
                             optim=params.optim, cfg=plan.cfg.train,
                             class_weighting=params.class_weighting,
                             resampling=params.resampling, callbacks=callbacks, seed=seed + fold,
-                            deadline=deadline))
+                            deadline=deadline, keep_outputs=folds is not None))
             networks.append(network)
             stop = self._stop_after_fold(trial, fits, k)
             if stop is not None:
                 self._record(trial, Trained(networks=tuple(networks), fits=tuple(fits)))
                 raise stop
-            outputs.append(val_predictions(network, data, plan.task))
-        trained = Trained(networks=tuple(networks), fits=tuple(fits),
-                          output=folds.out_of_fold(outputs) if folds else outputs[0])
+        trained = (self._crossfit(networks, fits, folds) if folds else
+                   Trained(networks=tuple(networks), fits=tuple(fits),
+                           output=val_predictions(networks[0], self.tensors, plan.task)))
         self._record(trial, trained)
         return trained
+
+    def _crossfit(self, networks: list[torch.nn.Module], fits: list[FitResult],
+                  folds: Folds) -> Trained:
+        """Every fold scored, and its out-of-fold outputs taken, at the epoch the other folds
+        chose; the networks keep their own best epochs."""
+        epochs = crossfit_epochs([[log.score for log in fit.history] for fit in fits],
+                                 self.plan.metric.greater_is_better)
+        outputs = [selection_output(self.plan.task, fit.outputs[e])
+                   for fit, e in zip(fits, epochs, strict=True)]
+        return Trained(networks=tuple(networks), fits=tuple(fits),
+                       output=folds.out_of_fold(outputs),
+                       fold_scores=tuple(fit.history[e].score
+                                         for fit, e in zip(fits, epochs, strict=True)))
 
     def _stop_after_fold(self, trial: optuna.Trial, fits: list[FitResult],
                          k: int) -> Exception | None:

@@ -93,13 +93,16 @@ class FitResult:
     """The outcome of :func:`fit`; the model holds the best epoch's weights afterwards.
 
     ``best_val`` holds every metric of the task on the validation rows at ``best_epoch`` (empty
-    when no epoch had a finite score)."""
+    when no epoch had a finite score). ``outputs`` holds each epoch's raw validation outputs
+    (as :func:`split_output` gives them) when :func:`fit` was asked to keep them, else nothing.
+    """
 
     best_score: float
     best_epoch: int
     best_val: dict[str, float]
     stop_reason: StopReason
     history: tuple[EpochLog, ...] = field(repr=False)
+    outputs: tuple[np.ndarray, ...] = field(default=(), repr=False)
 
     @property
     def found_finite_score(self) -> bool:
@@ -358,7 +361,7 @@ def _train_epoch(model: nn.Module, data: TensorSplits, loss_fn: nn.Module,
 def fit(model: nn.Module, data: TensorSplits, *, task: TaskType, metric: Metric,
         optim: OptimSpec, cfg: TrainConfig, class_weighting: ClassWeighting = "none",
         resampling: Resampling = Resampling(), callbacks: Sequence[EpochCallback] = (),
-        seed: int = 0, deadline: float | None = None) -> FitResult:
+        seed: int = 0, deadline: float | None = None, keep_outputs: bool = False) -> FitResult:
     """Train ``model`` on ``data.x_train``, scoring ``metric`` on ``data.x_val`` each epoch.
 
     Each epoch visits the training rows drawn by an :class:`EpochSampler` for ``resampling``
@@ -367,7 +370,9 @@ def fit(model: nn.Module, data: TensorSplits, *, task: TaskType, metric: Metric,
     Stops at ``cfg.max_epochs``, on patience, on a non-finite loss or score, when a callback
     returns a reason, or once ``time.monotonic()`` passes ``deadline``: checked after every
     batch, so the epoch it cuts ends early and is still scored. The model ends with the best
-    epoch's weights.
+    epoch's weights. ``keep_outputs`` keeps every epoch's validation outputs in the result
+    (cross-validation scores folds at epochs chosen on the other folds; see
+    :func:`~automl.folds.crossfit_epochs`).
 
     Raises:
         TrialError: the trial ran out of memory (an oversized network).
@@ -382,6 +387,7 @@ def fit(model: nn.Module, data: TensorSplits, *, task: TaskType, metric: Metric,
     stopper = EarlyStopping(patience=cfg.patience, min_delta=cfg.min_delta,
                             greater_is_better=metric.greater_is_better)
     history: list[EpochLog] = []
+    outputs: list[np.ndarray] = []
     best_state, reason = None, StopReason.MAX_EPOCHS
     best_split: tuple[np.ndarray, np.ndarray] | None = None  # the best epoch's (output, y_true)
     try:
@@ -397,6 +403,8 @@ def fit(model: nn.Module, data: TensorSplits, *, task: TaskType, metric: Metric,
                            lr=optimizer.param_groups[0]["lr"],
                            seconds=time.perf_counter() - start, train_rows=rows)
             history.append(log)
+            if keep_outputs:
+                outputs.append(output)
             stop = stopper.update(score)
             if stopper.improved:
                 best_state = copy.deepcopy(model.state_dict())
@@ -413,7 +421,8 @@ def fit(model: nn.Module, data: TensorSplits, *, task: TaskType, metric: Metric,
         model.load_state_dict(best_state)
     best_val = evaluate(task, best_split[1], best_split[0], data.positive) if best_split else {}
     return FitResult(best_score=stopper.best_score, best_epoch=stopper.best_epoch,
-                     best_val=best_val, stop_reason=reason, history=tuple(history))
+                     best_val=best_val, stop_reason=reason, history=tuple(history),
+                     outputs=tuple(outputs))
 
 
 def refit(model: nn.Module, data: TensorSplits, *, task: TaskType, optim: OptimSpec,

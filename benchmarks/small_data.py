@@ -79,6 +79,7 @@ DATASETS: dict[str, tuple[Callable[[], pd.DataFrame], str]] = {
     "titanic": (_shared("titanic", "Survived"), "binary"),
 }
 PRIMARY = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "rmse"}
+TIE = 1e-9  # means closer than this are level (the same scores, summed in another order)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +191,8 @@ def main() -> None:
         base = [b.primary for _, b in pairs]
         sign = -1 if task == "regression" else 1
         diff = sign * (statistics.mean(ours) - statistics.mean(base))
+        if abs(diff) < TIE:
+            diff = 0.0
         ahead += diff > 0
         at_least += diff >= 0
         lines.append(f"| {name} | {PRIMARY[task]} | {mean_std(ours)} | {mean_std(base)} | "

@@ -24,6 +24,7 @@ from automl.folds import (
     Folds,
     Validation,
     choose_validation,
+    crossfit_epochs,
 )
 from automl.metrics import predictions
 from automl.plan import prepare_search
@@ -79,6 +80,20 @@ def cv_search(search_cfg: Callable[..., SearchConfig]) -> Callable[..., SearchCo
     return run
 
 
+@pytest.mark.parametrize(("curves", "greater", "expected"), [
+    # the other folds' mean decides, never the fold's own curve
+    ([[0.5, 0.9, 0.6], [0.5, 0.6, 0.8], [0.5, 0.7, 0.7]], True, [2, 1, 1]),
+    ([[3.0, 1.0, 2.0], [3.0, 2.0, 1.0]], False, [2, 1]),
+    # a fold that stopped early keeps its last score; a fold is scored only where it trained
+    ([[0.6, 0.7], [0.5, 0.6, 0.9, 0.8]], True, [1, 1]),
+    # a non-finite score is the worst; ties go to the earliest epoch
+    ([[0.5, float("nan"), 0.5], [0.5, 0.5, 0.5], [0.7, float("nan"), 0.7]], True, [0, 0, 0]),
+])
+def test_each_fold_is_scored_at_the_epoch_the_other_folds_chose(
+        curves: list[list[float]], greater: bool, expected: list[int]) -> None:
+    assert crossfit_epochs(curves, greater) == expected
+
+
 def test_each_trial_is_scored_on_every_fold_and_the_folds_are_the_studys(
         cv_search: Callable[..., SearchConfig]) -> None:
     cfg = cv_search("binary")
@@ -96,6 +111,11 @@ def test_each_trial_is_scored_on_every_fold_and_the_folds_are_the_studys(
                                             "fold_val_roc_auc")
         assert [m.step for m in history] == list(range(DEFAULT_FOLDS))
         assert [m.value for m in history] == pytest.approx(scores)
+        # fold 0 is scored at one of its own epochs (chosen on the other folds): no better
+        # than its best
+        epochs = [m.value for m in client.get_metric_history(
+            trial.user_attrs["mlflow_run_id"], "val_roc_auc")]
+        assert min(abs(scores[0] - e) for e in epochs) < 1e-12 and scores[0] <= max(epochs)
     # resume and every worker rebuild the same folds (and a changed one would be refused)
     for again in (prepare_search(resume_config(cfg.storage_url, cfg.study_name)),
                   prepare_search(worker_config(cfg.storage_url, cfg.study_name,
