@@ -32,7 +32,7 @@ from automl.data import Schema
 from automl.errors import DataError
 from automl.features import Preprocessor
 from automl.metrics import predictions
-from automl.networks import ModelSpec, build_model, spec_from_dict
+from automl.networks import Bins, ModelSpec, build_model, spec_from_dict
 from automl.threshold import apply_threshold
 from automl.train import predict_raw
 
@@ -161,14 +161,22 @@ def save_bundle(bundle: ModelBundle, path: Path) -> Path:
     if bundle.members:
         document["format"] = ENSEMBLE_FORMAT
         document["members"] = [{"spec": m.spec.to_dict(), "weight": m.weight,
-                                "weights": f"weights_{i}.pt"}
+                                "weights": f"weights_{i}.pt", **_bins(m.network)}
                                for i, m in enumerate(bundle.members)]
         for i, member in enumerate(bundle.members):
             _save_state(member.network, path / f"weights_{i}.pt")
     else:
+        document |= _bins(bundle.network)
         _save_state(bundle.network, path / "weights.pt")
     (path / "bundle.json").write_text(json.dumps(document, indent=1, default=_jsonable))
     return path
+
+
+def _bins(network: nn.Module) -> dict[str, Bins]:
+    """``{"bins": ...}``: a network's piecewise-linear bins, needed to rebuild it
+    (:attr:`~automl.networks.base.TabularNetwork.bins`); empty if it has none."""
+    bins = getattr(network, "bins", None)
+    return {} if bins is None else {"bins": bins}
 
 
 def _save_state(network: nn.Module, file: Path) -> None:
@@ -176,11 +184,11 @@ def _save_state(network: nn.Module, file: Path) -> None:
 
 
 def _load_network(folder: Path, spec: ModelSpec, document: dict[str, Any], file: str,
-                  device: str) -> nn.Module:
+                  device: str, bins: Bins | None) -> nn.Module:
     if not re.fullmatch(r"weights(_\d+)?\.pt", file):
         raise DataError(f"{folder}: member weights file {file!r} is not a bundle file name")
     network = build_model(spec, document["d_in"], document["d_out"], document["n_num"],
-                          document.get("n_scalings", 1))
+                          document.get("n_scalings", 1), bins=bins)
     state = torch.load(folder / file, map_location=device, weights_only=True)
     network.load_state_dict(_upgraded(state))
     return network.to(device).eval()
@@ -203,13 +211,14 @@ def load_bundle(path: Path, device: str = "cpu") -> ModelBundle:
     if document["format"] == ENSEMBLE_FORMAT:
         members = [Member(spec=(spec := spec_from_dict(m["spec"])), weight=float(m["weight"]),
                           network=_load_network(Path(path), spec, document, m["weights"],
-                                                device))
+                                                device, m.get("bins")))
                    for m in document["members"]]
         bundle = ModelBundle.ensemble(preprocessor, members, document["d_in"],
                                       document["metadata"])
     else:
         spec = spec_from_dict(document["spec"])
-        network = _load_network(Path(path), spec, document, "weights.pt", device)
+        network = _load_network(Path(path), spec, document, "weights.pt", device,
+                                document.get("bins"))
         bundle = ModelBundle(preprocessor=preprocessor, spec=spec, network=network,
                              d_in=document["d_in"], metadata=document["metadata"])
     bundle.threshold = document.get("threshold")

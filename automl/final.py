@@ -51,12 +51,11 @@ from automl.data import TaskType
 from automl.errors import DataError, TrialError
 from automl.features import Preprocessor, TensorSplits
 from automl.metrics import Metric, evaluate, predictions
-from automl.networks import build_model
 from automl.plan import SearchPlan
 from automl.space import params_from_dict
 from automl.threshold import ThresholdMetric, TunedThreshold, apply_threshold, tune_threshold
 from automl.tracking import Tracker, TrialOutcome, temporary_dir
-from automl.train import predict_raw, refit
+from automl.train import network_for, predict_raw, refit
 
 log = logging.getLogger(__name__)
 
@@ -395,9 +394,7 @@ def _refit_or_best(best: Candidate, bundle: ModelBundle, inputs: FinalInputs,
         return bundle, 0
     params = params_from_dict(best.params, inputs.task)
     torch.manual_seed(inputs.seed + best.number)
-    device = tensors.x_train.device
-    network = build_model(params.model, tensors.d_in, tensors.d_out, tensors.n_num,
-                          tensors.n_scalings).to(device)
+    network = network_for(params.model, tensors)
     try:
         epochs = refit(network, tensors, task=inputs.task, optim=params.optim, cfg=inputs.train,
                        n_epochs=best.best_epoch + 1, class_weighting=params.class_weighting,

@@ -24,13 +24,12 @@ from automl.errors import TrialError
 from automl.final import TOP_K, VAL_OUTPUT, Candidate, selection_output, val_predictions
 from automl.folds import FOLD_SCORES, Folds, crossfit_epochs
 from automl.interrupts import raise_pending
-from automl.networks import build_model
 from automl.plan import SearchPlan
 from automl.queries import ranked
 from automl.space import TrialParams, params_from_dict, sample_params
 from automl.strategy import first_prunable_step
 from automl.tracking import RUN_ID, Tracker, TrackingCallback, TrialOutcome, temporary_dir
-from automl.train import EpochLog, FitResult, StopReason, fit, resolve_device
+from automl.train import EpochLog, FitResult, StopReason, fit, network_for, resolve_device
 
 #: Share of ``--timeout`` one trial may use: an oversized network ends (keeping its best epoch)
 #: before it eats the search; measured on diamonds, one 7x893 ResNet took 323 s of a 600 s run.
@@ -142,8 +141,7 @@ class Objective:
         fits: list[FitResult] = []
         for fold in range(k):
             data = folds.split(self.tensors, fold) if folds else self.tensors
-            network = build_model(params.model, data.d_in, data.d_out, data.n_num,
-                                  data.n_scalings).to(self.device)
+            network = network_for(params.model, data)
             callbacks = [tracking, PruningCallback(trial, prune_from=self.prune_from)] \
                 if fold == 0 else [PruningCallback(trial, prune_from=None, report=False)]
             fits.append(fit(network, data, task=plan.task, metric=plan.metric,

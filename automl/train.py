@@ -25,6 +25,7 @@ from automl.data import TaskType
 from automl.errors import TrialError
 from automl.features import TensorSplits
 from automl.metrics import Metric, evaluate
+from automl.networks import ModelSpec, build_model, fit_bins
 
 OptimizerName = Literal["adamw", "adam", "sgd", "rmsprop"]
 Schedule = Literal["constant", "cosine", "onecycle", "warmup_cosine", "flat_cosine"]
@@ -154,6 +155,14 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def network_for(spec: ModelSpec, data: TensorSplits) -> nn.Module:
+    """The network of ``spec`` for ``data``'s inputs and outputs, its piecewise-linear bins (if
+    any) fitted on ``data``'s training rows only, on ``data.x_train``'s device."""
+    bins = fit_bins(spec, data.x_train, data.n_num, data.n_scalings)
+    return build_model(spec, data.d_in, data.d_out, data.n_num, data.n_scalings,
+                       bins=bins).to(data.x_train.device)
 
 
 def make_optimizer(model: nn.Module, spec: OptimSpec) -> torch.optim.Optimizer:

@@ -15,7 +15,15 @@ from automl.bundle import ModelBundle, load_bundle, save_bundle
 from automl.data import load_dataset
 from automl.errors import DataError
 from automl.features import Preprocessor
-from automl.networks import LinearSpec, MLPSpec, ModelSpec, ResNetSpec, TabMSpec, build_model
+from automl.networks import (
+    LinearSpec,
+    MLPSpec,
+    ModelSpec,
+    ResNetSpec,
+    TabMSpec,
+    build_model,
+    fit_bins,
+)
 
 
 def _bundle(csv: Path, spec: ModelSpec) -> tuple[ModelBundle, pd.DataFrame]:
@@ -24,7 +32,9 @@ def _bundle(csv: Path, spec: ModelSpec) -> tuple[ModelBundle, pd.DataFrame]:
     d_in = pre.transform(dataset.frame.head(1)).shape[1]
     d_out = len(dataset.schema.classes) if dataset.schema.task.is_classification else 1
     torch.manual_seed(1)
-    network = build_model(spec, d_in, d_out, pre.n_num, pre.n_scalings).eval()
+    x = torch.from_numpy(pre.transform(dataset.frame)).float()
+    network = build_model(spec, d_in, d_out, pre.n_num, pre.n_scalings,
+                          bins=fit_bins(spec, x, pre.n_num, pre.n_scalings)).eval()
     bundle = ModelBundle(preprocessor=pre, spec=spec, network=network, d_in=d_in,
                          metadata={"trial": 3, "value": np.float64(0.5)})
     return bundle, dataset.frame
@@ -36,6 +46,8 @@ def _bundle(csv: Path, spec: ModelSpec) -> tuple[ModelBundle, pd.DataFrame]:
     ("regression", MLPSpec(activation="gelu", scaling="robust")),
     ("binary", TabMSpec(k=4, d_block=16, embedding="periodic_lite")),
     ("regression", TabMSpec(k=4, d_block=16, scaling="robust")),
+    ("multiclass", MLPSpec(embedding="piecewise", n_bins=8, scaling="robust")),
+    ("binary", TabMSpec(k=4, d_block=16, embedding="piecewise", n_bins=16)),
 ])
 def test_save_load_round_trip_gives_equal_outputs(make_csv: Callable[..., Path], tmp_path: Path,
                                                   task: str, spec: ModelSpec) -> None:

@@ -20,6 +20,7 @@ from automl.networks import (
     ResNetSpec,
     TabMSpec,
     build_model,
+    fit_bins,
     spec_from_dict,
 )
 from automl.networks.mlp import MLPNet
@@ -28,7 +29,7 @@ from automl.train import batch_loss
 
 D_IN, N_NUM = 7, 3
 SPECS: list[type[MLPSpec] | type[TabMSpec]] = [MLPSpec, ResNetSpec, TabMSpec]
-GRID = list(itertools.product(SPECS, ["none", "periodic", "periodic_lite"], [1, 3]))
+GRID = list(itertools.product(SPECS, ["none", "periodic", "periodic_lite", "piecewise"], [1, 3]))
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -43,9 +44,10 @@ def _small(spec_type: Any, **fields: Any) -> ModelSpec:
 @pytest.mark.parametrize(("spec_type", "embedding", "d_out"), GRID,
                          ids=[f"{s.kind}-{e}-{d}" for s, e, d in GRID])
 def test_output_shape(spec_type: Any, embedding: str, d_out: int) -> None:
-    net = build_model(_small(spec_type, embedding=embedding), d_in=D_IN, d_out=d_out,
-                      n_num=N_NUM)
+    spec = _small(spec_type, embedding=embedding)
     x = torch.randn(5, D_IN)
+    net = build_model(spec, d_in=D_IN, d_out=d_out, n_num=N_NUM,
+                      bins=fit_bins(spec, torch.randn(40, D_IN), N_NUM, 1))
 
     net.train()
     out = net(x)
@@ -80,6 +82,25 @@ def test_periodic_embedding_replaces_only_the_continuous_inputs(lite: bool) -> N
     net = build_model(spec, d_in=D_IN, d_out=2, n_num=N_NUM)
     assert isinstance(net, MLPNet) and isinstance(net.embeddings, PeriodicEmbeddings)
     assert net.blocks[0][0].in_features == (D_IN - N_NUM) + N_NUM * 5  # type: ignore[index]
+
+
+def test_piecewise_bins_are_quantiles_of_the_training_rows_of_the_spec_scaling() -> None:
+    spec = MLPSpec(embedding="piecewise", n_bins=4, scaling="robust")
+    x = torch.zeros(100, 2 * N_NUM + 1)
+    x[:, N_NUM:2 * N_NUM] = torch.arange(100.0)[:, None]  # the robust block: 0..99
+    x[:, 2 * N_NUM - 1] = 7.0  # one robust column constant in these rows
+    bins = fit_bins(spec, x, N_NUM, 2)
+    assert bins is not None and len(bins) == N_NUM
+    assert bins[0] == pytest.approx([0.0, 24.75, 49.5, 74.25, 99.0])  # 4 quantile bins
+    assert bins[-1] == [6.0, 8.0]  # constant: one bin around its value
+    net = build_model(spec, d_in=2 * N_NUM + 1, d_out=2, n_num=N_NUM, n_scalings=2, bins=bins)
+    assert net.bins == bins and net(x[:3]).shape == (3, 2)  # type: ignore[union-attr]
+
+
+def test_piecewise_embeddings_need_their_bins() -> None:
+    with pytest.raises(ValueError, match="bins"):
+        build_model(MLPSpec(embedding="piecewise"), d_in=D_IN, d_out=2, n_num=N_NUM)
+    assert fit_bins(MLPSpec(embedding="periodic"), torch.randn(9, D_IN), N_NUM, 1) is None
 
 
 def test_periodic_embedding_without_continuous_inputs_is_skipped() -> None:
@@ -146,6 +167,7 @@ INVALID_SPECS: list[tuple[Any, dict[str, Any]]] = [
     (MLPSpec, {"dropout": 1.0}), (MLPSpec, {"activation": "tanh"}), (MLPSpec, {"norm": "group"}),
     (MLPSpec, {"embedding": "ple"}), (MLPSpec, {"n_frequencies": 0}),
     (MLPSpec, {"d_embedding": 0}), (MLPSpec, {"frequency_scale": 0.0}), (TabMSpec, {"k": 0}),
+    (MLPSpec, {"n_bins": 1}),
     (LinearSpec, {"scaling": "minmax"}),
 ]
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from automl.data import TaskType
-from automl.networks import FAMILIES, LinearSpec, MLPSpec, ResNetSpec, build_model
+from automl.networks import FAMILIES, LinearSpec, MLPSpec, ResNetSpec, build_model, fit_bins
 from automl.space import (
     BATCH_SIZES,
     LABEL_SMOOTHINGS,
@@ -33,6 +33,7 @@ RMSPROP = {"optimizer": "rmsprop", "rmsprop_momentum": 0.3}
 #: Sampled for every family but the linear one (``norm``: MLP and ResNet; ``tabm_k``: TabM).
 ARCHITECTURE = ("n_blocks", "d_block", "dropout", "activation", "embedding")
 CONDITIONAL_PARENTS = {"periodic_": ("embedding", ("periodic", "periodic_lite")),
+                       "piecewise_": ("embedding", ("piecewise",)),
                        "sgd_": ("optimizer", ("sgd",)),
                        "rmsprop_": ("optimizer", ("rmsprop",)),
                        "class_": ("resampling", ("none",))}
@@ -97,7 +98,8 @@ def test_random_draws_stay_in_bounds(random_draws: list[tuple[dict[str, Any], Tr
         assert m.kind in FAMILIES and m.scaling in ("quantile", "robust")
         if m.kind != "linear":
             assert m.activation in ("relu", "gelu", "silu")
-            assert m.embedding in ("none", "periodic", "periodic_lite")
+            assert m.embedding in ("none", "periodic", "periodic_lite", "piecewise")
+            assert 8 <= m.n_bins <= 64
             assert 1 <= m.n_blocks <= 5 and 64 <= m.d_block <= 1024
             assert 0.0 <= m.dropout <= 0.5
             assert 8 <= m.n_frequencies <= 64 and 0.01 <= m.frequency_scale <= 10.0
@@ -116,7 +118,7 @@ def test_random_draws_cover_every_choice(random_draws: list[tuple[dict[str, Any]
     seen = {(name, value) for raw, _ in random_draws for name, value in raw.items()
             if isinstance(value, str)}
     for name, choices in [("arch", list(FAMILIES)), ("schedule", list(SCHEDULES)),
-                          ("embedding", ["none", "periodic", "periodic_lite"]),
+                          ("embedding", ["none", "periodic", "periodic_lite", "piecewise"]),
                           ("optimizer", ["adamw", "adam", "sgd", "rmsprop"]),
                           ("class_weighting", ["none", "balanced", "sqrt"]),
                           ("resampling", ["none", "over", "under"])]:
@@ -237,7 +239,9 @@ def test_sampled_params_build_a_working_model(
              and getattr(p.model, "k", 1) <= 8][:12]
     assert {p.model.kind for p in small} == set(FAMILIES)
     for p in small:
-        net = build_model(p.model, d_in=6, d_out=2, n_num=2, n_scalings=2)
+        data = torch.randn(50, 6)
+        net = build_model(p.model, d_in=6, d_out=2, n_num=2, n_scalings=2,
+                          bins=fit_bins(p.model, data, 2, 2))
         net.eval()
         assert net(torch.zeros(2, 6)).shape == (2, 2)
 

@@ -13,7 +13,7 @@ from automl.config import TrainConfig
 from automl.data import TaskType
 from automl.features import TensorSplits
 from automl.metrics import Metric, metrics_for, primary_metric
-from automl.networks import MLPSpec, build_model
+from automl.networks import MLPSpec, build_model, fit_bins
 from automl.train import (
     SCHEDULES,
     EarlyStopping,
@@ -28,6 +28,7 @@ from automl.train import (
     make_loss,
     make_optimizer,
     make_scheduler,
+    network_for,
     predict_raw,
     refit,
     resampled_counts,
@@ -441,3 +442,12 @@ def test_epoch_sampler_size_is_fixed_and_counts_match() -> None:
         order = sampler.order(g)
         assert len(order) == sampler.size == 78
         assert torch.bincount(y[order], minlength=3).tolist() == [30, 24, 24]
+
+
+def test_a_networks_piecewise_bins_come_from_its_training_rows_only() -> None:
+    data = _splits(TaskType.BINARY, n_train=60)
+    spec = MLPSpec(embedding="piecewise", n_bins=8, n_blocks=1, d_block=8)
+    network = network_for(spec, data)
+    assert network.bins == fit_bins(spec, data.x_train, data.n_num, data.n_scalings)
+    everything = torch.cat([data.x_train, data.x_val])
+    assert network.bins != fit_bins(spec, everything, data.n_num, data.n_scalings)

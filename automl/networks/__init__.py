@@ -13,7 +13,7 @@ from typing import Any
 from torch import nn
 
 from automl.networks import linear, mlp, resnet, tabm
-from automl.networks.base import Family, ModelSpec
+from automl.networks.base import Bins, Family, ModelSpec, fit_bins
 from automl.networks.linear import LinearSpec
 from automl.networks.mlp import MLPSpec
 from automl.networks.resnet import ResNetSpec
@@ -23,8 +23,8 @@ from automl.networks.tabm import TabMSpec
 FAMILIES: dict[str, Family] = {f.kind: f for f in (
     linear.FAMILY, mlp.FAMILY, tabm.FAMILY, resnet.FAMILY)}
 
-__all__ = ["FAMILIES", "Family", "LinearSpec", "MLPSpec", "ModelSpec", "ResNetSpec",
-           "TabMSpec", "build_model", "spec_from_dict"]
+__all__ = ["FAMILIES", "Bins", "Family", "LinearSpec", "MLPSpec", "ModelSpec", "ResNetSpec",
+           "TabMSpec", "build_model", "fit_bins", "spec_from_dict"]
 
 
 def spec_from_dict(document: dict[str, Any]) -> ModelSpec:
@@ -44,9 +44,10 @@ def spec_from_dict(document: dict[str, Any]) -> ModelSpec:
 
 
 def build_model(spec: ModelSpec, d_in: int, d_out: int, n_num: int = 0,
-                n_scalings: int = 1) -> nn.Module:
+                n_scalings: int = 1, bins: Bins | None = None) -> nn.Module:
     """The network for ``spec`` with ``d_in`` inputs, led by ``n_scalings`` blocks of ``n_num``
-    continuous ones, and ``d_out`` outputs (1 for regression, else one logit per class).
+    continuous ones, and ``d_out`` outputs (1 for regression, else one logit per class);
+    ``bins`` (:func:`fit_bins` of the training rows) for piecewise-linear embeddings.
 
     >>> import torch
     >>> net = build_model(MLPSpec(n_blocks=2, d_block=8), d_in=5, d_out=3)
@@ -57,4 +58,4 @@ def build_model(spec: ModelSpec, d_in: int, d_out: int, n_num: int = 0,
         raise ValueError(f"need d_in ≥ 1, d_out ≥ 1, 0 ≤ n_num × n_scalings ≤ d_in: {d_in=}, "
                          f"{d_out=}, {n_num=}, {n_scalings=}")
     return FAMILIES[spec.kind].network(spec=spec, d_in=d_in, d_out=d_out, n_num=n_num,
-                                       n_scalings=n_scalings)
+                                       n_scalings=n_scalings, bins=bins)

@@ -7,6 +7,10 @@ reads the continuous block of its spec's ``scaling``, optionally embeds it with
 features to the family's body. Modules know nothing about data: every dimension is an explicit
 keyword argument.
 
+Piecewise-linear embeddings (``piecewise``) encode each continuous feature by where it falls
+among its quantile bins, fitted by :func:`fit_bins` on the network's training rows only; the
+bins are part of the network (:attr:`TabularNetwork.bins`) and saved with it.
+
 The contract between a network and the training loop: in training mode a network returns
 ``(batch, d_out)``, or ``(batch, k, d_out)`` when it has ``k`` heads (the loss is then the mean
 of the heads' losses); in evaluation mode every network returns ``(batch, d_out)``. ``d_out``
@@ -15,18 +19,20 @@ is 1 for regression and the number of classes for classification (outputs are lo
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Literal, Protocol, get_args
 
 import torch
-from rtdl_num_embeddings import PeriodicEmbeddings
+from rtdl_num_embeddings import PeriodicEmbeddings, PiecewiseLinearEmbeddings, compute_bins
 from torch import nn
 
 from automl.config import SCALINGS, Scaling
 
 Norm = Literal["none", "batch", "layer"]
-Embedding = Literal["none", "periodic", "periodic_lite"]
+Embedding = Literal["none", "periodic", "periodic_lite", "piecewise"]
+Bins = list[list[float]]  # per continuous feature, its sorted bin edges (at least two)
 Activation = Literal["relu", "gelu", "silu"]
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}
 
@@ -51,7 +57,9 @@ class ModelSpec:
 class NetworkSpec(ModelSpec):
     """A family with hidden blocks: depth, width, dropout, activation, and the embedding of the
     continuous inputs (``periodic``: a linear layer per feature after the periodic features,
-    as in PLR; ``periodic_lite``: one linear layer shared by all features, TabM's default)."""
+    as in PLR; ``periodic_lite``: one linear layer shared by all features, TabM's default;
+    ``piecewise``: piecewise-linear encoding on ``n_bins`` quantile bins, then a linear layer
+    per feature, rtdl_num_embeddings' version B)."""
 
     n_blocks: int = 2
     d_block: int = 128
@@ -61,6 +69,7 @@ class NetworkSpec(ModelSpec):
     n_frequencies: int = 16
     frequency_scale: float = 0.1
     d_embedding: int = 16
+    n_bins: int = 48
 
     def __post_init__(self) -> None:
         ModelSpec.__post_init__(self)
@@ -75,6 +84,8 @@ class NetworkSpec(ModelSpec):
             raise ValueError(f"periodic embedding sizes and scale must be positive: "
                              f"{self.n_frequencies=}, {self.d_embedding=}, "
                              f"{self.frequency_scale=}")
+        if self.n_bins < 2:
+            raise ValueError(f"n_bins must be at least 2: {self.n_bins=}")
 
 
 def check_choice(name: str, value: object, options: tuple[object, ...]) -> None:
@@ -94,10 +105,12 @@ class TabularNetwork(nn.Module):
 
     :attr:`d_features` is the width of :meth:`features`' output and :attr:`feature_sizes`
     its split into one representation per input feature (``d_embedding`` wide for an embedded
-    continuous feature, 1 for any other column).
+    continuous feature, 1 for any other column). :attr:`bins` are the piecewise-linear
+    embedding's bins (``None`` for any other embedding): a ``piecewise`` spec needs them.
     """
 
-    def __init__(self, *, spec: ModelSpec, d_in: int, n_num: int, n_scalings: int) -> None:
+    def __init__(self, *, spec: ModelSpec, d_in: int, n_num: int, n_scalings: int,
+                 bins: Bins | None = None) -> None:
         super().__init__()
         block = SCALINGS.index(spec.scaling)
         if block >= n_scalings:
@@ -105,15 +118,9 @@ class TabularNetwork(nn.Module):
                              "among them")
         self.continuous = slice(block * n_num, (block + 1) * n_num)
         self.rest = n_scalings * n_num
-        embedding = getattr(spec, "embedding", "none")
-        self.embeddings: PeriodicEmbeddings | None = None
-        d_num = 1
-        if embedding != "none" and n_num:
-            assert isinstance(spec, NetworkSpec)
-            d_num = spec.d_embedding
-            self.embeddings = PeriodicEmbeddings(
-                n_num, spec.d_embedding, n_frequencies=spec.n_frequencies,
-                frequency_init_scale=spec.frequency_scale, lite=embedding == "periodic_lite")
+        self.embeddings = _embeddings(spec, n_num, bins) if n_num else None
+        self.bins = bins if isinstance(self.embeddings, PiecewiseLinearEmbeddings) else None
+        d_num = 1 if self.embeddings is None else self.embeddings.get_output_shape()[1]
         self.feature_sizes = [d_num] * n_num + [1] * (d_in - self.rest)
         self.d_features = sum(self.feature_sizes)
 
@@ -123,6 +130,47 @@ class TabularNetwork(nn.Module):
         if self.embeddings is not None:
             continuous = self.embeddings(continuous).flatten(1)
         return torch.cat([continuous, rest], dim=1)
+
+
+def _embeddings(spec: ModelSpec, n_num: int,
+                bins: Bins | None) -> PeriodicEmbeddings | PiecewiseLinearEmbeddings | None:
+    embedding = getattr(spec, "embedding", "none")
+    if embedding == "none":
+        return None
+    assert isinstance(spec, NetworkSpec)
+    if embedding == "piecewise":
+        if bins is None or len(bins) != n_num:
+            raise ValueError(f"piecewise-linear embeddings need the bins of all {n_num} "
+                             "continuous features (fit_bins)")
+        with warnings.catch_warnings():  # one bin (a two-valued feature) is min-max scaling
+            warnings.filterwarnings("ignore", message=".*just two bin edges")
+            return PiecewiseLinearEmbeddings([torch.tensor(b) for b in bins], spec.d_embedding,
+                                             activation=False, version="B")
+    return PeriodicEmbeddings(n_num, spec.d_embedding, n_frequencies=spec.n_frequencies,
+                              frequency_init_scale=spec.frequency_scale,
+                              lite=embedding == "periodic_lite")
+
+
+def fit_bins(spec: ModelSpec, x_train: torch.Tensor, n_num: int,
+             n_scalings: int) -> Bins | None:
+    """The quantile bins of each continuous feature of ``spec``'s scaling block in the training
+    rows ``x_train`` (at most ``spec.n_bins``, fewer for a feature with few distinct values or a
+    table with few rows); ``None`` unless ``spec`` embeds piecewise-linearly. A feature constant
+    in these rows gets one bin around its value."""
+    if getattr(spec, "embedding", "none") != "piecewise" or not n_num or len(x_train) < 3:
+        return None
+    assert isinstance(spec, NetworkSpec)
+    block = SCALINGS.index(spec.scaling)
+    columns = x_train[:, block * n_num:(block + 1) * n_num].detach().double().cpu()
+    bins = []
+    for column in columns.T:
+        low, high = float(column.min()), float(column.max())
+        if low == high:
+            bins.append([low - 1.0, high + 1.0])
+        else:
+            n_bins = min(spec.n_bins, len(column) - 1)
+            bins.append(compute_bins(column[:, None], n_bins)[0].tolist())
+    return bins
 
 
 class Suggest(Protocol):
@@ -143,7 +191,7 @@ class Family:
 
     ``sample(trial)`` draws the family's own spec fields (beyond ``kind`` and ``scaling``) as
     keyword arguments of ``spec_type``; ``network(spec=..., d_in=..., d_out=..., n_num=...,
-    n_scalings=...)`` builds the module; ``defaults`` are the family's published default
+    n_scalings=..., bins=...)`` builds the module; ``defaults`` are the family's published default
     configurations as full Optuna parameter sets (architecture and optimisation), which the
     search tries first.
     """
@@ -166,7 +214,12 @@ def sample_network(trial: Suggest) -> dict[str, Any]:
         "activation": trial.suggest_categorical("activation", list(get_args(Activation))),
         "embedding": trial.suggest_categorical("embedding", list(get_args(Embedding))),
     }
-    if fields["embedding"] != "none":
+    if fields["embedding"] == "piecewise":
+        fields |= {
+            "n_bins": trial.suggest_int("piecewise_n_bins", 8, 64, log=True),
+            "d_embedding": trial.suggest_int("piecewise_d_embedding", 8, 32, log=True),
+        }
+    elif fields["embedding"] != "none":
         fields |= {
             "n_frequencies": trial.suggest_int("periodic_n_frequencies", 8, 64, log=True),
             "frequency_scale": trial.suggest_float("periodic_scale", 0.01, 10.0, log=True),

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from automl.networks.base import Family, ModelSpec, Suggest, TabularNetwork
+from automl.networks.base import Bins, Family, ModelSpec, Suggest, TabularNetwork
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -28,8 +28,8 @@ class LinearNet(TabularNetwork):
     """``Linear(d_in → d_out)`` on the spec's scaling block and the other columns."""
 
     def __init__(self, *, spec: LinearSpec, d_in: int, d_out: int, n_num: int,
-                 n_scalings: int) -> None:
-        super().__init__(spec=spec, d_in=d_in, n_num=n_num, n_scalings=n_scalings)
+                 n_scalings: int, bins: Bins | None = None) -> None:
+        super().__init__(spec=spec, d_in=d_in, n_num=n_num, n_scalings=n_scalings, bins=bins)
         self.output = nn.Linear(self.d_features, d_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

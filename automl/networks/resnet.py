@@ -10,7 +10,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from automl.networks.base import ACTIVATIONS, Family, TabularNetwork, norm_layer
+from automl.networks.base import ACTIVATIONS, Bins, Family, TabularNetwork, norm_layer
 from automl.networks.mlp import MLPSpec, sample_normed
 
 
@@ -37,8 +37,8 @@ class ResNetNet(TabularNetwork):
     """The residual MLP."""
 
     def __init__(self, *, spec: ResNetSpec, d_in: int, d_out: int, n_num: int,
-                 n_scalings: int) -> None:
-        super().__init__(spec=spec, d_in=d_in, n_num=n_num, n_scalings=n_scalings)
+                 n_scalings: int, bins: Bins | None = None) -> None:
+        super().__init__(spec=spec, d_in=d_in, n_num=n_num, n_scalings=n_scalings, bins=bins)
         self.blocks = nn.Sequential(nn.Linear(self.d_features, spec.d_block),
                                     *(_ResidualBlock(spec=spec) for _ in range(spec.n_blocks)))
         self.output = nn.Sequential(norm_layer(spec.norm, spec.d_block),

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import torch
 from tabm import EnsembleView, LinearEnsemble, make_tabm_backbone
 
-from automl.networks.base import Family, NetworkSpec, Suggest, TabularNetwork, sample_network
+from automl.networks.base import Bins, Family, NetworkSpec, Suggest, TabularNetwork, sample_network
 
 K_CHOICES = (4, 8, 16, 32)
 _BACKBONE_ACTIVATIONS = {"relu": "ReLU", "gelu": "GELU", "silu": "SiLU"}
@@ -46,8 +46,8 @@ class TabMNet(TabularNetwork):
     """``[embeddings] → k-member BatchEnsemble MLP → k output layers``."""
 
     def __init__(self, *, spec: TabMSpec, d_in: int, d_out: int, n_num: int,
-                 n_scalings: int) -> None:
-        super().__init__(spec=spec, d_in=d_in, n_num=n_num, n_scalings=n_scalings)
+                 n_scalings: int, bins: Bins | None = None) -> None:
+        super().__init__(spec=spec, d_in=d_in, n_num=n_num, n_scalings=n_scalings, bins=bins)
         self.k, self.classification = spec.k, d_out > 1
         self.ensemble_view = EnsembleView(k=spec.k)
         self.backbone = make_tabm_backbone(
