@@ -352,6 +352,7 @@ def test_trial_time_limit_ends_each_trial_complete_with_its_best_epoch(search_cf
 def test_one_trial_gets_at_most_a_share_of_the_timeout(search_cfg: SearchCfg,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(automl.objective, "MAX_TRIAL_SHARE", 1e-9)  # the share ends every 1st epoch
+    monkeypatch.setattr(automl.objective, "MIN_TRIAL_SECONDS", 0.0)
     train = TrainConfig(max_epochs=50, patience=50, device="cpu", max_trial_seconds=None)
     cfg = search_cfg("regression", n_trials=2, timeout_s=600, train=train, folds=1)
     run_search(prepare_search(cfg))
@@ -359,6 +360,15 @@ def test_one_trial_gets_at_most_a_share_of_the_timeout(search_cfg: SearchCfg,
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
     assert [(t.user_attrs["stop_reason"], t.user_attrs["best_epoch"]) for t in trials] == [
         ("timeout", 0)] * 2
+
+
+@pytest.mark.parametrize(("timeout_s", "share"), [(600, 60), (100, 10), (60, 10), (30, 10),
+                                                   (6, 2)])
+def test_a_short_timeout_still_leaves_each_trial_seconds_to_finish(timeout_s: float,
+                                                                    share: float) -> None:
+    """10% of the timeout, but at least 10 s (a third of a timeout under 30 s): a
+    cross-validated trial trains one network per fold."""
+    assert automl.objective.timeout_share(timeout_s) == pytest.approx(share)
 
 
 # ------------------------------------------------------------------------------- stale trials
