@@ -162,6 +162,8 @@ class SearchConfig:
             :func:`automl.folds.choose_validation`).
         folds: Cross-validation folds that score each trial (1: one validation split);
             ``None``: 5 for tables of at most 5,000 search rows, else 1.
+        families: The model families the search draws from (``None``: every one; see
+            :mod:`automl.networks`).
         sampler: Optuna sampler.
         pruner: Optuna pruner.
         n_startup_trials: Trials before the sampler and pruner start to act.
@@ -186,6 +188,7 @@ class SearchConfig:
     val_fraction: float = 0.15
     test_fraction: float | None = None
     folds: int | None = None
+    families: tuple[str, ...] | None = None
     sampler: SamplerKind = SamplerKind.TPE
     pruner: PrunerKind = PrunerKind.MEDIAN
     n_startup_trials: int = 5

@@ -125,7 +125,7 @@ class Objective:
         self.last_state = ""  # the stored state of the trial this process ran last
 
     def __call__(self, trial: optuna.Trial) -> float:
-        params = sample_params(trial, self.plan.task)
+        params = sample_params(trial, self.plan.task, self.plan.families)
         run_id = self.tracker.start_trial(trial.number, dict(trial.params))
         trial.set_user_attr(RUN_ID, run_id)
         tracking = TrackingCallback(self.tracker, run_id)

@@ -24,16 +24,16 @@ from automl.errors import ConfigError, StudyNotFoundError
 from automl.features import Preprocessor, TensorSplits
 from automl.folds import CV_MAX_ROWS, Folds, Validation, choose_validation
 from automl.metrics import Direction, Metric, default_metric, primary_metric
-from automl.space import SPACE_VERSION
+from automl.space import SPACE_VERSION, check_families
 from automl.stores import check_sqlite, check_url
 from automl.threshold import ThresholdMetric
 
 #: The settings a continued study must share with its first run (its data, split, folds and
 #: space).
 IDENTITY = ("fingerprint", "target", "task", "metric", "space_version", "split_seed",
-            "val_fraction", "test_fraction", "positive_class", "n_folds", "folds")
+            "val_fraction", "test_fraction", "positive_class", "n_folds", "folds", "families")
 #: What a study made before a setting existed has for it.
-_LEGACY = {"n_folds": 1, "folds": ""}
+_LEGACY: dict[str, Any] = {"n_folds": 1, "folds": "", "families": []}
 #: Study names become MLflow experiment names and artifact folder names: keep them portable.
 STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
@@ -65,13 +65,15 @@ class StudySettings:
     threshold_metric: str = "f1"
     n_folds: int = 1
     folds: str = ""  # :meth:`automl.folds.Folds.encode` of a cross-validated study
+    families: tuple[str, ...] = ()  # the model families searched (empty: every one)
 
     def to_attrs(self) -> dict[str, Any]:
         """Plain JSON values, one Optuna user attr each."""
         attrs = {name: getattr(self, name) for name in self.__dataclass_fields__}
         return attrs | {"task": self.task.value, "direction": self.direction.value,
                         "sampler": self.sampler.value, "pruner": self.pruner.value,
-                        "train": asdict(self.train), "columns": [list(c) for c in self.columns]}
+                        "train": asdict(self.train), "columns": [list(c) for c in self.columns],
+                        "families": list(self.families)}
 
     @classmethod
     def from_attrs(cls, attrs: dict[str, Any], study_name: str) -> StudySettings:
@@ -102,7 +104,8 @@ class StudySettings:
             positive_class=attrs.get("positive_class"),
             threshold_metric=stored("threshold_metric"),
             n_folds=attrs.get("n_folds", _LEGACY["n_folds"]),
-            folds=attrs.get("folds", _LEGACY["folds"]))
+            folds=attrs.get("folds", _LEGACY["folds"]),
+            families=tuple(attrs.get("families", _LEGACY["families"])))
 
     def differences(self, attrs: dict[str, Any]) -> list[str]:
         """How stored ``attrs`` differ from these settings on :data:`IDENTITY` (none: empty)."""
@@ -122,7 +125,7 @@ class StudySettings:
             pruner=self.pruner, train=self.train, experiment_name=self.experiment,
             n_startup_trials=self.n_startup_trials, n_warmup_epochs=self.n_warmup_epochs,
             positive_class=self.positive_class, threshold_metric=self.threshold_metric,
-            folds=self.n_folds)
+            folds=self.n_folds, families=self.families or None)
         return replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
 
 
@@ -140,6 +143,7 @@ class SearchPlan:
     threshold_metric: ThresholdMetric
     validation: Validation
     folds: Folds | None = None  # cross-validated: the fold of each training row
+    families: tuple[str, ...] = ()  # the model families searched, in registry order
 
     @property
     def task(self) -> TaskType:
@@ -172,7 +176,8 @@ class SearchPlan:
             n_warmup_epochs=cfg.n_warmup_epochs, schema=schema.to_dict(),
             columns=tuple(self.preprocessor.describe()), positive_class=schema.positive_class,
             threshold_metric=str(self.threshold_metric), n_folds=self.validation.folds,
-            folds=self.folds.encode() if self.folds else "")
+            folds=self.folds.encode() if self.folds else "",
+            families=() if self.families == check_families(None) else self.families)
 
     def selection_targets(self) -> np.ndarray:
         """What trials' outputs are selected on (:mod:`automl.final`): the validation rows'
@@ -221,6 +226,7 @@ def prepare_search(cfg: SearchConfig) -> SearchPlan:
     check_sqlite(cfg.tracking_uri, "--tracking-uri")
     study_name = check_study_name(cfg.study_name or study_name_for(cfg.csv_path))
     threshold_metric = ThresholdMetric.parse(cfg.threshold_metric)
+    families = check_families(cfg.families)
     dataset = load_dataset(cfg.csv_path, cfg.target, cfg.task, cfg.positive_class)
     schema = dataset.schema
     metric = primary_metric(schema.task, cfg.metric or default_metric(schema.task,
@@ -238,4 +244,4 @@ def prepare_search(cfg: SearchConfig) -> SearchPlan:
     return SearchPlan(cfg=cfg, study_name=study_name, dataset=dataset,
                       preprocessor=preprocessor, tensors=preprocessor.tensors(splits),
                       metric=metric, threshold_metric=threshold_metric, validation=validation,
-                      folds=folds)
+                      folds=folds, families=families)

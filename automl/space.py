@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,7 @@ import optuna
 
 from automl.config import SCALINGS
 from automl.data import TaskType
+from automl.errors import ConfigError
 from automl.networks import FAMILIES, ModelSpec
 from automl.train import SCHEDULES, ClassWeighting, OptimSpec, Resampling
 
@@ -60,8 +62,26 @@ class TrialParams:
     resampling: Resampling = field(default_factory=Resampling)
 
 
-def _sample_model(trial: optuna.trial.BaseTrial) -> ModelSpec:
-    family = FAMILIES[trial.suggest_categorical("arch", list(FAMILIES))]
+def check_families(names: Sequence[str] | None) -> tuple[str, ...]:
+    """The families a study searches: ``names`` (every family for ``None``), in registry order.
+
+    Raises:
+        ConfigError: an unknown family, or none at all.
+    """
+    if names is None:
+        return tuple(FAMILIES)
+    unknown = sorted(set(names) - set(FAMILIES))
+    if unknown or not names:
+        raise ConfigError(f"--families {','.join(names)!r}: "
+                          + (f"unknown {', '.join(map(repr, unknown))}; " if unknown else "")
+                          + f"choose among {', '.join(FAMILIES)}",
+                          param="families", expected=f"some of {', '.join(FAMILIES)}",
+                          value=",".join(names))
+    return tuple(f for f in FAMILIES if f in names)
+
+
+def _sample_model(trial: optuna.trial.BaseTrial, families: Sequence[str]) -> ModelSpec:
+    family = FAMILIES[trial.suggest_categorical("arch", list(families))]
     scaling = trial.suggest_categorical("scaling", list(SCALINGS))
     return family.spec_type(scaling=scaling, **family.sample(trial))
 
@@ -84,9 +104,10 @@ def _sample_optim(trial: optuna.trial.BaseTrial) -> OptimSpec:
     )
 
 
-def sample_params(trial: optuna.trial.BaseTrial, task: TaskType) -> TrialParams:
-    """Draw one configuration; resampling and class weighting (one of them at most, see the
-    module docstring) are searched for classification only.
+def sample_params(trial: optuna.trial.BaseTrial, task: TaskType,
+                  families: Sequence[str] = tuple(FAMILIES)) -> TrialParams:
+    """Draw one configuration of one of ``families``; resampling and class weighting (one of
+    them at most, see the module docstring) are searched for classification only.
 
     >>> fixed = {"arch": "mlp", "scaling": "quantile", "embedding": "none", "n_blocks": 2,
     ...          "d_block": 64, "dropout": 0.1, "norm": "none", "activation": "relu",
@@ -97,7 +118,7 @@ def sample_params(trial: optuna.trial.BaseTrial, task: TaskType) -> TrialParams:
     """
     weighting: ClassWeighting = "none"
     resampling = Resampling()
-    model = _sample_model(trial)
+    model = _sample_model(trial, families)
     optim = _sample_optim(trial)
     if task.is_classification:
         optim = dataclasses.replace(optim, label_smoothing=trial.suggest_categorical(
@@ -119,13 +140,16 @@ PORTFOLIO: tuple[dict[str, Any], ...] = tuple(
     params for family in FAMILIES.values() for params in family.defaults)
 
 
-def warm_start(task: TaskType) -> list[dict[str, Any]]:
-    """The :data:`PORTFOLIO` as full parameter sets for ``task`` (enqueue them first)."""
+def warm_start(task: TaskType,
+               families: Sequence[str] = tuple(FAMILIES)) -> list[dict[str, Any]]:
+    """The :data:`PORTFOLIO` configurations of ``families`` as full parameter sets for
+    ``task`` (enqueue them first)."""
+    portfolio = [params for params in PORTFOLIO if params["arch"] in families]
     if not task.is_classification:
         return [{k: v for k, v in params.items() if k != "label_smoothing"}
-                for params in PORTFOLIO]
+                for params in portfolio]
     extra = {"label_smoothing": 0.0, "resampling": "none", "class_weighting": "none"}
-    return [extra | params for params in PORTFOLIO]
+    return [extra | params for params in portfolio]
 
 
 def params_from_dict(params: dict[str, Any], task: TaskType) -> TrialParams:

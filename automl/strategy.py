@@ -114,7 +114,7 @@ def start_study(plan: SearchPlan, sampler_salt: int = 0,
     settings = plan.settings()
     check_compatible(study, settings)
     if not study.get_trials(deepcopy=False):
-        for params in warm_start(plan.task)[:plan.cfg.n_trials]:
+        for params in warm_start(plan.task, plan.families)[:plan.cfg.n_trials]:
             study.enqueue_trial(params, skip_if_exists=True)
     for key, value in settings.to_attrs().items():
         if study.user_attrs.get(key) != value:

@@ -259,7 +259,7 @@ def run_baseline(name: str, train: pd.DataFrame, test: pd.DataFrame, target: str
 def run_automl(train_csv: Path, test_csv: Path, test: pd.DataFrame, target: str, task: TaskType,
                budget: float, folder: Path, *, name: str, sampler: SamplerKind,
                pruner: PrunerKind, seed: int, test_fraction: float,
-               threads: int | None) -> Outcome:
+               threads: int | None, families: tuple[str, ...] | None) -> Outcome:
     """A search on ``train_csv`` within ``budget`` seconds; its final model predicts
     ``test_csv`` through :func:`automl.predict.predict_csv` (score NaN if no trial completed).
 
@@ -272,6 +272,7 @@ def run_automl(train_csv: Path, test_csv: Path, test: pd.DataFrame, target: str,
     cfg = SearchConfig(csv_path=train_csv, target=target, study_name=name, n_trials=100_000,
                        timeout_s=budget, seed=seed, task=task.value, sampler=sampler,
                        pruner=pruner, test_fraction=test_fraction, threads=threads,
+                       families=families,
                        storage_url=storage, tracking_uri=tracking,
                        train=TrainConfig(device="cpu"))
     start = time.monotonic()
@@ -304,7 +305,8 @@ def run_split(label: str, frame: pd.DataFrame, target: str, task: TaskType, seed
           f"{task.value}", file=sys.stderr, flush=True)
     baselines = {name: run_baseline(name, train, test, target, task, seed, args.threads)
                  for name in args.baselines}
-    common = dict(seed=seed, test_fraction=args.test_fraction, threads=args.threads)
+    common = dict(seed=seed, test_fraction=args.test_fraction, threads=args.threads,
+                  families=args.families)
     ours = run_automl(train_csv, test_csv, test, target, task, args.budget, work, name="ours",
                       sampler=SamplerKind.TPE, pruner=PrunerKind.MEDIAN, **common)
     random = run_automl(train_csv, test_csv, test, target, task, args.budget, work,
@@ -441,6 +443,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=None,
                         help="threads of the searches (torch), CatBoost and LightGBM "
                              "[all cores]")
+    parser.add_argument("--families", default=None,
+                        type=lambda text: tuple(text.split(",")),
+                        help="the searches' model families (automl search --families) [all]")
     parser.add_argument("--output", type=Path, default=None,
                         help="also write the Markdown tables to this file")
     return parser.parse_args(argv)

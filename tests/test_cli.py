@@ -144,10 +144,13 @@ def _created(tmp_path: Path) -> list[Path]:
     (["{csv}", "--n-trials", "0"], ["--n-trials must be an int in the range [1, inf); got 0"]),
     (["{csv}", "--metric", "bogus"], ["'bogus'", "roc_auc", "accuracy"]),
     (["{csv}", "--storage", "nonsense"], ["--storage 'nonsense' is not a URL"]),
+    (["{csv}", "--families", "mlp,transformer"],
+     ["--families must be some of linear, mlp, tabm, resnet; got 'mlp,transformer'"]),
     (["{csv}", "--tracking-uri", "nonsense"], ["--tracking-uri 'nonsense' is not a URL"]),
     (["{csv}", "--tracking-uri", "postgresql://nobody@127.0.0.1:1/none"],
      ["cannot open the MLflow store", "check --tracking-uri"]),
 ], ids=["missing-file", "missing-target", "zero-trials", "unknown-metric", "bad-storage",
+        "unknown-family",
         "bad-tracking-uri", "unreachable-tracking-server"])
 def test_search_refusals_are_one_line_and_create_nothing(
         cli: Callable[..., Result], make_csv: Callable[..., Path], tmp_path: Path,

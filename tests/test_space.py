@@ -9,12 +9,14 @@ import pytest
 import torch
 
 from automl.data import TaskType
+from automl.errors import ConfigError
 from automl.networks import FAMILIES, LinearSpec, MLPSpec, ResNetSpec, build_model, fit_bins
 from automl.space import (
     BATCH_SIZES,
     LABEL_SMOOTHINGS,
     SPACE_VERSION,
     TrialParams,
+    check_families,
     params_from_dict,
     sample_params,
     warm_start,
@@ -248,3 +250,21 @@ def test_sampled_params_build_a_working_model(
 
 def test_space_version_is_a_positive_int() -> None:
     assert isinstance(SPACE_VERSION, int) and SPACE_VERSION >= 1
+
+
+def test_a_study_of_some_families_draws_and_warm_starts_only_those() -> None:
+    families = check_families(["resnet", "linear"])
+    assert families == ("linear", "resnet")  # registry order
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(30):
+        trial = study.ask()
+        assert sample_params(trial, TaskType.BINARY, families).model.kind in families
+        study.tell(trial, 0.0)
+    assert [p["arch"] for p in warm_start(TaskType.BINARY, families)] == ["linear", "resnet"]
+    assert check_families(None) == tuple(FAMILIES)
+
+
+@pytest.mark.parametrize("names", [["mlp", "transformer"], []])
+def test_unknown_or_no_families_are_refused(names: list[str]) -> None:
+    with pytest.raises(ConfigError, match="linear, mlp, tabm, resnet"):
+        check_families(names)

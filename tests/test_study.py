@@ -174,6 +174,20 @@ def test_resume_config_reproduces_the_stored_settings(search_cfg: SearchCfg) -> 
     _assert_ledgers_agree(cfg, "resumable")
 
 
+def test_a_study_searches_only_its_families_and_keeps_them_on_resume(
+        search_cfg: SearchCfg) -> None:
+    cfg = search_cfg(n_trials=3, families=("tabm", "linear"), study_name="two-families")
+    _search(cfg)
+    resumed = resume_config(cfg.storage_url, "two-families", n_trials=5)
+    assert resumed.families == ("linear", "tabm")
+    _search(resumed)
+    trials = load_study(cfg.storage_url, "two-families").trials
+    assert len(trials) == 5 and {t.params["arch"] for t in trials} <= {"linear", "tabm"}
+    assert [t.params["arch"] for t in trials[:2]] == ["linear", "tabm"]  # their warm start
+    with pytest.raises(StudyMismatchError, match="families"):
+        _search(replace(cfg, families=None, n_trials=6))
+
+
 def test_resume_of_an_unknown_study_lists_the_known_ones(search_cfg: SearchCfg) -> None:
     cfg = search_cfg()
     start_study(prepare_search(cfg))  # creates "test-binary" without running trials

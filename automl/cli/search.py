@@ -37,6 +37,7 @@ from automl.config import (
 from automl.errors import AutoMLError
 from automl.folds import CV_MAX_ROWS, DEFAULT_FOLDS, MAX_FOLDS, MIN_TEST_ROWS
 from automl.metrics import IMBALANCED_DEFAULT, IMBALANCED_SHARE, IMBALANCED_WHY
+from automl.networks import FAMILIES
 from automl.plan import SearchPlan, prepare_search
 from automl.queries import StudyReport, network_label, optimizer_label, resume_config
 from automl.session import FinalStep, SearchSummary, run_search
@@ -70,6 +71,10 @@ def search(
         search_default("threshold_metric"), "--threshold-metric",
         help="What the final model's decision threshold maximises (binary): f1, fbeta:BETA, "
              "precision@recall:MIN or recall@precision:MIN."),
+    families: str | None = typer.Option(
+        None, "--families",
+        help=f"Comma-separated model families to search, among {', '.join(FAMILIES)} "
+             "[default: all]."),
     folds: int | None = typer.Option(
         None, "--folds", min=1, max=MAX_FOLDS,
         help=f"Cross-validation folds that score each trial; 1: one validation split "
@@ -107,7 +112,7 @@ def search(
             csv_path=csv_path, target=target, study_name=study, n_trials=n_trials,
             timeout_s=timeout, seed=seed, task=task, metric=metric,
             positive_class=positive_class, threshold_metric=threshold_metric, folds=folds,
-            test_fraction=test_fraction,
+            test_fraction=test_fraction, families=_families(families),
             sampler=sampler, pruner=pruner, threads=threads, experiment_name=experiment,
             storage_url=storage or default_storage(),
             tracking_uri=tracking_uri or default_tracking_uri(),
@@ -164,6 +169,11 @@ def worker(
         out.print(f"{me}: {summary.n_run_here} trial(s) run in {summary.elapsed_s:.0f}s",
                   soft_wrap=True)
         _render_deferral(summary)
+
+
+def _families(text: str | None) -> tuple[str, ...] | None:
+    """``--families mlp, tabm`` as ``("mlp", "tabm")`` (``None``: every family)."""
+    return None if text is None else tuple(n.strip() for n in text.split(",") if n.strip())
 
 
 def _run(cfg: SearchConfig, n_workers: int = 1) -> None:
