@@ -20,7 +20,8 @@ is 1 for regression and the number of classes for classification (outputs are lo
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Literal, Protocol, get_args
 
@@ -142,8 +143,7 @@ def _embeddings(spec: ModelSpec, n_num: int,
         if bins is None or len(bins) != n_num:
             raise ValueError(f"piecewise-linear embeddings need the bins of all {n_num} "
                              "continuous features (fit_bins)")
-        with warnings.catch_warnings():  # one bin (a two-valued feature) is min-max scaling
-            warnings.filterwarnings("ignore", message=".*just two bin edges")
+        with _one_bin_allowed():
             return PiecewiseLinearEmbeddings([torch.tensor(b) for b in bins], spec.d_embedding,
                                              activation=False, version="B")
     return PeriodicEmbeddings(n_num, spec.d_embedding, n_frequencies=spec.n_frequencies,
@@ -169,8 +169,19 @@ def fit_bins(spec: ModelSpec, x_train: torch.Tensor, n_num: int,
             bins.append([low - 1.0, high + 1.0])
         else:
             n_bins = min(spec.n_bins, len(column) - 1)
-            bins.append(compute_bins(column[:, None], n_bins)[0].tolist())
+            with _one_bin_allowed():
+                bins.append(compute_bins(column[:, None], n_bins)[0].tolist())
     return bins
+
+
+@contextmanager
+def _one_bin_allowed() -> Iterator[None]:
+    """Silences rtdl_num_embeddings' warning about a feature with one bin (two distinct
+    values): its piecewise-linear encoding is min-max scaling, which is what such a feature
+    needs."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*just two bin edges")
+        yield
 
 
 class Suggest(Protocol):
