@@ -10,7 +10,7 @@ of their probabilities (a softmax of it gives that mean back).
 Its default is ``TabM.make``'s (tabm README): 3 × 512 (2 × 512 with numeric embeddings), dropout
 0.1, AdamW at 2e-3 with weight decay 3e-4, batch 256, here with lite periodic embeddings, but
 with ``k = 8`` members instead of the package's 32: on CPU an epoch of the ``k = 32`` network
-costs about 35 epochs of the 3 × 256 MLP, of ``k = 8`` about 13 (``benchmarks/family_cost.py``,
+costs about 90 epochs of the 3 × 256 MLP, of ``k = 8`` about 23 (``benchmarks/family_cost.py``,
 ``benchmarks/RESULTS.md``). The search draws ``k`` from 4 to 32.
 """
 
