@@ -160,6 +160,22 @@ def test_check_sqlite_accepts_missing_empty_and_real_databases(tmp_path: Path) -
     assert not (tmp_path / "new").exists()
 
 
+def test_check_sqlite_keeps_the_locks_of_this_process(tmp_path: Path) -> None:
+    """Checking a store this process has open (a second session, a worker) must not drop the
+    lock of its connection: another process closing the database would then take itself for
+    the last one and checkpoint and delete the WAL file under this one's feet."""
+    path = tmp_path / "x.db"
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("CREATE TABLE t (x)")
+        db.commit()
+        check_sqlite(f"sqlite:///{path}", "--storage")
+        subprocess.run([sys.executable, "-c", "import sqlite3, sys; "
+                        "sqlite3.connect(sys.argv[1]).execute('SELECT * FROM t').close()",
+                        str(path)], check=True, timeout=60)
+        assert Path(f"{path}-wal").exists(), "another process checkpointed and deleted the WAL"
+
+
 def test_check_sqlite_refuses_a_directory(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="names a directory"):
         check_sqlite(f"sqlite:///{tmp_path}", "--storage")
