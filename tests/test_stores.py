@@ -11,6 +11,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -179,6 +180,25 @@ def test_check_sqlite_keeps_the_locks_of_this_process(tmp_path: Path) -> None:
 def test_check_sqlite_refuses_a_directory(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="names a directory"):
         check_sqlite(f"sqlite:///{tmp_path}", "--storage")
+
+
+def journal_mode(path: Path) -> str:
+    with closing(sqlite3.connect(path)) as db:
+        return str(db.execute("PRAGMA journal_mode").fetchone()[0])
+
+
+def test_both_local_stores_are_in_wal_mode(tmp_path: Path, tmp_tracking_uri: str) -> None:
+    """One disk sync per commit (a rollback journal takes three or four), readers beside a
+    writer: the Optuna storage and the MLflow store, new or made before in rollback mode."""
+    old = sqlite_path(tmp_tracking_uri)
+    assert old is not None
+    with closing(sqlite3.connect(old)) as db:
+        db.execute("PRAGMA journal_mode=DELETE")
+    make_storage(f"sqlite:///{tmp_path}/new/optuna.db").engine.dispose()
+    MlflowTracker(f"sqlite:///{tmp_path}/new/mlflow.db", "e")
+    MlflowTracker(tmp_tracking_uri, "e")
+    assert [journal_mode(path) for path in (tmp_path / "new" / "optuna.db",
+                                            tmp_path / "new" / "mlflow.db", old)] == ["wal"] * 3
 
 
 def optuna_store_of_a_newer_optuna(path: Path) -> None:
