@@ -358,7 +358,7 @@ def fit(model: nn.Module, data: TensorSplits, *, task: TaskType, metric: Metric,
                            seconds=time.perf_counter() - start, train_rows=rows)
             history.append(log)
             stop = stopper.update(score)
-            if stopper.improved:  # cloned tensors: a deepcopy of the dict costs 4-8x as much
+            if stopper.improved:  # cloned tensors: a deepcopy of the dict costs ~4x as much
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
                 best_split = (output, y_true)  # fresh arrays each epoch: nothing overwrites them
             stop = _notify(callbacks, log) or stop

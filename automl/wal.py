@@ -4,8 +4,9 @@ SQLite's default rollback journal waits for the disk three or four times per com
 its folder, the database); in WAL mode a commit appends to the ``-wal`` file and waits once
 (``synchronous=FULL``) or not at all (``synchronous=NORMAL``: the ``-wal`` file is synced when it
 is checkpointed into the database, every ~4 MB). A search commits often (Optuna: every
-parameter, epoch report and attribute; MLflow: a few writes per trial): ~1,200 commits in a
-20-trial search of a 1,000-row table, at 1–3 ms per sync on this project's machine.
+parameter, epoch report and attribute; MLflow: a few writes per trial): ~800 and ~400 commits in
+a 20-trial search of credit_g (1,000 rows), each sync 0.3–3 ms on this project's machine, up to
+14 ms while other jobs write (benchmarks/RESULTS.md, "Overhead outside training").
 
 :func:`use_wal` puts a file in WAL mode (stored in the file: every connection uses it; it needs
 a local file system, as SQLite's locking does) and has every connection this process opens to it
