@@ -25,7 +25,7 @@ from automl.final import TOP_K, VAL_OUTPUT, Candidate, selection_output, val_pre
 from automl.folds import FOLD_SCORES, Folds, crossfit_epochs
 from automl.interrupts import raise_pending
 from automl.plan import SearchPlan
-from automl.queries import ranked
+from automl.queries import TrialCounts, ranked
 from automl.space import TrialParams, params_from_dict, sample_params
 from automl.strategy import first_prunable_step
 from automl.tracking import RUN_ID, Tracker, TrackingCallback, TrialOutcome, temporary_dir
@@ -120,7 +120,6 @@ class Objective:
         self.plan, self.tracker, self.deadline = plan, tracker, deadline
         self.device = resolve_device(plan.cfg.train.device)
         self.tensors = plan.tensors.to(self.device)
-        self.prune_from = first_prunable_step(plan.cfg)
         self._results: dict[int, Trained] = {}
         self.last_state = ""  # the stored state of the trial this process ran last
 
@@ -148,13 +147,14 @@ class Objective:
         plan, seed = self.plan, self.plan.cfg.seed + trial.number
         folds, deadline = plan.folds, self.trial_deadline()
         k = folds.k if folds else 1
+        prune_from = first_prunable_step(plan.cfg, TrialCounts.of(trial.study).complete)
         torch.manual_seed(seed)
         networks: list[torch.nn.Module] = []
         fits: list[FitResult] = []
         for fold in range(k):
             data = folds.split(self.tensors, fold) if folds else self.tensors
             network = network_for(params.model, data)
-            callbacks = [tracking, PruningCallback(trial, prune_from=self.prune_from)] \
+            callbacks = [tracking, PruningCallback(trial, prune_from=prune_from)] \
                 if fold == 0 else [PruningCallback(trial, prune_from=None, report=False)]
             fits.append(fit(network, data, task=plan.task, metric=plan.metric,
                             optim=params.optim, cfg=plan.cfg.train,
@@ -162,7 +162,7 @@ class Objective:
                             resampling=params.resampling, callbacks=callbacks, seed=seed + fold,
                             deadline=deadline, keep_outputs=folds is not None))
             networks.append(network)
-            stop = self._stop_after_fold(trial, fits, k)
+            stop = self._stop_after_fold(trial, fits, k, prune_from)
             if stop is not None:
                 self._record(trial, Trained(networks=tuple(networks), fits=tuple(fits)))
                 raise stop
@@ -185,11 +185,11 @@ class Objective:
                        fold_scores=tuple(fit.history[e].score
                                          for fit, e in zip(fits, epochs, strict=True)))
 
-    def _stop_after_fold(self, trial: optuna.Trial, fits: list[FitResult],
-                         k: int) -> Exception | None:
+    def _stop_after_fold(self, trial: optuna.Trial, fits: list[FitResult], k: int,
+                         prune_from: int | None) -> Exception | None:
         """What ends the trial after its latest fold (``None``: it goes on, or it is done):
-        a :class:`TrialError` when it diverged, :class:`optuna.TrialPruned` when the pruner or
-        the time limit stops it before its last fold."""
+        a :class:`TrialError` when it diverged, :class:`optuna.TrialPruned` when the pruner
+        (asked from step ``prune_from``) or the time limit stops it before its last fold."""
         last, fold = fits[-1], len(fits) - 1
         of_fold = f" of fold {fold + 1}" if k > 1 else ""
         if not last.found_finite_score:
@@ -201,7 +201,7 @@ class Objective:
             return None
         step = self.plan.cfg.train.max_epochs + fold
         trial.report(float(np.mean([f.best_score for f in fits])), step)
-        if fold + 1 < k and pruner_stops(trial, step, self.prune_from):
+        if fold + 1 < k and pruner_stops(trial, step, prune_from):
             return optuna.TrialPruned(f"pruned after fold {fold + 1} of {k}")
         if fold + 1 < k and last.stop_reason is StopReason.TIMEOUT:
             return optuna.TrialPruned(f"the time limit passed after fold {fold + 1} of {k}")

@@ -29,6 +29,7 @@ from optuna.trial import TrialState
 from automl.errors import ConfigError, StudyNotFoundError
 from automl.retry import repeat
 from automl.stores import check_sqlite, driver_url, mask, read_only, sqlite_path, store_lock
+from automl.wal import use_wal
 
 HEARTBEAT_INTERVAL_S = int(os.environ.get("AUTOML_HEARTBEAT_S", "10"))
 MAX_RETRY = 2
@@ -221,8 +222,7 @@ def _schema_revisions() -> tuple[str, tuple[str, ...]]:
 
 def _prepare_sqlite(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.closing(sqlite3.connect(path, timeout=60)) as connection:
-        connection.execute("PRAGMA journal_mode=WAL")
+    use_wal(path)
 
 
 def study_exists(storage: RDBStorage, study_name: str) -> bool:

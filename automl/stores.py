@@ -21,7 +21,6 @@ from urllib.parse import quote
 from automl.errors import ConfigError
 
 _SQLITE = "sqlite:///"
-_SQLITE_HEADER = b"SQLite format 3\x00"
 _SERVER_SCHEMES = ("postgres", "postgresql", "mysql", "mariadb", "mssql")
 #: A user name that can be shown as is (anything else is hidden with the password).
 _PLAIN_USER = re.compile(r"[A-Za-z0-9._~%+-]+")
@@ -151,8 +150,11 @@ def check_sqlite(url: str, option: str) -> None:
     """Refuse a local SQLite store that cannot be used, before anything is written.
 
     A no-op for other URLs and for in-memory SQLite. The file may be missing (it is created,
-    with its folders) or empty (SQLite initialises it). Reads at most the file's header and
-    its schema version, read-only: the file is never changed.
+    with its folders) or empty (SQLite initialises it). Reads its schema through a read-only
+    SQLite connection: the file is never changed, and never opened with a descriptor of this
+    module's own (closing one would drop the POSIX locks that this process's SQLite connections
+    hold on the file; a WAL database whose lock is gone can be checkpointed and cut short by
+    another process while this one still writes to it: a malformed database).
 
     Args:
         url: The store URL.
@@ -182,13 +184,6 @@ def check_sqlite(url: str, option: str) -> None:
     if not os.access(path, os.R_OK | os.W_OK):
         raise ConfigError(f"{option} {url!r}: {path} is read-only or unreadable; make it "
                           "writable (chmod u+rw) or choose another path")
-    with path.open("rb") as handle:
-        header = handle.read(len(_SQLITE_HEADER))
-    if not header:
-        return  # an empty file: SQLite initialises it
-    if header != _SQLITE_HEADER:
-        raise ConfigError(f"{option} {url!r}: {path} is not an SQLite database; name another "
-                          "file (or move this one away)")
     try:
         with closing(read_only(path)) as connection:
             connection.execute("PRAGMA schema_version").fetchone()
@@ -196,6 +191,9 @@ def check_sqlite(url: str, option: str) -> None:
     except sqlite3.DatabaseError as exc:
         if "locked" in str(exc) or "busy" in str(exc):
             return  # in use by another process (a worker): readable, just not this second
+        if getattr(exc, "sqlite_errorname", "") == "SQLITE_NOTADB":
+            raise ConfigError(f"{option} {url!r}: {path} is not an SQLite database; name "
+                              "another file (or move this one away)") from None
         raise ConfigError(f"{option} {url!r}: SQLite cannot read {path} ({exc}); it is "
                           "damaged: restore it from a copy or choose another path") from None
 

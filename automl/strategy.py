@@ -60,18 +60,23 @@ def _min_resource(cfg: SearchConfig) -> int:
     return max(1, cfg.n_warmup_epochs)
 
 
-def first_prunable_step(cfg: SearchConfig) -> int | None:
-    """The first step at which the pruner of ``cfg`` can prune a trial (``None``: never).
+def first_prunable_step(cfg: SearchConfig, n_complete: int | None = None) -> int | None:
+    """The first step at which the pruner of ``cfg`` can prune a trial (``None``: never) that
+    starts when ``n_complete`` trials of its study are complete (``None``: however many).
 
     Before it the pruner answers no whatever was reported, and asking costs storage reads:
     MedianPruner reads every complete trial before it looks at ``n_warmup_steps``
-    (``n_warmup_epochs``); the patient pruner prunes only where its median pruner does;
-    Hyperband prunes only from its first rung, ``min_resource``, on.
+    (``n_warmup_epochs``), and prunes nothing while fewer than ``n_startup_trials`` are
+    complete; the patient pruner prunes only where its median pruner does; Hyperband prunes
+    only from its first rung, ``min_resource``, on. With several workers, trials completed
+    elsewhere while a trial runs do not make it prunable: it is judged by when it started.
     """
     if cfg.pruner is PrunerKind.NONE:
         return None
     if cfg.pruner is PrunerKind.HYPERBAND:
         return _min_resource(cfg)
+    if n_complete is not None and n_complete < cfg.n_startup_trials:
+        return None
     return cfg.n_warmup_epochs
 
 

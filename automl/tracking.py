@@ -23,6 +23,7 @@ from automl.errors import ConfigError
 from automl.retry import repeat
 from automl.stores import check_sqlite, driver_url, is_server, mask, sqlite_path, store_lock
 from automl.train import EpochLog, StopReason
+from automl.wal import use_wal
 
 
 class TrialOutcome(str, Enum):
@@ -176,6 +177,13 @@ def prepare_store(tracking_uri: str) -> None:
         db.parent.mkdir(parents=True, exist_ok=True)
 
 
+def _journal(tracking_uri: str) -> None:
+    """A local SQLite store in WAL mode (see :mod:`automl.wal`), created if missing."""
+    db = sqlite_path(tracking_uri)
+    if db is not None:
+        use_wal(db)
+
+
 def _check_server(tracking_uri: str) -> None:
     """Connect once to a database-server store (MLflow itself retries for ~100 s, logging each
     attempt, before it gives up on an unreachable server); raise what the driver raises."""
@@ -274,6 +282,7 @@ class MlflowTracker(MlflowRuns):
             with store_lock(tracking_uri):
                 if client is None:
                     _check_server(tracking_uri)
+                    _journal(tracking_uri)
                 super().__init__(tracking_uri, client)
                 self.experiment_id = self._experiment(experiment_name)
         except Exception as exc:  # MLflow raises many types for a bad store

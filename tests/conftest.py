@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,6 +83,8 @@ def _migrated_mlflow_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     folder = tmp_path_factory.mktemp("mlflow-template")
     MlflowTracker(f"sqlite:///{folder}/mlflow.db", "template")
+    with closing(sqlite3.connect(folder / "mlflow.db")) as db:  # WAL: the schema into the file,
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # so a copy of the file alone holds it
     return folder / "mlflow.db"
 
 

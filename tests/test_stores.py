@@ -11,9 +11,11 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 from cli_helpers import cli, one_error_line
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -160,9 +162,73 @@ def test_check_sqlite_accepts_missing_empty_and_real_databases(tmp_path: Path) -
     assert not (tmp_path / "new").exists()
 
 
+def test_check_sqlite_keeps_the_locks_of_this_process(tmp_path: Path) -> None:
+    """Checking a store this process has open (a second session, a worker) must not drop the
+    lock of its connection: another process closing the database would then take itself for
+    the last one and checkpoint and delete the WAL file under this one's feet."""
+    path = tmp_path / "x.db"
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("CREATE TABLE t (x)")
+        db.commit()
+        check_sqlite(f"sqlite:///{path}", "--storage")
+        subprocess.run([sys.executable, "-c", "import sqlite3, sys; "
+                        "sqlite3.connect(sys.argv[1]).execute('SELECT * FROM t').close()",
+                        str(path)], check=True, timeout=60)
+        assert Path(f"{path}-wal").exists(), "another process checkpointed and deleted the WAL"
+
+
 def test_check_sqlite_refuses_a_directory(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="names a directory"):
         check_sqlite(f"sqlite:///{tmp_path}", "--storage")
+
+
+def journal_mode(path: Path) -> str:
+    with closing(sqlite3.connect(path)) as db:
+        return str(db.execute("PRAGMA journal_mode").fetchone()[0])
+
+
+def test_both_local_stores_are_in_wal_mode(tmp_path: Path, tmp_tracking_uri: str) -> None:
+    """One disk sync per commit (a rollback journal takes three or four), readers beside a
+    writer: the Optuna storage and the MLflow store, new or made before in rollback mode."""
+    old = sqlite_path(tmp_tracking_uri)
+    assert old is not None
+    with closing(sqlite3.connect(old)) as db:
+        db.execute("PRAGMA journal_mode=DELETE")
+    make_storage(f"sqlite:///{tmp_path}/new/optuna.db").engine.dispose()
+    MlflowTracker(f"sqlite:///{tmp_path}/new/mlflow.db", "e")
+    MlflowTracker(tmp_tracking_uri, "e")
+    assert [journal_mode(path) for path in (tmp_path / "new" / "optuna.db",
+                                            tmp_path / "new" / "mlflow.db", old)] == ["wal"] * 3
+
+
+def synchronous(path: Path) -> int:
+    """The ``synchronous`` level of a new SQLAlchemy connection to ``path`` (2: FULL, a disk
+    sync per commit; 1: NORMAL, one per checkpoint)."""
+    engine = sqlalchemy.create_engine(f"sqlite:///{path}")
+    try:
+        with engine.connect() as connection:
+            return int(connection.exec_driver_sql("PRAGMA synchronous").scalar_one())
+    finally:
+        engine.dispose()
+
+
+def test_the_stores_commit_without_a_disk_sync_each(tmp_path: Path, tmp_tracking_uri: str
+                                                    ) -> None:
+    """Connections of this process to the two stores commit with synchronous=NORMAL; other
+    SQLite files, and a store switched back to a rollback journal, keep SQLite's FULL."""
+    other = tmp_path / "other.db"
+    with closing(sqlite3.connect(other)) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+    optuna_db = tmp_path / "optuna.db"
+    make_storage(f"sqlite:///{optuna_db}").engine.dispose()
+    MlflowTracker(tmp_tracking_uri, "e")
+    mlflow_db = sqlite_path(tmp_tracking_uri)
+    assert mlflow_db is not None
+    assert [synchronous(p) for p in (optuna_db, mlflow_db, other)] == [1, 1, 2]
+    with closing(sqlite3.connect(optuna_db)) as db:
+        db.execute("PRAGMA journal_mode=DELETE")
+    assert synchronous(optuna_db) == 2
 
 
 def optuna_store_of_a_newer_optuna(path: Path) -> None:

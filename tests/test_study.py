@@ -152,6 +152,37 @@ def test_the_pruner_is_asked_from_the_first_step_at_which_it_can_prune_and_decid
     assert len(asked) == (0 if first is None else epochs - first)
 
 
+@pytest.mark.parametrize(("kind", "expected"), [
+    (PrunerKind.MEDIAN, [None, None, 1, 1]), (PrunerKind.PATIENT, [None, None, 1, 1]),
+    (PrunerKind.HYPERBAND, [1, 1, 1, 1]), (PrunerKind.NONE, [None] * 4)])
+def test_median_pruners_cannot_prune_a_trial_started_before_their_start_up_trials(
+        search_cfg: SearchCfg, kind: PrunerKind, expected: list[int | None]) -> None:
+    cfg = search_cfg(pruner=kind, n_startup_trials=2, n_warmup_epochs=1)
+    assert [first_prunable_step(cfg, n) for n in range(4)] == expected
+    assert first_prunable_step(cfg) == expected[-1]
+
+
+def test_a_search_asks_the_pruner_only_once_it_can_prune(
+        search_cfg: SearchCfg, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Trials that start before ``n_startup_trials`` trials are complete are never pruned
+    (MedianPruner says no), so it is not asked for them: each answer costs storage reads."""
+    cfg = search_cfg(n_trials=5, folds=1, pruner=PrunerKind.MEDIAN, n_startup_trials=2,
+                     n_warmup_epochs=1, train=TrainConfig(max_epochs=4, patience=4,
+                                                          device="cpu"))
+    complete_when_asked: list[int] = []
+    should_prune = optuna.Trial.should_prune
+
+    def counting(trial: optuna.Trial) -> bool:
+        complete_when_asked.append(len(trial.study.get_trials(
+            deepcopy=False, states=(TrialState.COMPLETE,))))
+        return should_prune(trial)
+
+    monkeypatch.setattr(optuna.Trial, "should_prune", counting)
+    _search(cfg)
+    assert complete_when_asked, "the trials after the start-up ones are asked"
+    assert min(complete_when_asked) >= 2
+
+
 # -------------------------------------------------------------------------------------- resume
 def test_resume_config_reproduces_the_stored_settings(search_cfg: SearchCfg) -> None:
     cfg = search_cfg(n_trials=1, metric="accuracy", seed=3, val_fraction=0.2, test_fraction=0.1,
