@@ -15,7 +15,6 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-import sqlalchemy
 from cli_helpers import cli, one_error_line
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -200,35 +199,6 @@ def test_both_local_stores_are_in_wal_mode(tmp_path: Path, tmp_tracking_uri: str
     MlflowTracker(tmp_tracking_uri, "e")
     assert [journal_mode(path) for path in (tmp_path / "new" / "optuna.db",
                                             tmp_path / "new" / "mlflow.db", old)] == ["wal"] * 3
-
-
-def synchronous(path: Path) -> int:
-    """The ``synchronous`` level of a new SQLAlchemy connection to ``path`` (2: FULL, a disk
-    sync per commit; 1: NORMAL, one per checkpoint)."""
-    engine = sqlalchemy.create_engine(f"sqlite:///{path}")
-    try:
-        with engine.connect() as connection:
-            return int(connection.exec_driver_sql("PRAGMA synchronous").scalar_one())
-    finally:
-        engine.dispose()
-
-
-def test_the_stores_commit_without_a_disk_sync_each(tmp_path: Path, tmp_tracking_uri: str
-                                                    ) -> None:
-    """Connections of this process to the two stores commit with synchronous=NORMAL; other
-    SQLite files, and a store switched back to a rollback journal, keep SQLite's FULL."""
-    other = tmp_path / "other.db"
-    with closing(sqlite3.connect(other)) as db:
-        db.execute("PRAGMA journal_mode=WAL")
-    optuna_db = tmp_path / "optuna.db"
-    make_storage(f"sqlite:///{optuna_db}").engine.dispose()
-    MlflowTracker(tmp_tracking_uri, "e")
-    mlflow_db = sqlite_path(tmp_tracking_uri)
-    assert mlflow_db is not None
-    assert [synchronous(p) for p in (optuna_db, mlflow_db, other)] == [1, 1, 2]
-    with closing(sqlite3.connect(optuna_db)) as db:
-        db.execute("PRAGMA journal_mode=DELETE")
-    assert synchronous(optuna_db) == 2
 
 
 def optuna_store_of_a_newer_optuna(path: Path) -> None:
