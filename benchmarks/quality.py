@@ -19,7 +19,12 @@ default 0, 1 and 2):
 
   CatBoost and LightGBM come with the ``bench`` extra (``pip install -e '.[bench]'``), not with
   the runtime install; without them the script says so and exits 2, unless ``--baselines hgb``;
-* **random**: the project's search with ``--sampler random --pruner none`` at the same budget.
+* **random**: the project's search with ``--sampler random --pruner none`` at the same budget
+  (``--no-random`` leaves it out, which halves the run: issue 11's floors do not need it).
+
+``--rows FILE`` also saves every split's outcomes as JSON; ``--combine A.json,B.json`` prints
+the tables of rows saved by several runs (e.g. two runs side by side, one thread each) without
+running anything.
 
 The searches keep their usual train/validation split inside the 80%; their own test split is
 0 rows (``--test-fraction``, default 0), since the outer 20% is the held-out test. Metric: ROC-AUC
@@ -28,14 +33,16 @@ The searches keep their usual train/validation split inside the 80%; their own t
 splits per dataset with ours' relative gap to each baseline's mean, then one row per split.
 
 Usage: ``.venv/bin/python benchmarks/quality.py --budget 600 [--datasets adult,diamonds]
-[--seeds 0,1,2] [--baselines hgb,catboost,lightgbm]``; a dataset is a name from
-:data:`DATASETS` or ``path/to/file.csv[:target]``.
+[--seeds 0,1,2] [--baselines hgb,catboost,lightgbm] [--no-random] [--rows rows.json]``; a
+dataset is a name from :data:`DATASETS` or ``path/to/file.csv[:target]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
+import json
 import math
 import os
 import shlex
@@ -43,7 +50,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,14 +94,27 @@ class Outcome:
 @dataclass(frozen=True, slots=True)
 class Row:
     """Every method's outcome on one outer split of one dataset; ``baselines`` is keyed by
-    :data:`BASELINES` names, in the order the run chose them."""
+    :data:`BASELINES` names, in the order the run chose them; ``random`` is None when the run
+    left the random search out."""
 
     dataset: str
     seed: int
     metric: str
     ours: Outcome
-    random: Outcome
+    random: Outcome | None
     baselines: dict[str, Outcome]
+
+    def to_json(self) -> dict[str, Any]:
+        """A plain dict that :meth:`from_json` reads back."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Row:
+        random = data["random"]
+        return cls(dataset=data["dataset"], seed=data["seed"], metric=data["metric"],
+                   ours=Outcome(**data["ours"]),
+                   random=None if random is None else Outcome(**random),
+                   baselines={name: Outcome(**b) for name, b in data["baselines"].items()})
 
 
 def relative_gap(ours: float, base: float, metric: str) -> float:
@@ -309,24 +329,25 @@ def run_split(label: str, frame: pd.DataFrame, target: str, task: TaskType, seed
                   families=args.families)
     ours = run_automl(train_csv, test_csv, test, target, task, args.budget, work, name="ours",
                       sampler=SamplerKind.TPE, pruner=PrunerKind.MEDIAN, **common)
-    random = run_automl(train_csv, test_csv, test, target, task, args.budget, work,
-                        name="random", sampler=SamplerKind.RANDOM, pruner=PrunerKind.NONE,
-                        **common)
-    scores = [f"{BASELINES[name].label} {number(b.score)}" for name, b in baselines.items()]
-    print(f"{label} seed {seed}: ours {number(ours.score)}, random {number(random.score)}, "
-          + ", ".join(scores), file=sys.stderr, flush=True)
+    random = None if args.no_random else run_automl(
+        train_csv, test_csv, test, target, task, args.budget, work, name="random",
+        sampler=SamplerKind.RANDOM, pruner=PrunerKind.NONE, **common)
+    scores = [f"ours {number(ours.score)}", f"random {_score(random)}",
+              *(f"{BASELINES[name].label} {number(b.score)}" for name, b in baselines.items())]
+    print(f"{label} seed {seed}: " + ", ".join(scores), file=sys.stderr, flush=True)
     return Row(dataset=label, seed=seed, metric=METRICS[task], ours=ours, random=random,
                baselines=baselines)
 
 
-def run_dataset(spec: str, args: argparse.Namespace, folder: Path) -> list[Row]:
-    """Every method on each of one dataset's outer splits (``args.seeds``)."""
+def run_dataset(spec: str, args: argparse.Namespace, folder: Path) -> Iterator[Row]:
+    """Every method on each of one dataset's outer splits (``args.seeds``), one split at a
+    time."""
     label, path, target = resolve(spec, args.data_dir)
     frame = load_csv(path)
     target = resolve_target(frame, target)
     task = infer_task(frame[target].dropna())
-    return [run_split(label, frame, target, task, seed, args, folder / label / f"seed{seed}")
-            for seed in args.seeds]
+    for seed in args.seeds:
+        yield run_split(label, frame, target, task, seed, args, folder / label / f"seed{seed}")
 
 
 # --------------------------------------------------------------------------------- output
@@ -353,7 +374,7 @@ def headline_table(rows: list[Row]) -> list[str]:
                 for name in names]
         lines.append(_cells([dataset, metric, str(len(group)), mean_std(ours),
                              *(mean_std(scores[name]) for name in names),
-                             mean_std([r.random.score for r in group]), *map(_percent, gaps)]))
+                             _random_cell(group), *map(_percent, gaps)]))
     return lines
 
 
@@ -368,13 +389,15 @@ def split_table(rows: list[Row]) -> list[str]:
                      "final model (ours)", " / ".join(["wall ours", "random", *labels])])
     for r in rows:
         base = [r.baselines[name] for name in names]
-        walls = [f"{r.ours.seconds:.0f} s", f"{r.random.seconds:.0f} s",
+        walls = [f"{r.ours.seconds:.0f} s",
+                 "n/a" if r.random is None else f"{r.random.seconds:.0f} s",
                  *(f"{b.seconds:.1f} s" for b in base)]
         lines.append(_cells([
             r.dataset, str(r.seed), r.metric, number(r.ours.score),
-            *(number(b.score) for b in base), number(r.random.score),
+            *(number(b.score) for b in base), _score(r.random),
             *(_percent(relative_gap(r.ours.score, b.score, r.metric)) for b in base),
-            f"{r.ours.complete}/{r.ours.pruned}", f"{r.random.complete}/{r.random.pruned}",
+            f"{r.ours.complete}/{r.ours.pruned}",
+            "n/a" if r.random is None else f"{r.random.complete}/{r.random.pruned}",
             r.ours.final, " / ".join(walls)]))
     return lines
 
@@ -396,6 +419,16 @@ def floor_lines(rows: list[Row]) -> list[str]:
         lines.append(f"ours ahead of {BASELINES[name].label} on {sum(g > 0 for g in gaps)} of "
                      f"{len(gaps)} datasets, worst gap {_percent(worst)} ({floor})")
     return lines
+
+
+def _score(outcome: Outcome | None) -> str:
+    return "n/a" if outcome is None else number(outcome.score)
+
+
+def _random_cell(group: list[Row]) -> str:
+    if any(r.random is None for r in group):
+        return "n/a"
+    return mean_std([r.random.score for r in group if r.random is not None])
 
 
 def _by_dataset(rows: list[Row]) -> dict[str, list[Row]]:
@@ -446,8 +479,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--families", default=None,
                         type=lambda text: tuple(text.split(",")),
                         help="the searches' model families (automl search --families) [all]")
+    parser.add_argument("--no-random", action="store_true",
+                        help="leave the random-search ablation out")
     parser.add_argument("--output", type=Path, default=None,
                         help="also write the Markdown tables to this file")
+    parser.add_argument("--rows", type=Path, default=None,
+                        help="also save every split's outcomes to this JSON file")
+    parser.add_argument("--combine", default=None,
+                        type=lambda text: [Path(p) for p in text.split(",") if p.strip()],
+                        help="comma-separated --rows files: print their tables, run nothing")
     return parser.parse_args(argv)
 
 
@@ -455,17 +495,29 @@ def main(argv: list[str] | None = None) -> list[Row]:
     """Run the benchmark; print (and optionally write) the tables; return one row per dataset
     and split. Exits 2 (one line on stderr) when a chosen baseline's package is missing."""
     args = parse_args(argv)
+    shown = sys.argv[1:] if argv is None else argv
+    command = shlex.join([".venv/bin/python", "benchmarks/quality.py", *shown])
+    if args.combine:
+        rows = [Row.from_json(item) for path in args.combine
+                for item in json.loads(path.read_text())]
+        return _publish(rows, command, args)
     missing = missing_packages(args.baselines)
     if missing:
         print(f"quality.py: {' and '.join(missing)} not installed: {EXTRA} (the bench extra), "
               "or --baselines hgb", file=sys.stderr)
         raise SystemExit(2)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    shown = sys.argv[1:] if argv is None else argv
-    command = shlex.join([".venv/bin/python", "benchmarks/quality.py", *shown])
+    rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="automl-quality-") as tmp:
-        rows = [row for spec in args.datasets.split(",") if spec.strip()
-                for row in run_dataset(spec.strip(), args, Path(tmp))]
+        for spec in filter(None, map(str.strip, args.datasets.split(","))):
+            for row in run_dataset(spec, args, Path(tmp)):
+                rows.append(row)
+                if args.rows is not None:  # after each split: a long run keeps what it measured
+                    args.rows.write_text(json.dumps([r.to_json() for r in rows], indent=1))
+    return _publish(rows, command, args)
+
+
+def _publish(rows: list[Row], command: str, args: argparse.Namespace) -> list[Row]:
     text = table(rows, command)
     print(text)
     if args.output is not None:

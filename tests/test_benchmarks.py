@@ -4,7 +4,9 @@ skip without the ``bench`` extra (CI does not install it)."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -126,11 +128,27 @@ def test_the_quality_benchmark_runs_end_to_end(quality: ModuleType,
     csv = make_csv("binary", n_rows=200)
     rows = quality.main(["--budget", "10", "--datasets", f"{csv}:y", "--threads", "1",
                          "--seeds", "0", "--baselines", "hgb",
-                         "--output", str(tmp_path / "table.md")])
+                         "--output", str(tmp_path / "table.md"),
+                         "--rows", str(tmp_path / "rows.json")])
     assert len(rows) == 1 and rows[0].metric == "roc_auc" and rows[0].seed == 0
     assert 0.5 <= rows[0].baselines["hgb"].score <= 1.0
     assert 0.0 <= rows[0].ours.score <= 1.0 and 0.0 <= rows[0].random.score <= 1.0
     assert rows[0].ours.complete >= 1 and rows[0].random.complete >= 1
     text = (tmp_path / "table.md").read_text()
     assert "| data | roc_auc | 1 |" in text and "| data | 0 | roc_auc |" in text
+    assert quality.main(["--combine", str(tmp_path / "rows.json")]) == rows
     assert "benchmarks/quality.py --budget 10" in text
+
+
+def test_saved_rows_of_several_runs_combine_into_one_table(quality: ModuleType,
+                                                           tmp_path: Path) -> None:
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    first.write_text(json.dumps([_row(quality, 0, 100.0, 120.0, 100.0).to_json()]))
+    without_random = dataclasses.replace(_row(quality, 1, 120.0, 140.0, 120.0), random=None)
+    second.write_text(json.dumps([without_random.to_json()]))
+    rows = quality.main(["--combine", f"{first},{second}"])
+    assert [r.seed for r in rows] == [0, 1] and rows[1].random is None
+    assert rows[0] == _row(quality, 0, 100.0, 120.0, 100.0)
+    text = quality.table(rows, "cmd")
+    assert "| d | rmse | 2 | 110.0 ± 14.1 | 130.0 ± 14.1 | 110.0 ± 14.1 | n/a |" in text
+    assert "| d | 1 | rmse | 120.0 | 140.0 | 120.0 | n/a | +14.29% | +0.00% | 5/2 | n/a |" in text
