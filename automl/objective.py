@@ -29,7 +29,15 @@ from automl.queries import TrialCounts, ranked
 from automl.space import TrialParams, params_from_dict, sample_params
 from automl.strategy import first_prunable_step
 from automl.tracking import RUN_ID, Tracker, TrackingCallback, TrialOutcome, temporary_dir
-from automl.train import EpochLog, FitResult, StopReason, fit, network_for, resolve_device
+from automl.train import (
+    TRAIN_ROWS,
+    EpochLog,
+    FitResult,
+    StopReason,
+    fit,
+    network_for,
+    resolve_device,
+)
 
 #: Share of ``--timeout`` one trial may use: an oversized network ends (keeping its best epoch)
 #: before it eats the search; measured on diamonds, one 7x893 ResNet took 323 s of a 600 s run.
@@ -217,6 +225,9 @@ class Objective:
         trial.set_user_attr("epoch_seconds", sum(log.seconds for log in histories) /
                             max(1, len(histories)))  # the final model's refit estimate
         trial.set_user_attr("stop_reason", trained.fits[-1].stop_reason.value)
+        first = trained.fits[0]
+        if first.history:
+            trial.set_user_attr(TRAIN_ROWS, first.history[max(0, first.best_epoch)].train_rows)
         if self.plan.folds:
             trial.set_user_attr(FOLD_SCORES, trained.scores)
 

@@ -20,6 +20,7 @@ from automl.folds import FOLD_SCORES
 from automl.plan import StudySettings
 from automl.storage import existing_storage, load_study
 from automl.tracking import RUN_ID
+from automl.train import TRAIN_ROWS
 
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -62,13 +63,15 @@ class LeaderboardRow:
     params: dict[str, Any]
     mlflow_run_id: str | None
     spread: float | None = None  # standard deviation of the fold scores (cross-validated)
+    rows: int | None = None  # training rows at its best epoch (older trials: not recorded)
 
     @classmethod
     def of(cls, trial: FrozenTrial) -> LeaderboardRow:
         folds = trial.user_attrs.get(FOLD_SCORES)
         return cls(trial=trial.number, value=float(trial.value),  # type: ignore[arg-type]
                    params=trial.params, mlflow_run_id=trial.user_attrs.get(RUN_ID),
-                   spread=float(np.std(folds)) if folds else None)
+                   spread=float(np.std(folds)) if folds else None,
+                   rows=trial.user_attrs.get(TRAIN_ROWS))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,7 +100,8 @@ class StudyReport:
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}
         return data | {"trials": self.trials.to_json(),
                        "leaderboard": [{"trial": r.trial, "value": r.value, "spread": r.spread,
-                                        "params": r.params, "mlflow_run_id": r.mlflow_run_id}
+                                        "rows": r.rows, "params": r.params,
+                                        "mlflow_run_id": r.mlflow_run_id}
                                        for r in self.leaderboard]}
 
     def to_row(self) -> dict[str, Any]:

@@ -420,7 +420,8 @@ class TrackingCallback:
 
     def on_epoch_end(self, log: EpochLog) -> StopReason | None:
         metrics = {f"val_{k}": v for k, v in log.val.items()}
-        metrics.update(train_loss=log.train_loss, lr=log.lr, epoch_seconds=log.seconds)
+        metrics.update(train_loss=log.train_loss, lr=log.lr, epoch_seconds=log.seconds,
+                       train_rows=log.train_rows)
         self._pending.append((log.epoch, metrics))
         if time.monotonic() - self._flushed >= self.flush_s:
             self.flush()

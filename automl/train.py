@@ -273,27 +273,105 @@ def resampled_counts(counts: Sequence[int], spec: Resampling) -> list[int]:
     return [min(c, cap) for c in counts]
 
 
+#: Training splits of more rows than this grow their rows epoch by epoch (rows as a fidelity;
+#: see :class:`RowGrowth`); smaller ones train on every row from the first epoch.
+GROW_ABOVE_ROWS = 100_000
+#: The Optuna trial attr (and leaderboard column) of the rows a trial trained at its best epoch.
+TRAIN_ROWS = "train_rows"
+
+
+@dataclass(frozen=True, slots=True)
+class RowGrowth:
+    """Rows as a fidelity: epoch ``e`` trains on the first ``first · growth^e`` rows of a fixed
+    stratified order of the training rows (:func:`nested_order`), every row once that reaches
+    the split's size.
+
+    A later epoch's rows include an earlier one's, so a configuration the pruner lets go on is
+    promoted to more rows of the same sample, and the pruner, comparing trials at equal steps,
+    compares them on equal rows. With the defaults (10,000 rows first, as FLAML starts, doubled
+    each epoch) the first five epochs of a million-row split cost a third of one full epoch.
+
+    >>> [RowGrowth().rows(epoch, 50_000) for epoch in range(4)]
+    [10000, 20000, 40000, 50000]
+    """
+
+    first: int = 10_000
+    growth: int = 2
+
+    def rows(self, epoch: int, n: int) -> int:
+        """Rows trained at ``epoch`` of a split of ``n``."""
+        return n if epoch >= n.bit_length() else min(n, self.first * self.growth ** epoch)
+
+    @classmethod
+    def for_split(cls, n: int) -> RowGrowth | None:
+        """The growth of a training split of ``n`` rows: none at or under
+        :data:`GROW_ABOVE_ROWS`."""
+        return cls() if n > GROW_ABOVE_ROWS else None
+
+
+def nested_order(y: torch.Tensor, seed: int) -> torch.Tensor:
+    """A random order of the rows of ``y`` whose every prefix holds each class's share of the
+    rows within one row (class codes: ``y`` of an integer dtype; regression targets: a plain
+    random order). Each class's rows are shuffled and spread evenly over the order.
+
+    >>> order = nested_order(torch.tensor([0] * 90 + [1] * 10), seed=0)
+    >>> int((order[:20] >= 90).sum())
+    2
+    """
+    generator = torch.Generator().manual_seed(seed)
+    labels = y.cpu()
+    if labels.is_floating_point():
+        return torch.randperm(len(labels), generator=generator)
+    position = torch.empty(len(labels), dtype=torch.float64)
+    for c in labels.unique():
+        rows = torch.nonzero(labels == c).flatten()
+        rows = rows[torch.randperm(len(rows), generator=generator)]
+        jitter = torch.rand(len(rows), generator=generator, dtype=torch.float64)
+        position[rows] = (torch.arange(len(rows), dtype=torch.float64) + jitter) / len(rows)
+    return torch.argsort(position)
+
+
 class EpochSampler:
     """The training rows one epoch visits, shuffled: all of them once (no resampling), or each
-    class's rows resampled to :func:`resampled_counts`. Only indices of the ``y`` it is given
-    (the training rows) are ever drawn; :attr:`size` is the same every epoch."""
+    class's rows resampled to :func:`resampled_counts`. With ``growth``, epoch ``e`` draws only
+    from the first :meth:`RowGrowth.rows` rows of :func:`nested_order`, an order fixed by ``y``
+    alone, so every trial of a study grows through the same rows. Only indices of the ``y`` it
+    is given (the training rows) are ever drawn."""
 
-    def __init__(self, y: torch.Tensor, n_classes: int, spec: Resampling) -> None:
-        self.n, self.spec = len(y), spec
-        self.groups: list[torch.Tensor] = []
-        self.targets: list[int] = []
-        if spec.kind != "none":
-            labels = y.cpu()
-            self.groups = [torch.nonzero(labels == c).flatten() for c in range(n_classes)]
-            self.targets = resampled_counts([len(g) for g in self.groups], spec)
-        self.size = sum(self.targets) if self.groups else self.n
+    def __init__(self, y: torch.Tensor, n_classes: int, spec: Resampling,
+                 growth: RowGrowth | None = None) -> None:
+        self.y, self.n_classes, self.spec, self.growth = y.cpu(), n_classes, spec, growth
+        self.nested = nested_order(self.y, seed=0) if growth is not None else None
+        self._every_row = self._draws(None)
 
-    def order(self, generator: torch.Generator) -> torch.Tensor:
+    def pool(self, epoch: int) -> torch.Tensor | None:
+        """The rows epoch ``epoch`` draws from (``None``: all of them)."""
+        if self.growth is None or self.nested is None:
+            return None
+        rows = self.growth.rows(epoch, len(self.y))
+        return None if rows >= len(self.y) else self.nested[:rows]
+
+    def size(self, epoch: int = 0) -> int:
+        """Rows visited at ``epoch``."""
+        pool = self.pool(epoch)
+        groups, targets = self._every_row if pool is None else self._draws(pool)
+        return sum(targets) if groups else len(self.y) if pool is None else len(pool)
+
+    def steps(self, epochs: int, batch_size: int) -> int:
+        """Optimizer steps of ``epochs`` epochs at ``batch_size`` (a learning-rate schedule's
+        length)."""
+        return sum(max(1, math.ceil(self.size(e) / batch_size)) for e in range(epochs))
+
+    def order(self, generator: torch.Generator, epoch: int = 0) -> torch.Tensor:
         """This epoch's row indices, in random order."""
-        if not self.groups:
-            return torch.randperm(self.n, generator=generator)
+        pool = self.pool(epoch)
+        groups, targets = self._every_row if pool is None else self._draws(pool)
+        if not groups:
+            if pool is None:
+                return torch.randperm(len(self.y), generator=generator)
+            return pool[torch.randperm(len(pool), generator=generator)]
         parts = []
-        for group, target in zip(self.groups, self.targets, strict=True):
+        for group, target in zip(groups, targets, strict=True):
             if target > len(group):
                 extra = torch.randint(len(group), (target - len(group),), generator=generator)
                 parts += [group, group[extra]]
@@ -301,6 +379,17 @@ class EpochSampler:
                 parts.append(group[torch.randperm(len(group), generator=generator)[:target]])
         rows = torch.cat(parts)
         return rows[torch.randperm(len(rows), generator=generator)]
+
+    def _draws(self, pool: torch.Tensor | None) -> tuple[list[torch.Tensor], list[int]]:
+        """Each class's rows within ``pool`` (``None``: all rows) and how many of each one
+        epoch draws; nothing without resampling."""
+        if self.spec.kind == "none":
+            return [], []
+        labels = self.y if pool is None else self.y[pool]
+        groups = [torch.nonzero(labels == c).flatten() for c in range(self.n_classes)]
+        if pool is not None:
+            groups = [pool[g] for g in groups]
+        return groups, resampled_counts([len(g) for g in groups], self.spec)
 
 
 def _batches(order: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
@@ -387,9 +476,9 @@ def fit(model: nn.Module, data: TensorSplits, *, task: TaskType, metric: Metric,
     """
     generator = torch.Generator().manual_seed(seed)
     optimizer = make_optimizer(model, optim)
-    sampler = EpochSampler(data.y_train, data.d_out, resampling)
-    steps = max(1, math.ceil(sampler.size / optim.batch_size)) * cfg.max_epochs
-    scheduler = make_scheduler(optimizer, optim, steps)
+    sampler = EpochSampler(data.y_train, data.d_out, resampling,
+                           RowGrowth.for_split(len(data.y_train)))
+    scheduler = make_scheduler(optimizer, optim, sampler.steps(cfg.max_epochs, optim.batch_size))
     loss_fn = make_loss(task, data, class_weighting, optim.label_smoothing).to(
         data.x_train.device)
     stopper = EarlyStopping(patience=cfg.patience, min_delta=cfg.min_delta,
@@ -402,8 +491,8 @@ def fit(model: nn.Module, data: TensorSplits, *, task: TaskType, metric: Metric,
         for epoch in range(cfg.max_epochs):
             start = time.perf_counter()
             train_loss, rows, _ = _train_epoch(model, data, loss_fn, optimizer, scheduler,
-                                               optim.batch_size, sampler.order(generator),
-                                               deadline)
+                                               optim.batch_size,
+                                               sampler.order(generator, epoch), deadline)
             output, y_true = split_output(model, data, task, "val", cfg.eval_batch_size)
             val = evaluate(task, y_true, output, data.positive, only=metric)
             score = val[metric.name] if math.isfinite(train_loss) else math.nan
@@ -453,16 +542,17 @@ def refit(model: nn.Module, data: TensorSplits, *, task: TaskType, optim: OptimS
                                y_train=torch.cat([data.y_train, data.y_val]))
     generator = torch.Generator().manual_seed(seed)
     optimizer = make_optimizer(model, optim)
-    sampler = EpochSampler(both.y_train, both.d_out, resampling)
-    steps = max(1, math.ceil(sampler.size / optim.batch_size)) * cfg.max_epochs
-    scheduler = make_scheduler(optimizer, optim, steps)
+    sampler = EpochSampler(both.y_train, both.d_out, resampling,
+                           RowGrowth.for_split(len(data.y_train)))
+    scheduler = make_scheduler(optimizer, optim, sampler.steps(cfg.max_epochs, optim.batch_size))
     loss_fn = make_loss(task, both, class_weighting, optim.label_smoothing).to(
         both.x_train.device)
     epoch = 0
     try:
         for epoch in range(1, min(n_epochs, cfg.max_epochs) + 1):
             loss, _, cut = _train_epoch(model, both, loss_fn, optimizer, scheduler,
-                                        optim.batch_size, sampler.order(generator), deadline)
+                                        optim.batch_size, sampler.order(generator, epoch - 1),
+                                        deadline)
             if not math.isfinite(loss):
                 raise TrialError(f"refit diverged (non-finite loss) at epoch {epoch - 1}")
             if cut:  # stopped by the deadline inside the epoch: that epoch does not count

@@ -110,7 +110,8 @@ def test_show_studies_and_resume(cli: Callable[..., Result], make_csv: Callable[
     assert (report["study"], report["task"], report["metric"]) == ("demo", "binary", "roc_auc")
     assert set(report["trials"]) == STATES
     assert report["trials"]["COMPLETE"] + report["trials"]["PRUNED"] == 2
-    assert all(set(row) == {"trial", "value", "spread", "params", "mlflow_run_id"}
+    assert all(set(row) == {"trial", "value", "spread", "rows", "params",
+                              "mlflow_run_id"}
                for row in report["leaderboard"])
     runs = MlflowClient(tmp_tracking_uri).search_runs(
         [report["mlflow_experiment_id"]],

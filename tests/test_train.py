@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 
@@ -22,6 +23,7 @@ from automl.train import (
     FitResult,
     OptimSpec,
     Resampling,
+    RowGrowth,
     StopReason,
     class_weights,
     fit,
@@ -440,7 +442,7 @@ def test_epoch_sampler_size_is_fixed_and_counts_match() -> None:
     g = torch.Generator().manual_seed(1)
     for _ in range(3):
         order = sampler.order(g)
-        assert len(order) == sampler.size == 78
+        assert len(order) == sampler.size() == 78
         assert torch.bincount(y[order], minlength=3).tolist() == [30, 24, 24]
 
 
@@ -451,3 +453,39 @@ def test_a_networks_piecewise_bins_come_from_its_training_rows_only() -> None:
     assert network.bins == fit_bins(spec, data.x_train, data.n_num, data.n_scalings)
     everything = torch.cat([data.x_train, data.x_val])
     assert network.bins != fit_bins(spec, everything, data.n_num, data.n_scalings)
+
+
+def test_growing_rows_are_stratified_nested_and_end_at_every_row_once() -> None:
+    y = torch.tensor([0] * 700 + [1] * 200 + [2] * 100)
+    sampler = EpochSampler(y, 3, Resampling(), RowGrowth(first=50, growth=2))
+    g = torch.Generator().manual_seed(0)
+    pools = [sampler.pool(epoch) for epoch in range(7)]
+    assert [len(p) for p in pools[:5]] == [50, 100, 200, 400, 800] and pools[5] is None
+    for small, large in itertools.pairwise(pools[:5]):  # nested: promoted rows grow
+        assert set(small.tolist()) <= set(large.tolist())
+    for epoch, pool in enumerate(pools[:5]):  # each prefix keeps the class shares within a row
+        counts = torch.bincount(y[pool], minlength=3).tolist()
+        shares = (0.7, 0.2, 0.1)
+        assert all(abs(c - s * len(pool)) <= 1 for c, s in zip(counts, shares, strict=True))
+        order = sampler.order(g, epoch)
+        assert sorted(order.tolist()) == sorted(pool.tolist())
+    for epoch in (5, 6):  # then every training row once per epoch
+        assert sorted(sampler.order(g, epoch).tolist()) == list(range(1000))
+    assert sampler.steps(7, 100) == 1 + 1 + 2 + 4 + 8 + 10 + 10
+    assert torch.equal(EpochSampler(y, 3, Resampling(), RowGrowth(50, 2)).nested,
+                       sampler.nested)  # the same rows for every trial of a study
+
+
+def test_resampling_draws_within_the_grown_rows_only() -> None:
+    y = torch.tensor([0] * 900 + [1] * 100)
+    sampler = EpochSampler(y, 2, Resampling(kind="under", ratio=1.0), RowGrowth(200, 2))
+    order = sampler.order(torch.Generator().manual_seed(0), 0)
+    assert set(order.tolist()) <= set(sampler.pool(0).tolist())
+    assert torch.bincount(y[order], minlength=2).tolist() == [20, 20] == [sampler.size(0) // 2] * 2
+
+
+def test_a_large_split_trains_on_growing_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(RowGrowth, "for_split",
+                        classmethod(lambda cls, n: cls(first=50, growth=2) if n > 100 else None))
+    _, result = _fit(_splits(TaskType.BINARY, n_train=300), TaskType.BINARY, max_epochs=5)
+    assert [log.train_rows for log in result.history] == [50, 100, 200, 300, 300]
