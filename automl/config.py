@@ -27,6 +27,8 @@ DEFAULT_STORAGE = "sqlite:///studies/automl.db"
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 STORAGE_ENV = "AUTOML_STORAGE"
 TRACKING_ENV = "MLFLOW_TRACKING_URI"
+#: A study's budget of finished trials when neither ``--n-trials`` nor ``--timeout`` is given.
+DEFAULT_TRIALS = 20
 _E = TypeVar("_E", bound=Enum)
 
 
@@ -146,7 +148,9 @@ class SearchConfig:
         storage_url: Optuna storage URL (any SQLAlchemy URL).
         tracking_uri: MLflow tracking URI.
         experiment_name: MLflow experiment; ``None`` uses the study name.
-        n_trials: The study's total budget of finished trials (not "this many more").
+        n_trials: The study's total budget of finished trials (not "this many more");
+            ``None``: :data:`DEFAULT_TRIALS`, or, with ``timeout_s``, no count: trials run
+            until the time is up (then ``n_trials`` stays ``None``).
         timeout_s: Wall-clock seconds for this run; ``None`` means no limit.
         task: Force ``binary``, ``multiclass`` or ``regression`` instead of inferring it.
         metric: Force the study metric (see :mod:`automl.metrics`).
@@ -156,7 +160,8 @@ class SearchConfig:
             :mod:`automl.threshold`).
         seed: Seeds the split, the sampler and every trial's weights.
         val_fraction: Share of rows used to score trials (a study that is not
-            cross-validated).
+            cross-validated); ``None``: 0.15, but at most 20,000 rows and at least 1% (see
+            :func:`automl.folds.choose_validation`).
         test_fraction: Share of rows held out to score the final model once; ``None``: 0.15,
             or none for a cross-validated table too small for a useful test split (see
             :func:`automl.folds.choose_validation`).
@@ -178,14 +183,14 @@ class SearchConfig:
     storage_url: str = field(default_factory=default_storage)
     tracking_uri: str = field(default_factory=default_tracking_uri)
     experiment_name: str | None = None
-    n_trials: int = 20
+    n_trials: int | None = None
     timeout_s: float | None = None
     task: TaskType | None = None
     metric: str | None = None
     positive_class: str | None = None
     threshold_metric: str = "f1"
     seed: int = 0
-    val_fraction: float = 0.15
+    val_fraction: float | None = None
     test_fraction: float | None = None
     folds: int | None = None
     families: tuple[str, ...] | None = None
@@ -197,11 +202,15 @@ class SearchConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
-        _check_int("SearchConfig", "n_trials", self.n_trials, 1)
+        if self.n_trials is None and self.timeout_s is None:
+            object.__setattr__(self, "n_trials", DEFAULT_TRIALS)
+        if self.n_trials is not None:
+            _check_int("SearchConfig", "n_trials", self.n_trials, 1)
         if self.timeout_s is not None:
             _check_positive("SearchConfig", "timeout_s", self.timeout_s)
         _check_int("SearchConfig", "seed", self.seed, 0)
-        _check_float("SearchConfig", "val_fraction", self.val_fraction, 0.01, 0.5)
+        if self.val_fraction is not None:
+            _check_float("SearchConfig", "val_fraction", self.val_fraction, 0.01, 0.5)
         if self.test_fraction is not None:
             _check_float("SearchConfig", "test_fraction", self.test_fraction, 0.0, 0.5)
         if self.folds is not None:
@@ -219,8 +228,8 @@ class SearchConfig:
 def default_of(config: type[TrainConfig] | type[SearchConfig], name: str) -> Any:
     """The default of field ``name`` of a config class: the one table every front end reads.
 
-    >>> default_of(SearchConfig, "n_trials")
-    20
+    >>> default_of(SearchConfig, "seed")
+    0
     """
     for f in fields(config):
         if f.name == name:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import asdict, dataclass, replace
+import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,7 @@ class StudySettings:
     split_seed: int
     val_fraction: float
     test_fraction: float
-    n_trials: int
+    n_trials: int | None  # None: no trial count (a study bounded by --timeout alone)
     sampler: SamplerKind
     pruner: PrunerKind
     train: TrainConfig
@@ -94,7 +95,7 @@ class StudySettings:
             metric=attrs["metric"], direction=Direction(attrs["direction"]),
             fingerprint=attrs["fingerprint"], space_version=attrs["space_version"],
             split_seed=attrs["split_seed"], val_fraction=attrs["val_fraction"],
-            test_fraction=attrs["test_fraction"], n_trials=attrs["n_trials"],
+            test_fraction=attrs["test_fraction"], n_trials=attrs.get("n_trials"),
             sampler=SamplerKind(stored("sampler")), pruner=PrunerKind(stored("pruner")),
             train=TrainConfig(**attrs.get("train", {})),
             experiment=attrs.get("experiment") or study_name,
@@ -116,17 +117,26 @@ class StudySettings:
 
     def to_config(self, *, study_name: str, storage_url: str, **overrides: Any) -> SearchConfig:
         """The :class:`SearchConfig` that continues this study; ``overrides`` that are not
-        ``None`` (``n_trials``, ``timeout_s``, ``tracking_uri``, ``threads``...) win."""
-        cfg = SearchConfig(
-            csv_path=Path(self.data_path), target=self.target, task=self.task,
-            metric=self.metric, seed=self.split_seed, study_name=study_name,
-            val_fraction=self.val_fraction, test_fraction=self.test_fraction,
-            n_trials=self.n_trials, storage_url=storage_url, sampler=self.sampler,
-            pruner=self.pruner, train=self.train, experiment_name=self.experiment,
-            n_startup_trials=self.n_startup_trials, n_warmup_epochs=self.n_warmup_epochs,
-            positive_class=self.positive_class, threshold_metric=self.threshold_metric,
-            folds=self.n_folds, families=self.families or None)
-        return replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+        ``None`` (``n_trials``, ``timeout_s``, ``tracking_uri``, ``threads``...) win.
+
+        Raises:
+            ConfigError: the study has no trial budget (it was started with ``--timeout``
+                alone) and neither a new one nor a timeout is given: it would run forever.
+        """
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if self.n_trials is None and not {"n_trials", "timeout_s"} & set(given):
+            raise ConfigError(f"study {study_name!r} has no trial budget, only the time "
+                              "limit of each run: give this run --timeout SECONDS (resume also "
+                              "takes a total with --n-trials N)")
+        return SearchConfig(**{
+            "csv_path": Path(self.data_path), "target": self.target, "task": self.task,
+            "metric": self.metric, "seed": self.split_seed, "study_name": study_name,
+            "val_fraction": self.val_fraction, "test_fraction": self.test_fraction,
+            "n_trials": self.n_trials, "storage_url": storage_url, "sampler": self.sampler,
+            "pruner": self.pruner, "train": self.train, "experiment_name": self.experiment,
+            "n_startup_trials": self.n_startup_trials, "n_warmup_epochs": self.n_warmup_epochs,
+            "positive_class": self.positive_class, "threshold_metric": self.threshold_metric,
+            "folds": self.n_folds, "families": self.families or None} | given)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -144,6 +154,9 @@ class SearchPlan:
     validation: Validation
     folds: Folds | None = None  # cross-validated: the fold of each training row
     families: tuple[str, ...] = ()  # the model families searched, in registry order
+    #: ``time.monotonic()`` when the run began (before the CSV was read): ``--timeout`` counts
+    #: from here, so reading and preparing a large file is inside the run's time.
+    started: float = field(default_factory=time.monotonic)
 
     @property
     def task(self) -> TaskType:
@@ -169,7 +182,7 @@ class SearchPlan:
             data_path=str(Path(cfg.csv_path).resolve()), target=schema.target, task=schema.task,
             metric=self.metric.name, direction=self.metric.direction,
             fingerprint=self.dataset.fingerprint, space_version=SPACE_VERSION,
-            split_seed=cfg.seed, val_fraction=cfg.val_fraction,
+            split_seed=cfg.seed, val_fraction=self.validation.val_fraction,
             test_fraction=self.validation.test_fraction,
             n_trials=cfg.n_trials, sampler=cfg.sampler, pruner=cfg.pruner, train=cfg.train,
             experiment=self.experiment, n_startup_trials=cfg.n_startup_trials,
@@ -220,6 +233,7 @@ def prepare_search(cfg: SearchConfig) -> SearchPlan:
     Raises:
         DataError, ConfigError: the data or the options cannot be used (nothing was created).
     """
+    started = time.monotonic()
     check_url(cfg.storage_url, "--storage")
     check_url(cfg.tracking_uri, "--tracking-uri")
     check_sqlite(cfg.storage_url, "--storage")
@@ -233,9 +247,10 @@ def prepare_search(cfg: SearchConfig) -> SearchPlan:
                                                                       schema.minority_share),
                             schema.positive_code)
     validation = choose_validation(len(dataset.frame), cfg.folds, cfg.test_fraction,
-                                   min(schema.class_counts) if schema.class_counts else None)
+                                   min(schema.class_counts) if schema.class_counts else None,
+                                   cfg.val_fraction)
     splits = split(dataset.frame, dataset.schema, seed=cfg.seed,
-                   val_fraction=0.0 if validation.cross_validated else cfg.val_fraction,
+                   val_fraction=0.0 if validation.cross_validated else validation.val_fraction,
                    test_fraction=validation.test_fraction)
     folds = Folds.draw(encode_target(splits.train[schema.target], schema), validation.folds,
                        cfg.seed, stratify=schema.task.is_classification
@@ -244,4 +259,4 @@ def prepare_search(cfg: SearchConfig) -> SearchPlan:
     return SearchPlan(cfg=cfg, study_name=study_name, dataset=dataset,
                       preprocessor=preprocessor, tensors=preprocessor.tensors(splits),
                       metric=metric, threshold_metric=threshold_metric, validation=validation,
-                      folds=folds, families=families)
+                      folds=folds, families=families, started=started)

@@ -389,7 +389,8 @@ def _overview(report: Report) -> str:
     counts = ", ".join(f"{n} {state.lower()}" for state, n in s.trials.to_json().items()
                        if n) or "none"
     rows = [["task", s.task], ["target", s.target], ["metric", f"{s.metric} ({s.direction})"],
-            ["data", s.data_path], ["trials", f"{counts} (budget {s.n_trials_budget})"],
+            ["data", s.data_path], ["trials", f"{counts} (budget "
+             f"{'until the time is up' if s.n_trials_budget is None else s.n_trials_budget})"],
             ["best", "" if s.best_value is None else
              f"{_num(s.best_value)} (trial {s.best_trial}, validation)"],
             ["MLflow", f"experiment {s.mlflow_experiment_id}, parent run "

@@ -16,6 +16,7 @@ A :class:`SearchSession` is what ``search``, ``resume``, ``worker`` and ``--work
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -77,7 +78,7 @@ class Progress:
     """Reported after every trial of this process."""
 
     n_done: int
-    budget: int
+    budget: int | None  # None: no trial count, the run's timeout bounds it
     best_value: float | None
     elapsed_s: float
     last_state: str
@@ -97,9 +98,12 @@ class SearchSummary:
     n_test_rows: int = 0
 
 
-def budget_left(counts: TrialCounts, budget: int) -> int:
+def budget_left(counts: TrialCounts, budget: int | None) -> float:
     """Trials that may still start: the budget less finished and running trials (0 once the
-    failures alone reach the budget, so a broken setup cannot loop)."""
+    failures alone reach the budget, so a broken setup cannot loop); no budget (``None``, a
+    study bounded by ``--timeout`` alone): infinity."""
+    if budget is None:
+        return math.inf
     if counts.fail >= budget:
         return 0
     return budget - counts.finished - counts.running
@@ -115,7 +119,7 @@ class SearchSession:
     def __init__(self, plan: SearchPlan, *, tracker: Tracker | None = None,
                  sampler_salt: int = 0) -> None:
         self.plan, self.sampler_salt = plan, sampler_salt
-        self.started = time.monotonic()
+        self.started = plan.started  # the timeout covers reading and preparing the data too
         self.deadline = self.started + plan.cfg.timeout_s if plan.cfg.timeout_s else None
         self.tracker: Tracker | None = tracker
         self.n_run = self._lost = 0

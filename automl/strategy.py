@@ -119,9 +119,9 @@ def start_study(plan: SearchPlan, sampler_salt: int = 0,
     settings = plan.settings()
     check_compatible(study, settings)
     if not study.get_trials(deepcopy=False):
-        for params in warm_start(plan.task, plan.families)[:plan.cfg.n_trials]:
+        for params in warm_start(plan.task, plan.families)[:plan.cfg.n_trials or None]:
             study.enqueue_trial(params, skip_if_exists=True)
     for key, value in settings.to_attrs().items():
-        if study.user_attrs.get(key) != value:
+        if key not in study.user_attrs or study.user_attrs[key] != value:
             study.set_user_attr(key, value)
     return study

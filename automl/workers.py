@@ -215,7 +215,7 @@ def _wait(pool: _Pool, report: Callable[[], None], poll_s: float) -> None:
 
 def _check_exits(pool: _Pool, counts: TrialCounts, plan: SearchPlan) -> None:
     failed = [(proc.pid, proc.returncode) for proc in pool.procs if proc.returncode != 0]
-    if failed and counts.finished < plan.cfg.n_trials:
+    if failed and (plan.cfg.n_trials is None or counts.finished < plan.cfg.n_trials):
         listed = ", ".join(f"pid {pid} exited {code}" for pid, code in failed)
         raise WorkerError(f"{len(failed)} of {len(pool.procs)} workers failed ({listed}) before "
                           f"the budget was used; see their messages above, then run `automl "

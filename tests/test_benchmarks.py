@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from automl.data import TaskType
 
@@ -152,3 +153,16 @@ def test_saved_rows_of_several_runs_combine_into_one_table(quality: ModuleType,
     text = quality.table(rows, "cmd")
     assert "| d | rmse | 2 | 110.0 ± 14.1 | 130.0 ± 14.1 | 110.0 ± 14.1 | n/a |" in text
     assert "| d | 1 | rmse | 120.0 | 140.0 | 120.0 | n/a | +14.29% | +0.00% | 5/2 | n/a |" in text
+
+
+def test_the_scale_table_is_written_in_chunks_with_a_learnable_signal(
+        bench: Callable[[str], ModuleType], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    scale = bench("scale")
+    monkeypatch.setattr(scale, "CHUNK", 400)
+    scale.write_table(tmp_path / "t.csv", 1_000, seed=0)
+    table = pd.read_csv(tmp_path / "t.csv")
+    assert len(table) == 1_000 and list(table.columns)[-1] == "y"
+    assert table["num12"].isna().mean() > 0.01 and table["cat4"].nunique() > 500
+    test, logit = scale.generate(5_000, seed=1)
+    assert 0.85 < roc_auc_score(test["y"], logit) < 0.95  # the Bayes ceiling: not trivial

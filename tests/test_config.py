@@ -110,8 +110,9 @@ def test_search_config_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(TRACKING_ENV, raising=False)
     cfg = SearchConfig(csv_path=CSV)
     assert cfg.n_trials == 20 and cfg.timeout_s is None and cfg.seed == 0
+    assert SearchConfig(csv_path=CSV, timeout_s=60).n_trials is None  # as many as fit
     assert cfg.target is None and cfg.task is None and cfg.metric is None
-    assert (cfg.val_fraction, cfg.test_fraction, cfg.folds) == (0.15, None, None)
+    assert (cfg.val_fraction, cfg.test_fraction, cfg.folds) == (None, None, None)
     assert cfg.sampler is SamplerKind.TPE and cfg.pruner is PrunerKind.MEDIAN
     assert cfg.storage_url == DEFAULT_STORAGE and cfg.tracking_uri == DEFAULT_TRACKING_URI
     assert cfg.train == TrainConfig()

@@ -54,7 +54,7 @@ class Finished:
     def val_rows(self) -> pd.DataFrame:
         cfg = self.cfg
         return split(self.plan.dataset.frame, self.plan.dataset.schema, seed=cfg.seed,
-                     val_fraction=cfg.val_fraction,
+                     val_fraction=self.plan.validation.val_fraction,
                      test_fraction=self.plan.validation.test_fraction).val
 
 

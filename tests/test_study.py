@@ -24,7 +24,7 @@ from optuna.trial import TrialState
 import automl.objective
 import automl.storage
 from automl.config import PrunerKind, SamplerKind, SearchConfig, TrainConfig
-from automl.errors import StudyMismatchError, StudyNotFoundError
+from automl.errors import ConfigError, StudyMismatchError, StudyNotFoundError
 from automl.plan import prepare_search
 from automl.queries import resume_config
 from automl.session import FinalStep, SearchSummary, run_search
@@ -92,6 +92,18 @@ def test_n_trials_is_the_study_total_not_this_many_more(search_cfg: SearchCfg) -
     assert (raised.n_run_here, _finished(raised)) == (1, 3)
     assert raised.report.to_json()["n_trials_budget"] == 3
     _assert_ledgers_agree(cfg, "test-binary")
+
+
+def test_a_timeout_alone_runs_trials_until_the_time_is_up(search_cfg: SearchCfg) -> None:
+    cfg = search_cfg(n_trials=None, timeout_s=15.0, folds=1)
+    summary = _search(cfg)
+    assert cfg.n_trials is None and _finished(summary) > 3  # more than the 3 warm-start trials
+    assert summary.report.to_json()["n_trials_budget"] is None
+    with pytest.raises(ConfigError, match=r"no trial budget.*--timeout SECONDS"):
+        resume_config(cfg.storage_url, "test-binary")  # without a limit it would never end
+    resumed = resume_config(cfg.storage_url, "test-binary", timeout_s=3.0)
+    assert (resumed.n_trials, resumed.timeout_s) == (None, 3.0)
+    assert resume_config(cfg.storage_url, "test-binary", n_trials=40).n_trials == 40
 
 
 # ------------------------------------------------------------------------------------- pruning
@@ -350,8 +362,9 @@ def test_describe_is_stable_json_with_a_ranked_leaderboard(
     assert report["trials"]["COMPLETE"] + report["trials"]["PRUNED"] == 2
     board = report["leaderboard"]
     assert len(board) == report["trials"]["COMPLETE"] >= 1
-    assert all(set(row) == {"trial", "value", "spread", "params", "mlflow_run_id"}
+    assert all(set(row) == {"trial", "value", "spread", "rows", "params", "mlflow_run_id"}
                for row in board)
+    assert all(row["rows"] > 0 for row in board)  # the training rows at the best epoch
     assert [row["value"] for row in board] == sorted(row["value"] for row in board)
     assert board[0]["trial"] == report["best_trial"]
     assert board[0]["value"] == report["best_value"]

@@ -26,6 +26,7 @@ from automl.cli.common import (
     user_errors,
 )
 from automl.config import (
+    DEFAULT_TRIALS,
     PrunerKind,
     SamplerKind,
     SearchConfig,
@@ -53,8 +54,10 @@ def search(
                                       help="Target column [default: the last column]."),
     study: str | None = typer.Option(None, "--study", "-s",
                                      help="Study name [default: from the file name]."),
-    n_trials: int = typer.Option(search_default("n_trials"), "--n-trials", "-n",
-                                 help="The study's total budget of finished trials."),
+    n_trials: int | None = typer.Option(
+        None, "--n-trials", "-n",
+        help=f"The study's total budget of finished trials [default: {DEFAULT_TRIALS}; with "
+             "--timeout alone, as many as fit in the time]."),
     timeout: float | None = typer.Option(None, "--timeout",
                                          help="Wall-clock seconds for this run."),
     seed: int = typer.Option(search_default("seed"), "--seed",
@@ -158,11 +161,11 @@ def worker(
                                     timeout_s=timeout, tracking_uri=tracking_uri)
         me = f"worker {os.getpid()}"
         out.print(f"{me} joins study {study!r} in {mask(cfg.storage_url)}, budget "
-                  f"{cfg.n_trials} trials, data {cfg.csv_path}", soft_wrap=True)
+                  f"{budget_text(cfg)}, data {cfg.csv_path}", soft_wrap=True)
 
         def line(p: SearchProgress) -> None:
             best = "-" if p.best_value is None else f"{p.best_value:.4g}"
-            out.print(f"{me}: trial {p.last_state.lower()}; study {p.n_done}/{p.budget} "
+            out.print(f"{me}: trial {p.last_state.lower()}; study {p.n_done}/{p.budget or '-'} "
                       f"finished, best {best}", soft_wrap=True)
 
         summary = workers.run_worker(cfg, on_trial=line)
@@ -215,7 +218,7 @@ def _render_plan(plan: SearchPlan) -> None:
     out.print(f"split   {scored} / {test} (seed {cfg.seed}); {t.n_features} model inputs",
               soft_wrap=True)
     out.print(f"study   {plan.study_name!r} in {mask(cfg.storage_url)}, budget "
-              f"{cfg.n_trials} trials" + (f", timeout {cfg.timeout_s:g}s" if cfg.timeout_s else ""))
+              f"{budget_text(cfg)}")
     table = Table("column", "kind", "action", title="columns", title_justify="left")
     for row in plan.preprocessor.describe():
         table.add_row(*row)
@@ -249,16 +252,25 @@ def _render_balance(plan: SearchPlan) -> None:
               f"optimises {plan.metric.name} {why}{threshold}", soft_wrap=True)
 
 
+def budget_text(cfg: SearchConfig) -> str:
+    """``20 trials``, ``20 trials, timeout 60s`` or ``timeout 60s`` (no trial count)."""
+    parts = ([] if cfg.n_trials is None else [f"{cfg.n_trials} trials"]) + \
+        ([f"timeout {cfg.timeout_s:g}s"] if cfg.timeout_s else [])
+    return ", ".join(parts)
+
+
 @contextmanager
-def _progress_bar(budget: int) -> Iterator[Callable[[SearchProgress], None]]:
-    columns = (TextColumn("trials"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+def _progress_bar(budget: int | None) -> Iterator[Callable[[SearchProgress], None]]:
+    count = "{task.completed}" if budget is None else "{task.completed}/{task.total}"
+    columns = (TextColumn("trials"), BarColumn(), TextColumn(count),
                TextColumn("best {task.fields[best]}"), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=False) as bar:
         task = bar.add_task("search", total=budget, best="-")
 
         def update(p: SearchProgress) -> None:
             best = "-" if p.best_value is None else f"{p.best_value:.4g}"
-            bar.update(task, completed=min(p.n_done, budget), best=best)
+            bar.update(task, completed=p.n_done if budget is None else min(p.n_done, budget),
+                       best=best)
 
         try:
             yield update
@@ -322,15 +334,17 @@ def _render_deferral(summary: SearchSummary) -> None:
 
 def render_leaderboard(report: StudyReport) -> None:
     """The leaderboard as a table: rank, trial, value (± the spread of its fold scores when
-    cross-validated), network (``linear`` for the linear model), optimizer, MLflow run."""
-    table = Table("#", "trial", report.metric or "value", "network", "optimizer",
+    cross-validated), training rows at its best epoch, network (``linear`` for the linear
+    model), optimizer, MLflow run."""
+    table = Table("#", "trial", report.metric or "value", "rows", "network", "optimizer",
                   "MLflow run", title=f"study {report.study!r}", title_justify="left")
     for rank, row in enumerate(report.leaderboard, 1):
         p = row.params
         network = network_label(p)
         optimizer = optimizer_label(p)
         value = f"{row.value:.4f}" + ("" if row.spread is None else f" ± {row.spread:.3f}")
-        table.add_row(str(rank), str(row.trial), value, network, optimizer,
+        rows = "?" if row.rows is None else f"{row.rows:,}"
+        table.add_row(str(rank), str(row.trial), value, rows, network, optimizer,
                       str(row.mlflow_run_id)[:12])
     out.print(table)
 
