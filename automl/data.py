@@ -14,6 +14,7 @@ import io
 import re
 import warnings
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
@@ -174,10 +175,14 @@ def load_csv(path: Path | str) -> pd.DataFrame:
 def read_csv(path: Path | str) -> tuple[pd.DataFrame, tuple[str, ...]]:
     """:func:`load_csv`, plus notes on what was read differently from a plain UTF-8 CSV."""
     path = Path(path)
-    text, encoding = _decode(_read_bytes(path))
+    data = _read_bytes(path)
+    text, encoding = _decode(data)
     delimiter = _sniff_delimiter(text)
-    raw_header = next((row for row in csv.reader(io.StringIO(text), delimiter=delimiter)
+    raw_header = next((row for row in csv.reader(io.StringIO(_head(text)), delimiter=delimiter)
                        if any(cell.strip() for cell in row)), [])
+    # pandas parses the bytes itself (a str would be copied into a 4-byte-per-character buffer)
+    source = io.StringIO(text) if encoding == "utf-16" else io.BytesIO(data)
+    del text
     header, notes = _clean_header(raw_header, path)
     if encoding != "utf-8-sig":
         notes.insert(0, f"read as {_ENCODING_NAMES[encoding]} text")
@@ -186,9 +191,10 @@ def read_csv(path: Path | str) -> tuple[pd.DataFrame, tuple[str, ...]]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            frame = pd.read_csv(io.StringIO(text), sep=delimiter, na_values=list(MISSING_MARKERS),
+            frame = pd.read_csv(source, sep=delimiter, na_values=list(MISSING_MARKERS),
                                 keep_default_na=True, skip_blank_lines=True, low_memory=False,
-                                index_col=False)
+                                index_col=False,
+                                encoding=None if encoding == "utf-16" else encoding)
     except pd.errors.ParserWarning:
         raise DataError(f"{path}: some rows have more fields than the header's {len(header)}; "
                         "check the delimiter and quoting, or name every column") from None
@@ -283,6 +289,15 @@ def _decode(data: bytes) -> tuple[str, str]:
         except UnicodeDecodeError:
             continue
     return data.decode("latin-1"), "latin-1"
+
+
+def _head(text: str, size: int = 1 << 20) -> str:
+    """The first ``size`` characters of ``text`` cut at a line end (all of it when no line
+    ends there): enough to find the header without copying the whole file."""
+    if len(text) <= size:
+        return text
+    cut = text.rfind("\n", 0, size)
+    return text[:cut] if cut > 0 else text
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -395,13 +410,21 @@ def label_strings(values: pd.Series) -> pd.Series:
     known = values.dropna()
     if pd.api.types.is_bool_dtype(values) or (
             len(known) and all(isinstance(v, (bool, np.bool_)) for v in known.iloc[:1000])):
-        return values.map(lambda v: str(bool(v)) if pd.notna(v) else None)
+        return _map_distinct(values, lambda v: str(bool(v)))
     numeric = pd.to_numeric(values, errors="coerce")
     if values.notna().any() and numeric[values.notna()].notna().all():
         as_float = numeric.astype(float)
         if bool(np.all(np.mod(as_float.dropna(), 1) == 0)):
-            return as_float.map(lambda v: str(int(v)) if pd.notna(v) else None)
-    return values.map(lambda v: str(v).strip() if pd.notna(v) else None)
+            return _map_distinct(as_float, lambda v: str(int(v)))
+    return _map_distinct(values, lambda v: str(v).strip())
+
+
+def _map_distinct(values: pd.Series, label: Callable[[Any], str]) -> pd.Series:
+    """``label`` of each value, called once per distinct value (a million-row target has a
+    handful); missing values stay ``None``."""
+    codes, distinct = pd.factorize(values)
+    labels = np.array([label(v) for v in distinct] + [None], dtype=object)
+    return pd.Series(labels[codes], index=values.index, name=values.name)
 
 
 def infer_column(series: pd.Series) -> ColumnSpec:
@@ -411,6 +434,16 @@ def infer_column(series: pd.Series) -> ColumnSpec:
     <ColumnKind.CATEGORICAL: 'categorical'>
     """
     name, values = str(series.name), series.dropna()
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        x = values.to_numpy(dtype=float)  # no hashing of a million floats: min, max, compare
+        if len(x) == 0 or x.min() == x.max():
+            return ColumnSpec(name=name, kind=ColumnKind.CONSTANT, note="dropped: a single value")
+        if bool(np.all((x == 0) | (x == 1))):
+            return ColumnSpec(name=name, kind=ColumnKind.BOOLEAN)
+        if _looks_like_id(values, len(series), name):
+            return ColumnSpec(name=name, kind=ColumnKind.ID,
+                              note="dropped: unique integers (a row number or key)")
+        return ColumnSpec(name=name, kind=ColumnKind.NUMERIC)
     n_unique = values.nunique()
     if n_unique <= 1:
         return ColumnSpec(name=name, kind=ColumnKind.CONSTANT, note="dropped: a single value")
@@ -438,10 +471,12 @@ def _looks_like_id(values: pd.Series, n_rows: int, name: str) -> bool:
 
     Unique integers spread widely in random order (prices, incomes) stay numeric.
     """
-    if n_rows < 20 or len(values) != n_rows or values.nunique() != n_rows:
+    if n_rows < 20 or len(values) != n_rows:
         return False
     x = values.to_numpy(dtype=float)
     if not (pd.api.types.is_integer_dtype(values) or bool(np.all(np.mod(x, 1) == 0))):
+        return False
+    if values.nunique() != n_rows:
         return False
     dense = x.max() - x.min() < 2 * n_rows
     ordered = bool(np.all(np.diff(x) > 0) or np.all(np.diff(x) < 0))
@@ -456,14 +491,15 @@ def _infer_text_column(name: str, text: pd.Series, n_rows: int) -> ColumnSpec:
         return ColumnSpec(name=name, kind=ColumnKind.NUMERIC, note="thousands separators removed")
     if sample.str.match(_DATE_RE).all() and _parses_as_dates(sample):
         return ColumnSpec(name=name, kind=ColumnKind.DATETIME, note="expanded to date parts")
-    unique_share = text.nunique() / max(len(text), 1)
+    distinct = pd.Series(text.unique())
+    unique_share = len(distinct) / max(len(text), 1)
     if n_rows >= 20 and unique_share > 0.5:
         words = sample.str.count(" ").mean()
         if words >= 2:
             return ColumnSpec(name=name, kind=ColumnKind.TEXT, note="dropped: free text")
         if unique_share > 0.95:
             return ColumnSpec(name=name, kind=ColumnKind.ID, note="dropped: unique strings")
-    numeric = pd.to_numeric(text, errors="coerce")
+    numeric = pd.to_numeric(distinct, errors="coerce")
     mixed = "mixed numbers and text" if numeric.notna().any() else ""
     return ColumnSpec(name=name, kind=ColumnKind.CATEGORICAL, note=mixed)
 
