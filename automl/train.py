@@ -392,6 +392,34 @@ class EpochSampler:
         return groups, resampled_counts([len(g) for g in groups], self.spec)
 
 
+@dataclass(frozen=True, slots=True)
+class TrainingRows:
+    """The rows a loop trains on, as one numbered sequence over one or more ``(x, y)`` parts
+    (the refit's training and validation splits) that are never copied into one tensor: a
+    batch gathers its rows from each part."""
+
+    parts: tuple[tuple[torch.Tensor, torch.Tensor], ...]
+
+    @property
+    def y(self) -> torch.Tensor:
+        """Every row's target, in order (a small copy: one value a row)."""
+        return torch.cat([y for _, y in self.parts])
+
+    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The inputs and targets of rows ``idx`` (rows of a later part after an earlier
+        part's; a batch's order does not change its loss)."""
+        (x, y), *rest = self.parts
+        if not rest:
+            return x[idx], y[idx]
+        xs, ys, start = [], [], 0
+        for x, y in self.parts:
+            mine = idx[(idx >= start) & (idx < start + len(y))] - start
+            xs.append(x[mine])
+            ys.append(y[mine])
+            start += len(y)
+        return torch.cat(xs), torch.cat(ys)
+
+
 def _batches(order: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
     n = len(order)
     for start in range(0, n, batch_size):
@@ -426,7 +454,7 @@ def score_split(model: nn.Module, data: TensorSplits, task: TaskType, split: str
     return evaluate(task, y_true, output, data.positive)
 
 
-def _train_epoch(model: nn.Module, data: TensorSplits, loss_fn: nn.Module,
+def _train_epoch(model: nn.Module, rows: TrainingRows, loss_fn: nn.Module,
                  optimizer: torch.optim.Optimizer, scheduler: object, batch_size: int,
                  order: torch.Tensor, deadline: float | None = None
                  ) -> tuple[float, int, bool]:
@@ -438,11 +466,12 @@ def _train_epoch(model: nn.Module, data: TensorSplits, loss_fn: nn.Module,
     batch.
     """
     model.train()
-    total, n = torch.zeros((), device=data.x_train.device), 0
+    device = rows.parts[0][0].device
+    total, n = torch.zeros((), device=device), 0
     batches = list(_batches(order, batch_size))
     for i, idx in enumerate(batches):
-        idx = idx.to(data.x_train.device)
-        loss = batch_loss(loss_fn, model(data.x_train[idx]), data.y_train[idx])
+        x, y = rows.batch(idx.to(device))
+        loss = batch_loss(loss_fn, model(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -483,6 +512,7 @@ def fit(model: nn.Module, data: TensorSplits, *, task: TaskType, metric: Metric,
         data.x_train.device)
     stopper = EarlyStopping(patience=cfg.patience, min_delta=cfg.min_delta,
                             greater_is_better=metric.greater_is_better)
+    training = TrainingRows(((data.x_train, data.y_train),))
     history: list[EpochLog] = []
     outputs: list[np.ndarray] = []
     best_state, reason = None, StopReason.MAX_EPOCHS
@@ -490,7 +520,7 @@ def fit(model: nn.Module, data: TensorSplits, *, task: TaskType, metric: Metric,
     try:
         for epoch in range(cfg.max_epochs):
             start = time.perf_counter()
-            train_loss, rows, _ = _train_epoch(model, data, loss_fn, optimizer, scheduler,
+            train_loss, rows, _ = _train_epoch(model, training, loss_fn, optimizer, scheduler,
                                                optim.batch_size,
                                                sampler.order(generator, epoch), deadline)
             output, y_true = split_output(model, data, task, "val", cfg.eval_batch_size)
@@ -526,7 +556,8 @@ def refit(model: nn.Module, data: TensorSplits, *, task: TaskType, optim: OptimS
           cfg: TrainConfig, n_epochs: int, class_weighting: ClassWeighting = "none",
           resampling: Resampling = Resampling(), seed: int = 0,
           deadline: float | None = None) -> int:
-    """Train ``model`` on the training *and* validation rows for ``n_epochs`` epochs, no early
+    """Train ``model`` on the training *and* validation rows (read from both splits as they
+    are, not joined into a second copy) for ``n_epochs`` epochs, no early
     stopping (the validation rows are training data here, so there is nothing to select on);
     ``resampling`` draws from both.
 
@@ -538,19 +569,19 @@ def refit(model: nn.Module, data: TensorSplits, *, task: TaskType, optim: OptimS
     Raises:
         TrialError: out of memory, or the loss became non-finite.
     """
-    both = dataclasses.replace(data, x_train=torch.cat([data.x_train, data.x_val]),
-                               y_train=torch.cat([data.y_train, data.y_val]))
+    training = TrainingRows(((data.x_train, data.y_train), (data.x_val, data.y_val)))
+    both = dataclasses.replace(data, y_train=training.y)  # the loss's class weights
     generator = torch.Generator().manual_seed(seed)
     optimizer = make_optimizer(model, optim)
     sampler = EpochSampler(both.y_train, both.d_out, resampling,
                            RowGrowth.for_split(len(data.y_train)))
     scheduler = make_scheduler(optimizer, optim, sampler.steps(cfg.max_epochs, optim.batch_size))
     loss_fn = make_loss(task, both, class_weighting, optim.label_smoothing).to(
-        both.x_train.device)
+        data.x_train.device)
     epoch = 0
     try:
         for epoch in range(1, min(n_epochs, cfg.max_epochs) + 1):
-            loss, _, cut = _train_epoch(model, both, loss_fn, optimizer, scheduler,
+            loss, _, cut = _train_epoch(model, training, loss_fn, optimizer, scheduler,
                                         optim.batch_size, sampler.order(generator, epoch - 1),
                                         deadline)
             if not math.isfinite(loss):

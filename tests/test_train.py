@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import itertools
 import math
 import time
@@ -25,6 +26,7 @@ from automl.train import (
     Resampling,
     RowGrowth,
     StopReason,
+    TrainingRows,
     class_weights,
     fit,
     make_loss,
@@ -433,6 +435,25 @@ def test_refit_resamples_train_and_validation_rows_only() -> None:
     seen = set(spy.epochs[0])
     assert seen <= set(range(200)) | set(range(1000, 1060))  # no test row (ids 1060+)
     assert seen & set(range(1000, 1060))
+
+
+def test_refit_trains_every_train_and_validation_row_once_per_epoch() -> None:
+    data = _imbalanced()
+    spy = _RowSpy()
+    assert refit(spy, data, task=TaskType.BINARY, optim=OptimSpec(lr=1e-2, batch_size=32),
+                 cfg=TrainConfig(max_epochs=3, device="cpu"), n_epochs=2) == 2
+    every = set(range(200)) | set(range(1000, 1060))
+    assert collections.Counter(spy.epochs[0]) == dict.fromkeys(every, 2)
+
+
+def test_training_rows_gather_a_batch_across_parts_without_joining_them() -> None:
+    ids = torch.arange(10)
+    rows = TrainingRows(((ids[:6, None].float(), ids[:6] * 10), (ids[6:, None].float(),
+                                                                   ids[6:] * 10)))
+    x, y = rows.batch(torch.tensor([7, 1, 9, 0]))
+    assert sorted(x[:, 0].long().tolist()) == [0, 1, 7, 9]
+    assert torch.equal(y, x[:, 0].long() * 10)  # each row keeps its own target
+    assert torch.equal(rows.y, ids * 10)
 
 
 def test_epoch_sampler_size_is_fixed_and_counts_match() -> None:
