@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -142,7 +142,8 @@ class StudySettings:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SearchPlan:
     """Everything decided before the first trial: data, schema, split tensors, metric, name,
-    and what the final model's decision threshold maximises."""
+    and what the final model's decision threshold maximises. ``dataset.frame`` keeps the
+    columns but no rows: the rows are in ``tensors``."""
 
     cfg: SearchConfig
     study_name: str
@@ -256,7 +257,10 @@ def prepare_search(cfg: SearchConfig) -> SearchPlan:
                        cfg.seed, stratify=schema.task.is_classification
                        ) if validation.cross_validated else None
     preprocessor = Preprocessor(dataset.schema).fit(splits.train)
-    return SearchPlan(cfg=cfg, study_name=study_name, dataset=dataset,
-                      preprocessor=preprocessor, tensors=preprocessor.tensors(splits),
+    tensors = preprocessor.tensors(splits)
+    del splits  # the rows live on as tensors; the frames, a big table's largest copy, do not
+    return SearchPlan(cfg=cfg, study_name=study_name,
+                      dataset=replace(dataset, frame=dataset.frame.iloc[:0]),
+                      preprocessor=preprocessor, tensors=tensors,
                       metric=metric, threshold_metric=threshold_metric, validation=validation,
                       folds=folds, families=families, started=started)

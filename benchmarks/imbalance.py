@@ -33,7 +33,7 @@ from sklearn import metrics as skm
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from automl.config import SearchConfig, TrainConfig
-from automl.data import Splits, label_strings, load_csv, split
+from automl.data import Splits, label_strings, load_csv, load_dataset, split
 from automl.plan import SearchPlan, prepare_search
 from automl.predict import load_model
 from automl.session import run_search
@@ -124,8 +124,9 @@ def bench(name: str, share: float | None, timeout: float, folder: Path,
                        timeout_s=timeout, seed=0, storage_url=storage, tracking_uri=tracking,
                        threads=threads, train=TrainConfig(device="cpu"))
     plan = prepare_search(cfg)
-    splits = split(plan.dataset.frame, plan.dataset.schema, seed=cfg.seed,
-                   val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction)
+    splits = split(load_dataset(csv, TARGET).frame, plan.dataset.schema, seed=cfg.seed,
+                   val_fraction=plan.validation.val_fraction,
+                   test_fraction=plan.validation.test_fraction)  # the search's own split
     schema = plan.dataset.schema
     pos_share = schema.class_counts[schema.positive_code] / sum(schema.class_counts)
     hgb = run_hgb(splits, str(schema.positive_class))

@@ -32,7 +32,7 @@ import automl.cli
 import automl.retry
 from automl.cli import app
 from automl.config import SearchConfig
-from automl.data import ColumnKind, TaskType
+from automl.data import ColumnKind, TaskType, read_csv
 from automl.plan import SearchPlan, prepare_search
 
 FAST = ("--n-trials", "1", "--max-epochs", "2", "--patience", "1", "--threads", "1",
@@ -184,13 +184,13 @@ def rows_and_classes(n_rows: int, classes: tuple[str, ...] | int) -> Callable[[S
 
 
 def _cp1252(plan: SearchPlan) -> None:
-    levels = set(plan.dataset.frame["city"])
+    levels = set(read_csv(plan.cfg.csv_path)[0]["city"])
     assert levels == {"Zürich", "São Paulo", "Köln"}
 
 
 def _quoted(plan: SearchPlan) -> None:
     assert plan.dataset.schema.n_rows == 120
-    assert plan.dataset.frame["note"].str.contains("\n").all()
+    assert read_csv(plan.cfg.csv_path)[0]["note"].str.contains("\n").all()
 
 
 def _high_cardinality(plan: SearchPlan) -> None:
@@ -204,7 +204,7 @@ def _decimal_comma_numbers(plan: SearchPlan) -> None:
     schema = plan.dataset.schema
     assert schema.task is TaskType.REGRESSION
     assert {c.name: c.kind for c in schema.columns}["x1"] is ColumnKind.NUMERIC
-    assert plan.dataset.frame["y"].equals(frame()["x1"].mul(3).round(2))
+    assert read_csv(plan.cfg.csv_path)[0]["y"].equals(frame()["x1"].mul(3).round(2))
 
 
 def _bool_target(plan: SearchPlan) -> None:

@@ -31,7 +31,7 @@ from conftest import SharedStudy
 from mlflow.tracking import MlflowClient
 
 from automl.config import SearchConfig
-from automl.data import split
+from automl.data import load_dataset, split
 from automl.metrics import predictions
 from automl.plan import SearchPlan
 from automl.predict import load_model
@@ -53,7 +53,8 @@ class Finished:
 
     def val_rows(self) -> pd.DataFrame:
         cfg = self.cfg
-        return split(self.plan.dataset.frame, self.plan.dataset.schema, seed=cfg.seed,
+        frame = load_dataset(cfg.csv_path, cfg.target).frame
+        return split(frame, self.plan.dataset.schema, seed=cfg.seed,
                      val_fraction=self.plan.validation.val_fraction,
                      test_fraction=self.plan.validation.test_fraction).val
 
