@@ -50,6 +50,7 @@ class PrunerKind(str, Enum):
     MEDIAN = "median"
     PATIENT = "patient"  # median, once a trial has gone a few epochs without a new best
     HYPERBAND = "hyperband"
+    HALVING = "halving"  # successive halving from the first trial (tables whose rows grow)
     NONE = "none"
 
 
@@ -170,10 +171,14 @@ class SearchConfig:
         families: The model families the search draws from (``None``: every one; see
             :mod:`automl.networks`).
         sampler: Optuna sampler.
-        pruner: Optuna pruner.
-        n_startup_trials: Trials before the sampler and pruner start to act.
-        n_warmup_epochs: Epochs of each trial that are never pruned.
+        pruner: Optuna pruner; ``None``: successive halving (``halving``) for a table whose
+            rows grow epoch by epoch (see :func:`automl.plan.default_pruner`), else ``median``.
+        n_startup_trials: Trials before the sampler and the median pruners start to act.
+        n_warmup_epochs: Epochs of each trial that the median pruners never prune.
         threads: torch threads per process; ``None`` uses every core.
+        memory_limit_gb: GiB this process may use (``None``: the free memory); a trial whose
+            estimated need exceeds :data:`automl.memory.MARGIN` of what is left is not trained
+            (see :mod:`automl.memory`).
         train: Per-trial training settings.
     """
 
@@ -195,10 +200,11 @@ class SearchConfig:
     folds: int | None = None
     families: tuple[str, ...] | None = None
     sampler: SamplerKind = SamplerKind.TPE
-    pruner: PrunerKind = PrunerKind.MEDIAN
+    pruner: PrunerKind | None = None
     n_startup_trials: int = 5
     n_warmup_epochs: int = 5
     threads: int | None = None
+    memory_limit_gb: float | None = None
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
@@ -219,10 +225,13 @@ class SearchConfig:
         _check_int("SearchConfig", "n_warmup_epochs", self.n_warmup_epochs, 0)
         if self.threads is not None:
             _check_int("SearchConfig", "threads", self.threads, 1)
+        if self.memory_limit_gb is not None:
+            _check_positive("SearchConfig", "memory_limit_gb", self.memory_limit_gb)
         if self.task is not None:
             object.__setattr__(self, "task", _check_enum("task", TaskType, self.task))
         object.__setattr__(self, "sampler", _check_enum("sampler", SamplerKind, self.sampler))
-        object.__setattr__(self, "pruner", _check_enum("pruner", PrunerKind, self.pruner))
+        if self.pruner is not None:
+            object.__setattr__(self, "pruner", _check_enum("pruner", PrunerKind, self.pruner))
 
 
 def default_of(config: type[TrainConfig] | type[SearchConfig], name: str) -> Any:

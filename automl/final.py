@@ -82,6 +82,7 @@ class Candidate:
     run_id: str
     best_epoch: int
     epoch_seconds: float
+    schedule_epochs: int | None = None  # the trial's learning-rate span (None: max_epochs)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -399,7 +400,8 @@ def _refit_or_best(best: Candidate, bundle: ModelBundle, inputs: FinalInputs,
         epochs = refit(network, tensors, task=inputs.task, optim=params.optim, cfg=inputs.train,
                        n_epochs=best.best_epoch + 1, class_weighting=params.class_weighting,
                        resampling=params.resampling,
-                       seed=inputs.seed + best.number, deadline=deadline)
+                       seed=inputs.seed + best.number, deadline=deadline,
+                       schedule_epochs=best.schedule_epochs)
     except TrialError as exc:
         log.warning("refit of trial %d failed (%s); the final model is its trial's", best.number,
                     exc)

@@ -35,7 +35,7 @@ def open_parent(plan: SearchPlan, study: optuna.Study, tracker: Tracker) -> None
     the experiment and the (masked) tracking URI with the study."""
     parent = study.user_attrs.get(PARENT_RUN)
     tags = {"automl.space_version": str(SPACE_VERSION),
-            "automl.fingerprint": plan.dataset.fingerprint}
+            "automl.fingerprint": plan.fingerprint}
     attrs = plan.settings().to_attrs()
     params = {k: v for k, v in attrs.items() if k not in ("schema", "columns")}
     run_id = tracker.start_study(plan.study_name, parent_run_id=parent, tags=tags, params=params)
@@ -57,7 +57,7 @@ def open_parent(plan: SearchPlan, study: optuna.Study, tracker: Tracker) -> None
 
 def log_columns(tracker: Tracker, run_id: str, plan: SearchPlan) -> None:
     """Log the schema table (column, kind, action) as ``columns.json`` of the parent run."""
-    schema = plan.dataset.schema
+    schema = plan.schema
     table = {"target": schema.target, "task": schema.task.value, "classes": list(schema.classes),
              "n_rows": schema.n_rows, "n_missing_target": schema.n_missing_target,
              "notes": list(schema.notes),

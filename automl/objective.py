@@ -24,6 +24,7 @@ from automl.errors import TrialError
 from automl.final import TOP_K, VAL_OUTPUT, Candidate, selection_output, val_predictions
 from automl.folds import FOLD_SCORES, Folds, crossfit_epochs
 from automl.interrupts import raise_pending
+from automl.memory import GIB, MARGIN, free_bytes, training_bytes
 from automl.plan import SearchPlan
 from automl.queries import TrialCounts, ranked
 from automl.space import TrialParams, params_from_dict, sample_params
@@ -39,6 +40,10 @@ from automl.train import (
     resolve_device,
 )
 
+#: The Optuna trial attr of the epochs its learning-rate schedule spanned (a refit replays it).
+SCHEDULE_EPOCHS = "schedule_epochs"
+#: The Optuna trial attr of a configuration skipped by the memory guard: why.
+MEMORY = "memory"
 #: Share of ``--timeout`` one trial may use: an oversized network ends (keeping its best epoch)
 #: before it eats the search; measured on diamonds, one 7x893 ResNet took 323 s of a 600 s run.
 MAX_TRIAL_SHARE = 0.1
@@ -162,6 +167,8 @@ class Objective:
         for fold in range(k):
             data = folds.split(self.tensors, fold) if folds else self.tensors
             network = network_for(params.model, data)
+            if fold == 0:
+                self._check_memory(trial, network, params, tracking)
             callbacks = [tracking, PruningCallback(trial, prune_from=prune_from)] \
                 if fold == 0 else [PruningCallback(trial, prune_from=None, report=False)]
             fits.append(fit(network, data, task=plan.task, metric=plan.metric,
@@ -179,6 +186,30 @@ class Objective:
                            output=val_predictions(networks[0], self.tensors, plan.task)))
         self._record(trial, trained)
         return trained
+
+    def _check_memory(self, trial: optuna.Trial, network: torch.nn.Module,
+                      params: TrialParams, tracking: TrackingCallback) -> None:
+        """Skip a configuration whose training would not fit in memory (see
+        :mod:`automl.memory`): the trial ends pruned, its record (the ``memory`` attr, the
+        MLflow run's ``memory_need_gib`` and ``memory_free_gib``) says why.
+
+        Raises:
+            optuna.TrialPruned: the estimate is more than :data:`~automl.memory.MARGIN` of the
+                free memory.
+        """
+        cfg = self.plan.cfg
+        need = training_bytes(network, self.tensors.x_train[:2], params.optim.batch_size,
+                              cfg.train.eval_batch_size)
+        limit = cfg.memory_limit_gb
+        free = free_bytes(round(limit * GIB) if limit else None)
+        if need <= MARGIN * free:
+            return
+        text = (f"needs about {need / GIB:.2f} GiB to train, {max(free, 0) / GIB:.2f} GiB "
+                f"is free{f' within --memory-limit {limit:g}' if limit else ''}")
+        trial.set_user_attr(MEMORY, text)
+        self.tracker.log_metrics(tracking.run_id, {"memory_need_gib": need / GIB,
+                                                   "memory_free_gib": free / GIB})
+        raise optuna.TrialPruned(f"not trained: it {text}")
 
     def _crossfit(self, networks: list[torch.nn.Module], fits: list[FitResult],
                   folds: Folds) -> Trained:
@@ -225,6 +256,7 @@ class Objective:
         trial.set_user_attr("epoch_seconds", sum(log.seconds for log in histories) /
                             max(1, len(histories)))  # the final model's refit estimate
         trial.set_user_attr("stop_reason", trained.fits[-1].stop_reason.value)
+        trial.set_user_attr(SCHEDULE_EPOCHS, trained.fits[0].schedule_epochs)
         first = trained.fits[0]
         if first.history:
             trial.set_user_attr(TRAIN_ROWS, first.history[max(0, first.best_epoch)].train_rows)
@@ -294,6 +326,7 @@ def candidate(trial: FrozenTrial) -> Candidate:
     return Candidate(number=trial.number, value=float(trial.value),  # type: ignore[arg-type]
                      params=dict(trial.params), run_id=str(trial.user_attrs[RUN_ID]),
                      best_epoch=int(trial.user_attrs.get("best_epoch", epochs - 1)),
+                     schedule_epochs=trial.user_attrs.get(SCHEDULE_EPOCHS),
                      epoch_seconds=float(trial.user_attrs.get("epoch_seconds",
                                                               seconds / epochs)))
 

@@ -19,15 +19,18 @@ from typing import Any
 
 import numpy as np
 
+from automl import cache
+from automl.cache import Prepared
 from automl.config import PrunerKind, SamplerKind, SearchConfig, TaskType, TrainConfig, default_of
-from automl.data import Dataset, encode_target, load_dataset, split
+from automl.data import Schema, encode_target, load_dataset, split
 from automl.errors import ConfigError, StudyNotFoundError
 from automl.features import Preprocessor, TensorSplits
 from automl.folds import CV_MAX_ROWS, Folds, Validation, choose_validation
 from automl.metrics import Direction, Metric, default_metric, primary_metric
 from automl.space import SPACE_VERSION, check_families
-from automl.stores import check_sqlite, check_url
+from automl.stores import cache_folder, check_sqlite, check_url
 from automl.threshold import ThresholdMetric
+from automl.train import RowGrowth
 
 #: The settings a continued study must share with its first run (its data, split, folds and
 #: space).
@@ -96,7 +99,8 @@ class StudySettings:
             fingerprint=attrs["fingerprint"], space_version=attrs["space_version"],
             split_seed=attrs["split_seed"], val_fraction=attrs["val_fraction"],
             test_fraction=attrs["test_fraction"], n_trials=attrs.get("n_trials"),
-            sampler=SamplerKind(stored("sampler")), pruner=PrunerKind(stored("pruner")),
+            sampler=SamplerKind(stored("sampler")),
+            pruner=PrunerKind(attrs.get("pruner", PrunerKind.MEDIAN)),
             train=TrainConfig(**attrs.get("train", {})),
             experiment=attrs.get("experiment") or study_name,
             n_startup_trials=stored("n_startup_trials"),
@@ -141,27 +145,56 @@ class StudySettings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SearchPlan:
-    """Everything decided before the first trial: data, schema, split tensors, metric, name,
-    and what the final model's decision threshold maximises. ``dataset.frame`` keeps the
-    columns but no rows: the rows are in ``tensors``."""
+    """Everything decided before the first trial: the prepared data (schema, split, folds,
+    preprocessing, tensors), the metric, the study's name, and what the final model's decision
+    threshold maximises. ``cached``: the data was mapped from the cache (:mod:`automl.cache`)
+    rather than read from the CSV."""
 
     cfg: SearchConfig
     study_name: str
-    dataset: Dataset
-    preprocessor: Preprocessor
-    tensors: TensorSplits
+    data: Prepared
     metric: Metric
     threshold_metric: ThresholdMetric
-    validation: Validation
-    folds: Folds | None = None  # cross-validated: the fold of each training row
     families: tuple[str, ...] = ()  # the model families searched, in registry order
+    cached: bool = False
     #: ``time.monotonic()`` when the run began (before the CSV was read): ``--timeout`` counts
     #: from here, so reading and preparing a large file is inside the run's time.
     started: float = field(default_factory=time.monotonic)
 
     @property
+    def schema(self) -> Schema:
+        return self.data.schema
+
+    @property
+    def fingerprint(self) -> str:
+        return self.data.fingerprint
+
+    @property
+    def preprocessor(self) -> Preprocessor:
+        return self.data.preprocessor
+
+    @property
+    def tensors(self) -> TensorSplits:
+        return self.data.tensors
+
+    @property
+    def validation(self) -> Validation:
+        return self.data.validation
+
+    @property
+    def folds(self) -> Folds | None:
+        """The fold of each training row (cross-validated studies only)."""
+        return self.data.folds
+
+    def keep_data(self) -> None:
+        """Save the prepared data in the cache, for a table big enough (see :mod:`automl.cache`)
+        that was read from its CSV; later runs on the study map it instead."""
+        if not self.cached and len(self.tensors.y_train) > cache.CACHE_ABOVE_ROWS:
+            cache.save(cache_folder(self.cfg.storage_url), _source(self.cfg), self.data)
+
+    @property
     def task(self) -> TaskType:
-        return self.dataset.schema.task
+        return self.schema.task
 
     @property
     def threads(self) -> int:
@@ -172,17 +205,23 @@ class SearchPlan:
         return 1 if len(self.tensors.x_train) <= CV_MAX_ROWS else os.cpu_count() or 1
 
     @property
+    def growth(self) -> RowGrowth | None:
+        """How trials' training rows grow epoch by epoch (``None``: every row from the
+        first epoch)."""
+        return RowGrowth.for_split(len(self.tensors.y_train))
+
+    @property
     def experiment(self) -> str:
         """The MLflow experiment: ``--experiment``, else the study name."""
         return self.cfg.experiment_name or self.study_name
 
     def settings(self) -> StudySettings:
         """What the study stores about itself (checked on resume, shown by ``show``)."""
-        cfg, schema = self.cfg, self.dataset.schema
+        cfg, schema = self.cfg, self.schema
         return StudySettings(
             data_path=str(Path(cfg.csv_path).resolve()), target=schema.target, task=schema.task,
             metric=self.metric.name, direction=self.metric.direction,
-            fingerprint=self.dataset.fingerprint, space_version=SPACE_VERSION,
+            fingerprint=self.fingerprint, space_version=SPACE_VERSION,
             split_seed=cfg.seed, val_fraction=self.validation.val_fraction,
             test_fraction=self.validation.test_fraction,
             n_trials=cfg.n_trials, sampler=cfg.sampler, pruner=cfg.pruner, train=cfg.train,
@@ -228,8 +267,21 @@ def check_study_name(name: str) -> str:
     return name
 
 
+def default_pruner(n_train_rows: int) -> PrunerKind:
+    """The pruner of a study that was not given one: successive halving from the first trial
+    for a training split whose rows grow (:class:`~automl.train.RowGrowth`), where a median
+    pruner would wait for five complete trials, each a long one; else the median pruner.
+
+    >>> default_pruner(100_000), default_pruner(100_001)
+    (<PrunerKind.MEDIAN: 'median'>, <PrunerKind.HALVING: 'halving'>)
+    """
+    return (PrunerKind.HALVING if RowGrowth.for_split(n_train_rows) is not None
+            else PrunerKind.MEDIAN)
+
+
 def prepare_search(cfg: SearchConfig) -> SearchPlan:
     """Read and check the data, split it and fit the preprocessing; creates nothing on disk.
+    The plan's config has its pruner (:func:`default_pruner` when ``cfg`` has none).
 
     Raises:
         DataError, ConfigError: the data or the options cannot be used (nothing was created).
@@ -242,25 +294,57 @@ def prepare_search(cfg: SearchConfig) -> SearchPlan:
     study_name = check_study_name(cfg.study_name or study_name_for(cfg.csv_path))
     threshold_metric = ThresholdMetric.parse(cfg.threshold_metric)
     families = check_families(cfg.families)
-    dataset = load_dataset(cfg.csv_path, cfg.target, cfg.task, cfg.positive_class)
-    schema = dataset.schema
+    data = _cached(cfg)
+    cached = data is not None
+    data = data or _prepare(cfg)
+    schema = data.schema
     metric = primary_metric(schema.task, cfg.metric or default_metric(schema.task,
                                                                       schema.minority_share),
                             schema.positive_code)
-    validation = choose_validation(len(dataset.frame), cfg.folds, cfg.test_fraction,
-                                   min(schema.class_counts) if schema.class_counts else None,
-                                   cfg.val_fraction)
-    splits = split(dataset.frame, dataset.schema, seed=cfg.seed,
+    if cfg.pruner is None:
+        cfg = replace(cfg, pruner=default_pruner(len(data.tensors.y_train)))
+    return SearchPlan(cfg=cfg, study_name=study_name, data=data, metric=metric,
+                      threshold_metric=threshold_metric, families=families, cached=cached,
+                      started=started)
+
+
+def _validation(cfg: SearchConfig, n_rows: int, schema: Schema) -> Validation:
+    return choose_validation(n_rows, cfg.folds, cfg.test_fraction,
+                             min(schema.class_counts) if schema.class_counts else None,
+                             cfg.val_fraction)
+
+
+def _source(cfg: SearchConfig) -> cache.Source:
+    return cache.Source(path=Path(cfg.csv_path), target=cfg.target,
+                        task=cfg.task.value if cfg.task else None,
+                        positive_class=cfg.positive_class, seed=cfg.seed)
+
+
+def _cached(cfg: SearchConfig) -> Prepared | None:
+    """The cache's entry for ``cfg``'s data, if it has the split ``cfg`` asks for."""
+    try:
+        data = cache.load(cache_folder(cfg.storage_url), _source(cfg))
+    except OSError:  # the file is not there: reading it says so
+        return None
+    if data is None or data.validation != _validation(cfg, data.n_rows, data.schema):
+        return None
+    return data
+
+
+def _prepare(cfg: SearchConfig) -> Prepared:
+    """Read the CSV, split it, draw the folds and fit the preprocessing."""
+    dataset = load_dataset(cfg.csv_path, cfg.target, cfg.task, cfg.positive_class)
+    schema = dataset.schema
+    validation = _validation(cfg, len(dataset.frame), schema)
+    splits = split(dataset.frame, schema, seed=cfg.seed,
                    val_fraction=0.0 if validation.cross_validated else validation.val_fraction,
                    test_fraction=validation.test_fraction)
     folds = Folds.draw(encode_target(splits.train[schema.target], schema), validation.folds,
                        cfg.seed, stratify=schema.task.is_classification
                        ) if validation.cross_validated else None
-    preprocessor = Preprocessor(dataset.schema).fit(splits.train)
-    tensors = preprocessor.tensors(splits)
-    del splits  # the rows live on as tensors; the frames, a big table's largest copy, do not
-    return SearchPlan(cfg=cfg, study_name=study_name,
-                      dataset=replace(dataset, frame=dataset.frame.iloc[:0]),
-                      preprocessor=preprocessor, tensors=tensors,
-                      metric=metric, threshold_metric=threshold_metric, validation=validation,
-                      folds=folds, families=families, started=started)
+    preprocessor = Preprocessor(schema).fit(splits.train)
+    tensors = preprocessor.tensors(splits)  # the frames, a big table's largest copy, end here
+    return Prepared(schema=schema, fingerprint=dataset.fingerprint,
+                    columns=tuple(dataset.frame.columns), n_rows=len(dataset.frame),
+                    validation=validation, folds=folds, preprocessor=preprocessor,
+                    tensors=tensors)

@@ -129,7 +129,9 @@ class SearchSession:
         """Create (or open) the storage schema, the study, the MLflow store and the parent run.
 
         Serialised across local processes for SQLite stores, so workers started together on
-        fresh files do not race; stale trials are failed and stale MLflow runs closed.
+        fresh files do not race; stale trials are failed and stale MLflow runs closed. A big
+        table's prepared data is then cached for the study's later runs
+        (:meth:`~automl.plan.SearchPlan.keep_data`).
 
         Raises:
             ConfigError: a store cannot be opened. StudyMismatchError: the study exists with
@@ -151,6 +153,7 @@ class SearchSession:
                 raise
         self.tracker = tracker
         self._tidy()
+        plan.keep_data()
 
     def _tidy(self) -> None:
         fail_stale(self.study, self.storage)

@@ -140,11 +140,13 @@ PORTFOLIO: tuple[dict[str, Any], ...] = tuple(
     params for family in FAMILIES.values() for params in family.defaults)
 
 
-def warm_start(task: TaskType,
-               families: Sequence[str] = tuple(FAMILIES)) -> list[dict[str, Any]]:
+def warm_start(task: TaskType, families: Sequence[str] = tuple(FAMILIES), *,
+               min_batch_size: int = 0) -> list[dict[str, Any]]:
     """The :data:`PORTFOLIO` configurations of ``families`` as full parameter sets for
-    ``task`` (enqueue them first)."""
-    portfolio = [params for params in PORTFOLIO if params["arch"] in families]
+    ``task`` (enqueue them first), with batches of at least ``min_batch_size`` rows (one of
+    :data:`BATCH_SIZES`)."""
+    portfolio = [params | {"batch_size": max(params["batch_size"], min_batch_size)}
+                 for params in PORTFOLIO if params["arch"] in families]
     if not task.is_classification:
         return [{k: v for k, v in params.items() if k != "label_smoothing"}
                 for params in portfolio]

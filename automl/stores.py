@@ -94,6 +94,17 @@ def sqlite_path(url: str) -> Path | None:
     return None if path in ("", ":memory:") else Path(path)
 
 
+def cache_folder(storage_url: str) -> Path:
+    """Where prepared data is cached (:mod:`automl.cache`): beside a SQLite study storage,
+    else ``studies/cache``.
+
+    >>> cache_folder("sqlite:///studies/automl.db"), cache_folder("postgresql://u@h/db")
+    (PosixPath('studies/cache'), PosixPath('studies/cache'))
+    """
+    path = sqlite_path(storage_url)
+    return (path.parent if path else Path("studies")) / "cache"
+
+
 def absolute(url: str) -> str:
     """``url`` with a relative SQLite path made absolute, so it works from any folder.
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Literal, Protocol, get_args
@@ -103,6 +103,9 @@ class FitResult:
     stop_reason: StopReason
     history: tuple[EpochLog, ...] = field(repr=False)
     outputs: tuple[np.ndarray, ...] = field(default=(), repr=False)
+    #: The epochs the learning-rate schedule spanned: ``max_epochs``, or the epochs trained
+    #: when the deadline led it (:class:`ScheduleClock`); a refit replays that span.
+    schedule_epochs: int = 0
 
     @property
     def found_finite_score(self) -> bool:
@@ -185,30 +188,59 @@ def make_optimizer(model: nn.Module, spec: OptimSpec) -> torch.optim.Optimizer:
     return adam(groups, lr=spec.lr, fused=fused)
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, spec: OptimSpec,
-                   total_steps: int) -> torch.optim.lr_scheduler.LRScheduler | None:
+class ScheduleClock:
+    """How far training is along its learning-rate schedule: the later of the steps taken (of
+    ``total_steps``) and, with a ``deadline``, the time used (of the time until it), so a run
+    the deadline cuts short still anneals by then (budgeted training: Li et al., ICLR 2020).
+
+    >>> now = [0.0]
+    >>> clock = ScheduleClock(1000, deadline=10.0, now=lambda: now[0])
+    >>> now[0] = 5.0
+    >>> clock.step(100), clock.step(700), clock.led_by_time
+    (500, 700, False)
+    """
+
+    def __init__(self, total_steps: int, deadline: float | None = None,
+                 now: Callable[[], float] = time.monotonic) -> None:
+        self.total_steps, self.deadline, self.now = total_steps, deadline, now
+        self.start = now()
+        self.led_by_time = False  # whether the time was ahead at the latest step
+
+    def step(self, step: int) -> int:
+        """The schedule's step after ``step`` optimizer steps."""
+        if self.deadline is None or self.deadline <= self.start:
+            return step
+        share = (self.now() - self.start) / (self.deadline - self.start)
+        by_time = math.floor(min(1.0, share) * self.total_steps)
+        self.led_by_time = by_time > step
+        return max(step, by_time)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, spec: OptimSpec, total_steps: int,
+                   clock: ScheduleClock | None = None
+                   ) -> torch.optim.lr_scheduler.LRScheduler | None:
     """A per-step learning-rate schedule, or ``None`` for a constant rate.
 
     ``cosine`` anneals from the start, ``warmup_cosine`` after a linear warm-up over the first
     :data:`WARMUP_SHARE` of the steps, ``flat_cosine`` after a flat first half (RealMLP's
-    shape); ``onecycle`` is PyTorch's one-cycle policy.
+    shape): they follow ``clock`` (:class:`ScheduleClock`; ``None``: the steps alone).
+    ``onecycle`` is PyTorch's one-cycle policy, over the steps alone.
     """
-    if spec.schedule in ("warmup_cosine", "flat_cosine"):
-        start = (math.ceil(WARMUP_SHARE * total_steps) if spec.schedule == "warmup_cosine"
-                 else total_steps // 2)
-        return torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: lr_factor(spec.schedule, step, total_steps, start))
-    if spec.schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
     if spec.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=spec.lr,
                                                    total_steps=total_steps)
-    return None
+    if spec.schedule == "constant":
+        return None
+    start = {"cosine": 0, "flat_cosine": total_steps // 2,
+             "warmup_cosine": math.ceil(WARMUP_SHARE * total_steps)}[spec.schedule]
+    clock = clock or ScheduleClock(total_steps)
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(spec.schedule, clock.step(step), total_steps, start))
 
 
 def lr_factor(schedule: Schedule, step: int, total_steps: int, start: int) -> float:
     """The learning rate's multiplier at ``step`` for the schedules that warm up or hold flat
-    until ``start``, then anneal along a cosine to 0 at ``total_steps``.
+    until ``start`` (``cosine``: 0), then anneal along a cosine to 0 at ``total_steps``.
 
     >>> [round(lr_factor("warmup_cosine", s, 100, 10), 3) for s in (0, 5, 10, 55, 100)]
     [0.1, 0.6, 1.0, 0.5, 0.0]
@@ -353,8 +385,7 @@ class EpochSampler:
 
     def size(self, epoch: int = 0) -> int:
         """Rows visited at ``epoch``."""
-        pool = self.pool(epoch)
-        groups, targets = self._every_row if pool is None else self._draws(pool)
+        pool, groups, targets = self._epoch(epoch)
         return sum(targets) if groups else len(self.y) if pool is None else len(pool)
 
     def steps(self, epochs: int, batch_size: int) -> int:
@@ -364,8 +395,7 @@ class EpochSampler:
 
     def order(self, generator: torch.Generator, epoch: int = 0) -> torch.Tensor:
         """This epoch's row indices, in random order."""
-        pool = self.pool(epoch)
-        groups, targets = self._every_row if pool is None else self._draws(pool)
+        pool, groups, targets = self._epoch(epoch)
         if not groups:
             if pool is None:
                 return torch.randperm(len(self.y), generator=generator)
@@ -379,6 +409,12 @@ class EpochSampler:
                 parts.append(group[torch.randperm(len(group), generator=generator)[:target]])
         rows = torch.cat(parts)
         return rows[torch.randperm(len(rows), generator=generator)]
+
+    def _epoch(self, epoch: int) -> tuple[torch.Tensor | None, list[torch.Tensor], list[int]]:
+        """Epoch ``epoch``'s pool and, when resampling, each class's rows in it and draws."""
+        pool = self.pool(epoch)
+        groups, targets = self._every_row if pool is None else self._draws(pool)
+        return pool, groups, targets
 
     def _draws(self, pool: torch.Tensor | None) -> tuple[list[torch.Tensor], list[int]]:
         """Each class's rows within ``pool`` (``None``: all rows) and how many of each one
@@ -495,7 +531,9 @@ def fit(model: nn.Module, data: TensorSplits, *, task: TaskType, metric: Metric,
 
     Stops at ``cfg.max_epochs``, on patience, on a non-finite loss or score, when a callback
     returns a reason, or once ``time.monotonic()`` passes ``deadline``: checked after every
-    batch, so the epoch it cuts ends early and is still scored. The model ends with the best
+    batch, so the epoch it cuts ends early and is still scored. The learning-rate schedule
+    spans ``cfg.max_epochs`` epochs, or the time until ``deadline`` if that ends first
+    (:class:`ScheduleClock`). The model ends with the best
     epoch's weights. ``keep_outputs`` keeps every epoch's validation outputs in the result
     (cross-validation scores folds at epochs chosen on the other folds; see
     :func:`~automl.folds.crossfit_epochs`).
@@ -507,7 +545,8 @@ def fit(model: nn.Module, data: TensorSplits, *, task: TaskType, metric: Metric,
     optimizer = make_optimizer(model, optim)
     sampler = EpochSampler(data.y_train, data.d_out, resampling,
                            RowGrowth.for_split(len(data.y_train)))
-    scheduler = make_scheduler(optimizer, optim, sampler.steps(cfg.max_epochs, optim.batch_size))
+    clock = ScheduleClock(sampler.steps(cfg.max_epochs, optim.batch_size), deadline)
+    scheduler = make_scheduler(optimizer, optim, clock.total_steps, clock)
     loss_fn = make_loss(task, data, class_weighting, optim.label_smoothing).to(
         data.x_train.device)
     stopper = EarlyStopping(patience=cfg.patience, min_delta=cfg.min_delta,
@@ -549,20 +588,22 @@ def fit(model: nn.Module, data: TensorSplits, *, task: TaskType, metric: Metric,
     best_val = evaluate(task, best_split[1], best_split[0], data.positive) if best_split else {}
     return FitResult(best_score=stopper.best_score, best_epoch=stopper.best_epoch,
                      best_val=best_val, stop_reason=reason, history=tuple(history),
-                     outputs=tuple(outputs))
+                     outputs=tuple(outputs),
+                     schedule_epochs=len(history) if clock.led_by_time else cfg.max_epochs)
 
 
 def refit(model: nn.Module, data: TensorSplits, *, task: TaskType, optim: OptimSpec,
           cfg: TrainConfig, n_epochs: int, class_weighting: ClassWeighting = "none",
           resampling: Resampling = Resampling(), seed: int = 0,
-          deadline: float | None = None) -> int:
+          deadline: float | None = None, schedule_epochs: int | None = None) -> int:
     """Train ``model`` on the training *and* validation rows (read from both splits as they
     are, not joined into a second copy) for ``n_epochs`` epochs, no early
     stopping (the validation rows are training data here, so there is nothing to select on);
     ``resampling`` draws from both.
 
-    The learning-rate schedule spans ``cfg.max_epochs`` epochs as in :func:`fit`, so the first
-    ``n_epochs`` follow the trajectory of the trial being refitted. Stops once
+    The learning-rate schedule spans ``schedule_epochs`` epochs (``None``: ``cfg.max_epochs``),
+    the span of the trial being refitted (:attr:`FitResult.schedule_epochs`), so the first
+    ``n_epochs`` follow its trajectory. Stops once
     ``time.monotonic()`` passes ``deadline`` (checked after every batch). Returns the epochs
     trained whole.
 
@@ -575,7 +616,8 @@ def refit(model: nn.Module, data: TensorSplits, *, task: TaskType, optim: OptimS
     optimizer = make_optimizer(model, optim)
     sampler = EpochSampler(both.y_train, both.d_out, resampling,
                            RowGrowth.for_split(len(data.y_train)))
-    scheduler = make_scheduler(optimizer, optim, sampler.steps(cfg.max_epochs, optim.batch_size))
+    scheduler = make_scheduler(optimizer, optim,
+                               sampler.steps(schedule_epochs or cfg.max_epochs, optim.batch_size))
     loss_fn = make_loss(task, both, class_weighting, optim.label_smoothing).to(
         data.x_train.device)
     epoch = 0

@@ -124,10 +124,10 @@ def run_worker(cfg: SearchConfig, *,
 
 def _check_same_data(plan: SearchPlan) -> None:
     stored = load_study(plan.cfg.storage_url, plan.study_name).user_attrs.get("fingerprint")
-    if stored != plan.dataset.fingerprint:
+    if stored != plan.fingerprint:
         raise StudyMismatchError(
             f"the data at {plan.cfg.csv_path} is not the data study {plan.study_name!r} was made "
-            f"with (fingerprint {plan.dataset.fingerprint}, study has {stored}); give this "
+            f"with (fingerprint {plan.fingerprint}, study has {stored}); give this "
             "worker the same file")
 
 
@@ -163,8 +163,9 @@ def run_workers(plan_or_cfg: SearchPlan | SearchConfig, n_workers: int, *,
     """Run ``n_workers`` local ``automl worker`` processes on one study until its budget is used.
 
     Everything shared is created once, here, before any worker starts. Each worker gets
-    ``threads_per_worker`` torch threads, the URLs through the environment (never on a command
-    line) and its own process group: SIGINT/SIGTERM sent to this process are forwarded once to
+    ``threads_per_worker`` torch threads, what is left of ``--timeout`` (counted from this
+    run's launch), the URLs through the environment (never on a command line) and its own
+    process group: SIGINT/SIGTERM sent to this process are forwarded once to
     every worker, which end their trials cleanly, then this process raises. Afterwards the best
     model is scored on the test split and logged to the parent run, as in ``run_search``.
 
@@ -201,8 +202,11 @@ def _start_worker(plan: SearchPlan, index: int, threads: int) -> subprocess.Pope
            INDEX_ENV: str(index), PARENT_ENV: str(os.getpid())}
     command = [sys.executable, "-m", "automl", "worker", plan.study_name, "--threads",
                str(threads)]
-    if cfg.timeout_s:
-        command += ["--timeout", str(cfg.timeout_s)]
+    if cfg.timeout_s:  # what is left of this run's time: reading the CSV here counted
+        left = max(1.0, cfg.timeout_s - (time.monotonic() - plan.started))
+        command += ["--timeout", f"{left:.1f}"]
+    if cfg.memory_limit_gb:
+        command += ["--memory-limit", str(cfg.memory_limit_gb)]
     return subprocess.Popen(command, env=env, start_new_session=True)
 
 

@@ -124,10 +124,10 @@ def bench(name: str, share: float | None, timeout: float, folder: Path,
                        timeout_s=timeout, seed=0, storage_url=storage, tracking_uri=tracking,
                        threads=threads, train=TrainConfig(device="cpu"))
     plan = prepare_search(cfg)
-    splits = split(load_dataset(csv, TARGET).frame, plan.dataset.schema, seed=cfg.seed,
+    splits = split(load_dataset(csv, TARGET).frame, plan.schema, seed=cfg.seed,
                    val_fraction=plan.validation.val_fraction,
                    test_fraction=plan.validation.test_fraction)  # the search's own split
-    schema = plan.dataset.schema
+    schema = plan.schema
     pos_share = schema.class_counts[schema.positive_code] / sum(schema.class_counts)
     hgb = run_hgb(splits, str(schema.positive_class))
     ours = run_automl(plan, splits)

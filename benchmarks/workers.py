@@ -41,7 +41,7 @@ def trials_per_hour(csv: Path, target: str, trials: int, workers: int, epochs: i
         plan = prepare_search(cfg)
         study = optuna.create_study(study_name="throughput", storage=make_storage(cfg.storage_url),
                                     direction=plan.metric.direction)
-        params = warm_start(TaskType(plan.dataset.schema.task))[0]
+        params = warm_start(TaskType(plan.schema.task))[0]
         for _ in range(trials):
             study.enqueue_trial(params, skip_if_exists=False)
         start = time.perf_counter()

@@ -165,7 +165,7 @@ class Works:
 
 def kinds(**expected: ColumnKind) -> Callable[[SearchPlan], None]:
     def check(plan: SearchPlan) -> None:
-        found = {c.name: c.kind for c in plan.dataset.schema.columns}
+        found = {c.name: c.kind for c in plan.schema.columns}
         assert {k: found.get(k) for k in expected} == expected
 
     return check
@@ -173,7 +173,7 @@ def kinds(**expected: ColumnKind) -> Callable[[SearchPlan], None]:
 
 def rows_and_classes(n_rows: int, classes: tuple[str, ...] | int) -> Callable[[SearchPlan], None]:
     def check(plan: SearchPlan) -> None:
-        schema = plan.dataset.schema
+        schema = plan.schema
         assert schema.n_rows == n_rows
         if isinstance(classes, int):
             assert len(schema.classes) == classes
@@ -189,26 +189,26 @@ def _cp1252(plan: SearchPlan) -> None:
 
 
 def _quoted(plan: SearchPlan) -> None:
-    assert plan.dataset.schema.n_rows == 120
+    assert plan.schema.n_rows == 120
     assert read_csv(plan.cfg.csv_path)[0]["note"].str.contains("\n").all()
 
 
 def _high_cardinality(plan: SearchPlan) -> None:
-    assert plan.dataset.schema.n_rows == 20_000
+    assert plan.schema.n_rows == 20_000
     assert plan.tensors.d_in <= 40  # x + 32 one-hot levels + frequency + flags, not 12k columns
     assert plan.tensors.x_train.element_size() * plan.tensors.x_train.nelement() < 10_000_000
 
 
 def _decimal_comma_numbers(plan: SearchPlan) -> None:
     """A ``;`` file with decimal commas, as European spreadsheets write it: numbers, not text."""
-    schema = plan.dataset.schema
+    schema = plan.schema
     assert schema.task is TaskType.REGRESSION
     assert {c.name: c.kind for c in schema.columns}["x1"] is ColumnKind.NUMERIC
     assert read_csv(plan.cfg.csv_path)[0]["y"].equals(frame()["x1"].mul(3).round(2))
 
 
 def _bool_target(plan: SearchPlan) -> None:
-    assert plan.dataset.schema.classes == ("False", "True")
+    assert plan.schema.classes == ("False", "True")
 
 
 WORKS = [
@@ -304,7 +304,7 @@ WORKS = [
 
 def plan_lines(plan: SearchPlan) -> list[str]:
     """The plan as the CLI shows it, as plain aligned text (column widths vary by case)."""
-    schema = plan.dataset.schema
+    schema = plan.schema
     lines = list(schema.notes)
     lines.append(f"task    {schema.task.value}" + (
         f" ({len(schema.classes)} classes)" if schema.classes else "") +
@@ -600,7 +600,7 @@ def test_shared_dataset_needs_only_the_target(name: str) -> None:
     if not path.exists():
         pytest.skip(f"{name} is not in {SHARED_DATASETS}")
     plan = prepare_search(SearchConfig(csv_path=path, target=SHARED[name]))
-    schema = plan.dataset.schema
+    schema = plan.schema
     expected = {"california_housing.csv": TaskType.REGRESSION, "diamonds.csv": TaskType.REGRESSION,
                 "covertype_kaggle15k.csv": TaskType.MULTICLASS}.get(name, TaskType.BINARY)
     assert schema.task is expected

@@ -54,7 +54,7 @@ class Finished:
     def val_rows(self) -> pd.DataFrame:
         cfg = self.cfg
         frame = load_dataset(cfg.csv_path, cfg.target).frame
-        return split(frame, self.plan.dataset.schema, seed=cfg.seed,
+        return split(frame, self.plan.schema, seed=cfg.seed,
                      val_fraction=self.plan.validation.val_fraction,
                      test_fraction=self.plan.validation.test_fraction).val
 
@@ -90,7 +90,7 @@ def test_predict_equals_the_models_own_validation_predictions(finish: Callable[[
 
     bundle, source = load_model(done.cfg.storage_url, done.cfg.study_name, trial=int(best),
                                 tracking_uri=done.cfg.tracking_uri)
-    schema = done.plan.dataset.schema
+    schema = done.plan.schema
     raw = predict_raw(bundle.network, done.plan.tensors.x_val)
     assert len(got) == len(val)
     if schema.task.is_classification:

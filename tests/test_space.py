@@ -170,11 +170,14 @@ def test_version_1_params_still_rebuild(weighting: str) -> None:
     assert params_from_dict(dict(BASE), TaskType.REGRESSION).resampling.kind == "none"
 
 
-@pytest.mark.parametrize("task", list(TaskType))
-def test_warm_start_configurations_are_valid(task: TaskType) -> None:
+@pytest.mark.parametrize(("task", "min_batch_size"), [
+    *((task, 0) for task in TaskType), (TaskType.BINARY, 512)])
+def test_warm_start_configurations_are_valid(task: TaskType, min_batch_size: int) -> None:
     """Each is a complete point of the space (no parameter left over or missing), and the warm
-    start holds every family's published defaults."""
-    starts = warm_start(task)
+    start holds every family's published defaults; a study whose rows grow raises their
+    batches to its least."""
+    starts = warm_start(task, min_batch_size=min_batch_size)
+    assert min(p["batch_size"] for p in starts) == (min_batch_size or 64)
     for params in starts:
         study = optuna.create_study()
         study.enqueue_trial(params)

@@ -29,7 +29,7 @@ from automl.plan import prepare_search
 from automl.queries import resume_config
 from automl.session import FinalStep, SearchSummary, run_search
 from automl.storage import fail_stale, load_study, make_storage
-from automl.strategy import first_prunable_step, open_study, start_study
+from automl.strategy import HALVING_FIRST_RUNG, first_prunable_step, open_study, start_study
 from automl.train import EpochLog, StopReason
 
 SearchCfg = Callable[..., SearchConfig]
@@ -166,12 +166,27 @@ def test_the_pruner_is_asked_from_the_first_step_at_which_it_can_prune_and_decid
 
 @pytest.mark.parametrize(("kind", "expected"), [
     (PrunerKind.MEDIAN, [None, None, 1, 1]), (PrunerKind.PATIENT, [None, None, 1, 1]),
-    (PrunerKind.HYPERBAND, [1, 1, 1, 1]), (PrunerKind.NONE, [None] * 4)])
+    (PrunerKind.HYPERBAND, [1, 1, 1, 1]), (PrunerKind.HALVING, [1, 1, 1, 1]),
+    (PrunerKind.NONE, [None] * 4)])
 def test_median_pruners_cannot_prune_a_trial_started_before_their_start_up_trials(
         search_cfg: SearchCfg, kind: PrunerKind, expected: list[int | None]) -> None:
     cfg = search_cfg(pruner=kind, n_startup_trials=2, n_warmup_epochs=1)
     assert [first_prunable_step(cfg, n) for n in range(4)] == expected
     assert first_prunable_step(cfg) == expected[-1]
+
+
+def test_successive_halving_prunes_from_the_first_trials_before_any_is_complete(
+        search_cfg: SearchCfg) -> None:
+    """A study whose rows grow has long trials: its pruner must not wait for complete ones.
+    A trial below a running one at the first rung is pruned there; one above goes on."""
+    study = open_study(search_cfg(pruner=PrunerKind.HALVING), "halving", "maximize")
+    leader, worse, better = study.ask(), study.ask(), study.ask()
+    for epoch in range(HALVING_FIRST_RUNG + 1):
+        for trial, score in ((leader, 0.8), (worse, 0.7), (better, 0.9)):
+            trial.report(score, epoch)
+    assert not leader.should_prune()  # the first at its rung
+    assert worse.should_prune() and not better.should_prune()
+    assert not study.get_trials(states=(TrialState.COMPLETE,))
 
 
 def test_a_search_asks_the_pruner_only_once_it_can_prune(

@@ -25,6 +25,7 @@ from automl.train import (
     OptimSpec,
     Resampling,
     RowGrowth,
+    ScheduleClock,
     StopReason,
     TrainingRows,
     class_weights,
@@ -270,6 +271,38 @@ def test_warm_up_and_flat_schedules_shape_the_rate(schedule: str, expected: list
         optimizer.step()
         scheduler.step()
     assert rates == pytest.approx(expected, abs=0.02)
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "flat_cosine", "warmup_cosine"])
+def test_a_deadline_anneals_the_rate_by_then_however_few_steps_were_taken(
+        schedule: str) -> None:
+    """A trial cut by its time limit ends annealed (its best weights come from a low rate),
+    not at the rate of the first tenth of a schedule sized for ``max_epochs``."""
+    now = [0.0]
+    model = torch.nn.Linear(2, 1)
+    spec = OptimSpec(schedule=schedule, lr=0.1)  # type: ignore[arg-type]
+    optimizer = make_optimizer(model, spec)
+    clock = ScheduleClock(10_000, deadline=100.0, now=lambda: now[0])
+    scheduler = make_scheduler(optimizer, spec, 10_000, clock)
+    assert scheduler is not None
+    rates = []
+    for step in range(50):  # 50 steps of 10,000: by steps alone the rate barely moves
+        now[0] = 2.0 * (step + 1)
+        optimizer.step()
+        scheduler.step()
+        rates.append(optimizer.param_groups[0]["lr"] / 0.1)
+    assert rates[-1] == pytest.approx(0.0, abs=1e-6) and clock.led_by_time
+    assert rates[len(rates) * 3 // 4] < 0.5
+    assert ScheduleClock(10, deadline=None).step(3) == 3
+
+
+def test_fit_records_the_span_its_schedule_had(one_torch_thread: None) -> None:
+    data = _splits(TaskType.BINARY, n_train=64)
+    cfg = TrainConfig(max_epochs=6, patience=6, device="cpu")
+    free = fit(build_model(MLPSpec(n_blocks=1, d_block=8), data.d_in, data.d_out), data,
+               task=TaskType.BINARY, metric=primary_metric(TaskType.BINARY, "roc_auc"),
+               optim=OptimSpec(schedule="cosine", batch_size=16), cfg=cfg)
+    assert free.schedule_epochs == 6  # no deadline: the schedule spans max_epochs
 
 
 def test_label_smoothing_moves_the_classification_loss_only() -> None:

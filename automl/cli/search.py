@@ -15,6 +15,7 @@ from rich.table import Table
 from automl import workers
 from automl.cli.common import (
     DebugOpt,
+    MemoryOpt,
     StorageOpt,
     TrackingOpt,
     app,
@@ -44,6 +45,7 @@ from automl.queries import StudyReport, network_label, optimizer_label, resume_c
 from automl.session import FinalStep, SearchSummary, run_search
 from automl.session import Progress as SearchProgress
 from automl.stores import mask
+from automl.train import GROW_ABOVE_ROWS
 
 
 @app.command()
@@ -89,8 +91,10 @@ def search(
              f"cross-validating a table that would leave under {MIN_TEST_ROWS} test rows]."),
     sampler: SamplerKind = typer.Option(search_default("sampler"), "--sampler",
                                         help="Optuna sampler."),
-    pruner: PrunerKind = typer.Option(search_default("pruner"), "--pruner",
-                                      help="Optuna pruner."),
+    pruner: PrunerKind | None = typer.Option(
+        None, "--pruner",
+        help=f"Optuna pruner [default: halving for a table whose rows grow (more than "
+             f"{GROW_ABOVE_ROWS:,} training rows), else median]."),
     max_epochs: int = typer.Option(train_default("max_epochs"), "--max-epochs",
                                    help="Upper bound on epochs per trial."),
     patience: int = typer.Option(train_default("patience"), "--patience",
@@ -100,6 +104,7 @@ def search(
         help="A trial ends after the first batch past this many seconds (0: no limit)."),
     device: str = typer.Option(train_default("device"), "--device", help="auto, cpu or cuda."),
     threads: int | None = typer.Option(None, "--threads", help="torch threads [default: all]."),
+    memory_limit: float | None = MemoryOpt,
     storage: str | None = StorageOpt,
     tracking_uri: str | None = TrackingOpt,
     experiment: str | None = typer.Option(None, "--experiment",
@@ -116,7 +121,8 @@ def search(
             timeout_s=timeout, seed=seed, task=task, metric=metric,
             positive_class=positive_class, threshold_metric=threshold_metric, folds=folds,
             test_fraction=test_fraction, families=_families(families),
-            sampler=sampler, pruner=pruner, threads=threads, experiment_name=experiment,
+            sampler=sampler, pruner=pruner, threads=threads, memory_limit_gb=memory_limit,
+            experiment_name=experiment,
             storage_url=storage or default_storage(),
             tracking_uri=tracking_uri or default_tracking_uri(),
             train=TrainConfig(max_epochs=max_epochs, patience=patience, device=device,
@@ -135,12 +141,14 @@ def resume(
     tracking_uri: str | None = TrackingOpt,
     n_workers: int = typer.Option(1, "--workers", "-w", min=1,
                                   help="Local worker processes on the study."),
+    memory_limit: float | None = MemoryOpt,
     debug: bool = DebugOpt,
 ) -> None:
     """Continue a study with its stored data, split and settings, up to its budget."""
     with user_errors(debug):
         cfg = resume_config(storage or default_storage(), study, n_trials=n_trials,
-                                    timeout_s=timeout, tracking_uri=tracking_uri)
+                            timeout_s=timeout, tracking_uri=tracking_uri,
+                            memory_limit_gb=memory_limit)
         _run(cfg, n_workers)
 
 
@@ -150,6 +158,7 @@ def worker(
     threads: int | None = typer.Option(None, "--threads", help="torch threads [default: all]."),
     timeout: float | None = typer.Option(None, "--timeout",
                                          help="Wall-clock seconds for this worker."),
+    memory_limit: float | None = MemoryOpt,
     storage: str | None = StorageOpt,
     tracking_uri: str | None = TrackingOpt,
     debug: bool = DebugOpt,
@@ -158,7 +167,8 @@ def worker(
     with user_errors(debug), workers.interrupts_end_trials():
         quiet_libraries()
         cfg = workers.worker_config(storage or default_storage(), study, threads=threads,
-                                    timeout_s=timeout, tracking_uri=tracking_uri)
+                                    timeout_s=timeout, tracking_uri=tracking_uri,
+                                    memory_limit_gb=memory_limit)
         me = f"worker {os.getpid()}"
         out.print(f"{me} joins study {study!r} in {mask(cfg.storage_url)}, budget "
                   f"{budget_text(cfg)}, data {cfg.csv_path}", soft_wrap=True)
@@ -195,12 +205,12 @@ def _run(cfg: SearchConfig, n_workers: int = 1) -> None:
 
 
 def _render_plan(plan: SearchPlan) -> None:
-    schema, cfg, t = plan.dataset.schema, plan.cfg, plan.tensors
+    schema, cfg, t = plan.schema, plan.cfg, plan.tensors
     classes = f" ({len(schema.classes)} classes)" if schema.classes else ""
     if schema.positive_class is not None:
         classes = f" (positive class {schema.positive_class!r})"
     out.print(f"data    {cfg.csv_path}: {schema.n_rows:,} rows, {len(schema.columns)} features,"
-              f" fingerprint {plan.dataset.fingerprint}")
+              f" fingerprint {plan.fingerprint}")
     if schema.n_missing_target:
         out.print(f"        dropped {schema.n_missing_target:,} rows with no target value")
     for note in schema.notes:
@@ -227,7 +237,7 @@ def _render_plan(plan: SearchPlan) -> None:
 
 def _render_balance(plan: SearchPlan) -> None:
     """The class balance; under :data:`IMBALANCED_SHARE`, which metric drives the study and why."""
-    schema, cfg = plan.dataset.schema, plan.cfg
+    schema, cfg = plan.schema, plan.cfg
     if not schema.class_counts:
         return
     total = sum(schema.class_counts)
