@@ -133,9 +133,10 @@ class Preprocessor:
             continuous.extend(cont)
             binary.extend(bits)
         columns = [getattr(c, s) for s in self.scalings for c in continuous] + binary
-        if not columns:
-            return np.zeros((len(frame), 0), dtype=np.float32)
-        return np.column_stack(columns).astype(np.float32, copy=False)
+        matrix = np.empty((len(frame), len(columns)), dtype=np.float32)  # no float64 copy
+        for j, column in enumerate(columns):
+            matrix[:, j] = column
+        return matrix
 
     @property
     def n_num(self) -> int:

@@ -334,17 +334,19 @@ def _cached(cfg: SearchConfig) -> Prepared | None:
 def _prepare(cfg: SearchConfig) -> Prepared:
     """Read the CSV, split it, draw the folds and fit the preprocessing."""
     dataset = load_dataset(cfg.csv_path, cfg.target, cfg.task, cfg.positive_class)
-    schema = dataset.schema
-    validation = _validation(cfg, len(dataset.frame), schema)
-    splits = split(dataset.frame, schema, seed=cfg.seed,
+    schema, fingerprint, frame = dataset.schema, dataset.fingerprint, dataset.frame
+    columns, n_rows = tuple(frame.columns), len(frame)
+    del dataset
+    validation = _validation(cfg, n_rows, schema)
+    splits = split(frame, schema, seed=cfg.seed,
                    val_fraction=0.0 if validation.cross_validated else validation.val_fraction,
                    test_fraction=validation.test_fraction)
+    del frame  # the splits hold the rows now: a big table's parsed copy goes here
     folds = Folds.draw(encode_target(splits.train[schema.target], schema), validation.folds,
                        cfg.seed, stratify=schema.task.is_classification
                        ) if validation.cross_validated else None
     preprocessor = Preprocessor(schema).fit(splits.train)
-    tensors = preprocessor.tensors(splits)  # the frames, a big table's largest copy, end here
-    return Prepared(schema=schema, fingerprint=dataset.fingerprint,
-                    columns=tuple(dataset.frame.columns), n_rows=len(dataset.frame),
+    tensors = preprocessor.tensors(splits)
+    return Prepared(schema=schema, fingerprint=fingerprint, columns=columns, n_rows=n_rows,
                     validation=validation, folds=folds, preprocessor=preprocessor,
                     tensors=tensors)

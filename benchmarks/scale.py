@@ -11,7 +11,9 @@ ceiling any model can reach.
 ``--timeout``); the script records the wall time from launch to the first finished trial, the
 trials finished, the peak resident memory of the whole process tree (``/proc``, sampled every
 0.2 s), the final model's ROC-AUC on the test rows (``automl predict``), and HistGradientBoosting
-with default parameters on the same rows for orientation.
+with default parameters on the same rows for orientation. Then, in fresh processes, the seconds
+a continuation of the study (``resume``, a worker) takes to prepare its data: from the CSV, and
+from the cache the search saved (:mod:`automl.cache`; nan for a table too small to cache).
 
 Usage: ``.venv/bin/python benchmarks/scale.py --rows 1000000 --timeout 900 [--seed 0]
 [--keep DIR]``; prints one Markdown table row (and ``--output`` appends it to a file).
@@ -130,6 +132,8 @@ class Result:
     bayes_auc: float
     hgb_auc: float
     hgb_seconds: float
+    read_seconds: float = float("nan")  # a continuation preparing the data from the CSV
+    cached_seconds: float = float("nan")  # ... and from the study's cache (nan: no entry)
 
 
 def run(rows: int, timeout: float, seed: int, folder: Path) -> Result:
@@ -161,6 +165,8 @@ def run(rows: int, timeout: float, seed: int, folder: Path) -> Result:
     subprocess.run([*cli, "predict", "scale", str(test_csv), "-o", str(out), *stores],
                    check=True, capture_output=True)
     proba = pd.read_csv(out)["proba_1"]
+    read_s, _ = prepare_seconds(folder, cached=False)
+    cached_s, cached = prepare_seconds(folder, cached=True)
     hgb_start = time.monotonic()
     train = pd.read_csv(train_csv, nrows=min(rows, 1_000_000))
     x_train, x_test = hgb_features(train), hgb_features(test, train)
@@ -172,7 +178,36 @@ def run(rows: int, timeout: float, seed: int, folder: Path) -> Result:
                   pruned=sum(t.state.name == "PRUNED" for t in finished), peak_rss=peak,
                   test_auc=roc_auc_score(test[TARGET], proba),
                   bayes_auc=roc_auc_score(test[TARGET], logit),
-                  hgb_auc=hgb_auc, hgb_seconds=time.monotonic() - hgb_start)
+                  hgb_auc=hgb_auc, hgb_seconds=time.monotonic() - hgb_start,
+                  read_seconds=read_s, cached_seconds=cached_s if cached else float("nan"))
+
+
+_PREPARE = """
+import dataclasses, json, os, resource, sys, time
+from automl.plan import prepare_search
+from automl.queries import resume_config
+folder, cached = sys.argv[1], sys.argv[2] == "1"
+cfg = resume_config(f"sqlite:///{folder}/optuna.db", "scale", timeout_s=60.0)
+if not cached:  # a storage URL with no cache beside it
+    os.makedirs(f"{folder}/elsewhere", exist_ok=True)
+    cfg = dataclasses.replace(cfg, storage_url=f"sqlite:///{folder}/elsewhere/none.db")
+started = time.monotonic()
+plan = prepare_search(cfg)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps([time.monotonic() - started, plan.cached, peak]))
+"""
+
+
+def prepare_seconds(folder: Path, *, cached: bool) -> tuple[float, bool]:
+    """Seconds a continuation of the study (``resume``, a worker) takes to prepare its data, in
+    a fresh process, from the CSV or from the study's cache; and whether the cache was used.
+    The process's peak resident memory is printed to stderr."""
+    done = subprocess.run([sys.executable, "-c", _PREPARE, str(folder), "1" if cached else "0"],
+                          check=True, capture_output=True, text=True)
+    seconds, used, peak = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"prepared from the {'cache' if used else 'CSV'} in {seconds:.1f} s, peak RSS "
+          f"{peak / 2**30:.2f} GiB", file=sys.stderr, flush=True)
+    return float(seconds), bool(used)
 
 
 def hgb_features(frame: pd.DataFrame, train: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -187,15 +222,16 @@ def hgb_features(frame: pd.DataFrame, train: pd.DataFrame | None = None) -> pd.D
 
 
 HEADER = ("| rows | --timeout | wall | first trial finished | trials (complete/pruned) | "
-          "peak RSS | test ROC-AUC | Bayes ROC-AUC | gap | HGB (≤ 1M rows) |\n"
-          "|---|---|---|---|---|---|---|---|---|---|")
+          "peak RSS | test ROC-AUC | Bayes ROC-AUC | gap | HGB (≤ 1M rows) | "
+          "continuation's data: CSV / cache |\n|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 def row(r: Result) -> str:
     return (f"| {r.rows:,} | {r.timeout:g} s | {r.wall:.0f} s | {r.first_trial:.0f} s | "
             f"{r.complete + r.pruned} ({r.complete}/{r.pruned}) | {r.peak_rss / 2**30:.2f} GiB | "
             f"{r.test_auc:.4f} | {r.bayes_auc:.4f} | {r.bayes_auc - r.test_auc:.4f} | "
-            f"{r.hgb_auc:.4f} ({r.hgb_seconds:.0f} s) |")
+            f"{r.hgb_auc:.4f} ({r.hgb_seconds:.0f} s) | {r.read_seconds:.1f} s / "
+            f"{r.cached_seconds:.1f} s |")
 
 
 def main(argv: list[str] | None = None) -> Result:
