@@ -31,6 +31,7 @@ from automl.config import (
 )
 from automl.errors import AutoMLError, ConfigError
 from automl.interrupts import FinalStepInterrupted
+from automl.memory import MARGIN
 from automl.storage import is_lost_connection
 from automl.workers import exit_code
 
@@ -49,8 +50,9 @@ TrackingOpt = typer.Option(None, "--tracking-uri", envvar=TRACKING_ENV, show_env
 #: Config fields whose CLI option has another name (others: ``n_trials`` → ``--n-trials``).
 _FIELD_OPTIONS = {"timeout_s": "timeout", "storage_url": "storage", "experiment_name": "experiment"}
 MemoryOpt = typer.Option(None, "--memory-limit", min=0.01,
-                         help="GiB this process may use; a trial estimated to need more than "
-                              "80% of what is left is skipped [default: the free memory].")
+                         help=f"GiB this process may use; a trial estimated to need more than "
+                              f"{MARGIN:.0%} of what is left is skipped [default: the free "
+                              "memory].")
 DebugOpt = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors.")
 JsonOpt = typer.Option(False, "--json", help="Print JSON (stable format, see README).")
 
