@@ -101,32 +101,32 @@ def load(root: Path, source: Source) -> Prepared | None:
     ``None`` when there is none, it was made for other settings or it cannot be read."""
     folder = root / source.key()
     meta = _stored(folder)
-    if not meta:
-        return None
-    schema = Schema.from_dict(meta["preprocessor"]["schema"])
-    if not source.fits(meta["made_for"], schema):
-        return None
     try:
+        schema = Schema.from_dict(meta["preprocessor"]["schema"])
+        if not source.fits(meta["made_for"], schema):
+            return None
         arrays = {name: torch.from_numpy(np.load(folder / f"{name}.npy", mmap_mode="c"))
                   for name in _TENSORS}
-    except (OSError, ValueError):
+        return Prepared(
+            schema=schema, fingerprint=meta["fingerprint"], columns=tuple(meta["columns"]),
+            n_rows=meta["n_rows"], validation=Validation(**meta["validation"]),
+            folds=Folds.decode(meta["folds"]) if meta["folds"] else None,
+            preprocessor=Preprocessor.from_dict(meta["preprocessor"]),
+            tensors=TensorSplits(**arrays, **meta["tensors"]))
+    except (OSError, ValueError, KeyError, TypeError):  # none, or not one this code wrote
         return None
-    return Prepared(
-        schema=schema,
-        fingerprint=meta["fingerprint"], columns=tuple(meta["columns"]),
-        n_rows=meta["n_rows"], validation=Validation(**meta["validation"]),
-        folds=Folds.decode(meta["folds"]) if meta["folds"] else None,
-        preprocessor=Preprocessor.from_dict(meta["preprocessor"]),
-        tensors=TensorSplits(**arrays, **meta["tensors"]))
 
 
 def save(root: Path, source: Source, prepared: Prepared) -> Path:
     """Write ``prepared`` as the entry of ``source`` (one made for the same settings is kept)
-    and remove the entries of earlier versions of the same file; returns the entry's folder."""
+    and remove the entries of earlier versions of the same file; returns the entry's folder.
+
+    Raises:
+        OSError: the cache folder cannot be made.
+    """
     root.mkdir(parents=True, exist_ok=True)
     folder = root / source.key()
-    meta = _stored(folder)
-    if not meta or not source.fits(meta["made_for"], prepared.schema):
+    if not _made_for(_stored(folder), source, prepared.schema):
         shutil.rmtree(folder, ignore_errors=True)
         _write(root, folder, _meta(source, prepared), prepared.tensors)
     for other in root.iterdir():
@@ -160,6 +160,14 @@ def _write(root: Path, folder: Path, meta: dict[str, Any], tensors: TensorSplits
         os.rename(tmp, folder)
     except OSError:  # another process saved it first, or the disk is full: no entry is fine
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _made_for(meta: dict[str, Any], source: Source, schema: Schema) -> bool:
+    """Whether an entry's ``meta`` says it serves ``source`` (a damaged one: no)."""
+    try:
+        return source.fits(meta["made_for"], schema)
+    except (KeyError, TypeError):
+        return False
 
 
 def _stored(folder: Path) -> dict[str, Any]:

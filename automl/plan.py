@@ -10,6 +10,7 @@ attrs (:meth:`StudySettings.to_attrs`), read back by ``resume``, ``worker`` and 
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import time
@@ -31,6 +32,8 @@ from automl.space import SPACE_VERSION, check_families
 from automl.stores import cache_folder, check_sqlite, check_url
 from automl.threshold import ThresholdMetric
 from automl.train import RowGrowth
+
+log = logging.getLogger(__name__)
 
 #: The settings a continued study must share with its first run (its data, split, folds and
 #: space).
@@ -189,8 +192,13 @@ class SearchPlan:
     def keep_data(self) -> None:
         """Save the prepared data in the cache, for a table big enough (see :mod:`automl.cache`)
         that was read from its CSV; later runs on the study map it instead."""
-        if not self.cached and len(self.tensors.y_train) > cache.CACHE_ABOVE_ROWS:
-            cache.save(cache_folder(self.cfg.storage_url), _source(self.cfg), self.data)
+        if self.cached or len(self.tensors.y_train) <= cache.CACHE_ABOVE_ROWS:
+            return
+        folder = cache_folder(self.cfg.storage_url)
+        try:
+            cache.save(folder, _source(self.cfg), self.data)
+        except OSError as exc:  # a cache only saves time: the search goes on without one
+            log.warning("could not cache the prepared data in %s (%s)", folder, exc)
 
     @property
     def task(self) -> TaskType:

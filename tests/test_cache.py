@@ -89,7 +89,19 @@ def test_a_small_table_is_not_cached(config: SearchConfig,
     assert not _cache(config).exists()
 
 
-def test_a_damaged_entry_is_read_past(config: SearchConfig) -> None:
+@pytest.mark.parametrize(("file", "content"), [("x_train.npy", "not an array"),
+                                               ("meta.json", '{"made_for": {}}'),
+                                               ("meta.json", "[1, 2")])
+def test_a_damaged_entry_is_read_past(config: SearchConfig, file: str, content: str) -> None:
     prepare_search(config).keep_data()
-    (_entries(config)[0] / "x_train.npy").write_bytes(b"not an array")
+    (_entries(config)[0] / file).write_text(content)
+    assert not prepare_search(config).cached
+
+
+def test_a_cache_that_cannot_be_written_leaves_the_search_going(
+        config: SearchConfig, caplog: pytest.LogCaptureFixture) -> None:
+    _cache(config).parent.mkdir(parents=True)
+    _cache(config).write_text("a file where the cache folder would be")
+    prepare_search(config).keep_data()  # no error: the cache only saves time
+    assert "could not cache the prepared data" in caplog.text
     assert not prepare_search(config).cached
