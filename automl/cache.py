@@ -35,9 +35,11 @@ import torch
 from automl.data import Schema
 from automl.features import Preprocessor, TensorSplits
 from automl.folds import Folds, Validation
+from automl.train import GROW_ABOVE_ROWS
 
-#: Tables of more training rows than this are cached (reading them costs more than mapping).
-CACHE_ABOVE_ROWS = 100_000
+#: Tables of more training rows than this are cached: those whose rows grow (reading them
+#: costs more than mapping).
+CACHE_ABOVE_ROWS = GROW_ABOVE_ROWS
 #: Bump when an entry's layout changes: older entries are then never found.
 CACHE_VERSION = 1
 _TENSORS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
@@ -129,9 +131,10 @@ def save(root: Path, source: Source, prepared: Prepared) -> Path:
     if not _made_for(_stored(folder), source, prepared.schema):
         shutil.rmtree(folder, ignore_errors=True)
         _write(root, folder, _meta(source, prepared), prepared.tensors)
+    path, stamp = source.data_path, source.stamp()
     for other in root.iterdir():
         stored = _stored(other)
-        if stored.get("data_path") == source.data_path and stored.get("stamp") != source.stamp():
+        if stored.get("data_path") == path and stored.get("stamp") != stamp:
             shutil.rmtree(other, ignore_errors=True)
     return folder
 

@@ -39,21 +39,27 @@ def test_a_memory_limit_leaves_what_this_process_does_not_use() -> None:
     assert 0 < free_bytes() < 2**62
 
 
+def _search(tmp_path: Path, tracking_uri: str, n_trials: int,
+            memory_limit_gb: float) -> tuple[str, optuna.Study]:
+    """A short search of a 200-row CSV under ``memory_limit_gb``: its name and study."""
+    cfg = SearchConfig(csv_path=write_csv(tmp_path / "d.csv", n_rows=200), target="y",
+                       n_trials=n_trials, folds=1, storage_url=f"sqlite:///{tmp_path}/o.db",
+                       tracking_uri=tracking_uri, memory_limit_gb=memory_limit_gb, threads=1,
+                       train=TrainConfig(max_epochs=2, device="cpu"))
+    name = run_search(prepare_search(cfg)).study_name
+    return name, optuna.load_study(study_name=name, storage=cfg.storage_url)
+
+
 def test_the_guard_skips_what_cannot_fit_and_says_so_in_both_records(
         tmp_path: Path, tmp_tracking_uri: str) -> None:
     """With less room than any network needs, no trial trains: each ends pruned, with the
     reason in its Optuna attrs and its MLflow run; the search itself ends normally."""
-    cfg = SearchConfig(csv_path=write_csv(tmp_path / "d.csv", n_rows=200), target="y",
-                       n_trials=2, folds=1, storage_url=f"sqlite:///{tmp_path}/o.db",
-                       tracking_uri=tmp_tracking_uri, memory_limit_gb=0.01, threads=1,
-                       train=TrainConfig(max_epochs=2, device="cpu"))
-    summary = run_search(prepare_search(cfg))
-    study = optuna.load_study(study_name=summary.study_name, storage=cfg.storage_url)
+    name, study = _search(tmp_path, tmp_tracking_uri, n_trials=2, memory_limit_gb=0.01)
     assert [t.state for t in study.trials] == [TrialState.PRUNED] * 2
     assert all("--memory-limit 0.01" in t.user_attrs[MEMORY] for t in study.trials)
     assert not any(t.intermediate_values for t in study.trials)  # nothing was trained
     client = MlflowClient(tmp_tracking_uri)
-    experiment = client.get_experiment_by_name(summary.study_name)
+    experiment = client.get_experiment_by_name(name)
     trial_runs = client.search_runs([experiment.experiment_id], "tags.`automl.role` = 'trial'")
     assert len(trial_runs) == 2 and all(
         run.data.tags["automl.state"] == "PRUNED" and run.data.metrics["memory_need_gib"] > 0
@@ -61,11 +67,6 @@ def test_the_guard_skips_what_cannot_fit_and_says_so_in_both_records(
 
 
 def test_a_generous_limit_trains_as_before(tmp_path: Path, tmp_tracking_uri: str) -> None:
-    cfg = SearchConfig(csv_path=write_csv(tmp_path / "d.csv", n_rows=200), target="y",
-                       n_trials=1, folds=1, storage_url=f"sqlite:///{tmp_path}/o.db",
-                       tracking_uri=tmp_tracking_uri, memory_limit_gb=64.0, threads=1,
-                       train=TrainConfig(max_epochs=2, device="cpu"))
-    summary = run_search(prepare_search(cfg))
-    study = optuna.load_study(study_name=summary.study_name, storage=cfg.storage_url)
+    _, study = _search(tmp_path, tmp_tracking_uri, n_trials=1, memory_limit_gb=64.0)
     trial = study.trials[0]
     assert trial.state is TrialState.COMPLETE and MEMORY not in trial.user_attrs
