@@ -155,6 +155,7 @@ def save_bundle(bundle: ModelBundle, path: Path) -> Path:
         "format": BUNDLE_FORMAT, "spec": bundle.spec.to_dict(), "d_in": bundle.d_in,
         "d_out": _d_out(bundle), "n_num": bundle.preprocessor.n_num,
         "n_scalings": bundle.preprocessor.n_scalings,
+        "cardinalities": list(bundle.preprocessor.cardinalities),
         "preprocessor": bundle.preprocessor.to_dict(), "metadata": bundle.metadata}
     if bundle.threshold is not None:
         document["threshold"] = bundle.threshold
@@ -188,7 +189,8 @@ def _load_network(folder: Path, spec: ModelSpec, document: dict[str, Any], file:
     if not re.fullmatch(r"weights(_\d+)?\.pt", file):
         raise DataError(f"{folder}: member weights file {file!r} is not a bundle file name")
     network = build_model(spec, document["d_in"], document["d_out"], document["n_num"],
-                          document.get("n_scalings", 1), bins=bins)
+                          document.get("n_scalings", 1), bins=bins,
+                          cardinalities=tuple(document.get("cardinalities", ())))
     state = torch.load(folder / file, map_location=device, weights_only=True)
     network.load_state_dict(_upgraded(state))
     return network.to(device).eval()

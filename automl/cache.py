@@ -41,7 +41,7 @@ from automl.train import GROW_ABOVE_ROWS
 #: costs more than mapping).
 CACHE_ABOVE_ROWS = GROW_ABOVE_ROWS
 #: Bump when an entry's layout changes: older entries are then never found.
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: categoricals of many levels as level codes (embedded)
 _TENSORS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
 _META = "meta.json"
 
@@ -114,7 +114,8 @@ def load(root: Path, source: Source) -> Prepared | None:
             n_rows=meta["n_rows"], validation=Validation(**meta["validation"]),
             folds=Folds.decode(meta["folds"]) if meta["folds"] else None,
             preprocessor=Preprocessor.from_dict(meta["preprocessor"]),
-            tensors=TensorSplits(**arrays, **meta["tensors"]))
+            tensors=TensorSplits(**arrays, **(meta["tensors"] | {"cardinalities": tuple(
+                meta["tensors"]["cardinalities"])})))
     except (OSError, ValueError, KeyError, TypeError):  # none, or not one this code wrote
         return None
 

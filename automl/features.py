@@ -4,10 +4,12 @@
 columns and date parts; the frequency of high-cardinality levels), once per scaling of
 :data:`~automl.config.SCALINGS` (a block mapped to a normal distribution by the training
 quantiles, then a block robust-scaled and smooth-clipped), then 0/1 features (booleans, one-hot
-levels, missing indicators). Each network reads one of the continuous blocks: the scaling is
-searched per trial. Each used column has one fitted encoder, by kind: :class:`NumericEncoder`,
-:class:`DatetimeEncoder`, :class:`BooleanEncoder`, :class:`CategoricalEncoder`. Their whole state
-is plain JSON (:meth:`Preprocessor.to_dict`), so a saved model loads without unpickling code.
+levels, missing indicators), then one level code per categorical column of more than
+:data:`MAX_ONEHOT_LEVELS` levels, which the networks embed. Each network reads one of the
+continuous blocks: the scaling is searched per trial. Each used column has one fitted encoder,
+by kind: :class:`NumericEncoder`, :class:`DatetimeEncoder`, :class:`BooleanEncoder`,
+:class:`CategoricalEncoder`. Their whole state is plain JSON (:meth:`Preprocessor.to_dict`),
+so a saved model loads without unpickling code.
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ from automl.data import ColumnKind, Schema, Splits, encode_target
 from automl.errors import DataError
 
 MAX_ONEHOT_LEVELS = 32
+#: A categorical column of more levels is embedded instead: its levels seen at least
+#: :data:`MIN_EMBEDDED_COUNT` times in training, the :data:`MAX_EMBEDDED_LEVELS` most frequent
+#: (code 0 stands for every other level, unseen ones included).
+MIN_EMBEDDED_COUNT = 2
+MAX_EMBEDDED_LEVELS = 10_000
 N_QUANTILES = 1000
 LOG_TARGET_SKEW = 1.0  # a non-negative regression target more skewed than this is log1p'd
 _LOG_TARGET_MAX = 700.0  # log-space ceiling when decoding: expm1 stays finite in float64
@@ -43,8 +50,9 @@ class TensorSplits:
     The ``d_in`` features start with ``n_scalings`` blocks of ``n_num`` continuous features
     (candidates for numeric embeddings; one block per scaling of
     :data:`~automl.config.SCALINGS`, or one quantile block for models saved before there were
-    two), then the 0/1 features. ``positive`` is the class code of a binary target's positive
-    class (1 otherwise).
+    two), then the 0/1 features, then one level code (a whole number stored as float32) per
+    embedded categorical, whose code counts ``cardinalities`` lists. ``positive`` is the class
+    code of a binary target's positive class (1 otherwise).
     """
 
     x_train: torch.Tensor
@@ -61,6 +69,7 @@ class TensorSplits:
     target_log: bool = False
     positive: int = 1
     n_scalings: int = 1
+    cardinalities: tuple[int, ...] = ()
 
     def to(self, device: torch.device | str) -> TensorSplits:
         """The same splits on ``device``."""
@@ -127,12 +136,14 @@ class Preprocessor:
             raise DataError(f"missing feature column(s) {', '.join(map(repr, missing))}; "
                             "the CSV needs every column the model was trained on")
         continuous: list[Scaled] = []
-        binary: list[np.ndarray] = []
+        rest: list[np.ndarray] = []
+        codes: list[np.ndarray] = []
         for name, encoder in self.state.items():
-            cont, bits = encoder.transform(frame[name])
-            continuous.extend(cont)
-            binary.extend(bits)
-        columns = [getattr(c, s) for s in self.scalings for c in continuous] + binary
+            encoded = encoder.transform(frame[name])
+            continuous.extend(encoded.continuous)
+            rest.extend(encoded.binary)
+            codes.extend(encoded.codes)
+        columns = [getattr(c, s) for s in self.scalings for c in continuous] + rest + codes
         matrix = np.empty((len(frame), len(columns)), dtype=np.float32)  # no float64 copy
         for j, column in enumerate(columns):
             matrix[:, j] = column
@@ -142,6 +153,12 @@ class Preprocessor:
     def n_num(self) -> int:
         """How many continuous features each scaling's block holds."""
         return sum(encoder.n_continuous for encoder in self.state.values())
+
+    @property
+    def cardinalities(self) -> tuple[int, ...]:
+        """How many codes each embedded categorical has (the last columns of the output)."""
+        return tuple(encoder.cardinality for encoder in self.state.values()
+                     if isinstance(encoder, CategoricalEncoder) and encoder.cardinality)
 
     @property
     def n_scalings(self) -> int:
@@ -174,7 +191,8 @@ class Preprocessor:
         return TensorSplits(**parts, d_in=parts["x_train"].shape[1], d_out=d_out,
                             n_num=self.n_num, target_mean=self.target_mean,
                             target_std=self.target_std, target_log=self.target_log,
-                            positive=self.schema.positive_code, n_scalings=self.n_scalings)
+                            positive=self.schema.positive_code, n_scalings=self.n_scalings,
+                            cardinalities=self.cardinalities)
 
     def describe(self) -> list[tuple[str, str, str]]:
         """One ``(column, kind, action)`` row per feature column, dropped ones included."""
@@ -220,6 +238,14 @@ class Scaled(NamedTuple):
 
     quantile: np.ndarray
     robust: np.ndarray
+
+
+class Encoded(NamedTuple):
+    """One column's features, by where they go in the matrix: continuous, 0/1, level codes."""
+
+    continuous: list[Scaled]
+    binary: list[np.ndarray]
+    codes: tuple[np.ndarray, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,10 +328,10 @@ class NumericEncoder:
         """Learn the column's quantiles from the training ``values``."""
         return cls(QuantileNormal.fit(_to_float(values)))
 
-    def transform(self, values: pd.Series) -> tuple[list[Scaled], list[np.ndarray]]:
-        """``(continuous, binary)`` feature columns of ``values``."""
+    def transform(self, values: pd.Series) -> Encoded:
+        """The features of ``values``: one continuous, and its missing flag if any."""
         x = _to_float(values)
-        return [self.values.scaled(x)], self.values.flags(x)
+        return Encoded([self.values.scaled(x)], self.values.flags(x))
 
     @property
     def n_continuous(self) -> int:
@@ -350,14 +376,14 @@ class DatetimeEncoder:
         parts = _date_parts(values)
         return cls({p: QuantileNormal.fit(x) for p, x in parts.items() if np.nanstd(x) > 0})
 
-    def transform(self, values: pd.Series) -> tuple[list[Scaled], list[np.ndarray]]:
-        """``(continuous, binary)``: one score per kept part, then their missing flags."""
+    def transform(self, values: pd.Series) -> Encoded:
+        """One continuous feature per kept part, then their missing flags."""
         parts = _date_parts(values)
         cont, bits = [], []
         for part, encoder in self.parts.items():
             cont.append(encoder.scaled(parts[part]))
             bits += encoder.flags(parts[part])
-        return cont, bits
+        return Encoded(cont, bits)
 
     @property
     def n_continuous(self) -> int:
@@ -394,13 +420,13 @@ class BooleanEncoder:
         """Note whether the training ``values`` have gaps."""
         return cls(bool(values.isna().any()))
 
-    def transform(self, values: pd.Series) -> tuple[list[Scaled], list[np.ndarray]]:
-        """``(continuous, binary)``: no continuous feature; the 0/1 value and its flag."""
+    def transform(self, values: pd.Series) -> Encoded:
+        """No continuous feature; the 0/1 value and its flag."""
         words = values.astype("string").str.strip().str.lower()
         bits = [words.isin(_TRUE_WORDS).fillna(False).to_numpy(dtype=np.float32)]
         if self.indicator:
             bits.append(values.isna().to_numpy(dtype=np.float32))
-        return [], bits
+        return Encoded([], bits)
 
     @property
     def n_continuous(self) -> int:
@@ -431,63 +457,85 @@ def _levels(values: pd.Series) -> pd.Series:
 
 @dataclass(frozen=True, slots=True)
 class CategoricalEncoder:
-    """A categorical column: one-hot of its :data:`MAX_ONEHOT_LEVELS` most frequent levels.
+    """A categorical column: one-hot of its levels, or, with more than
+    :data:`MAX_ONEHOT_LEVELS`, a level code for the network's embedding and the level's
+    frequency.
 
-    With more levels, ``log_counts`` (``log1p`` training count of every level seen twice or
-    more) gives one continuous frequency feature, scaled to at most 1.
+    ``levels``: the one-hot levels. ``embedded``: the embedded levels (code ``i + 1`` for
+    ``embedded[i]``; 0 for any other level); :data:`MIN_EMBEDDED_COUNT` and
+    :data:`MAX_EMBEDDED_LEVELS` say which. ``log_counts``: ``log1p`` training count of every
+    level seen twice or more, one continuous feature scaled to at most 1. Encoders saved before
+    embeddings one-hot the 32 most frequent levels and add the frequency; they read back so.
     """
 
     levels: tuple[str, ...]
     log_counts: dict[str, float] | None = None
+    embedded: tuple[str, ...] = ()
     kind: ClassVar[str] = "categorical"
 
     @classmethod
     def fit(cls, values: pd.Series) -> CategoricalEncoder:
         """Count the training levels (missing is a level of its own)."""
         counts = _levels(values).value_counts()
-        levels = tuple(counts.index[:MAX_ONEHOT_LEVELS].tolist())
         if len(counts) <= MAX_ONEHOT_LEVELS:
-            return cls(levels)
-        return cls(levels, np.log1p(counts[counts > 1]).round(4).to_dict())
+            return cls(tuple(counts.index.tolist()))
+        embedded = counts[counts >= MIN_EMBEDDED_COUNT].index[:MAX_EMBEDDED_LEVELS]
+        return cls((), np.log1p(counts[counts > 1]).round(4).to_dict(),
+                   tuple(embedded.tolist()))
 
-    def transform(self, values: pd.Series) -> tuple[list[Scaled], list[np.ndarray]]:
-        """``(continuous, binary)``: the frequency feature if any (the same under both
-        scalings: it is already in [0, 1]), then the one-hot columns."""
+    def transform(self, values: pd.Series) -> Encoded:
+        """The frequency feature if any (the same under both scalings: it is already in
+        [0, 1]), the one-hot columns, and the level code if embedded."""
         levels = _levels(values)
         bits = [(levels == level).to_numpy(dtype=np.float32) for level in self.levels]
+        codes = ()
+        if self.embedded:
+            index = pd.Index(self.embedded)
+            codes = ((index.get_indexer(levels) + 1).astype(np.float32),)
         if self.log_counts is None:
-            return [], bits
+            return Encoded([], bits, codes)
         frequency = levels.map(self.log_counts).fillna(0.0).to_numpy(dtype=np.float32)
         scale = max(self.log_counts.values(), default=1.0) or 1.0
         scaled = frequency / scale
-        return [Scaled(quantile=scaled, robust=scaled)], bits
+        return Encoded([Scaled(quantile=scaled, robust=scaled)], bits, codes)
 
     @property
     def n_continuous(self) -> int:
         """How many continuous features :meth:`transform` gives."""
         return int(self.log_counts is not None)
 
+    @property
+    def cardinality(self) -> int:
+        """How many codes the level code takes (0: not embedded)."""
+        return len(self.embedded) + 1 if self.embedded else 0
+
     def describe(self) -> str:
         """What is done to the column, in words."""
+        if self.embedded:
+            return f"embedded ({len(self.embedded)} levels, the rest as one) + frequency"
         extra = " + frequency of the rest" if self.log_counts is not None else ""
         return f"one-hot ({len(self.levels)} levels){extra}"
 
     def typical(self) -> str:
         """A value the column could hold: its most frequent training level."""
-        return self.levels[0] if self.levels else ""
+        return (self.levels or self.embedded or ("",))[0]
 
     def to_dict(self) -> dict[str, Any]:
-        """The saved JSON: ``kind``, ``levels`` and (high cardinality only) ``log_counts``."""
+        """The saved JSON: ``kind``, ``levels`` and, with many levels, ``log_counts`` and
+        ``embedded``."""
         d: dict[str, Any] = {"kind": self.kind, "levels": list(self.levels)}
         if self.log_counts is not None:
             d["log_counts"] = dict(self.log_counts)
+        if self.embedded:
+            d["embedded"] = list(self.embedded)
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CategoricalEncoder:
         """The inverse of :meth:`to_dict`."""
         log_counts = d.get("log_counts")
-        return cls(tuple(d["levels"]), None if log_counts is None else dict(log_counts))
+        return cls(tuple(d["levels"]), None if log_counts is None else dict(log_counts),
+                   tuple(d.get("embedded", ())))
 
 
 ColumnEncoder = NumericEncoder | DatetimeEncoder | BooleanEncoder | CategoricalEncoder

@@ -2,8 +2,9 @@
 
 :func:`sample_params` is define-by-run and uses only ``trial.suggest_*``, so
 ``sample_params(optuna.trial.FixedTrial(params), task)`` rebuilds any trial's settings from its
-stored parameters. Bump :data:`SPACE_VERSION` whenever a name, range or choice changes: studies
-refuse to mix trials from two versions.
+stored parameters. Bump :data:`SPACE_VERSION` whenever a name, range or choice changes, or what
+the network's inputs are (version 6: a categorical of more than 32 levels is embedded, no longer
+one-hot on its 32 most frequent levels): studies refuse to mix trials from two versions.
 
 Classification searches two answers to imbalanced classes, never both at once: per-epoch
 resampling of the training rows (``resampling``: ``none``, ``over`` or ``under``, with
@@ -46,7 +47,7 @@ from automl.errors import ConfigError
 from automl.networks import FAMILIES, ModelSpec
 from automl.train import SCHEDULES, ClassWeighting, OptimSpec, Resampling
 
-SPACE_VERSION = 5
+SPACE_VERSION = 6
 BATCH_SIZES = (64, 128, 256, 512, 1024)
 LABEL_SMOOTHINGS = (0.0, 0.1)
 

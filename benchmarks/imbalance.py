@@ -10,11 +10,13 @@ dropped at random (seeded) down to 2% of the rows. On each:
   on the training rows, its threshold tuned the same way (:func:`automl.threshold.tune_threshold`,
   F1) on the same validation rows.
 
-Both use automl's own split of the table (70/15/15, stratified, seed 0), so train, validation
-and test rows are the same. The positive class is the minority class (``>50K``). Prints a
-Markdown table (and writes it with ``--output``).
+Both use automl's own split of the table (70/15/15, stratified, by the search's seed), so
+train, validation and test rows are the same; ``--seeds`` repeats the comparison on other
+splits (the search seeded alike). The positive class is the minority class (``>50K``). Prints
+a Markdown table with the mean difference per table (and writes it with ``--output``).
 
-Usage: ``.venv/bin/python benchmarks/imbalance.py --timeout 300 [--tables adult,adult_2pct]``
+Usage: ``.venv/bin/python benchmarks/imbalance.py --timeout 300 [--tables adult,adult_2pct]
+[--seeds 0,1,2]``
 """
 
 from __future__ import annotations
@@ -114,14 +116,15 @@ def run_automl(plan: SearchPlan, splits: Splits) -> Outcome:
 
 
 def bench(name: str, share: float | None, timeout: float, folder: Path,
-          threads: int | None) -> list[str]:
-    """The two Markdown rows of one table."""
+          threads: int | None, seed: int) -> tuple[list[str], Outcome, Outcome]:
+    """The three Markdown rows of one table on one split, and both methods' outcomes."""
     csv = make_table(share, folder, name)
-    storage = f"sqlite:///{folder / name / 'optuna.db'}"
+    study = f"{name}_seed{seed}"
+    storage = f"sqlite:///{folder / study / 'optuna.db'}"
     tracking = f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}"
-    MlflowTracker(tracking, name)  # the store exists beforehand, as for a user
-    cfg = SearchConfig(csv_path=csv, target=TARGET, study_name=name, n_trials=100_000,
-                       timeout_s=timeout, seed=0, storage_url=storage, tracking_uri=tracking,
+    MlflowTracker(tracking, study)  # the store exists beforehand, as for a user
+    cfg = SearchConfig(csv_path=csv, target=TARGET, study_name=study, n_trials=100_000,
+                       timeout_s=timeout, seed=seed, storage_url=storage, tracking_uri=tracking,
                        threads=threads, train=TrainConfig(device="cpu"))
     plan = prepare_search(cfg)
     splits = split(load_dataset(csv, TARGET).frame, plan.schema, seed=cfg.seed,
@@ -131,13 +134,13 @@ def bench(name: str, share: float | None, timeout: float, folder: Path,
     pos_share = schema.class_counts[schema.positive_code] / sum(schema.class_counts)
     hgb = run_hgb(splits, str(schema.positive_class))
     ours = run_automl(plan, splits)
-    label = f"{name} ({pos_share:.1%} positive, {len(splits.test)} test rows)"
+    label = f"{name} seed {seed} ({pos_share:.1%} positive, {len(splits.test)} test rows)"
     return [f"| {label} | automl | {ours.f1:.4f} | {ours.pr_auc:.4f} | {ours.threshold:.3f} | "
             f"{ours.seconds:.0f} | {ours.note} |",
             f"| {label} | HGB | {hgb.f1:.4f} | {hgb.pr_auc:.4f} | {hgb.threshold:.3f} | "
             f"{hgb.seconds:.0f} | defaults, F1 threshold on the same validation rows |",
             f"| {label} | automl − HGB | {ours.f1 - hgb.f1:+.4f} | {ours.pr_auc - hgb.pr_auc:+.4f}"
-            " | | | |"]
+            " | | | |"], ours, hgb
 
 
 def main() -> None:
@@ -146,16 +149,26 @@ def main() -> None:
                         help="search budget per table in seconds [300]")
     parser.add_argument("--tables", default=",".join(TABLES),
                         help=f"comma-separated, of {', '.join(TABLES)}")
+    parser.add_argument("--seeds", default="0", help="comma-separated split/search seeds [0]")
     parser.add_argument("--threads", type=int, default=None, help="torch threads [all cores]")
     parser.add_argument("--output", type=Path, default=None, help="also write the table here")
     args = parser.parse_args()
     lines = [f"`{shlex.join(['benchmarks/imbalance.py', *sys.argv[1:]])}`", "",
              "| table | model | test F1 @ tuned threshold | test PR-AUC | threshold | seconds | "
              "notes |", "|---|---|---|---|---|---|---|"]
+    seeds = [int(s) for s in args.seeds.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.tables.split(","):
-            lines += bench(name, TABLES[name], args.timeout, Path(tmp), args.threads)
-            print("\n".join(lines[-3:]), flush=True)
+            gaps = []
+            for seed in seeds:
+                rows, ours, hgb = bench(name, TABLES[name], args.timeout, Path(tmp),
+                                        args.threads, seed)
+                lines += rows
+                gaps.append((ours.f1 - hgb.f1, ours.pr_auc - hgb.pr_auc))
+                print("\n".join(rows), flush=True)
+            f1_gap, ap_gap = np.mean(gaps, axis=0)
+            lines.append(f"| {name}, mean of {len(seeds)} seeds | automl − HGB | {f1_gap:+.4f} "
+                         f"| {ap_gap:+.4f} | | | |")
     text = "\n".join(lines)
     print(text)
     if args.output:

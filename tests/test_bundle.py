@@ -34,7 +34,8 @@ def _bundle(csv: Path, spec: ModelSpec) -> tuple[ModelBundle, pd.DataFrame]:
     torch.manual_seed(1)
     x = torch.from_numpy(pre.transform(dataset.frame)).float()
     network = build_model(spec, d_in, d_out, pre.n_num, pre.n_scalings,
-                          bins=fit_bins(spec, x, pre.n_num, pre.n_scalings)).eval()
+                          bins=fit_bins(spec, x, pre.n_num, pre.n_scalings),
+                          cardinalities=pre.cardinalities).eval()
     bundle = ModelBundle(preprocessor=pre, spec=spec, network=network, d_in=d_in,
                          metadata={"trial": 3, "value": np.float64(0.5)})
     return bundle, dataset.frame
@@ -58,6 +59,25 @@ def test_save_load_round_trip_gives_equal_outputs(make_csv: Callable[..., Path],
     assert loaded.schema == bundle.schema
     pd.testing.assert_frame_equal(loaded.predict(frame), bundle.predict(frame))
     assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["bundle.json", "weights.pt"]
+
+
+@pytest.mark.parametrize("spec", [TabMSpec(k=4, d_block=16, embedding="periodic_lite"),
+                                  LinearSpec(scaling="robust")])
+def test_a_many_level_categorical_round_trips_with_its_embeddings(tmp_path: Path,
+                                                                  spec: ModelSpec) -> None:
+    rng = np.random.default_rng(0)
+    levels = rng.integers(0, 60, 400)
+    frame = pd.DataFrame({"x": rng.normal(size=400), "c": [f"shop{i}" for i in levels],
+                          "y": np.where(levels % 3 == 0, "yes", "no")})
+    (tmp_path / "data.csv").write_text(frame.to_csv(index=False))
+    bundle, frame = _bundle(tmp_path / "data.csv", spec)
+    seen_twice = int((frame["c"].value_counts() >= 2).sum())
+    assert bundle.preprocessor.cardinalities == (seen_twice + 1,) and seen_twice > 32
+    loaded = load_bundle(save_bundle(bundle, tmp_path / "model"))
+    unseen = frame.head(3).assign(c="a shop never seen")
+    for rows in (frame, unseen):
+        pd.testing.assert_frame_equal(loaded.predict(rows), bundle.predict(rows))
+    assert not loaded.predict(unseen).isna().any().any()
 
 
 _OLD_NAMES = {"embeddings.periodic.weight": "embeddings.frequencies",

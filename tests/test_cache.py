@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import replace
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 
 import automl.plan
 from automl import cache
 from automl.config import SearchConfig
+from automl.features import TensorSplits
 from automl.plan import SearchPlan, prepare_search
 from tests.conftest import write_csv
 
@@ -21,7 +24,10 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SearchConfig:
     """A search of a 600-row CSV whose studies (and so the cache) live under ``tmp_path``;
     every table counts as big enough to cache."""
     monkeypatch.setattr(cache, "CACHE_ABOVE_ROWS", 0)
-    return SearchConfig(csv_path=write_csv(tmp_path / "data.csv", n_rows=600), target="y",
+    csv = write_csv(tmp_path / "data.csv", n_rows=600)
+    frame = pd.read_csv(csv)  # and a categorical of 50 levels, so the inputs hold a code
+    frame.assign(shop=[f"shop{i % 50}" for i in range(600)]).to_csv(csv, index=False)
+    return SearchConfig(csv_path=csv, target="y",
                         storage_url=f"sqlite:///{tmp_path}/studies/automl.db")
 
 
@@ -36,8 +42,10 @@ def _entries(cfg: SearchConfig) -> list[Path]:
 def _same_data(a: SearchPlan, b: SearchPlan) -> None:
     assert a.fingerprint == b.fingerprint and a.schema == b.schema
     assert a.validation == b.validation and a.preprocessor.to_dict() == b.preprocessor.to_dict()
-    for name in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"):
-        assert torch.equal(getattr(a.tensors, name), getattr(b.tensors, name)), name
+    for field in dataclasses.fields(TensorSplits):
+        mine, theirs = getattr(a.tensors, field.name), getattr(b.tensors, field.name)
+        assert torch.equal(mine, theirs) if isinstance(mine, torch.Tensor) else mine == theirs
+    assert b.tensors.cardinalities == (51,)
 
 
 def test_a_continuation_maps_the_cached_matrix_without_reading_the_csv(

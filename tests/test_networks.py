@@ -236,3 +236,33 @@ def test_a_network_reads_only_the_continuous_block_of_its_scaling(
 def test_a_scaling_the_inputs_do_not_hold_is_refused() -> None:
     with pytest.raises(ValueError, match="robust"):
         build_model(MLPSpec(scaling="robust"), d_in=4, d_out=2, n_num=2, n_scalings=1)
+
+
+CARDINALITIES = (5, 40)
+
+
+@pytest.mark.parametrize("spec_type", [LinearSpec, *SPECS])
+def test_every_family_embeds_the_level_codes_that_end_its_inputs(spec_type: Any) -> None:
+    spec = spec_type() if spec_type is LinearSpec else _small(spec_type)
+    d_in = D_IN + len(CARDINALITIES)
+    net = build_model(spec, d_in=d_in, d_out=2, n_num=N_NUM, cardinalities=CARDINALITIES)
+    x = torch.cat([torch.randn(6, D_IN), torch.tensor([[0.0, 39.0]] * 3 + [[4.0, 1.0]] * 3)],
+                  dim=1)
+    net.train()
+    net(x).sum().backward()
+    tables = net.categories.tables
+    assert [t.num_embeddings for t in tables] == list(CARDINALITIES)
+    assert all(t.weight.grad is not None and t.weight.grad.abs().sum() > 0 for t in tables)
+    assert net.d_features == N_NUM + (D_IN - N_NUM) + sum(t.embedding_dim for t in tables)
+    net.eval()
+    other_level = x.clone()
+    other_level[:, -1] = 7.0
+    with torch.no_grad():
+        assert not torch.allclose(net(x), net(other_level))  # the code is read
+
+
+def test_level_codes_need_room_in_the_inputs() -> None:
+    with pytest.raises(ValueError, match="cardinalities"):
+        build_model(MLPSpec(), d_in=3, d_out=1, n_num=2, cardinalities=(4, 4))
+    with pytest.raises(ValueError, match="cardinalities"):
+        build_model(MLPSpec(), d_in=3, d_out=1, n_num=0, cardinalities=(0,))

@@ -44,18 +44,24 @@ def spec_from_dict(document: dict[str, Any]) -> ModelSpec:
 
 
 def build_model(spec: ModelSpec, d_in: int, d_out: int, n_num: int = 0,
-                n_scalings: int = 1, bins: Bins | None = None) -> nn.Module:
+                n_scalings: int = 1, bins: Bins | None = None,
+                cardinalities: tuple[int, ...] = ()) -> nn.Module:
     """The network for ``spec`` with ``d_in`` inputs, led by ``n_scalings`` blocks of ``n_num``
-    continuous ones, and ``d_out`` outputs (1 for regression, else one logit per class);
-    ``bins`` (:func:`fit_bins` of the training rows) for piecewise-linear embeddings.
+    continuous ones and ended by one level code per entry of ``cardinalities`` (its number of
+    codes), and ``d_out`` outputs (1 for regression, else one logit per class); ``bins``
+    (:func:`fit_bins` of the training rows) for piecewise-linear embeddings.
 
     >>> import torch
     >>> net = build_model(MLPSpec(n_blocks=2, d_block=8), d_in=5, d_out=3)
     >>> net(torch.zeros(4, 5)).shape
     torch.Size([4, 3])
     """
-    if d_in < 1 or d_out < 1 or n_scalings < 1 or not 0 <= n_num * n_scalings <= d_in:
-        raise ValueError(f"need d_in ≥ 1, d_out ≥ 1, 0 ≤ n_num × n_scalings ≤ d_in: {d_in=}, "
-                         f"{d_out=}, {n_num=}, {n_scalings=}")
+    n_codes = len(cardinalities)
+    if (d_in < 1 or d_out < 1 or n_scalings < 1 or not 0 <= n_num * n_scalings + n_codes <= d_in
+            or min(cardinalities, default=1) < 1):
+        raise ValueError(f"need d_in ≥ 1, d_out ≥ 1, 0 ≤ n_num × n_scalings + "
+                         f"len(cardinalities) ≤ d_in, cardinalities ≥ 1: {d_in=}, {d_out=}, "
+                         f"{n_num=}, {n_scalings=}, {cardinalities=}")
     return FAMILIES[spec.kind].network(spec=spec, d_in=d_in, d_out=d_out, n_num=n_num,
-                                       n_scalings=n_scalings, bins=bins)
+                                       n_scalings=n_scalings, bins=bins,
+                                       cardinalities=tuple(cardinalities))

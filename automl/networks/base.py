@@ -1,11 +1,12 @@
 """What every model family shares: the spec fields, the input layer and the family record.
 
 A network's inputs hold ``n_scalings`` blocks of the ``n_num`` continuous features (one per
-:data:`~automl.config.SCALINGS`), then the other encoded columns. :class:`TabularNetwork`
-reads the continuous block of its spec's ``scaling``, optionally embeds it with
-``rtdl_num_embeddings``' periodic embeddings (Gorishniy et al. 2022), and hands the flat
-features to the family's body. Modules know nothing about data: every dimension is an explicit
-keyword argument.
+:data:`~automl.config.SCALINGS`), then the other encoded columns, then one level code per
+categorical of many levels (``cardinalities``: each one's number of codes).
+:class:`TabularNetwork` reads the continuous block of its spec's ``scaling``, optionally embeds
+it with ``rtdl_num_embeddings``' periodic embeddings (Gorishniy et al. 2022), embeds each level
+code (:class:`CategoricalEmbeddings`), and hands the flat features to the family's body.
+Modules know nothing about data: every dimension is an explicit keyword argument.
 
 Piecewise-linear embeddings (``piecewise``) encode each continuous feature by where it falls
 among its quantile bins, fitted by :func:`fit_bins` on the network's training rows only; the
@@ -101,36 +102,77 @@ def norm_layer(norm: Norm, d: int) -> nn.Module:
     return nn.LayerNorm(d) if norm == "layer" else nn.Identity()
 
 
+#: The widest embedding of a categorical column.
+MAX_CATEGORY_WIDTH = 16
+
+
+def category_width(cardinality: int) -> int:
+    """The embedding width of a column of ``cardinality`` codes: fast.ai's rule of thumb
+    ``1.6 n^0.56``, at most :data:`MAX_CATEGORY_WIDTH`.
+
+    >>> [category_width(n) for n in (4, 41, 101, 5001)]
+    [3, 13, 16, 16]
+    """
+    return min(MAX_CATEGORY_WIDTH, round(1.6 * cardinality ** 0.56))
+
+
+class CategoricalEmbeddings(nn.Module):
+    """One embedding table per categorical column, ``category_width(n)`` wide for ``n`` codes,
+    initialised uniformly in ``±1/sqrt(width)`` (as rtdl's ``CategoricalEmbeddings``); reads
+    the codes as floats ``(batch, n_columns)`` and returns ``(batch, sum of widths)``."""
+
+    def __init__(self, cardinalities: tuple[int, ...]) -> None:
+        super().__init__()
+        self.tables = nn.ModuleList(nn.Embedding(n, category_width(n)) for n in cardinalities)
+        for table in self.tables:
+            bound = table.embedding_dim ** -0.5
+            nn.init.uniform_(table.weight, -bound, bound)
+
+    @property
+    def widths(self) -> list[int]:
+        return [table.embedding_dim for table in self.tables]
+
+    def forward(self, codes: torch.Tensor) -> torch.Tensor:
+        index = codes.long()
+        return torch.cat([table(index[:, j]) for j, table in enumerate(self.tables)], dim=1)
+
+
 class TabularNetwork(nn.Module):
     """The input layer every family shares; subclasses add a body reading :meth:`features`.
 
     :attr:`d_features` is the width of :meth:`features`' output and :attr:`feature_sizes`
     its split into one representation per input feature (``d_embedding`` wide for an embedded
-    continuous feature, 1 for any other column). :attr:`bins` are the piecewise-linear
-    embedding's bins (``None`` for any other embedding): a ``piecewise`` spec needs them.
+    continuous feature, a categorical's embedding width for its level code, 1 for any other
+    column). :attr:`bins` are the piecewise-linear embedding's bins (``None`` for any other
+    embedding): a ``piecewise`` spec needs them.
     """
 
     def __init__(self, *, spec: ModelSpec, d_in: int, n_num: int, n_scalings: int,
-                 bins: Bins | None = None) -> None:
+                 bins: Bins | None = None, cardinalities: tuple[int, ...] = ()) -> None:
         super().__init__()
         block = SCALINGS.index(spec.scaling)
         if block >= n_scalings:
             raise ValueError(f"the inputs hold {n_scalings} scaling(s); {spec.scaling=} is not "
                              "among them")
         self.continuous = slice(block * n_num, (block + 1) * n_num)
-        self.rest = n_scalings * n_num
+        self.rest = slice(n_scalings * n_num, d_in - len(cardinalities))
+        self.codes = slice(d_in - len(cardinalities), d_in)
         self.embeddings = _embeddings(spec, n_num, bins) if n_num else None
         self.bins = bins if isinstance(self.embeddings, PiecewiseLinearEmbeddings) else None
+        self.categories = CategoricalEmbeddings(cardinalities) if cardinalities else None
         d_num = 1 if self.embeddings is None else self.embeddings.get_output_shape()[1]
-        self.feature_sizes = [d_num] * n_num + [1] * (d_in - self.rest)
+        self.feature_sizes = ([d_num] * n_num + [1] * (self.rest.stop - self.rest.start)
+                              + (self.categories.widths if self.categories else []))
         self.d_features = sum(self.feature_sizes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The flat input representation ``(batch, d_features)`` of the raw inputs ``x``."""
-        continuous, rest = x[:, self.continuous], x[:, self.rest:]
+        parts = [x[:, self.continuous], x[:, self.rest]]
         if self.embeddings is not None:
-            continuous = self.embeddings(continuous).flatten(1)
-        return torch.cat([continuous, rest], dim=1)
+            parts[0] = self.embeddings(parts[0]).flatten(1)
+        if self.categories is not None:
+            parts.append(self.categories(x[:, self.codes]))
+        return torch.cat(parts, dim=1)
 
 
 def _embeddings(spec: ModelSpec, n_num: int,
@@ -202,9 +244,9 @@ class Family:
 
     ``sample(trial)`` draws the family's own spec fields (beyond ``kind`` and ``scaling``) as
     keyword arguments of ``spec_type``; ``network(spec=..., d_in=..., d_out=..., n_num=...,
-    n_scalings=..., bins=...)`` builds the module; ``defaults`` are the family's published default
-    configurations as full Optuna parameter sets (architecture and optimisation), which the
-    search tries first.
+    n_scalings=..., bins=..., cardinalities=...)`` builds the module; ``defaults`` are the
+    family's published default configurations as full Optuna parameter sets (architecture and
+    optimisation), which the search tries first.
     """
 
     kind: str

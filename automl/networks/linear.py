@@ -28,8 +28,10 @@ class LinearNet(TabularNetwork):
     """``Linear(d_in → d_out)`` on the spec's scaling block and the other columns."""
 
     def __init__(self, *, spec: LinearSpec, d_in: int, d_out: int, n_num: int,
-                 n_scalings: int, bins: Bins | None = None) -> None:
-        super().__init__(spec=spec, d_in=d_in, n_num=n_num, n_scalings=n_scalings, bins=bins)
+                 n_scalings: int, bins: Bins | None = None,
+                 cardinalities: tuple[int, ...] = ()) -> None:
+        super().__init__(spec=spec, d_in=d_in, n_num=n_num, n_scalings=n_scalings, bins=bins,
+                         cardinalities=cardinalities)
         self.output = nn.Linear(self.d_features, d_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -50,8 +50,10 @@ class MLPNet(TabularNetwork):
     """The plain MLP."""
 
     def __init__(self, *, spec: MLPSpec, d_in: int, d_out: int, n_num: int,
-                 n_scalings: int, bins: Bins | None = None) -> None:
-        super().__init__(spec=spec, d_in=d_in, n_num=n_num, n_scalings=n_scalings, bins=bins)
+                 n_scalings: int, bins: Bins | None = None,
+                 cardinalities: tuple[int, ...] = ()) -> None:
+        super().__init__(spec=spec, d_in=d_in, n_num=n_num, n_scalings=n_scalings, bins=bins,
+                         cardinalities=cardinalities)
         widths = [self.d_features] + [spec.d_block] * spec.n_blocks
         self.blocks = nn.Sequential(*(
             nn.Sequential(nn.Linear(d_a, d_b), norm_layer(spec.norm, d_b),

@@ -37,8 +37,10 @@ class ResNetNet(TabularNetwork):
     """The residual MLP."""
 
     def __init__(self, *, spec: ResNetSpec, d_in: int, d_out: int, n_num: int,
-                 n_scalings: int, bins: Bins | None = None) -> None:
-        super().__init__(spec=spec, d_in=d_in, n_num=n_num, n_scalings=n_scalings, bins=bins)
+                 n_scalings: int, bins: Bins | None = None,
+                 cardinalities: tuple[int, ...] = ()) -> None:
+        super().__init__(spec=spec, d_in=d_in, n_num=n_num, n_scalings=n_scalings, bins=bins,
+                         cardinalities=cardinalities)
         self.blocks = nn.Sequential(nn.Linear(self.d_features, spec.d_block),
                                     *(_ResidualBlock(spec=spec) for _ in range(spec.n_blocks)))
         self.output = nn.Sequential(norm_layer(spec.norm, spec.d_block),

@@ -46,8 +46,10 @@ class TabMNet(TabularNetwork):
     """``[embeddings] → k-member BatchEnsemble MLP → k output layers``."""
 
     def __init__(self, *, spec: TabMSpec, d_in: int, d_out: int, n_num: int,
-                 n_scalings: int, bins: Bins | None = None) -> None:
-        super().__init__(spec=spec, d_in=d_in, n_num=n_num, n_scalings=n_scalings, bins=bins)
+                 n_scalings: int, bins: Bins | None = None,
+                 cardinalities: tuple[int, ...] = ()) -> None:
+        super().__init__(spec=spec, d_in=d_in, n_num=n_num, n_scalings=n_scalings, bins=bins,
+                         cardinalities=cardinalities)
         self.k, self.classification = spec.k, d_out > 1
         self.ensemble_view = EnsembleView(k=spec.k)
         self.backbone = make_tabm_backbone(
