@@ -125,6 +125,20 @@ def test_the_linear_family_is_one_affine_map() -> None:
     assert net(torch.zeros(3, 6)).shape == (3, 2)
 
 
+def test_the_linear_family_adds_one_vector_per_level_of_an_embedded_categorical() -> None:
+    """As one-hot encoding every level would: a level shifts the output by its own vector,
+    whatever the other inputs are (no product of an embedding and a layer)."""
+    net = build_model(LinearSpec(), d_in=5, d_out=3, n_num=2, cardinalities=(4, 6))
+    assert [t.embedding_dim for t in net.categories.tables] == [3, 3]
+    x = torch.cat([torch.randn(8, 3), torch.ones(8, 1), torch.full((8, 1), 5.0)], dim=1)
+    other = x.clone()
+    other[:, 3] = 2.0
+    shift = net(other) - net(x)
+    tables = net.categories.tables
+    expected = (tables[0].weight[2] - tables[0].weight[1]).expand(8, 3)
+    torch.testing.assert_close(shift, expected)
+
+
 def _tabm(d_out: int) -> TabMNet:
     torch.manual_seed(0)
     net = build_model(TabMSpec(k=4, n_blocks=1, d_block=8, dropout=0.0), d_in=D_IN, d_out=d_out,

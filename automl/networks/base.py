@@ -117,13 +117,15 @@ def category_width(cardinality: int) -> int:
 
 
 class CategoricalEmbeddings(nn.Module):
-    """One embedding table per categorical column, ``category_width(n)`` wide for ``n`` codes,
-    initialised uniformly in ``±1/sqrt(width)`` (as rtdl's ``CategoricalEmbeddings``); reads
-    the codes as floats ``(batch, n_columns)`` and returns ``(batch, sum of widths)``."""
+    """One embedding table per categorical column, ``category_width(n)`` wide for ``n`` codes
+    (or ``width`` wide when given), initialised uniformly in ``±1/sqrt(width)`` (as rtdl's
+    ``CategoricalEmbeddings``); reads the codes as floats ``(batch, n_columns)`` and returns
+    ``(batch, sum of widths)``."""
 
-    def __init__(self, cardinalities: tuple[int, ...]) -> None:
+    def __init__(self, cardinalities: tuple[int, ...], width: int | None = None) -> None:
         super().__init__()
-        self.tables = nn.ModuleList(nn.Embedding(n, category_width(n)) for n in cardinalities)
+        self.tables = nn.ModuleList(nn.Embedding(n, width or category_width(n))
+                                    for n in cardinalities)
         for table in self.tables:
             bound = table.embedding_dim ** -0.5
             nn.init.uniform_(table.weight, -bound, bound)
@@ -143,12 +145,14 @@ class TabularNetwork(nn.Module):
     :attr:`d_features` is the width of :meth:`features`' output and :attr:`feature_sizes`
     its split into one representation per input feature (``d_embedding`` wide for an embedded
     continuous feature, a categorical's embedding width for its level code, 1 for any other
-    column). :attr:`bins` are the piecewise-linear embedding's bins (``None`` for any other
-    embedding): a ``piecewise`` spec needs them.
+    column; ``category_width`` instead of the rule when given). :attr:`bins` are the
+    piecewise-linear embedding's bins (``None`` for any other embedding): a ``piecewise`` spec
+    needs them.
     """
 
     def __init__(self, *, spec: ModelSpec, d_in: int, n_num: int, n_scalings: int,
-                 bins: Bins | None = None, cardinalities: tuple[int, ...] = ()) -> None:
+                 bins: Bins | None = None, cardinalities: tuple[int, ...] = (),
+                 category_width: int | None = None) -> None:
         super().__init__()
         block = SCALINGS.index(spec.scaling)
         if block >= n_scalings:
@@ -159,20 +163,27 @@ class TabularNetwork(nn.Module):
         self.codes = slice(d_in - len(cardinalities), d_in)
         self.embeddings = _embeddings(spec, n_num, bins) if n_num else None
         self.bins = bins if isinstance(self.embeddings, PiecewiseLinearEmbeddings) else None
-        self.categories = CategoricalEmbeddings(cardinalities) if cardinalities else None
+        self.categories = (CategoricalEmbeddings(cardinalities, category_width)
+                           if cardinalities else None)
         d_num = 1 if self.embeddings is None else self.embeddings.get_output_shape()[1]
         self.feature_sizes = ([d_num] * n_num + [1] * (self.rest.stop - self.rest.start)
                               + (self.categories.widths if self.categories else []))
         self.d_features = sum(self.feature_sizes)
+        self.d_dense = self.d_features - sum(self.categories.widths if self.categories else [])
+
+    def dense_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The continuous (embedded or not) and 0/1 inputs ``(batch, d_dense)``."""
+        continuous = x[:, self.continuous]
+        if self.embeddings is not None:
+            continuous = self.embeddings(continuous).flatten(1)
+        return torch.cat([continuous, x[:, self.rest]], dim=1)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """The flat input representation ``(batch, d_features)`` of the raw inputs ``x``."""
-        parts = [x[:, self.continuous], x[:, self.rest]]
-        if self.embeddings is not None:
-            parts[0] = self.embeddings(parts[0]).flatten(1)
-        if self.categories is not None:
-            parts.append(self.categories(x[:, self.codes]))
-        return torch.cat(parts, dim=1)
+        """The flat input representation ``(batch, d_features)`` of the raw inputs ``x``: the
+        dense features, then the level codes' embeddings."""
+        if self.categories is None:
+            return self.dense_features(x)
+        return torch.cat([self.dense_features(x), self.categories(x[:, self.codes])], dim=1)
 
 
 def _embeddings(spec: ModelSpec, n_num: int,

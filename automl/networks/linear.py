@@ -25,17 +25,25 @@ class LinearSpec(ModelSpec):
 
 
 class LinearNet(TabularNetwork):
-    """``Linear(d_in → d_out)`` on the spec's scaling block and the other columns."""
+    """``Linear(d_dense → d_out)`` on the spec's scaling block and the 0/1 columns, plus one
+    learned ``d_out`` vector per level of each embedded categorical: the weights a one-hot
+    encoding of every level would get, so the model stays linear (and its loss convex) in
+    its parameters; an embedding followed by a linear layer would not be."""
 
     def __init__(self, *, spec: LinearSpec, d_in: int, d_out: int, n_num: int,
                  n_scalings: int, bins: Bins | None = None,
                  cardinalities: tuple[int, ...] = ()) -> None:
         super().__init__(spec=spec, d_in=d_in, n_num=n_num, n_scalings=n_scalings, bins=bins,
-                         cardinalities=cardinalities)
-        self.output = nn.Linear(self.d_features, d_out)
+                         cardinalities=cardinalities, category_width=d_out)
+        self.output = nn.Linear(self.d_dense, d_out)
+        self.n_codes, self.d_out = len(cardinalities), d_out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.output(self.features(x))
+        out = self.output(self.dense_features(x))
+        if self.categories is None:
+            return out
+        levels = self.categories(x[:, self.codes]).view(len(x), self.n_codes, self.d_out)
+        return out + levels.sum(dim=1)
 
 
 def _sample(trial: Suggest) -> dict[str, Any]:
