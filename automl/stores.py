@@ -180,6 +180,14 @@ def check_sqlite(url: str, option: str) -> None:
     path = sqlite_path(url)
     if path is None:
         return
+    try:
+        _check_sqlite_path(path, url, option)
+    except PermissionError:  # a folder above it cannot be searched: stat() itself fails
+        raise ConfigError(f"{option} {url!r}: permission denied on a folder above {path}; "
+                          "choose a path you can reach") from None
+
+
+def _check_sqlite_path(path: Path, url: str, option: str) -> None:
     if path.is_dir():
         raise ConfigError(f"{option} {url!r} names a directory; name a database file in it, "
                           f"e.g. {_SQLITE}{path / 'automl.db'}")

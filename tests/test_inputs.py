@@ -555,34 +555,59 @@ automl.cli.app(sys.argv[1:], prog_name="automl")
 """
 
 
-def test_unreadable_file_is_refused(tmp_path: Path, tmp_tracking_uri: str) -> None:
+def _search_unprivileged(tmp_path: Path, args: list[str]) -> tuple[int, str]:
+    """``automl search *args``: in this process, or as ``nobody`` when this is root (whom no
+    file mode stops), from a world-writable ``tmp_path / "stores"``."""
+    if os.geteuid() != 0:
+        result = invoke("search", *args)
+        return result.exit_code, result.stderr
+    try:
+        import pwd
+
+        pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no user 'nobody' to run unprivileged")
+    # nobody must pass through tmp_path's folders (root-only, up to pytest-of-root; one more
+    # under pytest-xdist) to meet the modes under test
+    for folder in [tmp_path, *tmp_path.parents]:
+        folder.chmod(folder.stat().st_mode | 0o711)
+        if folder.name.startswith("pytest-of-"):
+            break
+    stores = tmp_path / "stores"
+    stores.mkdir(mode=0o777, exist_ok=True)
+    stores.chmod(0o777)
+    done = subprocess.run([sys.executable, "-c", _AS_NOBODY, "search", *args],
+                          capture_output=True, text=True, timeout=120, cwd=stores,
+                          env={**os.environ, "HOME": str(stores)})
+    return done.returncode, done.stderr
+
+
+def test_unreadable_file_is_refused(tmp_path: Path) -> None:
     csv = writes("secret.csv", text(frame()))(tmp_path)
     csv.chmod(0)
     stores = tmp_path / "stores"
-    args = ["search", str(csv), "--target", "y", "--storage", f"sqlite:///{stores}/s.db",
-            "--tracking-uri", f"sqlite:///{stores}/mlflow.db"]
-    if os.geteuid() != 0:
-        result = invoke(*args)
-        code, stderr = result.exit_code, result.stderr
-    else:
-        try:
-            import pwd
-
-            pwd.getpwnam("nobody")
-        except KeyError:
-            pytest.skip("no user 'nobody' to read the file unprivileged")
-        # nobody must pass through tmp_path's folders (root-only) to meet the file's own mode
-        for folder in [tmp_path, *tmp_path.parents][:3]:
-            folder.chmod(folder.stat().st_mode | 0o711)
-        stores.mkdir(mode=0o777)
-        stores.chmod(0o777)
-        done = subprocess.run([sys.executable, "-c", _AS_NOBODY, *args], capture_output=True,
-                              text=True, timeout=120, cwd=stores,
-                              env={**os.environ, "HOME": str(stores)})
-        code, stderr = done.returncode, done.stderr
+    code, stderr = _search_unprivileged(tmp_path, [
+        str(csv), "--target", "y", "--storage", f"sqlite:///{stores}/s.db",
+        "--tracking-uri", f"sqlite:///{stores}/mlflow.db"])
     assert_one_line_refusal(code, stderr, ("secret.csv: permission denied; make the file "
                                            "readable (chmod +r) or run as its owner",))
     assert not stores.exists() or not list(stores.iterdir()), "something was created"
+
+
+def test_a_storage_below_a_folder_that_cannot_be_entered_is_refused(tmp_path: Path) -> None:
+    csv = writes("data.csv", text(frame()))(tmp_path)
+    csv.chmod(0o644)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o700 if os.geteuid() == 0 else 0)  # root's: nobody cannot enter it
+    stores = tmp_path / "stores"
+    code, stderr = _search_unprivileged(tmp_path, [
+        str(csv), "--target", "y", "--storage", f"sqlite:///{locked}/studies/s.db",
+        "--tracking-uri", f"sqlite:///{stores}/mlflow.db"])
+    assert_one_line_refusal(code, stderr, ("--storage", "permission denied on a folder above",
+                                           "choose a path you can reach"))
+    locked.chmod(0o700)
+    assert not list(locked.iterdir()), "something was created"
 
 
 # ------------------------------------------------------------------------------ real datasets
