@@ -174,8 +174,8 @@ def check_sqlite(url: str, option: str) -> None:
 
     Raises:
         ConfigError: one line naming the file and the fix, when the path is a directory, is
-            under a file, or its folder or the file is not writable; or the file is not an
-            SQLite database or SQLite cannot read it.
+            under a file or under a folder that cannot be entered, or its folder or the file is
+            not writable; or the file is not an SQLite database or SQLite cannot read it.
     """
     path = sqlite_path(url)
     if path is None:

@@ -144,15 +144,15 @@ class TabularNetwork(nn.Module):
 
     :attr:`d_features` is the width of :meth:`features`' output and :attr:`feature_sizes`
     its split into one representation per input feature (``d_embedding`` wide for an embedded
-    continuous feature, a categorical's embedding width for its level code, 1 for any other
-    column; ``category_width`` instead of the rule when given). :attr:`bins` are the
+    continuous feature, a categorical's embedding width for its level code (``d_category``
+    instead of :func:`category_width` when given), 1 for any other column). :attr:`bins` are the
     piecewise-linear embedding's bins (``None`` for any other embedding): a ``piecewise`` spec
     needs them.
     """
 
     def __init__(self, *, spec: ModelSpec, d_in: int, n_num: int, n_scalings: int,
                  bins: Bins | None = None, cardinalities: tuple[int, ...] = (),
-                 category_width: int | None = None) -> None:
+                 d_category: int | None = None) -> None:
         super().__init__()
         block = SCALINGS.index(spec.scaling)
         if block >= n_scalings:
@@ -163,13 +163,13 @@ class TabularNetwork(nn.Module):
         self.codes = slice(d_in - len(cardinalities), d_in)
         self.embeddings = _embeddings(spec, n_num, bins) if n_num else None
         self.bins = bins if isinstance(self.embeddings, PiecewiseLinearEmbeddings) else None
-        self.categories = (CategoricalEmbeddings(cardinalities, category_width)
+        self.categories = (CategoricalEmbeddings(cardinalities, d_category)
                            if cardinalities else None)
         d_num = 1 if self.embeddings is None else self.embeddings.get_output_shape()[1]
-        self.feature_sizes = ([d_num] * n_num + [1] * (self.rest.stop - self.rest.start)
-                              + (self.categories.widths if self.categories else []))
+        dense_sizes = [d_num] * n_num + [1] * (self.rest.stop - self.rest.start)
+        self.d_dense = sum(dense_sizes)
+        self.feature_sizes = dense_sizes + (self.categories.widths if self.categories else [])
         self.d_features = sum(self.feature_sizes)
-        self.d_dense = self.d_features - sum(self.categories.widths if self.categories else [])
 
     def dense_features(self, x: torch.Tensor) -> torch.Tensor:
         """The continuous (embedded or not) and 0/1 inputs ``(batch, d_dense)``."""

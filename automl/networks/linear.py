@@ -34,16 +34,15 @@ class LinearNet(TabularNetwork):
                  n_scalings: int, bins: Bins | None = None,
                  cardinalities: tuple[int, ...] = ()) -> None:
         super().__init__(spec=spec, d_in=d_in, n_num=n_num, n_scalings=n_scalings, bins=bins,
-                         cardinalities=cardinalities, category_width=d_out)
+                         cardinalities=cardinalities, d_category=d_out)
         self.output = nn.Linear(self.d_dense, d_out)
-        self.n_codes, self.d_out = len(cardinalities), d_out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.output(self.dense_features(x))
         if self.categories is None:
             return out
-        levels = self.categories(x[:, self.codes]).view(len(x), self.n_codes, self.d_out)
-        return out + levels.sum(dim=1)
+        levels = self.categories(x[:, self.codes])  # (batch, n_codes × d_out)
+        return out + levels.unflatten(1, (len(self.categories.tables), -1)).sum(dim=1)
 
 
 def _sample(trial: Suggest) -> dict[str, Any]:
