@@ -121,10 +121,12 @@ def test_sigkill_mid_trial_then_resume_reaches_exactly_the_budget(
         make_csv: Callable[..., Path], stores: tuple[str, str]) -> None:
     storage, tracking = stores
     env = automl_env(storage, tracking)
-    # Every trial, the retried victim included, ends after 5 s of training (as COMPLETE, with
-    # its best epoch): far longer than the wait for the kill, a fraction of 60 full epochs.
+    # Every trial, the retried victim included, ends after 10 s of training (as COMPLETE,
+    # with its best epoch): far longer than the wait for the kill, a fraction of 60 full
+    # epochs. (At 5 s, with the suite's other process beside it, a slow poll once let the
+    # trial end before the kill.)
     proc = start([*search_args(make_csv(n_rows=3000), "killed", n_trials=3, epochs=60),
-                  "--max-trial-seconds", "5"], env)
+                  "--max-trial-seconds", "10"], env)
     wait_for(lambda: training(storage, "killed"), 90, "a trial in training")
     proc.kill()
     proc.wait(10)
