@@ -9,6 +9,7 @@ folds together, is bounded by :meth:`Objective.trial_deadline`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -20,11 +21,13 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.bundle import Member, ModelBundle, save_bundle
+from automl.config import TrainConfig
 from automl.errors import TrialError
 from automl.final import TOP_K, VAL_OUTPUT, Candidate, selection_output, val_predictions
 from automl.folds import FOLD_SCORES, Folds, crossfit_epochs
 from automl.interrupts import raise_pending
 from automl.memory import GIB, MARGIN, free_bytes, training_bytes
+from automl.networks import ModelSpec
 from automl.plan import SearchPlan
 from automl.queries import TrialCounts, ranked
 from automl.space import TrialParams, params_from_dict, sample_params
@@ -34,6 +37,7 @@ from automl.train import (
     TRAIN_ROWS,
     EpochLog,
     FitResult,
+    RowGrowth,
     StopReason,
     fit,
     network_for,
@@ -50,6 +54,32 @@ MAX_TRIAL_SHARE = 0.1
 #: ...but never less than this (or a third of a shorter timeout): at 30 s, 10% left a
 #: cross-validated credit_g trial 3 s for its five networks, and every trial ended pruned.
 MIN_TRIAL_SECONDS = 10.0
+
+
+#: Passes over every training row that a linear model makes in a study whose rows grow, once
+#: its rows have grown to the whole split. Its loss is convex, so a few passes over a big table
+#: reach what it can score; uncapped, the warm start's linear model kept gaining in the fourth
+#: decimal until the per-trial cap, and a million-row search waited 128 s for its first
+#: finished trial (``benchmarks/RESULTS.md``, "Big data" run 5).
+LINEAR_FULL_PASSES = 2
+
+
+def train_config_for(cfg: TrainConfig, model: ModelSpec, n_train: int) -> TrainConfig:
+    """A trial's training settings: ``cfg``, except that a linear model on a training split
+    whose rows grow (:class:`~automl.train.RowGrowth`) stops after :data:`LINEAR_FULL_PASSES`
+    passes over all of them.
+
+    >>> from automl.networks.linear import LinearSpec
+    >>> train_config_for(TrainConfig(), LinearSpec(), 800_000).max_epochs
+    9
+    >>> train_config_for(TrainConfig(), LinearSpec(), 20_000).max_epochs
+    60
+    """
+    growth = RowGrowth.for_split(n_train)
+    if growth is None or model.kind != "linear":
+        return cfg
+    epochs = growth.first_full_epoch(n_train) + LINEAR_FULL_PASSES
+    return dataclasses.replace(cfg, max_epochs=min(cfg.max_epochs, epochs))
 
 
 def timeout_share(timeout_s: float) -> float:
@@ -161,6 +191,7 @@ class Objective:
         folds, deadline = plan.folds, self.trial_deadline()
         k = folds.k if folds else 1
         prune_from = first_prunable_step(plan.cfg, TrialCounts.of(trial.study).complete)
+        train_cfg = train_config_for(plan.cfg.train, params.model, len(self.tensors.y_train))
         torch.manual_seed(seed)
         networks: list[torch.nn.Module] = []
         fits: list[FitResult] = []
@@ -172,7 +203,7 @@ class Objective:
             callbacks = [tracking, PruningCallback(trial, prune_from=prune_from)] \
                 if fold == 0 else [PruningCallback(trial, prune_from=None, report=False)]
             fits.append(fit(network, data, task=plan.task, metric=plan.metric,
-                            optim=params.optim, cfg=plan.cfg.train,
+                            optim=params.optim, cfg=train_cfg,
                             class_weighting=params.class_weighting,
                             resampling=params.resampling, callbacks=callbacks, seed=seed + fold,
                             deadline=deadline, keep_outputs=folds is not None))

@@ -334,6 +334,14 @@ class RowGrowth:
         """Rows trained at ``epoch`` of a split of ``n``."""
         return n if epoch >= n.bit_length() else min(n, self.first * self.growth ** epoch)
 
+    def first_full_epoch(self, n: int) -> int:
+        """The first epoch that trains on all ``n`` rows.
+
+        >>> RowGrowth().first_full_epoch(50_000)
+        3
+        """
+        return next(epoch for epoch in range(n.bit_length() + 1) if self.rows(epoch, n) >= n)
+
     @classmethod
     def for_split(cls, n: int) -> RowGrowth | None:
         """The growth of a training split of ``n`` rows: none at or under

@@ -30,7 +30,7 @@ from automl.queries import resume_config
 from automl.session import FinalStep, SearchSummary, run_search
 from automl.storage import fail_stale, load_study, make_storage
 from automl.strategy import HALVING_FIRST_RUNG, first_prunable_step, open_study, start_study
-from automl.train import EpochLog, StopReason
+from automl.train import EpochLog, RowGrowth, StopReason
 
 SearchCfg = Callable[..., SearchConfig]
 STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
@@ -433,6 +433,20 @@ def test_one_trial_gets_at_most_a_share_of_the_timeout(search_cfg: SearchCfg,
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
     assert [(t.user_attrs["stop_reason"], t.user_attrs["best_epoch"]) for t in trials] == [
         ("timeout", 0)] * 2
+
+
+def test_on_growing_rows_the_linear_model_stops_after_two_passes_over_every_row(
+        search_cfg: SearchCfg, make_csv: Callable[..., Path],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(RowGrowth, "for_split",  # 20, 40, 80 rows, then the whole split
+                        classmethod(lambda cls, n: cls(first=20, growth=2) if n > 80 else None))
+    train = TrainConfig(max_epochs=12, patience=12, device="cpu")
+    cfg = search_cfg("binary", csv_path=make_csv(n_rows=300), n_trials=2, train=train,
+                     folds=1, families=("linear", "mlp"), pruner=PrunerKind.NONE)
+    run_search(prepare_search(cfg))
+    trials = optuna.load_study(study_name=cfg.study_name, storage=cfg.storage_url).trials
+    assert [t.params["arch"] for t in trials] == ["linear", "mlp"]
+    assert [len(t.intermediate_values) for t in trials] == [3 + 2, 12]
 
 
 @pytest.mark.parametrize(("timeout_s", "share"), [(600, 60), (100, 10), (60, 10), (30, 10),
