@@ -16,7 +16,8 @@ a continuation of the study (``resume``, a worker) takes to prepare its data: fr
 from the cache the search saved (:mod:`automl.cache`; nan for a table too small to cache).
 
 Usage: ``.venv/bin/python benchmarks/scale.py --rows 1000000 --timeout 900 [--seed 0]
-[--keep DIR]``; prints one Markdown table row (and ``--output`` appends it to a file).
+[--keep DIR]`` (a kept folder's tables are reused by the next run with the same rows
+and seed); prints one Markdown table row (and ``--output`` appends it to a file).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import argparse
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -72,6 +74,26 @@ def write_table(path: Path, n: int, seed: int) -> None:
         frame, _ = generate(min(CHUNK, n - start), seed * 1_000_003 + start // CHUNK)
         frame.to_csv(path, mode="a" if start else "w", header=start == 0, index=False,
                      float_format="%.5g")
+
+
+def write_tables(folder: Path, rows: int, seed: int) -> None:
+    """The training and test CSVs of ``rows`` and ``seed`` in ``folder``; a kept folder that
+    already holds them (``made.json`` says for which rows and seed) is reused, as the
+    generator is deterministic, and an earlier run's stores beside them are removed."""
+    made, stamp = folder / "made.json", {"rows": rows, "seed": seed}
+    if made.exists() and json.loads(made.read_text()) == stamp:
+        for old in set(folder.iterdir()) - {made, folder / "train.csv", folder / "test.csv"}:
+            shutil.rmtree(old) if old.is_dir() else old.unlink()
+        print(f"reusing the generated tables in {folder}", file=sys.stderr, flush=True)
+        return
+    made.unlink(missing_ok=True)
+    started = time.monotonic()
+    write_table(folder / "train.csv", rows, seed)
+    test, _ = generate(TEST_ROWS, seed * 1_000_003 + 999_999)
+    test.to_csv(folder / "test.csv", index=False, float_format="%.5g")
+    made.write_text(json.dumps(stamp))
+    print(f"generated {rows:,} rows ({(folder / 'train.csv').stat().st_size / 1e6:,.0f} MB) "
+          f"in {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
 
 
 class TreeMemory:
@@ -138,13 +160,9 @@ class Result:
 
 def run(rows: int, timeout: float, seed: int, folder: Path) -> Result:
     train_csv, test_csv = folder / "train.csv", folder / "test.csv"
-    started = time.monotonic()
-    write_table(train_csv, rows, seed)
-    test, logit = generate(TEST_ROWS, seed * 1_000_003 + 999_999)
-    test.to_csv(test_csv, index=False, float_format="%.5g")
+    write_tables(folder, rows, seed)
     test = pd.read_csv(test_csv)  # the rows as the CSV holds them
-    print(f"generated {rows:,} rows ({train_csv.stat().st_size / 1e6:,.0f} MB) in "
-          f"{time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
+    _, logit = generate(TEST_ROWS, seed * 1_000_003 + 999_999)
     stores = ["--storage", f"sqlite:///{folder / 'optuna.db'}",
               "--tracking-uri", f"sqlite:///{folder / 'mlflow.db'}"]
     cli = [sys.executable, "-m", "automl"]
