@@ -35,6 +35,8 @@ MAX_ONEHOT_LEVELS = 32
 MIN_EMBEDDED_COUNT = 2
 MAX_EMBEDDED_LEVELS = 10_000
 N_QUANTILES = 1000
+#: Rows :meth:`Preprocessor.transform` encodes at a time.
+TRANSFORM_ROWS = 100_000
 LOG_TARGET_SKEW = 1.0  # a non-negative regression target more skewed than this is log1p'd
 _LOG_TARGET_MAX = 700.0  # log-space ceiling when decoding: expm1 stays finite in float64
 _DATE_PARTS = ("year", "month", "day", "dayofweek", "hour")
@@ -126,7 +128,9 @@ class Preprocessor:
 
     # ------------------------------------------------------------------------------ transform
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
-        """The float32 feature matrix of ``frame`` (rows in order).
+        """The float32 feature matrix of ``frame`` (rows in order), made
+        :data:`TRANSFORM_ROWS` rows at a time, so a big table's encoded columns are never all
+        held beside the matrix.
 
         Raises:
             DataError: a feature column seen in training is missing.
@@ -135,6 +139,18 @@ class Preprocessor:
         if missing:
             raise DataError(f"missing feature column(s) {', '.join(map(repr, missing))}; "
                             "the CSV needs every column the model was trained on")
+        if len(frame) <= TRANSFORM_ROWS:
+            return self._matrix(frame)
+        first = self._matrix(frame.iloc[:TRANSFORM_ROWS])
+        matrix = np.empty((len(frame), first.shape[1]), dtype=np.float32)
+        matrix[:TRANSFORM_ROWS] = first
+        for start in range(TRANSFORM_ROWS, len(frame), TRANSFORM_ROWS):
+            rows = slice(start, start + TRANSFORM_ROWS)
+            matrix[rows] = self._matrix(frame.iloc[rows])
+        return matrix
+
+    def _matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        """:meth:`transform` of rows few enough to hold all their encoded columns at once."""
         continuous: list[Scaled] = []
         rest: list[np.ndarray] = []
         codes: list[np.ndarray] = []

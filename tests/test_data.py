@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import automl.data
 from automl.data import (
     ColumnKind,
     Schema,
@@ -23,6 +24,7 @@ from automl.data import (
     label_strings,
     load_csv,
     load_dataset,
+    read_csv,
     split,
 )
 from automl.errors import DataError
@@ -311,3 +313,24 @@ def test_fingerprint_is_a_pure_function_of_the_frame() -> None:
     frame = pd.read_csv(io.StringIO("a,b\n1,x\n2,y\n"))
     assert fingerprint(frame) == fingerprint(frame.copy())
     assert len(fingerprint(frame)) == 16
+
+
+def test_a_file_read_in_chunks_reads_as_one_parse_of_it(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    n = 60  # six chunks of ten rows; the encoding is disproved only past the sniffed head
+    frame = pd.DataFrame({
+        "count": [float(i) for i in range(50)] + [np.nan] * 10,  # integers, then gaps
+        "code": ["1.50"] * 30 + ["abc"] * 30,  # numbers in the first chunks, then text
+        "city": ["Köln", "Basel"] * 20 + [np.nan] * 10 + ["Zürich"] * 10,  # an empty chunk
+        "flag": [True, False] * 10 + [np.nan] + [True] * 39,  # flags with a gap
+        "y": [0, 1] * (n // 2)})
+    path = tmp_path / "d.csv"
+    path.write_bytes(frame.to_csv(index=False, float_format="%g").encode("cp1252"))
+    whole, whole_notes = read_csv(path)
+    monkeypatch.setattr(automl.data, "CHUNK_ROWS", 10)
+    monkeypatch.setattr(automl.data, "HEAD_BYTES", 64)
+    chunked, chunked_notes = read_csv(path)
+    pd.testing.assert_frame_equal(chunked, whole)
+    assert chunked_notes == whole_notes == ("read as Windows-1252 text",)
+    assert chunked["code"].tolist() == ["1.50"] * 30 + ["abc"] * 30
+    assert chunked["city"].iloc[-1] == "Zürich"

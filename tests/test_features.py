@@ -12,6 +12,7 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
+import automl.features
 from automl.config import TrainConfig
 from automl.data import (
     ColumnKind,
@@ -166,6 +167,16 @@ def test_extra_and_reordered_columns_do_not_change_the_output() -> None:
     pre = Preprocessor(schema).fit(frame)
     shuffled = frame[["c", "y", "x"]].assign(extra=1.0)
     np.testing.assert_array_equal(pre.transform(shuffled), pre.transform(frame))
+
+
+def test_a_frame_encoded_in_row_blocks_gives_the_matrix_of_one_pass(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    schema = _schema(x=ColumnKind.NUMERIC, c=ColumnKind.CATEGORICAL)
+    frame = _frame(95).assign(x=lambda f: f["x"].mask(f.index % 7 == 0))  # gaps: a flag column
+    pre = Preprocessor(schema).fit(frame)
+    whole = pre.transform(frame)
+    monkeypatch.setattr(automl.features, "TRANSFORM_ROWS", 10)  # ten blocks, the last of five
+    np.testing.assert_array_equal(pre.transform(frame), whole)
 
 
 # ------------------------------------------------------------------------------- column kinds
