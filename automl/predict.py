@@ -24,9 +24,10 @@ from optuna.trial import TrialState
 
 from automl.bundle import ModelBundle, load_bundle
 from automl.config import default_tracking_uri
-from automl.data import TaskType, load_csv
+from automl.data import TaskType
 from automl.errors import ConfigError, DataError, StudyNotFoundError
 from automl.pyfunc import save_pyfunc
+from automl.reading import load_csv
 from automl.storage import load_study
 from automl.stores import mask, sqlite_path
 from automl.tracking import MlflowRuns, temporary_dir

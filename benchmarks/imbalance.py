@@ -35,9 +35,10 @@ from sklearn import metrics as skm
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from automl.config import SearchConfig, TrainConfig
-from automl.data import Splits, label_strings, load_csv, load_dataset, split
+from automl.data import Splits, label_strings, load_dataset, split
 from automl.plan import SearchPlan, prepare_search
 from automl.predict import load_model
+from automl.reading import load_csv
 from automl.session import run_search
 from automl.threshold import ThresholdMetric, apply_threshold, tune_threshold
 from automl.tracking import MlflowTracker

@@ -64,10 +64,11 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
 from automl.config import PrunerKind, SamplerKind, SearchConfig, TrainConfig
-from automl.data import TaskType, infer_task, label_strings, load_csv, resolve_target
+from automl.data import TaskType, infer_task, label_strings, resolve_target
 from automl.errors import StudyNotFoundError
 from automl.plan import prepare_search
 from automl.predict import predict_csv
+from automl.reading import load_csv
 from automl.session import run_search
 from automl.tracking import MlflowTracker
 

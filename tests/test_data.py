@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import automl.data
+import automl.reading
 from automl.data import (
     ColumnKind,
     Schema,
@@ -22,12 +22,11 @@ from automl.data import (
     infer_schema,
     infer_task,
     label_strings,
-    load_csv,
     load_dataset,
-    read_csv,
     split,
 )
 from automl.errors import DataError
+from automl.reading import load_csv, read_csv
 
 PROPERTY = settings(max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -327,8 +326,8 @@ def test_a_file_read_in_chunks_reads_as_one_parse_of_it(tmp_path: Path,
     path = tmp_path / "d.csv"
     path.write_bytes(frame.to_csv(index=False, float_format="%g").encode("cp1252"))
     whole, whole_notes = read_csv(path)
-    monkeypatch.setattr(automl.data, "CHUNK_ROWS", 10)
-    monkeypatch.setattr(automl.data, "HEAD_BYTES", 64)
+    monkeypatch.setattr(automl.reading, "CHUNK_ROWS", 10)
+    monkeypatch.setattr(automl.reading, "HEAD_BYTES", 64)
     chunked, chunked_notes = read_csv(path)
     pd.testing.assert_frame_equal(chunked, whole)
     assert chunked_notes == whole_notes == ("read as Windows-1252 text",)

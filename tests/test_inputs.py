@@ -32,8 +32,9 @@ import automl.cli
 import automl.retry
 from automl.cli import app
 from automl.config import SearchConfig
-from automl.data import ColumnKind, TaskType, read_csv
+from automl.data import ColumnKind, TaskType
 from automl.plan import SearchPlan, prepare_search
+from automl.reading import read_csv
 
 FAST = ("--n-trials", "1", "--max-epochs", "2", "--patience", "1", "--threads", "1",
         "--device", "cpu")
