@@ -9,21 +9,19 @@ from __future__ import annotations
 
 import codecs
 import csv
-import ctypes
-import functools
 import gzip
 import io
 import re
 import warnings
 import zlib
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from automl.errors import DataError, os_reason
+from automl.heap import release_free_memory
 
 MISSING_MARKERS = ("", "?", "NA", "N/A", "n/a", "na", "null", "NULL", "None", "NaN", "nan", "-")
 DELIMITERS = (",", ";", "\t", "|")
@@ -111,25 +109,8 @@ def _parse_as(path: Path, encoding: str, delimiter: str, n_names: int) -> pd.Dat
         _type_empty_text(pieces)
         columns[name] = [pd.concat(pieces, ignore_index=True)]
         del pieces
-        _return_freed_memory()
+        release_free_memory()  # the pieces were small: glibc would keep their pages
     return pd.DataFrame({name: pieces[0] for name, pieces in columns.items()}, copy=False)
-
-
-@functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    try:
-        return ctypes.CDLL(None).malloc_trim  # type: ignore[no-any-return]
-    except (AttributeError, OSError):  # not glibc
-        return None
-
-
-def _return_freed_memory() -> None:
-    """Hand the C heap's free pages back to the system (glibc's ``malloc_trim``; elsewhere,
-    nothing). A column's pieces are small enough to live in the heap, whose holes glibc keeps:
-    without this, ten million rows held their size twice over once joined (7.7 GiB, not 4.5)."""
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
 
 
 def _chunked_columns(path: Path, encoding: str, delimiter: str, n_names: int,

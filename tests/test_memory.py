@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import numpy as np
 import optuna
+import pytest
 import torch
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
+from automl import heap
 from automl.config import SearchConfig, TrainConfig
 from automl.memory import GIB, free_bytes, training_bytes
 from automl.networks import build_model, spec_from_dict
@@ -70,3 +74,20 @@ def test_a_generous_limit_trains_as_before(tmp_path: Path, tmp_tracking_uri: str
     _, study = _search(tmp_path, tmp_tracking_uri, n_trials=1, memory_limit_gb=64.0)
     trial = study.trials[0]
     assert trial.state is TrialState.COMPLETE and MEMORY not in trial.user_attrs
+
+
+def _resident_bytes() -> int:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.skipif(heap._malloc_trim() is None or not Path("/proc/self/statm").exists(),
+                    reason="glibc's malloc_trim and /proc are Linux's")
+def test_small_arrays_freed_into_the_heap_leave_the_process_once_released() -> None:
+    block = np.ones(2 << 20)  # freeing a 16-MiB block raises glibc's mmap threshold above it
+    del block
+    pairs = [(np.ones(1 << 17), np.ones(64)) for _ in range(300)]  # 1 MiB, then a tiny one
+    survivors = [tiny for _, tiny in pairs]  # they hold the heap's top: no automatic trim
+    del pairs
+    freed = _resident_bytes()
+    heap.release_free_memory()
+    assert freed - _resident_bytes() > 200 * 2**20 and len(survivors) == 300
