@@ -7,11 +7,13 @@ import itertools
 import math
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from rtdl_num_embeddings import PeriodicEmbeddings
 from torch import nn
 
+import automl.networks.base
 from automl.networks import (
     FAMILIES,
     LinearSpec,
@@ -95,6 +97,17 @@ def test_piecewise_bins_are_quantiles_of_the_training_rows_of_the_spec_scaling()
     assert bins[-1] == [6.0, 8.0]  # constant: one bin around its value
     net = build_model(spec, d_in=2 * N_NUM + 1, d_out=2, n_num=N_NUM, n_scalings=2, bins=bins)
     assert net.bins == bins and net(x[:3]).shape == (3, 2)  # type: ignore[union-attr]
+
+
+def test_piecewise_bins_of_many_rows_come_from_a_fixed_sample_of_them(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = MLPSpec(embedding="piecewise", n_bins=4)
+    x = torch.rand(20_000, D_IN, generator=torch.Generator().manual_seed(0))
+    whole = fit_bins(spec, x, N_NUM, 1)
+    monkeypatch.setattr(automl.networks.base, "MAX_BIN_ROWS", 2_000)
+    sampled = fit_bins(spec, x, N_NUM, 1)
+    assert sampled == fit_bins(spec, x, N_NUM, 1) and sampled != whole  # the same sample
+    assert np.allclose(sampled, whole, atol=0.05)  # quartiles of 2,000 rows of U(0, 1)
 
 
 def test_piecewise_embeddings_need_their_bins() -> None:

@@ -204,17 +204,30 @@ def _embeddings(spec: ModelSpec, n_num: int,
                               lite=embedding == "periodic_lite")
 
 
+#: Rows the piecewise-linear bins are computed from. A quantile of a million rows is within
+#: about 0.001 (in share of rows) of the full table's, while binning ten million rows in float64
+#: held 3 GiB beside the data.
+MAX_BIN_ROWS = 1_000_000
+
+
 def fit_bins(spec: ModelSpec, x_train: torch.Tensor, n_num: int,
              n_scalings: int) -> Bins | None:
     """The quantile bins of each continuous feature of ``spec``'s scaling block in the training
     rows ``x_train`` (at most ``spec.n_bins``, fewer for a feature with few distinct values or a
     table with few rows); ``None`` unless ``spec`` embeds piecewise-linearly. A feature constant
-    in these rows gets one bin around its value."""
+    in these rows gets one bin around its value. Of more than :data:`MAX_BIN_ROWS` rows, a
+    fixed random sample of that many is binned."""
     if getattr(spec, "embedding", "none") != "piecewise" or not n_num or len(x_train) < 3:
         return None
     assert isinstance(spec, NetworkSpec)
-    block = SCALINGS.index(spec.scaling)
-    columns = x_train[:, block * n_num:(block + 1) * n_num].detach().double().cpu()
+    start = SCALINGS.index(spec.scaling) * n_num
+    block = slice(start, start + n_num)
+    if len(x_train) > MAX_BIN_ROWS:  # a fixed sample: the same bins for every trial
+        sample = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(0))
+        columns = x_train[sample[:MAX_BIN_ROWS].to(x_train.device), block]
+    else:
+        columns = x_train[:, block]
+    columns = columns.detach().double().cpu()
     bins = []
     for column in columns.T:
         low, high = float(column.min()), float(column.max())
