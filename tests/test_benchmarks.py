@@ -166,3 +166,27 @@ def test_the_scale_table_is_written_in_chunks_with_a_learnable_signal(
     assert table["num12"].isna().mean() > 0.01 and table["cat4"].nunique() > 500
     test, logit = scale.generate(5_000, seed=1)
     assert 0.85 < roc_auc_score(test["y"], logit) < 0.95  # the Bayes ceiling: not trivial
+
+
+def test_a_kept_folder_reuses_its_tables_and_drops_the_last_run(
+        bench: Callable[[str], ModuleType], tmp_path: Path) -> None:
+    scale = bench("scale")
+    scale.write_tables(tmp_path, 300, seed=0)
+    written = (tmp_path / "train.csv").stat().st_mtime_ns
+    (tmp_path / "optuna.db").write_text("an earlier run's study")
+    scale.write_tables(tmp_path, 300, seed=0)
+    assert (tmp_path / "train.csv").stat().st_mtime_ns == written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["made.json", "test.csv", "train.csv"]
+    scale.write_tables(tmp_path, 400, seed=0)  # other rows: written again
+    assert len(pd.read_csv(tmp_path / "train.csv")) == 400
+
+
+def test_the_memory_of_preparing_is_printed_step_by_step(
+        bench: Callable[[str], ModuleType], make_csv: Callable[..., Path],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    bench("prepare_memory").main([str(make_csv(n_rows=200)), "--target", "y"])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    assert [row.split(" | ")[0].split(" (")[0] for row in rows[1:]] == [
+        "| start", "| read 200 rows", "| split", "| preprocessing fitted", "| tensors built",
+        "| splits dropped, heap handed back"]
+    assert all(row.endswith(" GiB |") for row in rows[1:])
