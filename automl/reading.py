@@ -108,8 +108,9 @@ def _parse_as(path: Path, encoding: str, delimiter: str, n_names: int) -> pd.Dat
     for name, pieces in columns.items():
         _type_empty_text(pieces)
         columns[name] = [pd.concat(pieces, ignore_index=True)]
-        del pieces
-        release_free_memory()  # the pieces were small: glibc would keep their pages
+        if len(pieces) > 1:
+            del pieces
+            release_free_memory()  # the pieces were small: glibc would keep their pages
     return pd.DataFrame({name: pieces[0] for name, pieces in columns.items()}, copy=False)
 
 
