@@ -255,6 +255,7 @@ def test_the_search_knows_when_the_ensemble_makes_a_refit_needless(tmp_tracking_
 
 
 @pytest.mark.slow
+@pytest.mark.timing
 def test_a_timed_search_finishes_within_its_timeout_including_the_final_model(
         search_cfg: Callable[..., SearchConfig]) -> None:
     # The time kept for the final step is mostly fixed (final.OVERHEAD_S plus a refit
