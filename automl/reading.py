@@ -15,6 +15,8 @@ import re
 import warnings
 import zlib
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -122,11 +124,12 @@ def _chunked_columns(path: Path, encoding: str, delimiter: str, n_names: int,
 
     Raises:
         UnicodeDecodeError: a byte that ``encoding`` cannot decode.
-        DataError: not parseable as CSV with ``n_names`` fields a row, or a corrupt gzip file.
+        DataError: not parseable as CSV with ``n_names`` fields a row, unreadable, or a
+            corrupt gzip file.
     """
     columns: dict[str, list[pd.Series]] = {}
     try:
-        with _open(path) as handle, warnings.catch_warnings():
+        with _file_errors(path), _open(path) as handle, warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)
             with pd.read_csv(handle, sep=delimiter, na_values=list(MISSING_MARKERS),
                              keep_default_na=True, skip_blank_lines=True, low_memory=False,
@@ -146,11 +149,6 @@ def _chunked_columns(path: Path, encoding: str, delimiter: str, n_names: int,
     except pd.errors.ParserWarning:
         raise DataError(f"{path}: some rows have more fields than the header's {n_names}; "
                         "check the delimiter and quoting, or name every column") from None
-    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise DataError(f"{path}: corrupt gzip file ({_first_line(exc)}); re-create it") \
-            from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read ({os_reason(exc)}); check the file") from None
     except (pd.errors.ParserError, ValueError) as exc:
         raise DataError(f"{path}: cannot parse as CSV ({_first_line(exc)}); "
                         "check the delimiter and quoting") from None
@@ -179,6 +177,22 @@ def _kind(column: pd.Series) -> str:
             and column.dropna().map(type).isin([bool, np.bool_]).all()):
         return "flags"
     return "number" if pd.api.types.is_numeric_dtype(column) else "text"
+
+
+@contextmanager
+def _file_errors(path: Path) -> Iterator[None]:
+    """Turn the errors of reading ``path`` (through gzip when compressed) into one-line
+    :class:`~automl.errors.DataError` s naming the fix."""
+    try:
+        yield
+    except PermissionError:
+        raise DataError(f"{path}: permission denied; make the file readable "
+                        "(chmod +r) or run as its owner") from None
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise DataError(f"{path}: corrupt gzip file ({_first_line(exc)}); re-create it") \
+            from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({os_reason(exc)}); check the file") from None
 
 
 def _open(path: Path) -> io.BufferedIOBase:
@@ -226,17 +240,8 @@ def _read_head(path: Path) -> bytes:
         raise DataError(f"{path}: no such file; check the path")
     if path.is_dir():
         raise DataError(f"{path}: is a directory; pass the path of a CSV file")
-    try:
-        with _open(path) as handle:
-            head = handle.read(HEAD_BYTES)
-    except PermissionError:
-        raise DataError(f"{path}: permission denied; make the file readable "
-                        "(chmod +r) or run as its owner") from None
-    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise DataError(f"{path}: corrupt gzip file ({_first_line(exc)}); re-create it") \
-            from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read ({os_reason(exc)}); check the file") from None
+    with _file_errors(path), _open(path) as handle:
+        head = handle.read(HEAD_BYTES)
     if head[:2] in _UTF16_BOMS:  # UTF-16 with a BOM ("Unicode text" exports)
         return head
     if not head.strip():
