@@ -135,19 +135,14 @@ def sample_params(trial: optuna.trial.BaseTrial, task: TaskType,
                        resampling=resampling)
 
 
-#: The warm start: every family's published defaults, in registry order (the linear model
-#: first, as the floor the search must beat).
-PORTFOLIO: tuple[dict[str, Any], ...] = tuple(
-    params for family in FAMILIES.values() for params in family.defaults)
-
-
 def warm_start(task: TaskType, families: Sequence[str] = tuple(FAMILIES), *,
-               min_batch_size: int = 0) -> list[dict[str, Any]]:
-    """The :data:`PORTFOLIO` configurations of ``families`` as full parameter sets for
-    ``task`` (enqueue them first), with batches of at least ``min_batch_size`` rows (one of
-    :data:`BATCH_SIZES`)."""
+               min_batch_size: int = 0, cpu: bool = True) -> list[dict[str, Any]]:
+    """Every family's published defaults (:meth:`~automl.networks.base.Family.warm_start`: on
+    CPU, its CPU-sized ones), in registry order (the linear model first, as the floor the
+    search must beat), as full parameter sets for ``task`` (enqueue them first), with batches of
+    at least ``min_batch_size`` rows (one of :data:`BATCH_SIZES`)."""
     portfolio = [params | {"batch_size": max(params["batch_size"], min_batch_size)}
-                 for params in PORTFOLIO if params["arch"] in families]
+                 for name in families for params in FAMILIES[name].warm_start(cpu=cpu)]
     if not task.is_classification:
         return [{k: v for k, v in params.items() if k != "label_smoothing"}
                 for params in portfolio]

@@ -18,6 +18,7 @@ from automl.errors import StudyMismatchError
 from automl.plan import SearchPlan, StudySettings
 from automl.space import warm_start
 from automl.storage import make_storage, study_exists
+from automl.train import resolve_device
 
 #: ``--pruner patient``: epochs without a new best that a trial below the median may go on
 #: before it is pruned, so a slow starter that is still climbing is judged by its trend.
@@ -127,16 +128,17 @@ def check_compatible(study: optuna.Study, settings: StudySettings) -> None:
 def start_study(plan: SearchPlan, sampler_salt: int = 0,
                 storage: RDBStorage | None = None) -> optuna.Study:
     """Open (or create) the plan's study after checking that it can be continued; a new study
-    gets the warm start queued (in larger batches when its rows grow); the settings are
-    stored (a new budget among them)."""
+    gets the warm start queued (in larger batches when its rows grow; CPU-sized on CPU); the
+    settings are stored (a new budget among them)."""
     study = open_study(plan.cfg, plan.study_name, plan.metric.direction.value, sampler_salt,
                        storage)
     settings = plan.settings()
     check_compatible(study, settings)
     if not study.get_trials(deepcopy=False):
         least = GROWING_WARM_START_BATCH if plan.growth is not None else 0
-        for params in warm_start(plan.task, plan.families,
-                                 min_batch_size=least)[:plan.cfg.n_trials or None]:
+        cpu = resolve_device(plan.cfg.train.device).type == "cpu"
+        for params in warm_start(plan.task, plan.families, min_batch_size=least,
+                                 cpu=cpu)[:plan.cfg.n_trials or None]:
             study.enqueue_trial(params, skip_if_exists=True)
     for key, value in settings.to_attrs().items():
         if key not in study.user_attrs or study.user_attrs[key] != value:

@@ -170,13 +170,15 @@ def test_version_1_params_still_rebuild(weighting: str) -> None:
     assert params_from_dict(dict(BASE), TaskType.REGRESSION).resampling.kind == "none"
 
 
-@pytest.mark.parametrize(("task", "min_batch_size"), [
-    *((task, 0) for task in TaskType), (TaskType.BINARY, 512)])
-def test_warm_start_configurations_are_valid(task: TaskType, min_batch_size: int) -> None:
-    """Each is a complete point of the space (no parameter left over or missing), and the warm
-    start holds every family's published defaults; a study whose rows grow raises their
-    batches to its least."""
-    starts = warm_start(task, min_batch_size=min_batch_size)
+@pytest.mark.parametrize(("task", "min_batch_size", "cpu"), [
+    *((task, 0, True) for task in TaskType), (TaskType.BINARY, 512, True),
+    (TaskType.MULTICLASS, 0, False)])
+def test_warm_start_configurations_are_valid(task: TaskType, min_batch_size: int,
+                                             cpu: bool) -> None:
+    """Each is a complete point of the space (no parameter left over or missing), on CPU and on
+    a GPU, and the warm start holds every family's defaults; a study whose rows grow raises
+    their batches to its least."""
+    starts = warm_start(task, min_batch_size=min_batch_size, cpu=cpu)
     assert min(p["batch_size"] for p in starts) == (min_batch_size or 64)
     for params in starts:
         study = optuna.create_study()
@@ -185,18 +187,24 @@ def test_warm_start_configurations_are_valid(task: TaskType, min_batch_size: int
         rebuilt = sample_params(trial, task)
         assert trial.params == params
         assert rebuilt.resampling.kind == "none" and rebuilt.class_weighting == "none"
-    defaults = [p for family in FAMILIES.values() for p in family.defaults]
+    defaults = [p for family in FAMILIES.values() for p in family.warm_start(cpu=cpu)]
     assert len(starts) == len(defaults) and {p["arch"] for p in starts} == set(FAMILIES)
 
 
 def test_the_published_defaults_are_in_the_warm_start() -> None:
-    """TabM's ``TabM.make`` defaults (with 8 members on CPU, not 32) and RealMLP-TD's recipe,
-    as the issue names them."""
+    """TabM's ``TabM.make`` defaults on a GPU (sized down on CPU: 2 × 256, 4 members,
+    piecewise-linear embeddings) and RealMLP-TD's recipe, as the issue names them."""
     starts = warm_start(TaskType.BINARY)
-    tabm = next(p for p in starts if p["arch"] == "tabm")
+    tabm = next(p for p in warm_start(TaskType.BINARY, cpu=False) if p["arch"] == "tabm")
     assert (tabm["tabm_k"], tabm["d_block"], tabm["dropout"], tabm["optimizer"], tabm["lr"],
-            tabm["weight_decay"], tabm["batch_size"]) == (8, 512, 0.1, "adamw", 2e-3, 3e-4, 256)
-    assert tabm["embedding"] != "none"
+            tabm["weight_decay"], tabm["batch_size"]) == (32, 512, 0.1, "adamw", 2e-3, 3e-4, 256)
+    assert tabm["embedding"] == "periodic_lite"
+    on_cpu = next(p for p in starts if p["arch"] == "tabm")
+    assert (on_cpu["tabm_k"], on_cpu["d_block"], on_cpu["embedding"]) == (4, 256, "piecewise")
+    assert {k: v for k, v in on_cpu.items() if k not in {"tabm_k", "d_block"}
+            and "embedding" not in k and "bins" not in k} == \
+        {k: v for k, v in tabm.items() if k not in {"tabm_k", "d_block"}
+         and "embedding" not in k and not k.startswith("periodic_")}
     realmlp = next(p for p in starts if p.get("label_smoothing") == 0.1)
     assert (realmlp["arch"], realmlp["n_blocks"], realmlp["d_block"], realmlp["scaling"],
             realmlp["embedding"]) == ("mlp", 3, 256, "robust", "periodic")
