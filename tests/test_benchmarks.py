@@ -190,3 +190,12 @@ def test_the_memory_of_preparing_is_printed_step_by_step(
         "| start", "| read 200 rows", "| split", "| preprocessing fitted", "| tensors built",
         "| splits dropped, heap handed back"]
     assert all(row.endswith(" GiB |") for row in rows[1:])
+
+
+def test_each_warm_start_candidate_is_one_trial_of_the_prepared_split(
+        bench: Callable[[str], ModuleType], make_csv: Callable[..., Path]) -> None:
+    csv = make_csv("binary", n_rows=200)
+    rows = bench("warm_start").main(["--datasets", f"{csv}:y", "--cap", "3",
+                                     "--candidates", "linear,tabm_cpu"])
+    assert [row.split(" | ")[1] for row in rows] == ["linear", "tabm_cpu"]
+    assert all(0.5 <= float(row.split(" | ")[3]) <= 1.0 for row in rows)
