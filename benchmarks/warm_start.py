@@ -29,6 +29,7 @@ from quality import DATA_DIR, outer_split, resolve
 
 from automl.config import PrunerKind, SearchConfig, TrainConfig
 from automl.data import infer_task, resolve_target
+from automl.networks.base import PIECEWISE_DEFAULT
 from automl.networks.linear import FAMILY as LINEAR
 from automl.networks.mlp import MLP_PLE, REALMLP
 from automl.networks.resnet import FAMILY as RESNET
@@ -46,8 +47,7 @@ def _without_embedding(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _piecewise(params: dict[str, Any]) -> dict[str, Any]:
-    return _without_embedding(params) | {"embedding": "piecewise", "piecewise_n_bins": 48,
-                                         "piecewise_d_embedding": 16}
+    return _without_embedding(params) | PIECEWISE_DEFAULT
 
 
 #: Named configurations: today's warm start and the variants it was chosen among.

@@ -36,6 +36,9 @@ Norm = Literal["none", "batch", "layer"]
 Embedding = Literal["none", "periodic", "periodic_lite", "piecewise"]
 Bins = list[list[float]]  # per continuous feature, its sorted bin edges (at least two)
 Activation = Literal["relu", "gelu", "silu"]
+#: The piecewise-linear embedding of the warm starts that use one (rtdl's 48 bins, 16 dims).
+PIECEWISE_DEFAULT: dict[str, Any] = {"embedding": "piecewise", "piecewise_n_bins": 48,
+                                     "piecewise_d_embedding": 16}
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}
 
 

@@ -14,7 +14,7 @@ epochs of the 3 × 256 MLP (``benchmarks/family_cost.py``), and in a 60-s trial 
 it trains 3 epochs of adult; the CPU warm start is the same recipe at 2 × 256 with ``k = 4``
 and piecewise-linear embeddings (the paper's best variant, TabM with PLE), which reached the
 best validation score of the warm-start candidates measured in that time on adult and the
-third best on diamonds (``benchmarks/RESULTS.md``). The search draws ``k`` from 4 to 32.
+fourth best on diamonds (``benchmarks/RESULTS.md``). The search draws ``k`` from 4 to 32.
 """
 
 from __future__ import annotations
@@ -26,7 +26,15 @@ from typing import Any, ClassVar
 import torch
 from tabm import EnsembleView, LinearEnsemble, make_tabm_backbone
 
-from automl.networks.base import Bins, Family, NetworkSpec, Suggest, TabularNetwork, sample_network
+from automl.networks.base import (
+    PIECEWISE_DEFAULT,
+    Bins,
+    Family,
+    NetworkSpec,
+    Suggest,
+    TabularNetwork,
+    sample_network,
+)
 
 K_CHOICES = (4, 8, 16, 32)
 _BACKBONE_ACTIVATIONS = {"relu": "ReLU", "gelu": "GELU", "silu": "SiLU"}
@@ -86,8 +94,7 @@ PUBLISHED = {"arch": "tabm", "scaling": "quantile", "n_blocks": 2, "d_block": 51
              "batch_size": 256}
 #: The same recipe sized for a CPU: 2 × 256, 4 members, piecewise-linear embeddings.
 ON_CPU = {**{k: v for k, v in PUBLISHED.items() if not k.startswith("periodic_")},
-          "d_block": 256, "tabm_k": 4, "embedding": "piecewise", "piecewise_n_bins": 48,
-          "piecewise_d_embedding": 16}
+          "d_block": 256, "tabm_k": 4, **PIECEWISE_DEFAULT}
 
 FAMILY = Family(kind="tabm", spec_type=TabMSpec, network=TabMNet, sample=_sample,
                 defaults=(PUBLISHED,), cpu_defaults=(ON_CPU,))
