@@ -123,6 +123,7 @@ def test_the_headline_is_the_mean_and_std_over_splits_and_the_gap_to_each_baseli
 
 
 @pytest.mark.slow
+@pytest.mark.timing  # a 10-s budget: its trials fit only without the parallel tests beside
 def test_the_quality_benchmark_runs_end_to_end(quality: ModuleType,
                                                make_csv: Callable[..., Path],
                                                tmp_path: Path) -> None:
