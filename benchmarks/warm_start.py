@@ -3,14 +3,15 @@ families' defaults on CPU.
 
 For a dataset's outer split (:func:`quality.outer_split`, ``--seed``), the data is prepared once
 as ``automl search`` prepares it (validation split, preprocessing; no test split: the outer 20%
-is left out), then each named configuration (:data:`CANDIDATES`) runs as the single trial of its
-own study, with the trial's time cap of a 600-s search (``--cap``, 60 s), ``--threads`` torch
-threads, patience 16 and no pruner. Prints a Markdown table: the trial's best validation score
-(the study metric: ROC-AUC, accuracy or RMSE), its best epoch, seconds per epoch and why it
-stopped.
+is left out), then each named configuration (:data:`CANDIDATES`) runs ``--repeats`` times (1) as
+the trials of its own study, with the trial's time cap of a 600-s search (``--cap``, 60 s),
+``--threads`` torch threads, patience 16 and no pruner; as in a search, a trial's seed is the
+study's plus its number, so repeats differ only by seed. Prints a Markdown table: each trial's
+seed, best validation score (the study metric: ROC-AUC, accuracy or RMSE), best epoch, seconds
+per epoch and why it stopped.
 
 Usage: ``.venv/bin/python benchmarks/warm_start.py --datasets adult,diamonds [--seed 0]
-[--cap 60] [--threads 1] [--candidates mlp,mlp_ple,tabm_cpu]``.
+[--cap 60] [--threads 1] [--candidates mlp,mlp_ple,tabm_cpu] [--repeats 1]``.
 """
 
 from __future__ import annotations
@@ -65,20 +66,21 @@ CANDIDATES: dict[str, dict[str, Any]] = {
 }
 
 
-def one_trial(plan: SearchPlan, name: str, folder: Path) -> optuna.trial.FrozenTrial:
-    """Run ``CANDIDATES[name]`` as the only trial of a new study in ``folder``'s stores."""
+def candidate_trials(plan: SearchPlan, name: str, repeats: int) -> list[optuna.trial.FrozenTrial]:
+    """Run ``CANDIDATES[name]`` as the ``repeats`` trials of a new study in the plan's stores."""
     params = warm_start(plan.task, ("linear",))[0] | CANDIDATES[name]
     if not plan.task.is_classification:
         params.pop("label_smoothing", None)
     study_name = f"candidate-{name}"
-    plan = dataclasses.replace(plan, study_name=study_name,
-                               cfg=dataclasses.replace(plan.cfg, study_name=study_name))
+    plan = dataclasses.replace(plan, study_name=study_name, cfg=dataclasses.replace(
+        plan.cfg, study_name=study_name, n_trials=repeats))
     MlflowTracker(plan.cfg.tracking_uri, study_name)
     study = optuna.create_study(study_name=study_name, storage=plan.cfg.storage_url,
                                 direction=plan.metric.direction.value)
-    study.enqueue_trial(params)
+    for _ in range(repeats):
+        study.enqueue_trial(params)
     run_search(plan, finish=False)
-    return optuna.load_study(study_name=study_name, storage=plan.cfg.storage_url).trials[0]
+    return optuna.load_study(study_name=study_name, storage=plan.cfg.storage_url).trials
 
 
 def run_dataset(spec: str, args: argparse.Namespace, folder: Path) -> list[str]:
@@ -100,12 +102,12 @@ def run_dataset(spec: str, args: argparse.Namespace, folder: Path) -> list[str]:
     plan = prepare_search(cfg)
     rows = []
     for name in args.candidates:
-        trial = one_trial(plan, name, folder)
-        attrs = trial.user_attrs
-        rows.append(f"| {label} | {name} | {plan.metric.name} | {trial.value:.4f} | "
-                    f"{attrs.get('best_epoch')} | {attrs.get('epoch_seconds', 0):.2f} | "
-                    f"{attrs.get('stop_reason')} |")
-        print(rows[-1], flush=True)
+        for trial in candidate_trials(plan, name, args.repeats):
+            attrs = trial.user_attrs
+            rows.append(f"| {label} | {name} | {args.seed + trial.number} | {plan.metric.name} "
+                        f"| {trial.value:.4f} | {attrs.get('best_epoch')} | "
+                        f"{attrs.get('epoch_seconds', 0):.2f} | {attrs.get('stop_reason')} |")
+            print(rows[-1], flush=True)
     return rows
 
 
@@ -127,11 +129,12 @@ def main(argv: list[str] | None = None) -> list[str]:
     parser.add_argument("--threads", type=int, default=1, help="torch threads.")
     parser.add_argument("--candidates", type=_names, default=list(CANDIDATES),
                         help=f"Comma-separated, among {', '.join(CANDIDATES)}.")
+    parser.add_argument("--repeats", type=int, default=1, help="Trials (seeds) per candidate.")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
     args = parser.parse_args(argv)
     command = shlex.join([".venv/bin/python", "benchmarks/warm_start.py", *sys.argv[1:]])
-    print(f"`{command}`\n\n| dataset | candidate | metric | best validation score | best epoch "
-          f"| s / epoch | stop |\n|---|---|---|---|---|---|---|", flush=True)
+    print(f"`{command}`\n\n| dataset | candidate | seed | metric | best validation score "
+          f"| best epoch | s / epoch | stop |\n|---|---|---|---|---|---|---|---|", flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for number, spec in enumerate(args.datasets.split(",")):

@@ -193,10 +193,12 @@ def test_the_memory_of_preparing_is_printed_step_by_step(
     assert all(row.endswith(" GiB |") for row in rows[1:])
 
 
-def test_each_warm_start_candidate_is_one_trial_of_the_prepared_split(
+def test_each_warm_start_candidate_runs_its_repeats_on_the_prepared_split(
         bench: Callable[[str], ModuleType], make_csv: Callable[..., Path]) -> None:
     csv = make_csv("binary", n_rows=200)
-    rows = bench("warm_start").main(["--datasets", f"{csv}:y", "--cap", "3",
+    rows = bench("warm_start").main(["--datasets", f"{csv}:y", "--cap", "3", "--repeats", "2",
                                      "--candidates", "linear,tabm_cpu"])
-    assert [row.split(" | ")[1] for row in rows] == ["linear", "tabm_cpu"]
-    assert all(0.5 <= float(row.split(" | ")[3]) <= 1.0 for row in rows)
+    cells = [row.split(" | ") for row in rows]
+    assert [(c[1], c[2]) for c in cells] == [("linear", "0"), ("linear", "1"),
+                                             ("tabm_cpu", "0"), ("tabm_cpu", "1")]
+    assert all(0.5 <= float(c[4]) <= 1.0 for c in cells)
