@@ -293,3 +293,15 @@ def test_level_codes_need_room_in_the_inputs() -> None:
         build_model(MLPSpec(), d_in=3, d_out=1, n_num=2, cardinalities=(4, 4))
     with pytest.raises(ValueError, match="cardinalities"):
         build_model(MLPSpec(), d_in=3, d_out=1, n_num=0, cardinalities=(0,))
+
+
+def test_piecewise_bins_stay_sorted_once_rounded_to_the_networks_float32() -> None:
+    # Three float32 neighbours: rtdl interpolates a quantile between the first two, a float64
+    # edge that rounds onto its neighbour in float32 (seen on scikit-learn's wine table).
+    eps = torch.finfo(torch.float32).eps
+    column = torch.cat([torch.ones(50), torch.full((50,), 1 + eps), torch.full((50,), 1 + 2 * eps)])
+    spec = MLPSpec(embedding="piecewise", n_bins=48, d_block=8)
+    bins = fit_bins(spec, column[:, None].repeat(1, N_NUM), N_NUM, 1)
+    assert bins is not None and bins[0] == [1.0, 1 + eps, 1 + 2 * eps]
+    net = build_model(spec, d_in=N_NUM, d_out=2, n_num=N_NUM, bins=bins)
+    assert net(column[:4, None].repeat(1, N_NUM)).shape == (4, 2)

@@ -219,7 +219,10 @@ def fit_bins(spec: ModelSpec, x_train: torch.Tensor, n_num: int,
     rows ``x_train`` (at most ``spec.n_bins``, fewer for a feature with few distinct values or a
     table with few rows); ``None`` unless ``spec`` embeds piecewise-linearly. A feature constant
     in these rows gets one bin around its value. Of more than :data:`MAX_BIN_ROWS` rows, a
-    fixed random sample of that many is binned."""
+    fixed random sample of that many is binned. The edges are float32 values, as the network
+    holds them, and strictly increasing: two quantiles that round to one float32 are one edge
+    (on scikit-learn's wine table, quantiles interpolated between neighbouring values did, and
+    rtdl refused the unsorted bins)."""
     if getattr(spec, "embedding", "none") != "piecewise" or not n_num or len(x_train) < 3:
         return None
     assert isinstance(spec, NetworkSpec)
@@ -239,7 +242,8 @@ def fit_bins(spec: ModelSpec, x_train: torch.Tensor, n_num: int,
         else:
             n_bins = min(spec.n_bins, len(column) - 1)
             with _one_bin_allowed():
-                bins.append(compute_bins(column[:, None], n_bins)[0].tolist())
+                edges = compute_bins(column[:, None], n_bins)[0].float().unique()
+            bins.append(edges.tolist() if len(edges) > 1 else [low - 1.0, high + 1.0])
     return bins
 
 
