@@ -5,13 +5,13 @@ For a dataset's outer split (:func:`quality.outer_split`, ``--seed``), the data 
 as ``automl search`` prepares it (validation split, preprocessing; no test split: the outer 20%
 is left out), then each named configuration (:data:`CANDIDATES`) runs ``--repeats`` times (1) as
 the trials of its own study, with the trial's time cap of a 600-s search (``--cap``, 60 s),
-``--threads`` torch threads, patience 16 and no pruner; as in a search, a trial's seed is the
-study's plus its number, so repeats differ only by seed. Prints a Markdown table: each trial's
-seed, best validation score (the study metric: ROC-AUC, accuracy or RMSE), best epoch, seconds
-per epoch and why it stopped.
+``--threads`` torch threads, early-stopping ``--patience`` (16, TabM's) and no pruner; as in a
+search, a trial's seed is the study's plus its number, so repeats differ only by seed. Prints a
+Markdown table: each trial's seed, best validation score (the study metric: ROC-AUC, accuracy
+or RMSE), best epoch, seconds per epoch and why it stopped.
 
 Usage: ``.venv/bin/python benchmarks/warm_start.py --datasets adult,diamonds [--seed 0]
-[--cap 60] [--threads 1] [--candidates mlp,mlp_ple,tabm_cpu] [--repeats 1]``.
+[--cap 60] [--threads 1] [--candidates mlp,mlp_ple,tabm_cpu] [--repeats 1] [--patience 16]``.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def run_dataset(spec: str, args: argparse.Namespace, folder: Path) -> list[str]:
                        threads=args.threads, storage_url=f"sqlite:///{folder / 'optuna.db'}",
                        tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
                        train=TrainConfig(device="cpu", max_trial_seconds=args.cap,
-                                         max_epochs=200, patience=16))
+                                         max_epochs=200, patience=args.patience))
     plan = prepare_search(cfg)
     rows = []
     for name in args.candidates:
@@ -130,6 +130,7 @@ def main(argv: list[str] | None = None) -> list[str]:
     parser.add_argument("--candidates", type=_names, default=list(CANDIDATES),
                         help=f"Comma-separated, among {', '.join(CANDIDATES)}.")
     parser.add_argument("--repeats", type=int, default=1, help="Trials (seeds) per candidate.")
+    parser.add_argument("--patience", type=int, default=16, help="Early-stopping patience.")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
     args = parser.parse_args(argv)
     command = shlex.join([".venv/bin/python", "benchmarks/warm_start.py", *sys.argv[1:]])
