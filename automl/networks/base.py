@@ -233,18 +233,19 @@ def fit_bins(spec: ModelSpec, x_train: torch.Tensor, n_num: int,
         columns = x_train[sample[:MAX_BIN_ROWS].to(x_train.device), block]
     else:
         columns = x_train[:, block]
-    columns = columns.detach().double().cpu()
-    bins = []
-    for column in columns.T:
-        low, high = float(column.min()), float(column.max())
-        if low == high:
-            bins.append([low - 1.0, high + 1.0])
-        else:
-            n_bins = min(spec.n_bins, len(column) - 1)
-            with _one_bin_allowed():
-                edges = compute_bins(column[:, None], n_bins)[0].float().unique()
-            bins.append(edges.tolist() if len(edges) > 1 else [low - 1.0, high + 1.0])
-    return bins
+    return [_edges(column, spec.n_bins) for column in columns.detach().double().cpu().T]
+
+
+def _edges(column: torch.Tensor, n_bins: int) -> list[float]:
+    """At most ``n_bins`` quantile bins of ``column`` as strictly increasing float32 edges; one
+    bin around its value when it has just one (in float32)."""
+    low, high = float(column.min()), float(column.max())
+    edges = torch.empty(0)
+    if low != high:
+        with _one_bin_allowed():
+            edges = compute_bins(column[:, None], min(n_bins, len(column) - 1))[0]
+        edges = edges.float().unique()
+    return edges.tolist() if len(edges) > 1 else [low - 1.0, high + 1.0]
 
 
 @contextmanager
