@@ -120,7 +120,7 @@ class TrainConfig:
     """
 
     max_epochs: int = 60
-    patience: int = 8
+    patience: int = 16
     min_delta: float = 0.0
     eval_batch_size: int = 8192
     device: str = "auto"

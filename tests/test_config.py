@@ -102,7 +102,7 @@ def test_train_config_accepts_known_devices(device: str) -> None:
 def test_train_config_defaults() -> None:
     cfg = TrainConfig()
     assert (cfg.max_epochs, cfg.patience, cfg.min_delta, cfg.eval_batch_size, cfg.device) == (
-        60, 8, 0.0, 8192, "auto")
+        60, 16, 0.0, 8192, "auto")
 
 
 def test_search_config_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
