@@ -2,10 +2,11 @@
 
 After the trials, two candidates are weighed **only by validation score**:
 
-* a greedy ensemble (Caruana et al. 2004, selection with replacement) of the top
-  :data:`TOP_K` complete trials, built from each trial's validation predictions
-  (artifact ``val_output.npy``, logged with the trial's model by every trial that entered the
-  top-k when it finished, so it works across workers and resumes without retraining);
+* a greedy ensemble (Caruana et al. 2004, selection with replacement) of the
+  :func:`ensemble_pool`: the top :data:`TOP_K` complete trials and the best trial of every
+  other model family, built from each trial's validation predictions (artifact
+  ``val_output.npy``, logged with the trial's model by every trial that entered the pool when
+  it finished, so it works across workers and resumes without retraining);
 * the best single trial. When the ensemble does not beat it on validation (it never scores
   worse: its first pick is the best trial), the best configuration is refitted on the training
   *and* validation rows for its best epoch count and used instead; the refit has no validation
@@ -39,7 +40,7 @@ import time
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -70,6 +71,28 @@ OVERHEAD_SHARE = 0.01
 #: Share of the timeout kept back before the first trial completes (nothing to estimate from).
 FIRST_RESERVE_SHARE = 0.1
 _SAFETY = 1.1  # refit-time estimates (a trial's epochs, validation included) scaled up
+
+
+class _Ranked(Protocol):
+    @property
+    def params(self) -> dict[str, Any]: ...
+
+
+RankedT = TypeVar("RankedT", bound=_Ranked)
+
+
+def ensemble_pool(ranked: list[RankedT]) -> list[RankedT]:
+    """The trials the final ensemble selects from, best first: the top :data:`TOP_K` of
+    ``ranked`` (best first) and, below them, the best trial of each model family (parameter
+    ``arch``) that has none in the top. A family the top leaves out (the linear model on a
+    small table, beside networks a little better alone) is often the member that blends best."""
+    families = {trial.params.get("arch") for trial in ranked[:TOP_K]}
+    pool = list(ranked[:TOP_K])
+    for trial in ranked[TOP_K:]:
+        if trial.params.get("arch") not in families:
+            families.add(trial.params.get("arch"))
+            pool.append(trial)
+    return pool
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -304,7 +327,8 @@ class FinalInputs:
 
 def build_final(candidates: list[Candidate], inputs: FinalInputs, tracker: Tracker,
                 deadline: float | None = None) -> FinalModel | None:
-    """Choose, build and log the final model from ``candidates`` (best first).
+    """Choose, build and log the final model from ``candidates`` (best first; the
+    :func:`ensemble_pool`).
 
     Members are the candidates whose run holds both ``model`` and ``val_output.npy``; with none,
     returns ``None`` and logs nothing. The refit stops at ``deadline`` (``time.monotonic()``);
@@ -313,7 +337,7 @@ def build_final(candidates: list[Candidate], inputs: FinalInputs, tracker: Track
     """
     start = time.monotonic()
     with temporary_dir() as tmp:
-        members = _fetch(candidates[:TOP_K], tracker, Path(tmp))
+        members = _fetch(candidates, tracker, Path(tmp))
         if not members:
             return None
         task, metric, tensors = inputs.task, inputs.metric, inputs.tensors

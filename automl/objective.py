@@ -3,8 +3,8 @@
 :class:`Objective` is the Optuna objective; its :meth:`Objective.after_trial` (an Optuna
 callback, called once Optuna has stored the trial's state) closes the trial's MLflow run with
 the mirrored status and keeps the model (a cross-validated trial's: the bag of its fold
-networks) of a trial that enters the top :data:`~automl.final.TOP_K`. A trial's time, all its
-folds together, is bounded by :meth:`Objective.trial_deadline`.
+networks) of a trial that enters the :func:`~automl.final.ensemble_pool`. A trial's time, all
+its folds together, is bounded by :meth:`Objective.trial_deadline`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,13 @@ from optuna.trial import FrozenTrial, TrialState
 from automl.bundle import Member, ModelBundle, save_bundle
 from automl.config import TrainConfig
 from automl.errors import TrialError
-from automl.final import TOP_K, VAL_OUTPUT, Candidate, selection_output, val_predictions
+from automl.final import (
+    VAL_OUTPUT,
+    Candidate,
+    ensemble_pool,
+    selection_output,
+    val_predictions,
+)
 from automl.folds import FOLD_SCORES, Folds, crossfit_epochs
 from automl.interrupts import raise_pending
 from automl.memory import GIB, MARGIN, free_bytes, training_bytes
@@ -307,7 +313,7 @@ class Objective:
 
     def after_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """Mirror the stored state into MLflow; keep the model(s) (and the outputs the final
-        ensemble selects on) of a trial that enters the top :data:`~automl.final.TOP_K`."""
+        ensemble selects on) of a trial that enters the :func:`~automl.final.ensemble_pool`."""
         self.last_state = trial.state.name
         run_id = trial.user_attrs.get(RUN_ID)
         trained = self._results.pop(trial.number, None)
@@ -321,7 +327,7 @@ class Objective:
                 self.tracker.log_series(run_id, [
                     (fold, {f"fold_val_{self.plan.metric.name}": score})
                     for fold, score in enumerate(trained.scores)])
-        if trial.state is TrialState.COMPLETE and trained is not None and in_top_k(study, trial):
+        if trial.state is TrialState.COMPLETE and trained is not None and in_pool(study, trial):
             self._log_model(run_id, trial, trained)
         self.tracker.end_trial(run_id, TrialOutcome(trial.state.name), final)
 
@@ -344,9 +350,9 @@ class Objective:
             self.tracker.log_dir(run_id, output, "")
 
 
-def in_top_k(study: optuna.Study, trial: FrozenTrial) -> bool:
-    """Whether ``trial`` is among the study's :data:`~automl.final.TOP_K` best."""
-    return trial.number in {t.number for t in ranked(study)[:TOP_K]}
+def in_pool(study: optuna.Study, trial: FrozenTrial) -> bool:
+    """Whether ``trial`` is in the study's :func:`~automl.final.ensemble_pool`."""
+    return trial.number in {t.number for t in ensemble_pool(ranked(study))}
 
 
 def candidate(trial: FrozenTrial) -> Candidate:
@@ -363,6 +369,5 @@ def candidate(trial: FrozenTrial) -> Candidate:
 
 
 def candidates(study: optuna.Study) -> list[Candidate]:
-    """The top :data:`~automl.final.TOP_K` complete trials that have an MLflow run, best
-    first."""
-    return [candidate(t) for t in ranked(study)[:TOP_K] if RUN_ID in t.user_attrs]
+    """The :func:`~automl.final.ensemble_pool`'s trials that have an MLflow run, best first."""
+    return [candidate(t) for t in ensemble_pool(ranked(study)) if RUN_ID in t.user_attrs]

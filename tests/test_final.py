@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import optuna
 import pandas as pd
 import pytest
 import torch
@@ -26,6 +27,7 @@ from automl.final import (
     FinalInputs,
     ValidationOutputs,
     build_final,
+    ensemble_pool,
     ensemble_selection,
     reserve_seconds,
 )
@@ -111,6 +113,18 @@ def test_ensemble_selection_drops_a_dominated_member_and_beats_the_best_single()
     np.testing.assert_allclose(selection.weights[:2], [0.5, 0.5])
     assert selection.score == pytest.approx(0.0, abs=1e-12)
     assert selection.weights.sum() == pytest.approx(1.0)
+
+
+def test_the_ensemble_pool_adds_the_best_of_each_family_the_top_trials_leave_out() -> None:
+    arch = optuna.distributions.CategoricalDistribution(["linear", "mlp", "tabm"])
+    study = optuna.create_study(direction="minimize")
+    for rmse, family in [(50.0, "tabm"), (51.0, "tabm"), (52.0, "mlp"), (53.0, "tabm"),
+                         (54.0, "tabm"), (55.0, "tabm"), (56.0, "linear"), (57.0, "linear"),
+                         (58.0, "mlp")]:
+        study.add_trial(optuna.trial.create_trial(value=rmse, params={"arch": family},
+                                                  distributions={"arch": arch}))
+    pool = ensemble_pool(ranked(study))
+    assert [t.number for t in pool] == [0, 1, 2, 3, 4, 6]  # the top five, then linear's best
 
 
 @pytest.mark.parametrize("seed", range(5))
