@@ -84,8 +84,8 @@ RankedT = TypeVar("RankedT", bound=_Ranked)
 def ensemble_pool(ranked: list[RankedT]) -> list[RankedT]:
     """The trials the final ensemble selects from, best first: the top :data:`TOP_K` of
     ``ranked`` (best first) and, below them, the best trial of each model family (parameter
-    ``arch``) that has none in the top. A family the top leaves out (the linear model on a
-    small table, beside networks a little better alone) is often the member that blends best."""
+    ``arch``) that has none in the top, so another kind of model (the linear one on a small
+    table, beside five networks a little better alone) can still blend in."""
     families = {trial.params.get("arch") for trial in ranked[:TOP_K]}
     pool = list(ranked[:TOP_K])
     for trial in ranked[TOP_K:]:
