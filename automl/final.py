@@ -89,8 +89,9 @@ def ensemble_pool(ranked: list[RankedT]) -> list[RankedT]:
     families = {trial.params.get("arch") for trial in ranked[:TOP_K]}
     pool = list(ranked[:TOP_K])
     for trial in ranked[TOP_K:]:
-        if trial.params.get("arch") not in families:
-            families.add(trial.params.get("arch"))
+        family = trial.params.get("arch")
+        if family not in families:
+            families.add(family)
             pool.append(trial)
     return pool
 
