@@ -4,9 +4,7 @@
 ``sample_params(optuna.trial.FixedTrial(params), task)`` rebuilds any trial's settings from its
 stored parameters. Bump :data:`SPACE_VERSION` whenever a name, range or choice changes, or what
 the network's inputs are (version 6: a categorical of more than 32 levels is embedded, no longer
-one-hot on its 32 most frequent levels; version 7: piecewise-linear bins draw their
-``piecewise_binning``, quantiles or a tree's split points): studies refuse to mix trials from
-two versions.
+one-hot on its 32 most frequent levels): studies refuse to mix trials from two versions.
 
 Classification searches two answers to imbalanced classes, never both at once: per-epoch
 resampling of the training rows (``resampling``: ``none``, ``over`` or ``under``, with
@@ -49,7 +47,7 @@ from automl.errors import ConfigError
 from automl.networks import FAMILIES, ModelSpec
 from automl.train import SCHEDULES, ClassWeighting, OptimSpec, Resampling
 
-SPACE_VERSION = 7
+SPACE_VERSION = 6
 BATCH_SIZES = (64, 128, 256, 512, 1024)
 LABEL_SMOOTHINGS = (0.0, 0.1)
 
@@ -142,33 +140,22 @@ def warm_start(task: TaskType, families: Sequence[str] = tuple(FAMILIES), *,
     """Every family's published defaults (:meth:`~automl.networks.base.Family.warm_start`: on
     CPU, its CPU-sized ones), in registry order (the linear model first, as the floor the
     search must beat), as full parameter sets for ``task`` (enqueue them first), with batches of
-    at least ``min_batch_size`` rows (one of :data:`BATCH_SIZES`).
-
-    Piecewise-linear bins are the published quantiles for a regression and a tree's split points
-    for classification: in one-trial screenings of the CPU warm starts (``benchmarks/
-    warm_start.py``, ``benchmarks/RESULTS.md``), tree bins lifted the validation score of every
-    piecewise-linear warm start on adult and covertype and lowered it on california and
-    diamonds."""
+    at least ``min_batch_size`` rows (one of :data:`BATCH_SIZES`)."""
     portfolio = [params | {"batch_size": max(params["batch_size"], min_batch_size)}
                  for name in families for params in FAMILIES[name].warm_start(cpu=cpu)]
     if not task.is_classification:
         return [{k: v for k, v in params.items() if k != "label_smoothing"}
                 for params in portfolio]
     extra = {"label_smoothing": 0.0, "resampling": "none", "class_weighting": "none"}
-    return [extra | params | _tree_bins(params) for params in portfolio]
-
-
-def _tree_bins(params: dict[str, Any]) -> dict[str, Any]:
-    return {"piecewise_binning": "tree"} if params.get("embedding") == "piecewise" else {}
+    return [extra | params for params in portfolio]
 
 
 def params_from_dict(params: dict[str, Any], task: TaskType) -> TrialParams:
     """Rebuild a trial's settings from its stored Optuna parameters. Older versions read as
     they were: without ``resampling`` (version 1) as ``"none"``; without ``scaling`` (version
     3 or older) as ``"quantile"``; without ``arch`` (the linear model of versions 3 and 4,
-    ``n_blocks = 0``) as ``"linear"``; without ``label_smoothing`` (version 4 or older) as 0;
-    without ``piecewise_binning`` (version 6 or older) as ``"quantile"``."""
-    defaults = {"arch": "linear", "scaling": "quantile", "piecewise_binning": "quantile"} | (
+    ``n_blocks = 0``) as ``"linear"``; without ``label_smoothing`` (version 4 or older) as 0."""
+    defaults = {"arch": "linear", "scaling": "quantile"} | (
         {"resampling": "none", "label_smoothing": 0.0} if task.is_classification else {})
     with warnings.catch_warnings():  # older versions' ranges were wider: their values stand
         warnings.filterwarnings("ignore", message=".*out of the range", category=UserWarning)

@@ -161,9 +161,8 @@ def resolve_device(name: str) -> torch.device:
 
 def network_for(spec: ModelSpec, data: TensorSplits) -> nn.Module:
     """The network of ``spec`` for ``data``'s inputs and outputs, its piecewise-linear bins (if
-    any) fitted on ``data``'s training rows and their targets only, on ``data.x_train``'s
-    device."""
-    bins = fit_bins(spec, data.x_train, data.y_train, data.n_num, data.n_scalings)
+    any) fitted on ``data``'s training rows only, on ``data.x_train``'s device."""
+    bins = fit_bins(spec, data.x_train, data.n_num, data.n_scalings)
     return build_model(spec, data.d_in, data.d_out, data.n_num, data.n_scalings, bins=bins,
                        cardinalities=data.cardinalities).to(data.x_train.device)
 

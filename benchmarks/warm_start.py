@@ -51,8 +51,7 @@ def _piecewise(params: dict[str, Any]) -> dict[str, Any]:
     return _without_embedding(params) | PIECEWISE_DEFAULT
 
 
-#: Named configurations: today's warm start and the variants it was chosen among, with the
-#: published quantile bins wherever they embed piecewise-linearly.
+#: Named configurations: today's warm start and the variants it was chosen among.
 CANDIDATES: dict[str, dict[str, Any]] = {
     "linear": LINEAR.defaults[0],
     "mlp": _without_embedding(MLP_PLE),
@@ -65,9 +64,6 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "tabm_2x256_k8_ple": _piecewise(PUBLISHED) | {"d_block": 256, "tabm_k": 8},
     "tabm_cpu": ON_CPU,
 }
-#: Each piecewise-linear candidate again with bins at a tree's split points (``_tree``).
-CANDIDATES |= {f"{name}_tree": params | {"piecewise_binning": "tree"}
-               for name, params in CANDIDATES.items() if params.get("embedding") == "piecewise"}
 
 
 def candidate_trials(plan: SearchPlan, name: str, repeats: int) -> list[optuna.trial.FrozenTrial]:

@@ -34,8 +34,7 @@ def _bundle(csv: Path, spec: ModelSpec) -> tuple[ModelBundle, pd.DataFrame]:
     torch.manual_seed(1)
     x = torch.from_numpy(pre.transform(dataset.frame)).float()
     network = build_model(spec, d_in, d_out, pre.n_num, pre.n_scalings,
-                          bins=fit_bins(spec, x, torch.arange(len(x)) % 2, pre.n_num,
-                                         pre.n_scalings),
+                          bins=fit_bins(spec, x, pre.n_num, pre.n_scalings),
                           cardinalities=pre.cardinalities).eval()
     bundle = ModelBundle(preprocessor=pre, spec=spec, network=network, d_in=d_in,
                          metadata={"trial": 3, "value": np.float64(0.5)})

@@ -3,7 +3,6 @@ TabM trains on the mean of its heads' losses and predicts the mean of their prob
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
 from typing import Any
@@ -50,7 +49,7 @@ def test_output_shape(spec_type: Any, embedding: str, d_out: int) -> None:
     spec = _small(spec_type, embedding=embedding)
     x = torch.randn(5, D_IN)
     net = build_model(spec, d_in=D_IN, d_out=d_out, n_num=N_NUM,
-                      bins=fit_bins(spec, torch.randn(40, D_IN), torch.randn(40), N_NUM, 1))
+                      bins=fit_bins(spec, torch.randn(40, D_IN), N_NUM, 1))
 
     net.train()
     out = net(x)
@@ -87,27 +86,12 @@ def test_periodic_embedding_replaces_only_the_continuous_inputs(lite: bool) -> N
     assert net.blocks[0][0].in_features == (D_IN - N_NUM) + N_NUM * 5  # type: ignore[index]
 
 
-def test_tree_bins_sit_where_the_target_changes_in_the_spec_scaling_block() -> None:
-    spec = MLPSpec(embedding="piecewise", n_bins=4, scaling="robust", binning="tree")
-    x = torch.zeros(1000, 2 * N_NUM + 1)
-    x[:, N_NUM:2 * N_NUM] = torch.linspace(0.0, 1.0, 1000)[:, None]  # the robust block
-    x[:, :N_NUM] = torch.rand(1000, N_NUM)  # the quantile block: not this spec's
-    y = (x[:, N_NUM] > 0.37).long()  # a class boundary no quartile is near
-    bins = fit_bins(spec, x, y, N_NUM, 2)
-    assert bins is not None and len(bins) == N_NUM
-    assert bins[0] == pytest.approx([0.0, 0.37, 1.0], abs=1e-3)  # one edge is enough here
-    quantiles = fit_bins(dataclasses.replace(spec, binning="quantile"), x, y, N_NUM, 2)
-    assert quantiles is not None and quantiles[0] == pytest.approx([0.0, 0.25, 0.5, 0.75, 1.0])
-    net = build_model(spec, d_in=2 * N_NUM + 1, d_out=2, n_num=N_NUM, n_scalings=2, bins=bins)
-    assert net.bins == bins and net(x[:3]).shape == (3, 2)  # type: ignore[union-attr]
-
-
-def test_tree_bins_of_too_few_rows_for_the_trees_are_quantiles() -> None:
-    spec = MLPSpec(embedding="piecewise", n_bins=4, scaling="robust", binning="tree")
-    x = torch.zeros(100, 2 * N_NUM + 1)  # fewer than 64 rows a bin: quantiles
+def test_piecewise_bins_are_quantiles_of_the_training_rows_of_the_spec_scaling() -> None:
+    spec = MLPSpec(embedding="piecewise", n_bins=4, scaling="robust")
+    x = torch.zeros(100, 2 * N_NUM + 1)
     x[:, N_NUM:2 * N_NUM] = torch.arange(100.0)[:, None]  # the robust block: 0..99
     x[:, 2 * N_NUM - 1] = 7.0  # one robust column constant in these rows
-    bins = fit_bins(spec, x, (x[:, N_NUM] > 30).long(), N_NUM, 2)
+    bins = fit_bins(spec, x, N_NUM, 2)
     assert bins is not None and len(bins) == N_NUM
     assert bins[0] == pytest.approx([0.0, 24.75, 49.5, 74.25, 99.0])  # 4 quantile bins
     assert bins[-1] == [6.0, 8.0]  # constant: one bin around its value
@@ -117,21 +101,19 @@ def test_tree_bins_of_too_few_rows_for_the_trees_are_quantiles() -> None:
 
 def test_piecewise_bins_of_many_rows_come_from_a_fixed_sample_of_them(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    spec = MLPSpec(embedding="piecewise", n_bins=4, binning="tree")
+    spec = MLPSpec(embedding="piecewise", n_bins=4)
     x = torch.rand(20_000, D_IN, generator=torch.Generator().manual_seed(0))
-    y = (x[:, 0] > 0.5).long()
-    whole = fit_bins(spec, x, y, N_NUM, 1)
+    whole = fit_bins(spec, x, N_NUM, 1)
     monkeypatch.setattr(automl.networks.base, "MAX_BIN_ROWS", 2_000)
-    sampled = fit_bins(spec, x, y, N_NUM, 1)
-    assert sampled == fit_bins(spec, x, y, N_NUM, 1) and sampled != whole  # the same sample
-    assert np.allclose(sampled[0], whole[0], atol=0.05)  # 2,000 rows of U(0, 1) split near 0.5
+    sampled = fit_bins(spec, x, N_NUM, 1)
+    assert sampled == fit_bins(spec, x, N_NUM, 1) and sampled != whole  # the same sample
+    assert np.allclose(sampled, whole, atol=0.05)  # quartiles of 2,000 rows of U(0, 1)
 
 
 def test_piecewise_embeddings_need_their_bins() -> None:
     with pytest.raises(ValueError, match="bins"):
         build_model(MLPSpec(embedding="piecewise"), d_in=D_IN, d_out=2, n_num=N_NUM)
-    assert fit_bins(MLPSpec(embedding="periodic"), torch.randn(9, D_IN), torch.randn(9), N_NUM,
-                    1) is None
+    assert fit_bins(MLPSpec(embedding="periodic"), torch.randn(9, D_IN), N_NUM, 1) is None
 
 
 def test_periodic_embedding_without_continuous_inputs_is_skipped() -> None:
@@ -319,7 +301,7 @@ def test_piecewise_bins_stay_sorted_once_rounded_to_the_networks_float32() -> No
     eps = torch.finfo(torch.float32).eps
     column = torch.cat([torch.ones(50), torch.full((50,), 1 + eps), torch.full((50,), 1 + 2 * eps)])
     spec = MLPSpec(embedding="piecewise", n_bins=48, d_block=8)
-    bins = fit_bins(spec, column[:, None].repeat(1, N_NUM), torch.arange(150) % 2, N_NUM, 1)
+    bins = fit_bins(spec, column[:, None].repeat(1, N_NUM), N_NUM, 1)
     assert bins is not None and bins[0] == [1.0, 1 + eps, 1 + 2 * eps]
     net = build_model(spec, d_in=N_NUM, d_out=2, n_num=N_NUM, bins=bins)
     assert net(column[:4, None].repeat(1, N_NUM)).shape == (4, 2)

@@ -202,7 +202,7 @@ def test_the_published_defaults_are_in_the_warm_start() -> None:
     on_cpu = next(p for p in starts if p["arch"] == "tabm")
     assert (on_cpu["tabm_k"], on_cpu["d_block"], on_cpu["embedding"]) == (4, 256, "piecewise")
     assert {k: v for k, v in on_cpu.items() if k not in {"tabm_k", "d_block"}
-            and "embedding" not in k and "bin" not in k} == \
+            and "embedding" not in k and "bins" not in k} == \
         {k: v for k, v in tabm.items() if k not in {"tabm_k", "d_block"}
          and "embedding" not in k and not k.startswith("periodic_")}
     realmlp = next(p for p in starts if p.get("label_smoothing") == 0.1)
@@ -228,14 +228,6 @@ def test_version_4_params_still_rebuild(params: dict[str, Any]) -> None:
         assert rebuilt.model == MLPSpec(n_blocks=8, d_block=16, dropout=0.1)
 
 
-def test_piecewise_warm_starts_bin_by_trees_for_classes_and_by_quantiles_for_a_target() -> None:
-    def binnings(task: TaskType) -> set[str]:
-        return {p["piecewise_binning"] for p in warm_start(task)
-                if p.get("embedding") == "piecewise"}
-    assert binnings(TaskType.BINARY) == binnings(TaskType.MULTICLASS) == {"tree"}
-    assert binnings(TaskType.REGRESSION) == {"quantile"}
-
-
 def test_the_linear_model_is_reachable_and_warm_started_first(
         random_draws: list[tuple[dict[str, Any], TrialParams]]) -> None:
     assert any(isinstance(p.model, LinearSpec) for _, p in random_draws)
@@ -257,13 +249,12 @@ def test_sampled_params_build_a_working_model(
         random_draws: list[tuple[dict[str, Any], TrialParams]]) -> None:
     """Every drawn architecture builds (checked on a sample small enough to stay fast)."""
     small = [p for _, p in random_draws if getattr(p.model, "d_block", 0) <= 128
-             and getattr(p.model, "k", 1) <= 8]
-    small = [p for kind in FAMILIES for p in [p for p in small if p.model.kind == kind][:3]]
+             and getattr(p.model, "k", 1) <= 8][:12]
     assert {p.model.kind for p in small} == set(FAMILIES)
     for p in small:
         data = torch.randn(50, 6)
         net = build_model(p.model, d_in=6, d_out=2, n_num=2, n_scalings=2,
-                          bins=fit_bins(p.model, data, torch.randn(50), 2, 2))
+                          bins=fit_bins(p.model, data, 2, 2))
         net.eval()
         assert net(torch.zeros(2, 6)).shape == (2, 2)
 

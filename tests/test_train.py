@@ -504,11 +504,9 @@ def test_a_networks_piecewise_bins_come_from_its_training_rows_only() -> None:
     data = _splits(TaskType.BINARY, n_train=60)
     spec = MLPSpec(embedding="piecewise", n_bins=8, n_blocks=1, d_block=8)
     network = network_for(spec, data)
-    assert network.bins == fit_bins(spec, data.x_train, data.y_train, data.n_num,
-                                    data.n_scalings)
+    assert network.bins == fit_bins(spec, data.x_train, data.n_num, data.n_scalings)
     everything = torch.cat([data.x_train, data.x_val])
-    targets = torch.cat([data.y_train, data.y_val])
-    assert network.bins != fit_bins(spec, everything, targets, data.n_num, data.n_scalings)
+    assert network.bins != fit_bins(spec, everything, data.n_num, data.n_scalings)
 
 
 def test_growing_rows_are_stratified_nested_and_end_at_every_row_once() -> None:

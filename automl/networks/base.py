@@ -9,9 +9,8 @@ code (:class:`CategoricalEmbeddings`), and hands the flat features to the family
 Modules know nothing about data: every dimension is an explicit keyword argument.
 
 Piecewise-linear embeddings (``piecewise``) encode each continuous feature by where it falls
-among its bins (quantiles, or target-aware: a decision tree's split points), fitted by
-:func:`fit_bins` on the network's training rows only; the bins are part of the network
-(:attr:`TabularNetwork.bins`) and saved with it.
+among its quantile bins, fitted by :func:`fit_bins` on the network's training rows only; the
+bins are part of the network (:attr:`TabularNetwork.bins`) and saved with it.
 
 The contract between a network and the training loop: in training mode a network returns
 ``(batch, d_out)``, or ``(batch, k, d_out)`` when it has ``k`` heads (the loss is then the mean
@@ -37,14 +36,9 @@ Norm = Literal["none", "batch", "layer"]
 Embedding = Literal["none", "periodic", "periodic_lite", "piecewise"]
 Bins = list[list[float]]  # per continuous feature, its sorted bin edges (at least two)
 Activation = Literal["relu", "gelu", "silu"]
-#: How piecewise-linear bins are placed: ``quantile`` (equal row counts) or ``tree`` (where a
-#: decision tree on the feature alone splits the target; see :func:`fit_bins`).
-Binning = Literal["quantile", "tree"]
-#: The piecewise-linear embedding of the warm starts that use one (rtdl's 48 quantile bins,
-#: 16 dims).
+#: The piecewise-linear embedding of the warm starts that use one (rtdl's 48 bins, 16 dims).
 PIECEWISE_DEFAULT: dict[str, Any] = {"embedding": "piecewise", "piecewise_n_bins": 48,
-                                     "piecewise_d_embedding": 16,
-                                     "piecewise_binning": "quantile"}
+                                     "piecewise_d_embedding": 16}
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}
 
 
@@ -69,8 +63,8 @@ class NetworkSpec(ModelSpec):
     """A family with hidden blocks: depth, width, dropout, activation, and the embedding of the
     continuous inputs (``periodic``: a linear layer per feature after the periodic features,
     as in PLR; ``periodic_lite``: one linear layer shared by all features, TabM's default;
-    ``piecewise``: piecewise-linear encoding on at most ``n_bins`` bins placed by ``binning``
-    (:func:`fit_bins`), then a linear layer per feature, rtdl_num_embeddings' version B)."""
+    ``piecewise``: piecewise-linear encoding on ``n_bins`` quantile bins, then a linear layer
+    per feature, rtdl_num_embeddings' version B)."""
 
     n_blocks: int = 2
     d_block: int = 128
@@ -81,7 +75,6 @@ class NetworkSpec(ModelSpec):
     frequency_scale: float = 0.1
     d_embedding: int = 16
     n_bins: int = 48
-    binning: Binning = "quantile"
 
     def __post_init__(self) -> None:
         ModelSpec.__post_init__(self)
@@ -98,7 +91,6 @@ class NetworkSpec(ModelSpec):
                              f"{self.frequency_scale=}")
         if self.n_bins < 2:
             raise ValueError(f"n_bins must be at least 2: {self.n_bins=}")
-        check_choice("binning", self.binning, get_args(Binning))
 
 
 def check_choice(name: str, value: object, options: tuple[object, ...]) -> None:
@@ -215,60 +207,43 @@ def _embeddings(spec: ModelSpec, n_num: int,
                               lite=embedding == "periodic_lite")
 
 
-#: Rows the piecewise-linear bins are computed from: a fixed random sample of a larger table.
-#: One tree on one feature of a million rows takes about 2 s, of a hundred thousand 0.1 s; its
-#: split points on the sample are the full table's to within the sample's error.
-MAX_BIN_ROWS = 100_000
-#: The trees that place the bins: rtdl_num_embeddings' example (Gorishniy et al. 2022, §3.2.2).
-TREE_KWARGS: dict[str, Any] = {"min_samples_leaf": 64, "min_impurity_decrease": 1e-4}
+#: Rows the piecewise-linear bins are computed from. A quantile of a million rows is within
+#: about 0.001 (in share of rows) of the full table's, while binning ten million rows in float64
+#: held 3 GiB beside the data.
+MAX_BIN_ROWS = 1_000_000
 
 
-def fit_bins(spec: ModelSpec, x_train: torch.Tensor, y_train: torch.Tensor, n_num: int,
+def fit_bins(spec: ModelSpec, x_train: torch.Tensor, n_num: int,
              n_scalings: int) -> Bins | None:
-    """The bins of each continuous feature of ``spec``'s scaling block, fitted on the training
-    rows ``x_train`` and their targets ``y_train`` (class codes, int64, or the standardised
-    target, float); ``None`` unless ``spec`` embeds piecewise-linearly. ``spec.binning``:
-
-    * ``quantile``: at most ``spec.n_bins`` bins of equal row counts;
-    * ``tree`` (target-aware, "T" bins in Gorishniy et al. 2022): the split points of a
-      decision tree of at most ``spec.n_bins`` leaves predicting the target from that feature
-      alone (rtdl_num_embeddings' ``compute_bins`` with :data:`TREE_KWARGS`), plus the
-      feature's minimum and maximum, so fewer bins where the target does not change. Quantile
-      bins instead on fewer rows than leaves of ``min_samples_leaf`` rows could fill (that many
-      times ``spec.n_bins``).
-
-    A feature constant in these rows gets one bin around its value. Of more than
-    :data:`MAX_BIN_ROWS` rows, a fixed random sample of that many is binned. The edges are
-    float32 values, as the network holds them, and strictly increasing (two float64 edges that
-    round to one float32 are one edge: on scikit-learn's wine table, rtdl refused the unsorted
-    bins of interpolated quantiles)."""
+    """The quantile bins of each continuous feature of ``spec``'s scaling block in the training
+    rows ``x_train`` (at most ``spec.n_bins``, fewer for a feature with few distinct values or a
+    table with few rows); ``None`` unless ``spec`` embeds piecewise-linearly. A feature constant
+    in these rows gets one bin around its value. Of more than :data:`MAX_BIN_ROWS` rows, a
+    fixed random sample of that many is binned. The edges are float32 values, as the network
+    holds them, and strictly increasing: two quantiles that round to one float32 are one edge
+    (on scikit-learn's wine table, quantiles interpolated between neighbouring values did, and
+    rtdl refused the unsorted bins)."""
     if getattr(spec, "embedding", "none") != "piecewise" or not n_num or len(x_train) < 3:
         return None
     assert isinstance(spec, NetworkSpec)
     start = SCALINGS.index(spec.scaling) * n_num
-    rows = torch.arange(len(x_train))
+    block = slice(start, start + n_num)
     if len(x_train) > MAX_BIN_ROWS:  # a fixed sample: the same bins for every trial
-        rows = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(0))
-        rows = rows[:MAX_BIN_ROWS]
-    columns = x_train[rows.to(x_train.device), start:start + n_num].detach().double().cpu()
-    target = None
-    if spec.binning == "tree" and len(rows) >= TREE_KWARGS["min_samples_leaf"] * spec.n_bins:
-        target = y_train[rows.to(y_train.device)].detach().cpu()
-        target = target.double() if target.is_floating_point() else target
-    return [_edges(column, target, spec.n_bins) for column in columns.T]
+        sample = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(0))
+        columns = x_train[sample[:MAX_BIN_ROWS].to(x_train.device), block]
+    else:
+        columns = x_train[:, block]
+    return [_edges(column, spec.n_bins) for column in columns.detach().double().cpu().T]
 
 
-def _edges(column: torch.Tensor, target: torch.Tensor | None, n_bins: int) -> list[float]:
-    """At most ``n_bins`` bins of ``column`` (target-aware, or quantiles when ``target`` is
-    ``None``) as strictly increasing float32 edges; one bin around its value when it has just
-    one (in float32)."""
+def _edges(column: torch.Tensor, n_bins: int) -> list[float]:
+    """At most ``n_bins`` quantile bins of ``column`` as strictly increasing float32 edges; one
+    bin around its value when it has just one (in float32)."""
     low, high = float(column.min()), float(column.max())
     edges = torch.empty(0)
     if low != high:
-        trees: dict[str, Any] = {} if target is None else {
-            "tree_kwargs": TREE_KWARGS, "y": target, "regression": target.is_floating_point()}
         with _one_bin_allowed():
-            edges = compute_bins(column[:, None], min(n_bins, len(column) - 1), **trees)[0]
+            edges = compute_bins(column[:, None], min(n_bins, len(column) - 1))[0]
         edges = edges.float().unique()
     return edges.tolist() if len(edges) > 1 else [low - 1.0, high + 1.0]
 
@@ -334,7 +309,6 @@ def sample_network(trial: Suggest) -> dict[str, Any]:
         fields |= {
             "n_bins": trial.suggest_int("piecewise_n_bins", 8, 64, log=True),
             "d_embedding": trial.suggest_int("piecewise_d_embedding", 8, 32, log=True),
-            "binning": trial.suggest_categorical("piecewise_binning", list(get_args(Binning))),
         }
     elif fields["embedding"] != "none":
         fields |= {
