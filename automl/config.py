@@ -174,8 +174,7 @@ class SearchConfig:
         pruner: Optuna pruner; ``None``: successive halving (``halving``) for a table whose
             rows grow epoch by epoch (see :func:`automl.plan.default_pruner`), else ``median``.
         n_startup_trials: Trials before the sampler and the median pruners start to act.
-        n_warmup_epochs: Epochs of each trial that the median pruners do not prune (fewer for a
-            trial slow enough to pass :data:`~automl.strategy.WARM_UP_SHARE` of its time first).
+        n_warmup_epochs: Epochs of each trial that the median pruners never prune.
         threads: torch threads per process; ``None`` uses every core.
         memory_limit_gb: GiB this process may use (``None``: the free memory); a trial whose
             estimated need exceeds :data:`automl.memory.MARGIN` of what is left is not trained

@@ -37,7 +37,7 @@ from automl.networks import ModelSpec
 from automl.plan import SearchPlan
 from automl.queries import TrialCounts, ranked
 from automl.space import TrialParams, params_from_dict, sample_params
-from automl.strategy import first_prunable_step, warm_up_end
+from automl.strategy import first_prunable_step
 from automl.tracking import RUN_ID, Tracker, TrackingCallback, TrialOutcome, temporary_dir
 from automl.train import (
     TRAIN_ROWS,
@@ -97,36 +97,29 @@ def timeout_share(timeout_s: float) -> float:
     return max(MAX_TRIAL_SHARE * timeout_s, min(MIN_TRIAL_SECONDS, timeout_s / 3))
 
 
-def pruner_stops(trial: optuna.Trial, step: int, prune_from: int | None,
-                 warm_until: float | None = None) -> bool:
+def pruner_stops(trial: optuna.Trial, step: int, prune_from: int | None) -> bool:
     """Whether the pruner stops ``trial`` after its report at ``step`` (its latest); not asked
-    before ``prune_from`` (``None``: never; see :func:`~automl.strategy.first_prunable_step`)
-    unless the trial has run past ``warm_until`` (``time.monotonic()``; see
-    :func:`~automl.strategy.warm_up_end`)."""
-    if prune_from is None:
-        return False
-    warm = step >= prune_from or (warm_until is not None and time.monotonic() >= warm_until)
-    return warm and trial.should_prune()
+    before ``prune_from`` (``None``: never), where it cannot say yes (see
+    :func:`~automl.strategy.first_prunable_step`)."""
+    return prune_from is not None and step >= prune_from and trial.should_prune()
 
 
 class PruningCallback:
     """Reports each epoch's score to Optuna and asks the pruner whether to stop, from epoch
-    ``prune_from`` on, or from the first epoch that ends after ``warm_until`` (``report``: on
-    the first fold only, when cross-validating); a deferred Ctrl-C / SIGTERM ends the trial
-    here, at the end of an epoch."""
+    ``prune_from`` on (``report``: on the first fold only, when cross-validating); a deferred
+    Ctrl-C / SIGTERM ends the trial here, at the end of an epoch."""
 
     def __init__(self, trial: optuna.Trial, *, prune_from: int | None,
-                 warm_until: float | None = None, report: bool = True) -> None:
+                 report: bool = True) -> None:
         self.trial, self.prune_from, self.report = trial, prune_from, report
-        self.warm_until = warm_until
 
     def on_epoch_end(self, log: EpochLog) -> StopReason | None:
         raise_pending()
         if not self.report or not math.isfinite(log.score):
             return None
         self.trial.report(log.score, log.epoch)
-        stops = pruner_stops(self.trial, log.epoch, self.prune_from, self.warm_until)
-        return StopReason.PRUNED if stops else None
+        return StopReason.PRUNED if pruner_stops(self.trial, log.epoch, self.prune_from) \
+            else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -204,8 +197,6 @@ class Objective:
         folds, deadline = plan.folds, self.trial_deadline()
         k = folds.k if folds else 1
         prune_from = first_prunable_step(plan.cfg, TrialCounts.of(trial.study).complete)
-        warm_until = (None if prune_from is None  # never pruned: nothing to judge early
-                      else warm_up_end(plan.cfg, time.monotonic(), deadline))
         train_cfg = train_config_for(plan.cfg.train, params.model, len(self.tensors.y_train))
         torch.manual_seed(seed)
         networks: list[torch.nn.Module] = []
@@ -215,15 +206,13 @@ class Objective:
             network = network_for(params.model, data)
             if fold == 0:
                 self._check_memory(trial, network, params, tracking)
-            callbacks = [tracking, PruningCallback(trial, prune_from=prune_from,
-                                                   warm_until=warm_until)] \
+            callbacks = [tracking, PruningCallback(trial, prune_from=prune_from)] \
                 if fold == 0 else [PruningCallback(trial, prune_from=None, report=False)]
             fits.append(fit(network, data, task=plan.task, metric=plan.metric,
                             optim=params.optim, cfg=train_cfg,
                             class_weighting=params.class_weighting,
                             resampling=params.resampling, callbacks=callbacks, seed=seed + fold,
-                            deadline=deadline, keep_outputs=folds is not None,
-                            first_epoch_deadline=warm_until if fold == 0 else None))
+                            deadline=deadline, keep_outputs=folds is not None))
             networks.append(network)
             stop = self._stop_after_fold(trial, fits, k, prune_from)
             if stop is not None:

@@ -69,24 +69,14 @@ def _min_resource(cfg: SearchConfig) -> int:
     return max(1, cfg.n_warmup_epochs)
 
 
-#: The share of a trial's time limit after which its warm-up ends even before
-#: ``n_warmup_epochs`` epochs (its first epoch is cut there if it has not ended, see
-#: :func:`~automl.train.fit`): a network whose epoch takes a quarter of its time or more (a
-#: 2x834 TabM of 8 members on adult, 20 s of a 600-s search's 60-s cap; a 3x918 one of 16, 65 s)
-#: is judged on what it has trained, not run to its cap below the median
-#: (``benchmarks/RESULTS.md``, "A slow trial's warm-up").
-WARM_UP_SHARE = 0.25
-
-
 def first_prunable_step(cfg: SearchConfig, n_complete: int | None = None) -> int | None:
     """The first step at which the pruner of ``cfg`` can prune a trial (``None``: never) that
     starts when ``n_complete`` trials of its study are complete (``None``: however many).
 
-    Before it the pruner is not asked (asking costs storage reads: MedianPruner reads every
-    complete trial): the median pruners are kept from a trial's first ``n_warmup_epochs``
-    epochs (the warm-up; :class:`~automl.objective.PruningCallback` ends it sooner for a slow
-    trial, see :data:`WARM_UP_SHARE`), and prune nothing while fewer than ``n_startup_trials``
-    are complete; the patient pruner prunes only where its median pruner does; Hyperband prunes
+    Before it the pruner answers no whatever was reported, and asking costs storage reads:
+    MedianPruner reads every complete trial before it looks at ``n_warmup_steps``
+    (``n_warmup_epochs``), and prunes nothing while fewer than ``n_startup_trials`` are
+    complete; the patient pruner prunes only where its median pruner does; Hyperband prunes
     only from its first rung, ``min_resource``, on, and successive halving from
     :data:`HALVING_FIRST_RUNG` on, from the first trial. With several workers, trials completed
     elsewhere while a trial runs do not make it prunable: it is judged by when it started.
@@ -102,16 +92,6 @@ def first_prunable_step(cfg: SearchConfig, n_complete: int | None = None) -> int
     return cfg.n_warmup_epochs
 
 
-def warm_up_end(cfg: SearchConfig, start: float, deadline: float | None) -> float | None:
-    """When (``time.monotonic()``) the warm-up of a trial that started at ``start`` and must
-    stop by ``deadline`` ends, if it has not run ``n_warmup_epochs`` epochs by then:
-    :data:`WARM_UP_SHARE` of its time; ``None`` (epochs only) without a deadline or for a
-    pruner that judges at its own rungs (Hyperband, successive halving)."""
-    if deadline is None or cfg.pruner not in (PrunerKind.MEDIAN, PrunerKind.PATIENT):
-        return None
-    return start + WARM_UP_SHARE * (deadline - start)
-
-
 def _pruner(cfg: SearchConfig) -> optuna.pruners.BasePruner:
     if cfg.pruner is PrunerKind.HYPERBAND:
         return optuna.pruners.HyperbandPruner(min_resource=_min_resource(cfg),
@@ -122,8 +102,8 @@ def _pruner(cfg: SearchConfig) -> optuna.pruners.BasePruner:
                                                       reduction_factor=HALVING_REDUCTION)
     if cfg.pruner is PrunerKind.NONE:
         return optuna.pruners.NopPruner()
-    # The warm-up is the objective's to keep (PruningCallback): a slow trial's ends early.
-    median = optuna.pruners.MedianPruner(n_startup_trials=cfg.n_startup_trials)
+    median = optuna.pruners.MedianPruner(n_startup_trials=cfg.n_startup_trials,
+                                         n_warmup_steps=cfg.n_warmup_epochs)
     if cfg.pruner is PrunerKind.PATIENT:
         return optuna.pruners.PatientPruner(median, patience=PRUNE_PATIENCE)
     return median

@@ -531,8 +531,7 @@ def _train_epoch(model: nn.Module, rows: TrainingRows, loss_fn: nn.Module,
 def fit(model: nn.Module, data: TensorSplits, *, task: TaskType, metric: Metric,
         optim: OptimSpec, cfg: TrainConfig, class_weighting: ClassWeighting = "none",
         resampling: Resampling = Resampling(), callbacks: Sequence[EpochCallback] = (),
-        seed: int = 0, deadline: float | None = None, first_epoch_deadline: float | None = None,
-        keep_outputs: bool = False) -> FitResult:
+        seed: int = 0, deadline: float | None = None, keep_outputs: bool = False) -> FitResult:
     """Train ``model`` on ``data.x_train``, scoring ``metric`` on ``data.x_val`` each epoch.
 
     Each epoch visits the training rows drawn by an :class:`EpochSampler` for ``resampling``
@@ -540,9 +539,7 @@ def fit(model: nn.Module, data: TensorSplits, *, task: TaskType, metric: Metric,
 
     Stops at ``cfg.max_epochs``, on patience, on a non-finite loss or score, when a callback
     returns a reason, or once ``time.monotonic()`` passes ``deadline``: checked after every
-    batch, so the epoch it cuts ends early and is still scored; the first epoch is cut the same
-    way at ``first_epoch_deadline`` (then training goes on), so that a network too slow to end
-    it by then is scored, and can be judged, on what it has trained. The learning-rate schedule
+    batch, so the epoch it cuts ends early and is still scored. The learning-rate schedule
     spans ``cfg.max_epochs`` epochs, or the time until ``deadline`` if that ends first
     (:class:`ScheduleClock`). The model ends with the best
     epoch's weights. ``keep_outputs`` keeps every epoch's validation outputs in the result
@@ -570,11 +567,9 @@ def fit(model: nn.Module, data: TensorSplits, *, task: TaskType, metric: Metric,
     try:
         for epoch in range(cfg.max_epochs):
             start = time.perf_counter()
-            ends = (deadline, first_epoch_deadline if epoch == 0 else None)
             train_loss, rows, _ = _train_epoch(model, training, loss_fn, optimizer, scheduler,
-                                               optim.batch_size, sampler.order(generator, epoch),
-                                               min((e for e in ends if e is not None),
-                                                   default=None))
+                                               optim.batch_size,
+                                               sampler.order(generator, epoch), deadline)
             output, y_true = split_output(model, data, task, "val", cfg.eval_batch_size)
             val = evaluate(task, y_true, output, data.positive, only=metric)
             score = val[metric.name] if math.isfinite(train_loss) else math.nan

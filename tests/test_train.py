@@ -209,17 +209,6 @@ def test_a_deadline_cuts_an_epoch_after_the_batch_it_passes_and_the_cut_epoch_is
     assert whole.history[0].train_rows == 200
 
 
-def test_a_first_epoch_deadline_cuts_the_first_epoch_only_and_training_goes_on() -> None:
-    """A network too slow to end its first epoch by then is scored on what it trained (and
-    can be judged by the pruner there); the later epochs are whole."""
-    data = _splits(TaskType.BINARY, n_train=200)
-    recorder = _Recorder()
-    _, result = _fit(data, TaskType.BINARY, max_epochs=3, callbacks=[recorder],
-                     first_epoch_deadline=time.monotonic() - 1.0)
-    assert [log.train_rows for log in result.history] == [16, 200, 200]
-    assert len(recorder.logs) == 3 and result.stop_reason is StopReason.MAX_EPOCHS
-
-
 def test_a_refit_cut_inside_an_epoch_does_not_count_that_epoch() -> None:
     data = _splits(TaskType.BINARY, n_train=200)
     model = build_model(MLPSpec(n_blocks=1, d_block=16, dropout=0.0), 3, 2, 3)
