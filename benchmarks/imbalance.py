@@ -62,17 +62,22 @@ class Outcome:
     note: str = ""
 
 
-def make_table(share: float | None, folder: Path, name: str) -> Path:
-    """adult, or adult with positives dropped (seed 0) to ``share`` of the rows; as a CSV."""
+def adult_table(share: float | None) -> pd.DataFrame:
+    """adult, or adult with positives dropped (seed 0) to ``share`` of the rows."""
     frame = load_csv(DATA)
-    if share is not None:
-        labels = label_strings(frame[TARGET])
-        positive = labels.value_counts().idxmin()
-        pos, neg = frame[labels == positive], frame[labels != positive]
-        keep = round(share / (1 - share) * len(neg))
-        frame = pd.concat([neg, pos.sample(n=keep, random_state=0)]).sort_index()
+    if share is None:
+        return frame
+    labels = label_strings(frame[TARGET])
+    positive = labels.value_counts().idxmin()
+    pos, neg = frame[labels == positive], frame[labels != positive]
+    keep = round(share / (1 - share) * len(neg))
+    return pd.concat([neg, pos.sample(n=keep, random_state=0)]).sort_index()
+
+
+def make_table(share: float | None, folder: Path, name: str) -> Path:
+    """:func:`adult_table` as a CSV in ``folder``."""
     path = folder / f"{name}.csv"
-    frame.to_csv(path, index=False)
+    adult_table(share).to_csv(path, index=False)
     return path
 
 
