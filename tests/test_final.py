@@ -279,6 +279,8 @@ def test_a_timed_search_finishes_within_its_timeout_including_the_final_model(
     start = time.monotonic()
     summary = run_search(prepare_search(cfg))
     elapsed = time.monotonic() - start
-    assert elapsed <= 13.0, elapsed
+    # Checked between folds, so a fold under way finishes: 10.8-12.7 s measured with both
+    # cores busy; the README allows a small cross-validated search about 25% over.
+    assert elapsed <= 15.0, elapsed
     assert summary.report.to_json()["trials"]["COMPLETE"] >= 2
     assert summary.report.to_json()["final_model"]["run_id"]
