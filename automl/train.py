@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -169,7 +170,10 @@ def cpu_bf16() -> bool:
     """Whether this CPU multiplies bfloat16 natively (oneDNN's check), so training batches run
     under bfloat16 autocast there: 1.1-1.3x faster epochs at the same validation scores on a
     Zen 4 CPU (``benchmarks/RESULTS.md``, "bfloat16 on CPU"); elsewhere, where autocast would
-    emulate it slowly, and on a GPU (not measured), training stays float32."""
+    emulate it slowly, on a GPU (not measured), and with ``AUTOML_CPU_BF16=0`` in the
+    environment, training stays float32."""
+    if os.environ.get("AUTOML_CPU_BF16") == "0":
+        return False
     try:
         return bool(torch.backends.mkldnn.is_available()
                     and torch.ops.mkldnn._is_mkldnn_bf16_supported())
