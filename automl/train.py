@@ -3,18 +3,12 @@
 Knows nothing about Optuna or MLflow. Pruning and tracking reach the loop only through
 :class:`EpochCallback` objects, called once per epoch; any of them may ask the loop to stop by
 returning a :class:`StopReason`. ``fit`` never catches ``BaseException``: Ctrl-C stops it.
-
-On a CPU with native bfloat16 matrix instructions (AVX512-BF16 or AMX), a training batch's
-forward pass runs under bfloat16 autocast (:func:`cpu_bf16`); weights, optimiser state, the
-loss and every validation score stay float32.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -163,22 +157,6 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
-
-
-@functools.cache
-def cpu_bf16() -> bool:
-    """Whether this CPU multiplies bfloat16 natively (oneDNN's check), so training batches run
-    under bfloat16 autocast there: 1.1-1.3x faster epochs at the same validation scores on a
-    Zen 4 CPU (``benchmarks/RESULTS.md``, "bfloat16 on CPU"); elsewhere, where autocast would
-    emulate it slowly, on a GPU (not measured), and with ``AUTOML_CPU_BF16=0`` in the
-    environment, training stays float32."""
-    if os.environ.get("AUTOML_CPU_BF16") == "0":
-        return False
-    try:
-        return bool(torch.backends.mkldnn.is_available()
-                    and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # a build without the check
-        return False
 
 
 def network_for(spec: ModelSpec, data: TensorSplits) -> nn.Module:
@@ -533,14 +511,11 @@ def _train_epoch(model: nn.Module, rows: TrainingRows, loss_fn: nn.Module,
     """
     model.train()
     device = rows.parts[0][0].device
-    bf16 = device.type == "cpu" and cpu_bf16()
     total, n = torch.zeros((), device=device), 0
     batches = list(_batches(order, batch_size))
     for i, idx in enumerate(batches):
         x, y = rows.batch(idx.to(device))
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            output = model(x)
-        loss = batch_loss(loss_fn, output.float(), y)
+        loss = batch_loss(loss_fn, model(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

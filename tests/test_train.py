@@ -29,7 +29,6 @@ from automl.train import (
     StopReason,
     TrainingRows,
     class_weights,
-    cpu_bf16,
     fit,
     make_loss,
     make_optimizer,
@@ -161,22 +160,6 @@ def test_fit_learns_separable_data() -> None:
     assert result.best_score > 0.9
     assert result.found_finite_score and result.best_val["accuracy"] == result.best_score
     assert result.history[-1].train_loss < result.history[0].train_loss
-
-
-@pytest.mark.skipif(not cpu_bf16(), reason="this CPU does not multiply bfloat16 natively")
-def test_on_a_bf16_cpu_batches_train_in_bfloat16_and_weights_stay_float32() -> None:
-    data = _splits(TaskType.REGRESSION, n_train=200, n_val=100)
-    model = build_model(MLPSpec(n_blocks=1, d_block=16, dropout=0.0), data.d_in, data.d_out,
-                        data.n_num)
-    dtypes: list[tuple[bool, torch.dtype]] = []
-    model.register_forward_hook(lambda m, _, out: dtypes.append((m.training, out.dtype)))
-    result = fit(model, data, task=TaskType.REGRESSION, metric=primary_metric(
-        TaskType.REGRESSION), optim=OptimSpec(lr=1e-2, batch_size=16),
-                 cfg=TrainConfig(max_epochs=20, patience=20, device="cpu"))
-    assert {dtype for training, dtype in dtypes if training} == {torch.bfloat16}
-    assert {dtype for training, dtype in dtypes if not training} == {torch.float32}
-    assert all(p.dtype == torch.float32 for p in model.parameters())
-    assert result.history[-1].train_loss < result.history[0].train_loss / 2
 
 
 def test_fit_runs_max_epochs_and_calls_callbacks_each_epoch() -> None:
