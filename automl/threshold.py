@@ -102,10 +102,12 @@ class TunedThreshold:
                           "recall": list(self.curve_recall)}}
 
 
-def tune_threshold(is_positive: np.ndarray, scores: np.ndarray,
-                   metric: ThresholdMetric) -> TunedThreshold:
+def tune_threshold(is_positive: np.ndarray, scores: np.ndarray, metric: ThresholdMetric,
+                   resamples: int = RESAMPLES) -> TunedThreshold:
     """The threshold on ``scores`` (positive-class probabilities) that maximises ``metric``
-    for the true labels ``is_positive`` (booleans); see the module docstring.
+    for the true labels ``is_positive`` (booleans); see the module docstring. F-beta's is
+    bagged over ``resamples`` bootstrap resamples (0: the exact validation best, as for the
+    ``@`` forms).
 
     Raises:
         ValueError: no rows, or no positive row (nothing to tune on).
@@ -125,9 +127,9 @@ def tune_threshold(is_positive: np.ndarray, scores: np.ndarray,
     if not feasible:  # come as close to the floor as possible
         closest = recall if metric.kind == "precision@recall" else precision
         constraint = closest >= closest.max()
-    if metric.kind == "fbeta":
+    if metric.kind == "fbeta" and resamples > 0:
         value = _bagged_fbeta_threshold(is_positive, np.asarray(scores, dtype=float),
-                                        metric.value)
+                                        metric.value, resamples)
         best = int(np.searchsorted(thresholds, value))  # the cut that labels the same rows
     else:
         best = int(np.argmax(np.where(constraint, objective, -np.inf)))  # first: the lowest
@@ -140,8 +142,9 @@ def tune_threshold(is_positive: np.ndarray, scores: np.ndarray,
                           curve_recall=tuple(np.round(recall[::step], 4).tolist()))
 
 
-def _bagged_fbeta_threshold(is_positive: np.ndarray, scores: np.ndarray, beta: float) -> float:
-    """The mean over :data:`RESAMPLES` Poisson-bootstrap resamples of the rows of the lowest
+def _bagged_fbeta_threshold(is_positive: np.ndarray, scores: np.ndarray, beta: float,
+                            resamples: int) -> float:
+    """The mean over ``resamples`` Poisson-bootstrap resamples of the rows of the lowest
     threshold with the resample's best F-beta (resamples without a positive row left out)."""
     order = np.argsort(-scores, kind="stable")
     ranked, positive = scores[order], is_positive[order]
@@ -150,11 +153,12 @@ def _bagged_fbeta_threshold(is_positive: np.ndarray, scores: np.ndarray, beta: f
     rng = np.random.default_rng(0)
     picks = []
     chunk = max(1, _CELLS // len(ranked))
-    for start in range(0, RESAMPLES, chunk):
-        weights = rng.poisson(1.0, size=(min(chunk, RESAMPLES - start), len(ranked)))
+    for start in range(0, resamples, chunk):
+        weights = rng.poisson(1.0, size=(min(chunk, resamples - start), len(ranked)))
         tp = np.cumsum(weights * positive, axis=1)[:, cuts]
         fp = np.cumsum(weights * ~positive, axis=1)[:, cuts]
-        tp, fp = tp[tp[:, -1] > 0], fp[tp[:, -1] > 0]
+        has_positive = tp[:, -1] > 0
+        tp, fp = tp[has_positive], fp[has_positive]
         fbeta = (1 + b2) * tp / np.maximum((1 + b2) * tp + b2 * (tp[:, -1:] - tp) + fp, 1)
         lowest_best = fbeta.shape[1] - 1 - np.argmax(fbeta[:, ::-1], axis=1)
         picks.append(cut_scores[lowest_best])
