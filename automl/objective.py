@@ -43,6 +43,7 @@ from automl.train import (
     TRAIN_ROWS,
     EpochLog,
     FitResult,
+    Pace,
     RowGrowth,
     StopReason,
     fit,
@@ -54,6 +55,8 @@ from automl.train import (
 SCHEDULE_EPOCHS = "schedule_epochs"
 #: The Optuna trial attr of a configuration skipped by the memory guard: why.
 MEMORY = "memory"
+#: Trial attr of a trial pruned as too slow (:meth:`Objective.pace`): the forecast and the limit.
+PACE = "pace"
 #: Share of ``--timeout`` one trial may use: an oversized network ends (keeping its best epoch)
 #: before it eats the search; measured on diamonds, one 7x893 ResNet took 323 s of a 600 s run.
 MAX_TRIAL_SHARE = 0.1
@@ -212,7 +215,8 @@ class Objective:
                             optim=params.optim, cfg=train_cfg,
                             class_weighting=params.class_weighting,
                             resampling=params.resampling, callbacks=callbacks, seed=seed + fold,
-                            deadline=deadline, keep_outputs=folds is not None))
+                            deadline=deadline, keep_outputs=folds is not None,
+                            pace=self.pace(prune_from, k) if fold == 0 else None))
             networks.append(network)
             stop = self._stop_after_fold(trial, fits, k, prune_from)
             if stop is not None:
@@ -273,6 +277,8 @@ class Objective:
                               f"{of_fold}")
         if last.stop_reason is StopReason.PRUNED:
             return optuna.TrialPruned(f"pruned at epoch {len(last.history) - 1}{of_fold}")
+        if last.stop_reason is StopReason.TOO_SLOW:
+            return self._too_slow(trial, last, self.pace(prune_from, k))
         if k == 1:
             return None
         step = self.plan.cfg.train.max_epochs + fold
@@ -300,16 +306,44 @@ class Objective:
         if self.plan.folds:
             trial.set_user_attr(FOLD_SCORES, trained.scores)
 
-    def trial_deadline(self) -> float | None:
-        """The earlier of the run's deadline and this trial's own time limit: ``max_trial_seconds``
-        and, with a timeout, :func:`timeout_share` of it."""
-        cfg, now = self.plan.cfg, time.monotonic()
+    def trial_limit(self) -> float | None:
+        """This trial's own time limit in seconds (``None``: none): the lesser of
+        ``max_trial_seconds`` and, with a timeout, :func:`timeout_share` of it."""
+        cfg = self.plan.cfg
         limits = [cfg.train.max_trial_seconds,
                   timeout_share(cfg.timeout_s) if cfg.timeout_s else None]
-        ends = [now + limit for limit in limits if limit is not None]
+        return min((limit for limit in limits if limit is not None), default=None)
+
+    def trial_deadline(self) -> float | None:
+        """The earlier of the run's deadline and the end of this trial's own time limit."""
+        limit = self.trial_limit()
+        ends = [] if limit is None else [time.monotonic() + limit]
         if self.deadline is not None:
             ends.append(self.deadline)
         return min(ends, default=None)
+
+    def pace(self, prune_from: int | None, k: int) -> Pace | None:
+        """The pace a trial that the pruner judges from step ``prune_from`` must keep: its
+        first network (of ``k``) trains the ``prune_from + 1`` epochs up to that judgement
+        within a ``k``-th of the trial's time limit. A slower network would run out of time
+        unjudged (on adult at 600 s, such trials took a third of the search for scores far
+        below the median); ``None`` when nothing prunes the trial or it has no time limit."""
+        limit = self.trial_limit()
+        if prune_from is None or limit is None:
+            return None
+        return Pace(epochs=prune_from + 1, seconds=limit / k)
+
+    def _too_slow(self, trial: optuna.Trial, fit: FitResult,
+                  pace: Pace | None) -> optuna.TrialPruned:
+        """Record why a too-slow trial ends (the ``pace`` attr; the MLflow run's
+        ``pace_forecast_s`` and ``pace_limit_s``) and the exception that prunes it."""
+        assert pace is not None  # only a fit given a pace stops as too slow
+        text = (f"its first {pace.epochs} epochs would take about {fit.forecast_seconds:.0f} s, "
+                f"more than its {pace.seconds:.0f} s")
+        trial.set_user_attr(PACE, text)
+        self.tracker.log_metrics(trial.user_attrs[RUN_ID], {
+            "pace_forecast_s": fit.forecast_seconds, "pace_limit_s": pace.seconds})
+        return optuna.TrialPruned(f"too slow: {text}")
 
     def after_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """Mirror the stored state into MLflow; keep the model(s) (and the outputs the final

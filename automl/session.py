@@ -58,6 +58,7 @@ from automl.storage import (
 from automl.stores import store_lock
 from automl.strategy import start_study
 from automl.tracking import RUN_ID, Tracker, temporary_dir
+from automl.train import subnormals_flushed
 
 log = logging.getLogger(__name__)
 
@@ -358,8 +359,9 @@ def run_search(plan: SearchPlan, *, tracker: Tracker | None = None,
         KeyboardInterrupt: after the running trial was failed and its MLflow run closed KILLED.
     """
     torch.set_num_threads(plan.threads)
-    session = SearchSession(plan, tracker=tracker, sampler_salt=sampler_salt)
-    session.open()
-    session.run_trials(on_trial)
-    return session.summary(session.finish() if finish else FinalStep.NOT_ASKED)
+    with subnormals_flushed():
+        session = SearchSession(plan, tracker=tracker, sampler_salt=sampler_salt)
+        session.open()
+        session.run_trials(on_trial)
+        return session.summary(session.finish() if finish else FinalStep.NOT_ASKED)
 

@@ -11,6 +11,7 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Literal, Protocol, get_args
@@ -42,6 +43,7 @@ class StopReason(str, Enum):
     NON_FINITE = "non_finite"
     PRUNED = "pruned"
     TIMEOUT = "timeout"
+    TOO_SLOW = "too_slow"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,6 +108,8 @@ class FitResult:
     #: The epochs the learning-rate schedule spanned: ``max_epochs``, or the epochs trained
     #: when the deadline led it (:class:`ScheduleClock`); a refit replays that span.
     schedule_epochs: int = 0
+    #: With :attr:`StopReason.TOO_SLOW`: the seconds forecast for the :class:`Pace`'s epochs.
+    forecast_seconds: float = math.nan
 
     @property
     def found_finite_score(self) -> bool:
@@ -150,6 +154,24 @@ class EarlyStopping:
     @property
     def best_score(self) -> float:
         return self.sign * self.best if self.best_epoch >= 0 else math.nan
+
+
+@contextmanager
+def subnormals_flushed() -> Iterator[None]:
+    """Computes with subnormal floats (below float32's normal range) flushed to zero, in this
+    thread (the whole of a one-thread search), for the duration; then as before.
+
+    A CPU spends many times longer on a subnormal than on a normal float: an adult trial's
+    epochs went from 3.4 s to 32 s as its activations shrank into them, and stayed at 5 s
+    flushed (``benchmarks/subnormals.py``). The processor's mode is restored afterwards, so the
+    calling program computes as IEEE-754 says it should.
+    """
+    was_flushing = bool((torch.tensor([1e-39]) * 1.0).item() == 0.0)
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(was_flushing)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -498,16 +520,75 @@ def score_split(model: nn.Module, data: TensorSplits, task: TaskType, split: str
     return evaluate(task, y_true, output, data.positive)
 
 
+@dataclass(frozen=True, slots=True)
+class Pace:
+    """The least pace a run must keep: ``epochs`` epochs within ``seconds``."""
+
+    epochs: int
+    seconds: float
+
+
+#: A :class:`Pace` is judged once, at the first batch after this share of its seconds.
+PACE_CHECK_SHARE = 0.1
+
+
+class Watch:
+    """Says, batch after batch, whether training must stop: once ``deadline`` has passed
+    (:attr:`StopReason.TIMEOUT`), or when, judged once after :data:`PACE_CHECK_SHARE` of the
+    pace's seconds, the ``pace_steps`` optimizer steps of its epochs are forecast to take
+    longer than its seconds (:attr:`StopReason.TOO_SLOW`). The forecast is at the rate of the
+    steps after the first, which pays the network's one-off costs.
+
+    >>> now = [0.0]
+    >>> watch = Watch(deadline=None, pace_steps=100, pace_seconds=10.0, now=lambda: now[0])
+    >>> now[0] = 0.5
+    >>> watch.after_batch()  # the first step: its time is not a rate
+    >>> now[0] = 1.5
+    >>> watch.after_batch(), watch.forecast_seconds
+    (<StopReason.TOO_SLOW: 'too_slow'>, 100.0)
+    """
+
+    def __init__(self, deadline: float | None, pace_steps: int = 0,
+                 pace_seconds: float = math.inf,
+                 now: Callable[[], float] = time.monotonic) -> None:
+        self.deadline, self.now = deadline, now
+        self.pace_steps, self.pace_seconds = pace_steps, pace_seconds
+        self.start, self.steps = now(), 0
+        self.first_step_end = math.nan
+        self.forecast_seconds = math.nan
+        self.reason: StopReason | None = None
+
+    def after_batch(self) -> StopReason | None:
+        """Count one optimizer step; the reason to stop now, if any."""
+        self.steps += 1
+        now = self.now()
+        if self.steps == 1:
+            self.first_step_end = now
+        elif (self.steps < self.pace_steps
+              and now - self.start >= PACE_CHECK_SHARE * self.pace_seconds):
+            rate = (now - self.first_step_end) / (self.steps - 1)
+            self.pace_steps, forecast = 0, rate * self.pace_steps  # judged once
+            if forecast > self.pace_seconds:
+                self.forecast_seconds, self.reason = forecast, StopReason.TOO_SLOW
+        return self.expired(now)
+
+    def expired(self, now: float | None = None) -> StopReason | None:
+        """The reason to stop: the one found already, else :attr:`StopReason.TIMEOUT` once
+        the deadline has passed (at ``now``, or the clock's time)."""
+        if self.reason is None and self.deadline is not None and (
+                self.now() if now is None else now) > self.deadline:
+            self.reason = StopReason.TIMEOUT
+        return self.reason
+
+
 def _train_epoch(model: nn.Module, rows: TrainingRows, loss_fn: nn.Module,
                  optimizer: torch.optim.Optimizer, scheduler: object, batch_size: int,
-                 order: torch.Tensor, deadline: float | None = None
-                 ) -> tuple[float, int, bool]:
-    """One pass over the rows in ``order``; returns the mean loss, the rows trained and whether
-    the pass was cut short.
+                 order: torch.Tensor, watch: Watch) -> tuple[float, int, StopReason | None]:
+    """One pass over the rows in ``order``; returns the mean loss, the rows trained and, when
+    ``watch`` cut the pass short, why.
 
-    Stops early after the batch during which ``time.monotonic()`` passed ``deadline``, so no
-    epoch, however large the data or slow the network, overruns a deadline by more than a
-    batch.
+    Stops early after the batch after which ``watch`` says so: so no epoch, however large the
+    data or slow the network, overruns a deadline by more than a batch.
     """
     model.train()
     device = rows.parts[0][0].device
@@ -523,15 +604,17 @@ def _train_epoch(model: nn.Module, rows: TrainingRows, loss_fn: nn.Module,
             scheduler.step()  # type: ignore[attr-defined]
         total += loss.detach() * len(idx)
         n += len(idx)
-        if deadline is not None and time.monotonic() > deadline and i + 1 < len(batches):
-            return float(total) / max(n, 1), n, True
-    return float(total) / max(n, 1), n, False
+        stop = watch.after_batch()
+        if stop is not None and i + 1 < len(batches):
+            return float(total) / max(n, 1), n, stop
+    return float(total) / max(n, 1), n, None
 
 
 def fit(model: nn.Module, data: TensorSplits, *, task: TaskType, metric: Metric,
         optim: OptimSpec, cfg: TrainConfig, class_weighting: ClassWeighting = "none",
         resampling: Resampling = Resampling(), callbacks: Sequence[EpochCallback] = (),
-        seed: int = 0, deadline: float | None = None, keep_outputs: bool = False) -> FitResult:
+        seed: int = 0, deadline: float | None = None, keep_outputs: bool = False,
+        pace: Pace | None = None) -> FitResult:
     """Train ``model`` on ``data.x_train``, scoring ``metric`` on ``data.x_val`` each epoch.
 
     Each epoch visits the training rows drawn by an :class:`EpochSampler` for ``resampling``
@@ -539,7 +622,10 @@ def fit(model: nn.Module, data: TensorSplits, *, task: TaskType, metric: Metric,
 
     Stops at ``cfg.max_epochs``, on patience, on a non-finite loss or score, when a callback
     returns a reason, or once ``time.monotonic()`` passes ``deadline``: checked after every
-    batch, so the epoch it cuts ends early and is still scored. The learning-rate schedule
+    batch, so the epoch it cuts ends early and is still scored; likewise, with a ``pace``,
+    with :attr:`StopReason.TOO_SLOW` when its first ``pace.epochs`` epochs (at most
+    ``cfg.max_epochs``) are forecast to take longer than ``pace.seconds`` (:class:`Watch`;
+    ``FitResult.forecast_seconds`` says how long). The learning-rate schedule
     spans ``cfg.max_epochs`` epochs, or the time until ``deadline`` if that ends first
     (:class:`ScheduleClock`). The model ends with the best
     epoch's weights. ``keep_outputs`` keeps every epoch's validation outputs in the result
@@ -554,6 +640,9 @@ def fit(model: nn.Module, data: TensorSplits, *, task: TaskType, metric: Metric,
     sampler = EpochSampler(data.y_train, data.d_out, resampling,
                            RowGrowth.for_split(len(data.y_train)))
     clock = ScheduleClock(sampler.steps(cfg.max_epochs, optim.batch_size), deadline)
+    watch = Watch(deadline) if pace is None else Watch(
+        deadline, sampler.steps(min(pace.epochs, cfg.max_epochs), optim.batch_size),
+        pace.seconds)
     scheduler = make_scheduler(optimizer, optim, clock.total_steps, clock)
     loss_fn = make_loss(task, data, class_weighting, optim.label_smoothing).to(
         data.x_train.device)
@@ -569,7 +658,7 @@ def fit(model: nn.Module, data: TensorSplits, *, task: TaskType, metric: Metric,
             start = time.perf_counter()
             train_loss, rows, _ = _train_epoch(model, training, loss_fn, optimizer, scheduler,
                                                optim.batch_size,
-                                               sampler.order(generator, epoch), deadline)
+                                               sampler.order(generator, epoch), watch)
             output, y_true = split_output(model, data, task, "val", cfg.eval_batch_size)
             val = evaluate(task, y_true, output, data.positive, only=metric)
             score = val[metric.name] if math.isfinite(train_loss) else math.nan
@@ -583,9 +672,7 @@ def fit(model: nn.Module, data: TensorSplits, *, task: TaskType, metric: Metric,
             if stopper.improved:  # cloned tensors: a deepcopy of the dict costs ~4x as much
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
                 best_split = (output, y_true)  # fresh arrays each epoch: nothing overwrites them
-            stop = _notify(callbacks, log) or stop
-            if stop is None and deadline is not None and time.monotonic() > deadline:
-                stop = StopReason.TIMEOUT
+            stop = _notify(callbacks, log) or stop or watch.expired()
             if stop is not None:
                 reason = stop
                 break
@@ -597,7 +684,8 @@ def fit(model: nn.Module, data: TensorSplits, *, task: TaskType, metric: Metric,
     return FitResult(best_score=stopper.best_score, best_epoch=stopper.best_epoch,
                      best_val=best_val, stop_reason=reason, history=tuple(history),
                      outputs=tuple(outputs),
-                     schedule_epochs=len(history) if clock.led_by_time else cfg.max_epochs)
+                     schedule_epochs=len(history) if clock.led_by_time else cfg.max_epochs,
+                     forecast_seconds=watch.forecast_seconds)
 
 
 def refit(model: nn.Module, data: TensorSplits, *, task: TaskType, optim: OptimSpec,
@@ -628,18 +716,18 @@ def refit(model: nn.Module, data: TensorSplits, *, task: TaskType, optim: OptimS
                                sampler.steps(schedule_epochs or cfg.max_epochs, optim.batch_size))
     loss_fn = make_loss(task, both, class_weighting, optim.label_smoothing).to(
         data.x_train.device)
-    epoch = 0
+    epoch, watch = 0, Watch(deadline)
     try:
         for epoch in range(1, min(n_epochs, cfg.max_epochs) + 1):
             loss, _, cut = _train_epoch(model, training, loss_fn, optimizer, scheduler,
                                         optim.batch_size, sampler.order(generator, epoch - 1),
-                                        deadline)
+                                        watch)
             if not math.isfinite(loss):
                 raise TrialError(f"refit diverged (non-finite loss) at epoch {epoch - 1}")
             if cut:  # stopped by the deadline inside the epoch: that epoch does not count
                 epoch -= 1
                 break
-            if deadline is not None and time.monotonic() > deadline:
+            if watch.expired():
                 break
     except torch.OutOfMemoryError as exc:
         raise TrialError(f"out of memory: {exc}") from None
