@@ -200,6 +200,7 @@ class Objective:
         folds, deadline = plan.folds, self.trial_deadline()
         k = folds.k if folds else 1
         prune_from = first_prunable_step(plan.cfg, TrialCounts.of(trial.study).complete)
+        pace = self.pace(prune_from, k)
         train_cfg = train_config_for(plan.cfg.train, params.model, len(self.tensors.y_train))
         torch.manual_seed(seed)
         networks: list[torch.nn.Module] = []
@@ -216,9 +217,9 @@ class Objective:
                             class_weighting=params.class_weighting,
                             resampling=params.resampling, callbacks=callbacks, seed=seed + fold,
                             deadline=deadline, keep_outputs=folds is not None,
-                            pace=self.pace(prune_from, k) if fold == 0 else None))
+                            pace=pace if fold == 0 else None))
             networks.append(network)
-            stop = self._stop_after_fold(trial, fits, k, prune_from)
+            stop = self._stop_after_fold(trial, fits, k, prune_from, pace)
             if stop is not None:
                 self._record(trial, Trained(networks=tuple(networks), fits=tuple(fits)))
                 raise stop
@@ -266,10 +267,11 @@ class Objective:
                                          for fit, e in zip(fits, epochs, strict=True)))
 
     def _stop_after_fold(self, trial: optuna.Trial, fits: list[FitResult], k: int,
-                         prune_from: int | None) -> Exception | None:
+                         prune_from: int | None, pace: Pace | None) -> Exception | None:
         """What ends the trial after its latest fold (``None``: it goes on, or it is done):
         a :class:`TrialError` when it diverged, :class:`optuna.TrialPruned` when the pruner
-        (asked from step ``prune_from``) or the time limit stops it before its last fold."""
+        (asked from step ``prune_from``), the first fold's ``pace`` or the time limit stops it
+        before its last fold."""
         last, fold = fits[-1], len(fits) - 1
         of_fold = f" of fold {fold + 1}" if k > 1 else ""
         if not last.found_finite_score:
@@ -278,7 +280,7 @@ class Objective:
         if last.stop_reason is StopReason.PRUNED:
             return optuna.TrialPruned(f"pruned at epoch {len(last.history) - 1}{of_fold}")
         if last.stop_reason is StopReason.TOO_SLOW:
-            return self._too_slow(trial, last, self.pace(prune_from, k))
+            return self._too_slow(trial, last, pace)
         if k == 1:
             return None
         step = self.plan.cfg.train.max_epochs + fold

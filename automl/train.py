@@ -156,6 +156,11 @@ class EarlyStopping:
         return self.sign * self.best if self.best_epoch >= 0 else math.nan
 
 
+def flushes_subnormals() -> bool:
+    """Whether this thread computes with subnormal floats flushed to zero."""
+    return (torch.tensor([1e-39]) * 1.0).item() == 0.0
+
+
 @contextmanager
 def subnormals_flushed() -> Iterator[None]:
     """Computes with subnormal floats (below float32's normal range) flushed to zero, in this
@@ -166,7 +171,7 @@ def subnormals_flushed() -> Iterator[None]:
     flushed (``benchmarks/subnormals.py``). The processor's mode is restored afterwards, so the
     calling program computes as IEEE-754 says it should.
     """
-    was_flushing = bool((torch.tensor([1e-39]) * 1.0).item() == 0.0)
+    was_flushing = flushes_subnormals()
     torch.set_flush_denormal(True)
     try:
         yield

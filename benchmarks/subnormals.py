@@ -24,7 +24,7 @@ from automl.data import infer_task
 from automl.plan import SearchPlan, prepare_search
 from automl.reading import load_csv
 from automl.space import params_from_dict
-from automl.train import EpochLog, StopReason, fit, network_for
+from automl.train import fit, network_for
 
 SEED, TRIAL = 1, 5
 PARAMS = {"arch": "tabm", "scaling": "quantile", "n_blocks": 1, "d_block": 653,
@@ -35,28 +35,16 @@ PARAMS = {"arch": "tabm", "scaling": "quantile", "n_blocks": 1, "d_block": 653,
           "label_smoothing": 0.0, "resampling": "none", "class_weighting": "none"}
 
 
-class EpochTimes:
-    """Collects each epoch's seconds."""
-
-    def __init__(self) -> None:
-        self.seconds: list[float] = []
-
-    def on_epoch_end(self, log: EpochLog) -> StopReason | None:
-        self.seconds.append(log.seconds)
-        return None
-
-
 def epoch_seconds(plan: SearchPlan, epochs: int, flush: bool) -> list[float]:
     """Train the network for ``epochs`` epochs; each epoch's seconds."""
     torch.set_flush_denormal(flush)
     params = params_from_dict(PARAMS, plan.task)
     torch.manual_seed(SEED + TRIAL)
     network = network_for(params.model, plan.tensors)
-    times = EpochTimes()
-    fit(network, plan.tensors, task=plan.task, metric=plan.metric, optim=params.optim,
-        cfg=TrainConfig(device="cpu", max_epochs=epochs, patience=epochs), seed=SEED + TRIAL,
-        callbacks=[times])
-    return times.seconds
+    result = fit(network, plan.tensors, task=plan.task, metric=plan.metric, optim=params.optim,
+                 cfg=TrainConfig(device="cpu", max_epochs=epochs, patience=epochs),
+                 seed=SEED + TRIAL)
+    return [log.seconds for log in result.history]
 
 
 def main() -> None:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import optuna
 import pytest
-import torch
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
@@ -21,7 +20,7 @@ from automl.objective import PACE
 from automl.plan import prepare_search
 from automl.session import Progress, run_search
 from automl.space import warm_start
-from automl.train import StopReason, Watch
+from automl.train import StopReason, Watch, flushes_subnormals
 from tests.conftest import write_csv
 
 SLOW = PUBLISHED | {"n_blocks": 3, "d_block": 1024, "tabm_k": 32, "batch_size": 64,
@@ -83,16 +82,11 @@ def test_the_deadline_still_stops_a_watched_run() -> None:
     assert watch.after_batch() is StopReason.TIMEOUT
 
 
-def _flushing() -> bool:
-    """Whether this thread computes with subnormal floats flushed to zero."""
-    return (torch.tensor([1e-39]) * 1.0).item() == 0.0
-
-
 def test_a_search_computes_with_subnormal_floats_flushed_to_zero_and_then_restores(
         tmp_path: Path, tmp_tracking_uri: str) -> None:
     """A CPU spends many times longer on a subnormal float (below float32's normal range)
     than on a normal one: a search never pays for them, and leaves the processor's mode as it
     found it."""
     seen: list[bool] = []
-    _search(tmp_path, tmp_tracking_uri, FAST, on_trial=lambda _: seen.append(_flushing()))
-    assert seen == [True] and not _flushing()
+    _search(tmp_path, tmp_tracking_uri, FAST, on_trial=lambda _: seen.append(flushes_subnormals()))
+    assert seen == [True] and not flushes_subnormals()
