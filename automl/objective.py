@@ -37,7 +37,7 @@ from automl.networks import ModelSpec
 from automl.plan import SearchPlan
 from automl.queries import TrialCounts, ranked
 from automl.space import TrialParams, params_from_dict, sample_params
-from automl.strategy import first_prunable_step
+from automl.strategy import first_prunable_step, first_ranking_step
 from automl.tracking import RUN_ID, Tracker, TrackingCallback, TrialOutcome, temporary_dir
 from automl.train import (
     TRAIN_ROWS,
@@ -199,8 +199,9 @@ class Objective:
         plan, seed = self.plan, self.plan.cfg.seed + trial.number
         folds, deadline = plan.folds, self.trial_deadline()
         k = folds.k if folds else 1
-        prune_from = first_prunable_step(plan.cfg, TrialCounts.of(trial.study).complete)
-        pace = self.pace(prune_from, k)
+        n_complete = TrialCounts.of(trial.study).complete
+        prune_from = first_prunable_step(plan.cfg, n_complete)
+        pace = self.pace(first_ranking_step(plan.cfg, n_complete), k)
         train_cfg = train_config_for(plan.cfg.train, params.model, len(self.tensors.y_train))
         torch.manual_seed(seed)
         networks: list[torch.nn.Module] = []
@@ -324,16 +325,17 @@ class Objective:
             ends.append(self.deadline)
         return min(ends, default=None)
 
-    def pace(self, prune_from: int | None, k: int) -> Pace | None:
-        """The pace a trial that the pruner judges from step ``prune_from`` must keep: its
-        first network (of ``k``) trains the ``prune_from + 1`` epochs up to that judgement
-        within a ``k``-th of the trial's time limit. A slower network would run out of time
-        unjudged (on adult at 600 s, such trials took a third of the search for scores far
-        below the median); ``None`` when nothing prunes the trial or it has no time limit."""
+    def pace(self, ranked_from: int | None, k: int) -> Pace | None:
+        """The pace a trial that the pruner ranks from step ``ranked_from`` (see
+        :func:`~automl.strategy.first_ranking_step`) must keep: its first network (of ``k``)
+        trains the ``ranked_from + 1`` epochs up to that judgement within a ``k``-th of the
+        trial's time limit. A slower network would run out of time unjudged (on adult at 600 s,
+        such trials took a third of the search for scores far below the median); ``None`` when
+        nothing ranks the trial or it has no time limit."""
         limit = self.trial_limit()
-        if prune_from is None or limit is None:
+        if ranked_from is None or limit is None:
             return None
-        return Pace(epochs=prune_from + 1, seconds=limit / k)
+        return Pace(epochs=ranked_from + 1, seconds=limit / k)
 
     def _too_slow(self, trial: optuna.Trial, fit: FitResult,
                   pace: Pace | None) -> optuna.TrialPruned:

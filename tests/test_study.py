@@ -29,7 +29,14 @@ from automl.plan import prepare_search
 from automl.queries import resume_config
 from automl.session import FinalStep, SearchSummary, run_search
 from automl.storage import fail_stale, load_study, make_storage
-from automl.strategy import HALVING_FIRST_RUNG, first_prunable_step, open_study, start_study
+from automl.strategy import (
+    HALVING_FIRST_RUNG,
+    HOPELESS_FROM_STEP,
+    first_prunable_step,
+    first_ranking_step,
+    open_study,
+    start_study,
+)
 from automl.train import EpochLog, RowGrowth, StopReason
 
 SearchCfg = Callable[..., SearchConfig]
@@ -162,6 +169,28 @@ def test_the_pruner_is_asked_from_the_first_step_at_which_it_can_prune_and_decid
              for epoch, score in enumerate(falling)]
     assert [stop is StopReason.PRUNED for stop in stops] == decisions
     assert len(asked) == (0 if first is None else epochs - first)
+
+
+def test_the_median_pruner_prunes_a_trial_worse_than_every_complete_one_before_its_warm_up(
+        search_cfg: SearchCfg) -> None:
+    """From its second epoch, a trial below every complete trial at the same epoch is pruned;
+    one above the worst of them but below their median waits for the median's warm-up."""
+    cfg = search_cfg(pruner=PrunerKind.MEDIAN, n_startup_trials=2, n_warmup_epochs=4)
+    study = open_study(cfg, "hopeless", "maximize")
+    for score in (0.7, 0.9):
+        done = study.ask()
+        for epoch in range(6):
+            done.report(score, epoch)
+        study.tell(done, score)
+    hopeless, weak = study.ask(), study.ask()
+    for epoch in range(4):
+        hopeless.report(0.5, epoch)
+        weak.report(0.75, epoch)
+        assert hopeless.should_prune() is (epoch >= HOPELESS_FROM_STEP), epoch
+        assert not weak.should_prune(), epoch
+    weak.report(0.75, 4)
+    assert weak.should_prune()  # below the median (0.8) once the warm-up is over
+    assert first_ranking_step(cfg) == 4 and first_prunable_step(cfg) == HOPELESS_FROM_STEP
 
 
 @pytest.mark.parametrize(("kind", "expected"), [
