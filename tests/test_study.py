@@ -239,6 +239,28 @@ def test_a_search_asks_the_pruner_only_once_it_can_prune(
     assert min(complete_when_asked) >= 2
 
 
+@pytest.mark.parametrize(("folds", "first_asked"), [(1, HOPELESS_FROM_STEP), (2, 3)])
+def test_a_cross_validated_search_asks_the_pruner_only_after_the_median_warm_up(
+        search_cfg: SearchCfg, monkeypatch: pytest.MonkeyPatch, folds: int,
+        first_asked: int) -> None:
+    """On one validation split a trial may be called hopeless from its second epoch; the few
+    optimizer steps of a small cross-validated table's epochs wait for the median's warm-up."""
+    cfg = search_cfg(n_trials=4, folds=folds, pruner=PrunerKind.MEDIAN, n_startup_trials=2,
+                     n_warmup_epochs=3, train=TrainConfig(max_epochs=5, patience=5,
+                                                          device="cpu"))
+    asked_from: list[int | None] = []
+    pruner_stops = automl.objective.pruner_stops
+
+    def recording(trial: optuna.Trial, step: int, prune_from: int | None) -> bool:
+        asked_from.append(prune_from)
+        return pruner_stops(trial, step, prune_from)
+
+    monkeypatch.setattr(automl.objective, "pruner_stops", recording)
+    _search(cfg)
+    assert first_asked in asked_from
+    assert {step for step in asked_from if step is not None} == {first_asked}
+
+
 # -------------------------------------------------------------------------------------- resume
 def test_resume_config_reproduces_the_stored_settings(search_cfg: SearchCfg) -> None:
     cfg = search_cfg(n_trials=1, metric="accuracy", seed=3, val_fraction=0.2, test_fraction=0.1,
