@@ -200,11 +200,8 @@ class Objective:
         folds, deadline = plan.folds, self.trial_deadline()
         k = folds.k if folds else 1
         n_complete = TrialCounts.of(trial.study).complete
-        ranked_from = first_ranking_step(plan.cfg, n_complete)
-        # A cross-validated table is small: its epochs are a few optimizer steps each, too few
-        # to call a trial hopeless before the median's warm-up, so it is not asked before.
-        prune_from = ranked_from if folds else first_prunable_step(plan.cfg, n_complete)
-        pace = self.pace(ranked_from, k)
+        prune_from = first_prunable_step(plan.cfg, n_complete, cross_validated=folds is not None)
+        pace = self.pace(first_ranking_step(plan.cfg, n_complete), k)
         train_cfg = train_config_for(plan.cfg.train, params.model, len(self.tensors.y_train))
         torch.manual_seed(seed)
         networks: list[torch.nn.Module] = []

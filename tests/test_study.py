@@ -191,6 +191,7 @@ def test_the_median_pruner_prunes_a_trial_worse_than_every_complete_one_before_i
     weak.report(0.75, 4)
     assert weak.should_prune()  # below the median (0.8) once the warm-up is over
     assert first_ranking_step(cfg) == 4 and first_prunable_step(cfg) == HOPELESS_FROM_STEP
+    assert first_prunable_step(cfg, cross_validated=True) == 4
 
 
 @pytest.mark.parametrize(("kind", "expected"), [
