@@ -162,30 +162,43 @@ class Folds:
                        x_val=tensors.x_train[held], y_val=tensors.y_train[held])
 
 
-def crossfit_epochs(curves: Sequence[Sequence[float]], greater_is_better: bool) -> list[int]:
+def crossfit_epochs(curves: Sequence[Sequence[float]], greater_is_better: bool,
+                    losses: Sequence[Sequence[float]] | None = None) -> list[int]:
     """For each fold, the epoch at which it is scored: the best epoch of the *other* folds'
-    mean validation curve, among the epochs this fold trained.
+    mean validation curve, among the epochs this fold trained; of epochs that tie, the one
+    where the other folds' mean validation loss (``losses``, curves like ``curves``) is lowest,
+    else the earliest.
 
     Each fold's network is early-stopped on its own validation rows, the very rows its
     out-of-fold predictions are scored on; the best of a noisy curve flatters it, and more so the
     noisier the network (on scikit-learn's diabetes a periodic MLP scored 53.7 RMSE out of fold
     and 55.2 on the test rows, while the linear model's scores were level). An epoch chosen on
     the other folds is chosen without this fold's rows, so its score is an honest one. A fold
-    that stopped early keeps its last score for the later epochs; a non-finite score counts as
-    the worst.
+    that stopped early keeps its last score (and loss) for the later epochs; a non-finite score
+    counts as the worst, a non-finite loss as 0.
 
     >>> crossfit_epochs([[0.5, 0.9, 0.6], [0.5, 0.6, 0.8], [0.5, 0.7, 0.7]], True)
     [2, 1, 1]
+    >>> crossfit_epochs([[0.9, 0.9], [0.9, 0.9]], True, [[0.4, 0.3], [0.4, 0.5]])
+    [0, 1]
     """
-    worst = -np.inf if greater_is_better else np.inf
-    table = np.empty((len(curves), max(len(c) for c in curves)))
-    for i, curve in enumerate(curves):
-        scores = np.asarray(curve, dtype=np.float64)
-        scores[~np.isfinite(scores)] = worst
-        table[i, :len(scores)], table[i, len(scores):] = scores, scores[-1]
+    table = _padded(curves, -np.inf if greater_is_better else np.inf)
+    loss_table = _padded(losses, 0.0) if losses is not None else np.zeros_like(table)
     sign = 1.0 if greater_is_better else -1.0
     epochs = []
     for i, curve in enumerate(curves):
-        others = np.delete(table, i, axis=0).mean(axis=0)[:len(curve)]
-        epochs.append(int(np.argmax(sign * others)))  # ties: the earliest epoch
+        others = sign * np.delete(table, i, axis=0).mean(axis=0)[:len(curve)]
+        loss = np.delete(loss_table, i, axis=0).mean(axis=0)[:len(curve)]
+        tied = np.flatnonzero(others == others.max())
+        epochs.append(int(tied[np.argmin(loss[tied])]))  # argmin's ties: the earliest epoch
     return epochs
+
+
+def _padded(curves: Sequence[Sequence[float]], fill: float) -> np.ndarray:
+    """``curves`` as one table, each padded with its last value, non-finite values ``fill``."""
+    table = np.empty((len(curves), max(len(c) for c in curves)))
+    for i, curve in enumerate(curves):
+        values = np.asarray(curve, dtype=np.float64)
+        values[~np.isfinite(values)] = fill
+        table[i, :len(values)], table[i, len(values):] = values, values[-1]
+    return table

@@ -197,3 +197,18 @@ def evaluate(task: TaskType, y_true: np.ndarray, output: np.ndarray,
             return {m.name: m.fn(y_true, proba) for m in metrics}
         pred = output.reshape(-1).astype(np.float64)
         return {m.name: m.fn(y_true.astype(np.float64), pred) for m in metrics}
+
+
+def validation_loss(task: TaskType, y_true: np.ndarray, output: np.ndarray) -> float:
+    """The cross-entropy of raw classification ``output`` (logits) against class codes: what
+    breaks ties between epochs of equal score (:class:`~automl.train.EarlyStopping`,
+    :func:`~automl.folds.crossfit_epochs`). NaN for regression, whose scores are losses
+    already, and for non-finite outputs.
+
+    >>> round(validation_loss(TaskType.BINARY, np.array([0, 1]), np.zeros((2, 2))), 4)
+    0.6931
+    """
+    if not task.is_classification or not np.all(np.isfinite(output)):
+        return float("nan")
+    logp = log_softmax(output.astype(np.float64), axis=1)
+    return float(-np.mean(logp[np.arange(len(y_true)), y_true]))

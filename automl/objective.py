@@ -259,7 +259,8 @@ class Objective:
         """Every fold scored, and its out-of-fold outputs taken, at the epoch the other folds
         chose; the networks keep their own best epochs."""
         epochs = crossfit_epochs([[log.score for log in fit.history] for fit in fits],
-                                 self.plan.metric.greater_is_better)
+                                 self.plan.metric.greater_is_better,
+                                 [[log.val_loss for log in fit.history] for fit in fits])
         outputs = [selection_output(self.plan.task, fit.outputs[e])
                    for fit, e in zip(fits, epochs, strict=True)]
         return Trained(networks=tuple(networks), fits=tuple(fits),

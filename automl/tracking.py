@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import re
 import tempfile
@@ -422,6 +423,8 @@ class TrackingCallback:
         metrics = {f"val_{k}": v for k, v in log.val.items()}
         metrics.update(train_loss=log.train_loss, lr=log.lr, epoch_seconds=log.seconds,
                        train_rows=log.train_rows)
+        if math.isfinite(log.val_loss):  # classification only
+            metrics["val_loss"] = log.val_loss
         self._pending.append((log.epoch, metrics))
         if time.monotonic() - self._flushed >= self.flush_s:
             self.flush()

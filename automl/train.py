@@ -24,7 +24,7 @@ from automl.config import TrainConfig
 from automl.data import TaskType
 from automl.errors import TrialError
 from automl.features import TensorSplits
-from automl.metrics import Metric, evaluate
+from automl.metrics import Metric, evaluate, validation_loss
 from automl.networks import ModelSpec, build_model, fit_bins
 
 OptimizerName = Literal["adamw", "adam", "sgd", "rmsprop"]
@@ -88,6 +88,7 @@ class EpochLog:
     lr: float
     seconds: float
     train_rows: int = 0  # rows trained this epoch (fewer than a full pass when a deadline cut it)
+    val_loss: float = math.nan  # what breaks ties of ``score`` (:func:`validation_loss`)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -125,28 +126,40 @@ class EpochCallback(Protocol):
 class EarlyStopping:
     """Stops after ``patience`` epochs without an improvement larger than ``min_delta``.
 
-    A non-finite score stops at once with :attr:`StopReason.NON_FINITE`.
+    An epoch that ties the best score (no larger improvement, nothing worse) with a lower
+    validation ``loss`` is an improvement too: on a few dozen validation rows, accuracy or
+    ROC-AUC reach their best in a few steps and then tie for epochs, while the model goes on
+    fitting. A non-finite score stops at once with :attr:`StopReason.NON_FINITE`.
 
     >>> stopper = EarlyStopping(patience=2, greater_is_better=True)
     >>> [stopper.update(s) for s in (0.5, 0.6, 0.6, 0.55)]
     [None, None, None, <StopReason.PATIENCE: 'patience'>]
+    >>> stopper = EarlyStopping(patience=2, greater_is_better=True)
+    >>> [stopper.update(s, loss) for s, loss in ((0.6, 0.5), (0.6, 0.3), (0.6, 0.4), (0.6, 0.3))]
+    [None, None, None, <StopReason.PATIENCE: 'patience'>]
+    >>> stopper.best_epoch
+    1
     """
 
     def __init__(self, *, patience: int, greater_is_better: bool, min_delta: float = 0.0):
         self.patience, self.min_delta = patience, min_delta
         self.sign = 1.0 if greater_is_better else -1.0
         self.best, self.best_epoch, self.wait, self.improved = -math.inf, -1, 0, False
+        self.best_loss = math.inf
         self._epoch = -1
 
-    def update(self, score: float) -> StopReason | None:
-        """Record one epoch's score; ``improved`` tells whether it is the new best."""
+    def update(self, score: float, loss: float = math.nan) -> StopReason | None:
+        """Record one epoch's score and validation loss; ``improved`` tells whether it is the
+        new best."""
         self._epoch += 1
         self.improved = False
         if not math.isfinite(score):
             return StopReason.NON_FINITE
-        if self.sign * score > self.best + self.min_delta:
+        signed = self.sign * score
+        if signed > self.best + self.min_delta or (signed >= self.best and loss < self.best_loss):
             self.best, self.best_epoch, self.wait, self.improved = (
-                self.sign * score, self._epoch, 0, True)
+                max(signed, self.best), self._epoch, 0, True)
+            self.best_loss = loss if math.isfinite(loss) else math.inf
             return None
         self.wait += 1
         return StopReason.PATIENCE if self.wait >= self.patience else None
@@ -668,12 +681,13 @@ def fit(model: nn.Module, data: TensorSplits, *, task: TaskType, metric: Metric,
             val = evaluate(task, y_true, output, data.positive, only=metric)
             score = val[metric.name] if math.isfinite(train_loss) else math.nan
             log = EpochLog(epoch=epoch, train_loss=train_loss, val=val, score=score,
+                           val_loss=validation_loss(task, y_true, output),
                            lr=optimizer.param_groups[0]["lr"],
                            seconds=time.perf_counter() - start, train_rows=rows)
             history.append(log)
             if keep_outputs:
                 outputs.append(output)
-            stop = stopper.update(score)
+            stop = stopper.update(score, log.val_loss)
             if stopper.improved:  # cloned tensors: a deepcopy of the dict costs ~4x as much
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
                 best_split = (output, y_true)  # fresh arrays each epoch: nothing overwrites them

@@ -94,6 +94,20 @@ def test_each_fold_is_scored_at_the_epoch_the_other_folds_chose(
     assert crossfit_epochs(curves, greater) == expected
 
 
+@pytest.mark.parametrize(("curves", "losses", "expected"), [
+    # of the epochs the other folds' scores tie on, the one of their lowest mean loss
+    ([[0.9, 0.9, 0.9], [0.9, 0.9, 0.9]], [[0.5, 0.3, 0.4], [0.5, 0.4, 0.2]], [2, 1]),
+    # the loss only breaks ties: a better mean score wins at any loss
+    ([[0.8, 0.9], [0.8, 0.9]], [[0.1, 0.9], [0.1, 0.9]], [1, 1]),
+    # a fold that stopped early keeps its last loss; a missing loss breaks no tie
+    ([[0.9, 0.9, 0.9], [0.9, 0.9]], [[0.5, 0.4, 0.1], [0.5, 0.2]], [1, 1]),
+    ([[0.9, 0.9], [0.9, 0.9]], [[float("nan")] * 2, [float("nan")] * 2], [0, 0]),
+])
+def test_ties_of_the_other_folds_scores_go_to_their_lowest_loss(
+        curves: list[list[float]], losses: list[list[float]], expected: list[int]) -> None:
+    assert crossfit_epochs(curves, True, losses) == expected
+
+
 def test_each_trial_is_scored_on_every_fold_and_the_folds_are_the_studys(
         cv_search: Callable[..., SearchConfig]) -> None:
     cfg = cv_search("binary")

@@ -187,9 +187,9 @@ def test_many_params_are_all_logged(mlflow_tracker: MlflowTracker,
     assert len(client.get_run(run_id).data.params) == 150
 
 
-def _epoch(epoch: int, score: float) -> EpochLog:
+def _epoch(epoch: int, score: float, val_loss: float = 0.5) -> EpochLog:
     return EpochLog(epoch=epoch, train_loss=1.0 / (epoch + 1), val={"roc_auc": score},
-                    score=score, lr=0.01, seconds=0.1)
+                    score=score, lr=0.01, seconds=0.1, val_loss=val_loss)
 
 
 def test_epoch_metrics_have_one_point_per_epoch(mlflow_tracker: MlflowTracker,
@@ -205,6 +205,17 @@ def test_epoch_metrics_have_one_point_per_epoch(mlflow_tracker: MlflowTracker,
     assert [(m.step, m.value) for m in sorted(history, key=lambda m: m.step)] == list(
         enumerate(scores))
     assert [m.step for m in client.get_metric_history(run_id, "train_loss")] == [0, 1, 2]
+    assert [m.step for m in client.get_metric_history(run_id, "val_loss")] == [0, 1, 2]
+
+
+def test_a_regression_epoch_logs_no_validation_loss(mlflow_tracker: MlflowTracker,
+                                                    client: MlflowClient) -> None:
+    run_id = mlflow_tracker.start_trial(0, {})
+    callback = TrackingCallback(mlflow_tracker, run_id)
+    callback.on_epoch_end(_epoch(0, 0.6, val_loss=math.nan))
+    callback.flush()
+    assert client.get_metric_history(run_id, "val_loss") == []
+    assert len(client.get_metric_history(run_id, "train_loss")) == 1
 
 
 def test_a_long_trial_writes_its_epochs_as_it_goes(mlflow_tracker: MlflowTracker,

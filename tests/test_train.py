@@ -103,6 +103,43 @@ def test_early_stopping_min_delta_ignores_tiny_improvements() -> None:
     assert stopper.best_score == 1.0
 
 
+@pytest.mark.parametrize(("scores", "losses", "best_epoch", "stop_epoch"), [
+    # a tie with a lower validation loss is the new best and resets the patience
+    ([0.9, 0.9, 0.9, 0.9], [0.5, 0.4, 0.3, 0.35], 2, None),
+    ([0.9, 0.9, 0.9, 0.9], [0.5, 0.6, 0.7, 0.8], 0, 2),
+    # a lower loss never outweighs a worse score; a better score wins at any loss
+    ([0.9, 0.8, 0.8], [0.5, 0.1, 0.1], 0, 2),
+    ([0.9, 0.95, 0.95], [0.1, 0.9, 0.5], 2, None),
+    # without a loss (regression, non-finite outputs) ties keep the earliest epoch
+    ([0.9, 0.9, 0.9], [NAN, NAN, NAN], 0, 2),
+])
+def test_ties_of_the_score_are_broken_by_the_validation_loss(
+        scores: list[float], losses: list[float], best_epoch: int, stop_epoch: int | None) -> None:
+    stopper = EarlyStopping(patience=2, greater_is_better=True)
+    reasons = [stopper.update(score, loss) for score, loss in zip(scores, losses, strict=True)]
+    stops = [epoch for epoch, reason in enumerate(reasons) if reason is StopReason.PATIENCE]
+    assert stopper.best_epoch == best_epoch
+    assert (stops[0] if stops else None) == stop_epoch
+
+
+def test_a_classifier_whose_accuracy_ties_keeps_training_while_its_loss_falls() -> None:
+    """On a handful of validation rows accuracy reaches 1.0 at once and ties from then on;
+    the weights kept are the ones of lowest validation loss, not the first epoch's."""
+    data = _splits(TaskType.BINARY, n_train=64, n_val=8, seed=3)
+    torch.manual_seed(0)
+    model = nn.Linear(3, 2)
+    result = fit(model, data, task=TaskType.BINARY,
+                 metric=primary_metric(TaskType.BINARY, "accuracy"),
+                 optim=OptimSpec(lr=0.05, batch_size=64),
+                 cfg=TrainConfig(max_epochs=40, patience=3, device="cpu"))
+    scores = [log.score for log in result.history]
+    losses = [log.val_loss for log in result.history]
+    first_best = scores.index(max(scores))
+    assert result.best_epoch > first_best
+    assert losses[result.best_epoch] == min(losses[first_best:])
+    assert result.best_val["log_loss"] == pytest.approx(losses[result.best_epoch])
+
+
 def test_early_stopping_without_a_finite_score_has_nan_best() -> None:
     stopper = EarlyStopping(patience=3, greater_is_better=True)
     assert stopper.update(NAN) is StopReason.NON_FINITE
