@@ -97,12 +97,15 @@ def _pr_auc(y: np.ndarray, proba: np.ndarray, *, positive: int) -> float:
     return float(np.mean([skm.average_precision_score(y == k, proba[:, k]) for k in present]))
 
 
+_LOG_LOSS = Metric("log_loss", Direction.MINIMIZE, _log_loss)
+
+
 def _classification(positive: int) -> tuple[Metric, ...]:
     return (
         Metric("roc_auc", Direction.MAXIMIZE, _roc_auc),
         Metric("accuracy", Direction.MAXIMIZE, _accuracy),
         Metric("f1_macro", Direction.MAXIMIZE, _f1_macro),
-        Metric("log_loss", Direction.MINIMIZE, _log_loss),
+        _LOG_LOSS,
         Metric("precision", Direction.MAXIMIZE,
                partial(_label_score, skm.precision_score, positive=positive)),
         Metric("recall", Direction.MAXIMIZE,
@@ -200,7 +203,7 @@ def evaluate(task: TaskType, y_true: np.ndarray, output: np.ndarray,
 
 
 def validation_loss(task: TaskType, y_true: np.ndarray, output: np.ndarray) -> float:
-    """The cross-entropy of raw classification ``output`` (logits) against class codes: what
+    """The ``log_loss`` of raw classification ``output`` (logits) against class codes: what
     breaks ties between epochs of equal score (:class:`~automl.train.EarlyStopping`,
     :func:`~automl.folds.crossfit_epochs`). NaN for regression, whose scores are losses
     already, and for non-finite outputs.
@@ -208,7 +211,6 @@ def validation_loss(task: TaskType, y_true: np.ndarray, output: np.ndarray) -> f
     >>> round(validation_loss(TaskType.BINARY, np.array([0, 1]), np.zeros((2, 2))), 4)
     0.6931
     """
-    if not task.is_classification or not np.all(np.isfinite(output)):
+    if not task.is_classification:
         return float("nan")
-    logp = log_softmax(output.astype(np.float64), axis=1)
-    return float(-np.mean(logp[np.arange(len(y_true)), y_true]))
+    return evaluate(task, y_true, output, only=_LOG_LOSS)[_LOG_LOSS.name]
