@@ -158,7 +158,7 @@ class EarlyStopping:
         signed = self.sign * score
         if signed > self.best + self.min_delta or (signed >= self.best and loss < self.best_loss):
             self.best, self.best_epoch, self.wait, self.improved = (
-                max(signed, self.best), self._epoch, 0, True)
+                signed, self._epoch, 0, True)
             self.best_loss = loss if math.isfinite(loss) else math.inf
             return None
         self.wait += 1
