@@ -32,10 +32,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from automl.config import GROW_ABOVE_ROWS
 from automl.data import Schema
 from automl.features import Preprocessor, TensorSplits
 from automl.folds import Folds, Validation
-from automl.train import GROW_ABOVE_ROWS
 
 #: Tables of more training rows than this are cached: those whose rows grow (reading them
 #: costs more than mapping).

@@ -29,6 +29,24 @@ STORAGE_ENV = "AUTOML_STORAGE"
 TRACKING_ENV = "MLFLOW_TRACKING_URI"
 #: A study's budget of finished trials when neither ``--n-trials`` nor ``--timeout`` is given.
 DEFAULT_TRIALS = 20
+#: The model families, in the order the search's warm start tries their defaults (the registry,
+#: :data:`automl.networks.FAMILIES`, holds them in this order).
+FAMILY_NAMES = ("linear", "mlp", "tabm", "resnet")
+#: Search rows at or under which trials are cross-validated by default. Measured on adult
+#: (``benchmarks/cv_threshold.py``, 90 s): 5 folds match one split at 1,500 and 5,000 rows and
+#: lose at 15,000 (half the trials in the same time).
+CV_MAX_ROWS = 5_000
+DEFAULT_FOLDS = 5
+MAX_FOLDS = 10  # one digit per row in the stored assignment
+#: A cross-validated study whose test split would hold fewer rows keeps no test split: every
+#: row goes to the folds, and the out-of-fold score is the estimate shown.
+MIN_TEST_ROWS = 100
+#: Training splits of more rows than this grow their rows epoch by epoch (rows as a fidelity;
+#: see :class:`automl.train.RowGrowth`); smaller ones train on every row from the first epoch.
+GROW_ABOVE_ROWS = 100_000
+#: A trial may use at most this share of the free memory (the estimate is not exact, and other
+#: processes allocate too; see :mod:`automl.memory`).
+MEMORY_MARGIN = 0.8
 _E = TypeVar("_E", bound=Enum)
 
 
@@ -177,7 +195,7 @@ class SearchConfig:
         n_warmup_epochs: Epochs of each trial that the median pruners never prune.
         threads: torch threads per process; ``None`` uses every core.
         memory_limit_gb: GiB this process may use (``None``: the free memory); a trial whose
-            estimated need exceeds :data:`automl.memory.MARGIN` of what is left is not trained
+            estimated need exceeds :data:`MEMORY_MARGIN` of what is left is not trained
             (see :mod:`automl.memory`).
         train: Per-trial training settings.
     """

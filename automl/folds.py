@@ -20,18 +20,10 @@ import numpy as np
 import torch
 from sklearn.model_selection import KFold, StratifiedKFold
 
+from automl.config import CV_MAX_ROWS, DEFAULT_FOLDS, MAX_FOLDS, MIN_TEST_ROWS
 from automl.errors import ConfigError
 from automl.features import TensorSplits
 
-#: Search rows at or under which trials are cross-validated by default. Measured on adult
-#: (``benchmarks/cv_threshold.py``, 90 s): 5 folds match one split at 1,500 and 5,000 rows and
-#: lose at 15,000 (half the trials in the same time).
-CV_MAX_ROWS = 5_000
-DEFAULT_FOLDS = 5
-MAX_FOLDS = 10  # one digit per row in the stored assignment
-#: A cross-validated study whose test split would hold fewer rows keeps no test split: every
-#: row goes to the folds, and the out-of-fold score is the estimate shown.
-MIN_TEST_ROWS = 100
 DEFAULT_TEST_FRACTION = 0.15
 DEFAULT_VAL_FRACTION = 0.15
 #: A large table's validation split holds at most this many rows (every trial scores every

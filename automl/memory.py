@@ -9,7 +9,7 @@ members, embeddings) is counted as it is built.
 
 :func:`free_bytes` is what may still be used: ``--memory-limit`` less this process's resident
 memory, else the system's available memory (or a cgroup's limit less its use, if lower). A
-trial whose estimate exceeds :data:`MARGIN` of it is not trained (see
+trial whose estimate exceeds :data:`~automl.config.MEMORY_MARGIN` of it is not trained (see
 :class:`~automl.objective.Objective`).
 """
 
@@ -23,9 +23,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-#: A trial may use at most this share of the free memory (the estimate is not exact, and other
-#: processes allocate too).
-MARGIN = 0.8
 #: Parameter copies during training: weights, gradients, two optimizer states, the best epoch.
 PARAMETER_COPIES = 5
 GIB = 2**30

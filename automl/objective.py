@@ -21,7 +21,7 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.bundle import Member, ModelBundle, save_bundle
-from automl.config import TrainConfig
+from automl.config import MEMORY_MARGIN, TrainConfig
 from automl.errors import TrialError
 from automl.final import (
     VAL_OUTPUT,
@@ -32,7 +32,7 @@ from automl.final import (
 )
 from automl.folds import FOLD_SCORES, Folds, crossfit_epochs
 from automl.interrupts import raise_pending
-from automl.memory import GIB, MARGIN, free_bytes, training_bytes
+from automl.memory import GIB, free_bytes, training_bytes
 from automl.networks import ModelSpec
 from automl.plan import SearchPlan
 from automl.queries import TrialCounts, ranked
@@ -237,15 +237,15 @@ class Objective:
         MLflow run's ``memory_need_gib`` and ``memory_free_gib``) says why.
 
         Raises:
-            optuna.TrialPruned: the estimate is more than :data:`~automl.memory.MARGIN` of the
-                free memory.
+            optuna.TrialPruned: the estimate is more than
+                :data:`~automl.config.MEMORY_MARGIN` of the free memory.
         """
         cfg = self.plan.cfg
         need = training_bytes(network, self.tensors.x_train[:2], params.optim.batch_size,
                               cfg.train.eval_batch_size)
         limit = cfg.memory_limit_gb
         free = free_bytes(round(limit * GIB) if limit else None)
-        if need <= MARGIN * free:
+        if need <= MEMORY_MARGIN * free:
             return
         text = (f"needs about {need / GIB:.2f} GiB to train, {max(free, 0) / GIB:.2f} GiB "
                 f"is free{f' within --memory-limit {limit:g}' if limit else ''}")

@@ -22,11 +22,19 @@ import numpy as np
 
 from automl import cache
 from automl.cache import Prepared
-from automl.config import PrunerKind, SamplerKind, SearchConfig, TaskType, TrainConfig, default_of
+from automl.config import (
+    CV_MAX_ROWS,
+    PrunerKind,
+    SamplerKind,
+    SearchConfig,
+    TaskType,
+    TrainConfig,
+    default_of,
+)
 from automl.data import Schema, encode_target, load_dataset, split
 from automl.errors import ConfigError, StudyNotFoundError
 from automl.features import Preprocessor, TensorSplits
-from automl.folds import CV_MAX_ROWS, Folds, Validation, choose_validation
+from automl.folds import Folds, Validation, choose_validation
 from automl.heap import release_free_memory
 from automl.metrics import Direction, Metric, default_metric, primary_metric
 from automl.space import SPACE_VERSION, check_families

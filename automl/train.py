@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from automl.config import TrainConfig
+from automl.config import GROW_ABOVE_ROWS, TrainConfig
 from automl.data import TaskType
 from automl.errors import TrialError
 from automl.features import TensorSplits
@@ -345,9 +345,6 @@ def resampled_counts(counts: Sequence[int], spec: Resampling) -> list[int]:
     return [min(c, cap) for c in counts]
 
 
-#: Training splits of more rows than this grow their rows epoch by epoch (rows as a fidelity;
-#: see :class:`RowGrowth`); smaller ones train on every row from the first epoch.
-GROW_ABOVE_ROWS = 100_000
 #: The Optuna trial attr (and leaderboard column) of the rows a trial trained at its best epoch.
 TRAIN_ROWS = "train_rows"
 

@@ -15,17 +15,16 @@ from cli_helpers import cli, one_error_line
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from automl.config import SearchConfig, TaskType, TrainConfig
-from automl.errors import ConfigError
-from automl.folds import (
+from automl.config import (
     CV_MAX_ROWS,
     DEFAULT_FOLDS,
     MIN_TEST_ROWS,
-    Folds,
-    Validation,
-    choose_validation,
-    crossfit_epochs,
+    SearchConfig,
+    TaskType,
+    TrainConfig,
 )
+from automl.errors import ConfigError
+from automl.folds import Folds, Validation, choose_validation, crossfit_epochs
 from automl.metrics import predictions
 from automl.plan import prepare_search
 from automl.predict import load_model

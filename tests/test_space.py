@@ -8,6 +8,7 @@ import optuna
 import pytest
 import torch
 
+from automl.config import FAMILY_NAMES
 from automl.data import TaskType
 from automl.errors import ConfigError
 from automl.networks import FAMILIES, LinearSpec, MLPSpec, ResNetSpec, build_model, fit_bins
@@ -273,6 +274,10 @@ def test_a_study_of_some_families_draws_and_warm_starts_only_those() -> None:
         study.tell(trial, 0.0)
     assert [p["arch"] for p in warm_start(TaskType.BINARY, families)] == ["linear", "resnet"]
     assert check_families(None) == tuple(FAMILIES)
+
+
+def test_the_names_the_help_lists_are_the_registry_in_its_order() -> None:
+    assert tuple(FAMILIES) == FAMILY_NAMES  # `automl search --help` reads the names from config
 
 
 @pytest.mark.parametrize("names", [["mlp", "transformer"], []])

@@ -398,10 +398,12 @@ def run_unprivileged(args: list[str], cwd: Path) -> tuple[int, str, str]:
     for folder in [cwd, *cwd.parents][:4]:
         folder.chmod(folder.stat().st_mode | 0o711)
     # nobody must reach the interpreter's files too (a checkout under a private folder, such as
-    # `mktemp -d`, hides its virtual environment; modules imported lazily then fail to load)
-    for folder in Path(sys.prefix).resolve().parents:
-        if not folder.stat().st_mode & 0o001:
-            folder.chmod(folder.stat().st_mode | 0o711)
+    # `mktemp -d`, hides its virtual environment, and a Python under /root its standard library;
+    # modules imported lazily then fail to load)
+    for prefix in {sys.prefix, sys.base_prefix}:
+        for folder in Path(prefix).resolve().parents:
+            if not folder.stat().st_mode & 0o001:
+                folder.chmod(folder.stat().st_mode | 0o711)
     done = subprocess.run([sys.executable, "-c", _AS_NOBODY, *args], capture_output=True,
                           text=True, timeout=300, cwd=cwd, env={**os.environ, "HOME": str(cwd)})
     return done.returncode, done.stdout, done.stderr

@@ -23,6 +23,7 @@ from rich.console import Console
 from automl.config import (
     DEFAULT_STORAGE,
     DEFAULT_TRACKING_URI,
+    MEMORY_MARGIN,
     STORAGE_ENV,
     TRACKING_ENV,
     SearchConfig,
@@ -31,9 +32,6 @@ from automl.config import (
 )
 from automl.errors import AutoMLError, ConfigError
 from automl.interrupts import FinalStepInterrupted
-from automl.memory import MARGIN
-from automl.storage import is_lost_connection
-from automl.workers import exit_code
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   pretty_exceptions_enable=False,
@@ -51,7 +49,7 @@ TrackingOpt = typer.Option(None, "--tracking-uri", envvar=TRACKING_ENV, show_env
 _FIELD_OPTIONS = {"timeout_s": "timeout", "storage_url": "storage", "experiment_name": "experiment"}
 MemoryOpt = typer.Option(None, "--memory-limit", min=0.01,
                          help=f"GiB this process may use; a trial estimated to need more than "
-                              f"{MARGIN:.0%} of what is left is skipped [default: the free "
+                              f"{MEMORY_MARGIN:.0%} of what is left is skipped [default: the free "
                               "memory].")
 DebugOpt = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors.")
 JsonOpt = typer.Option(False, "--json", help="Print JSON (stable format, see README).")
@@ -71,6 +69,8 @@ def user_errors(debug: bool) -> Iterator[None]:
     except KeyboardInterrupt as exc:
         if debug:
             raise
+        from automl.workers import exit_code
+
         code = exit_code(exc)
         what = ("the final step (test score, final model, report) was stopped; `automl "
                 "resume STUDY` runs it again" if isinstance(exc, FinalStepInterrupted) else
@@ -79,6 +79,8 @@ def user_errors(debug: bool) -> Iterator[None]:
         err.print(f"{'terminated' if code == 143 else 'interrupted'}: {what}", soft_wrap=True)
         raise typer.Exit(code) from None
     except Exception as exc:
+        from automl.storage import is_lost_connection
+
         if debug or not is_lost_connection(exc):
             raise
         err.print(f"error: lost the connection to the study storage ({_root(exc)}); check the "

@@ -21,8 +21,6 @@ from automl.cli.common import (
 )
 from automl.cli.search import render_leaderboard
 from automl.config import default_storage
-from automl.queries import describe, list_studies, show_study
-from automl.storage import load_study
 
 
 @app.command()
@@ -34,6 +32,8 @@ def show(
     debug: bool = DebugOpt,
 ) -> None:
     """Show a study's leaderboard: best trials, their parameters, scores and MLflow run ids."""
+    from automl.queries import show_study
+
     with user_errors(debug):
         report = show_study(storage or default_storage(), study, top)
         if as_json:
@@ -59,6 +59,8 @@ def studies(
     debug: bool = DebugOpt,
 ) -> None:
     """List the studies in the storage: task, metric, best value, trials by state."""
+    from automl.queries import list_studies
+
     with user_errors(debug):
         reports = list_studies(storage or default_storage())
         if as_json:
@@ -84,7 +86,9 @@ def report(
     debug: bool = DebugOpt,
 ) -> None:
     """Write a study's report as one self-contained HTML file that opens offline."""
+    from automl.queries import describe
     from automl.report import write_report
+    from automl.storage import load_study
 
     with user_errors(debug):
         quiet_libraries()

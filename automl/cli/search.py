@@ -6,13 +6,12 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from automl import workers
 from automl.cli.common import (
     DebugOpt,
     MemoryOpt,
@@ -27,7 +26,13 @@ from automl.cli.common import (
     user_errors,
 )
 from automl.config import (
+    CV_MAX_ROWS,
+    DEFAULT_FOLDS,
     DEFAULT_TRIALS,
+    FAMILY_NAMES,
+    GROW_ABOVE_ROWS,
+    MAX_FOLDS,
+    MIN_TEST_ROWS,
     PrunerKind,
     SamplerKind,
     SearchConfig,
@@ -37,15 +42,13 @@ from automl.config import (
     default_tracking_uri,
 )
 from automl.errors import AutoMLError
-from automl.folds import CV_MAX_ROWS, DEFAULT_FOLDS, MAX_FOLDS, MIN_TEST_ROWS
-from automl.metrics import IMBALANCED_DEFAULT, IMBALANCED_SHARE, IMBALANCED_WHY
-from automl.networks import FAMILIES
-from automl.plan import SearchPlan, prepare_search
-from automl.queries import StudyReport, network_label, optimizer_label, resume_config
-from automl.session import FinalStep, SearchSummary, run_search
-from automl.session import Progress as SearchProgress
 from automl.stores import mask
-from automl.train import GROW_ABOVE_ROWS
+
+if TYPE_CHECKING:  # the library is imported by the commands, so that `--help` is instant
+    from automl.plan import SearchPlan
+    from automl.queries import StudyReport
+    from automl.session import Progress as SearchProgress
+    from automl.session import SearchSummary
 
 
 @app.command()
@@ -78,7 +81,7 @@ def search(
              "precision@recall:MIN or recall@precision:MIN."),
     families: str | None = typer.Option(
         None, "--families",
-        help=f"Comma-separated model families to search, among {', '.join(FAMILIES)} "
+        help=f"Comma-separated model families to search, among {', '.join(FAMILY_NAMES)} "
              "[default: all]."),
     folds: int | None = typer.Option(
         None, "--folds", min=1, max=MAX_FOLDS,
@@ -145,6 +148,8 @@ def resume(
     debug: bool = DebugOpt,
 ) -> None:
     """Continue a study with its stored data, split and settings, up to its budget."""
+    from automl.queries import resume_config
+
     with user_errors(debug):
         cfg = resume_config(storage or default_storage(), study, n_trials=n_trials,
                             timeout_s=timeout, tracking_uri=tracking_uri,
@@ -164,6 +169,8 @@ def worker(
     debug: bool = DebugOpt,
 ) -> None:
     """Join an existing study as one more worker (any machine reaching the storage and data)."""
+    from automl import workers
+
     with user_errors(debug), workers.interrupts_end_trials():
         quiet_libraries()
         cfg = workers.worker_config(storage or default_storage(), study, threads=threads,
@@ -190,6 +197,10 @@ def _families(text: str | None) -> tuple[str, ...] | None:
 
 
 def _run(cfg: SearchConfig, n_workers: int = 1) -> None:
+    from automl import workers
+    from automl.plan import prepare_search
+    from automl.session import run_search
+
     quiet_libraries()
     plan = prepare_search(cfg)
     _render_plan(plan)
@@ -236,7 +247,10 @@ def _render_plan(plan: SearchPlan) -> None:
 
 
 def _render_balance(plan: SearchPlan) -> None:
-    """The class balance; under :data:`IMBALANCED_SHARE`, which metric drives the study and why."""
+    """The class balance; under :data:`~automl.metrics.IMBALANCED_SHARE`, which metric drives
+    the study and why."""
+    from automl.metrics import IMBALANCED_DEFAULT, IMBALANCED_SHARE, IMBALANCED_WHY
+
     schema, cfg = plan.schema, plan.cfg
     if not schema.class_counts:
         return
@@ -291,6 +305,8 @@ def _progress_bar(budget: int | None) -> Iterator[Callable[[SearchProgress], Non
 
 
 def _render_summary(summary: SearchSummary) -> None:
+    from automl.session import FinalStep
+
     report = summary.report
     render_leaderboard(report)
     counts = ", ".join(f"{n} {s.lower()}" for s, n in report.trials.to_json().items() if n)
@@ -329,6 +345,8 @@ def _render_final(final: dict[str, Any], metric: str, n_test_rows: int) -> None:
 
 
 def _render_deferral(summary: SearchSummary) -> None:
+    from automl.session import FinalStep
+
     step = summary.final_step
     if step is FinalStep.LEFT_TO_RUNNING:
         out.print("trials are still running in other workers: the last worker to end scores "
@@ -346,6 +364,8 @@ def render_leaderboard(report: StudyReport) -> None:
     """The leaderboard as a table: rank, trial, value (± the spread of its fold scores when
     cross-validated), training rows at its best epoch, network (``linear`` for the linear
     model), optimizer, MLflow run."""
+    from automl.queries import network_label, optimizer_label
+
     table = Table("#", "trial", report.metric or "value", "rows", "network", "optimizer",
                   "MLflow run", title=f"study {report.study!r}", title_justify="left")
     for rank, row in enumerate(report.leaderboard, 1):

@@ -1,4 +1,6 @@
-"""Model families as a registry: one module per family, one line in :data:`FAMILIES`.
+"""Model families as a registry: one module per family, one line in :data:`FAMILIES`, and its
+name in :data:`automl.config.FAMILY_NAMES` (which the command line's help reads without loading
+PyTorch; a test checks that the two agree).
 
 A family (:class:`~automl.networks.base.Family`) owns its spec, its part of the search space,
 its published defaults and its network; :func:`build_model` and :func:`spec_from_dict` are the
@@ -19,7 +21,7 @@ from automl.networks.mlp import MLPSpec
 from automl.networks.resnet import ResNetSpec
 from automl.networks.tabm import TabMSpec
 
-#: The families, in the order the search's warm start tries their defaults.
+#: The families, in the order of :data:`~automl.config.FAMILY_NAMES` (the warm start's order).
 FAMILIES: dict[str, Family] = {f.kind: f for f in (
     linear.FAMILY, mlp.FAMILY, tabm.FAMILY, resnet.FAMILY)}
 
