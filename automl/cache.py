@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from automl.config import GROW_ABOVE_ROWS
-from automl.data import Schema
+from automl.config import GROW_ABOVE_ROWS, ColumnChoices
+from automl.data import NO_CHOICES, Schema
 from automl.features import Preprocessor, TensorSplits
 from automl.folds import Folds, Validation
 
@@ -55,6 +55,7 @@ class Source:
     task: str | None
     positive_class: str | None
     seed: int
+    column_choices: ColumnChoices = NO_CHOICES
 
     @property
     def data_path(self) -> str:
@@ -70,7 +71,9 @@ class Source:
             asked = getattr(self, name)
             return asked == made_for[name] or (asked is not None and asked == inferred[name])
 
-        return self.seed == made_for["seed"] and all(serves(name) for name in inferred)
+        return (self.seed == made_for["seed"] and all(serves(name) for name in inferred)
+                and self.column_choices.to_dict() == made_for.get("column_choices",
+                                                                  NO_CHOICES.to_dict()))
 
     def stamp(self) -> list[int]:
         """The file's size and modification time (raises :class:`OSError` when it is gone)."""
@@ -145,7 +148,8 @@ def _meta(source: Source, prepared: Prepared) -> dict[str, Any]:
     return {
         "version": CACHE_VERSION, "data_path": source.data_path, "stamp": source.stamp(),
         "made_for": {"target": source.target, "task": source.task,
-                     "positive_class": source.positive_class, "seed": source.seed},
+                     "positive_class": source.positive_class, "seed": source.seed,
+                     "column_choices": source.column_choices.to_dict()},
         "fingerprint": prepared.fingerprint, "columns": list(prepared.columns),
         "n_rows": prepared.n_rows, "validation": dataclasses.asdict(prepared.validation),
         "folds": prepared.folds.encode() if prepared.folds else "",

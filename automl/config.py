@@ -157,6 +157,54 @@ class TrainConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ColumnChoices:
+    """Columns the user gives a kind over the inferred one: read as numbers (``--numeric``:
+    e.g. a count in row order that would be dropped as a row number), as categories
+    (``--categorical``: e.g. integer codes), or left out (``--drop``: e.g. a column that leaks
+    the target).
+
+    Raises:
+        ConfigError: a column given two kinds.
+    """
+
+    numeric: tuple[str, ...] = ()
+    categorical: tuple[str, ...] = ()
+    drop: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for key in ("numeric", "categorical", "drop"):  # a set of names: stored sorted
+            object.__setattr__(self, key, tuple(sorted(set(getattr(self, key)))))
+        seen: dict[str, str] = {}
+        for option, names in self.options().items():
+            for name in names:
+                if name in seen and seen[name] != option:
+                    raise ConfigError(f"column {name!r} is given to both {seen[name]} and "
+                                      f"{option}; give it one of them")
+                seen[name] = option
+
+    def options(self) -> dict[str, tuple[str, ...]]:
+        """Each option's columns: ``{"--numeric": (...), "--categorical": ..., "--drop": ...}``."""
+        return {"--numeric": self.numeric, "--categorical": self.categorical,
+                "--drop": self.drop}
+
+    def __str__(self) -> str:
+        """As the options are written: ``--numeric a,b --drop c`` (``no column choices``)."""
+        given = [f"{option} {','.join(names)}" for option, names in self.options().items()
+                 if names]
+        return " ".join(given) or "no column choices"
+
+    def to_dict(self) -> dict[str, list[str]]:
+        """Plain JSON (a study stores it); :meth:`from_dict` inverts it."""
+        return {"numeric": list(self.numeric), "categorical": list(self.categorical),
+                "drop": list(self.drop)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, list[str]]) -> ColumnChoices:
+        """The inverse of :meth:`to_dict`."""
+        return cls(**{key: tuple(names) for key, names in d.items()})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SearchConfig:
     """Everything one ``automl search`` needs; ``None`` means "infer it".
 
@@ -188,6 +236,8 @@ class SearchConfig:
             ``None``: 5 for tables of at most 5,000 search rows, else 1.
         families: The model families the search draws from (``None``: every one; see
             :mod:`automl.networks`).
+        column_choices: Columns read as numbers or categories, or dropped, whatever their
+            values suggest.
         sampler: Optuna sampler.
         pruner: Optuna pruner; ``None``: successive halving (``halving``) for a table whose
             rows grow epoch by epoch (see :func:`automl.plan.default_pruner`), else ``median``.
@@ -217,6 +267,7 @@ class SearchConfig:
     test_fraction: float | None = None
     folds: int | None = None
     families: tuple[str, ...] | None = None
+    column_choices: ColumnChoices = field(default_factory=ColumnChoices)
     sampler: SamplerKind = SamplerKind.TPE
     pruner: PrunerKind | None = None
     n_startup_trials: int = 5

@@ -20,13 +20,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from automl.config import TaskType
+from automl.config import ColumnChoices, TaskType
 from automl.errors import DataError
 from automl.reading import THOUSANDS_RE, read_csv
 
 MAX_CLASSES_FOR_INTEGER_TARGET = 20
 MIN_ROWS_PER_CLASS = 3
 MIN_ROWS_REGRESSION = 10
+NO_CHOICES = ColumnChoices()
 _BOOL_WORDS = ({"true", "false"}, {"yes", "no"}, {"y", "n"}, {"t", "f"})
 _DATE_RE = re.compile(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2})?(\.\d+)?Z?)?$")
 _ID_NAME_RE = re.compile(r"(^|[_\s.-])(id|uuid|guid|key|index)$", re.IGNORECASE)
@@ -34,7 +35,7 @@ _CAMEL_ID_RE = re.compile(r"[a-z](Id|ID)$")
 
 
 class ColumnKind(str, Enum):
-    """What a feature column holds; the last three are dropped."""
+    """What a feature column holds; the last four are dropped."""
 
     NUMERIC = "numeric"
     BOOLEAN = "boolean"
@@ -43,6 +44,7 @@ class ColumnKind(str, Enum):
     CONSTANT = "constant"
     ID = "id-like"
     TEXT = "free text"
+    IGNORED = "ignored"  # dropped by the user (--drop)
 
     @property
     def is_used(self) -> bool:
@@ -146,6 +148,11 @@ class Splits:
 
 
 # ---------------------------------------------------------------------------------------- schema
+#: The kind each option of :class:`~automl.config.ColumnChoices` gives its columns.
+CHOSEN_KINDS = {"--numeric": ColumnKind.NUMERIC, "--categorical": ColumnKind.CATEGORICAL,
+                "--drop": ColumnKind.IGNORED}
+
+
 def resolve_target(frame: pd.DataFrame, target: str | None) -> str:
     """The target column's name: ``target`` matched forgivingly, or the last column.
 
@@ -154,17 +161,50 @@ def resolve_target(frame: pd.DataFrame, target: str | None) -> str:
     """
     if target is None:
         return str(frame.columns[-1])
-    if target in frame.columns:
-        return target
+    found = _find_column(frame, target)
+    if found is None:
+        raise DataError(f"target column {target!r} not found; {_closest(frame, target)} "
+                        "(use --target NAME)")
+    return found
+
+
+def _find_column(frame: pd.DataFrame, name: str) -> str | None:
+    """Column ``name``, else the one equal to it but for case and surrounding spaces."""
+    if name in frame.columns:
+        return name
     folded = {str(c).strip().casefold(): str(c) for c in frame.columns}
-    if target.strip().casefold() in folded:
-        return folded[target.strip().casefold()]
-    matches = difflib.get_close_matches(target.strip().casefold(), list(folded), n=3,
-                                        cutoff=0.5)
+    return folded.get(name.strip().casefold())
+
+
+def _closest(frame: pd.DataFrame, name: str) -> str:
+    """``did you mean ...?`` with the closest column names, else the first ten names."""
+    folded = {str(c).strip().casefold(): str(c) for c in frame.columns}
+    matches = difflib.get_close_matches(name.strip().casefold(), list(folded), n=3, cutoff=0.5)
     close = [folded[m] for m in matches]
-    hint = f"did you mean {', '.join(map(repr, close))}?" if close else (
+    return f"did you mean {', '.join(map(repr, close))}?" if close else (
         f"the columns are {', '.join(map(repr, list(frame.columns)[:10]))}")
-    raise DataError(f"target column {target!r} not found; {hint} (use --target NAME)")
+
+
+def resolve_choices(frame: pd.DataFrame, target: str,
+                    choices: ColumnChoices) -> dict[str, str]:
+    """The option that chose each column of ``choices`` (its names matched like the target's).
+
+    Raises:
+        DataError: a name matches no column or the target, or two names match one column.
+    """
+    resolved: dict[str, str] = {}
+    for option, names in choices.options().items():
+        for name in names:
+            found = _find_column(frame, name)
+            if found is None:
+                raise DataError(f"{option} {name!r}: no such column; {_closest(frame, name)}")
+            if found == target:
+                raise DataError(f"{option} {name!r} is the target; leave it out of {option}")
+            if resolved.get(found, option) != option:
+                raise DataError(f"column {found!r} is given to both {resolved[found]} and "
+                                f"{option}; give it one of them")
+            resolved[found] = option
+    return resolved
 
 
 def infer_task(target: pd.Series, forced: TaskType | str | None = None) -> TaskType:
@@ -253,6 +293,32 @@ def infer_column(series: pd.Series) -> ColumnSpec:
     return _infer_text_column(name, values.astype(str).str.strip(), len(series))
 
 
+def choose_column(series: pd.Series, option: str) -> ColumnSpec:
+    """Column ``series`` of the kind ``option`` gives it (see :data:`CHOSEN_KINDS`).
+
+    Raises:
+        DataError: ``--numeric`` for a column with values that are not numbers.
+    """
+    name, kind = str(series.name), CHOSEN_KINDS[option]
+    if kind is ColumnKind.NUMERIC:
+        known = series.dropna()
+        bad = known[np.isnan(as_floats(known))]
+        if len(bad):
+            raise DataError(f"{option} {name!r}: values such as {str(bad.iloc[0])!r} are not "
+                            f"numbers; leave the column out of {option}")
+    action = "dropped" if kind is ColumnKind.IGNORED else "chosen"
+    return ColumnSpec(name=name, kind=kind, note=f"{action}: {option}")
+
+
+def as_floats(values: pd.Series) -> np.ndarray:
+    """``values`` as floats, thousands separators removed; missing or not a number: NaN."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return values.to_numpy(dtype=float, na_value=np.nan)  # fast path (wide files)
+    if not pd.api.types.is_numeric_dtype(values):
+        values = values.astype("string").str.replace(",", "", regex=False)
+    return pd.to_numeric(values, errors="coerce").astype(float).to_numpy()
+
+
 def _is_boolean(values: pd.Series) -> bool:
     if pd.api.types.is_bool_dtype(values):
         return True
@@ -309,13 +375,16 @@ def _parses_as_dates(sample: pd.Series) -> bool:
 
 
 def infer_schema(frame: pd.DataFrame, target: str | None = None,
-                 task: TaskType | str | None = None, positive: str | None = None) -> Schema:
+                 task: TaskType | str | None = None, positive: str | None = None,
+                 choices: ColumnChoices = NO_CHOICES) -> Schema:
     """The schema of ``frame``: target (resolved), task, classes, their counts, the positive
-    class of a binary target (``positive``, else inferred) and every feature column.
+    class of a binary target (``positive``, else inferred) and every feature column (of the
+    kind ``choices`` gives it, else inferred).
 
     Raises:
         DataError: no such target, no usable target values, one class only, no features,
-            ``positive`` given for a non-binary target or not one of its labels.
+            ``positive`` given for a non-binary target or not one of its labels, a choice
+            that cannot be followed (see :func:`resolve_choices`, :func:`choose_column`).
     """
     asked, target = target, resolve_target(frame, target)
     notes = (f"--target {asked!r} matched column {target!r}",) if asked not in (None, target) \
@@ -337,7 +406,9 @@ def infer_schema(frame: pd.DataFrame, target: str | None = None,
         counts = tuple(int(sizes[c]) for c in classes)
     chosen = _positive_class(target, task_type, classes, counts, positive)
     rows = frame if known.all() else frame[known]
-    columns = tuple(infer_column(rows[c]) for c in frame.columns if c != target)
+    options = resolve_choices(frame, target, choices)
+    columns = tuple(choose_column(rows[c], options[c]) if c in options else infer_column(rows[c])
+                    for c in frame.columns if c != target)
     if not any(c.kind.is_used for c in columns):
         raise DataError(f"no usable feature columns besides target {target!r}; "
                         "add feature columns to the CSV")
@@ -387,11 +458,13 @@ def fingerprint(frame: pd.DataFrame) -> str:
 
 
 def load_dataset(path: Path | str, target: str | None = None,
-                 task: TaskType | str | None = None, positive: str | None = None) -> Dataset:
+                 task: TaskType | str | None = None, positive: str | None = None,
+                 choices: ColumnChoices = NO_CHOICES) -> Dataset:
     """Read, fingerprint and describe a CSV, keeping only the rows whose target is known
-    (``positive``: the positive class of a binary target, see :func:`infer_schema`)."""
+    (``positive``: the positive class of a binary target; ``choices``: kinds the user gave
+    columns; see :func:`infer_schema`)."""
     frame, notes = read_csv(path)
-    schema = infer_schema(frame, target, task, positive)
+    schema = infer_schema(frame, target, task, positive, choices)
     schema = replace(schema, notes=notes + schema.notes)
     digest = fingerprint(frame)
     if schema.n_missing_target:  # a copy of the rest: a big table's is not made needlessly

@@ -25,7 +25,7 @@ from scipy.special import ndtri
 from sklearn.preprocessing import QuantileTransformer
 
 from automl.config import SCALINGS, Scaling
-from automl.data import ColumnKind, Schema, Splits, encode_target
+from automl.data import ColumnKind, Schema, Splits, as_floats, encode_target, label_strings
 from automl.errors import DataError
 
 MAX_ONEHOT_LEVELS = 32
@@ -241,14 +241,6 @@ class Preprocessor:
 
 
 # ------------------------------------------------------------------------------ column encoders
-def _to_float(values: pd.Series) -> np.ndarray:
-    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        return values.to_numpy(dtype=float, na_value=np.nan)  # fast path (wide files)
-    if not pd.api.types.is_numeric_dtype(values):
-        values = values.astype("string").str.replace(",", "", regex=False)
-    return pd.to_numeric(values, errors="coerce").astype(float).to_numpy()
-
-
 class Scaled(NamedTuple):
     """One continuous feature under each scaling of :data:`~automl.config.SCALINGS`."""
 
@@ -342,11 +334,11 @@ class NumericEncoder:
     @classmethod
     def fit(cls, values: pd.Series) -> NumericEncoder:
         """Learn the column's quantiles from the training ``values``."""
-        return cls(QuantileNormal.fit(_to_float(values)))
+        return cls(QuantileNormal.fit(as_floats(values)))
 
     def transform(self, values: pd.Series) -> Encoded:
         """The features of ``values``: one continuous, and its missing flag if any."""
-        x = _to_float(values)
+        x = as_floats(values)
         return Encoded([self.values.scaled(x)], self.values.flags(x))
 
     @property
@@ -468,6 +460,10 @@ class BooleanEncoder:
 
 
 def _levels(values: pd.Series) -> pd.Series:
+    """Each value's level; numbers as the target's labels are (``94107.0`` → ``94107``), so a
+    code column reads the same whether or not a file's missing cells made it float."""
+    if pd.api.types.is_numeric_dtype(values):
+        values = label_strings(values)
     return values.astype("string").str.strip().fillna("<missing>")
 
 

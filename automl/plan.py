@@ -24,6 +24,7 @@ from automl import cache
 from automl.cache import Prepared
 from automl.config import (
     CV_MAX_ROWS,
+    ColumnChoices,
     PrunerKind,
     SamplerKind,
     SearchConfig,
@@ -31,7 +32,7 @@ from automl.config import (
     TrainConfig,
     default_of,
 )
-from automl.data import Schema, encode_target, load_dataset, split
+from automl.data import NO_CHOICES, Schema, encode_target, load_dataset, split
 from automl.errors import ConfigError, StudyNotFoundError
 from automl.features import Preprocessor, TensorSplits
 from automl.folds import Folds, Validation, choose_validation
@@ -47,9 +48,11 @@ log = logging.getLogger(__name__)
 #: The settings a continued study must share with its first run (its data, split, folds and
 #: space).
 IDENTITY = ("fingerprint", "target", "task", "metric", "space_version", "split_seed",
-            "val_fraction", "test_fraction", "positive_class", "n_folds", "folds", "families")
+            "val_fraction", "test_fraction", "positive_class", "n_folds", "folds", "families",
+            "column_choices")
 #: What a study made before a setting existed has for it.
-_LEGACY: dict[str, Any] = {"n_folds": 1, "folds": "", "families": []}
+_LEGACY: dict[str, Any] = {"n_folds": 1, "folds": "", "families": [],
+                           "column_choices": NO_CHOICES.to_dict()}
 #: Study names become MLflow experiment names and artifact folder names: keep them portable.
 STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
@@ -82,6 +85,7 @@ class StudySettings:
     n_folds: int = 1
     folds: str = ""  # :meth:`automl.folds.Folds.encode` of a cross-validated study
     families: tuple[str, ...] = ()  # the model families searched (empty: every one)
+    column_choices: ColumnChoices = NO_CHOICES  # --numeric, --categorical, --drop
 
     def to_attrs(self) -> dict[str, Any]:
         """Plain JSON values, one Optuna user attr each."""
@@ -89,7 +93,8 @@ class StudySettings:
         return attrs | {"task": self.task.value, "direction": self.direction.value,
                         "sampler": self.sampler.value, "pruner": self.pruner.value,
                         "train": asdict(self.train), "columns": [list(c) for c in self.columns],
-                        "families": list(self.families)}
+                        "families": list(self.families),
+                        "column_choices": self.column_choices.to_dict()}
 
     @classmethod
     def from_attrs(cls, attrs: dict[str, Any], study_name: str) -> StudySettings:
@@ -122,13 +127,15 @@ class StudySettings:
             threshold_metric=stored("threshold_metric"),
             n_folds=attrs.get("n_folds", _LEGACY["n_folds"]),
             folds=attrs.get("folds", _LEGACY["folds"]),
-            families=tuple(attrs.get("families", _LEGACY["families"])))
+            families=tuple(attrs.get("families", _LEGACY["families"])),
+            column_choices=ColumnChoices.from_dict(
+                attrs.get("column_choices", _LEGACY["column_choices"])))
 
     def differences(self, attrs: dict[str, Any]) -> list[str]:
         """How stored ``attrs`` differ from these settings on :data:`IDENTITY` (none: empty)."""
         mine = self.to_attrs()
         theirs = {key: attrs.get(key, _LEGACY.get(key)) for key in IDENTITY}
-        return [f"{key}: study has {_short(theirs[key])}, now {_short(mine[key])}"
+        return [f"{key}: study has {_shown(key, theirs[key])}, now {_shown(key, mine[key])}"
                 for key in IDENTITY if theirs[key] != mine[key]]
 
     def to_config(self, *, study_name: str, storage_url: str, **overrides: Any) -> SearchConfig:
@@ -152,7 +159,8 @@ class StudySettings:
             "pruner": self.pruner, "train": self.train, "experiment_name": self.experiment,
             "n_startup_trials": self.n_startup_trials, "n_warmup_epochs": self.n_warmup_epochs,
             "positive_class": self.positive_class, "threshold_metric": self.threshold_metric,
-            "folds": self.n_folds, "families": self.families or None} | given)
+            "folds": self.n_folds, "families": self.families or None,
+            "column_choices": self.column_choices} | given)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -247,7 +255,8 @@ class SearchPlan:
             columns=tuple(self.preprocessor.describe()), positive_class=schema.positive_class,
             threshold_metric=str(self.threshold_metric), n_folds=self.validation.folds,
             folds=self.folds.encode() if self.folds else "",
-            families=() if self.families == check_families(None) else self.families)
+            families=() if self.families == check_families(None) else self.families,
+            column_choices=cfg.column_choices)
 
     def selection_targets(self) -> np.ndarray:
         """What trials' outputs are selected on (:mod:`automl.final`): the validation rows'
@@ -256,6 +265,11 @@ class SearchPlan:
         y = self.tensors.y_train if self.folds else self.tensors.y_val
         y_np = y.cpu().numpy()
         return y_np if self.task.is_classification else self.tensors.decode_target(y_np)
+
+
+def _shown(key: str, value: Any) -> str:
+    """A stored value for a message: column choices as options, the rest :func:`_short`."""
+    return f"'{ColumnChoices.from_dict(value)}'" if key == "column_choices" else _short(value)
 
 
 def _short(value: Any) -> str:
@@ -334,7 +348,8 @@ def _validation(cfg: SearchConfig, n_rows: int, schema: Schema) -> Validation:
 def _source(cfg: SearchConfig) -> cache.Source:
     return cache.Source(path=Path(cfg.csv_path), target=cfg.target,
                         task=cfg.task.value if cfg.task else None,
-                        positive_class=cfg.positive_class, seed=cfg.seed)
+                        positive_class=cfg.positive_class, seed=cfg.seed,
+                        column_choices=cfg.column_choices)
 
 
 def _cached(cfg: SearchConfig) -> Prepared | None:
@@ -350,7 +365,8 @@ def _cached(cfg: SearchConfig) -> Prepared | None:
 
 def _prepare(cfg: SearchConfig) -> Prepared:
     """Read the CSV, split it, draw the folds and fit the preprocessing."""
-    dataset = load_dataset(cfg.csv_path, cfg.target, cfg.task, cfg.positive_class)
+    dataset = load_dataset(cfg.csv_path, cfg.target, cfg.task, cfg.positive_class,
+                           cfg.column_choices)
     schema, fingerprint, frame = dataset.schema, dataset.fingerprint, dataset.frame
     columns, n_rows = tuple(frame.columns), len(frame)
     del dataset

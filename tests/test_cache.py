@@ -13,7 +13,7 @@ import torch
 
 import automl.plan
 from automl import cache
-from automl.config import SearchConfig
+from automl.config import ColumnChoices, SearchConfig
 from automl.features import TensorSplits
 from automl.plan import SearchPlan, prepare_search
 from tests.conftest import write_csv
@@ -68,9 +68,10 @@ def test_a_continuation_maps_the_cached_matrix_without_reading_the_csv(
 
 
 @pytest.mark.parametrize("change", [{"seed": 1}, {"val_fraction": 0.3}, {"test_fraction": 0.2},
-                                    {"target": "x2"}])
-def test_another_split_of_the_same_file_reads_the_csv(config: SearchConfig,
-                                                     change: dict[str, object]) -> None:
+                                    {"target": "x2"},
+                                    {"column_choices": ColumnChoices(categorical=("x2",))}])
+def test_another_split_or_reading_of_the_same_file_reads_the_csv(
+        config: SearchConfig, change: dict[str, object]) -> None:
     prepare_search(config).keep_data()
     other = prepare_search(replace(config, **change))  # type: ignore[arg-type]
     assert not other.cached

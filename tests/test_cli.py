@@ -12,6 +12,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+import optuna
+import pandas as pd
 import pytest
 from click.testing import Result
 from mlflow.tracking import MlflowClient
@@ -146,6 +149,49 @@ def test_show_studies_and_resume(cli: Callable[..., Result], make_csv: Callable[
 
     unknown = cli("show", "demmo", "--storage", tmp_storage_url)
     _assert_one_line_error(unknown, "'demmo'", "studies: demo")
+
+
+def test_columns_chosen_by_the_user_are_learned_kept_and_not_asked_for(
+        cli: Callable[..., Result], tmp_path: Path, stores: list[str], tmp_storage_url: str,
+        tmp_tracking_uri: str) -> None:
+    """``--numeric`` keeps a count in row order that the rules drop as a row number (and the
+    model learns it), ``--drop`` leaves out a leak that new data does not have, and
+    ``--categorical`` reads codes as levels; resume keeps the choices, a search that changes
+    them on the same study is refused."""
+    rng = np.random.default_rng(0)
+    n = 200
+    week = np.arange(n)
+    frame = pd.DataFrame({"week": week, "store": rng.choice([101, 205, 307], n),
+                          "noise": rng.normal(size=n).round(3)})
+    frame["sales"] = (3 * week + 40 * (frame["store"] == 205) + rng.normal(size=n)).round(2)
+    frame["leak"] = frame["sales"] + 1
+    frame.to_csv(tmp_path / "sales.csv", index=False)
+    choices = ["--numeric", "week", "--categorical", "store", "--drop", "leak"]
+    found = _ok(cli("search", tmp_path / "sales.csv", "--target", "sales", "--study", "sales",
+                    "--families", "linear", "--n-trials", "1", "--max-epochs", "60",
+                    "--patience", "16", *choices, *stores)).stdout
+    columns = {name: (kind, action) for name, kind, action in optuna.load_study(
+        study_name="sales", storage=tmp_storage_url).user_attrs["columns"]}
+    assert columns["week"] == ("numeric", "quantile → normal, or robust-scaled; chosen: --numeric")
+    assert columns["store"] == ("categorical", "one-hot (3 levels); chosen: --categorical")
+    assert columns["leak"] == ("ignored", "dropped: --drop")
+    rmse = float(found.split("out-of-fold rmse ")[1].split()[0])
+    assert rmse < 0.1 * frame["sales"].std(), found  # the week explains the sales
+
+    new = frame.drop(columns=["sales", "leak"]).assign(store=lambda d: d.store.astype(float))
+    new.loc[0, "noise"] = np.nan  # the file reads `store` as 101.0, 205.0: still its levels
+    new.to_csv(tmp_path / "new.csv", index=False)
+    _ok(cli("predict", "sales", tmp_path / "new.csv", "-o", tmp_path / "out.csv",
+            "--storage", tmp_storage_url))
+    predicted = pd.read_csv(tmp_path / "out.csv")["prediction"]
+    assert np.sqrt(np.mean((predicted - frame["sales"]) ** 2)) < 0.1 * frame["sales"].std()
+
+    resumed = _ok(cli("resume", "sales", "--n-trials", "2", "--storage", tmp_storage_url))
+    assert "1 trial(s) run" in resumed.stdout  # the stored choices: the stored data matrix
+    changed = cli("search", tmp_path / "sales.csv", "--target", "sales", "--study", "sales",
+                  "--families", "linear", "--n-trials", "3", "--drop", "leak", *stores)
+    _assert_one_line_error(changed, "column_choices: study has '--numeric week --categorical "
+                                    "store --drop leak', now '--drop leak'")
 
 
 # ------------------------------------------------------------------------------------ refusals

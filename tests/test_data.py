@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import automl.reading
+from automl.config import ColumnChoices
 from automl.data import (
     ColumnKind,
     Schema,
@@ -25,7 +26,7 @@ from automl.data import (
     load_dataset,
     split,
 )
-from automl.errors import DataError
+from automl.errors import ConfigError, DataError
 from automl.reading import load_csv, read_csv
 
 PROPERTY = settings(max_examples=40, deadline=None,
@@ -125,6 +126,43 @@ def test_target_is_matched_forgivingly_and_the_match_reported() -> None:
 def test_unknown_target_lists_close_names(target: str, message: str) -> None:
     with pytest.raises(DataError, match=message):
         infer_schema(_frame(), target)
+
+
+@pytest.mark.parametrize(("choices", "kinds"), [
+    (ColumnChoices(numeric=("row_id",)), {"row_id": ColumnKind.NUMERIC}),  # else id-like
+    (ColumnChoices(categorical=("x", "comment")),
+     {"x": ColumnKind.CATEGORICAL, "comment": ColumnKind.CATEGORICAL}),  # else numeric, text
+    (ColumnChoices(drop=("level", "x")), {"level": ColumnKind.IGNORED, "x": ColumnKind.IGNORED}),
+    (ColumnChoices(numeric=(" ROW_ID",), drop=("Flag",)),  # matched as --target is
+     {"row_id": ColumnKind.NUMERIC, "flag": ColumnKind.IGNORED}),
+])
+def test_chosen_kinds_win_over_inferred_ones(choices: ColumnChoices,
+                                             kinds: dict[str, ColumnKind]) -> None:
+    frame = _frame()
+    inferred = {c.name: c.kind for c in infer_schema(frame, "y").columns}
+    schema = infer_schema(frame, "y", choices=choices)
+    assert {c.name: c.kind for c in schema.columns} == inferred | kinds
+    assert all(c.note.endswith(("--numeric", "--categorical", "--drop"))
+               for c in schema.columns if c.name in kinds)
+
+
+@pytest.mark.parametrize(("choices", "message"), [
+    (ColumnChoices(drop=("flg",)), "--drop 'flg': no such column; did you mean 'flag'"),
+    (ColumnChoices(numeric=("y",)), "--numeric 'y' is the target; leave it out of --numeric"),
+    (ColumnChoices(numeric=("level",)), "--numeric 'level': values such as '(high|low|mid)' are "
+                                        "not numbers; leave the column out of --numeric"),
+    (ColumnChoices(numeric=("x",), drop=("X",)), "column 'x' is given to both --numeric and "
+                                                 "--drop; give it one of them"),
+])
+def test_a_choice_that_cannot_be_followed_is_refused(choices: ColumnChoices,
+                                                     message: str) -> None:
+    with pytest.raises(DataError, match=message):
+        infer_schema(_frame(), "y", choices=choices)
+
+
+def test_a_column_given_two_kinds_is_refused_before_any_data_is_read() -> None:
+    with pytest.raises(ConfigError, match="column 'x' is given to both --categorical and --drop"):
+        ColumnChoices(categorical=("x",), drop=("x", "z"))
 
 
 def test_missing_target_rows_are_counted() -> None:

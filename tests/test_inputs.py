@@ -447,6 +447,15 @@ REFUSED = [
     Refused("imbalance-rare-class-too-small", writes("imb.csv", imbalanced(2)),
             ("target 'y': class 'rare' has 2 row(s); each class needs at least 3 rows to "
              "appear in train, validation and test: add rows or merge rare classes",)),
+    Refused("drop-unknown-column", writes("ok.csv", lambda: text(frame())),
+            ("--drop 'colour': no such column; did you mean 'color'?",),
+            args=("--target", "y", "--drop", "x2,colour")),
+    Refused("numeric-text-column", writes("ok.csv", lambda: text(frame())),
+            ("--numeric 'color': values such as", "are not numbers; leave the column out of "
+             "--numeric"), args=("--target", "y", "--numeric", "color")),
+    Refused("column-given-two-kinds", writes("ok.csv", lambda: text(frame())),
+            ("column 'x1' is given to both --categorical and --drop; give it one of them",),
+            args=("--target", "y", "--categorical", "x1", "--drop", "x1")),
     Refused("n-trials-zero", writes("ok.csv", lambda: text(frame())),
             ("--n-trials must be an int in the range [1, inf); got 0",),
             args=("--target", "y", "--n-trials", "0")),

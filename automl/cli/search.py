@@ -33,6 +33,7 @@ from automl.config import (
     GROW_ABOVE_ROWS,
     MAX_FOLDS,
     MIN_TEST_ROWS,
+    ColumnChoices,
     PrunerKind,
     SamplerKind,
     SearchConfig,
@@ -83,6 +84,16 @@ def search(
         None, "--families",
         help=f"Comma-separated model families to search, among {', '.join(FAMILY_NAMES)} "
              "[default: all]."),
+    numeric: str | None = typer.Option(
+        None, "--numeric", help="Comma-separated columns to read as numbers, whatever the "
+                                "rules infer (e.g. a count in row order, else dropped as a row "
+                                "number)."),
+    categorical: str | None = typer.Option(
+        None, "--categorical", help="Comma-separated columns to read as categories (e.g. "
+                                    "integer codes such as zip codes)."),
+    drop: str | None = typer.Option(
+        None, "--drop", help="Comma-separated columns to leave out (e.g. one that leaks the "
+                             "target, or a key the rules keep)."),
     folds: int | None = typer.Option(
         None, "--folds", min=1, max=MAX_FOLDS,
         help=f"Cross-validation folds that score each trial; 1: one validation split "
@@ -123,7 +134,10 @@ def search(
             csv_path=csv_path, target=target, study_name=study, n_trials=n_trials,
             timeout_s=timeout, seed=seed, task=task, metric=metric,
             positive_class=positive_class, threshold_metric=threshold_metric, folds=folds,
-            test_fraction=test_fraction, families=_families(families),
+            test_fraction=test_fraction,
+            families=None if families is None else _names(families),
+            column_choices=ColumnChoices(numeric=_names(numeric),
+                                         categorical=_names(categorical), drop=_names(drop)),
             sampler=sampler, pruner=pruner, threads=threads, memory_limit_gb=memory_limit,
             experiment_name=experiment,
             storage_url=storage or default_storage(),
@@ -191,9 +205,9 @@ def worker(
         _render_deferral(summary)
 
 
-def _families(text: str | None) -> tuple[str, ...] | None:
-    """``--families mlp, tabm`` as ``("mlp", "tabm")`` (``None``: every family)."""
-    return None if text is None else tuple(n.strip() for n in text.split(",") if n.strip())
+def _names(text: str | None) -> tuple[str, ...]:
+    """A comma-separated option's names: ``mlp, tabm`` as ``("mlp", "tabm")``."""
+    return () if text is None else tuple(n.strip() for n in text.split(",") if n.strip())
 
 
 def _run(cfg: SearchConfig, n_workers: int = 1) -> None:
