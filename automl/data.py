@@ -301,13 +301,20 @@ def choose_column(series: pd.Series, option: str) -> ColumnSpec:
     """
     name, kind = str(series.name), CHOSEN_KINDS[option]
     if kind is ColumnKind.NUMERIC:
-        known = series.dropna()
-        bad = known[np.isnan(as_floats(known))]
+        bad = not_numbers(series)
         if len(bad):
             raise DataError(f"{option} {name!r}: values such as {str(bad.iloc[0])!r} are not "
                             f"numbers; leave the column out of {option}")
     action = "dropped" if kind is ColumnKind.IGNORED else "chosen"
     return ColumnSpec(name=name, kind=kind, note=f"{action}: {option}")
+
+
+def not_numbers(values: pd.Series) -> pd.Series:
+    """The values that are there but are not numbers (:func:`as_floats` reads them as NaN)."""
+    if pd.api.types.is_numeric_dtype(values):
+        return values.iloc[:0]
+    known = values.dropna()
+    return known[np.isnan(as_floats(known))]
 
 
 def as_floats(values: pd.Series) -> np.ndarray:

@@ -25,7 +25,15 @@ from scipy.special import ndtri
 from sklearn.preprocessing import QuantileTransformer
 
 from automl.config import SCALINGS, Scaling
-from automl.data import ColumnKind, Schema, Splits, as_floats, encode_target, label_strings
+from automl.data import (
+    ColumnKind,
+    Schema,
+    Splits,
+    as_floats,
+    encode_target,
+    label_strings,
+    not_numbers,
+)
 from automl.errors import DataError
 
 MAX_ONEHOT_LEVELS = 32
@@ -210,6 +218,17 @@ class Preprocessor:
                             positive=self.schema.positive_code, n_scalings=self.n_scalings,
                             cardinalities=self.cardinalities)
 
+    def not_numbers(self, frame: pd.DataFrame) -> tuple[NotNumbers, ...]:
+        """The numeric columns of ``frame`` holding values that are not numbers: the model
+        reads those as missing (the training median), which a caller should say."""
+        found = []
+        for name, encoder in self.state.items():
+            if isinstance(encoder, NumericEncoder) and name in frame.columns:
+                bad = not_numbers(frame[name])
+                if len(bad):
+                    found.append(NotNumbers(name, len(bad), str(bad.iloc[0])))
+        return tuple(found)
+
     def describe(self) -> list[tuple[str, str, str]]:
         """One ``(column, kind, action)`` row per feature column, dropped ones included."""
         rows = []
@@ -241,6 +260,14 @@ class Preprocessor:
 
 
 # ------------------------------------------------------------------------------ column encoders
+class NotNumbers(NamedTuple):
+    """A numeric column's values that are not numbers (read as missing): how many, one of them."""
+
+    column: str
+    count: int
+    example: str
+
+
 class Scaled(NamedTuple):
     """One continuous feature under each scaling of :data:`~automl.config.SCALINGS`."""
 

@@ -26,6 +26,7 @@ from automl.bundle import ModelBundle, load_bundle
 from automl.config import default_tracking_uri
 from automl.data import TaskType
 from automl.errors import ConfigError, DataError, StudyNotFoundError
+from automl.features import NotNumbers
 from automl.pyfunc import save_pyfunc
 from automl.reading import load_csv
 from automl.storage import load_study
@@ -66,11 +67,13 @@ class ModelSource:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Prediction:
     """``predictions`` has one row per input row, in input order; ``ignored`` lists the input
-    columns the model does not use (extra columns, the target, dropped id/text columns)."""
+    columns the model does not use (extra columns, the target, dropped id/text columns);
+    ``not_numbers`` the numeric columns with values that are not numbers (read as missing)."""
 
     predictions: pd.DataFrame
     ignored: tuple[str, ...]
     source: ModelSource
+    not_numbers: tuple[NotNumbers, ...] = ()
 
 
 # --------------------------------------------------------------------------------- the model
@@ -216,7 +219,8 @@ def predict_csv(storage_url: str, study_name: str, csv_path: Path | str, *,
     frame = load_csv(csv_path)  # check the file before any download
     bundle, source = load_model(storage_url, study_name, trial=trial, tracking_uri=tracking_uri)
     predictions, ignored = predict_frame(bundle, frame, str(csv_path), threshold)
-    return Prediction(predictions=predictions, ignored=ignored, source=source)
+    return Prediction(predictions=predictions, ignored=ignored, source=source,
+                      not_numbers=bundle.preprocessor.not_numbers(frame))
 
 
 # ------------------------------------------------------------------------------------ export

@@ -140,6 +140,25 @@ def test_predict_keeps_row_order_and_handles_unseen_and_missing_values(
                                forward["proba_yes"].to_numpy()[::-1], rtol=1e-6)
 
 
+def test_numbers_that_are_not_numbers_are_predicted_as_missing_and_said(
+        finish: Callable[[str], Finished], tmp_path: Path) -> None:
+    done = finish("binary")
+    rows = done.rows().drop(columns="y")
+    typed = rows.astype({"x1": object})
+    typed.loc[[2, 5], "x1"] = ["n/a?", "twelve"]
+    typed.to_csv(tmp_path / "new.csv", index=False)
+    code, stdout, stderr = cli("predict", done.cfg.study_name, str(tmp_path / "new.csv"),
+                               *done.stores)
+    assert code == 0, stderr
+    assert "column 'x1': 2 value(s) are not numbers (such as 'n/a?'); predicted as if missing" \
+        in stderr
+    got = pd.read_csv(pd.io.common.StringIO(stdout))["proba_yes"].to_numpy()
+    bundle, _ = load_model(done.cfg.storage_url, done.cfg.study_name,
+                           tracking_uri=done.cfg.tracking_uri)
+    expected = bundle.predict(rows.assign(x1=rows.x1.where(~rows.index.isin([2, 5]))))
+    np.testing.assert_allclose(got, expected["proba_yes"].to_numpy(), rtol=1e-6)
+
+
 def test_predict_refusals_exit_2_with_one_clear_line(finish: Callable[[str], Finished],
                                                      tmp_path: Path) -> None:
     done = finish("binary")

@@ -51,6 +51,9 @@ def predict(
         if result.ignored:
             err.print(f"ignored column(s) the model does not use: "
                       f"{', '.join(result.ignored)}", soft_wrap=True)
+        for column, count, example in result.not_numbers:
+            err.print(f"column {column!r}: {count:,} value(s) are not numbers (such as "
+                      f"{example!r}); predicted as if missing", soft_wrap=True)
         if output is None:
             result.predictions.to_csv(sys.stdout, index=False)
             return
