@@ -20,6 +20,8 @@ import mlflow.models
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+from mlflow.models import ModelSignature
+from mlflow.types.schema import AnyType, ColSpec, Schema
 
 from automl.bundle import ModelBundle, load_bundle
 from automl.data import ColumnKind
@@ -84,8 +86,17 @@ def input_example(bundle: ModelBundle, rows: pd.DataFrame | None = None) -> pd.D
 
 
 def model_signature(bundle: ModelBundle, example: pd.DataFrame) -> Any:
-    """Inputs: the feature columns (numeric ones as double); outputs: the prediction columns."""
-    return mlflow.models.infer_signature(example, bundle.predict(example))
+    """Inputs: the feature columns, each of any type; outputs: the prediction columns.
+
+    The bundle reads numbers from ints, floats or text and levels from any value, as
+    ``automl predict`` does; a typed column would have MLflow refuse what ``pd.read_csv`` gives
+    (an int64 column for a double: "Can not safely convert int64 to float64"; ints for a
+    string column of codes) before the model sees it.
+    """
+    inputs = Schema([ColSpec(AnyType(), name) for name in example.columns])
+    return ModelSignature(inputs=inputs,
+                          outputs=mlflow.models.infer_signature(
+                              example, bundle.predict(example)).outputs)
 
 
 def save_pyfunc(bundle_dir: Path, dst: Path, *, rows: pd.DataFrame | None = None) -> Path:

@@ -218,6 +218,14 @@ def test_export_loads_with_mlflow_pyfunc_and_predicts_like_automl_predict(
     assert signature == ["x1", "x2", "color"]
     got = model.predict(pd.read_csv(done.cfg.csv_path).drop(columns="y"))
     pd.testing.assert_frame_equal(got, expected, check_dtype=False, rtol=1e-9)
+    # whatever types a file reads as: whole numbers (int64), codes as numbers, numbers as text
+    rows = pd.read_csv(done.cfg.csv_path).head(6).drop(columns="y")
+    retyped = rows.assign(x1=rows.x1.round().astype(int), x2=rows.x2.astype(str),
+                          color=range(6))
+    bundle, _ = load_model(done.cfg.storage_url, done.cfg.study_name,
+                           tracking_uri=done.cfg.tracking_uri)
+    pd.testing.assert_frame_equal(model.predict(retyped), bundle.predict(retyped),
+                                  check_dtype=False)
     assert (model_dir / "input_example.json").exists()
     requirements = (model_dir / "requirements.txt").read_text()
     assert "torch==" in requirements and "mlflow==" in requirements
