@@ -411,6 +411,9 @@ def infer_schema(frame: pd.DataFrame, target: str | None = None,
                             "a classifier needs at least two")
         sizes = labels.value_counts()
         counts = tuple(int(sizes[c]) for c in classes)
+    elif y[known].nunique() < 2:
+        raise DataError(f"target {target!r} has a single value ({y[known].iloc[0]}); there is "
+                        "nothing to learn: choose another --target")
     chosen = _positive_class(target, task_type, classes, counts, positive)
     rows = frame if known.all() else frame[known]
     options = resolve_choices(frame, target, choices)

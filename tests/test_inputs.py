@@ -435,6 +435,9 @@ REFUSED = [
              "(use --target NAME)"), args=("--target", "lables")),
     Refused("one-class-target", writes("one.csv", lambda: text(frame().assign(y="yes"))),
             ("target 'y' has a single class ('yes'); a classifier needs at least two",)),
+    Refused("constant-regression-target", writes("flat.csv", lambda: text(frame().assign(
+        y=5.0))), ("target 'y' has a single value (5.0); there is nothing to learn: choose "
+                   "another --target",), args=("--target", "y", "--task", "regression")),
     Refused("all-missing-target", writes("none.csv", lambda: text(frame().assign(y="?"))),
             ("target 'y' has no values; choose another --target",)),
     Refused("non-numeric-regression-target", writes("str_reg.csv", lambda: text(frame())),
