@@ -152,15 +152,20 @@ def check_compatible(study: optuna.Study, settings: StudySettings) -> None:
     ``settings``.
 
     Raises:
-        StudyMismatchError: the message names every difference and suggests a new name.
+        StudyMismatchError: the message names every difference, how to continue the study
+            (the file as it was, or its own settings) and how to start a new one.
     """
     if not study.user_attrs:
         return
     differences = settings.differences(study.user_attrs)
     if differences:
+        name = study.study_name
+        keep = ("the data file changed since the study began; restore it to continue the study"
+                if any(d.startswith("fingerprint:") for d in differences) else
+                f"continue it with its own settings (automl resume {name})")
         raise StudyMismatchError(
-            f"study {study.study_name!r} was made with other settings ({'; '.join(differences)})"
-            f"; use a new name, e.g. --study {study.study_name}-2")
+            f"study {name!r} was made with other settings ({'; '.join(differences)}): {keep}, "
+            f"or start a new one: automl search {settings.data_path} --study {name}-2")
 
 
 def start_study(plan: SearchPlan, sampler_salt: int = 0,

@@ -334,8 +334,8 @@ def test_changed_csv_content_under_the_same_study_is_refused(
         _search(cfg)
 
     message = str(caught.value)
-    assert "fingerprint" in message
-    assert "--study test-binary-2" in message
+    assert "fingerprint" in message and "the data file changed since the study began" in message
+    assert f"automl search {Path(cfg.csv_path).resolve()} --study test-binary-2" in message
     assert _mlflow_run_ids(cfg) == set()  # nothing was logged
     assert _no_trial_started(cfg)
 
@@ -349,7 +349,8 @@ def test_another_metric_under_the_same_study_is_refused(search_cfg: SearchCfg) -
 
     message = str(caught.value)
     assert "metric: study has 'roc_auc', now 'accuracy'" in message
-    assert "new name" in message and "--study test-binary-2" in message
+    assert "continue it with its own settings (automl resume test-binary)" in message
+    assert "start a new one: automl search" in message and "--study test-binary-2" in message
     assert _mlflow_run_ids(cfg) == set()
     assert _no_trial_started(cfg)
 
