@@ -194,6 +194,23 @@ def test_columns_chosen_by_the_user_are_learned_kept_and_not_asked_for(
                                     "store --drop leak', now '--drop leak'")
 
 
+def test_a_wide_table_shows_its_dropped_columns_and_counts_the_rest(
+        cli: Callable[..., Result], tmp_path: Path, stores: list[str]) -> None:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(120, 80)).round(3),
+                         columns=[f"g{i:02d}" for i in range(80)])
+    frame.insert(70, "row_id", range(120))
+    frame["batch"] = "b1"
+    frame["y"] = np.where(frame.g00 > 0, "up", "down")
+    frame.to_csv(tmp_path / "wide.csv", index=False)
+    out = _ok(cli("search", tmp_path / "wide.csv", "--target", "y", "--n-trials", "1",
+                  "--max-epochs", "1", "--threads", "1", *stores)).stdout
+    assert "columns (30 of 82)" in out
+    assert "│ row_id " in out and "│ batch " in out  # the dropped ones, wherever they are
+    assert "│ g00 " in out and "│ g27 " in out and "│ g28 " not in out
+    assert "and 52 more columns (52 numeric); `automl report wide` lists every one" in out
+
+
 # ------------------------------------------------------------------------------------ refusals
 def _created(tmp_path: Path) -> list[Path]:
     """Files a refused command must not leave: study databases, MLflow stores, default dirs."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,6 +45,9 @@ from automl.config import (
 )
 from automl.errors import AutoMLError
 from automl.stores import mask
+
+#: Column rows shown before a search (a wide table's others are counted by kind).
+MAX_COLUMN_ROWS = 30
 
 if TYPE_CHECKING:  # the library is imported by the commands, so that `--help` is instant
     from automl.plan import SearchPlan
@@ -254,10 +258,27 @@ def _render_plan(plan: SearchPlan) -> None:
               soft_wrap=True)
     out.print(f"study   {plan.study_name!r} in {mask(cfg.storage_url)}, budget "
               f"{budget_text(cfg)}")
-    table = Table("column", "kind", "action", title="columns", title_justify="left")
-    for row in plan.preprocessor.describe():
-        table.add_row(*row)
+    _render_columns(plan)
+
+
+def _render_columns(plan: SearchPlan) -> None:
+    """Every column with its kind and action; of a wide table, the first
+    :data:`MAX_COLUMN_ROWS` in file order of those dropped, chosen or noted first, then the
+    rest counted by kind (``automl report`` lists them all)."""
+    rows, specs = plan.preprocessor.describe(), plan.schema.columns
+    order = sorted(range(len(rows)), key=lambda i: (
+        specs[i].kind.is_used and not specs[i].note, i))
+    shown = sorted(order[:MAX_COLUMN_ROWS])
+    title = "columns" if len(shown) == len(rows) else f"columns ({len(shown)} of {len(rows)})"
+    table = Table("column", "kind", "action", title=title, title_justify="left")
+    for i in shown:
+        table.add_row(*rows[i])
     out.print(table)
+    rest = Counter(rows[i][1] for i in order[MAX_COLUMN_ROWS:])
+    if rest:
+        kinds = ", ".join(f"{n:,} {kind}" for kind, n in rest.most_common())
+        out.print(f"        and {sum(rest.values()):,} more columns ({kinds}); `automl report "
+                  f"{plan.study_name}` lists every one", soft_wrap=True)
 
 
 def _render_balance(plan: SearchPlan) -> None:
