@@ -9,10 +9,13 @@ warm-start configurations of a new study and stores the study's settings.
 
 from __future__ import annotations
 
+import copy
 import warnings
+from collections.abc import Container
 
 import optuna
 from optuna.storages import RDBStorage
+from optuna.trial import FrozenTrial, TrialState
 
 from automl.config import PrunerKind, SamplerKind, SearchConfig
 from automl.errors import StudyMismatchError
@@ -21,6 +24,7 @@ from automl.space import warm_start
 from automl.storage import make_storage, study_exists
 from automl.train import resolve_device
 
+_COMPLETE = (TrialState.COMPLETE,)
 #: ``--pruner median``: from this step (the second epoch) a trial whose best score so far is
 #: worse than every complete trial's at the same step is pruned, before the median's warm-up
 #: ends. On adult at 600 s such trials (SGD TabMs at 0.57-0.67 ROC-AUC at that step, beside
@@ -138,13 +142,39 @@ def _pruner(cfg: SearchConfig) -> optuna.pruners.BasePruner:
 
 
 class AnyPruner(optuna.pruners.BasePruner):
-    """Prunes a trial when any of ``pruners`` would (asked in order, until one does)."""
+    """Prunes a trial when any of ``pruners`` (Optuna's median and percentile pruners, which
+    read a study's direction and complete trials) would, asked in order until one does.
+
+    They read the complete trials once per trial, at its first check, rather than each at every
+    epoch: a read of the study costs 2-6 ms, which was 6% of a 60-s search of a 300-row table.
+    A trial that another worker completes meanwhile counts from the next trial on.
+    """
 
     def __init__(self, *pruners: optuna.pruners.BasePruner) -> None:
         self.pruners = pruners
+        self._complete: tuple[int, CompleteTrials] | None = None  # (trial number, its view)
 
     def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
-        return any(pruner.prune(study, trial) for pruner in self.pruners)
+        if self._complete is None or self._complete[0] != trial.number:
+            self._complete = (trial.number, CompleteTrials(study))
+        view = self._complete[1]
+        return any(pruner.prune(view, trial) for pruner in self.pruners)  # type: ignore[arg-type]
+
+
+class CompleteTrials:
+    """What a percentile pruner reads of a study: its direction and its complete trials, read
+    once."""
+
+    def __init__(self, study: optuna.Study) -> None:
+        self.direction = study.direction
+        self.trials = study.get_trials(deepcopy=False, states=_COMPLETE)
+
+    def get_trials(self, deepcopy: bool = True,
+                   states: Container[TrialState] | None = None) -> list[FrozenTrial]:
+        """The complete trials (the only ones read: other ``states`` raise ``ValueError``)."""
+        if states != _COMPLETE:
+            raise ValueError(f"only the complete trials were read, not {states}")
+        return copy.deepcopy(self.trials) if deepcopy else self.trials
 
 
 def check_compatible(study: optuna.Study, settings: StudySettings) -> None:

@@ -6,11 +6,14 @@
 2. The share of a real study's wall time spent outside training (data loading, preprocessing,
    Optuna, MLflow): wall time of ``prepare_search`` + ``run_search`` minus the seconds spent in
    training epochs (``EpochLog.seconds``: forward, backward, step and the validation pass).
+3. With ``--small-data SECONDS`` instead: the same split of a search of scikit-learn's diabetes
+   table (a seeded 70% of its 442 rows, cross-validated, one thread) bounded by that time, as
+   ``benchmarks/small_data.py`` runs it, and how many trials it ran.
 
 Usage: ``.venv/bin/python benchmarks/speed.py [--csv PATH --target NAME] [--trials 20]
-[--study-csv PATH --study-target NAME]``. The loop comparison needs a binary target (the
-hand-written loop scores ROC-AUC); the study may use any CSV. Defaults to
-../shared/datasets/adult.csv; prints Markdown rows to paste into RESULTS.md.
+[--study-csv PATH --study-target NAME]`` or ``... speed.py --small-data 60``. The loop
+comparison needs a binary target (the hand-written loop scores ROC-AUC); the study may use any
+CSV. Defaults to ../shared/datasets/adult.csv; prints Markdown rows to paste into RESULTS.md.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import time
 from pathlib import Path
 
 import torch
+from sklearn.datasets import load_diabetes
 from sklearn.metrics import roc_auc_score
 
 from automl import objective
@@ -90,8 +94,11 @@ def loop_benchmark(csv: Path, target: str, epochs: int, repeats: int) -> dict[st
             "ratio": statistics.median(o / h for o, h in zip(ours, theirs, strict=True))}
 
 
-def overhead_benchmark(csv: Path, target: str, trials: int) -> dict[str, float]:
-    """Run a real study (SQLite Optuna + SQLite MLflow in a temp dir) and split its wall time."""
+def overhead_benchmark(csv: Path, target: str, trials: int | None,
+                       timeout: float | None = None, threads: int | None = None,
+                       train: TrainConfig | None = None) -> dict[str, float]:
+    """Run a real study (SQLite Optuna + SQLite MLflow in a temp dir) and split its wall time
+    (``train``: max 20 epochs, patience 4 unless given)."""
     epoch_seconds: list[float] = []
     original_fit = objective.fit
 
@@ -103,9 +110,10 @@ def overhead_benchmark(csv: Path, target: str, trials: int) -> dict[str, float]:
     objective.fit = timed_fit  # type: ignore[assignment]
     with tempfile.TemporaryDirectory() as tmp:
         cfg = SearchConfig(csv_path=csv, target=target, study_name="speed", n_trials=trials,
+                           timeout_s=timeout, threads=threads,
                            storage_url=f"sqlite:///{tmp}/optuna.db",
                            tracking_uri=f"sqlite:///{tmp}/mlruns/mlflow.db",
-                           train=TrainConfig(max_epochs=20, patience=4, device="cpu"))
+                           train=train or TrainConfig(max_epochs=20, patience=4, device="cpu"))
         MlflowTracker(cfg.tracking_uri, "warm-up")  # schema migration: one-off
         start = time.perf_counter()
         summary = run_search(prepare_search(cfg))
@@ -115,6 +123,17 @@ def overhead_benchmark(csv: Path, target: str, trials: int) -> dict[str, float]:
     return {"wall": wall, "training": training, "overhead": (wall - training) / wall,
             "complete": summary.report.trials.complete,
             "pruned": summary.report.trials.pruned, "epochs": len(epoch_seconds)}
+
+
+def small_data_benchmark(seconds: float) -> dict[str, float]:
+    """:func:`overhead_benchmark` of a ``seconds``-long search of 70% of diabetes (default
+    training settings, one thread)."""
+    frame = load_diabetes(as_frame=True).frame.sample(frac=0.7, random_state=0)
+    with tempfile.TemporaryDirectory() as tmp:
+        csv = Path(tmp) / "diabetes.csv"
+        frame.to_csv(csv, index=False)
+        return overhead_benchmark(csv, "target", None, timeout=seconds, threads=1,
+                                  train=TrainConfig(device="cpu"))
 
 
 def main() -> None:
@@ -127,7 +146,16 @@ def main() -> None:
     parser.add_argument("--study-csv", type=Path, default=None,
                         help="data of the overhead study [default: --csv]; any task")
     parser.add_argument("--study-target", default=None, help="its target [default: --target]")
+    parser.add_argument("--small-data", type=float, default=None, metavar="SECONDS",
+                        help="only the split of a search of diabetes bounded by SECONDS")
     args = parser.parse_args()
+    if args.small_data:
+        small = small_data_benchmark(args.small_data)
+        print(f"| {args.small_data:g}-s search of diabetes (309 rows, 5 folds) | wall "
+              f"{small['wall']:.1f}s | training epochs {small['training']:.1f}s "
+              f"({small['epochs']} epochs; {small['complete']} complete, {small['pruned']} "
+              f"pruned) | outside training {small['overhead']:.1%} |")
+        return
     torch.set_num_threads(2)
     loop = loop_benchmark(args.csv, args.target, args.epochs, args.repeats)
     print(f"| training loop, samples/s (median of {args.repeats}) | hand-written "

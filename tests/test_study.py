@@ -194,6 +194,37 @@ def test_the_median_pruner_prunes_a_trial_worse_than_every_complete_one_before_i
     assert first_prunable_step(cfg, cross_validated=True) == 4
 
 
+def test_the_pruners_decide_as_before_reading_the_complete_trials_once_a_trial(
+        search_cfg: SearchCfg, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = search_cfg(pruner=PrunerKind.MEDIAN, n_startup_trials=2, n_warmup_epochs=3)
+    study = open_study(cfg, "reads", "maximize")
+    curves = [[0.6 + 0.04 * e for e in range(8)], [0.7 + 0.01 * e for e in range(8)],
+              [0.5 + 0.05 * e for e in range(8)]]
+    for curve in curves:
+        done = study.ask()
+        for epoch, score in enumerate(curve):
+            done.report(score, epoch)
+        study.tell(done, max(curve))
+    reads: list[int] = []
+    get_trials = optuna.Study.get_trials
+    monkeypatch.setattr(optuna.Study, "get_trials",
+                        lambda self, *a, **k: reads.append(1) or get_trials(self, *a, **k))
+    for curve in ([0.55 + 0.03 * e for e in range(8)], [0.62] * 8, [0.9] * 8):
+        trial = study.ask()
+        decisions, expected = [], []
+        for epoch, score in enumerate(curve):
+            trial.report(score, epoch)
+            frozen = study._storage.get_trial(trial._trial_id)
+            expected.append(any(p.prune(study, frozen) for p in study.pruner.pruners))
+            reads.clear()
+            decisions.append(trial.should_prune())
+            assert len(reads) == (epoch == 0), epoch  # the first check of a trial reads
+        assert decisions == expected
+        study.tell(trial, state=TrialState.PRUNED if any(decisions) else TrialState.COMPLETE,
+                   values=None if any(decisions) else max(curve))
+    assert any(decisions) is False and len(study.get_trials(states=(TrialState.PRUNED,))) >= 1
+
+
 @pytest.mark.parametrize(("kind", "expected"), [
     (PrunerKind.MEDIAN, [None, None, 1, 1]), (PrunerKind.PATIENT, [None, None, 1, 1]),
     (PrunerKind.HYPERBAND, [1, 1, 1, 1]), (PrunerKind.HALVING, [1, 1, 1, 1]),
