@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from automl.config import GROW_ABOVE_ROWS, ColumnChoices
-from automl.data import NO_CHOICES, Schema
+from automl.config import GROW_ABOVE_ROWS, NO_CHOICES, ColumnChoices
+from automl.data import Schema
 from automl.features import Preprocessor, TensorSplits
 from automl.folds import Folds, Validation
 

@@ -62,6 +62,13 @@ class TaskType(str, Enum):
         return self is not TaskType.REGRESSION
 
 
+class Direction(str, Enum):
+    """Which way a metric improves (the values are Optuna's direction names)."""
+
+    MAXIMIZE = "maximize"
+    MINIMIZE = "minimize"
+
+
 class PrunerKind(str, Enum):
     """Which Optuna pruner stops unpromising trials early."""
 
@@ -202,6 +209,9 @@ class ColumnChoices:
     def from_dict(cls, d: dict[str, list[str]]) -> ColumnChoices:
         """The inverse of :meth:`to_dict`."""
         return cls(**{key: tuple(names) for key, names in d.items()})
+
+
+NO_CHOICES = ColumnChoices()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

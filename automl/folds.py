@@ -32,9 +32,6 @@ DEFAULT_VAL_FRACTION = 0.15
 #: of the rows (AutoGluon's rule is ``max(1%, min(10%, 2,500 / n))``).
 MAX_VAL_ROWS = 20_000
 MIN_VAL_SHARE = 0.01
-#: The Optuna trial attr of a cross-validated trial: each fold's score (at the epoch
-#: :func:`crossfit_epochs` chose for it), in fold order.
-FOLD_SCORES = "fold_scores"
 
 
 @dataclass(frozen=True, slots=True)

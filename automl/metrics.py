@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
 from functools import partial
 
 import numpy as np
@@ -23,15 +22,9 @@ import sklearn
 from scipy.special import log_softmax, softmax
 from sklearn import metrics as skm
 
+from automl.config import Direction
 from automl.data import TaskType
 from automl.errors import ConfigError
-
-
-class Direction(str, Enum):
-    """Which way a metric improves (the values are Optuna's direction names)."""
-
-    MAXIMIZE = "maximize"
-    MINIMIZE = "minimize"
 
 
 @dataclass(frozen=True, slots=True)

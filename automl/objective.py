@@ -30,17 +30,17 @@ from automl.final import (
     selection_output,
     val_predictions,
 )
-from automl.folds import FOLD_SCORES, Folds, crossfit_epochs
+from automl.folds import Folds, crossfit_epochs
 from automl.interrupts import raise_pending
 from automl.memory import GIB, free_bytes, training_bytes
 from automl.networks import ModelSpec
 from automl.plan import SearchPlan
 from automl.queries import TrialCounts, ranked
+from automl.records import FOLD_SCORES, RUN_ID, TRAIN_ROWS
 from automl.space import TrialParams, params_from_dict, sample_params
 from automl.strategy import first_prunable_step, first_ranking_step
-from automl.tracking import RUN_ID, Tracker, TrackingCallback, TrialOutcome, temporary_dir
+from automl.tracking import Tracker, TrackingCallback, TrialOutcome, temporary_dir
 from automl.train import (
-    TRAIN_ROWS,
     EpochLog,
     FitResult,
     Pace,

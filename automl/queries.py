@@ -16,11 +16,8 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.config import SearchConfig
-from automl.folds import FOLD_SCORES
-from automl.plan import StudySettings
+from automl.records import FOLD_SCORES, RUN_ID, TRAIN_ROWS, StudySettings
 from automl.storage import existing_storage, load_study
-from automl.tracking import RUN_ID
-from automl.train import TRAIN_ROWS
 
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 

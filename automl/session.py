@@ -46,6 +46,7 @@ from automl.ledger import (
 from automl.objective import Objective, candidates
 from automl.plan import SearchPlan
 from automl.queries import StudyReport, TrialCounts, best_trial, describe
+from automl.records import RUN_ID
 from automl.report import log_report
 from automl.storage import (
     HEARTBEAT_INTERVAL_S,
@@ -57,7 +58,7 @@ from automl.storage import (
 )
 from automl.stores import store_lock
 from automl.strategy import start_study
-from automl.tracking import RUN_ID, Tracker, temporary_dir
+from automl.tracking import Tracker, temporary_dir
 from automl.train import subnormals_flushed
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automl.config import PrunerKind, SamplerKind, SearchConfig
 from automl.errors import StudyMismatchError
-from automl.plan import SearchPlan, StudySettings
+from automl.plan import SearchPlan
+from automl.records import StudySettings
 from automl.space import warm_start
 from automl.storage import make_storage, study_exists
 from automl.train import resolve_device

@@ -46,8 +46,6 @@ class TrialOutcome(str, Enum):
 RUN_STATUS = {TrialOutcome.COMPLETE: "FINISHED", TrialOutcome.PRUNED: "KILLED",
               TrialOutcome.FAIL: "FAILED", TrialOutcome.INTERRUPTED: "KILLED"}
 _MAX_TAG = 5000
-#: The Optuna trial attr that names the trial's MLflow run.
-RUN_ID = "mlflow_run_id"
 _MAX_BATCH = 1000  # metrics per MLflow log_batch call
 #: Seconds between writes of a trial's epoch curves: a short trial writes them once, at its end;
 #: a long one every few seconds, so the MLflow UI follows it.

@@ -345,8 +345,6 @@ def resampled_counts(counts: Sequence[int], spec: Resampling) -> list[int]:
     return [min(c, cap) for c in counts]
 
 
-#: The Optuna trial attr (and leaderboard column) of the rows a trial trained at its best epoch.
-TRAIN_ROWS = "train_rows"
 
 
 @dataclass(frozen=True, slots=True)

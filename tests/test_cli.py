@@ -94,6 +94,21 @@ def test_help_answers_without_loading_the_libraries(command: str) -> None:
     assert "Usage" in run.stdout and run.stdout.strip().endswith("[]"), run.stdout
 
 
+def test_reading_studies_does_not_load_pytorch(tmp_path: Path) -> None:
+    """``show`` and ``studies`` read the study's records (``automl.records``), not the
+    library that trains: they answer in under a second."""
+    storage = f"sqlite:///{tmp_path}/studies.db"
+    optuna.create_study(study_name="s", storage=storage)
+    script = ("import sys\nfrom automl.cli import app\n"
+              "try:\n    app(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+              "print('torch' in sys.modules, 'sklearn' in sys.modules)")
+    for args in (["studies", "--storage", storage],
+                 ["show", "s", "--storage", storage]):
+        run = subprocess.run([sys.executable, "-c", script, *args], capture_output=True,
+                             text=True, check=True, cwd=tmp_path)
+        assert run.stdout.strip().endswith("False False"), run.stdout + run.stderr
+
+
 # -------------------------------------------------------------------------------------- search
 def test_search_prints_the_leaderboard_and_how_to_open_mlflow(
         cli: Callable[..., Result], make_csv: Callable[..., Path], stores: list[str],
