@@ -1,9 +1,10 @@
 """How long the command line takes to answer before it does any work, and what it loads.
 
-Each command runs ``--runs`` times in a fresh interpreter (the first run is a warm-up, not
-counted); the median wall time is printed with the heavy libraries the process imported. Run it
-from a checkout (``python -m automl`` imports the checkout in the current folder), and from a
-checkout of another commit to compare:
+The usages, and ``automl studies`` of a storage holding one (empty) study. Each command runs
+``--runs`` times in a fresh interpreter (the first run is a warm-up, not counted); the median
+wall time is printed with the heavy libraries the process imported. Run it from a checkout
+(``python -m automl`` imports the checkout in the current folder), and from a checkout of
+another commit to compare:
 
     .venv/bin/python benchmarks/startup.py [--runs 6]
 """
@@ -14,9 +15,13 @@ import argparse
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
-COMMANDS = (["--help"], ["search", "--help"], ["predict", "--help"])
+import optuna
+
+COMMANDS = (["--help"], ["search", "--help"], ["predict", "--help"], ["studies", "--storage"])
 HEAVY = ("torch", "sklearn", "optuna", "mlflow", "pandas")
 _PROBE = ("import sys; sys.argv = ['automl', *sys.argv[1:]]\n"
           "from automl.cli import app\n"
@@ -42,9 +47,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=6)
     runs = parser.parse_args().runs
     print("| command | wall (median) | heavy libraries loaded |\n|---|---|---|")
-    for args in COMMANDS:
-        wall, loaded = seconds(args, runs)
-        print(f"| `automl {' '.join(args)}` | {wall:.2f} s | {loaded.removeprefix('loaded: ')} |")
+    with tempfile.TemporaryDirectory() as tmp:
+        storage = f"sqlite:///{Path(tmp) / 'studies.db'}"
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        optuna.create_study(study_name="s", storage=storage)
+        for args in COMMANDS:
+            full = [*args, storage] if args[-1] == "--storage" else args
+            wall, loaded = seconds(full, runs)
+            print(f"| `automl {' '.join(args)}` | {wall:.2f} s | "
+                  f"{loaded.removeprefix('loaded: ')} |")
 
 
 if __name__ == "__main__":
