@@ -2,8 +2,8 @@
 
 :class:`StudySettings` is the study's stored identity and settings (Optuna user attrs: what
 ``resume`` and workers continue with, and what a continued study must share); the names below
-are the user attrs each trial gets. ``automl show``, ``studies`` and ``report`` read them
-without importing PyTorch.
+are the user attrs each trial gets. ``automl show`` and ``studies`` read them without
+importing PyTorch.
 """
 
 from __future__ import annotations
