@@ -192,7 +192,7 @@ def check_compatible(study: optuna.Study, settings: StudySettings) -> None:
     if differences:
         name = study.study_name
         keep = ("the data file changed since the study began; restore it to continue the study"
-                if any(d.startswith("fingerprint:") for d in differences) else
+                if study.user_attrs.get("fingerprint") != settings.fingerprint else
                 f"continue it with its own settings (automl resume {name})")
         raise StudyMismatchError(
             f"study {name!r} was made with other settings ({'; '.join(differences)}): {keep}, "

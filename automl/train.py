@@ -345,8 +345,6 @@ def resampled_counts(counts: Sequence[int], spec: Resampling) -> list[int]:
     return [min(c, cap) for c in counts]
 
 
-
-
 @dataclass(frozen=True, slots=True)
 class RowGrowth:
     """Rows as a fidelity: epoch ``e`` trains on the first ``first · growth^e`` rows of a fixed
