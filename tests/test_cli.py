@@ -110,6 +110,15 @@ def test_reading_studies_does_not_load_pytorch(tmp_path: Path) -> None:
 
 
 # -------------------------------------------------------------------------------------- search
+@pytest.mark.parametrize(("value", "text"), [(0.93125, "0.9313"), (54.2345, "54.2345"),
+                                           (1132836175.2, "1.133e+09"), (-25000.0, "-2.5e+04")])
+def test_scores_keep_their_magnitude_in_the_leaderboard(value: float, text: str) -> None:
+    """A price's RMSE is shown as 1.133e+09, not as ten digits that the column cuts."""
+    from automl.cli.search import score_text
+
+    assert score_text(value) == text
+
+
 def test_search_prints_the_leaderboard_and_how_to_open_mlflow(
         cli: Callable[..., Result], make_csv: Callable[..., Path], stores: list[str],
         tmp_tracking_uri: str) -> None:
@@ -164,6 +173,26 @@ def test_show_studies_and_resume(cli: Callable[..., Result], make_csv: Callable[
 
     unknown = cli("show", "demmo", "--storage", tmp_storage_url)
     _assert_one_line_error(unknown, "'demmo'", "studies: demo")
+
+
+def test_a_search_whose_trials_all_stopped_early_says_how_to_get_a_model(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Every trial pruned or cut by the time limit: the summary says there is no model yet and
+    how to give the search more time, instead of an empty leaderboard alone."""
+    from automl.cli.search import _render_summary
+    from automl.queries import describe
+    from automl.session import FinalStep, SearchSummary
+
+    study = optuna.create_study(study_name="short")
+    trial = study.ask()
+    trial.report(0.6, 0)
+    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    _render_summary(SearchSummary(study_name="short", report=describe(study), n_run_here=1,
+                                  elapsed_s=3.0, final_step=FinalStep.HERE))
+
+    out = " ".join(capsys.readouterr().out.split())
+    assert "1 pruned" in out and "no model yet" in out
+    assert "automl resume short --timeout SECONDS" in out
 
 
 def test_columns_chosen_by_the_user_are_learned_kept_and_not_asked_for(

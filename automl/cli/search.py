@@ -348,6 +348,10 @@ def _render_summary(summary: SearchSummary) -> None:
     out.print(f"{summary.n_run_here} trial(s) run in {summary.elapsed_s:.0f}s; study: {counts}")
     if summary.final_step is FinalStep.HERE and report.final_model:
         _render_final(report.final_model, report.metric or "", summary.n_test_rows)
+    elif summary.final_step is FinalStep.HERE and not report.trials.complete:
+        out.print("no trial completed (each was pruned, failed or stopped by the time limit), "
+                  "so there is no model yet: give it more time with "
+                  f"`automl resume {summary.study_name} --timeout SECONDS`", soft_wrap=True)
     _render_deferral(summary)
     out.print(f"compare trials in the MLflow UI:\n  mlflow ui --backend-store-uri "
               f"{mask(summary.tracking_uri)}", soft_wrap=True)
@@ -395,6 +399,12 @@ def _render_deferral(summary: SearchSummary) -> None:
                   f"run (see `automl show {summary.study_name}`)", soft_wrap=True)
 
 
+def score_text(value: float, digits: int = 4) -> str:
+    """``value`` with ``digits`` decimals, or as many significant digits once it reaches
+    10,000 (an RMSE of prices: ``1.133e+09``, not ``1132836175.…`` cut by the column)."""
+    return f"{value:.{digits}f}" if abs(value) < 1e4 else f"{value:.{digits}g}"
+
+
 def render_leaderboard(report: StudyReport) -> None:
     """The leaderboard as a table: rank, trial, value (± the spread of its fold scores when
     cross-validated), training rows at its best epoch, network (``linear`` for the linear
@@ -407,7 +417,8 @@ def render_leaderboard(report: StudyReport) -> None:
         p = row.params
         network = network_label(p)
         optimizer = optimizer_label(p)
-        value = f"{row.value:.4f}" + ("" if row.spread is None else f" ± {row.spread:.3f}")
+        value = score_text(row.value) + ("" if row.spread is None else
+                                         f" ± {score_text(row.spread, digits=3)}")
         rows = "?" if row.rows is None else f"{row.rows:,}"
         table.add_row(str(rank), str(row.trial), value, rows, network, optimizer,
                       str(row.mlflow_run_id)[:12])
