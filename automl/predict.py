@@ -68,12 +68,35 @@ class ModelSource:
 class Prediction:
     """``predictions`` has one row per input row, in input order; ``ignored`` lists the input
     columns the model does not use (extra columns, the target, dropped id/text columns);
-    ``not_numbers`` the numeric columns with values that are not numbers (read as missing)."""
+    ``not_numbers`` the numeric columns with values that are not numbers (read as missing);
+    ``cut`` the decision threshold of a binary ``prediction`` (``None``: the largest
+    probability)."""
 
     predictions: pd.DataFrame
     ignored: tuple[str, ...]
     source: ModelSource
     not_numbers: tuple[NotNumbers, ...] = ()
+    cut: DecisionCut | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DecisionCut:
+    """A binary model labels a row ``positive`` where ``proba_<positive>`` is at least
+    ``threshold``; ``tuned``: the model's own threshold, not one given for this call."""
+
+    positive: str
+    threshold: float
+    tuned: bool
+
+    @classmethod
+    def of(cls, bundle: ModelBundle, threshold: float | None) -> DecisionCut | None:
+        """The cut :meth:`ModelBundle.predict` applies with ``threshold``, if any."""
+        cut = bundle.threshold if threshold is None else threshold
+        schema = bundle.schema
+        if cut is None or schema.task is not TaskType.BINARY:
+            return None
+        return cls(positive=schema.classes[schema.positive_code], threshold=cut,
+                   tuned=threshold is None)
 
 
 # --------------------------------------------------------------------------------- the model
@@ -220,7 +243,8 @@ def predict_csv(storage_url: str, study_name: str, csv_path: Path | str, *,
     bundle, source = load_model(storage_url, study_name, trial=trial, tracking_uri=tracking_uri)
     predictions, ignored = predict_frame(bundle, frame, str(csv_path), threshold)
     return Prediction(predictions=predictions, ignored=ignored, source=source,
-                      not_numbers=bundle.preprocessor.not_numbers(frame))
+                      not_numbers=bundle.preprocessor.not_numbers(frame),
+                      cut=DecisionCut.of(bundle, threshold))
 
 
 # ------------------------------------------------------------------------------------ export

@@ -108,6 +108,18 @@ def test_threshold_changes_prediction_never_probabilities(searched: Searched) ->
     assert (_predict(searched, "--threshold", "0")["prediction"] == "fraud").all()
 
 
+def test_predict_says_which_threshold_labelled_the_rows(searched: Searched) -> None:
+    """A row labelled 'fraud' at proba_fraud 0.3 would look wrong without the cut beside it."""
+    bundle, _ = load_model(searched.storage, "fraud", tracking_uri=searched.tracking)
+    for extra, said in (((), f">= {bundle.threshold:.4g} (the model's tuned threshold; "
+                             "--threshold X overrides it)"),
+                        (("--threshold", "0.3"), ">= 0.3 (--threshold)")):
+        code, _, stderr = cli("predict", "fraud", str(searched.csv), "-o",
+                              str(searched.tmp / "cut.csv"), *searched.stores, *extra)
+        assert code == 0, stderr
+        assert f"prediction is 'fraud' where proba_fraud {said}" in " ".join(stderr.split())
+
+
 def test_threshold_survives_export_as_an_mlflow_pyfunc_model(searched: Searched) -> None:
     model_dir = searched.tmp / "model"
     code, _, stderr = cli("export", "fraud", str(model_dir), *searched.stores)

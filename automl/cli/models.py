@@ -54,6 +54,12 @@ def predict(
         for column, count, example in result.not_numbers:
             err.print(f"column {column!r}: {count:,} value(s) are not numbers (such as "
                       f"{example!r}); predicted as if missing", soft_wrap=True)
+        if result.cut is not None:
+            cut = result.cut
+            why = ("the model's tuned threshold; --threshold X overrides it" if cut.tuned
+                   else "--threshold")
+            err.print(f"prediction is {cut.positive!r} where proba_{cut.positive} >= "
+                      f"{cut.threshold:.4g} ({why})", soft_wrap=True)
         if output is None:
             result.predictions.to_csv(sys.stdout, index=False)
             return
