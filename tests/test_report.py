@@ -169,7 +169,8 @@ def test_automl_report_refusals_exit_2_with_one_line(finished: Finished) -> None
     assert "check -o" in one_error_line(stderr)
     code, _, stderr = cli("report", finished.cfg.study_name, "-o", str(finished.tmp), *storage)
     assert code == 2
-    assert "is a directory" in one_error_line(stderr)
+    assert f"is a directory; pass a file name in it (-o {finished.tmp / 'report.html'})" in \
+        one_error_line(stderr)
 
 
 def test_a_section_that_cannot_be_drawn_is_noted_and_never_raised(tmp_tracking_uri: str) -> None:

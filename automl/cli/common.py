@@ -111,8 +111,9 @@ def quiet_libraries() -> None:
     logging.getLogger("mlflow").setLevel(logging.ERROR)
 
 
-def check_output_file(path: Path, option: str = "-o") -> Path:
-    """``path`` if a file can be written there, checked before any work is done.
+def check_output_file(path: Path, example: str, option: str = "-o") -> Path:
+    """``path`` if a file can be written there, checked before any work is done (``example``:
+    a file name the message suggests when ``path`` is a directory).
 
     Raises:
         ConfigError: ``path`` is a directory, or its folder does not exist or is not writable.
@@ -120,7 +121,7 @@ def check_output_file(path: Path, option: str = "-o") -> Path:
     folder = path.parent
     if path.is_dir():
         raise ConfigError(f"{path} is a directory; pass a file name in it ({option} "
-                          f"{path / 'out.csv'})")
+                          f"{path / example})")
     if not folder.is_dir():
         raise ConfigError(f"cannot write {path}: the folder {folder} does not exist; create it "
                           f"(mkdir -p {folder}) or check {option}")

@@ -45,7 +45,7 @@ def predict(
     with user_errors(debug):
         quiet_libraries()
         if output is not None:
-            check_output_file(output)
+            check_output_file(output, "predictions.csv")
         result = predict_csv(storage or default_storage(), study, csv_path, trial=trial,
                              tracking_uri=tracking_uri, threshold=threshold)
         if result.ignored:

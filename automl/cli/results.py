@@ -92,7 +92,7 @@ def report(
 
     with user_errors(debug):
         quiet_libraries()
-        check_output_file(output)
+        check_output_file(output, "report.html")
         found = load_study(storage or default_storage(), study)
         path = write_report(found, describe(found, top), output)
         err.print(f"report of study {study!r} written to {path}", soft_wrap=True)
