@@ -3,6 +3,7 @@ test split that stays honest; real Optuna and MLflow stores on tiny CSVs."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -183,6 +184,8 @@ def test_a_tiny_table_reports_the_out_of_fold_estimate_instead_of_a_test_score(
     assert "120 rows in 5 cross-validation folds" in text and "no test split" in text
     assert "out-of-fold roc_auc" in text and "is the estimate" in text
     assert "held-out test rows" not in text
+    assert re.search(r"final model: (trial \d+ \(the|an ensemble of trials [\d, ]+ \(each "
+                     r"the) average of its fold networks\)", text), text
 
 
 def test_more_folds_than_the_smallest_class_has_rows_is_one_clear_line(

@@ -368,10 +368,11 @@ def _render_final(final: dict[str, Any], metric: str, n_test_rows: int) -> None:
     what = _FINAL_KINDS.get(final["kind"], "trial {trials}").format(
         trials=", ".join(map(str, final["trials"])))
     if bagged:
-        what += " (each the average of its fold networks)"
+        what += (" (each the average of its fold networks)" if len(final["trials"]) > 1
+                 else " (the average of its fold networks)")
     on = "out-of-fold" if bagged else "validation"
     out.print(f"final model: {what}; {on} {metric} {final['val_score']:.4g}", soft_wrap=True)
-    test = {k: v for k, v in final.get("test_metrics", {}).items()}
+    test = final.get("test_metrics", {})
     if test:
         scores = ", ".join(f"{k} {v:.4g}" for k, v in test.items())
         out.print(f"final model on the {n_test_rows:,} held-out test rows, which no selection step "
