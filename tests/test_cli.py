@@ -109,6 +109,21 @@ def test_reading_studies_does_not_load_pytorch(tmp_path: Path) -> None:
         assert run.stdout.strip().endswith("False False"), run.stdout + run.stderr
 
 
+def test_studies_never_cut_a_study_name_or_its_best_value(cli: Callable[..., Result],
+                                                           tmp_path: Path) -> None:
+    """The name is what a user copies into the next command; 80 columns must not cut it."""
+    storage = f"sqlite:///{tmp_path}/studies.db"
+    name = "house_prices_with_every_column_2026"
+    study = optuna.create_study(study_name=name, storage=storage)
+    study.set_user_attr("task", "regression")
+    study.set_user_attr("metric", "rmse")
+    study.enqueue_trial({})
+    study.optimize(lambda _: 1132836175.2, n_trials=1)
+
+    out = _ok(cli("studies", "--storage", storage)).stdout
+    assert name in out and "1.1328e+09" in out
+
+
 # -------------------------------------------------------------------------------------- search
 @pytest.mark.parametrize(("value", "text"), [(0.93125, "0.9313"), (54.2345, "54.2345"),
                                            (1132836175.2, "1.133e+09"), (-25000.0, "-2.5e+04")])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from automl.cli.common import (
     DebugOpt,
@@ -66,8 +66,8 @@ def studies(
         if as_json:
             print_json([r.to_row() for r in reports])
             return
-        table = Table("study", "task", "metric", "best", "complete", "pruned", "failed",
-                      "running")
+        table = Table(Column("study", no_wrap=True), "task", "metric",  # names never cut
+                      Column("best", no_wrap=True), "complete", "pruned", "failed", "running")
         for r in reports:
             best = "-" if r.best_value is None else f"{r.best_value:.5g}"
             t = r.trials
