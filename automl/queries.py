@@ -16,6 +16,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.config import SearchConfig
+from automl.errors import DataError
 from automl.records import FOLD_SCORES, RUN_ID, TRAIN_ROWS, StudySettings
 from automl.storage import existing_storage, load_study
 
@@ -184,10 +185,16 @@ def resume_config(storage_url: str, study_name: str, **overrides: Any) -> Search
 
     Raises:
         StudyNotFoundError: no such study, or it was not made by ``automl search``.
+        DataError: the stored data file is gone and no ``csv_path`` replaces it.
     """
     attrs = load_study(storage_url, study_name).user_attrs
     settings = StudySettings.from_attrs(attrs, study_name)
     tracking = attrs.get("tracking_uri", "***")
     stored = {} if "***" in tracking else {"tracking_uri": tracking}
-    return settings.to_config(study_name=study_name, storage_url=storage_url,
-                              **(stored | {k: v for k, v in overrides.items() if v is not None}))
+    cfg = settings.to_config(study_name=study_name, storage_url=storage_url,
+                             **(stored | {k: v for k, v in overrides.items() if v is not None}))
+    if overrides.get("csv_path") is None and not cfg.csv_path.exists():
+        raise DataError(f"study {study_name!r} reads its data from {cfg.csv_path}, which does "
+                        "not exist here: put the file back, or pass where it is now with "
+                        "--data PATH (the same content)")
+    return cfg

@@ -201,7 +201,8 @@ def _start_worker(plan: SearchPlan, index: int, threads: int) -> subprocess.Pope
     env = {**os.environ, STORAGE_ENV: cfg.storage_url, TRACKING_ENV: cfg.tracking_uri,
            INDEX_ENV: str(index), PARENT_ENV: str(os.getpid())}
     command = [sys.executable, "-m", "automl", "worker", plan.study_name, "--threads",
-               str(threads)]
+               str(threads), "--data", str(cfg.csv_path)]  # the file read here, whatever
+    # path another machine's run stores meanwhile
     if cfg.timeout_s:  # what is left of this run's time: reading the CSV here counted
         left = max(1.0, cfg.timeout_s - (time.monotonic() - plan.started))
         command += ["--timeout", f"{left:.1f}"]

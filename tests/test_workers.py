@@ -225,6 +225,31 @@ def test_worker_refuses_changed_data(make_csv: Callable[..., Path],
     assert "fingerprint" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_a_moved_data_file_is_named_and_found_again_with_data(
+        make_csv: Callable[..., Path], stores: tuple[str, str], tmp_path: Path) -> None:
+    """The study stores its CSV's path; once the file moves (or lives elsewhere on another
+    machine), resume and workers say so in one line and take ``--data``; the local workers of
+    ``--workers`` read the path this run was given."""
+    storage, tracking = stores
+    env = automl_env(storage, tracking)
+    csv = make_csv()
+    code, _, stderr = cli(*search_args(csv, "moved", n_trials=1, epochs=1),
+                          "--storage", storage, "--tracking-uri", tracking)
+    assert code == 0, stderr
+    moved = csv.rename(tmp_path / "elsewhere.csv")
+    for command in (["resume", "moved", "--n-trials", "2"], ["worker", "moved"]):
+        done = run(command, env)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.strip() == (
+            f"error: study 'moved' reads its data from {csv}, which does not exist here: put "
+            "the file back, or pass where it is now with --data PATH (the same content)")
+    done = run(["resume", "moved", "--n-trials", "3", "--workers", "2", "--data", str(moved)],
+               env)
+    assert done.returncode == 0, done.stderr
+    counts = states(storage, "moved")
+    assert 3 <= counts.get("COMPLETE", 0) + counts.get("PRUNED", 0) <= 4, counts
+
+
 def test_threads_are_divided_between_workers() -> None:
     cores = os.cpu_count() or 1
     for n in (1, 2, 3, 8):

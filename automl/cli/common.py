@@ -47,6 +47,10 @@ TrackingOpt = typer.Option(None, "--tracking-uri", envvar=TRACKING_ENV, show_env
                            help=f"MLflow tracking URI [default: {DEFAULT_TRACKING_URI}].")
 #: Config fields whose CLI option has another name (others: ``n_trials`` → ``--n-trials``).
 _FIELD_OPTIONS = {"timeout_s": "timeout", "storage_url": "storage", "experiment_name": "experiment"}
+DataOpt = typer.Option(None, "--data", dir_okay=False,
+                       help="The study's CSV in another place (moved, or this machine's path to "
+                            "it); its content must match the study's [default: the stored "
+                            "path].")
 MemoryOpt = typer.Option(None, "--memory-limit", min=0.01,
                          help=f"GiB this process may use; a trial estimated to need more than "
                               f"{MEMORY_MARGIN:.0%} of what is left is skipped [default: the free "

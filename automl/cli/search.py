@@ -14,6 +14,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from automl.cli.common import (
+    DataOpt,
     DebugOpt,
     MemoryOpt,
     StorageOpt,
@@ -163,6 +164,7 @@ def resume(
     n_workers: int = typer.Option(1, "--workers", "-w", min=1,
                                   help="Local worker processes on the study."),
     memory_limit: float | None = MemoryOpt,
+    data: Path | None = DataOpt,
     debug: bool = DebugOpt,
 ) -> None:
     """Continue a study with its stored data, split and settings, up to its budget."""
@@ -171,7 +173,7 @@ def resume(
     with user_errors(debug):
         cfg = resume_config(storage or default_storage(), study, n_trials=n_trials,
                             timeout_s=timeout, tracking_uri=tracking_uri,
-                            memory_limit_gb=memory_limit)
+                            memory_limit_gb=memory_limit, csv_path=data)
         _run(cfg, n_workers)
 
 
@@ -184,6 +186,7 @@ def worker(
     memory_limit: float | None = MemoryOpt,
     storage: str | None = StorageOpt,
     tracking_uri: str | None = TrackingOpt,
+    data: Path | None = DataOpt,
     debug: bool = DebugOpt,
 ) -> None:
     """Join an existing study as one more worker (any machine reaching the storage and data)."""
@@ -193,7 +196,7 @@ def worker(
         quiet_libraries()
         cfg = workers.worker_config(storage or default_storage(), study, threads=threads,
                                     timeout_s=timeout, tracking_uri=tracking_uri,
-                                    memory_limit_gb=memory_limit)
+                                    memory_limit_gb=memory_limit, csv_path=data)
         me = f"worker {os.getpid()}"
         out.print(f"{me} joins study {study!r} in {mask(cfg.storage_url)}, budget "
                   f"{budget_text(cfg)}, data {cfg.csv_path}", soft_wrap=True)
