@@ -414,6 +414,8 @@ def infer_schema(frame: pd.DataFrame, target: str | None = None,
         raise DataError(f"target {target!r} has a single value ({y[known].iloc[0]}); there is "
                         "nothing to learn: choose another --target")
     chosen = _positive_class(target, task_type, classes, counts, positive)
+    if task is None:
+        notes += _ordered_classes_note(classes)
     rows = frame if known.all() else frame[known]
     options = resolve_choices(frame, target, choices)
     columns = tuple(choose_column(rows[c], options[c]) if c in options else infer_column(rows[c])
@@ -424,6 +426,15 @@ def infer_schema(frame: pd.DataFrame, target: str | None = None,
     return Schema(target=target, task=task_type, columns=columns, classes=classes,
                   class_counts=counts, positive_class=chosen, n_rows=int(known.sum()),
                   n_missing_target=int((~known).sum()), notes=notes)
+
+
+def _ordered_classes_note(classes: tuple[str, ...]) -> tuple[str, ...]:
+    """A note for a target read as 3+ classes that are all integers (a rating, a count): the
+    classes are unordered unless the user says they are numbers."""
+    if len(classes) < 3 or not all(c.lstrip("-").isdigit() for c in classes):
+        return ()
+    return (f"the {len(classes)} classes are integers, from {classes[0]} to {classes[-1]}, "
+            "learned as unordered labels; --task regression learns them as ordered numbers",)
 
 
 def infer_positive(classes: tuple[str, ...], counts: tuple[int, ...]) -> str:

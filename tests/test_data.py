@@ -118,6 +118,21 @@ def test_target_is_matched_forgivingly_and_the_match_reported() -> None:
     assert schema.notes == ("--target ' label ' matched column 'Label'",)
 
 
+@pytest.mark.parametrize(("ratings", "task", "noted"), [
+    ([1, 2, 3, 4, 5, 10] * 5, None, True),   # stars: classes unless told they are numbers
+    ([0, 1] * 15, None, False),               # a binary flag is a class
+    (["lo", "mid", "hi"] * 10, None, False),  # text labels have no number order to offer
+    ([1, 2, 3, 4, 5, 10] * 5, "multiclass", False),  # the user chose
+])
+def test_integer_classes_are_noted_with_the_option_that_orders_them(
+        ratings: list, task: str | None, noted: bool) -> None:
+    frame = pd.DataFrame({"x": np.arange(len(ratings)) % 7, "rating": ratings})
+    notes = infer_schema(frame, "rating", task=task).notes
+    expected = ("the 6 classes are integers, from 1 to 10, learned as unordered labels; "
+                "--task regression learns them as ordered numbers",)
+    assert notes == (expected if noted else ())
+
+
 @pytest.mark.parametrize(("target", "message"), [
     ("flg", "target column 'flg' not found; did you mean 'flag'"),
     ("ROWID", "target column 'ROWID' not found; did you mean 'row_id'"),
