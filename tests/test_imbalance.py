@@ -8,6 +8,7 @@ line, with real Optuna and MLflow SQLite stores; shared by the tests of this mod
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +70,7 @@ def test_plan_shows_the_positive_class_the_balance_and_the_driving_metric(
     assert "classes 'ok' 368 (92.0%), 'fraud' 32 (8.0%)" in out
     assert "imbalanced: the smallest class is 8.0% of the rows; the study optimises pr_auc" in out
     assert "decision threshold tuned for f1" in out
+    assert re.search(r"decision threshold [\d.]+ \(maximises f1 on validation: ", out), out
 
 
 def test_the_study_stores_the_positive_class_and_threshold(searched: Searched) -> None:

@@ -19,7 +19,7 @@ from automl.cli.common import (
     quiet_libraries,
     user_errors,
 )
-from automl.cli.search import render_leaderboard
+from automl.cli.search import render_leaderboard, render_threshold
 from automl.config import default_storage
 
 
@@ -43,13 +43,7 @@ def show(
         counts = ", ".join(f"{n} {s.lower()}" for s, n in report.trials.to_json().items())
         out.print(f"task {report.task}, metric {report.metric} ({report.direction}); "
                   f"trials: {counts}")
-        threshold = (report.final_model or {}).get("threshold")
-        if threshold:
-            out.print(f"decision threshold {threshold['value']:.4g} (maximises "
-                      f"{threshold['metric']} on validation: {threshold['score']:.4f}, "
-                      f"precision {threshold['precision']:.4f}, recall "
-                      f"{threshold['recall']:.4f}); `automl predict --threshold X` overrides it",
-                      soft_wrap=True)
+        render_threshold(report.final_model)
 
 
 @app.command(name="studies")

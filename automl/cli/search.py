@@ -375,6 +375,7 @@ def _render_final(final: dict[str, Any], metric: str, n_test_rows: int) -> None:
                  else " (the average of its fold networks)")
     on = "out-of-fold" if bagged else "validation"
     out.print(f"final model: {what}; {on} {metric} {final['val_score']:.4g}", soft_wrap=True)
+    render_threshold(final)
     test = final.get("test_metrics", {})
     if test:
         scores = ", ".join(f"{k} {v:.4g}" for k, v in test.items())
@@ -401,6 +402,17 @@ def _render_deferral(summary: SearchSummary) -> None:
     elif step is FinalStep.DONE_ELSEWHERE:
         out.print("the final model for these trials was built by another worker or an earlier "
                   f"run (see `automl show {summary.study_name}`)", soft_wrap=True)
+
+
+def render_threshold(final: dict[str, Any] | None) -> None:
+    """The final model's tuned decision threshold (a binary study's), if it has one."""
+    threshold = (final or {}).get("threshold")
+    if threshold:
+        out.print(f"decision threshold {threshold['value']:.4g} (maximises "
+                  f"{threshold['metric']} on validation: {threshold['score']:.4f}, "
+                  f"precision {threshold['precision']:.4f}, recall "
+                  f"{threshold['recall']:.4f}); `automl predict --threshold X` overrides it",
+                  soft_wrap=True)
 
 
 def score_text(value: float, digits: int = 4) -> str:
