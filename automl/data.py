@@ -29,6 +29,11 @@ MIN_ROWS_PER_CLASS = 3
 MIN_ROWS_REGRESSION = 10
 _BOOL_WORDS = ({"true", "false"}, {"yes", "no"}, {"y", "n"}, {"t", "f"})
 _DATE_RE = re.compile(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2})?(\.\d+)?Z?)?$")
+_NUMBER = r"(\d{1,3}(,\d{3})+|\d+)(\.\d+)?"
+#: A percentage (``12.5%``) or an amount with a currency sign (``$1,234.50``, ``-£3``, ``12 €``).
+_DRESSED_RE = re.compile(rf"^[-+]?([$€£]\s?{_NUMBER}|{_NUMBER}\s?[%$€£])$")
+#: What :func:`as_floats` removes from a number written as text.
+_DRESSING_RE = re.compile(r"[,%$€£\s]")
 _ID_NAME_RE = re.compile(r"(^|[_\s.-])(id|uuid|guid|key|index)$", re.IGNORECASE)
 _CAMEL_ID_RE = re.compile(r"[a-z](Id|ID)$")
 
@@ -317,11 +322,12 @@ def not_numbers(values: pd.Series) -> pd.Series:
 
 
 def as_floats(values: pd.Series) -> np.ndarray:
-    """``values`` as floats, thousands separators removed; missing or not a number: NaN."""
+    """``values`` as floats, thousands separators, spaces and ``%``, ``$``, ``€``, ``£`` signs
+    removed; missing or not a number: NaN."""
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         return values.to_numpy(dtype=float, na_value=np.nan)  # fast path (wide files)
     if not pd.api.types.is_numeric_dtype(values):
-        values = values.astype("string").str.replace(",", "", regex=False)
+        values = values.astype("string").str.replace(_DRESSING_RE, "", regex=True)
     return pd.to_numeric(values, errors="coerce").astype(float).to_numpy()
 
 
@@ -357,6 +363,9 @@ def _infer_text_column(name: str, text: pd.Series, n_rows: int) -> ColumnSpec:
     if sample.str.match(THOUSANDS_RE).all() and text.str.match(THOUSANDS_RE).all() and (
             text.str.contains(",", regex=False).any()):
         return ColumnSpec(name=name, kind=ColumnKind.NUMERIC, note="thousands separators removed")
+    if sample.str.match(_DRESSED_RE).all() and text.str.match(_DRESSED_RE).all():
+        signs = "percent" if text.str.contains("%", regex=False).any() else "currency"
+        return ColumnSpec(name=name, kind=ColumnKind.NUMERIC, note=f"{signs} signs removed")
     if sample.str.match(_DATE_RE).all() and _parses_as_dates(sample):
         return ColumnSpec(name=name, kind=ColumnKind.DATETIME, note="expanded to date parts")
     distinct = pd.Series(text.unique())

@@ -18,6 +18,7 @@ from automl.data import (
     ColumnKind,
     Schema,
     TaskType,
+    as_floats,
     fingerprint,
     infer_column,
     infer_schema,
@@ -116,6 +117,21 @@ def test_target_is_matched_forgivingly_and_the_match_reported() -> None:
     schema = infer_schema(frame, " label ")
     assert schema.target == "Label"
     assert schema.notes == ("--target ' label ' matched column 'Label'",)
+
+
+@pytest.mark.parametrize(("values", "kind", "numbers"), [
+    (["12.5%", "-3%", "100 %"], ColumnKind.NUMERIC, [12.5, -3.0, 100.0]),
+    (["$1,234.50", "-$3", "£0.99"], ColumnKind.NUMERIC, [1234.5, -3.0, 0.99]),
+    (["12 €", "3,500€", "7 €"], ColumnKind.NUMERIC, [12.0, 3500.0, 7.0]),
+    (["02134", "10001", "94107"], ColumnKind.CATEGORICAL, None),  # codes keep their zeros
+    (["12%", "$3", "1,5 kg"], ColumnKind.CATEGORICAL, None),  # units are text
+])
+def test_percentages_and_amounts_are_numbers_without_their_signs(
+        values: list[str], kind: ColumnKind, numbers: list[float] | None) -> None:
+    column = pd.Series(values * 10, name="c")
+    assert infer_column(column).kind is kind
+    if numbers is not None:
+        np.testing.assert_allclose(as_floats(column)[:3], numbers)
 
 
 @pytest.mark.parametrize(("ratings", "task", "noted"), [

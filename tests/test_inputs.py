@@ -259,6 +259,14 @@ WORKS = [
         "income", lambda n, r: [f"{v:,}" for v in r.integers(500, 5_000_000, n)])),
           shows=("income  numeric  quantile → normal, or robust-scaled; "
                  "thousands separators removed",)),
+    Works("percentages", writes("rates.csv", lambda: with_column(
+        "rate", lambda n, r: [f"{v:.1f}%" for v in r.uniform(-5, 40, n)])),
+          shows=("rate  numeric  quantile → normal, or robust-scaled; percent signs removed",),
+          check=kinds(rate=ColumnKind.NUMERIC)),
+    Works("currency-amounts", writes("amounts.csv", lambda: with_column(
+        "price", lambda n, r: [f"${v:,.2f}" for v in r.uniform(0, 20_000, n)])),
+          shows=("price  numeric  quantile → normal, or robust-scaled; currency signs removed",),
+          check=kinds(price=ColumnKind.NUMERIC)),
     Works("decimal-commas", writes("eu.csv", lambda: frame().assign(
         y=lambda d: d.x1.mul(3).round(2)).to_csv(index=False, sep=";", decimal=",")),
           full=True, shows=("decimal commas read as numbers in 'x1', 'x2', 'y'",),
