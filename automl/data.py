@@ -220,7 +220,7 @@ def infer_task(target: pd.Series, forced: TaskType | str | None = None) -> TaskT
     <TaskType.REGRESSION: 'regression'>
     """
     values = target.dropna()
-    numeric = pd.to_numeric(values, errors="coerce")
+    numeric = pd.Series(target_values(values), index=values.index)
     is_numeric = bool(numeric.notna().all()) and not pd.api.types.is_bool_dtype(values)
     if forced is not None:
         task = TaskType(forced)
@@ -360,12 +360,9 @@ def _looks_like_id(values: pd.Series, n_rows: int, name: str) -> bool:
 
 def _infer_text_column(name: str, text: pd.Series, n_rows: int) -> ColumnSpec:
     sample = text.iloc[:2000]
-    if sample.str.match(THOUSANDS_RE).all() and text.str.match(THOUSANDS_RE).all() and (
-            text.str.contains(",", regex=False).any()):
-        return ColumnSpec(name=name, kind=ColumnKind.NUMERIC, note="thousands separators removed")
-    if sample.str.match(_DRESSED_RE).all() and text.str.match(_DRESSED_RE).all():
-        signs = "percent" if text.str.contains("%", regex=False).any() else "currency"
-        return ColumnSpec(name=name, kind=ColumnKind.NUMERIC, note=f"{signs} signs removed")
+    written = written_numbers(text)
+    if written:
+        return ColumnSpec(name=name, kind=ColumnKind.NUMERIC, note=written)
     if sample.str.match(_DATE_RE).all() and _parses_as_dates(sample):
         return ColumnSpec(name=name, kind=ColumnKind.DATETIME, note="expanded to date parts")
     distinct = pd.Series(text.unique())
@@ -379,6 +376,20 @@ def _infer_text_column(name: str, text: pd.Series, n_rows: int) -> ColumnSpec:
     numeric = pd.to_numeric(distinct, errors="coerce")
     mixed = "mixed numbers and text" if numeric.notna().any() else ""
     return ColumnSpec(name=name, kind=ColumnKind.CATEGORICAL, note=mixed)
+
+
+def written_numbers(text: pd.Series) -> str:
+    """What :func:`as_floats` removes to read every value of ``text`` (strings) as a number:
+    ``"thousands separators removed"`` (``1,234``), ``"percent signs removed"`` (``12.5%``) or
+    ``"currency signs removed"`` (``$1,234.50``); empty when they are not all such numbers."""
+    sample = text.iloc[:2000]
+    if sample.str.match(THOUSANDS_RE).all() and text.str.match(THOUSANDS_RE).all() and (
+            text.str.contains(",", regex=False).any()):
+        return "thousands separators removed"
+    if sample.str.match(_DRESSED_RE).all() and text.str.match(_DRESSED_RE).all():
+        signs = "percent" if text.str.contains("%", regex=False).any() else "currency"
+        return f"{signs} signs removed"
+    return ""
 
 
 def _parses_as_dates(sample: pd.Series) -> bool:
@@ -425,6 +436,9 @@ def infer_schema(frame: pd.DataFrame, target: str | None = None,
     chosen = _positive_class(target, task_type, classes, counts, positive)
     if task is None:
         notes += _ordered_classes_note(classes)
+    if task_type is TaskType.REGRESSION and not pd.api.types.is_numeric_dtype(y):
+        notes += (f"target {target!r} read as numbers: "
+                  f"{written_numbers(y[known].astype(str))}",)
     rows = frame if known.all() else frame[known]
     options = resolve_choices(frame, target, choices)
     columns = tuple(choose_column(rows[c], options[c]) if c in options else infer_column(rows[c])
@@ -501,10 +515,19 @@ def load_dataset(path: Path | str, target: str | None = None,
     return Dataset(frame=frame, schema=schema, fingerprint=digest)
 
 
+def target_values(values: pd.Series) -> np.ndarray:
+    """A target's values as numbers (NaN where one is not): as written, or, when every value
+    is text with thousands separators, a percent or a currency sign, without them."""
+    if not pd.api.types.is_numeric_dtype(values) and written_numbers(
+            values.dropna().astype(str)):
+        return as_floats(values)
+    return pd.to_numeric(values, errors="coerce").astype(float).to_numpy()
+
+
 def encode_target(values: pd.Series, schema: Schema) -> np.ndarray:
     """Class codes (int64, index into ``schema.classes``) or float32 regression values."""
     if not schema.task.is_classification:
-        return pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float32)
+        return target_values(values).astype(np.float32)
     codes = {label: i for i, label in enumerate(schema.classes)}
     return label_strings(values).map(codes).to_numpy(dtype=np.int64)
 

@@ -19,6 +19,7 @@ from automl.data import (
     Schema,
     TaskType,
     as_floats,
+    encode_target,
     fingerprint,
     infer_column,
     infer_schema,
@@ -132,6 +133,22 @@ def test_percentages_and_amounts_are_numbers_without_their_signs(
     assert infer_column(column).kind is kind
     if numbers is not None:
         np.testing.assert_allclose(as_floats(column)[:3], numbers)
+
+
+@pytest.mark.parametrize(("written", "note"), [
+    ("${:,.2f}", "currency signs removed"), ("{:,.0f}", "thousands separators removed")])
+def test_a_target_of_written_amounts_is_regressed_on_their_numbers(written: str,
+                                                                    note: str) -> None:
+    """A price column such as "$1,004.54" was 200 classes of one row each, refused."""
+    prices = np.random.default_rng(0).uniform(500, 5000, 60).round(2)
+    frame = pd.DataFrame({"x": np.arange(60.0) % 7,
+                          "price": pd.Series([written.format(p) for p in prices],
+                                             dtype="string")})
+    schema = infer_schema(frame, "price")
+    assert schema.task is TaskType.REGRESSION
+    assert schema.notes == (f"target 'price' read as numbers: {note}",)
+    expected = [float(written.format(p).lstrip("$").replace(",", "")) for p in prices]
+    np.testing.assert_allclose(encode_target(frame["price"], schema), expected, rtol=1e-6)
 
 
 @pytest.mark.parametrize(("ratings", "task", "noted"), [
