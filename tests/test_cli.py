@@ -124,6 +124,14 @@ def test_studies_never_cut_a_study_name_or_its_best_value(cli: Callable[..., Res
     assert name in out and "1.1328e+09" in out
 
 
+def test_show_refuses_a_top_below_one(cli: Callable[..., Result], tmp_path: Path) -> None:
+    """``--top -2`` sliced the leaderboard from the end: every row but the last two."""
+    storage = f"sqlite:///{tmp_path}/studies.db"
+    optuna.create_study(study_name="s", storage=storage)
+    result = cli("show", "s", "--top", "-2", "--storage", storage)
+    assert result.exit_code == 2 and "--top" in result.output
+
+
 # -------------------------------------------------------------------------------------- search
 @pytest.mark.parametrize(("value", "text"), [(0.93125, "0.9313"), (54.2345, "54.2345"),
                                            (1132836175.2, "1.133e+09"), (-25000.0, "-2.5e+04")])

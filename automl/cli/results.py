@@ -26,7 +26,7 @@ from automl.config import default_storage
 @app.command()
 def show(
     study: str = typer.Argument(..., help="Study name."),
-    top: int = typer.Option(5, "--top", help="Rows of the leaderboard."),
+    top: int = typer.Option(5, "--top", min=1, help="Rows of the leaderboard."),
     as_json: bool = JsonOpt,
     storage: str | None = StorageOpt,
     debug: bool = DebugOpt,
