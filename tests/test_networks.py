@@ -25,7 +25,6 @@ from automl.networks import (
     fit_bins,
     spec_from_dict,
 )
-from automl.networks.dropout import BulkDropout, random_bytes
 from automl.networks.mlp import MLPNet
 from automl.networks.tabm import TabMNet
 from automl.train import batch_loss
@@ -130,50 +129,6 @@ def test_dropout_is_off_in_eval_mode(spec_type: Any) -> None:
     x = torch.randn(8, 4)
     with torch.no_grad():
         assert torch.equal(net(x), net(x))
-
-
-@pytest.mark.parametrize("spec_type", SPECS)
-def test_every_dropout_draws_its_masks_in_bulk(spec_type: Any) -> None:
-    """TabM's dropouts live inside the ``tabm`` package's modules: they are replaced too."""
-    net = build_model(_small(spec_type, dropout=0.2), d_in=4, d_out=2)
-    kinds = [type(m) for m in net.modules() if isinstance(m, nn.Dropout)]
-    assert kinds and set(kinds) == {BulkDropout}
-    assert all(m.p == 0.2 for m in net.modules() if isinstance(m, nn.Dropout))
-
-
-def test_bulk_dropout_is_inverted_dropout_at_p_rounded_to_256ths() -> None:
-    torch.manual_seed(0)
-    x = torch.randn(1000, 1000, requires_grad=True)
-    out = BulkDropout(0.1).train()(x)
-    kept = out != 0
-    keep = 1 - 26 / 256  # round(0.1 * 256) = 26
-    assert kept.float().mean().item() == pytest.approx(keep, abs=0.002)
-    torch.testing.assert_close(out[kept], x[kept] / keep)
-    out.sum().backward()
-    assert x.grad is not None
-    torch.testing.assert_close(x.grad, kept.float() / keep)
-
-
-def test_bulk_dropout_is_seeded_and_torchs_own_where_it_cannot_round() -> None:
-    x = torch.ones(64, 32)
-    torch.manual_seed(3)
-    first = BulkDropout(0.5).train()(x)
-    torch.manual_seed(3)
-    assert torch.equal(first, BulkDropout(0.5).train()(x))
-    assert torch.equal(BulkDropout(0.5).eval()(x), x)
-    for p in (0.001, 0.9999):  # 256 p rounds to 0 or 256: torch's own dropout at p
-        torch.manual_seed(4)
-        ours = BulkDropout(p).train()(x)
-        torch.manual_seed(4)
-        assert torch.equal(ours, nn.Dropout(p).train()(x))
-
-
-def test_random_bytes_are_uniform() -> None:
-    torch.manual_seed(0)
-    counts = torch.bincount(random_bytes(torch.Size([2560, 1000])).flatten().long(),
-                            minlength=256)
-    assert len(counts) == 256
-    assert (counts - 10_000).abs().max().item() < 600  # 6 standard deviations
 
 
 def test_the_linear_family_is_one_affine_map() -> None:

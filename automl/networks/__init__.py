@@ -16,7 +16,6 @@ from torch import nn
 
 from automl.networks import linear, mlp, resnet, tabm
 from automl.networks.base import Bins, Family, ModelSpec, fit_bins
-from automl.networks.dropout import draw_masks_in_bulk
 from automl.networks.linear import LinearSpec
 from automl.networks.mlp import MLPSpec
 from automl.networks.resnet import ResNetSpec
@@ -52,8 +51,7 @@ def build_model(spec: ModelSpec, d_in: int, d_out: int, n_num: int = 0,
     """The network for ``spec`` with ``d_in`` inputs, led by ``n_scalings`` blocks of ``n_num``
     continuous ones and ended by one level code per entry of ``cardinalities`` (its number of
     codes), and ``d_out`` outputs (1 for regression, else one logit per class); ``bins``
-    (:func:`fit_bins` of the training rows) for piecewise-linear embeddings. Its dropout
-    masks are drawn in bulk on the CPU (:mod:`automl.networks.dropout`).
+    (:func:`fit_bins` of the training rows) for piecewise-linear embeddings.
 
     >>> import torch
     >>> net = build_model(MLPSpec(n_blocks=2, d_block=8), d_in=5, d_out=3)
@@ -66,7 +64,6 @@ def build_model(spec: ModelSpec, d_in: int, d_out: int, n_num: int = 0,
         raise ValueError(f"need d_in ≥ 1, d_out ≥ 1, 0 ≤ n_num × n_scalings + "
                          f"len(cardinalities) ≤ d_in, cardinalities ≥ 1: {d_in=}, {d_out=}, "
                          f"{n_num=}, {n_scalings=}, {cardinalities=}")
-    network = FAMILIES[spec.kind].network(spec=spec, d_in=d_in, d_out=d_out, n_num=n_num,
-                                          n_scalings=n_scalings, bins=bins,
-                                          cardinalities=tuple(cardinalities))
-    return draw_masks_in_bulk(network)
+    return FAMILIES[spec.kind].network(spec=spec, d_in=d_in, d_out=d_out, n_num=n_num,
+                                       n_scalings=n_scalings, bins=bins,
+                                       cardinalities=tuple(cardinalities))
