@@ -121,6 +121,12 @@ class ModelBundle:
         assert total is not None
         return np.log(np.clip(total, 1e-300, None)) if task.is_classification else total
 
+    def cut(self, threshold: float | None = None) -> float | None:
+        """The decision threshold :meth:`predict` applies with ``threshold``: it, else the
+        bundle's own; ``None`` (the largest probability) unless the model is binary."""
+        cut = self.threshold if threshold is None else threshold
+        return cut if len(self.schema.classes) == 2 else None
+
     def predict(self, frame: pd.DataFrame, threshold: float | None = None) -> pd.DataFrame:
         """One row per input row: ``prediction`` and, for classification, ``proba_<class>``.
 
@@ -134,8 +140,8 @@ class ModelBundle:
         if not self.schema.task.is_classification:
             return pd.DataFrame({"prediction": out}, index=frame.index)
         codes = out.argmax(axis=1)
-        cut = self.threshold if threshold is None else threshold
-        if cut is not None and len(self.schema.classes) == 2:
+        cut = self.cut(threshold)
+        if cut is not None:
             positive = self.schema.positive_code
             codes = np.where(apply_threshold(out[:, positive], cut), positive, 1 - positive)
         labels = np.asarray(self.schema.classes, dtype=object)[codes]

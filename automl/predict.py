@@ -91,10 +91,10 @@ class DecisionCut:
     @classmethod
     def of(cls, bundle: ModelBundle, threshold: float | None) -> DecisionCut | None:
         """The cut :meth:`ModelBundle.predict` applies with ``threshold``, if any."""
-        cut = bundle.threshold if threshold is None else threshold
-        schema = bundle.schema
-        if cut is None or schema.task is not TaskType.BINARY:
+        cut = bundle.cut(threshold)
+        if cut is None:
             return None
+        schema = bundle.schema
         return cls(positive=schema.classes[schema.positive_code], threshold=cut,
                    tuned=threshold is None)
 
