@@ -45,6 +45,13 @@ def search_args(csv: Path, study: str, n_trials: int, epochs: int = 3) -> list[s
             "--threads", "1", "--pruner", "none", "--folds", "1"]
 
 
+def one_trial_study(csv: Path, study: str, storage: str, tracking: str) -> None:
+    """Make ``study`` of one short trial on ``csv``, in this process."""
+    code, _, stderr = cli(*search_args(csv, study, n_trials=1, epochs=1),
+                          "--storage", storage, "--tracking-uri", tracking)
+    assert code == 0, stderr
+
+
 def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "automl", *args], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -216,9 +223,7 @@ def test_worker_refuses_changed_data(make_csv: Callable[..., Path],
     env = automl_env(storage, tracking)
     csv = make_csv()
     # The study is made in this process (what is tested is the worker process's refusal).
-    code, _, stderr = cli(*search_args(csv, "data", n_trials=1, epochs=1),
-                          "--storage", storage, "--tracking-uri", tracking)
-    assert code == 0, stderr
+    one_trial_study(csv, "data", storage, tracking)
     make_csv(seed=1)  # the same path, other rows
     done = run(["worker", "data"], env)
     assert done.returncode == 2
@@ -233,9 +238,7 @@ def test_a_moved_data_file_is_named_and_found_again_with_data(
     storage, tracking = stores
     env = automl_env(storage, tracking)
     csv = make_csv()
-    code, _, stderr = cli(*search_args(csv, "moved", n_trials=1, epochs=1),
-                          "--storage", storage, "--tracking-uri", tracking)
-    assert code == 0, stderr
+    one_trial_study(csv, "moved", storage, tracking)
     moved = csv.rename(tmp_path / "elsewhere.csv")
     for command in (["resume", "moved", "--n-trials", "2"], ["worker", "moved"]):
         done = run(command, env)
