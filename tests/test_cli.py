@@ -134,9 +134,12 @@ def test_show_refuses_a_top_below_one(cli: Callable[..., Result], tmp_path: Path
 
 # -------------------------------------------------------------------------------------- search
 @pytest.mark.parametrize(("value", "text"), [(0.93125, "0.9313"), (54.2345, "54.2345"),
-                                           (1132836175.2, "1.133e+09"), (-25000.0, "-2.5e+04")])
+                                           (1132836175.2, "1.133e+09"), (-25000.0, "-2.5e+04"),
+                                           (1.472e-08, "1.472e-08"), (0.0, "0.0000"),
+                                           (0.00042, "0.00042")])
 def test_scores_keep_their_magnitude_in_the_leaderboard(value: float, text: str) -> None:
-    """A price's RMSE is shown as 1.133e+09, not as ten digits that the column cuts."""
+    """A price's RMSE is shown as 1.133e+09, not as ten digits that the column cuts, and a
+    tiny one as 1.472e-08, not as 0.0000."""
     from automl.cli.search import score_text
 
     assert score_text(value) == text

@@ -365,3 +365,33 @@ def test_fanova_runs_once_and_the_importances_plot_is_the_one_optuna_draws_with_
             lambda: optuna.visualization.matplotlib.plot_param_importances(
                 study, evaluator=fanova(seed=0), target_name="validation value"), 8.0, 2.5)
     assert importances.png == own
+
+
+@pytest.mark.parametrize("scale", [2.0 ** -30, 2.0 ** 30])
+def test_importances_do_not_depend_on_the_metric_s_units(scale: float) -> None:
+    """An RMSE of a target in micrometres (values near 1e-9) had fANOVA see no spread at all
+    ("zero total variance"); the shares must be those of the same study in plain units (a
+    power of two apart, so that the values differ by their scale only)."""
+    def study_of(factor: float) -> optuna.Study:
+        study = optuna.create_study(direction="minimize",
+                                    sampler=optuna.samplers.RandomSampler(0))
+        study.optimize(lambda t: factor * (t.suggest_float("lr", 1e-4, 1.0, log=True)
+                                           + t.suggest_int("depth", 1, 4)), n_trials=8)
+        return study
+
+    def shares(study: optuna.Study) -> dict[str, float]:
+        [section] = [s for s in build_report(study, describe(study)).sections
+                     if s.name == "importances"]
+        assert section.png, section.note
+        found: dict[str, float] = {}
+        automl.report._importances(study, study.trials, "rmse", found)
+        return found
+
+    assert shares(study_of(scale)) == shares(study_of(1.0))
+
+
+def test_importances_of_trials_that_all_score_the_same_are_noted() -> None:
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(0))
+    study.optimize(lambda t: t.suggest_float("lr", 1e-4, 1.0, log=True) * 0 + 1.0, n_trials=4)
+    notes = {s.name: s.note for s in build_report(study, describe(study)).sections}
+    assert notes["importances"] == "every completed trial has the same value: nothing to attribute"

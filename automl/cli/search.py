@@ -416,9 +416,11 @@ def render_threshold(final: dict[str, Any] | None) -> None:
 
 
 def score_text(value: float, digits: int = 4) -> str:
-    """``value`` with ``digits`` decimals, or as many significant digits once it reaches
-    10,000 (an RMSE of prices: ``1.133e+09``, not ``1132836175.…`` cut by the column)."""
-    return f"{value:.{digits}f}" if abs(value) < 1e4 else f"{value:.{digits}g}"
+    """``value`` with ``digits`` decimals between 0.001 and 10,000 (and at 0), else with as
+    many significant digits: an RMSE of prices reads ``1.133e+09``, not ``1132836175.…`` cut
+    by the column, and one of a target measured in micrometres ``1.472e-08``, not ``0.0000``."""
+    fixed = value == 0 or 1e-3 <= abs(value) < 1e4
+    return f"{value:.{digits}f}" if fixed else f"{value:.{digits}g}"
 
 
 def render_leaderboard(report: StudyReport) -> None:
