@@ -46,6 +46,12 @@ class TrialCounts:
     def finished(self) -> int:
         return self.complete + self.pruned
 
+    def __str__(self) -> str:
+        """The states that have trials, ``"4 complete, 1 pruned"`` (``"no trials"`` when
+        none has)."""
+        return ", ".join(f"{n} {state.lower()}" for state, n in self.to_json().items() if n) \
+            or "no trials"
+
     def to_json(self) -> dict[str, int]:
         """``{"COMPLETE": n, "PRUNED": n, "FAIL": n, "RUNNING": n, "WAITING": n}``."""
         return {"COMPLETE": self.complete, "PRUNED": self.pruned, "FAIL": self.fail,

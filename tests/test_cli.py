@@ -111,7 +111,8 @@ def test_reading_studies_does_not_load_pytorch(tmp_path: Path) -> None:
 
 def test_studies_never_cut_a_study_name_or_its_best_value(cli: Callable[..., Result],
                                                            tmp_path: Path) -> None:
-    """The name is what a user copies into the next command; 80 columns must not cut it."""
+    """The name is what a user copies into the next command; 80 columns must not cut it, nor
+    the task, metric and trial counts beside it (``regres…``, ``comple…``)."""
     storage = f"sqlite:///{tmp_path}/studies.db"
     name = "house_prices_with_every_column_2026"
     study = optuna.create_study(study_name=name, storage=storage)
@@ -122,6 +123,7 @@ def test_studies_never_cut_a_study_name_or_its_best_value(cli: Callable[..., Res
 
     out = _ok(cli("studies", "--storage", storage)).stdout
     assert name in out and "1.1328e+09" in out
+    assert "regression" in out and "1 complete" in out and "…" not in out
 
 
 def test_show_refuses_a_top_below_one(cli: Callable[..., Result], tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Column, Table
 
 from automl.cli.common import (
     DebugOpt,
@@ -40,9 +39,8 @@ def show(
             print_json(report.to_json())
             return
         render_leaderboard(report)
-        counts = ", ".join(f"{n} {s.lower()}" for s, n in report.trials.to_json().items())
         out.print(f"task {report.task}, metric {report.metric} ({report.direction}); "
-                  f"trials: {counts}")
+                  f"trials: {report.trials}")
         render_threshold(report.final_model)
 
 
@@ -60,14 +58,20 @@ def studies(
         if as_json:
             print_json([r.to_row() for r in reports])
             return
-        table = Table(Column("study", no_wrap=True), "task", "metric",  # names never cut
-                      Column("best", no_wrap=True), "complete", "pruned", "failed", "running")
-        for r in reports:
-            best = "-" if r.best_value is None else f"{r.best_value:.5g}"
-            t = r.trials
-            table.add_row(r.study, str(r.task), str(r.metric), best,
-                          *(str(n) for n in (t.complete, t.pruned, t.fail, t.running)))
-        out.print(table)
+        rows = [("study", "task", "metric", "best", "trials")] + [
+            (r.study, str(r.task), str(r.metric),
+             "-" if r.best_value is None else f"{r.best_value:.5g}", str(r.trials))
+            for r in reports]
+        for line in _aligned(rows):
+            out.print(line, soft_wrap=True, markup=False)
+
+
+def _aligned(rows: list[tuple[str, ...]]) -> list[str]:
+    """``rows`` as lines of left-aligned columns two spaces apart. A line wider than the
+    terminal wraps there instead of being cut: a study name is copied into the next command."""
+    widths = [max(len(cell) for cell in column) for column in zip(*rows, strict=True)]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+            for row in rows]
 
 
 @app.command()

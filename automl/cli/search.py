@@ -347,8 +347,8 @@ def _render_summary(summary: SearchSummary) -> None:
 
     report = summary.report
     render_leaderboard(report)
-    counts = ", ".join(f"{n} {s.lower()}" for s, n in report.trials.to_json().items() if n)
-    out.print(f"{summary.n_run_here} trial(s) run in {summary.elapsed_s:.0f}s; study: {counts}")
+    out.print(f"{summary.n_run_here} trial(s) run in {summary.elapsed_s:.0f}s; "
+              f"study: {report.trials}")
     if summary.final_step is FinalStep.HERE and report.final_model:
         _render_final(report.final_model, report.metric or "", summary.n_test_rows)
     elif summary.final_step is FinalStep.HERE and not report.trials.complete:
