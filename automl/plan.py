@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import time
+import unicodedata
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -150,8 +151,11 @@ class SearchPlan:
 
 
 def study_name_for(path: Path | str) -> str:
-    """A study name derived from a file name: ``data/Churn 2024.csv.gz`` → ``churn-2024``."""
-    stem = Path(path).name.lower()
+    """A study name derived from a file name: ``data/Churn 2024.csv.gz`` → ``churn-2024``,
+    ``données.csv`` → ``donnees`` (accents dropped, other letters a study name cannot hold
+    become ``-``)."""
+    stem = unicodedata.normalize("NFKD", Path(path).name.lower())
+    stem = stem.encode("ascii", "ignore").decode()
     stem = re.sub(r"(\.csv)?(\.gz)?$", "", stem)
     return re.sub(r"[^a-z0-9_.-]+", "-", stem).strip("-")[:100].strip("-.") or "study"
 

@@ -667,3 +667,14 @@ def test_shared_dataset_needs_only_the_target(name: str) -> None:
 
 def test_every_shared_dataset_is_covered() -> None:
     assert {p.name for p in shared_files()} <= set(SHARED)
+
+
+@pytest.mark.parametrize(("file", "name"), [("data/Churn 2024.csv.gz", "churn-2024"),
+                                            ("données.csv", "donnees"),
+                                            ("Café Sales.csv", "cafe-sales"),
+                                            ("数据.csv", "study")])
+def test_a_study_is_named_after_its_file(file: str, name: str) -> None:
+    """``données.csv`` gave ``donn-es``: an accent is dropped, not turned into a dash."""
+    from automl.plan import check_study_name, study_name_for
+
+    assert check_study_name(study_name_for(file)) == name
