@@ -11,7 +11,7 @@ import difflib
 import hashlib
 import re
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
@@ -165,19 +165,20 @@ def resolve_target(frame: pd.DataFrame, target: str | None) -> str:
     """
     if target is None:
         return str(frame.columns[-1])
-    found = _find_column(frame, target)
+    found = find_column(frame.columns, target)
     if found is None:
         raise DataError(f"target column {target!r} not found; {_closest(frame, target)} "
                         "(use --target NAME)")
     return found
 
 
-def _find_column(frame: pd.DataFrame, name: str) -> str | None:
-    """Column ``name``, else the one equal to it but for case and surrounding spaces."""
-    if name in frame.columns:
+def find_column(columns: Iterable[object], name: str) -> str | None:
+    """Column ``name``, else the only one equal to it but for case and surrounding spaces."""
+    names = [str(c) for c in columns]
+    if name in names:
         return name
-    folded = {str(c).strip().casefold(): str(c) for c in frame.columns}
-    return folded.get(name.strip().casefold())
+    folded = [c for c in names if c.strip().casefold() == name.strip().casefold()]
+    return folded[0] if len(folded) == 1 else None
 
 
 def _closest(frame: pd.DataFrame, name: str) -> str:
@@ -199,7 +200,7 @@ def resolve_choices(frame: pd.DataFrame, target: str,
     resolved: dict[str, str] = {}
     for option, names in choices.options().items():
         for name in names:
-            found = _find_column(frame, name)
+            found = find_column(frame.columns, name)
             if found is None:
                 raise DataError(f"{option} {name!r}: no such column; {_closest(frame, name)}")
             if found == target:

@@ -12,9 +12,9 @@ registers it in the MLflow Model Registry of the tracking store.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from optuna.trial import TrialState
 
 from automl.bundle import ModelBundle, load_bundle
 from automl.config import default_tracking_uri
-from automl.data import TaskType
+from automl.data import TaskType, find_column
 from automl.errors import ConfigError, DataError, StudyNotFoundError
 from automl.features import NotNumbers
 from automl.pyfunc import save_pyfunc
@@ -70,13 +70,15 @@ class Prediction:
     columns the model does not use (extra columns, the target, dropped id/text columns);
     ``not_numbers`` the numeric columns with values that are not numbers (read as missing);
     ``cut`` the decision threshold of a binary ``prediction`` (``None``: the largest
-    probability)."""
+    probability); ``renamed`` the input columns read as a feature whose name differs from
+    theirs by case or surrounding spaces (input name → the model's)."""
 
     predictions: pd.DataFrame
     ignored: tuple[str, ...]
     source: ModelSource
     not_numbers: tuple[NotNumbers, ...] = ()
     cut: DecisionCut | None = None
+    renamed: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -241,10 +243,22 @@ def predict_csv(storage_url: str, study_name: str, csv_path: Path | str, *,
     """
     frame = load_csv(csv_path)  # check the file before any download
     bundle, source = load_model(storage_url, study_name, trial=trial, tracking_uri=tracking_uri)
+    renamed = _renames(frame.columns, bundle.preprocessor.state)
+    frame = frame.rename(columns=renamed)
     predictions, ignored = predict_frame(bundle, frame, str(csv_path), threshold)
     return Prediction(predictions=predictions, ignored=ignored, source=source,
                       not_numbers=bundle.preprocessor.not_numbers(frame),
-                      cut=DecisionCut.of(bundle, threshold))
+                      cut=DecisionCut.of(bundle, threshold), renamed=renamed)
+
+
+def _renames(columns: pd.Index, features: Collection[str]) -> dict[str, str]:
+    """Input column → feature, for each feature absent under its own name whose column
+    differs from it by case or surrounding spaces only (matched as ``--target`` is); a
+    column that is itself a feature's name is never taken for another."""
+    spare = [c for c in columns if c not in features]
+    found = {feature: find_column(spare, feature) for feature in features
+             if feature not in columns}
+    return {column: feature for feature, column in found.items() if column is not None}
 
 
 # ------------------------------------------------------------------------------------ export

@@ -159,6 +159,25 @@ def test_numbers_that_are_not_numbers_are_predicted_as_missing_and_said(
     np.testing.assert_allclose(got, expected["proba_yes"].to_numpy(), rtol=1e-6)
 
 
+def test_columns_named_in_another_case_are_read_and_said(finish: Callable[[str], Finished],
+                                                         tmp_path: Path) -> None:
+    """A CSV saved by another tool with ``X1`` for ``x1`` was refused as missing ``x1``; it is
+    read as ``--target`` is matched (case and surrounding spaces), and stderr says so."""
+    done = finish("binary")
+    rows = done.rows().drop(columns="y")
+    rows.rename(columns={"x1": "X1", "color": "Color"}).to_csv(tmp_path / "new.csv",
+                                                                index=False)
+    code, stdout, stderr = cli("predict", done.cfg.study_name, str(tmp_path / "new.csv"),
+                               *done.stores)
+    assert code == 0, stderr
+    assert "column(s) matched ignoring case and spaces: " in stderr
+    assert "'X1' as 'x1'" in stderr and "'Color' as 'color'" in stderr
+    bundle, _ = load_model(done.cfg.storage_url, done.cfg.study_name,
+                           tracking_uri=done.cfg.tracking_uri)
+    got = pd.read_csv(pd.io.common.StringIO(stdout))["proba_yes"].to_numpy()
+    np.testing.assert_allclose(got, bundle.predict(rows)["proba_yes"].to_numpy(), rtol=1e-6)
+
+
 def test_predict_refusals_exit_2_with_one_clear_line(finish: Callable[[str], Finished],
                                                      tmp_path: Path) -> None:
     done = finish("binary")

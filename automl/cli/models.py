@@ -48,6 +48,9 @@ def predict(
             check_output_file(output, "predictions.csv")
         result = predict_csv(storage or default_storage(), study, csv_path, trial=trial,
                              tracking_uri=tracking_uri, threshold=threshold)
+        if result.renamed:
+            err.print("column(s) matched ignoring case and spaces: " + ", ".join(
+                f"{old!r} as {new!r}" for old, new in result.renamed.items()), soft_wrap=True)
         if result.ignored:
             err.print(f"ignored column(s) the model does not use: "
                       f"{', '.join(result.ignored)}", soft_wrap=True)
