@@ -237,7 +237,8 @@ def infer_task(target: pd.Series, forced: TaskType | str | None = None) -> TaskT
     integral = is_numeric and bool(np.all(np.mod(numeric.to_numpy(dtype=float), 1) == 0))
     if is_numeric and not (integral and n_unique <= MAX_CLASSES_FOR_INTEGER_TARGET):
         return TaskType.REGRESSION
-    return TaskType.BINARY if n_unique <= 2 else TaskType.MULTICLASS
+    n_classes = label_strings(values).nunique()  # "cat " and "cat" are one class
+    return TaskType.BINARY if n_classes <= 2 else TaskType.MULTICLASS
 
 
 def label_strings(values: pd.Series) -> pd.Series:

@@ -47,6 +47,7 @@ def roundtrip(frame: pd.DataFrame, tmp_path: Path, name: str = "t.csv") -> pd.Da
     ([0, 1, 1, 0], None, TaskType.BINARY),
     ([0.0, 1.0, 1.0, 0.0], None, TaskType.BINARY),
     (["yes", "no", "no"], None, TaskType.BINARY),
+    (["cat", "dog", "cat "], None, TaskType.BINARY),  # one class written with a space
     ([True, False, True], None, TaskType.BINARY),
     ([1, 2, 3, 2, 1], None, TaskType.MULTICLASS),
     (["a", "b", "c"], None, TaskType.MULTICLASS),
