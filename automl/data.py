@@ -438,6 +438,7 @@ def infer_schema(frame: pd.DataFrame, target: str | None = None,
     chosen = _positive_class(target, task_type, classes, counts, positive)
     if task is None:
         notes += _ordered_classes_note(classes)
+    notes += _case_twins_note(classes)
     if task_type is TaskType.REGRESSION and not pd.api.types.is_numeric_dtype(y):
         notes += (f"target {target!r} read as numbers: "
                   f"{written_numbers(y[known].astype(str))}",)
@@ -460,6 +461,19 @@ def _ordered_classes_note(classes: tuple[str, ...]) -> tuple[str, ...]:
         return ()
     return (f"the {len(classes)} classes are integers, from {classes[0]} to {classes[-1]}, "
             "learned as unordered labels; --task regression learns them as ordered numbers",)
+
+
+def _case_twins_note(classes: tuple[str, ...]) -> tuple[str, ...]:
+    """A note for classes that differ only by case (``yes`` beside ``Yes``): likely one class
+    written two ways, which the model learns as two."""
+    groups: dict[str, list[str]] = {}
+    for label in classes:
+        groups.setdefault(label.casefold(), []).append(label)
+    twins = [" and ".join(map(repr, g)) for g in groups.values() if len(g) > 1]
+    if not twins:
+        return ()
+    return (f"classes {'; '.join(twins[:3])} differ only by case and are learned as different "
+            "classes; write them one way in the CSV to merge them",)
 
 
 def infer_positive(classes: tuple[str, ...], counts: tuple[int, ...]) -> str:

@@ -167,6 +167,20 @@ def test_integer_classes_are_noted_with_the_option_that_orders_them(
     assert notes == (expected if noted else ())
 
 
+@pytest.mark.parametrize(("labels", "twins"), [
+    (["yes", "no", "Yes"] * 10, ["classes 'Yes' and 'yes'"]),
+    (["A", "b", "B", "a"] * 10, ["classes 'A' and 'a'; 'B' and 'b'"]),
+    (["yes", "no"] * 15, []),
+])
+def test_classes_that_differ_by_case_only_are_noted(labels: list[str], twins: list[str]) -> None:
+    """``Yes`` beside ``yes`` is most often one class written two ways: the summary says so."""
+    frame = pd.DataFrame({"x": np.arange(len(labels)) % 7, "y": labels})
+    notes = infer_schema(frame, "y").notes
+    said = " differ only by case and are learned as different classes; write them one way " \
+           "in the CSV to merge them"
+    assert [n.removesuffix(said) for n in notes if n.endswith(said)] == twins
+
+
 @pytest.mark.parametrize(("target", "message"), [
     ("flg", "target column 'flg' not found; did you mean 'flag'"),
     ("ROWID", "target column 'ROWID' not found; did you mean 'row_id'"),

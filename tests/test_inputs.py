@@ -310,7 +310,7 @@ WORKS = [
           shows=("code  categorical  embedded (", "levels, the rest as one) + frequency"),
           check=_high_cardinality),
     Works("2100-columns", writes("wide.csv", wide), full=True,
-          shows=("2100 model inputs", "f0029  numeric  quantile → normal, or robust-scaled",
+          shows=("2,100 model inputs", "f0029  numeric  quantile → normal, or robust-scaled",
                  "and 2,070 more columns (2,070 numeric)")),
 ]
 

@@ -241,10 +241,11 @@ def _render_plan(plan: SearchPlan) -> None:
     classes = f" ({len(schema.classes)} classes)" if schema.classes else ""
     if schema.positive_class is not None:
         classes = f" (positive class {schema.positive_class!r})"
-    out.print(f"data    {cfg.csv_path}: {schema.n_rows:,} rows, {len(schema.columns)} features,"
-              f" fingerprint {plan.fingerprint}")
+    out.print(f"data    {cfg.csv_path}: {counted(schema.n_rows, 'row')}, "
+              f"{counted(len(schema.columns), 'feature')}, fingerprint {plan.fingerprint}")
     if schema.n_missing_target:
-        out.print(f"        dropped {schema.n_missing_target:,} rows with no target value")
+        out.print(f"        dropped {counted(schema.n_missing_target, 'row')} with no target "
+                  "value")
     for note in schema.notes:
         out.print(f"        {note}", soft_wrap=True)
     out.print(f"task    {schema.task.value}{classes}, target {schema.target!r}, metric "
@@ -257,8 +258,8 @@ def _render_plan(plan: SearchPlan) -> None:
         scored = f"{len(t.x_train):,} train / {len(t.x_val):,} validation"
     test = (f"{len(t.x_test):,} test rows" if len(t.x_test)
             else f"no test split (too few rows for {MIN_TEST_ROWS})")
-    out.print(f"split   {scored} / {test} (seed {cfg.seed}); {t.n_features} model inputs",
-              soft_wrap=True)
+    inputs = counted(t.n_features, "model input")
+    out.print(f"split   {scored} / {test} (seed {cfg.seed}); {inputs}", soft_wrap=True)
     out.print(f"study   {plan.study_name!r} in {mask(cfg.storage_url)}, budget "
               f"{budget_text(cfg)}")
     _render_columns(plan)
@@ -413,6 +414,11 @@ def render_threshold(final: dict[str, Any] | None) -> None:
                   f"precision {threshold['precision']:.4f}, recall "
                   f"{threshold['recall']:.4f}); `automl predict --threshold X` overrides it",
                   soft_wrap=True)
+
+
+def counted(n: int, noun: str) -> str:
+    """``1 row``, ``2,000 rows``."""
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
 def score_text(value: float, digits: int = 4) -> str:
