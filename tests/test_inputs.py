@@ -678,3 +678,24 @@ def test_a_study_is_named_after_its_file(file: str, name: str) -> None:
     from automl.plan import check_study_name, study_name_for
 
     assert check_study_name(study_name_for(file)) == name
+
+
+def test_the_summary_shows_long_column_names_whole_and_tied_classes_in_order(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At 80 columns ``Horizontal_Distance_To_Fire_Points`` was cut to ``…_Fire_Po…``, a name
+    that ``--drop`` does not take; seven classes of equal size were listed '7', '6', … '2'."""
+    from automl.cli.search import _render_balance, _render_columns
+
+    rng = np.random.default_rng(0)
+    name = "Horizontal_Distance_To_Fire_Points"
+    pd.DataFrame({name: rng.normal(size=210), "y": np.arange(210) % 7 + 1}).to_csv(
+        tmp_path / "d.csv", index=False)
+    plan = prepare_search(SearchConfig(csv_path=tmp_path / "d.csv", target="y",
+                                       storage_url=f"sqlite:///{tmp_path}/s.db"))
+    monkeypatch.setattr(automl.cli.out, "width", 80)
+    with automl.cli.out.capture() as captured:
+        _render_columns(plan)
+        _render_balance(plan)
+    shown = captured.get()
+    assert name in shown
+    assert "classes '1' 30 (14.3%), '2' 30 (14.3%), '3' 30" in shown

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from automl.cli.common import (
     DataOpt,
@@ -242,7 +242,8 @@ def _render_plan(plan: SearchPlan) -> None:
     if schema.positive_class is not None:
         classes = f" (positive class {schema.positive_class!r})"
     out.print(f"data    {cfg.csv_path}: {counted(schema.n_rows, 'row')}, "
-              f"{counted(len(schema.columns), 'feature')}, fingerprint {plan.fingerprint}")
+              f"{counted(len(schema.columns), 'feature')}, fingerprint {plan.fingerprint}",
+              soft_wrap=True)
     if schema.n_missing_target:
         out.print(f"        dropped {counted(schema.n_missing_target, 'row')} with no target "
                   "value")
@@ -274,7 +275,9 @@ def _render_columns(plan: SearchPlan) -> None:
         specs[i].kind.is_used and not specs[i].note, i))
     shown = sorted(order[:MAX_COLUMN_ROWS])
     title = "columns" if len(shown) == len(rows) else f"columns ({len(shown)} of {len(rows)})"
-    table = Table("column", "kind", "action", title=title, title_justify="left")
+    longest = max(len(rows[i][0]) for i in shown)  # a name is what --drop takes: never cut
+    table = Table(Column("column", overflow="fold", min_width=min(longest, 40)), "kind",
+                  "action", title=title, title_justify="left")
     for i in shown:
         table.add_row(*rows[i])
     out.print(table)
@@ -294,7 +297,8 @@ def _render_balance(plan: SearchPlan) -> None:
     if not schema.class_counts:
         return
     total = sum(schema.class_counts)
-    shares = sorted(zip(schema.class_counts, schema.classes, strict=True), reverse=True)
+    shares = sorted(zip(schema.class_counts, schema.classes, strict=True),
+                    key=lambda share: -share[0])  # ties in label order
     shown = ", ".join(f"{label!r} {n:,} ({n / total:.1%})" for n, label in shares[:6])
     more = f" and {len(shares) - 6} more" if len(shares) > 6 else ""
     out.print(f"classes {shown}{more}", soft_wrap=True)
