@@ -27,6 +27,8 @@ from automl.reading import THOUSANDS_RE, read_csv
 MAX_CLASSES_FOR_INTEGER_TARGET = 20
 MIN_ROWS_PER_CLASS = 3
 MIN_ROWS_REGRESSION = 10
+MAX_MISSING_WORDS = 3  # distinct words a column of numbers may use for "missing"
+MIN_NUMBER_LEVELS = 10  # distinct numbers such a column needs (fewer: codes, categorical)
 _BOOL_WORDS = ({"true", "false"}, {"yes", "no"}, {"y", "n"}, {"t", "f"})
 _DATE_RE = re.compile(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2})?(\.\d+)?Z?)?$")
 _NUMBER = r"(\d{1,3}(,\d{3})+|\d+)(\.\d+)?"
@@ -303,16 +305,19 @@ def choose_column(series: pd.Series, option: str) -> ColumnSpec:
     """Column ``series`` of the kind ``option`` gives it (see :data:`CHOSEN_KINDS`).
 
     Raises:
-        DataError: ``--numeric`` for a column with values that are not numbers.
+        DataError: ``--numeric`` for a column with values that are not numbers, but for a
+            few words standing for missing values (see :func:`_missing_words`).
     """
     name, kind = str(series.name), CHOSEN_KINDS[option]
-    if kind is ColumnKind.NUMERIC:
-        bad = not_numbers(series)
-        if len(bad):
+    action = "dropped" if kind is ColumnKind.IGNORED else "chosen"
+    note = f"{action}: {option}"
+    if kind is ColumnKind.NUMERIC and len(bad := not_numbers(series)):
+        words = _missing_words(series.dropna().astype(str).str.strip(), min_levels=0)
+        if not words:
             raise DataError(f"{option} {name!r}: values such as {str(bad.iloc[0])!r} are not "
                             f"numbers; leave the column out of {option}")
-    action = "dropped" if kind is ColumnKind.IGNORED else "chosen"
-    return ColumnSpec(name=name, kind=kind, note=f"{action}: {option}")
+        note += f"; {words}"
+    return ColumnSpec(name=name, kind=kind, note=note)
 
 
 def not_numbers(values: pd.Series) -> pd.Series:
@@ -367,6 +372,9 @@ def _infer_text_column(name: str, text: pd.Series, n_rows: int) -> ColumnSpec:
         return ColumnSpec(name=name, kind=ColumnKind.NUMERIC, note=written)
     if sample.str.match(_DATE_RE).all() and _parses_as_dates(sample):
         return ColumnSpec(name=name, kind=ColumnKind.DATETIME, note="expanded to date parts")
+    missing_words = _missing_words(text)
+    if missing_words:
+        return ColumnSpec(name=name, kind=ColumnKind.NUMERIC, note=missing_words)
     distinct = pd.Series(text.unique())
     unique_share = len(distinct) / max(len(text), 1)
     if n_rows >= 20 and unique_share > 0.5:
@@ -378,6 +386,20 @@ def _infer_text_column(name: str, text: pd.Series, n_rows: int) -> ColumnSpec:
     numeric = pd.to_numeric(distinct, errors="coerce")
     mixed = "mixed numbers and text" if numeric.notna().any() else ""
     return ColumnSpec(name=name, kind=ColumnKind.CATEGORICAL, note=mixed)
+
+
+def _missing_words(text: pd.Series, min_levels: int = MIN_NUMBER_LEVELS) -> str:
+    """For numbers among which a few words stand for missing values (``unknown``, ``n.a.``,
+    ``not asked``: at most :data:`MAX_MISSING_WORDS`, in fewer than half the rows, beside at
+    least ``min_levels`` distinct numbers), the note saying which are read as missing; empty
+    otherwise (an inferred column is then categorical, a ``--numeric`` one refused)."""
+    floats = as_floats(text)
+    words = text[np.isnan(floats)].value_counts()
+    if words.empty or len(words) > MAX_MISSING_WORDS or 2 * words.sum() >= len(text) or (
+            len(np.unique(floats[~np.isnan(floats)])) < min_levels):
+        return ""
+    shown = ", ".join(f"{word!r} ({n:,} rows)" for word, n in words.items())
+    return f"{shown} read as missing"
 
 
 def written_numbers(text: pd.Series) -> str:

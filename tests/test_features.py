@@ -129,6 +129,15 @@ def test_missing_numeric_values_get_indicator_and_median() -> None:
     assert np.all(np.isfinite(out))
 
 
+def test_words_among_numbers_are_missing_values_with_their_flag() -> None:
+    schema = _schema(x=ColumnKind.NUMERIC)
+    train = pd.DataFrame({"x": ["1", "2", "unknown", "3", "4", "n.a.", "5"]})
+    pre = Preprocessor(schema).fit(train)
+    out = pre.transform(train)
+    assert out[:, 2].tolist() == [0, 0, 1, 0, 0, 1, 0]
+    np.testing.assert_allclose(out, pre.transform(train.replace(["unknown", "n.a."], None)))
+
+
 def test_missing_values_unseen_in_training_are_imputed_without_new_columns() -> None:
     schema = _schema(x=ColumnKind.NUMERIC, b=ColumnKind.BOOLEAN)
     pre = Preprocessor(schema).fit(pd.DataFrame({"x": [1.0, 2.0, 3.0], "b": ["yes", "no", "no"]}))
