@@ -191,9 +191,13 @@ def check_compatible(study: optuna.Study, settings: StudySettings) -> None:
     differences = settings.differences(study.user_attrs)
     if differences:
         name = study.study_name
-        keep = ("the data file changed since the study began; restore it to continue the study"
-                if study.user_attrs.get("fingerprint") != settings.fingerprint else
-                f"continue it with its own settings (automl resume {name})")
+        if study.user_attrs.get("fingerprint") != settings.fingerprint:
+            keep = "the data file changed since the study began; restore it to continue the study"
+        elif settings.kind_changes(study.user_attrs):
+            keep = ("this version of automl reads those columns otherwise than the one that "
+                    "began the study, whose networks were fed them as they were then")
+        else:
+            keep = f"continue it with its own settings (automl resume {name})"
         raise StudyMismatchError(
             f"study {name!r} was made with other settings ({'; '.join(differences)}): {keep}, "
             f"or start a new one: automl search {settings.data_path} --study {name}-2")

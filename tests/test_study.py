@@ -386,6 +386,29 @@ def test_another_metric_under_the_same_study_is_refused(search_cfg: SearchCfg) -
     assert _no_trial_started(cfg)
 
 
+def test_a_study_whose_columns_are_now_read_as_other_kinds_is_refused(
+        search_cfg: SearchCfg) -> None:
+    """A study begun by an automl that read ``x1`` as categorical (as one did read numbers
+    beside ``unknown``) fed its networks codes for it; trials that read it as numbers cannot
+    join their ensemble, so continuing it is refused, on resume as on search."""
+    cfg = search_cfg()
+    study = start_study(prepare_search(cfg))
+    schema = study.user_attrs["schema"]
+    for column in schema["columns"]:
+        if column["name"] == "x1":
+            column["kind"] = "categorical"
+    study.set_user_attr("schema", schema)
+
+    for run in (cfg, resume_config(cfg.storage_url, "test-binary")):
+        with pytest.raises(StudyMismatchError) as caught:
+            _search(run)
+        message = str(caught.value)
+        assert "column kinds: 'x1' study has categorical, now numeric" in message
+        assert "reads those columns otherwise than the one that began the study" in message
+        assert "--study test-binary-2" in message
+    assert _no_trial_started(cfg)
+
+
 # -------------------------------------------------------------------------------- the outcome
 def test_best_model_and_test_metrics_are_on_the_parent_run(
         shared_study: Callable[..., SharedStudy]) -> None:
