@@ -440,7 +440,8 @@ def infer_schema(frame: pd.DataFrame, target: str | None = None,
     notes = (f"--target {asked!r} matched column {target!r}",) if asked not in (None, target) \
         else ()
     y = frame[target]
-    known = y.notna()
+    known, words = known_target(y)
+    notes += (f"target {target!r}: {words}", ) if words else ()
     if not known.any():
         raise DataError(f"target {target!r} has no values; choose another --target")
     task_type = infer_task(y[known], task)
@@ -461,9 +462,9 @@ def infer_schema(frame: pd.DataFrame, target: str | None = None,
     if task is None:
         notes += _ordered_classes_note(classes)
     notes += _case_twins_note(classes)
-    if task_type is TaskType.REGRESSION and not pd.api.types.is_numeric_dtype(y):
-        notes += (f"target {target!r} read as numbers: "
-                  f"{written_numbers(y[known].astype(str))}",)
+    written = "" if task_type is not TaskType.REGRESSION or pd.api.types.is_numeric_dtype(y) \
+        else written_numbers(y[known].astype(str).str.strip())
+    notes += (f"target {target!r} read as numbers: {written}",) if written else ()
     rows = frame if known.all() else frame[known]
     options = resolve_choices(frame, target, choices)
     columns = tuple(choose_column(rows[c], options[c]) if c in options else infer_column(rows[c])
@@ -549,8 +550,25 @@ def load_dataset(path: Path | str, target: str | None = None,
     schema = replace(schema, notes=notes + schema.notes)
     digest = fingerprint(frame)
     if schema.n_missing_target:  # a copy of the rest: a big table's is not made needlessly
-        frame = frame[frame[schema.target].notna()].reset_index(drop=True)
+        frame = frame[known_target(frame[schema.target])[0]].reset_index(drop=True)
     return Dataset(frame=frame, schema=schema, fingerprint=digest)
+
+
+def known_target(y: pd.Series) -> tuple[pd.Series, str]:
+    """The rows whose target is known, and, when a few words among the target's numbers stand
+    for missing values (``unknown``, see :func:`_missing_words`; more than
+    :data:`MAX_CLASSES_FOR_INTEGER_TARGET` distinct numbers, so a regression target), the note
+    saying that they are read as missing (their rows are dropped like empty ones); else an
+    empty note."""
+    known = y.notna()
+    if pd.api.types.is_numeric_dtype(y) or not known.any():
+        return known, ""
+    text = y[known].astype(str).str.strip()
+    words = _missing_words(text, min_levels=MAX_CLASSES_FOR_INTEGER_TARGET + 1)
+    if not words:
+        return known, ""
+    known[known] = ~np.isnan(as_floats(text))
+    return known, words
 
 
 def target_values(values: pd.Series) -> np.ndarray:

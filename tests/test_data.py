@@ -238,6 +238,22 @@ def test_numbers_with_a_few_words_for_missing_are_numeric(series: pd.Series, kin
     assert (spec.kind, spec.note) == (kind, note)
 
 
+def test_a_price_target_with_a_word_for_missing_is_regressed_without_those_rows(
+        tmp_path: Path) -> None:
+    """``unknown`` among 500 prices made the target one class per price, refused as classes
+    too small to split; its rows are now dropped like rows with an empty target."""
+    rng = np.random.default_rng(3)
+    price = (1000 + 300 * rng.normal(size=200)).round(2).astype(object)
+    price[::25] = "unknown"
+    pd.DataFrame({"x": np.arange(200) % 7, "price": price}).to_csv(tmp_path / "p.csv",
+                                                                     index=False)
+    data = load_dataset(tmp_path / "p.csv", "price")
+    assert data.schema.task is TaskType.REGRESSION
+    assert (data.schema.n_missing_target, len(data.frame)) == (8, 192)
+    assert "target 'price': 'unknown' (8 rows) read as missing" in data.schema.notes
+    assert np.isfinite(encode_target(data.frame["price"], data.schema)).all()
+
+
 def test_numeric_chosen_for_numbers_with_a_few_words_reads_them_as_missing() -> None:
     frame = pd.DataFrame({"rating": _numbers_with_words(5, ["unknown"]), "y": [0, 1] * 100})
     [spec] = infer_schema(frame, "y", choices=ColumnChoices(numeric=("rating",))).columns
