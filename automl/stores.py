@@ -117,15 +117,23 @@ def absolute(url: str) -> str:
 
 
 def driver_url(url: str) -> str:
-    """``url`` with the installed PostgreSQL driver named: ``postgresql://`` → ``+psycopg``.
-
-    SQLAlchemy's default PostgreSQL driver is psycopg2; the project installs psycopg 3.
-    Other URLs are returned unchanged.
+    """``url`` with the installed PostgreSQL driver named (``postgresql://`` → ``+psycopg``:
+    SQLAlchemy's default is psycopg2; the project installs psycopg 3), and an ``@`` in its
+    password percent-encoded: SQLAlchemy ends a password at its first ``@``, so
+    ``pw@x@db`` would name the host ``x@db``. Other URLs are returned unchanged.
 
     >>> driver_url("postgresql://u@db/automl")
     'postgresql+psycopg://u@db/automl'
+    >>> driver_url("postgresql://u:p@ss@db/automl")
+    'postgresql+psycopg://u:p%40ss@db/automl'
     """
-    return re.sub(r"^postgres(ql)?://", "postgresql+psycopg://", url)
+    url = re.sub(r"^postgres(ql)?://", "postgresql+psycopg://", url)
+    scheme, sep, rest = url.partition("://")
+    authority = rest.partition("?")[0]
+    userinfo = authority[:max(authority.rfind("@"), 0)]
+    if not sep or rest.startswith("/") or "@" not in userinfo:
+        return url
+    return f"{scheme}://{userinfo.replace('@', '%40')}{rest[len(userinfo):]}"
 
 
 def is_server(url: str) -> bool:

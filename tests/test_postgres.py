@@ -35,6 +35,7 @@ from test_workers import (
 )
 
 from automl.storage import make_storage
+from automl.stores import driver_url
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -53,10 +54,6 @@ def finished(storage: str, study: str) -> int:
     return sum(counts.get(s, 0) for s in FINISHED)
 
 
-def psycopg_storage(url: str) -> str:
-    return re.sub(r"^postgres(ql)?://", "postgresql+psycopg://", url)
-
-
 def test_three_workers_share_one_study(pg_url: str, make_csv: Callable[..., Path],
                                        tmp_tracking_uri: str) -> None:
     study, budget, n_workers = unique("pg-workers"), 5, 3
@@ -64,7 +61,7 @@ def test_three_workers_share_one_study(pg_url: str, make_csv: Callable[..., Path
     done = run([*search_args(make_csv(), study, budget, epochs=2), "--workers", str(n_workers)],
                env, timeout=170)
     assert done.returncode == 0, done.stderr
-    storage = psycopg_storage(pg_url)
+    storage = driver_url(pg_url)
     trials = optuna.load_study(study_name=study, storage=storage).get_trials(deepcopy=False)
     numbers = [t.number for t in trials]
     assert len(numbers) == len(set(numbers))
@@ -119,7 +116,7 @@ def test_dropped_connections_between_trials_do_not_fail_the_study(
         pg_url: str, make_csv: Callable[..., Path], tmp_tracking_uri: str) -> None:
     study, name = unique("pg-drop"), unique("automl-test")
     url = with_query(pg_url, application_name=name)
-    storage = psycopg_storage(pg_url)
+    storage = driver_url(pg_url)
     proc = start(search_args(make_csv(), study, 4, epochs=3), automl_env(url, tmp_tracking_uri))
     wait_for(lambda: finished(storage, study) >= 1, 120, "a finished trial")
     with psycopg.connect(pg_url, autocommit=True) as admin:
@@ -138,7 +135,8 @@ def test_password_never_leaves_the_url(pg_url: str, make_csv: Callable[..., Path
     found = re.match(r"^(\w+(?:\+\w+)?://)([^:@/]*)(?::([^@/]*))?@(.*)$", pg_url)
     assert found, f"cannot parse {pg_url}"
     scheme, user, password, rest = found.groups()
-    secret = password or "S3cret-" + uuid.uuid4().hex[:8]  # trust auth ignores a password
+    # trust auth ignores a password; an "@" in it must neither show nor cut the URL's host
+    secret = password or "S3c@r:t-" + uuid.uuid4().hex[:8]
     url = f"{scheme}{user or 'postgres'}:{secret}@{rest}"
     study = unique("pg-secret")
     env = automl_env(url, tmp_tracking_uri)
@@ -156,8 +154,7 @@ def test_password_never_leaves_the_url(pg_url: str, make_csv: Callable[..., Path
     for out in outputs:
         assert secret not in out.stdout + out.stderr
     assert "***" in outputs[5].stderr
-    storage = psycopg_storage(url)
-    loaded = optuna.load_study(study_name=study, storage=storage)
+    loaded = optuna.load_study(study_name=study, storage=driver_url(url))
     stored = [loaded.user_attrs, loaded._storage.get_study_system_attrs(loaded._study_id)]
     stored += [t.user_attrs | t.system_attrs for t in loaded.get_trials(deepcopy=False)]
     assert secret not in json.dumps(stored, default=str)

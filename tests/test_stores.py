@@ -97,6 +97,9 @@ def test_driver_url_and_is_server() -> None:
     assert driver_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
     assert driver_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
     assert driver_url("sqlite:///a.db") == "sqlite:///a.db"
+    assert driver_url("postgresql://u:p@ss@h/db") == "postgresql+psycopg://u:p%40ss@h/db"
+    assert driver_url("sqlite:////data/a@b.db") == "sqlite:////data/a@b.db"  # a path
+    assert driver_url("postgresql://u@h/db?o=a@b") == "postgresql+psycopg://u@h/db?o=a@b"
     assert all(is_server(u) for u in ("postgres://h/d", "postgresql+psycopg://h/d",
                                       "mysql://h/d", "mssql+pyodbc://h/d"))
     assert not any(is_server(u) for u in ("sqlite:///a.db", "http://h", "file:/x", "/abs"))
