@@ -147,6 +147,17 @@ def test_scores_keep_their_magnitude_in_the_leaderboard(value: float, text: str)
     assert score_text(value) == text
 
 
+@pytest.mark.parametrize(("spread", "value", "text"), [(0.000996, 0.9982, "0.0010"),
+                                                      (0.0, 0.9982, "0.0000"),
+                                                      (3.6e-09, 1.772e-08, "3.6e-09"),
+                                                      (61400000.0, 2.649e+08, "6.14e+07")])
+def test_a_spread_is_written_like_its_score(spread: float, value: float, text: str) -> None:
+    """``0.9982 ± 0.0010``, not ``0.9982 ± 0.000996``."""
+    from automl.cli.search import score_text
+
+    assert score_text(spread, scale=value) == text
+
+
 def test_search_prints_the_leaderboard_and_how_to_open_mlflow(
         cli: Callable[..., Result], make_csv: Callable[..., Path], stores: list[str],
         tmp_tracking_uri: str) -> None:

@@ -262,7 +262,7 @@ def _render_plan(plan: SearchPlan) -> None:
     inputs = counted(t.n_features, "model input")
     out.print(f"split   {scored} / {test} (seed {cfg.seed}); {inputs}", soft_wrap=True)
     out.print(f"study   {plan.study_name!r} in {mask(cfg.storage_url)}, budget "
-              f"{budget_text(cfg)}")
+              f"{budget_text(cfg)}", soft_wrap=True)
     _render_columns(plan)
 
 
@@ -425,12 +425,13 @@ def counted(n: int, noun: str) -> str:
     return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
-def score_text(value: float, digits: int = 4) -> str:
-    """``value`` with ``digits`` decimals between 0.001 and 10,000 (and at 0), else with as
-    many significant digits: an RMSE of prices reads ``1.133e+09``, not ``1132836175.…`` cut
-    by the column, and one of a target measured in micrometres ``1.472e-08``, not ``0.0000``."""
-    fixed = value == 0 or 1e-3 <= abs(value) < 1e4
-    return f"{value:.{digits}f}" if fixed else f"{value:.{digits}g}"
+def score_text(value: float, scale: float | None = None) -> str:
+    """``value`` with 4 decimals where ``scale`` (default: ``value``) lies between 0.001 and
+    10,000 (or is 0), else with 4 significant digits: an RMSE of prices reads ``1.133e+09``,
+    not ``1132836175.…`` cut by the column, one of a target in micrometres ``1.472e-08``, not
+    ``0.0000``; a spread given its score's ``scale`` reads ``0.9982 ± 0.0010``."""
+    size = abs(value if scale is None else scale)
+    return f"{value:.4f}" if size == 0 or 1e-3 <= size < 1e4 else f"{value:.4g}"
 
 
 def render_leaderboard(report: StudyReport) -> None:
@@ -446,7 +447,7 @@ def render_leaderboard(report: StudyReport) -> None:
         network = network_label(p)
         optimizer = optimizer_label(p)
         value = score_text(row.value) + ("" if row.spread is None else
-                                         f" ± {score_text(row.spread, digits=3)}")
+                                         f" ± {score_text(row.spread, scale=row.value)}")
         rows = "?" if row.rows is None else f"{row.rows:,}"
         table.add_row(str(rank), str(row.trial), value, rows, network, optimizer,
                       str(row.mlflow_run_id)[:12])
