@@ -170,7 +170,7 @@ def test_signal_fails_the_trial_kills_its_run_and_exits_cleanly(
     assert proc.returncode == code, stderr
     assert "Traceback" not in stderr
     messages = [line for line in stderr.splitlines() if line.startswith(word)]
-    assert len(messages) == 1 and "automl resume" in messages[0], stderr
+    assert len(messages) == 1 and "`automl resume sig`" in messages[0], stderr
     [trial] = [t for t in trials(storage, "sig") if t.state.name != "WAITING"]  # warm starts
     assert trial.state.name == "FAIL"
     run = MlflowClient(tracking).get_run(trial.user_attrs["mlflow_run_id"])

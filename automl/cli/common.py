@@ -60,9 +60,10 @@ JsonOpt = typer.Option(False, "--json", help="Print JSON (stable format, see REA
 
 
 @contextmanager
-def user_errors(debug: bool) -> Iterator[None]:
+def user_errors(debug: bool, study: str = "STUDY") -> Iterator[None]:
     """AutoMLError → one line + exit 2; Ctrl-C → one line + exit 130; a storage connection
-    still lost after the storage's repeats → one line + exit 1."""
+    still lost after the storage's repeats → one line + exit 1. The lines that say how to go
+    on name ``study`` in their ``automl resume`` command."""
     try:
         yield
     except AutoMLError as exc:
@@ -76,10 +77,10 @@ def user_errors(debug: bool) -> Iterator[None]:
         from automl.workers import exit_code
 
         code = exit_code(exc)
-        what = ("the final step (test score, final model, report) was stopped; `automl "
-                "resume STUDY` runs it again" if isinstance(exc, FinalStepInterrupted) else
+        what = (f"the final step (test score, final model, report) was stopped; `automl "
+                f"resume {study}` runs it again" if isinstance(exc, FinalStepInterrupted) else
                 "the running trial was marked failed and its MLflow run closed; continue with "
-                "`automl resume STUDY`")
+                f"`automl resume {study}`")
         err.print(f"{'terminated' if code == 143 else 'interrupted'}: {what}", soft_wrap=True)
         raise typer.Exit(code) from None
     except Exception as exc:
@@ -88,7 +89,7 @@ def user_errors(debug: bool) -> Iterator[None]:
         if debug or not is_lost_connection(exc):
             raise
         err.print(f"error: lost the connection to the study storage ({_root(exc)}); check the "
-                  "database, then continue with `automl resume STUDY`", soft_wrap=True)
+                  f"database, then continue with `automl resume {study}`", soft_wrap=True)
         raise typer.Exit(1) from None
 
 

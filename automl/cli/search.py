@@ -134,7 +134,9 @@ def search(
     debug: bool = DebugOpt,
 ) -> None:
     """Search network architectures and training settings for a CSV; log every trial."""
-    with user_errors(debug):
+    from automl.plan import study_name_for
+
+    with user_errors(debug, study or study_name_for(csv_path)):
         cfg = SearchConfig(
             csv_path=csv_path, target=target, study_name=study, n_trials=n_trials,
             timeout_s=timeout, seed=seed, task=task, metric=metric,
@@ -170,7 +172,7 @@ def resume(
     """Continue a study with its stored data, split and settings, up to its budget."""
     from automl.queries import resume_config
 
-    with user_errors(debug):
+    with user_errors(debug, study):
         cfg = resume_config(storage or default_storage(), study, n_trials=n_trials,
                             timeout_s=timeout, tracking_uri=tracking_uri,
                             memory_limit_gb=memory_limit, csv_path=data)
@@ -192,7 +194,7 @@ def worker(
     """Join an existing study as one more worker (any machine reaching the storage and data)."""
     from automl import workers
 
-    with user_errors(debug), workers.interrupts_end_trials():
+    with user_errors(debug, study), workers.interrupts_end_trials():
         quiet_libraries()
         cfg = workers.worker_config(storage or default_storage(), study, threads=threads,
                                     timeout_s=timeout, tracking_uri=tracking_uri,
