@@ -147,6 +147,15 @@ def test_scores_keep_their_magnitude_in_the_leaderboard(value: float, text: str)
     assert score_text(value) == text
 
 
+@pytest.mark.parametrize(("share", "text"), [(0.125, "12.5%"), (5 / 20640, "<0.1%"),
+                                           (0.0, "0.0%"), (0.002, "0.2%")])
+def test_a_rare_class_share_is_not_written_as_none(share: float, text: str) -> None:
+    """California's 'ISLAND', 5 rows of 20,640, read "(0.0%)"."""
+    from automl.cli.search import percent
+
+    assert percent(share) == text
+
+
 @pytest.mark.parametrize(("spread", "value", "text"), [(0.000996, 0.9982, "0.0010"),
                                                       (0.0, 0.9982, "0.0000"),
                                                       (3.6e-09, 1.772e-08, "3.6e-09"),

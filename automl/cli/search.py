@@ -248,11 +248,11 @@ def _render_plan(plan: SearchPlan) -> None:
               soft_wrap=True)
     if schema.n_missing_target:
         out.print(f"        dropped {counted(schema.n_missing_target, 'row')} with no target "
-                  "value")
+                  "value", soft_wrap=True)
     for note in schema.notes:
         out.print(f"        {note}", soft_wrap=True)
     out.print(f"task    {schema.task.value}{classes}, target {schema.target!r}, metric "
-              f"{plan.metric.name} ({plan.metric.direction.value})")
+              f"{plan.metric.name} ({plan.metric.direction.value})", soft_wrap=True)
     _render_balance(plan)
     if plan.folds:
         scored = (f"{len(t.x_train):,} rows in {plan.folds.k} cross-validation folds (a network "
@@ -301,7 +301,7 @@ def _render_balance(plan: SearchPlan) -> None:
     total = sum(schema.class_counts)
     shares = sorted(zip(schema.class_counts, schema.classes, strict=True),
                     key=lambda share: -share[0])  # ties in label order
-    shown = ", ".join(f"{label!r} {n:,} ({n / total:.1%})" for n, label in shares[:6])
+    shown = ", ".join(f"{label!r} {n:,} ({percent(n / total)})" for n, label in shares[:6])
     more = f" and {len(shares) - 6} more" if len(shares) > 6 else ""
     out.print(f"classes {shown}{more}", soft_wrap=True)
     share = schema.minority_share
@@ -317,7 +317,7 @@ def _render_balance(plan: SearchPlan) -> None:
     threshold = (f"; predictions use a decision threshold tuned for "
                  f"{plan.threshold_metric} (--threshold-metric)"
                  if schema.task is TaskType.BINARY else "")
-    out.print(f"        imbalanced: the smallest class is {share:.1%} of the rows; the study "
+    out.print(f"        imbalanced: the smallest class is {percent(share)} of the rows; the study "
               f"optimises {plan.metric.name} {why}{threshold}", soft_wrap=True)
 
 
@@ -420,6 +420,11 @@ def render_threshold(final: dict[str, Any] | None) -> None:
                   f"precision {threshold['precision']:.4f}, recall "
                   f"{threshold['recall']:.4f}); `automl predict --threshold X` overrides it",
                   soft_wrap=True)
+
+
+def percent(share: float) -> str:
+    """``12.5%``; a share that rounds to 0.0% but is not 0 is ``<0.1%`` (5 rows of 20,640)."""
+    return "<0.1%" if 0 < share < 0.0005 else f"{share:.1%}"
 
 
 def counted(n: int, noun: str) -> str:
