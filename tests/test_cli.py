@@ -122,7 +122,7 @@ def test_studies_never_cut_a_study_name_or_its_best_value(cli: Callable[..., Res
     study.optimize(lambda _: 1132836175.2, n_trials=1)
 
     out = _ok(cli("studies", "--storage", storage)).stdout
-    assert name in out and "1.1328e+09" in out
+    assert name in out and "1.133e+09" in out
     assert "regression" in out and "1 complete" in out and "…" not in out
 
 
@@ -136,7 +136,8 @@ def test_show_refuses_a_top_below_one(cli: Callable[..., Result], tmp_path: Path
 
 # -------------------------------------------------------------------------------------- search
 @pytest.mark.parametrize(("value", "text"), [(0.93125, "0.9313"), (54.2345, "54.2345"),
-                                           (1132836175.2, "1.133e+09"), (-25000.0, "-2.5e+04"),
+                                           (1132836175.2, "1.133e+09"), (-25000.0, "-25,000"),
+                                           (43581.4, "43,581"),
                                            (1.472e-08, "1.472e-08"), (0.0, "0.0000"),
                                            (0.00042, "0.00042")])
 def test_scores_keep_their_magnitude_in_the_leaderboard(value: float, text: str) -> None:
@@ -159,7 +160,8 @@ def test_a_rare_class_share_is_not_written_as_none(share: float, text: str) -> N
 @pytest.mark.parametrize(("spread", "value", "text"), [(0.000996, 0.9982, "0.0010"),
                                                       (0.0, 0.9982, "0.0000"),
                                                       (3.6e-09, 1.772e-08, "3.6e-09"),
-                                                      (61400000.0, 2.649e+08, "6.14e+07")])
+                                                      (61400000.0, 2.649e+08, "6.14e+07"),
+                                                      (1234.5, 43581.4, "1,234")])
 def test_a_spread_is_written_like_its_score(spread: float, value: float, text: str) -> None:
     """``0.9982 ± 0.0010``, not ``0.9982 ± 0.000996``."""
     from automl.cli.search import score_text

@@ -18,7 +18,7 @@ from automl.cli.common import (
     quiet_libraries,
     user_errors,
 )
-from automl.cli.search import render_leaderboard, render_threshold
+from automl.cli.search import render_leaderboard, render_threshold, score_text
 from automl.config import default_storage
 
 
@@ -60,7 +60,8 @@ def studies(
             return
         rows = [("study", "task", "metric", "best", "trials")] + [
             (r.study, str(r.task), str(r.metric),
-             "-" if r.best_value is None else f"{r.best_value:.5g}", str(r.trials))
+             "-" if r.best_value is None else score_text(r.best_value, fixed=False),
+             str(r.trials))
             for r in reports]
         for line in _aligned(rows):
             out.print(line, soft_wrap=True, markup=False)

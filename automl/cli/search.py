@@ -204,7 +204,7 @@ def worker(
                   f"{budget_text(cfg)}, data {cfg.csv_path}", soft_wrap=True)
 
         def line(p: SearchProgress) -> None:
-            best = "-" if p.best_value is None else f"{p.best_value:.4g}"
+            best = "-" if p.best_value is None else score_text(p.best_value, fixed=False)
             out.print(f"{me}: trial {p.last_state.lower()}; study {p.n_done}/{p.budget or '-'} "
                       f"finished, best {best}", soft_wrap=True)
 
@@ -337,7 +337,7 @@ def _progress_bar(budget: int | None) -> Iterator[Callable[[SearchProgress], Non
         task = bar.add_task("search", total=budget, best="-")
 
         def update(p: SearchProgress) -> None:
-            best = "-" if p.best_value is None else f"{p.best_value:.4g}"
+            best = "-" if p.best_value is None else score_text(p.best_value, fixed=False)
             bar.update(task, completed=p.n_done if budget is None else min(p.n_done, budget),
                        best=best)
 
@@ -381,11 +381,12 @@ def _render_final(final: dict[str, Any], metric: str, n_test_rows: int) -> None:
         what += (" (each the average of its fold networks)" if len(final["trials"]) > 1
                  else " (the average of its fold networks)")
     on = "out-of-fold" if bagged else "validation"
-    out.print(f"final model: {what}; {on} {metric} {final['val_score']:.4g}", soft_wrap=True)
+    out.print(f"final model: {what}; {on} {metric} "
+              f"{score_text(final['val_score'], fixed=False)}", soft_wrap=True)
     render_threshold(final)
     test = final.get("test_metrics", {})
     if test:
-        scores = ", ".join(f"{k} {v:.4g}" for k, v in test.items())
+        scores = ", ".join(f"{k} {score_text(v, fixed=False)}" for k, v in test.items())
         out.print(f"final model on the {n_test_rows:,} held-out test rows, which no selection step "
                   f"saw: {scores}", soft_wrap=True)
     elif not n_test_rows:
@@ -432,13 +433,19 @@ def counted(n: int, noun: str) -> str:
     return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
-def score_text(value: float, scale: float | None = None) -> str:
-    """``value`` with 4 decimals where ``scale`` (default: ``value``) lies between 0.001 and
-    10,000 (or is 0), else with 4 significant digits: an RMSE of prices reads ``1.133e+09``,
-    not ``1132836175.…`` cut by the column, one of a target in micrometres ``1.472e-08``, not
-    ``0.0000``; a spread given its score's ``scale`` reads ``0.9982 ± 0.0010``."""
+def score_text(value: float, scale: float | None = None, *, fixed: bool = True) -> str:
+    """``value`` as a person reads it, by the size of ``scale`` (default: ``value``): from
+    10,000 to 10 million with thousands separators and no decimals (an RMSE of house prices,
+    ``43,581``); between 0.001 and 10,000 (or 0) with 4 decimals, or with 4 significant digits
+    where not ``fixed``; else with 4 significant digits (``1.133e+09``, ``1.472e-08``, never
+    ``0.0000`` or ten digits cut by a column). A spread given its score's ``scale`` reads like
+    it: ``0.9982 ± 0.0010``."""
     size = abs(value if scale is None else scale)
-    return f"{value:.4f}" if size == 0 or 1e-3 <= size < 1e4 else f"{value:.4g}"
+    if 1e4 <= size < 1e7:
+        return f"{value:,.0f}"
+    if fixed and (size == 0 or 1e-3 <= size < 1e4):
+        return f"{value:.4f}"
+    return f"{value:.4g}"
 
 
 def render_leaderboard(report: StudyReport) -> None:
