@@ -148,6 +148,26 @@ def test_scores_keep_their_magnitude_in_the_leaderboard(value: float, text: str)
     assert score_text(value) == text
 
 
+def test_the_leaderboard_fits_80_columns_and_cuts_no_word(cli: Callable[..., Result],
+                                                         tmp_path: Path) -> None:
+    """``resnet 4x268 periodic_lite`` was shown as ``periodic_li…``."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+    storage = f"sqlite:///{tmp_path}/studies.db"
+    study = optuna.create_study(study_name="s", storage=storage, direction="maximize")
+    study.set_user_attr("metric", "roc_auc")
+    params = {"arch": "resnet", "n_blocks": 4, "d_block": 268, "embedding": "periodic_lite",
+              "optimizer": "rmsprop", "lr": 3.7e-4, "batch_size": 512}
+    study.add_trial(optuna.trial.create_trial(
+        params=params, value=0.98921, user_attrs={"fold_scores": [0.98, 0.99],
+                                                  "mlflow_run_id": "39bf2767ea9e" * 2},
+        distributions={k: FloatDistribution(1e-5, 1.0) if k == "lr" else
+                       CategoricalDistribution([v]) for k, v in params.items()}))
+    out = _ok(cli("show", "s", "--storage", storage)).stdout
+    assert "periodic_lite" in out and "lr=3.7e-04" in out and "0.9892 ±" in out
+    assert "…" not in out and max(len(line) for line in out.splitlines()) <= 80
+
+
 @pytest.mark.parametrize(("share", "text"), [(0.125, "12.5%"), (5 / 20640, "<0.1%"),
                                            (0.0, "0.0%"), (0.002, "0.2%")])
 def test_a_rare_class_share_is_not_written_as_none(share: float, text: str) -> None:
@@ -223,6 +243,13 @@ def test_show_studies_and_resume(cli: Callable[..., Result], make_csv: Callable[
 
     unknown = cli("show", "demmo", "--storage", tmp_storage_url)
     _assert_one_line_error(unknown, "'demmo'", "studies: demo")
+
+    # --n-trials is a total: 1 after 2 finished runs nothing, and the summary says so
+    again = _ok(cli("resume", "demo", "--n-trials", "1", "--storage", tmp_storage_url)).stdout
+    assert "0 trial(s) run" in again
+    assert "nothing left to run: the study's 2 finished trials reach its budget of 1, a total " \
+           "(not more trials); `automl resume demo --n-trials 12` runs 10 more" in \
+           " ".join(again.split())
 
 
 def test_a_search_whose_trials_all_stopped_early_says_how_to_get_a_model(

@@ -410,6 +410,11 @@ def _render_deferral(summary: SearchSummary) -> None:
     elif step is FinalStep.DONE_ELSEWHERE:
         out.print("the final model for these trials was built by another worker or an earlier "
                   f"run (see `automl show {summary.study_name}`)", soft_wrap=True)
+    budget, done = summary.report.n_trials_budget, summary.report.trials.finished
+    if not summary.n_run_here and budget is not None and done >= budget:
+        out.print(f"nothing left to run: the study's {done} finished trials reach its budget "
+                  f"of {budget}, a total (not more trials); `automl resume "
+                  f"{summary.study_name} --n-trials {done + 10}` runs 10 more", soft_wrap=True)
 
 
 def render_threshold(final: dict[str, Any] | None) -> None:
@@ -454,16 +459,22 @@ def render_leaderboard(report: StudyReport) -> None:
     model), optimizer, MLflow run."""
     from automl.queries import network_label, optimizer_label
 
-    table = Table("#", "trial", report.metric or "value", "rows", "network", "optimizer",
-                  "MLflow run", title=f"study {report.study!r}", title_justify="left")
-    for rank, row in enumerate(report.leaderboard, 1):
-        p = row.params
-        network = network_label(p)
-        optimizer = optimizer_label(p)
-        value = score_text(row.value) + ("" if row.spread is None else
-                                         f" ± {score_text(row.spread, scale=row.value)}")
-        rows = "?" if row.rows is None else f"{row.rows:,}"
-        table.add_row(str(rank), str(row.trial), value, rows, network, optimizer,
-                      str(row.mlflow_run_id)[:12])
+    cells = [(str(rank), str(row.trial),
+              score_text(row.value) + ("" if row.spread is None else
+                                       f" ± {score_text(row.spread, scale=row.value)}"),
+              "?" if row.rows is None else f"{row.rows:,}", network_label(row.params),
+              optimizer_label(row.params), str(row.mlflow_run_id)[:12])
+             for rank, row in enumerate(report.leaderboard, 1)]
+    names = ("#", "trial", report.metric or "value", "rows", "network", "optimizer",
+             "MLflow run")
+    # a column wraps between words, never inside one (``periodic_lite`` was cut to ``…li…``);
+    # a score and its spread take two lines (``0.9986 ±`` / ``0.0006``), so 80 columns hold all
+    words = [max((len(word) for row in cells for word in row[i].split()), default=0)
+             for i in range(len(names))]
+    columns = [Column(name, min_width=width) for name, width in zip(names, words, strict=True)]
+    columns[2].max_width = max(words[2] + 2, len(names[2]))
+    table = Table(*columns, title=f"study {report.study!r}", title_justify="left")
+    for row in cells:
+        table.add_row(*row)
     out.print(table)
 
