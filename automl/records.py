@@ -122,18 +122,7 @@ class StudySettings:
         mine = self.to_attrs()
         theirs = {key: attrs.get(key, _LEGACY.get(key)) for key in IDENTITY}
         return [f"{key}: study has {_shown(key, theirs[key])}, now {_shown(key, mine[key])}"
-                for key in IDENTITY if theirs[key] != mine[key]] + self.kind_changes(attrs)
-
-    def kind_changes(self, attrs: dict[str, Any]) -> list[str]:
-        """The columns of the same data read as another kind than when the study in ``attrs``
-        began (an automl whose column rules changed): its networks were fed the old inputs.
-        Empty when the data differs (the fingerprint says so) or the study stored no schema."""
-        if attrs.get("fingerprint") != self.fingerprint:
-            return []
-        then, now = _kinds(attrs.get("schema", {})), _kinds(self.schema)
-        changed = [f"{name!r} study has {kind}, now {now.get(name)}"
-                   for name, kind in then.items() if now.get(name) != kind]
-        return [f"column kinds: {', '.join(changed)}"] if changed else []
+                for key in IDENTITY if theirs[key] != mine[key]]
 
     def to_config(self, *, study_name: str, storage_url: str, **overrides: Any) -> SearchConfig:
         """The :class:`SearchConfig` that continues this study; ``overrides`` that are not
@@ -158,11 +147,6 @@ class StudySettings:
             "positive_class": self.positive_class, "threshold_metric": self.threshold_metric,
             "folds": self.n_folds, "families": self.families or None,
             "column_choices": self.column_choices} | given)
-
-
-def _kinds(schema: dict[str, Any]) -> dict[str, str]:
-    """Column name → kind in a stored :meth:`automl.data.Schema.to_dict`."""
-    return {c["name"]: c["kind"] for c in schema.get("columns", ())}
 
 
 def _shown(key: str, value: Any) -> str:

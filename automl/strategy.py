@@ -12,12 +12,14 @@ from __future__ import annotations
 import copy
 import warnings
 from collections.abc import Container
+from typing import Any
 
 import optuna
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.config import PrunerKind, SamplerKind, SearchConfig
+from automl.data import ColumnKind
 from automl.errors import StudyMismatchError
 from automl.plan import SearchPlan
 from automl.records import StudySettings
@@ -179,8 +181,8 @@ class CompleteTrials:
 
 
 def check_compatible(study: optuna.Study, settings: StudySettings) -> None:
-    """Refuse to continue a study whose data, task, metric, split or space differ from
-    ``settings``.
+    """Refuse to continue a study whose data, task, metric, split, space or column kinds
+    (see :func:`kind_changes`) differ from ``settings``.
 
     Raises:
         StudyMismatchError: the message names every difference, how to continue the study
@@ -188,12 +190,13 @@ def check_compatible(study: optuna.Study, settings: StudySettings) -> None:
     """
     if not study.user_attrs:
         return
-    differences = settings.differences(study.user_attrs)
+    changed = kind_changes(study.user_attrs, settings)
+    differences = settings.differences(study.user_attrs) + changed
     if differences:
         name = study.study_name
         if study.user_attrs.get("fingerprint") != settings.fingerprint:
             keep = "the data file changed since the study began; restore it to continue the study"
-        elif settings.kind_changes(study.user_attrs):
+        elif changed:
             keep = ("this version of automl reads those columns otherwise than the one that "
                     "began the study, whose networks were fed them as they were then")
         else:
@@ -201,6 +204,25 @@ def check_compatible(study: optuna.Study, settings: StudySettings) -> None:
         raise StudyMismatchError(
             f"study {name!r} was made with other settings ({'; '.join(differences)}): {keep}, "
             f"or start a new one: automl search {settings.data_path} --study {name}-2")
+
+
+def kind_changes(attrs: dict[str, Any], settings: StudySettings) -> list[str]:
+    """The columns of the same data that the study in ``attrs`` fed its networks otherwise
+    (another kind, or used where it is now dropped or the reverse) than ``settings`` would: an
+    automl whose column rules changed since the study began. Empty when the data differs (the
+    fingerprint says so) or the study stored no schema."""
+    if attrs.get("fingerprint") != settings.fingerprint:
+        return []
+    then, now = _kinds(attrs.get("schema", {})), _kinds(settings.schema)
+    changed = [f"{name!r} study has {kind.value}, now {now[name].value if name in now else None}"
+               for name, kind in then.items() if now.get(name) != kind
+               and (kind.is_used or (name in now and now[name].is_used))]
+    return [f"column kinds: {', '.join(changed)}"] if changed else []
+
+
+def _kinds(schema: dict[str, Any]) -> dict[str, ColumnKind]:
+    """Column name → kind in a stored :meth:`automl.data.Schema.to_dict`."""
+    return {c["name"]: ColumnKind(c["kind"]) for c in schema.get("columns", ())}
 
 
 def start_study(plan: SearchPlan, sampler_salt: int = 0,

@@ -34,6 +34,7 @@ from automl.strategy import (
     HOPELESS_FROM_STEP,
     first_prunable_step,
     first_ranking_step,
+    kind_changes,
     open_study,
     start_study,
 )
@@ -407,6 +408,21 @@ def test_a_study_whose_columns_are_now_read_as_other_kinds_is_refused(
         assert "reads those columns otherwise than the one that began the study" in message
         assert "--study test-binary-2" in message
     assert _no_trial_started(cfg)
+
+
+def test_columns_dropped_then_and_now_are_no_change_of_kind(search_cfg: SearchCfg) -> None:
+    """A column dropped as constant by one automl and as an id by another fed no network."""
+    settings = prepare_search(search_cfg()).settings()
+    attrs = settings.to_attrs()
+    columns = attrs["schema"]["columns"]
+    attrs["schema"] = dict(attrs["schema"], columns=[*columns,
+                                                     {"name": "gone", "kind": "constant"}])
+    assert kind_changes(attrs, settings) == []
+    used = next(c for c in columns if c["kind"] == "numeric")
+    attrs["schema"]["columns"].append({"name": used["name"], "kind": "id-like"})
+    attrs["schema"]["columns"].remove(used)
+    assert kind_changes(attrs, settings) == [
+        f"column kinds: {used['name']!r} study has id-like, now numeric"]
 
 
 # -------------------------------------------------------------------------------- the outcome
