@@ -30,6 +30,7 @@ MIN_ROWS_REGRESSION = 10
 MAX_MISSING_WORDS = 3  # distinct words a column of numbers may use for "missing"
 MIN_NUMBER_LEVELS = 10  # distinct numbers such a column needs (fewer: codes, categorical)
 _BOOL_WORDS = ({"true", "false"}, {"yes", "no"}, {"y", "n"}, {"t", "f"})
+_DAY_MONTH_RE = re.compile(r"^(\d{1,2})[-/.]\d{1,2}[-/.]\d{2,4}(?:\D|$)")
 _DATE_RE = re.compile(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2})?(\.\d+)?Z?)?$")
 _NUMBER = r"(\d{1,3}(,\d{3})+|\d+)(\.\d+)?"
 #: A percentage (``12.5%``) or an amount with a currency sign (``$1,234.50``, ``-£3``, ``12 €``).
@@ -371,7 +372,9 @@ def _infer_text_column(name: str, text: pd.Series, n_rows: int) -> ColumnSpec:
     if written:
         return ColumnSpec(name=name, kind=ColumnKind.NUMERIC, note=written)
     if sample.str.match(_DATE_RE).all() and _parses_as_dates(sample):
-        return ColumnSpec(name=name, kind=ColumnKind.DATETIME, note="expanded to date parts")
+        order = _date_order_note(text)
+        return ColumnSpec(name=name, kind=ColumnKind.DATETIME,
+                          note="expanded to date parts" + (f"; {order}" if order else ""))
     missing_words = _missing_words(text)
     if missing_words:
         return ColumnSpec(name=name, kind=ColumnKind.NUMERIC, note=missing_words)
@@ -416,12 +419,37 @@ def written_numbers(text: pd.Series) -> str:
     return ""
 
 
-def _parses_as_dates(sample: pd.Series) -> bool:
-    """Whether nearly all of ``sample`` are real dates (``1.2.3`` version numbers are not)."""
+def day_first(values: pd.Series) -> bool:
+    """Whether a date column writes day before month (``31/12/2024``): some date of the form
+    ``N/N/YYYY`` (or ``-``, ``.``) has a first number above 12. Otherwise dates read month
+    first (``12/31/2024``), as pandas does, one rule for the whole column: read one by one,
+    ``12/03/2024`` became 3 December beside ``13/03/2024``, 13 March."""
+    text = pd.Series(values.dropna().astype(str).str.strip().unique()[:20_000])
+    first = pd.to_numeric(text.str.extract(_DAY_MONTH_RE)[0], errors="coerce")
+    return bool((first > 12).any())
+
+
+def _date_order_note(text: pd.Series) -> str:
+    """How dates written ``N/N/YYYY`` are read, for the column table; empty for other forms."""
+    if not text.iloc[:2000].str.match(_DAY_MONTH_RE).any():
+        return ""
+    if day_first(text):
+        return "read as day/month/year"
+    return "read as month/day/year (no first number above 12 says otherwise)"
+
+
+def parse_dates(values: pd.Series, dayfirst: bool = False) -> pd.Series:
+    """``values`` as UTC timestamps (``NaT`` where a value is not a date), ``N/N/YYYY`` dates
+    read day first where ``dayfirst`` (see :func:`day_first`); naive and ``Z`` times may mix."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        stamps = pd.to_datetime(sample, errors="coerce", format="mixed")
-    return bool(stamps.notna().mean() >= 0.9)
+        return pd.to_datetime(values, errors="coerce", format="mixed", utc=True,
+                              dayfirst=dayfirst)
+
+
+def _parses_as_dates(sample: pd.Series) -> bool:
+    """Whether nearly all of ``sample`` are real dates (``1.2.3`` version numbers are not)."""
+    return bool(parse_dates(sample).notna().mean() >= 0.9)
 
 
 def infer_schema(frame: pd.DataFrame, target: str | None = None,

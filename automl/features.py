@@ -30,9 +30,11 @@ from automl.data import (
     Schema,
     Splits,
     as_floats,
+    day_first,
     encode_target,
     label_strings,
     not_numbers,
+    parse_dates,
 )
 from automl.errors import DataError
 
@@ -392,28 +394,34 @@ class NumericEncoder:
         return cls(QuantileNormal.from_dict(d))
 
 
-def _date_parts(values: pd.Series) -> dict[str, np.ndarray]:
-    stamps = pd.to_datetime(values, errors="coerce", format="mixed")
+def _date_parts(values: pd.Series, dayfirst: bool) -> dict[str, np.ndarray]:
+    stamps = parse_dates(values, dayfirst)
     return {part: getattr(stamps.dt, _DATE_ATTRS.get(part, part)).astype(float).to_numpy()
             for part in _DATE_PARTS}
 
 
 @dataclass(frozen=True, slots=True)
 class DatetimeEncoder:
-    """A date column: its varying parts (year, month, ...), each mapped like a numeric column."""
+    """A date column: its varying parts (year, month, ...), each mapped like a numeric column;
+    ``dayfirst``: its ``N/N/YYYY`` dates are day/month/year (see :func:`automl.data.day_first`;
+    encoders saved before it read month first)."""
 
     parts: dict[str, QuantileNormal]
+    dayfirst: bool = False
     kind: ClassVar[str] = "datetime"
 
     @classmethod
     def fit(cls, values: pd.Series) -> DatetimeEncoder:
-        """Keep the date parts that vary in ``values`` and learn their quantiles."""
-        parts = _date_parts(values)
-        return cls({p: QuantileNormal.fit(x) for p, x in parts.items() if np.nanstd(x) > 0})
+        """Learn the column's date order, keep the date parts that vary in ``values`` and
+        learn their quantiles."""
+        dayfirst = day_first(values)
+        parts = _date_parts(values, dayfirst)
+        return cls({p: QuantileNormal.fit(x) for p, x in parts.items() if np.nanstd(x) > 0},
+                   dayfirst)
 
     def transform(self, values: pd.Series) -> Encoded:
         """One continuous feature per kept part, then their missing flags."""
-        parts = _date_parts(values)
+        parts = _date_parts(values, self.dayfirst)
         cont, bits = [], []
         for part, encoder in self.parts.items():
             cont.append(encoder.scaled(parts[part]))
@@ -434,13 +442,16 @@ class DatetimeEncoder:
         return "2000-01-01"
 
     def to_dict(self) -> dict[str, Any]:
-        """The saved JSON: ``kind`` and ``parts`` (part name → :class:`QuantileNormal` fields)."""
-        return {"kind": self.kind, "parts": {p: e.to_dict() for p, e in self.parts.items()}}
+        """The saved JSON: ``kind``, ``parts`` (part name → :class:`QuantileNormal` fields)
+        and ``dayfirst``."""
+        return {"kind": self.kind, "parts": {p: e.to_dict() for p, e in self.parts.items()},
+                "dayfirst": self.dayfirst}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DatetimeEncoder:
         """The inverse of :meth:`to_dict`."""
-        return cls({p: QuantileNormal.from_dict(s) for p, s in d["parts"].items()})
+        return cls({p: QuantileNormal.from_dict(s) for p, s in d["parts"].items()},
+                   d.get("dayfirst", False))
 
 
 @dataclass(frozen=True, slots=True)

@@ -254,6 +254,17 @@ def test_a_price_target_with_a_word_for_missing_is_regressed_without_those_rows(
     assert np.isfinite(encode_target(data.frame["price"], data.schema)).all()
 
 
+@pytest.mark.parametrize(("dates", "note"), [
+    (["12/03/2024", "13/03/2024"], "expanded to date parts; read as day/month/year"),
+    (["12/03/2024", "11/03/2024"], "expanded to date parts; read as month/day/year (no first "
+                                   "number above 12 says otherwise)"),
+    (["2024-03-12", "2024-03-13 10:00:00Z"], "expanded to date parts"),
+])
+def test_the_order_of_a_date_column_is_said(dates: list[str], note: str) -> None:
+    spec = infer_column(pd.Series(dates * 15, name="when"))
+    assert (spec.kind, spec.note) == (ColumnKind.DATETIME, note)
+
+
 def test_numeric_chosen_for_numbers_with_a_few_words_reads_them_as_missing() -> None:
     frame = pd.DataFrame({"rating": _numbers_with_words(5, ["unknown"]), "y": [0, 1] * 100})
     [spec] = infer_schema(frame, "y", choices=ColumnChoices(numeric=("rating",))).columns

@@ -27,6 +27,7 @@ from automl.data import (
 from automl.errors import DataError
 from automl.features import (
     MAX_ONEHOT_LEVELS,
+    DatetimeEncoder,
     NumericEncoder,
     Preprocessor,
     QuantileNormal,
@@ -201,6 +202,23 @@ def test_datetime_column_expands_to_varying_date_parts() -> None:
     assert np.all(np.diff(out[:, 4]) > 0)  # under both scalings
     unparseable = pre.transform(pd.DataFrame({"d": ["not a date"]}))
     assert np.all(np.isfinite(unparseable))
+
+
+@pytest.mark.parametrize(("dates", "months"), [
+    (["12/03/2024", "13/03/2024", "01/09/2024"], [3, 3, 9]),     # day/month: 13 says so
+    (["03/12/2024", "03/13/2024", "09/01/2024"], [3, 3, 9]),     # month/day
+    (["2024-03-12", "2024-03-13T10:00:00Z", "2024-09-01"], [3, 3, 9]),  # naive and Z mixed
+])
+def test_a_date_column_is_read_in_one_order(dates: list[str], months: list[int]) -> None:
+    """Read one by one, ``12/03/2024`` was 3 December beside ``13/03/2024``, 13 March; the
+    order is the column's, kept with the encoder, so new rows are read the same way."""
+    encoder = DatetimeEncoder.fit(pd.Series(dates))
+    assert automl.features._date_parts(pd.Series(dates), encoder.dayfirst)["month"].tolist() \
+        == months
+    saved = DatetimeEncoder.from_dict(json.loads(json.dumps(encoder.to_dict())))
+    assert saved.dayfirst == encoder.dayfirst == ("13/03/2024" in dates)
+    legacy = {k: v for k, v in encoder.to_dict().items() if k != "dayfirst"}
+    assert DatetimeEncoder.from_dict(legacy).dayfirst is False  # saved before: month first
 
 
 def test_high_cardinality_categorical_is_a_level_code_and_a_frequency() -> None:
