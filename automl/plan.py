@@ -152,11 +152,11 @@ class SearchPlan:
 
 def study_name_for(path: Path | str) -> str:
     """A study name derived from a file name: ``data/Churn 2024.csv.gz`` → ``churn-2024``,
-    ``données.csv`` → ``donnees`` (accents dropped, other letters a study name cannot hold
-    become ``-``)."""
+    ``sales.tsv`` → ``sales``, ``données.csv`` → ``donnees`` (accents dropped, other letters a
+    study name cannot hold become ``-``)."""
     stem = unicodedata.normalize("NFKD", Path(path).name.lower())
     stem = stem.encode("ascii", "ignore").decode()
-    stem = re.sub(r"(\.csv)?(\.gz)?$", "", stem)
+    stem = re.sub(r"(\.(csv|tsv|txt|psv|dat))?(\.gz)?$", "", stem)
     return re.sub(r"[^a-z0-9_.-]+", "-", stem).strip("-")[:100].strip("-.") or "study"
 
 

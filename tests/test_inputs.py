@@ -671,6 +671,7 @@ def test_every_shared_dataset_is_covered() -> None:
 
 @pytest.mark.parametrize(("file", "name"), [("data/Churn 2024.csv.gz", "churn-2024"),
                                             ("données.csv", "donnees"),
+                                            ("sales.tsv", "sales"), ("log.txt.gz", "log"),
                                             ("Café Sales.csv", "cafe-sales"),
                                             ("数据.csv", "study")])
 def test_a_study_is_named_after_its_file(file: str, name: str) -> None:
