@@ -143,7 +143,7 @@ def test_show_refuses_a_top_below_one(cli: Callable[..., Result], tmp_path: Path
 def test_scores_keep_their_magnitude_in_the_leaderboard(value: float, text: str) -> None:
     """A price's RMSE is shown as 1.133e+09, not as ten digits that the column cuts, and a
     tiny one as 1.472e-08, not as 0.0000."""
-    from automl.cli.search import score_text
+    from automl.cli.render import score_text
 
     assert score_text(value) == text
 
@@ -172,7 +172,7 @@ def test_the_leaderboard_fits_80_columns_and_cuts_no_word(cli: Callable[..., Res
                                            (0.0, "0.0%"), (0.002, "0.2%")])
 def test_a_rare_class_share_is_not_written_as_none(share: float, text: str) -> None:
     """California's 'ISLAND', 5 rows of 20,640, read "(0.0%)"."""
-    from automl.cli.search import percent
+    from automl.cli.render import percent
 
     assert percent(share) == text
 
@@ -184,7 +184,7 @@ def test_a_rare_class_share_is_not_written_as_none(share: float, text: str) -> N
                                                       (1234.5, 43581.4, "1,234")])
 def test_a_spread_is_written_like_its_score(spread: float, value: float, text: str) -> None:
     """``0.9982 ± 0.0010``, not ``0.9982 ± 0.000996``."""
-    from automl.cli.search import score_text
+    from automl.cli.render import score_text
 
     assert score_text(spread, scale=value) == text
 
@@ -256,7 +256,7 @@ def test_a_search_whose_trials_all_stopped_early_says_how_to_get_a_model(
         capsys: pytest.CaptureFixture[str]) -> None:
     """Every trial pruned or cut by the time limit: the summary says there is no model yet and
     how to give the search more time, instead of an empty leaderboard alone."""
-    from automl.cli.search import _render_summary
+    from automl.cli.render import render_summary
     from automl.queries import describe
     from automl.session import FinalStep, SearchSummary
 
@@ -264,7 +264,7 @@ def test_a_search_whose_trials_all_stopped_early_says_how_to_get_a_model(
     trial = study.ask()
     trial.report(0.6, 0)
     study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-    _render_summary(SearchSummary(study_name="short", report=describe(study), n_run_here=1,
+    render_summary(SearchSummary(study_name="short", report=describe(study), n_run_here=1,
                                   elapsed_s=3.0, final_step=FinalStep.HERE))
 
     out = " ".join(capsys.readouterr().out.split())

@@ -31,7 +31,7 @@ from typer.testing import CliRunner, Result
 import automl.cli
 import automl.retry
 from automl.cli import app
-from automl.cli.search import MAX_COLUMN_ROWS
+from automl.cli.render import MAX_COLUMN_ROWS
 from automl.config import SearchConfig
 from automl.data import ColumnKind, TaskType
 from automl.plan import SearchPlan, prepare_search
@@ -685,7 +685,7 @@ def test_the_summary_shows_long_column_names_whole_and_tied_classes_in_order(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """At 80 columns ``Horizontal_Distance_To_Fire_Points`` was cut to ``…_Fire_Po…``, a name
     that ``--drop`` does not take; seven classes of equal size were listed '7', '6', … '2'."""
-    from automl.cli.search import _render_balance, _render_columns
+    from automl.cli.render import _render_balance, _render_columns
 
     rng = np.random.default_rng(0)
     name = "Horizontal_Distance_To_Fire_Points"

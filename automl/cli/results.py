@@ -18,7 +18,7 @@ from automl.cli.common import (
     quiet_libraries,
     user_errors,
 )
-from automl.cli.search import render_leaderboard, render_threshold, score_text
+from automl.cli.render import render_leaderboard, render_threshold, score_text
 from automl.config import default_storage
 
 
