@@ -129,7 +129,7 @@ def progress_bar(budget: int | None) -> Iterator[Callable[[SearchProgress], None
         task = bar.add_task("search", total=budget, best="-")
 
         def update(p: SearchProgress) -> None:
-            best = "-" if p.best_value is None else score_text(p.best_value, fixed=False)
+            best = "-" if p.best_value is None else score_text(p.best_value)
             bar.update(task, completed=p.n_done if budget is None else min(p.n_done, budget),
                        best=best)
 
@@ -176,11 +176,11 @@ def _render_final(final: dict[str, Any], metric: str, n_test_rows: int) -> None:
                  else " (the average of its fold networks)")
     on = "out-of-fold" if bagged else "validation"
     out.print(f"final model: {what}; {on} {metric} "
-              f"{score_text(final['val_score'], fixed=False)}", soft_wrap=True)
+              f"{score_text(final['val_score'])}", soft_wrap=True)
     render_threshold(final)
     test = final.get("test_metrics", {})
     if test:
-        scores = ", ".join(f"{k} {score_text(v, fixed=False)}" for k, v in test.items())
+        scores = ", ".join(f"{k} {score_text(v)}" for k, v in test.items())
         out.print(f"final model on the {n_test_rows:,} held-out test rows, which no selection step "
                   f"saw: {scores}", soft_wrap=True)
     elif not n_test_rows:
@@ -234,17 +234,17 @@ def counted(n: int, noun: str) -> str:
     return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
-def score_text(value: float, scale: float | None = None, *, fixed: bool = True) -> str:
+def score_text(value: float, scale: float | None = None) -> str:
     """``value`` as a person reads it, by the size of ``scale`` (default: ``value``): from
     10,000 to 10 million with thousands separators and no decimals (an RMSE of house prices,
-    ``43,581``); between 0.001 and 10,000 (or 0) with 4 decimals, or with 4 significant digits
-    where not ``fixed``; else with 4 significant digits (``1.133e+09``, ``1.472e-08``, never
+    ``43,581``); between 0.001 and 10,000 (or 0) with 4 decimals (``0.6600``, beside
+    ``0.7469``); else with 4 significant digits (``1.133e+09``, ``1.472e-08``, never
     ``0.0000`` or ten digits cut by a column). A spread given its score's ``scale`` reads like
     it: ``0.9982 ± 0.0010``."""
     size = abs(value if scale is None else scale)
     if 1e4 <= size < 1e7:
         return f"{value:,.0f}"
-    if fixed and (size == 0 or 1e-3 <= size < 1e4):
+    if size == 0 or 1e-3 <= size < 1e4:
         return f"{value:.4f}"
     return f"{value:.4g}"
 

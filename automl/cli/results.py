@@ -60,7 +60,7 @@ def studies(
             return
         rows = [("study", "task", "metric", "best", "trials")] + [
             (r.study, str(r.task), str(r.metric),
-             "-" if r.best_value is None else score_text(r.best_value, fixed=False),
+             "-" if r.best_value is None else score_text(r.best_value),
              str(r.trials))
             for r in reports]
         for line in _aligned(rows):

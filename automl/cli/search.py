@@ -199,7 +199,7 @@ def worker(
                   f"{budget_text(cfg)}, data {cfg.csv_path}", soft_wrap=True)
 
         def line(p: SearchProgress) -> None:
-            best = "-" if p.best_value is None else score_text(p.best_value, fixed=False)
+            best = "-" if p.best_value is None else score_text(p.best_value)
             out.print(f"{me}: trial {p.last_state.lower()}; study {p.n_done}/{p.budget or '-'} "
                       f"finished, best {best}", soft_wrap=True)
 
