@@ -12,7 +12,7 @@ registers it in the MLflow Model Registry of the tracking store.
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +24,7 @@ from optuna.trial import TrialState
 
 from automl.bundle import ModelBundle, load_bundle
 from automl.config import default_tracking_uri
-from automl.data import TaskType, find_column
+from automl.data import TaskType, closest_columns, find_column
 from automl.errors import ConfigError, DataError, StudyNotFoundError
 from automl.features import NotNumbers
 from automl.pyfunc import save_pyfunc
@@ -233,22 +233,45 @@ def predict_frame(bundle: ModelBundle, frame: pd.DataFrame, where: str = "input"
 
 def predict_csv(storage_url: str, study_name: str, csv_path: Path | str, *,
                 trial: int | None = None, tracking_uri: str | None = None,
-                threshold: float | None = None) -> Prediction:
+                threshold: float | None = None, keep: Sequence[str] = ()) -> Prediction:
     """Apply the study's final model (or trial ``trial``'s) to the rows of ``csv_path``
-    (``threshold``: replaces the model's decision threshold, see :func:`predict_frame`).
+    (``threshold``: replaces the model's decision threshold, see :func:`predict_frame`);
+    the input columns ``keep`` names (matched as ``--target`` is) come first in the output.
 
     Raises:
-        DataError: the CSV is unreadable or lacks a feature column.
-        StudyNotFoundError, ConfigError: the study, trial or model cannot be found.
+        DataError: the CSV is unreadable, lacks a feature column or a column to keep.
+        StudyNotFoundError, ConfigError: the study, trial or model cannot be found; a column
+            to keep has the name of an output column.
     """
     frame = load_csv(csv_path)  # check the file before any download
+    carried = frame[_kept(frame, keep, csv_path)].reset_index(drop=True)
     bundle, source = load_model(storage_url, study_name, trial=trial, tracking_uri=tracking_uri)
     renamed = _renames(frame.columns, bundle.preprocessor.state)
     frame = frame.rename(columns=renamed)
     predictions, ignored = predict_frame(bundle, frame, str(csv_path), threshold)
-    return Prediction(predictions=predictions, ignored=ignored, source=source,
-                      not_numbers=bundle.preprocessor.not_numbers(frame),
+    clash = [name for name in carried.columns if name in predictions.columns]
+    if clash:
+        raise ConfigError(f"--keep {clash[0]!r} has the name of an output column; rename it in "
+                          "the CSV or leave it out of --keep")
+    return Prediction(predictions=pd.concat([carried, predictions], axis=1), ignored=ignored,
+                      source=source, not_numbers=bundle.preprocessor.not_numbers(frame),
                       cut=DecisionCut.of(bundle, threshold), renamed=renamed)
+
+
+def _kept(frame: pd.DataFrame, keep: Sequence[str], csv_path: Path | str) -> list[str]:
+    """The columns of ``frame`` that ``keep`` names (case and surrounding spaces forgiven).
+
+    Raises:
+        DataError: a name matches no column; the message lists the closest ones.
+    """
+    found = []
+    for name in keep:
+        column = find_column(frame.columns, name)
+        if column is None:
+            raise DataError(f"--keep {name!r}: no such column in {csv_path}; "
+                            f"{closest_columns(frame, name)}")
+        found.append(column)
+    return list(dict.fromkeys(found))
 
 
 def _renames(columns: pd.Index, features: Collection[str]) -> dict[str, str]:

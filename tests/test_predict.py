@@ -178,6 +178,28 @@ def test_columns_named_in_another_case_are_read_and_said(finish: Callable[[str],
     np.testing.assert_allclose(got, bundle.predict(rows)["proba_yes"].to_numpy(), rtol=1e-6)
 
 
+def test_keep_copies_input_columns_before_the_predictions(finish: Callable[[str], Finished],
+                                                          tmp_path: Path) -> None:
+    """A submission needs the id beside each prediction: ``--keep id`` puts it first."""
+    done = finish("binary")
+    rows = done.rows().drop(columns="y")
+    rows.insert(0, "Row ID", [f"r{i}" for i in range(len(rows))])
+    rows.assign(prediction=1).to_csv(tmp_path / "new.csv", index=False)
+    code, stdout, stderr = cli("predict", done.cfg.study_name, str(tmp_path / "new.csv"),
+                               "--keep", "row id,color", *done.stores)
+    assert code == 0, stderr
+    got = pd.read_csv(pd.io.common.StringIO(stdout), keep_default_na=False)
+    assert list(got.columns) == ["Row ID", "color", "prediction", "proba_no", "proba_yes"]
+    assert got["Row ID"].tolist() == rows["Row ID"].tolist()
+    assert got["color"].tolist() == rows["color"].fillna("").tolist()
+
+    for keep, said in (("rowid", "--keep 'rowid': no such column in"),
+                       ("prediction", "--keep 'prediction' has the name of an output column")):
+        code, _, stderr = cli("predict", done.cfg.study_name, str(tmp_path / "new.csv"),
+                              "--keep", keep, *done.stores)
+        assert code == 2 and said in one_error_line(stderr)
+
+
 def test_predict_refusals_exit_2_with_one_clear_line(finish: Callable[[str], Finished],
                                                      tmp_path: Path) -> None:
     done = finish("binary")

@@ -59,6 +59,11 @@ DebugOpt = typer.Option(False, "--debug", help="Show tracebacks instead of one-l
 JsonOpt = typer.Option(False, "--json", help="Print JSON (stable format, see README).")
 
 
+def split_names(text: str | None) -> tuple[str, ...]:
+    """A comma-separated option's names: ``mlp, tabm`` as ``("mlp", "tabm")``."""
+    return () if text is None else tuple(n.strip() for n in text.split(",") if n.strip())
+
+
 @contextmanager
 def user_errors(debug: bool, study: str = "STUDY") -> Iterator[None]:
     """AutoMLError → one line + exit 2; Ctrl-C → one line + exit 130; a storage connection

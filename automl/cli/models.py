@@ -17,6 +17,7 @@ from automl.cli.common import (
     err,
     out,
     quiet_libraries,
+    split_names,
     user_errors,
 )
 from automl.config import default_storage
@@ -35,6 +36,9 @@ def predict(
     threshold: float | None = typer.Option(
         None, "--threshold", help="Decision threshold on the positive class's probability "
                                   "(binary) [default: the model's tuned one]."),
+    keep: str | None = typer.Option(
+        None, "--keep", help="Input columns to copy into the output before the predictions, "
+                             "comma-separated (e.g. an id to join them on)."),
     storage: str | None = StorageOpt,
     tracking_uri: str | None = TrackingOpt,
     debug: bool = DebugOpt,
@@ -47,7 +51,8 @@ def predict(
         if output is not None:
             check_output_file(output, "predictions.csv")
         result = predict_csv(storage or default_storage(), study, csv_path, trial=trial,
-                             tracking_uri=tracking_uri, threshold=threshold)
+                             tracking_uri=tracking_uri, threshold=threshold,
+                             keep=split_names(keep))
         if result.renamed:
             err.print("column(s) matched ignoring case and spaces: " + ", ".join(
                 f"{old!r} as {new!r}" for old, new in result.renamed.items()), soft_wrap=True)

@@ -18,6 +18,7 @@ from automl.cli.common import (
     out,
     quiet_libraries,
     search_default,
+    split_names,
     train_default,
     user_errors,
 )
@@ -137,9 +138,10 @@ def search(
             timeout_s=timeout, seed=seed, task=task, metric=metric,
             positive_class=positive_class, threshold_metric=threshold_metric, folds=folds,
             test_fraction=test_fraction,
-            families=None if families is None else _names(families),
-            column_choices=ColumnChoices(numeric=_names(numeric),
-                                         categorical=_names(categorical), drop=_names(drop)),
+            families=None if families is None else split_names(families),
+            column_choices=ColumnChoices(numeric=split_names(numeric),
+                                         categorical=split_names(categorical),
+                                         drop=split_names(drop)),
             sampler=sampler, pruner=pruner, threads=threads, memory_limit_gb=memory_limit,
             experiment_name=experiment,
             storage_url=storage or default_storage(),
@@ -207,11 +209,6 @@ def worker(
         out.print(f"{me}: {summary.n_run_here} trial(s) run in {summary.elapsed_s:.0f}s",
                   soft_wrap=True)
         render_deferral(summary)
-
-
-def _names(text: str | None) -> tuple[str, ...]:
-    """A comma-separated option's names: ``mlp, tabm`` as ``("mlp", "tabm")``."""
-    return () if text is None else tuple(n.strip() for n in text.split(",") if n.strip())
 
 
 def _run(cfg: SearchConfig, n_workers: int = 1) -> None:
