@@ -13,6 +13,7 @@ predictions, not to these per-epoch scores.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -146,6 +147,14 @@ def metrics_for(task: TaskType, positive: int = 1) -> tuple[Metric, ...]:
     return _CLASSIFICATION[positive if task is TaskType.BINARY else 1]
 
 
+#: What other tools call our metrics (scikit-learn's scorers, habit), for "did you mean".
+_COMMON_NAMES = {"auc": "roc_auc", "roc": "roc_auc", "auroc": "roc_auc", "acc": "accuracy",
+                 "f1_score": "f1", "logloss": "log_loss", "neg_log_loss": "log_loss",
+                 "average_precision": "pr_auc", "ap": "pr_auc", "auprc": "pr_auc",
+                 "mse": "rmse", "neg_root_mean_squared_error": "rmse",
+                 "neg_mean_absolute_error": "mae"}
+
+
 def primary_metric(task: TaskType, name: str | None = None, positive: int = 1) -> Metric:
     """The metric that drives the study: ``name`` if given, else the task's default
     (``positive`` as in :func:`metrics_for`).
@@ -160,8 +169,13 @@ def primary_metric(task: TaskType, name: str | None = None, positive: int = 1) -
     for metric in metrics_for(task, positive):
         if metric.name == name:
             return metric
-    valid = ", ".join(m.name for m in metrics_for(task))
-    raise ConfigError(f"unknown metric {name!r} for a {task.value} task; use one of: {valid}")
+    names = [m.name for m in metrics_for(task)]
+    asked = _COMMON_NAMES.get(name.lower().replace("-", "_"), name.lower())
+    close = [asked] if asked in names else difflib.get_close_matches(asked, names, n=1,
+                                                                      cutoff=0.6)
+    guess = f"did you mean {close[0]!r}? " if close else ""
+    raise ConfigError(f"unknown metric {name!r} for a {task.value} task; {guess}use one of: "
+                      f"{', '.join(names)}")
 
 
 def predictions(task: TaskType, output: np.ndarray) -> np.ndarray:

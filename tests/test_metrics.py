@@ -199,3 +199,19 @@ def test_positive_class_decides_binary_precision() -> None:
     assert primary_metric(TaskType.BINARY, "precision", 0).fn(y, proba) == 0.5
     assert primary_metric(TaskType.BINARY, "recall", 0).fn(y, proba) == 0.5
     assert primary_metric(TaskType.BINARY, "f1_macro", 0).name == "f1_macro"
+
+
+@pytest.mark.parametrize(("task", "asked", "guess"), [
+    (TaskType.BINARY, "auc", "roc_auc"), (TaskType.BINARY, "F1-score", "f1"),
+    (TaskType.BINARY, "balanced_acc", "balanced_accuracy"),
+    (TaskType.REGRESSION, "mse", "rmse"), (TaskType.BINARY, "rmse", None),
+])
+def test_an_unknown_metric_suggests_the_one_meant(task: TaskType, asked: str,
+                                                  guess: str | None) -> None:
+    """``--metric auc`` (scikit-learn's and most people's name) was refused with a list only."""
+    with pytest.raises(ConfigError) as caught:
+        primary_metric(task, asked)
+    message = str(caught.value)
+    assert message.startswith(f"unknown metric {asked!r} for a {task.value} task; ")
+    assert (f"did you mean {guess!r}? use one of: " in message) if guess else \
+        "did you mean" not in message
