@@ -50,6 +50,11 @@ from automl.train import SCHEDULES, ClassWeighting, OptimSpec, Resampling
 SPACE_VERSION = 6
 BATCH_SIZES = (64, 128, 256, 512, 1024)
 LABEL_SMOOTHINGS = (0.0, 0.1)
+#: The most inputs a warm start's embeddings may feed its network (continuous features × the
+#: embedding's width): on 300 rows of 5,000 features, 16 dimensions each fed a 3 × 256 MLP
+#: 80,000 inputs, and its warm-start trial (which no pruner judges) ran 129-260 s where the
+#: linear model's took 2 s (2,048 features of 16 dimensions is the most that embeds).
+MAX_WARM_EMBEDDED = 32_768
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -136,18 +141,32 @@ def sample_params(trial: optuna.trial.BaseTrial, task: TaskType,
 
 
 def warm_start(task: TaskType, families: Sequence[str] = tuple(FAMILIES), *,
-               min_batch_size: int = 0, cpu: bool = True) -> list[dict[str, Any]]:
+               min_batch_size: int = 0, cpu: bool = True,
+               n_continuous: int = 0) -> list[dict[str, Any]]:
     """Every family's published defaults (:meth:`~automl.networks.base.Family.warm_start`: on
     CPU, its CPU-sized ones), in registry order (the linear model first, as the floor the
     search must beat), as full parameter sets for ``task`` (enqueue them first), with batches of
-    at least ``min_batch_size`` rows (one of :data:`BATCH_SIZES`)."""
-    portfolio = [params | {"batch_size": max(params["batch_size"], min_batch_size)}
+    at least ``min_batch_size`` rows (one of :data:`BATCH_SIZES`); of a table of
+    ``n_continuous`` continuous features, a default whose embeddings would feed more than
+    :data:`MAX_WARM_EMBEDDED` inputs to its network starts without them."""
+    portfolio = [_sized(params, n_continuous)
+                 | {"batch_size": max(params["batch_size"], min_batch_size)}
                  for name in families for params in FAMILIES[name].warm_start(cpu=cpu)]
     if not task.is_classification:
         return [{k: v for k, v in params.items() if k != "label_smoothing"}
                 for params in portfolio]
     extra = {"label_smoothing": 0.0, "resampling": "none", "class_weighting": "none"}
     return [extra | params for params in portfolio]
+
+
+def _sized(params: dict[str, Any], n_continuous: int) -> dict[str, Any]:
+    """``params`` without its embedding when ``n_continuous`` features, each embedded in its
+    ``*_d_embedding`` dimensions, would be more than :data:`MAX_WARM_EMBEDDED` inputs."""
+    width = max((v for k, v in params.items() if k.endswith("_d_embedding")), default=0)
+    if n_continuous * width <= MAX_WARM_EMBEDDED:
+        return params
+    return {k: v for k, v in params.items()
+            if not k.startswith(("periodic_", "piecewise_"))} | {"embedding": "none"}
 
 
 def params_from_dict(params: dict[str, Any], task: TaskType) -> TrialParams:

@@ -237,8 +237,9 @@ def start_study(plan: SearchPlan, sampler_salt: int = 0,
     if not study.get_trials(deepcopy=False):
         least = GROWING_WARM_START_BATCH if plan.growth is not None else 0
         cpu = resolve_device(plan.cfg.train.device).type == "cpu"
-        for params in warm_start(plan.task, plan.families, min_batch_size=least,
-                                 cpu=cpu)[:plan.cfg.n_trials or None]:
+        for params in warm_start(plan.task, plan.families, min_batch_size=least, cpu=cpu,
+                                 n_continuous=plan.preprocessor.n_num)[
+                                     :plan.cfg.n_trials or None]:
             study.enqueue_trial(params, skip_if_exists=True)
     for key, value in settings.to_attrs().items():
         if key not in study.user_attrs or study.user_attrs[key] != value:
