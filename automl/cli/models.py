@@ -32,7 +32,8 @@ def predict(
     output: Path | None = typer.Option(None, "--output", "-o",
                                        help="Write predictions here [default: stdout]."),
     trial: int | None = typer.Option(None, "--trial",
-                                     help="Use this trial's model [default: the best]."),
+                                     help="Use this trial's model [default: the study's final "
+                                          "model]."),
     threshold: float | None = typer.Option(
         None, "--threshold", help="Decision threshold on the positive class's probability "
                                   "(binary) [default: the model's tuned one]."),
@@ -87,7 +88,8 @@ def export(
                                         help="Also register it in the MLflow Model Registry "
                                              "under this name."),
     trial: int | None = typer.Option(None, "--trial",
-                                     help="Export this trial's model [default: the best]."),
+                                     help="Export this trial's model [default: the study's "
+                                          "final model]."),
     storage: str | None = StorageOpt,
     tracking_uri: str | None = TrackingOpt,
     debug: bool = DebugOpt,
