@@ -44,7 +44,7 @@ def predict(
     tracking_uri: str | None = TrackingOpt,
     debug: bool = DebugOpt,
 ) -> None:
-    """Predict a CSV with a study's best model: `prediction` and `proba_<class>` per row."""
+    """Predict a CSV with a study's final model: `prediction` and `proba_<class>` per row."""
     from automl.predict import predict_csv
 
     with user_errors(debug):
@@ -94,7 +94,7 @@ def export(
     tracking_uri: str | None = TrackingOpt,
     debug: bool = DebugOpt,
 ) -> None:
-    """Export a study's best model as an MLflow pyfunc model (directory and/or registry)."""
+    """Export a study's final model as an MLflow pyfunc model (directory and/or registry)."""
     from automl.predict import export_study
 
     with user_errors(debug):
