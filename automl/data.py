@@ -280,10 +280,12 @@ def infer_column(series: pd.Series) -> ColumnSpec:
     <ColumnKind.CATEGORICAL: 'categorical'>
     """
     name, values = str(series.name), series.dropna()
+    if values.empty:
+        return ColumnSpec(name=name, kind=ColumnKind.CONSTANT, note="dropped: no values")
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         x = values.to_numpy(dtype=float)  # no hashing of a million floats: min, max, compare
-        if len(x) == 0 or x.min() == x.max():
-            return ColumnSpec(name=name, kind=ColumnKind.CONSTANT, note="dropped: a single value")
+        if x.min() == x.max():
+            return _one_value(name, has_gaps=len(values) < len(series))
         if bool(np.all((x == 0) | (x == 1))):
             return ColumnSpec(name=name, kind=ColumnKind.BOOLEAN)
         if _looks_like_id(values, len(series), name):
@@ -292,7 +294,7 @@ def infer_column(series: pd.Series) -> ColumnSpec:
         return ColumnSpec(name=name, kind=ColumnKind.NUMERIC)
     n_unique = values.nunique()
     if n_unique <= 1:
-        return ColumnSpec(name=name, kind=ColumnKind.CONSTANT, note="dropped: a single value")
+        return _one_value(name, has_gaps=len(values) < len(series))
     if _is_boolean(values):
         return ColumnSpec(name=name, kind=ColumnKind.BOOLEAN)
     if pd.api.types.is_numeric_dtype(values):
@@ -301,6 +303,15 @@ def infer_column(series: pd.Series) -> ColumnSpec:
                               note="dropped: unique integers (a row number or key)")
         return ColumnSpec(name=name, kind=ColumnKind.NUMERIC)
     return _infer_text_column(name, values.astype(str).str.strip(), len(series))
+
+
+def _one_value(name: str, *, has_gaps: bool) -> ColumnSpec:
+    """A column of one value: constant, or, with empty cells, a flag of where it is given (a
+    ``Y`` or blank ``has_garage``: its missing flag holds all it says)."""
+    if has_gaps:
+        return ColumnSpec(name=name, kind=ColumnKind.BOOLEAN,
+                          note="one value or empty: learned as given / not given")
+    return ColumnSpec(name=name, kind=ColumnKind.CONSTANT, note="dropped: a single value")
 
 
 def choose_column(series: pd.Series, option: str) -> ColumnSpec:

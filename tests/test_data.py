@@ -265,6 +265,20 @@ def test_the_order_of_a_date_column_is_said(dates: list[str], note: str) -> None
     assert (spec.kind, spec.note) == (ColumnKind.DATETIME, note)
 
 
+@pytest.mark.parametrize(("values", "kind", "note"), [
+    (["Y", None, "Y", None] * 10, ColumnKind.BOOLEAN,
+     "one value or empty: learned as given / not given"),
+    ([1.0, np.nan] * 20, ColumnKind.BOOLEAN, "one value or empty: learned as given / not given"),
+    (["Y"] * 40, ColumnKind.CONSTANT, "dropped: a single value"),
+    ([None] * 40, ColumnKind.CONSTANT, "dropped: no values"),
+])
+def test_a_column_of_one_value_and_blanks_is_a_flag(values: list[object], kind: ColumnKind,
+                                                    note: str) -> None:
+    """``has_garage``, ``Y`` or blank, was dropped as constant: all it says is where it is."""
+    spec = infer_column(pd.Series(values, name="has_garage"))
+    assert (spec.kind, spec.note) == (kind, note)
+
+
 def test_numeric_chosen_for_numbers_with_a_few_words_reads_them_as_missing() -> None:
     frame = pd.DataFrame({"rating": _numbers_with_words(5, ["unknown"]), "y": [0, 1] * 100})
     [spec] = infer_schema(frame, "y", choices=ColumnChoices(numeric=("rating",))).columns

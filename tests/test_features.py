@@ -139,6 +139,13 @@ def test_words_among_numbers_are_missing_values_with_their_flag() -> None:
     np.testing.assert_allclose(out, pre.transform(train.replace(["unknown", "n.a."], None)))
 
 
+def test_a_one_value_flag_is_learned_from_its_blanks() -> None:
+    schema = _schema(g=ColumnKind.BOOLEAN)
+    train = pd.DataFrame({"g": ["garage", None, "garage", None]})
+    out = Preprocessor(schema).fit(train).transform(train)
+    assert out[:, -1].tolist() == [0, 1, 0, 1]  # the missing flag tells the rows apart
+
+
 def test_missing_values_unseen_in_training_are_imputed_without_new_columns() -> None:
     schema = _schema(x=ColumnKind.NUMERIC, b=ColumnKind.BOOLEAN)
     pre = Preprocessor(schema).fit(pd.DataFrame({"x": [1.0, 2.0, 3.0], "b": ["yes", "no", "no"]}))
