@@ -113,7 +113,7 @@ def _render_balance(plan: SearchPlan) -> None:
 
 def budget_text(cfg: SearchConfig) -> str:
     """``20 trials``, ``20 trials, timeout 60s`` or ``timeout 60s`` (no trial count)."""
-    parts = ([] if cfg.n_trials is None else [f"{cfg.n_trials} trials"]) + \
+    parts = ([] if cfg.n_trials is None else [counted(cfg.n_trials, "trial")]) + \
         ([f"timeout {cfg.timeout_s:g}s"] if cfg.timeout_s else [])
     return ", ".join(parts)
 
