@@ -413,7 +413,8 @@ def _missing_words(text: pd.Series, min_levels: int = MIN_NUMBER_LEVELS) -> str:
     if words.empty or len(words) > MAX_MISSING_WORDS or 2 * words.sum() >= len(text) or (
             len(np.unique(floats[~np.isnan(floats)])) < min_levels):
         return ""
-    shown = ", ".join(f"{word!r} ({n:,} rows)" for word, n in words.items())
+    shown = ", ".join(f"{word!r} ({n:,} row{'' if n == 1 else 's'})"
+                      for word, n in words.items())
     return f"{shown} read as missing"
 
 
