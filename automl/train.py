@@ -510,7 +510,7 @@ def predict_raw(model: nn.Module, x: torch.Tensor, batch_size: int = 8192) -> np
     """Raw network outputs for ``x`` in evaluation mode, as a float64 numpy array."""
     model.eval()
     outputs = [model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
-    return torch.cat(outputs).double().cpu().numpy() if outputs else np.zeros((0, 1))
+    return torch.cat(outputs or [model(x)]).double().cpu().numpy()  # 0 rows: (0, outputs)
 
 
 def split_output(model: nn.Module, data: TensorSplits, task: TaskType, split: str = "val",

@@ -119,6 +119,20 @@ def test_bundle_restores_labels_and_units(make_csv: Callable[..., Path]) -> None
     np.testing.assert_allclose(out.filter(like="proba_").sum(axis=1), 1.0, rtol=1e-9)
 
 
+@pytest.mark.parametrize(("task", "spec"), [
+    ("binary", MLPSpec(norm="batch")), ("multiclass", ResNetSpec(norm="batch")),
+    ("regression", TabMSpec(k=4, d_block=16, embedding="piecewise", n_bins=8)),
+])
+def test_an_empty_batch_gets_an_empty_answer(make_csv: Callable[..., Path], task: str,
+                                             spec: ModelSpec) -> None:
+    """A served model sent no rows raised IndexError (the outputs of no batch were one
+    column wide); it answers with the columns of any answer and no rows."""
+    bundle, frame = _bundle(make_csv(task=task), spec)
+    out = bundle.predict(frame.head(0))
+    assert len(out) == 0
+    assert list(out.columns) == list(bundle.predict(frame.head(2)).columns)
+
+
 def test_load_refuses_a_folder_without_a_bundle(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no automl model here"):
         load_bundle(tmp_path)
