@@ -170,7 +170,7 @@ def resolve_target(frame: pd.DataFrame, target: str | None) -> str:
         return str(frame.columns[-1])
     found = find_column(frame.columns, target)
     if found is None:
-        raise DataError(f"target column {target!r} not found; {closest_columns(frame, target)} "
+        raise DataError(f"target column {target!r} not found; {_closest(frame, target)} "
                         "(use --target NAME)")
     return found
 
@@ -184,7 +184,21 @@ def find_column(columns: Iterable[object], name: str) -> str | None:
     return folded[0] if len(folded) == 1 else None
 
 
-def closest_columns(frame: pd.DataFrame, name: str) -> str:
+def named_column(frame: pd.DataFrame, name: str, option: str, where: str = "") -> str:
+    """The column of ``frame`` that ``option`` names ``name`` (see :func:`find_column`).
+
+    Raises:
+        DataError: no column matches (``where``: the file, for the message); the message
+            lists the closest names.
+    """
+    found = find_column(frame.columns, name)
+    if found is None:
+        raise DataError(f"{option} {name!r}: no such column{f' in {where}' if where else ''}; "
+                        f"{_closest(frame, name)}")
+    return found
+
+
+def _closest(frame: pd.DataFrame, name: str) -> str:
     """``did you mean ...?`` with the closest column names, else the first ten names."""
     folded = {str(c).strip().casefold(): str(c) for c in frame.columns}
     matches = difflib.get_close_matches(name.strip().casefold(), list(folded), n=3, cutoff=0.5)
@@ -203,10 +217,7 @@ def resolve_choices(frame: pd.DataFrame, target: str,
     resolved: dict[str, str] = {}
     for option, names in choices.options().items():
         for name in names:
-            found = find_column(frame.columns, name)
-            if found is None:
-                raise DataError(f"{option} {name!r}: no such column; "
-                                f"{closest_columns(frame, name)}")
+            found = named_column(frame, name, option)
             if found == target:
                 raise DataError(f"{option} {name!r} is the target; leave it out of {option}")
             if resolved.get(found, option) != option:

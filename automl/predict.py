@@ -24,7 +24,7 @@ from optuna.trial import TrialState
 
 from automl.bundle import ModelBundle, load_bundle
 from automl.config import default_tracking_uri
-from automl.data import TaskType, closest_columns, find_column
+from automl.data import TaskType, find_column, named_column
 from automl.errors import ConfigError, DataError, StudyNotFoundError
 from automl.features import NotNumbers
 from automl.pyfunc import save_pyfunc
@@ -244,7 +244,8 @@ def predict_csv(storage_url: str, study_name: str, csv_path: Path | str, *,
             to keep has the name of an output column.
     """
     frame = load_csv(csv_path)  # check the file before any download
-    carried = frame[_kept(frame, keep, csv_path)].reset_index(drop=True)
+    kept = [named_column(frame, name, "--keep", str(csv_path)) for name in keep]
+    carried = frame[list(dict.fromkeys(kept))].reset_index(drop=True)
     bundle, source = load_model(storage_url, study_name, trial=trial, tracking_uri=tracking_uri)
     renamed = _renames(frame.columns, bundle.preprocessor.state)
     frame = frame.rename(columns=renamed)
@@ -256,22 +257,6 @@ def predict_csv(storage_url: str, study_name: str, csv_path: Path | str, *,
     return Prediction(predictions=pd.concat([carried, predictions], axis=1), ignored=ignored,
                       source=source, not_numbers=bundle.preprocessor.not_numbers(frame),
                       cut=DecisionCut.of(bundle, threshold), renamed=renamed)
-
-
-def _kept(frame: pd.DataFrame, keep: Sequence[str], csv_path: Path | str) -> list[str]:
-    """The columns of ``frame`` that ``keep`` names (case and surrounding spaces forgiven).
-
-    Raises:
-        DataError: a name matches no column; the message lists the closest ones.
-    """
-    found = []
-    for name in keep:
-        column = find_column(frame.columns, name)
-        if column is None:
-            raise DataError(f"--keep {name!r}: no such column in {csv_path}; "
-                            f"{closest_columns(frame, name)}")
-        found.append(column)
-    return list(dict.fromkeys(found))
 
 
 def _renames(columns: pd.Index, features: Collection[str]) -> dict[str, str]:
