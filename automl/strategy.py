@@ -19,7 +19,7 @@ from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.config import PrunerKind, SamplerKind, SearchConfig
-from automl.data import ColumnKind
+from automl.data import ColumnKind, Schema
 from automl.errors import StudyMismatchError
 from automl.plan import SearchPlan
 from automl.records import StudySettings
@@ -221,8 +221,8 @@ def kind_changes(attrs: dict[str, Any], settings: StudySettings) -> list[str]:
 
 
 def _kinds(schema: dict[str, Any]) -> dict[str, ColumnKind]:
-    """Column name → kind in a stored :meth:`automl.data.Schema.to_dict`."""
-    return {c["name"]: ColumnKind(c["kind"]) for c in schema.get("columns", ())}
+    """Column name → kind in a stored :meth:`automl.data.Schema.to_dict` (none stored: empty)."""
+    return {c.name: c.kind for c in Schema.from_dict(schema).columns} if schema else {}
 
 
 def start_study(plan: SearchPlan, sampler_salt: int = 0,

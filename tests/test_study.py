@@ -416,10 +416,11 @@ def test_columns_dropped_then_and_now_are_no_change_of_kind(search_cfg: SearchCf
     attrs = settings.to_attrs()
     columns = attrs["schema"]["columns"]
     attrs["schema"] = dict(attrs["schema"], columns=[*columns,
-                                                     {"name": "gone", "kind": "constant"}])
+                                                     {"name": "gone", "kind": "constant",
+                                                      "note": "dropped: a single value"}])
     assert kind_changes(attrs, settings) == []
     used = next(c for c in columns if c["kind"] == "numeric")
-    attrs["schema"]["columns"].append({"name": used["name"], "kind": "id-like"})
+    attrs["schema"]["columns"].append({**used, "kind": "id-like"})
     attrs["schema"]["columns"].remove(used)
     assert kind_changes(attrs, settings) == [
         f"column kinds: {used['name']!r} study has id-like, now numeric"]
