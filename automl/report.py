@@ -203,13 +203,13 @@ def _importances(study: optuna.Study, complete: list[FrozenTrial], metric: str,
     if len(complete) < 2:
         return Section(name="importances", title=title, png=None, table="",
                        note=f"needs at least 2 completed trials ({len(complete)} so far)")
-    values = [t.value for t in complete]
-    if statistics.pstdev(values) == 0:
+    spread = statistics.pstdev(t.value for t in complete)
+    if spread == 0:
         return Section(name="importances", title=title, png=None, table="",
                        note="every completed trial has the same value: nothing to attribute")
     fanova = optuna.importance.FanovaImportanceEvaluator
     scores = optuna.importance.get_param_importances(
-        study, evaluator=fanova(seed=0), target=_standardized(values))
+        study, evaluator=fanova(seed=0), target=_rescaled(spread))
     if not scores:
         return Section(name="importances", title=title, png=None, table="",
                        note="no parameter was sampled in every completed trial")
@@ -222,13 +222,14 @@ def _importances(study: optuna.Study, complete: list[FrozenTrial], metric: str,
                    note="fANOVA; parameters sampled in every completed trial only")
 
 
-def _standardized(values: list[float]) -> Callable[[FrozenTrial], float]:
-    """A trial's value times the power of two that brings the spread of ``values`` near 1.
+def _rescaled(spread: float) -> Callable[[FrozenTrial], float]:
+    """A trial's value times the power of two that brings ``spread`` (the values' standard
+    deviation) near 1.
 
     fANOVA's trees take a spread below ~1e-16 (an RMSE of a target in micrometres) for none
     at all; a power of two rescales exactly, so every other study's shares stay Optuna's own
     to the last bit."""
-    factor = 2.0 ** -math.floor(math.log2(statistics.pstdev(values)))
+    factor = 2.0 ** -math.floor(math.log2(spread))
     return lambda trial: trial.value * factor
 
 
