@@ -580,6 +580,30 @@ automl.cli.app(sys.argv[1:], prog_name="automl")
 """
 
 
+@pytest.mark.parametrize(("args", "says"), [
+    (("search", "data.csv", "--task", "classification"),
+     ("'--task'", "'classification' is not one of 'binary', 'multiclass', 'regression'",
+      "search --help`)")),
+    (("search", "data.csv", "--n-trials", "ten"), ("'--n-trials'", "valid integer")),
+    (("search", "data.csv", "--trials", "10"), ("No such option: --trials",)),
+    (("search",), ("Missing argument", "search --help`)")),
+    (("serch", "data.csv"), ("No such command 'serch'", "Did you mean 'search'?")),
+])
+def test_a_mistyped_command_line_is_one_line(args: tuple[str, ...], says: tuple[str, ...],
+                                             tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Click's usage block (usage, hint, blank line, error) is one line like every refusal."""
+    monkeypatch.chdir(tmp_path)
+    result = invoke(*args)
+    assert_one_line_refusal(result.exit_code, result.stderr, says)
+    assert not list(tmp_path.iterdir()), "something was created"
+
+
+def test_automl_alone_prints_the_help() -> None:
+    result = invoke()
+    assert "Commands:" in result.output and "search" in result.output
+
+
 def _search_unprivileged(tmp_path: Path, args: list[str]) -> tuple[int, str]:
     """``automl search *args``: in this process, or as ``nobody`` when this is root (whom no
     file mode stops), from a world-writable ``tmp_path / "stores"``."""

@@ -19,6 +19,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from automl.config import (
     DEFAULT_STORAGE,
@@ -33,12 +34,55 @@ from automl.config import (
 from automl.errors import AutoMLError, ConfigError
 from automl.interrupts import FinalStepInterrupted
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+#: Click's ``UsageError`` (an unknown option or command, a bad or missing value), reached through
+#: the subclass typer exports: typer 0.29 vendors Click and exports neither.
+_UsageError: type[Exception] = typer.BadParameter.__mro__[1]
+
+
+class _OneLineUsageError(typer.BadParameter.__mro__[2]):  # type: ignore[misc]
+    """A usage error (an unknown option or command, a bad or missing value) on one line, exit 2."""
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        err.print(f"error: {self.format_message()}", soft_wrap=True)
+
+
+class _Commands(TyperGroup):
+    """The app's commands, whose usage errors are one line naming the problem and where the
+    help is, instead of Click's usage block (``automl`` alone still prints the help)."""
+
+    def make_context(self, info_name: str | None, args: list[str], *rest: Any,
+                     **kwargs: Any) -> Any:
+        if not args:
+            return super().make_context(info_name, args, *rest, **kwargs)
+        with _one_line_usage_errors():
+            return super().make_context(info_name, args, *rest, **kwargs)
+
+    def invoke(self, ctx: Any) -> Any:
+        with _one_line_usage_errors():
+            return super().invoke(ctx)
+
+
+@contextmanager
+def _one_line_usage_errors() -> Iterator[None]:
+    try:
+        yield
+    except _UsageError as exc:
+        message = exc.format_message().replace("Value error, ", "").removesuffix(".")
+        where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+        raise _OneLineUsageError(message + where) from None
+
+
+app = typer.Typer(cls=_Commands, add_completion=False, no_args_is_help=True,
+                  rich_markup_mode=None,
                   pretty_exceptions_enable=False,
                   help="AutoML for tabular data: Optuna searches PyTorch networks, MLflow "
                        "records every trial.")
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
 
 
 StorageOpt = typer.Option(None, "--storage", envvar=STORAGE_ENV, show_envvar=True,
