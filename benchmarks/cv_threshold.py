@@ -39,8 +39,8 @@ def one_run(table: pd.DataFrame, test: pd.DataFrame, folds: int, timeout: float,
     out = _cli("search", str(folder / "table.csv"), "--target", TARGET, "--study", "cv",
                "--timeout", f"{timeout:g}", "--folds", str(folds), "--test-fraction", "0",
                *stores)
-    trials = next((line.split(" trial(s)")[0].strip() for line in out.splitlines()
-                   if " trial(s) run in " in line), "?")
+    trials = next((line.split(" trial")[0].strip() for line in out.splitlines()
+                   if " run in " in line), "?")
     try:
         _cli("predict", "cv", str(folder / "test.csv"), "-o", str(folder / "out.csv"), *stores)
     except RuntimeError as exc:

@@ -139,8 +139,8 @@ def automl(task: str, train: pd.DataFrame, test: pd.DataFrame, timeout: float,
                     "--timeout", f"{timeout:g}", *stores)
     _cli("predict", "bench", str(folder / "test.csv"), "-o", str(folder / "out.csv"), *stores)
     seconds = time.perf_counter() - start
-    trials = next((line.split(" trial(s)")[0].strip() for line in searched.splitlines()
-                   if " trial(s) run in " in line), "?")
+    trials = next((line.split(" trial")[0].strip() for line in searched.splitlines()
+                   if " run in " in line), "?")
     final = next((line.split(";")[0].removeprefix("final model: ")
                   for line in searched.splitlines() if line.startswith("final model:")), "?")
     return score(task, test[TARGET], pd.read_csv(folder / "out.csv"), seconds,

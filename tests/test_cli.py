@@ -197,7 +197,7 @@ def test_search_prints_the_leaderboard_and_how_to_open_mlflow(
     out = result.stdout
     assert "study 'demo'" in out  # the leaderboard's title
     assert "roc_auc" in out and "MLflow run" in out
-    assert "2 trial(s) run" in out
+    assert "2 trials run" in out
     assert f"mlflow ui --backend-store-uri {tmp_tracking_uri}" in out
     assert "Traceback" not in result.output
     client = MlflowClient(tmp_tracking_uri)
@@ -215,7 +215,7 @@ def test_show_studies_and_resume(cli: Callable[..., Result], make_csv: Callable[
     # Resume needs only the study and its storage: the data, settings and MLflow store are
     # the stored ones.
     resumed = _ok(cli("resume", "demo", "--n-trials", "2", "--storage", tmp_storage_url))
-    assert "1 trial(s) run" in resumed.stdout
+    assert "1 trial run" in resumed.stdout
     assert f"--backend-store-uri {tmp_tracking_uri}" in resumed.stdout
 
     report = json.loads(_ok(cli("show", "demo", "--json", "--storage", tmp_storage_url)).stdout)
@@ -246,7 +246,7 @@ def test_show_studies_and_resume(cli: Callable[..., Result], make_csv: Callable[
 
     # --n-trials is a total: 1 after 2 finished runs nothing, and the summary says so
     again = _ok(cli("resume", "demo", "--n-trials", "1", "--storage", tmp_storage_url)).stdout
-    assert "0 trial(s) run" in again
+    assert "0 trials run" in again
     assert "nothing left to run: the study's 2 finished trials reach its budget of 1, a total " \
            "(not more trials); `automl resume demo --n-trials 12` runs 10 more" in \
            " ".join(again.split())
@@ -308,7 +308,7 @@ def test_columns_chosen_by_the_user_are_learned_kept_and_not_asked_for(
     assert np.sqrt(np.mean((predicted - frame["sales"]) ** 2)) < 0.1 * frame["sales"].std()
 
     resumed = _ok(cli("resume", "sales", "--n-trials", "2", "--storage", tmp_storage_url))
-    assert "1 trial(s) run" in resumed.stdout  # the stored choices: the stored data matrix
+    assert "1 trial run" in resumed.stdout  # the stored choices: the stored data matrix
     changed = cli("search", tmp_path / "sales.csv", "--target", "sales", "--study", "sales",
                   "--families", "linear", "--n-trials", "3", "--drop", "leak", *stores)
     _assert_one_line_error(changed, "column_choices: study has '--numeric week --categorical "

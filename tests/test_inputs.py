@@ -359,7 +359,7 @@ def test_must_work(case: Works, tmp_path: Path, tmp_tracking_uri: str,
                         "--tracking-uri", tmp_tracking_uri, "--study", "s")
         assert result.exit_code == 0, result.output
         shown = squeeze(normalise(result.stdout))
-        assert "1 trial(s) run" in shown
+        assert "1 trial run" in shown
         table = assert_recorded(cfg.storage_url, tmp_tracking_uri, "s")
         # the table shown is the table stored (a wide one's first rows)
         assert sum(squeeze("  ".join(row)) in shown for row in table) == min(

@@ -148,7 +148,7 @@ def render_summary(summary: SearchSummary) -> None:
 
     report = summary.report
     render_leaderboard(report)
-    out.print(f"{summary.n_run_here} trial(s) run in {summary.elapsed_s:.0f}s; "
+    out.print(f"{counted(summary.n_run_here, 'trial')} run in {summary.elapsed_s:.0f} s; "
               f"study: {report.trials}")
     if summary.final_step is FinalStep.HERE and report.final_model:
         _render_final(report.final_model, report.metric or "", summary.n_test_rows)

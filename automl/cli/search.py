@@ -24,6 +24,7 @@ from automl.cli.common import (
 )
 from automl.cli.render import (
     budget_text,
+    counted,
     progress_bar,
     render_deferral,
     render_plan,
@@ -206,7 +207,8 @@ def worker(
                       f"finished, best {best}", soft_wrap=True)
 
         summary = workers.run_worker(cfg, on_trial=line)
-        out.print(f"{me}: {summary.n_run_here} trial(s) run in {summary.elapsed_s:.0f}s",
+        out.print(f"{me}: {counted(summary.n_run_here, 'trial')} run in "
+                  f"{summary.elapsed_s:.0f} s",
                   soft_wrap=True)
         render_deferral(summary)
 
