@@ -39,25 +39,28 @@ _ENCODING_NAMES = {"utf-8-sig": "UTF-8", "utf-16": "UTF-16", "cp1252": "Windows-
                    "latin-1": "Latin-1"}
 
 
-def load_csv(path: Path | str) -> pd.DataFrame:
+def load_csv(path: Path | str, *, rows_required: bool = True) -> pd.DataFrame:
     """Read a CSV file the way a person would expect.
 
     Sniffs the delimiter (``, ; tab |``), accepts gzip, a BOM, UTF-8, UTF-16 or Windows-1252
     text, and common missing markers (``? NA N/A null NaN``). Header names are stripped, empty
-    ones named ``unnamed_N``; ``inf`` is missing.
+    ones named ``unnamed_N``; ``inf`` is missing. Without ``rows_required``, a file of a header
+    alone is an empty frame (a batch with nothing to predict).
 
     Raises:
-        DataError: the path is not a readable file, or it is not a CSV with a header and rows.
+        DataError: the path is not a readable file, or it is not a CSV with a header (and rows,
+            where ``rows_required``).
 
     >>> import tempfile, pathlib; p = pathlib.Path(tempfile.mkdtemp()) / "d.csv"
     >>> _ = p.write_text("a;b\\n1;x\\n2;?\\n")
     >>> load_csv(p).to_dict("list")
     {'a': [1, 2], 'b': ['x', nan]}
     """
-    return read_csv(path)[0]
+    return read_csv(path, rows_required=rows_required)[0]
 
 
-def read_csv(path: Path | str) -> tuple[pd.DataFrame, tuple[str, ...]]:
+def read_csv(path: Path | str, *,
+             rows_required: bool = True) -> tuple[pd.DataFrame, tuple[str, ...]]:
     """:func:`load_csv`, plus notes on what was read differently from a plain UTF-8 CSV.
 
     The file is parsed in chunks of :data:`CHUNK_ROWS` rows straight from disk (through gzip
@@ -82,7 +85,7 @@ def read_csv(path: Path | str) -> tuple[pd.DataFrame, tuple[str, ...]]:
         notes.insert(0, f"delimiter {_DELIMITER_NAMES[delimiter]}")
     frame, trailing = _drop_trailing_empty(frame, raw_header)
     notes += trailing + _read_decimal_commas(frame, delimiter)
-    if frame.empty:
+    if frame.empty and rows_required:
         raise DataError(f"{path}: has a header but no data rows; add rows to the file")
     return frame, tuple(notes)
 

@@ -200,6 +200,24 @@ def test_keep_copies_input_columns_before_the_predictions(finish: Callable[[str]
         assert code == 2 and said in one_error_line(stderr)
 
 
+@pytest.mark.parametrize("task", ["binary", "regression"])
+def test_a_file_of_a_header_alone_gives_a_header_alone(task: str, finish: Callable[[str], Finished],
+                                                      tmp_path: Path) -> None:
+    """A nightly batch with no new rows is not an error: its predictions are the output's
+    header with no rows, as the pyfunc model answers an empty batch."""
+    done = finish(task)
+    done.rows().drop(columns="y").iloc[:0].to_csv(tmp_path / "none.csv", index=False)
+    code, _, stderr = cli("predict", done.cfg.study_name, str(tmp_path / "none.csv"), "--keep",
+                          "color", "-o", str(tmp_path / "out.csv"), *done.stores)
+    assert code == 0, stderr
+    assert "0 predictions" in stderr
+    got = pd.read_csv(tmp_path / "out.csv")
+    some = pd.read_csv(pd.io.common.StringIO(cli("predict", done.cfg.study_name,
+                                                 str(done.cfg.csv_path), "--keep", "color",
+                                                 *done.stores)[1]))
+    assert got.empty and list(got.columns) == list(some.columns)
+
+
 def test_predict_refusals_exit_2_with_one_clear_line(finish: Callable[[str], Finished],
                                                      tmp_path: Path) -> None:
     done = finish("binary")
