@@ -85,7 +85,7 @@ def test_predict_equals_the_models_own_validation_predictions(finish: Callable[[
     code, _, stderr = cli("predict", done.cfg.study_name, str(tmp_path / "new.csv"),
                           "-o", str(tmp_path / "out.csv"), "--trial", best, *done.stores)
     assert code == 0, stderr
-    assert "ignored column(s) the model does not use: y" in stderr
+    assert "ignored 1 column the model does not use: y" in stderr
     got = pd.read_csv(tmp_path / "out.csv", keep_default_na=False)
 
     bundle, source = load_model(done.cfg.storage_url, done.cfg.study_name, trial=int(best),
@@ -129,7 +129,7 @@ def test_predict_keeps_row_order_and_handles_unseen_and_missing_values(
     code, stdout, stderr = cli("predict", done.cfg.study_name, str(tmp_path / "new.csv"),
                                *done.stores)
     assert code == 0, stderr
-    assert "ignored column(s) the model does not use: note" in stderr
+    assert "ignored 1 column the model does not use: note" in stderr
     got = pd.read_csv(pd.io.common.StringIO(stdout))
     assert len(got) == len(rows) + 2
     assert np.isfinite(got.filter(like="proba_").to_numpy()).all()
@@ -150,7 +150,7 @@ def test_numbers_that_are_not_numbers_are_predicted_as_missing_and_said(
     code, stdout, stderr = cli("predict", done.cfg.study_name, str(tmp_path / "new.csv"),
                                *done.stores)
     assert code == 0, stderr
-    assert "column 'x1': 2 value(s) are not numbers (such as 'n/a?'); predicted as if missing" \
+    assert "column 'x1': 2 values are not numbers (such as 'n/a?'); predicted as if missing" \
         in stderr
     got = pd.read_csv(pd.io.common.StringIO(stdout))["proba_yes"].to_numpy()
     bundle, _ = load_model(done.cfg.storage_url, done.cfg.study_name,
@@ -170,7 +170,7 @@ def test_columns_named_in_another_case_are_read_and_said(finish: Callable[[str],
     code, stdout, stderr = cli("predict", done.cfg.study_name, str(tmp_path / "new.csv"),
                                *done.stores)
     assert code == 0, stderr
-    assert "column(s) matched ignoring case and spaces: " in stderr
+    assert "2 columns matched ignoring case and spaces: " in stderr
     assert "'X1' as 'x1'" in stderr and "'Color' as 'color'" in stderr
     bundle, _ = load_model(done.cfg.storage_url, done.cfg.study_name,
                            tracking_uri=done.cfg.tracking_uri)

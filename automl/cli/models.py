@@ -20,6 +20,7 @@ from automl.cli.common import (
     split_names,
     user_errors,
 )
+from automl.cli.render import counted
 from automl.config import default_storage
 from automl.errors import ConfigError, os_reason
 from automl.stores import mask
@@ -55,13 +56,16 @@ def predict(
                              tracking_uri=tracking_uri, threshold=threshold,
                              keep=split_names(keep))
         if result.renamed:
-            err.print("column(s) matched ignoring case and spaces: " + ", ".join(
-                f"{old!r} as {new!r}" for old, new in result.renamed.items()), soft_wrap=True)
+            err.print(f"{counted(len(result.renamed), 'column')} matched ignoring case and "
+                      "spaces: " + ", ".join(f"{old!r} as {new!r}"
+                                             for old, new in result.renamed.items()),
+                      soft_wrap=True)
         if result.ignored:
-            err.print(f"ignored column(s) the model does not use: "
-                      f"{', '.join(result.ignored)}", soft_wrap=True)
+            err.print(f"ignored {counted(len(result.ignored), 'column')} the model does not "
+                      f"use: {', '.join(result.ignored)}", soft_wrap=True)
         for column, count, example in result.not_numbers:
-            err.print(f"column {column!r}: {count:,} value(s) are not numbers (such as "
+            are = "is not a number" if count == 1 else "are not numbers"
+            err.print(f"column {column!r}: {counted(count, 'value')} {are} (such as "
                       f"{example!r}); predicted as if missing", soft_wrap=True)
         if result.cut is not None:
             cut = result.cut
