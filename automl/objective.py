@@ -33,6 +33,7 @@ from automl.final import (
 from automl.folds import Folds, crossfit_epochs
 from automl.interrupts import raise_pending
 from automl.memory import GIB, free_bytes, training_bytes
+from automl.metrics import evaluate
 from automl.networks import ModelSpec
 from automl.plan import SearchPlan
 from automl.queries import TrialCounts, ranked
@@ -49,6 +50,7 @@ from automl.train import (
     fit,
     network_for,
     resolve_device,
+    split_targets,
 )
 
 #: The Optuna trial attr of the epochs its learning-rate schedule spanned (a refit replays it).
@@ -132,13 +134,15 @@ class Trained:
     fold; see :func:`~automl.final.val_predictions`).
 
     ``fold_scores``: when every fold has trained, each fold's score at the epoch the other folds
-    chose (:func:`~automl.folds.crossfit_epochs`), as its out-of-fold ``output`` is; until then
-    (and with one split) each fit's best score stands instead."""
+    chose (:func:`~automl.folds.crossfit_epochs`), as its out-of-fold ``output`` is, and
+    ``fold_metrics`` every metric there; until then (and with one split) each fit's best score
+    and metrics stand instead."""
 
     networks: tuple[torch.nn.Module, ...]
     fits: tuple[FitResult, ...]
     output: np.ndarray | None = field(default=None, repr=False)  # None: stopped before the end
     fold_scores: tuple[float, ...] = ()
+    fold_metrics: tuple[dict[str, float], ...] = ()
 
     @property
     def scores(self) -> list[float]:
@@ -151,9 +155,11 @@ class Trained:
 
     @property
     def best_val(self) -> dict[str, float]:
-        """Every metric at each fold's best epoch, averaged over the folds."""
-        keys = set.intersection(*(set(fit.best_val) for fit in self.fits))
-        return {k: float(np.mean([fit.best_val[k] for fit in self.fits])) for k in sorted(keys)}
+        """Every metric, averaged over the folds, where each fold is scored (its study metric
+        is then the trial's value)."""
+        folds = self.fold_metrics or tuple(fit.best_val for fit in self.fits)
+        keys = set.intersection(*(set(metrics) for metrics in folds))
+        return {k: float(np.mean([metrics[k] for metrics in folds])) for k in sorted(keys)}
 
 
 class Objective:
@@ -261,12 +267,15 @@ class Objective:
         epochs = crossfit_epochs([[log.score for log in fit.history] for fit in fits],
                                  self.plan.metric.greater_is_better,
                                  [[log.val_loss for log in fit.history] for fit in fits])
-        outputs = [selection_output(self.plan.task, fit.outputs[e])
-                   for fit, e in zip(fits, epochs, strict=True)]
+        task, chosen = self.plan.task, list(zip(fits, epochs, strict=True))
+        outputs = [selection_output(task, fit.outputs[e]) for fit, e in chosen]
+        metrics = tuple(evaluate(task, split_targets(folds.split(self.tensors, fold), task),
+                                 fit.outputs[e], self.tensors.positive)
+                        for fold, (fit, e) in enumerate(chosen))
         return Trained(networks=tuple(networks), fits=tuple(fits),
                        output=folds.out_of_fold(outputs),
-                       fold_scores=tuple(fit.history[e].score
-                                         for fit, e in zip(fits, epochs, strict=True)))
+                       fold_scores=tuple(fit.history[e].score for fit, e in chosen),
+                       fold_metrics=metrics)
 
     def _stop_after_fold(self, trial: optuna.Trial, fits: list[FitResult], k: int,
                          prune_from: int | None, pace: Pace | None) -> Exception | None:

@@ -516,12 +516,16 @@ def predict_raw(model: nn.Module, x: torch.Tensor, batch_size: int = 8192) -> np
 def split_output(model: nn.Module, data: TensorSplits, task: TaskType, split: str = "val",
                  batch_size: int = 8192) -> tuple[np.ndarray, np.ndarray]:
     """The raw outputs and the targets of one split (regression: both in target units)."""
-    x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
-    output = predict_raw(model, x, batch_size)
-    y_true = y.cpu().numpy()
+    output = predict_raw(model, getattr(data, f"x_{split}"), batch_size)
     if not task.is_classification:
-        output, y_true = data.decode_target(output), data.decode_target(y_true)
-    return output, y_true
+        output = data.decode_target(output)
+    return output, split_targets(data, task, split)
+
+
+def split_targets(data: TensorSplits, task: TaskType, split: str = "val") -> np.ndarray:
+    """The targets of one split as :func:`evaluate` takes them (regression: in target units)."""
+    y_true = getattr(data, f"y_{split}").cpu().numpy()
+    return y_true if task.is_classification else data.decode_target(y_true)
 
 
 def score_split(model: nn.Module, data: TensorSplits, task: TaskType, split: str = "val",

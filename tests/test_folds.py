@@ -125,6 +125,11 @@ def test_each_trial_is_scored_on_every_fold_and_the_folds_are_the_studys(
                                             "fold_val_roc_auc")
         assert [m.step for m in history] == list(range(DEFAULT_FOLDS))
         assert [m.value for m in history] == pytest.approx(scores)
+        # the MLflow UI ranks trials by their study value: every metric where the folds are
+        # scored, not at each fold's own (flattering) best epoch
+        final = client.get_run(trial.user_attrs["mlflow_run_id"]).data.metrics
+        assert final["best_val_roc_auc"] == pytest.approx(trial.value)
+        assert {"best_val_accuracy", "best_val_log_loss", "best_val_f1"} <= set(final)
         # fold 0 is scored at one of its own epochs (chosen on the other folds): no better
         # than its best
         epochs = [m.value for m in client.get_metric_history(
