@@ -37,7 +37,9 @@ def open_parent(plan: SearchPlan, study: optuna.Study, tracker: Tracker) -> None
     tags = {"automl.space_version": str(SPACE_VERSION),
             "automl.fingerprint": plan.fingerprint}
     attrs = plan.settings().to_attrs()
-    params = {k: v for k, v in attrs.items() if k not in ("schema", "columns")}
+    # The column table is an artifact (log_columns); the fold of each row (a digit a row)
+    # means nothing in a params table: ``n_folds`` says how the study is scored.
+    params = {k: v for k, v in attrs.items() if k not in ("schema", "columns", "folds")}
     run_id = tracker.start_study(plan.study_name, parent_run_id=parent, tags=tags, params=params)
     if parent is not None:
         return

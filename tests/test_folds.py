@@ -116,6 +116,8 @@ def test_each_trial_is_scored_on_every_fold_and_the_folds_are_the_studys(
     assert study.user_attrs["n_folds"] == DEFAULT_FOLDS == len(set(stored))
     assert len(stored) == len(pd.read_csv(cfg.csv_path))  # tiny: every row in the folds
     client = MlflowClient(cfg.tracking_uri)
+    parent = client.get_run(study.user_attrs["mlflow_parent_run_id"]).data.params
+    assert parent["n_folds"] == str(DEFAULT_FOLDS) and "folds" not in parent  # no digit a row
     complete = study.get_trials(states=(TrialState.COMPLETE,))
     assert complete
     for trial in complete:
