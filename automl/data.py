@@ -481,7 +481,8 @@ def infer_schema(frame: pd.DataFrame, target: str | None = None,
                  choices: ColumnChoices = NO_CHOICES) -> Schema:
     """The schema of ``frame``: target (resolved), task, classes, their counts, the positive
     class of a binary target (``positive``, else inferred) and every feature column (of the
-    kind ``choices`` gives it, else inferred).
+    kind ``choices`` gives it, else inferred). Rows without a target, and those of classes too
+    rare to learn (see :func:`_rare_classes`), are left out of ``n_rows`` and ``classes``.
 
     Raises:
         DataError: no such target, no usable target values, one class only, no features,
@@ -496,11 +497,19 @@ def infer_schema(frame: pd.DataFrame, target: str | None = None,
     notes += (f"target {target!r}: {words}", ) if words else ()
     if not known.any():
         raise DataError(f"target {target!r} has no values; choose another --target")
-    task_type = infer_task(y[known], task)
+    n_missing = int((~known).sum())
+    guess = TaskType(task) if task is not None else infer_task(y[known])
+    labels = label_strings(y[known]) if guess.is_classification else None
+    rare = _rare_classes(labels) if labels is not None else None
+    if rare is not None:  # left out, like rows without a target
+        kept = ~labels.isin(rare.index).to_numpy()
+        known[known] = kept
+        labels = labels[kept]
+        notes += (_left_out_note(rare),)
+    task_type = infer_task(y[known], task) if task is not None or rare is not None else guess
     classes: tuple[str, ...] = ()
     counts: tuple[int, ...] = ()
     if task_type.is_classification:
-        labels = label_strings(y[known])
         classes = tuple(sorted(labels.unique(), key=_natural_key))
         if len(classes) < 2:
             raise DataError(f"target {target!r} has a single class ({classes[0]!r}); "
@@ -526,7 +535,26 @@ def infer_schema(frame: pd.DataFrame, target: str | None = None,
                         "add feature columns to the CSV")
     return Schema(target=target, task=task_type, columns=columns, classes=classes,
                   class_counts=counts, positive_class=chosen, n_rows=int(known.sum()),
-                  n_missing_target=int((~known).sum()), notes=notes)
+                  n_missing_target=n_missing, notes=notes)
+
+
+def _rare_classes(labels: pd.Series) -> pd.Series | None:
+    """The classes of fewer than :data:`MIN_ROWS_PER_CLASS` rows (a label written once by
+    mistake, a category seen twice) with their row counts, when at least two classes remain
+    without them; else ``None`` (there is nothing to leave out, or the split refuses the
+    table)."""
+    sizes = labels.value_counts()
+    rare = sizes[sizes < MIN_ROWS_PER_CLASS]
+    return rare if len(rare) and len(sizes) - len(rare) >= 2 else None
+
+
+def _left_out_note(rare: pd.Series) -> str:
+    shown = ", ".join(f"{label!r} ({n} row{'' if n == 1 else 's'})"
+                      for label, n in rare.iloc[:3].items())
+    more = f" and {len(rare) - 3} more" if len(rare) > 3 else ""
+    return (f"{'class' if len(rare) == 1 else 'classes'} {shown}{more} left out: a class needs "
+            f"at least {MIN_ROWS_PER_CLASS} rows to be learned and scored, so the model never "
+            "predicts it; add rows of it to keep it")
 
 
 def _ordered_classes_note(classes: tuple[str, ...]) -> tuple[str, ...]:
@@ -601,9 +629,18 @@ def load_dataset(path: Path | str, target: str | None = None,
     schema = infer_schema(frame, target, task, positive, choices)
     schema = replace(schema, notes=notes + schema.notes)
     digest = fingerprint(frame)
-    if schema.n_missing_target:  # a copy of the rest: a big table's is not made needlessly
-        frame = frame[known_target(frame[schema.target])[0]].reset_index(drop=True)
+    if schema.n_rows < len(frame):  # a copy of the rest: a big table's is not made needlessly
+        frame = frame[learned_rows(frame[schema.target], schema)].reset_index(drop=True)
     return Dataset(frame=frame, schema=schema, fingerprint=digest)
+
+
+def learned_rows(y: pd.Series, schema: Schema) -> pd.Series:
+    """The rows of target ``y`` that ``schema`` learns from: a known target and, for
+    classification, one of its classes (a rare class's rows are left out)."""
+    known = known_target(y)[0]
+    if schema.task.is_classification:
+        known[known] = label_strings(y[known]).isin(schema.classes).to_numpy()
+    return known
 
 
 def known_target(y: pd.Series) -> tuple[pd.Series, str]:
@@ -671,8 +708,9 @@ def _check_class_sizes(schema: Schema, sizes: list[int], test_fraction: float) -
     rare = [(label, size) for label, size in zip(schema.classes, sizes, strict=True)
             if size < need]
     if rare:
-        shown = ", ".join(f"{label!r} has {size} row(s)" for label, size in rare[:3])
-        more = f" (and {len(rare) - 3} more classes)" if len(rare) > 3 else ""
+        shown = ", ".join(f"{label!r} has {size} row{'' if size == 1 else 's'}"
+                          for label, size in rare[:3])
+        more = f" (and {len(rare) - 3} more)" if len(rare) > 3 else ""
         parts = ("train, validation and test" if test_fraction > 0
                  else "training and validation folds")
         raise DataError(f"target {schema.target!r}: class {shown}{more}; each class needs at "

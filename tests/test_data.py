@@ -428,15 +428,30 @@ def test_imbalance_of_1_to_500_still_splits_when_the_rare_class_has_3_rows() -> 
         1, 1, 1]
 
 
+def test_classes_of_one_or_two_rows_are_left_out_while_two_classes_remain(
+        tmp_path: Path) -> None:
+    """A label written once by mistake no longer refuses the table: its rows are left out,
+    the note names it, and a third class so left out makes the task binary."""
+    frame, schema = _class_frame({"a": 40, "b": 30, "typo": 1, "Rare": 2})
+    assert schema.task is TaskType.BINARY and schema.classes == ("a", "b")
+    assert (schema.n_rows, schema.n_missing_target) == (70, 0)
+    assert "classes 'Rare' (2 rows), 'typo' (1 row) left out" in schema.notes[-1]
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    dataset = load_dataset(tmp_path / "d.csv", "y")
+    assert sorted(set(dataset.frame["y"])) == ["a", "b"] and len(dataset.frame) == 70
+    parts = split(dataset.frame, dataset.schema, seed=0, val_fraction=0.15, test_fraction=0.15)
+    assert sum(map(len, (parts.train, parts.val, parts.test))) == 70
+
+
 @pytest.mark.parametrize(("counts", "test_fraction", "message"), [
     ({"common": 1000, "rare": 2}, 0.15,
-     "target 'y': class 'rare' has 2 row(s); each class needs at least 3 rows to appear in "
+     "target 'y': class 'rare' has 2 rows; each class needs at least 3 rows to appear in "
      "train, validation and test: add rows or merge rare classes"),
     ({"common": 1000, "rare": 2}, 0.0,
-     "class 'rare' has 2 row(s); each class needs at least 3 rows to appear in training and "
+     "class 'rare' has 2 rows; each class needs at least 3 rows to appear in training and "
      "validation folds"),
     ({"a": 50, "b": 1, "c": 2, "d": 1, "e": 1}, 0.15,
-     "class 'b' has 1 row(s), 'c' has 2 row(s), 'd' has 1 row(s) (and 1 more classes)"),
+     "class 'b' has 1 row, 'c' has 2 rows, 'd' has 1 row (and 1 more)"),
 ])
 def test_too_rare_classes_are_refused(counts: dict[str, int], test_fraction: float,
                                       message: str) -> None:

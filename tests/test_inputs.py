@@ -223,6 +223,10 @@ WORKS = [
           shows=("read as Windows-1252 text",), check=_cp1252),
     Works("utf16", writes("utf16.csv", lambda: text(frame()).encode("utf-16")),
           shows=("read as UTF-16 text",), check=rows_and_classes(120, ("no", "yes"))),
+    Works("class-of-one-row-left-out", writes("typo.csv", lambda: text(frame().assign(
+        y=lambda d: d.y.where(d.index != 7, "yse")))), full=True,
+          shows=("class 'yse' (1 row) left out: a class needs at least 3 rows",),
+          check=rows_and_classes(119, ("no", "yes"))),
     Works("semicolon", writes("semi.csv", lambda: text(frame(), sep=";")), full=True,
           shows=("delimiter ';'",)),
     Works("tab", writes("tab.tsv.csv", lambda: text(frame(), sep="\t")),
@@ -437,7 +441,7 @@ REFUSED = [
         {"id": range(50), "const": 1, "y": ["a", "b"] * 25}))),
             ("no usable feature columns besides target 'y'; add feature columns to the CSV",)),
     Refused("too-few-rows-classification", writes("few.csv", "x,y\n1,a\n2,b\n3,a\n4,b\n5,a\n"),
-            ("target 'y': class 'b' has 2 row(s); each class needs at least 3 rows",)),
+            ("target 'y': class 'b' has 2 rows; each class needs at least 3 rows",)),
     Refused("too-few-rows-regression", writes("few_reg.csv", lambda: text(pd.DataFrame(
         {"x": range(8), "y": np.linspace(0, 1, 8)}))),
             ("only 8 rows; a search needs at least 10: add rows",)),
@@ -460,7 +464,7 @@ REFUSED = [
             ("target 'y' has 3 classes, so it is not binary; use --task multiclass",),
             args=("--target", "y", "--task", "binary")),
     Refused("imbalance-rare-class-too-small", writes("imb.csv", imbalanced(2)),
-            ("target 'y': class 'rare' has 2 row(s); each class needs at least 3 rows to "
+            ("target 'y': class 'rare' has 2 rows; each class needs at least 3 rows to "
              "appear in train, validation and test: add rows or merge rare classes",)),
     Refused("drop-unknown-column", writes("ok.csv", lambda: text(frame())),
             ("--drop 'colour': no such column; did you mean 'color'?",),
