@@ -37,6 +37,12 @@ _NUMBER = r"(\d{1,3}(,\d{3})+|\d+)(\.\d+)?"
 _DRESSED_RE = re.compile(rf"^[-+]?([$€£]\s?{_NUMBER}|{_NUMBER}\s?[%$€£])$")
 #: What :func:`as_floats` removes from a number written as text.
 _DRESSING_RE = re.compile(r"[,%$€£\s]")
+#: A unit after a number (``1248 CC``, ``23.4 kmpl``, ``12 km/kg``, ``30 °C``, ``900 sq.ft``).
+_UNIT = r"(?:°|[^\W\d_])[^\W\d_]*(?:[/. ][^\W\d_]+)?"
+_UNIT_RE = re.compile(rf"^[-+]?{_NUMBER}\s?(?P<unit>{_UNIT})?$")
+_UNIT_SUFFIX_RE = re.compile(rf"(?<=\d)\s?{_UNIT}$")
+MAX_UNITS = 3  # distinct units a column of numbers may carry
+_NOT_UNITS = frozenset({"am", "pm", "e"})  # 10am (a time of day), 1e (an exponent cut short)
 _ID_NAME_RE = re.compile(r"(^|[_\s.-])(id|uuid|guid|key|index)$", re.IGNORECASE)
 _CAMEL_ID_RE = re.compile(r"[a-z](Id|ID)$")
 
@@ -353,12 +359,14 @@ def not_numbers(values: pd.Series) -> pd.Series:
 
 
 def as_floats(values: pd.Series) -> np.ndarray:
-    """``values`` as floats, thousands separators, spaces and ``%``, ``$``, ``€``, ``£`` signs
-    removed; missing or not a number: NaN."""
+    """``values`` as floats, a unit after the number (see :func:`units_note`), thousands
+    separators, spaces and ``%``, ``$``, ``€``, ``£`` signs removed; missing or not a number:
+    NaN."""
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         return values.to_numpy(dtype=float, na_value=np.nan)  # fast path (wide files)
     if not pd.api.types.is_numeric_dtype(values):
-        values = values.astype("string").str.replace(_DRESSING_RE, "", regex=True)
+        values = values.astype("string").str.strip().str.replace(
+            _UNIT_SUFFIX_RE, "", regex=True).str.replace(_DRESSING_RE, "", regex=True)
     return pd.to_numeric(values, errors="coerce").astype(float).to_numpy()
 
 
@@ -417,16 +425,21 @@ def _infer_text_column(name: str, text: pd.Series, n_rows: int) -> ColumnSpec:
 def _missing_words(text: pd.Series, min_levels: int = MIN_NUMBER_LEVELS) -> str:
     """For numbers among which a few words stand for missing values (``unknown``, ``n.a.``,
     ``not asked``: at most :data:`MAX_MISSING_WORDS`, in fewer than half the rows, beside at
-    least ``min_levels`` distinct numbers), the note saying which are read as missing; empty
-    otherwise (an inferred column is then categorical, a ``--numeric`` one refused)."""
+    least ``min_levels`` distinct numbers, whose units if any pass :func:`units_note`), the
+    note saying which are read as missing; empty otherwise (an inferred column is then
+    categorical, a ``--numeric`` one refused)."""
     floats = as_floats(text)
-    words = text[np.isnan(floats)].value_counts()
+    missing = np.isnan(floats)
+    words = text[missing].value_counts()
     if words.empty or len(words) > MAX_MISSING_WORDS or 2 * words.sum() >= len(text) or (
-            len(np.unique(floats[~np.isnan(floats)])) < min_levels):
+            len(np.unique(floats[~missing])) < min_levels):
+        return ""
+    units = units_note(text[~missing])
+    if units is None:
         return ""
     shown = ", ".join(f"{word!r} ({n:,} row{'' if n == 1 else 's'})"
                       for word, n in words.items())
-    return f"{shown} read as missing"
+    return "; ".join(filter(None, (units, f"{shown} read as missing")))
 
 
 def written_numbers(text: pd.Series) -> str:
@@ -440,7 +453,26 @@ def written_numbers(text: pd.Series) -> str:
     if sample.str.match(_DRESSED_RE).all() and text.str.match(_DRESSED_RE).all():
         signs = "percent" if text.str.contains("%", regex=False).any() else "currency"
         return f"{signs} signs removed"
+    if sample.str.match(_UNIT_RE).all() and text.str.match(_UNIT_RE).all():
+        return units_note(text) or ""
     return ""
+
+
+def units_note(numbers: pd.Series) -> str | None:
+    """For numbers written as text with a unit after them (``1248 CC``; ``23.4 kmpl`` beside
+    ``26.6 km/kg``), the note naming the units :func:`as_floats` removes: at most
+    :data:`MAX_UNITS`, one on nine in ten of the values with a unit, ``10am`` not one; empty
+    when no value has a unit; ``None`` when their units fail that rule (codes such as ``12A``,
+    ``12B``, ``14C`` are not measures)."""
+    units = numbers.str.extract(_UNIT_RE)["unit"].dropna()
+    if units.empty:
+        return ""
+    counts = units.str.casefold().value_counts()
+    if len(counts) > MAX_UNITS or counts.iloc[0] < 0.9 * len(units) or (
+            set(counts.index) & _NOT_UNITS):
+        return None
+    shown = ", ".join(map(repr, units.drop_duplicates().iloc[:MAX_UNITS]))
+    return f"unit{'s' if len(counts) > 1 else ''} {shown} removed"
 
 
 def day_first(values: pd.Series) -> bool:

@@ -11,15 +11,12 @@ final model's test ROC-AUC as the search prints it. Run it from two checkouts to
 from __future__ import annotations
 
 import argparse
-import re
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from multiseed import mean_std, parse_seeds
+from multiseed import mean_std, parse_seeds, searched_test_score
 
 
 def write_table(path: Path) -> None:
@@ -35,18 +32,6 @@ def write_table(path: Path) -> None:
                   "y": (income > np.median(income)).astype(int)}).to_csv(path, index=False)
 
 
-def test_roc_auc(csv: Path, seed: int) -> float:
-    """The final model's test ROC-AUC of a 3-trial search of ``csv`` with ``seed``."""
-    with tempfile.TemporaryDirectory() as folder:
-        run = subprocess.run([sys.executable, "-m", "automl", "search", str(csv), "--n-trials",
-                              "3", "--seed", str(seed), "--study", "words"],
-                             cwd=folder, capture_output=True, text=True, check=True)
-    found = re.search(r"held-out test rows.*?roc_auc ([0-9.]+)", " ".join(run.stdout.split()))
-    if found is None:
-        raise SystemExit(f"no test score in the search's output:\n{run.stdout}{run.stderr}")
-    return float(found.group(1))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2])
@@ -54,7 +39,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         csv = Path(folder) / "income.csv"
         write_table(csv)
-        scores = [test_roc_auc(csv, seed) for seed in args.seeds]
+        scores = [searched_test_score(csv, seed, "roc_auc") for seed in args.seeds]
     print("| seeds | test ROC-AUC per seed | mean ± std |\n|---|---|---|")
     print(f"| {','.join(map(str, args.seeds))} | {' / '.join(f'{s:.4f}' for s in scores)} | "
           f"{mean_std(scores)} |")

@@ -1,11 +1,17 @@
-"""What the multi-seed benchmarks (``quality.py``, ``small_data.py``) share: the ``--seeds`` list
-and the mean ± std cells of their headline tables."""
+"""What the multi-seed benchmarks (``quality.py``, ``small_data.py``, ``missing_words.py``,
+``units.py``) share: the ``--seeds`` list, the mean ± std cells of their headline tables, and a
+short search's test score."""
 
 from __future__ import annotations
 
 import math
+import re
 import statistics
+import subprocess
+import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -35,3 +41,17 @@ def mean_std(values: Sequence[float]) -> str:
 
 def _digits(value: float, scale: float) -> str:
     return f"{value:.4f}" if abs(scale) < 100 else f"{value:,.1f}"
+
+
+def searched_test_score(csv: Path, seed: int, metric: str, *args: str) -> float:
+    """The final model's test ``metric`` as ``automl search`` of ``csv`` with ``seed`` (and
+    ``args``; 3 trials unless they say otherwise) prints it, the search run in a fresh folder
+    (its own stores) by the ``automl`` that ``sys.executable`` imports."""
+    with tempfile.TemporaryDirectory() as folder:
+        run = subprocess.run([sys.executable, "-m", "automl", "search", str(csv), "--n-trials",
+                              "3", "--seed", str(seed), "--study", "bench", *args],
+                             cwd=folder, capture_output=True, text=True, check=True)
+    found = re.search(rf"held-out test rows.*?{metric} ([0-9.,]+)", " ".join(run.stdout.split()))
+    if found is None:
+        raise SystemExit(f"no test score in the search's output:\n{run.stdout}{run.stderr}")
+    return float(found.group(1).replace(",", ""))

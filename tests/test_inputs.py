@@ -227,6 +227,10 @@ WORKS = [
         y=lambda d: d.y.where(d.index != 7, "yse")))), full=True,
           shows=("class 'yse' (1 row) left out: a class needs at least 3 rows",),
           check=rows_and_classes(119, ("no", "yes"))),
+    Works("numbers-with-units", writes("units.csv", lambda: text(frame().assign(
+        x1=lambda d: [f"{v} kg" for v in d.x1], y=lambda d: [f"{v:.2f} m" for v in d.x2]))),
+          full=True, shows=("unit 'kg' removed", "target 'y' read as numbers: unit 'm' removed"),
+          check=kinds(x1=ColumnKind.NUMERIC)),
     Works("semicolon", writes("semi.csv", lambda: text(frame(), sep=";")), full=True,
           shows=("delimiter ';'",)),
     Works("tab", writes("tab.tsv.csv", lambda: text(frame(), sep="\t")),
