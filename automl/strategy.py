@@ -197,8 +197,9 @@ def check_compatible(study: optuna.Study, settings: StudySettings) -> None:
         if study.user_attrs.get("fingerprint") != settings.fingerprint:
             keep = "the data file changed since the study began; restore it to continue the study"
         elif changed:
-            keep = ("this version of automl reads those columns otherwise than the one that "
-                    "began the study, whose networks were fed them as they were then")
+            keep = ("this automl reads those columns otherwise than the version that began "
+                    "the study, whose networks learned them as they were then: continue it "
+                    "with that version")
         else:
             keep = f"continue it with its own settings (automl resume {name})"
         raise StudyMismatchError(

@@ -405,7 +405,7 @@ def test_a_study_whose_columns_are_now_read_as_other_kinds_is_refused(
             _search(run)
         message = str(caught.value)
         assert "column kinds: 'x1' study has categorical, now numeric" in message
-        assert "reads those columns otherwise than the one that began the study" in message
+        assert "reads those columns otherwise than the version that began the study" in message
         assert "--study test-binary-2" in message
     assert _no_trial_started(cfg)
 
