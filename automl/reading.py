@@ -17,6 +17,7 @@ import zlib
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ DELIMITERS = (",", ";", "\t", "|")
 CHUNK_ROWS = 250_000
 #: Bytes of a file's start that its encoding, delimiter and header are read from.
 HEAD_BYTES = 1 << 20
+MAX_PREAMBLE = 20  # lines above the header that reading skips (see _preamble)
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 #: Integers with thousands separators (``1,234``), or plain numbers.
 THOUSANDS_RE = re.compile(r"^[-+]?\d{1,3}(,\d{3})+(\.\d+)?$|^[-+]?\d+(\.\d+)?$")
@@ -71,14 +73,19 @@ def read_csv(path: Path | str, *,
     path = Path(path)
     head = _read_head(path)
     encodings = _encodings(head)
-    delimiter = _sniff_delimiter(_decode_head(head, encodings[0]))
-    raw_header = _raw_header(head, encodings[0], delimiter)
+    text = _decode_head(head, encodings[0])
+    delimiter = _sniff_delimiter(text)
+    skip, above = _preamble(text, delimiter)
+    raw_header = _raw_header(head, encodings[0], delimiter, skip)
     header, notes = _clean_header(raw_header, path)
-    frame, encoding = _parse(path, encodings, delimiter, len(header))
+    frame, encoding = _parse(path, encodings, _Layout(delimiter, skip, len(header)))
     if encoding != encodings[0]:  # the header read again in the encoding that fits the file
-        raw_header = _raw_header(head, encoding, delimiter)
+        raw_header = _raw_header(head, encoding, delimiter, skip)
         header, notes = _clean_header(raw_header, path)
     frame.columns = header
+    if above:
+        notes.insert(0, f"skipped {skip} line{'' if skip == 1 else 's'} above the header "
+                        f"({', '.join(map(repr, above[:2]))}{' ...' if len(above) > 2 else ''})")
     if encoding != "utf-8-sig":
         notes.insert(0, f"read as {_ENCODING_NAMES[encoding]} text")
     if delimiter != ",":
@@ -90,26 +97,35 @@ def read_csv(path: Path | str, *,
     return frame, tuple(notes)
 
 
-def _parse(path: Path, encodings: tuple[str, ...], delimiter: str,
-           n_names: int) -> tuple[pd.DataFrame, str]:
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """Where a file's rows are: their delimiter, the lines above the header (a title, ``#``
+    comments; see :func:`_preamble`) and the header's number of names."""
+
+    delimiter: str
+    skip: int
+    n_names: int
+
+
+def _parse(path: Path, encodings: tuple[str, ...], layout: _Layout) -> tuple[pd.DataFrame, str]:
     """The parsed rows (columns as pandas named them) and the encoding that read them: the
     first of ``encodings`` that decodes every byte."""
     for encoding in encodings[:-1]:
         try:
-            return _parse_as(path, encoding, delimiter, n_names), encoding
+            return _parse_as(path, encoding, layout), encoding
         except UnicodeDecodeError:
             continue
-    return _parse_as(path, encodings[-1], delimiter, n_names), encodings[-1]
+    return _parse_as(path, encodings[-1], layout), encodings[-1]
 
 
-def _parse_as(path: Path, encoding: str, delimiter: str, n_names: int) -> pd.DataFrame:
+def _parse_as(path: Path, encoding: str, layout: _Layout) -> pd.DataFrame:
     """Parse in chunks; a column that reads as numbers in some chunks and as text in others
     is read again as text, as one parse of the whole file would have read it. Each column is
     joined on its own and its pieces dropped, so the rows are held about once, not twice."""
-    columns = _chunked_columns(path, encoding, delimiter, n_names)
+    columns = _chunked_columns(path, encoding, layout)
     mixed = tuple(name for name, pieces in columns.items() if _is_mixed(pieces))
     if mixed:
-        columns = _chunked_columns(path, encoding, delimiter, n_names, text_columns=mixed)
+        columns = _chunked_columns(path, encoding, layout, text_columns=mixed)
     for name, pieces in columns.items():
         _type_empty_text(pieces)
         columns[name] = [pd.concat(pieces, ignore_index=True)]
@@ -119,7 +135,7 @@ def _parse_as(path: Path, encoding: str, delimiter: str, n_names: int) -> pd.Dat
     return pd.DataFrame({name: pieces[0] for name, pieces in columns.items()}, copy=False)
 
 
-def _chunked_columns(path: Path, encoding: str, delimiter: str, n_names: int,
+def _chunked_columns(path: Path, encoding: str, layout: _Layout,
                      text_columns: tuple[str, ...] = ()) -> dict[str, list[pd.Series]]:
     """Each column of the file as a list of pieces, one a chunk of :data:`CHUNK_ROWS` rows
     (copied out of the chunk, so that a piece is freed on its own), with empty rows dropped
@@ -127,14 +143,16 @@ def _chunked_columns(path: Path, encoding: str, delimiter: str, n_names: int,
 
     Raises:
         UnicodeDecodeError: a byte that ``encoding`` cannot decode.
-        DataError: not parseable as CSV with ``n_names`` fields a row, unreadable, or a
-            corrupt gzip file.
+        DataError: not parseable as CSV with ``layout.n_names`` fields a row, unreadable, or
+            a corrupt gzip file.
     """
     columns: dict[str, list[pd.Series]] = {}
+    n_names = layout.n_names
     try:
         with _file_errors(path), _open(path) as handle, warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            with pd.read_csv(handle, sep=delimiter, na_values=list(MISSING_MARKERS),
+            with pd.read_csv(handle, sep=layout.delimiter, skiprows=layout.skip,
+                             na_values=list(MISSING_MARKERS),
                              keep_default_na=True, skip_blank_lines=True, low_memory=False,
                              index_col=False, encoding=encoding, chunksize=CHUNK_ROWS,
                              encoding_errors="replace" if encoding == "utf-16" else "strict",
@@ -282,11 +300,36 @@ def _decode_head(head: bytes, encoding: str, errors: str = "replace") -> str:
     return codecs.getincrementaldecoder(encoding)(errors=errors).decode(head, final=False)
 
 
-def _raw_header(head: bytes, encoding: str, delimiter: str) -> list[str]:
-    """The first non-empty row of ``head``, as the CSV module splits it."""
-    text = _decode_head(head, encoding)
-    return next((row for row in csv.reader(io.StringIO(text), delimiter=delimiter)
+def _raw_header(head: bytes, encoding: str, delimiter: str, skip: int) -> list[str]:
+    """The first non-empty row of ``head`` below its first ``skip`` lines, as the CSV module
+    splits it."""
+    lines = io.StringIO(_decode_head(head, encoding))
+    for _ in range(skip):
+        lines.readline()
+    return next((row for row in csv.reader(lines, delimiter=delimiter)
                  if any(cell.strip() for cell in row)), [])
+
+
+def _preamble(text: str, delimiter: str) -> tuple[int, list[str]]:
+    """The lines above the header, and those of them that are not empty: at most
+    :data:`MAX_PREAMBLE` leading lines that are ``#`` comments (of another width than the
+    rows) or a title (one cell filled, the first, in rows of 3 cells or more), as
+    spreadsheets and instruments export them above the table."""
+    lines = text.splitlines()[:MAX_PREAMBLE + 50]
+    rows = [next(csv.reader([line], delimiter=delimiter), []) for line in lines]
+    widths = Counter(len(row) for row in rows if any(cell.strip() for cell in row))
+    width = widths.most_common(1)[0][0] if widths else 1
+    skip = 0
+    for line, row in zip(lines[:MAX_PREAMBLE], rows, strict=False):
+        filled = [i for i, cell in enumerate(row) if cell.strip()]
+        comment = line.lstrip("\ufeff ").startswith("#") and len(row) != width
+        title = width >= 3 and filled in ([], [0])
+        if not (comment or title):
+            break
+        skip += 1
+    if skip == len(lines):  # nothing but such lines: no table to find below them
+        return 0, []
+    return skip, [shown for line in lines[:skip] if (shown := line.strip(f"{delimiter} \ufeff"))]
 
 
 def _sniff_delimiter(text: str) -> str:

@@ -231,6 +231,15 @@ WORKS = [
         x1=lambda d: [f"{v} kg" for v in d.x1], y=lambda d: [f"{v:.2f} m" for v in d.x2]))),
           full=True, shows=("unit 'kg' removed", "target 'y' read as numbers: unit 'm' removed"),
           check=kinds(x1=ColumnKind.NUMERIC)),
+    Works("comments-above-the-header", writes("commented.csv", lambda: "# exported by a tool\n"
+          "# units: none\n\n" + text(frame())), full=True,
+          shows=("skipped 3 lines above the header ('# exported by a tool', '# units: none')",),
+          check=rows_and_classes(120, ("no", "yes"))),
+    Works("title-above-the-header", writes("report.csv", lambda: "Sales report Q1,,,\n,,,\n"
+          + text(frame())), shows=("skipped 2 lines above the header ('Sales report Q1')",),
+          check=rows_and_classes(120, ("no", "yes"))),
+    Works("hash-named-first-column", writes("hash.csv", lambda: text(frame().rename(
+        columns={"x1": "#"}))), check=kinds(**{"#": ColumnKind.NUMERIC})),  # not a comment
     Works("semicolon", writes("semi.csv", lambda: text(frame(), sep=";")), full=True,
           shows=("delimiter ';'",)),
     Works("tab", writes("tab.tsv.csv", lambda: text(frame(), sep="\t")),
