@@ -33,6 +33,7 @@ from automl.errors import ConfigError
 from automl.features import Preprocessor, TensorSplits
 from automl.folds import Folds, Validation, choose_validation
 from automl.heap import release_free_memory
+from automl.leaks import leak_note
 from automl.metrics import Metric, default_metric, primary_metric
 from automl.records import StudySettings
 from automl.space import SPACE_VERSION, check_families
@@ -250,6 +251,7 @@ def _prepare(cfg: SearchConfig) -> Prepared:
                    val_fraction=0.0 if validation.cross_validated else validation.val_fraction,
                    test_fraction=validation.test_fraction)
     del frame  # the splits hold the rows now: a big table's parsed copy goes here
+    schema = replace(schema, notes=schema.notes + leak_note(splits.train, schema))
     folds = Folds.draw(encode_target(splits.train[schema.target], schema), validation.folds,
                        cfg.seed, stratify=schema.task.is_classification
                        ) if validation.cross_validated else None

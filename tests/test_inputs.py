@@ -240,6 +240,10 @@ WORKS = [
           check=rows_and_classes(120, ("no", "yes"))),
     Works("hash-named-first-column", writes("hash.csv", lambda: text(frame().rename(
         columns={"x1": "#"}))), check=kinds(**{"#": ColumnKind.NUMERIC})),  # not a comment
+    Works("a-copy-of-the-target", writes("leak.csv", lambda: text(frame().assign(
+        outcome=lambda d: d.y.map({"yes": "Y", "no": "N"})))),
+          shows=("column 'outcome' alone gives the target away; if it is known only after the "
+                 "outcome, the model will fail on new rows: --drop outcome",)),
     Works("semicolon", writes("semi.csv", lambda: text(frame(), sep=";")), full=True,
           shows=("delimiter ';'",)),
     Works("tab", writes("tab.tsv.csv", lambda: text(frame(), sep="\t")),
