@@ -137,7 +137,8 @@ def test_show_refuses_a_top_below_one(cli: Callable[..., Result], tmp_path: Path
 # -------------------------------------------------------------------------------------- search
 @pytest.mark.parametrize(("value", "text"), [(0.93125, "0.9313"), (54.2345, "54.2345"),
                                            (1132836175.2, "1.133e+09"), (-25000.0, "-25,000"),
-                                           (43581.4, "43,581"),
+                                           (43581.4, "43,581"), (5980.1022, "5,980.1"),
+                                           (527.9123, "527.9"),
                                            (1.472e-08, "1.472e-08"), (0.0, "0.0000"),
                                            (0.00042, "0.00042")])
 def test_scores_keep_their_magnitude_in_the_leaderboard(value: float, text: str) -> None:

@@ -237,14 +237,16 @@ def counted(n: int, noun: str) -> str:
 def score_text(value: float, scale: float | None = None) -> str:
     """``value`` as a person reads it, by the size of ``scale`` (default: ``value``): from
     10,000 to 10 million with thousands separators and no decimals (an RMSE of house prices,
-    ``43,581``); between 0.001 and 10,000 (or 0) with 4 decimals (``0.6600``, beside
-    ``0.7469``); else with 4 significant digits (``1.133e+09``, ``1.472e-08``, never
-    ``0.0000`` or ten digits cut by a column). A spread given its score's ``scale`` reads like
-    it: ``0.9982 ± 0.0010``."""
+    ``43,581``); from 100 with one decimal (``5,980.1``, ``527.9``); between 0.001 and 100 (or
+    0) with 4 decimals (``0.6600``, beside ``0.7469``; ``54.2345``); else with 4 significant
+    digits (``1.133e+09``, ``1.472e-08``, never ``0.0000`` or ten digits cut by a column). A
+    spread given its score's ``scale`` reads like it: ``0.9982 ± 0.0010``."""
     size = abs(value if scale is None else scale)
     if 1e4 <= size < 1e7:
         return f"{value:,.0f}"
-    if size == 0 or 1e-3 <= size < 1e4:
+    if 100 <= size < 1e4:
+        return f"{value:,.1f}"
+    if size == 0 or 1e-3 <= size < 100:
         return f"{value:.4f}"
     return f"{value:.4g}"
 
