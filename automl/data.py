@@ -11,7 +11,7 @@ import difflib
 import hashlib
 import re
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
@@ -270,24 +270,20 @@ def label_strings(values: pd.Series) -> pd.Series:
     >>> label_strings(pd.Series([True, False])).tolist()
     ['True', 'False']
     """
-    known = values.dropna()
-    if pd.api.types.is_bool_dtype(values) or (
-            len(known) and all(isinstance(v, (bool, np.bool_)) for v in known.iloc[:1000])):
-        return _map_distinct(values, lambda v: str(bool(v)))
-    numeric = pd.to_numeric(values, errors="coerce")
-    if values.notna().any() and numeric[values.notna()].notna().all():
-        as_float = numeric.astype(float)
-        if bool(np.all(np.mod(as_float.dropna(), 1) == 0)):
-            return _map_distinct(as_float, lambda v: str(int(v)))
-    return _map_distinct(values, lambda v: str(v).strip())
-
-
-def _map_distinct(values: pd.Series, label: Callable[[Any], str]) -> pd.Series:
-    """``label`` of each value, called once per distinct value (a million-row target has a
-    handful); missing values stay ``None``."""
-    codes, distinct = pd.factorize(values)
-    labels = np.array([label(v) for v in distinct] + [None], dtype=object)
+    codes, distinct = pd.factorize(values)  # a million-row target has a handful of values
+    labels = np.array([*_distinct_labels(pd.Series(distinct, dtype=object)), None], dtype=object)
     return pd.Series(labels[codes], index=values.index, name=values.name)
+
+
+def _distinct_labels(distinct: pd.Series) -> list[str]:
+    """The labels of a target's distinct (known) values: ``True``/``False``, integers for
+    numbers that are all whole, else the text stripped."""
+    if len(distinct) and all(isinstance(v, (bool, np.bool_)) for v in distinct):
+        return [str(bool(v)) for v in distinct]
+    numeric = pd.to_numeric(distinct, errors="coerce").astype(float)
+    if len(distinct) and numeric.notna().all() and bool(np.all(np.mod(numeric, 1) == 0)):
+        return [str(int(v)) for v in numeric]
+    return [str(v).strip() for v in distinct]
 
 
 def infer_column(series: pd.Series) -> ColumnSpec:
@@ -427,14 +423,15 @@ def _missing_words(text: pd.Series, min_levels: int = MIN_NUMBER_LEVELS) -> str:
     ``not asked``: at most :data:`MAX_MISSING_WORDS`, in fewer than half the rows, beside at
     least ``min_levels`` distinct numbers, whose units if any pass :func:`units_note`), the
     note saying which are read as missing; empty otherwise (an inferred column is then
-    categorical, a ``--numeric`` one refused)."""
-    floats = as_floats(text)
+    categorical, a ``--numeric`` one refused). Each distinct value is read once."""
+    counts = text.value_counts()
+    floats = as_floats(pd.Series(counts.index, dtype=object))
     missing = np.isnan(floats)
-    words = text[missing].value_counts()
+    words = counts[missing]
     if words.empty or len(words) > MAX_MISSING_WORDS or 2 * words.sum() >= len(text) or (
             len(np.unique(floats[~missing])) < min_levels):
         return ""
-    units = units_note(text[~missing])
+    units = units_note(counts[~missing])
     if units is None:
         return ""
     shown = ", ".join(f"{word!r} ({n:,} row{'' if n == 1 else 's'})"
@@ -454,25 +451,26 @@ def written_numbers(text: pd.Series) -> str:
         signs = "percent" if text.str.contains("%", regex=False).any() else "currency"
         return f"{signs} signs removed"
     if sample.str.match(_UNIT_RE).all() and text.str.match(_UNIT_RE).all():
-        return units_note(text) or ""
+        return units_note(text.value_counts()) or ""
     return ""
 
 
-def units_note(numbers: pd.Series) -> str | None:
+def units_note(counts: pd.Series) -> str | None:
     """For numbers written as text with a unit after them (``1248 CC``; ``23.4 kmpl`` beside
-    ``26.6 km/kg``), the note naming the units :func:`as_floats` removes: at most
-    :data:`MAX_UNITS`, one on nine in ten of the values with a unit, ``10am`` not one; empty
-    when no value has a unit; ``None`` when their units fail that rule (codes such as ``12A``,
-    ``12B``, ``14C`` are not measures)."""
-    units = numbers.str.extract(_UNIT_RE)["unit"].dropna()
-    if units.empty:
+    ``26.6 km/kg``; ``counts``: each distinct value → its rows), the note naming the units
+    :func:`as_floats` removes: at most :data:`MAX_UNITS`, one on nine in ten of the rows with a
+    unit, ``10am`` not one; empty when no value has a unit; ``None`` when their units fail that
+    rule (codes such as ``12A``, ``12B``, ``14C`` are not measures)."""
+    units = pd.Series(counts.index, dtype=object).astype(str).str.extract(_UNIT_RE)["unit"]
+    given = units.notna().to_numpy()
+    if not given.any():
         return ""
-    counts = units.str.casefold().value_counts()
-    if len(counts) > MAX_UNITS or counts.iloc[0] < 0.9 * len(units) or (
-            set(counts.index) & _NOT_UNITS):
+    rows = pd.Series(counts.to_numpy()[given]).groupby(
+        units[given].str.casefold().to_numpy()).sum().sort_values(ascending=False)
+    if len(rows) > MAX_UNITS or rows.iloc[0] < 0.9 * rows.sum() or set(rows.index) & _NOT_UNITS:
         return None
-    shown = ", ".join(map(repr, units.drop_duplicates().iloc[:MAX_UNITS]))
-    return f"unit{'s' if len(counts) > 1 else ''} {shown} removed"
+    shown = ", ".join(map(repr, units[given].drop_duplicates().iloc[:MAX_UNITS]))
+    return f"unit{'s' if len(rows) > 1 else ''} {shown} removed"
 
 
 def day_first(values: pd.Series) -> bool:
@@ -695,10 +693,13 @@ def known_target(y: pd.Series) -> tuple[pd.Series, str]:
 def target_values(values: pd.Series) -> np.ndarray:
     """A target's values as numbers (NaN where one is not): as written, or, when every value
     is text with thousands separators, a percent or a currency sign, without them."""
-    if not pd.api.types.is_numeric_dtype(values) and written_numbers(
-            values.dropna().astype(str)):
-        return as_floats(values)
-    return pd.to_numeric(values, errors="coerce").astype(float).to_numpy()
+    if pd.api.types.is_numeric_dtype(values):
+        return pd.to_numeric(values, errors="coerce").astype(float).to_numpy()
+    codes, distinct = pd.factorize(values)  # each distinct value read once
+    text = pd.Series(distinct, dtype=object)
+    numbers = as_floats(text) if written_numbers(text.astype(str)) else pd.to_numeric(
+        text, errors="coerce").astype(float).to_numpy()
+    return np.append(numbers, np.nan)[codes]
 
 
 def encode_target(values: pd.Series, schema: Schema) -> np.ndarray:
