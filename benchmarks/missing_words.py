@@ -10,13 +10,11 @@ final model's test ROC-AUC as the search prints it. Run it from two checkouts to
 
 from __future__ import annotations
 
-import argparse
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from multiseed import mean_std, parse_seeds, searched_test_score
+from multiseed import generated_table_main
 
 
 def write_table(path: Path) -> None:
@@ -33,16 +31,7 @@ def write_table(path: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2])
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        csv = Path(folder) / "income.csv"
-        write_table(csv)
-        scores = [searched_test_score(csv, seed, "roc_auc") for seed in args.seeds]
-    print("| seeds | test ROC-AUC per seed | mean ± std |\n|---|---|---|")
-    print(f"| {','.join(map(str, args.seeds))} | {' / '.join(f'{s:.4f}' for s in scores)} | "
-          f"{mean_std(scores)} |")
+    generated_table_main(__doc__, write_table, "roc_auc", "ROC-AUC", ".4f")
 
 
 if __name__ == "__main__":

@@ -4,13 +4,14 @@ short search's test score."""
 
 from __future__ import annotations
 
+import argparse
 import math
 import re
 import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 
@@ -55,3 +56,21 @@ def searched_test_score(csv: Path, seed: int, metric: str, *args: str) -> float:
     if found is None:
         raise SystemExit(f"no test score in the search's output:\n{run.stdout}{run.stderr}")
     return float(found.group(1).replace(",", ""))
+
+
+def generated_table_main(doc: str, write_table: Callable[[Path], None], metric: str,
+                         label: str, digits: str) -> None:
+    """The command line of a benchmark that searches one generated table (``write_table``
+    writes it): ``--seeds``, then the test ``metric`` of each seed's short search (see
+    :func:`searched_test_score`) and their mean ± std, as a Markdown row; ``digits`` formats a
+    score (``.4f``)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2])
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        csv = Path(folder) / "table.csv"
+        write_table(csv)
+        scores = [searched_test_score(csv, seed, metric) for seed in args.seeds]
+    print(f"| seeds | test {label} per seed | mean ± std |\n|---|---|---|")
+    print(f"| {','.join(map(str, args.seeds))} | "
+          f"{' / '.join(format(s, digits) for s in scores)} | {mean_std(scores)} |")

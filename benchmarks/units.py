@@ -11,13 +11,11 @@ test RMSE as the search prints it. Run it from two checkouts to compare them:
 
 from __future__ import annotations
 
-import argparse
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from multiseed import mean_std, parse_seeds, searched_test_score
+from multiseed import generated_table_main
 
 
 def write_table(path: Path, n: int = 1000) -> None:
@@ -40,16 +38,7 @@ def write_table(path: Path, n: int = 1000) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2])
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        csv = Path(folder) / "cars.csv"
-        write_table(csv)
-        scores = [searched_test_score(csv, seed, "rmse") for seed in args.seeds]
-    print("| seeds | test RMSE per seed | mean ± std |\n|---|---|---|")
-    print(f"| {','.join(map(str, args.seeds))} | {' / '.join(f'{s:,.0f}' for s in scores)} | "
-          f"{mean_std(scores)} |")
+    generated_table_main(__doc__, write_table, "rmse", "RMSE", ",.0f")
 
 
 if __name__ == "__main__":
