@@ -70,7 +70,7 @@ def test_plan_shows_the_positive_class_the_balance_and_the_driving_metric(
     assert "classes 'ok' 368 (92.0%), 'fraud' 32 (8.0%)" in out
     assert "imbalanced: the smallest class is 8.0% of the rows; the study optimises pr_auc" in out
     assert "decision threshold tuned for f1" in out
-    assert re.search(r"decision threshold [\d.]+ \(maximises f1 on validation: ", out), out
+    assert re.search(r"decision threshold [\d.]+ \(maximises f1 out-of-fold: ", out), out
 
 
 def test_the_study_stores_the_positive_class_and_threshold(searched: Searched) -> None:

@@ -217,8 +217,9 @@ def render_threshold(final: dict[str, Any] | None) -> None:
     """The final model's tuned decision threshold (a binary study's), if it has one."""
     threshold = (final or {}).get("threshold")
     if threshold:
+        on = "out-of-fold" if final.get("cross_validated", False) else "on validation"
         out.print(f"decision threshold {threshold['value']:.4g} (maximises "
-                  f"{threshold['metric']} on validation: {threshold['score']:.4f}, "
+                  f"{threshold['metric']} {on}: {threshold['score']:.4f}, "
                   f"precision {threshold['precision']:.4f}, recall "
                   f"{threshold['recall']:.4f}); `automl predict --threshold X` overrides it",
                   soft_wrap=True)
