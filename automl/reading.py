@@ -26,7 +26,8 @@ import pandas as pd
 from automl.errors import DataError, os_reason
 from automl.heap import release_free_memory
 
-MISSING_MARKERS = ("", "?", "NA", "N/A", "n/a", "na", "null", "NULL", "None", "NaN", "nan", "-")
+MISSING_MARKERS = ("", "?", "NA", "N/A", "n/a", "na", "null", "NULL", "None", "NaN", "nan", "-",
+                   " ", "  ", "   ", "    ")  # a cell of spaces is a blank cell
 DELIMITERS = (",", ";", "\t", "|")
 #: Rows parsed at a time (:func:`read_csv`); a file of fewer rows is parsed in one go.
 CHUNK_ROWS = 250_000

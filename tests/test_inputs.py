@@ -173,6 +173,12 @@ def kinds(**expected: ColumnKind) -> Callable[[SearchPlan], None]:
     return check
 
 
+def assert_blank(plan: SearchPlan, name: str) -> None:
+    """Column ``name`` is numeric, its cells of spaces missing like empty ones, not words."""
+    (column,) = [c for c in plan.schema.columns if c.name == name]
+    assert (column.kind, column.note) == (ColumnKind.NUMERIC, "")
+
+
 def rows_and_classes(n_rows: int, classes: tuple[str, ...] | int) -> Callable[[SearchPlan], None]:
     def check(plan: SearchPlan) -> None:
         schema = plan.schema
@@ -244,6 +250,9 @@ WORKS = [
         outcome=lambda d: d.y.map({"yes": "Y", "no": "N"})))),
           shows=("column 'outcome' alone gives the target away; if it is known only after the "
                  "outcome, the model will fail on new rows: --drop outcome",)),
+    Works("cells-of-spaces", writes("telco.csv", lambda: text(frame().assign(
+        x1=lambda d: d.x1.astype(object).where(d.index % 40 > 0, " ")))),
+          check=lambda plan: assert_blank(plan, "x1"), shows=("median-imputed + missing flag",)),
     Works("semicolon", writes("semi.csv", lambda: text(frame(), sep=";")), full=True,
           shows=("delimiter ';'",)),
     Works("tab", writes("tab.tsv.csv", lambda: text(frame(), sep="\t")),
