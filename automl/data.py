@@ -43,6 +43,11 @@ _UNIT_RE = re.compile(rf"^[-+]?{_NUMBER}\s?(?P<unit>{_UNIT})?$")
 _UNIT_SUFFIX_RE = re.compile(rf"(?<=\d)\s?{_UNIT}$")
 MAX_UNITS = 3  # distinct units a column of numbers may carry
 _NOT_UNITS = frozenset({"am", "pm", "e"})  # 10am (a time of day), 1e (an exponent cut short)
+#: Words that scale a number (``1.2K``, ``8.6 Lakh`` beside ``1.2 Cr``): beside another unit,
+#: the numbers are on different scales.
+_SCALE_WORDS = frozenset({"k", "m", "b", "mn", "bn", "lakh", "lakhs", "lac", "cr", "crore",
+                          "crores", "thousand", "million", "billion"})
+_SI_PREFIXES = "kmgcµund"  # kg beside g, MB beside GB, ml beside l: one unit at two scales
 _ID_NAME_RE = re.compile(r"(^|[_\s.-])(id|uuid|guid|key|index)$", re.IGNORECASE)
 _CAMEL_ID_RE = re.compile(r"[a-z](Id|ID)$")
 
@@ -455,12 +460,24 @@ def written_numbers(text: pd.Series) -> str:
     return ""
 
 
+def _scaled_twins(units: list[str]) -> bool:
+    """Whether two of ``units`` are one unit at two scales (``kg`` and ``g``, ``mb`` and
+    ``gb``): the same once an SI prefix is taken off.
+
+    >>> _scaled_twins(["kg", "g"]), _scaled_twins(["mb", "gb"]), _scaled_twins(["kmpl", "km/kg"])
+    (True, True, False)
+    """
+    bases = [u[1:] if len(u) > 1 and u[0] in _SI_PREFIXES else u for u in units]
+    return len(set(bases)) < len(bases)
+
+
 def units_note(counts: pd.Series) -> str | None:
     """For numbers written as text with a unit after them (``1248 CC``; ``23.4 kmpl`` beside
     ``26.6 km/kg``; ``counts``: each distinct value → its rows), the note naming the units
     :func:`as_floats` removes: at most :data:`MAX_UNITS`, one on nine in ten of the rows with a
-    unit, ``10am`` not one; empty when no value has a unit; ``None`` when their units fail that
-    rule (codes such as ``12A``, ``12B``, ``14C`` are not measures)."""
+    unit, ``10am`` not one, and no two at different scales (``K`` beside ``M``, ``kg`` beside
+    ``g``); empty when no value has a unit; ``None`` when their units fail that rule (codes such
+    as ``12A``, ``12B``, ``14C`` are not measures)."""
     units = pd.Series(counts.index, dtype=object).astype(str).str.extract(_UNIT_RE)["unit"]
     given = units.notna().to_numpy()
     if not given.any():
@@ -469,6 +486,8 @@ def units_note(counts: pd.Series) -> str | None:
         units[given].str.casefold().to_numpy()).sum().sort_values(ascending=False)
     if len(rows) > MAX_UNITS or rows.iloc[0] < 0.9 * rows.sum() or set(rows.index) & _NOT_UNITS:
         return None
+    if len(rows) > 1 and (set(rows.index) & _SCALE_WORDS or _scaled_twins(list(rows.index))):
+        return None  # read without their units, such numbers would mix scales
     shown = ", ".join(map(repr, units[given].drop_duplicates().iloc[:MAX_UNITS]))
     return f"unit{'s' if len(rows) > 1 else ''} {shown} removed"
 

@@ -258,6 +258,11 @@ def _with_units(units: list[str], every: int = 1) -> pd.Series:
     (_with_units(["A", "B", "C"]), ColumnKind.CATEGORICAL, ""),  # codes, not measures
     (_with_units(["am", "pm"], every=12), ColumnKind.CATEGORICAL, ""),
     (_with_units([" kg", " g"]), ColumnKind.CATEGORICAL, ""),  # half and half: no one unit
+    # one unit at two scales, even rarely: 1.2 Cr is 120 Lakh, 500 g is 0.5 kg
+    (_with_units([" Lakh"] * 19 + [" Cr"]), ColumnKind.CATEGORICAL, ""),
+    (_with_units([" kg"] * 19 + [" g"]), ColumnKind.CATEGORICAL, ""),
+    (_with_units(["K"] * 19 + ["M"]), ColumnKind.CATEGORICAL, ""),
+    (_with_units(["K"]), ColumnKind.NUMERIC, "unit 'K' removed"),  # one scale: in thousands
 ])
 def test_numbers_followed_by_a_unit_are_numeric(series: pd.Series, kind: ColumnKind,
                                                 note: str) -> None:
