@@ -29,6 +29,7 @@ from automl.errors import ConfigError, DataError, StudyNotFoundError
 from automl.features import NotNumbers
 from automl.pyfunc import save_pyfunc
 from automl.reading import load_csv
+from automl.records import final_model_text
 from automl.storage import load_study
 from automl.stores import mask, sqlite_path
 from automl.tracking import MlflowRuns, temporary_dir
@@ -54,14 +55,10 @@ class ModelSource:
 
     @property
     def label(self) -> str:
-        """``trial 7``, or ``the final model (ensemble of trials 7, 3)`` and the like."""
+        """``trial 7``, or ``the final model (an ensemble of trials 7, 3)`` and the like."""
         if self.final is None:
             return f"trial {self.trial}"
-        trials = ", ".join(map(str, self.final.get("trials", [self.trial])))
-        kind = {"ensemble": f"ensemble of trials {trials}",
-                "refit": f"trial {self.trial} refitted on train+validation"}.get(
-                    self.final.get("kind", ""), f"trial {self.trial}")
-        return f"the final model ({kind})"
+        return f"the final model ({final_model_text({'trials': [self.trial], **self.final})})"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -158,3 +158,17 @@ def _short(value: Any) -> str:
     """A stored value for a message: long fold assignments cut short."""
     text = repr(value)
     return text if len(text) <= 40 else f"{text[:20]}...{text[-8:]} ({len(text) - 2} chars)"
+
+
+def final_model_text(final: dict[str, Any]) -> str:
+    """What a study's final model is (its stored ``final_model`` attr), in words.
+
+    >>> final_model_text({"kind": "ensemble", "trials": [7, 3]})
+    'an ensemble of trials 7, 3'
+    >>> final_model_text({"kind": "refit", "trials": [7]})
+    'trial 7 refitted on the training and validation rows'
+    """
+    trials = ", ".join(map(str, final.get("trials", [])))
+    return {"ensemble": f"an ensemble of trials {trials}",
+            "refit": f"trial {trials} refitted on the training and validation rows"}.get(
+                final.get("kind", ""), f"trial {trials}")

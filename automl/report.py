@@ -36,6 +36,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automl.errors import ConfigError, os_reason
 from automl.queries import StudyReport, network_label, optimizer_label
+from automl.records import final_model_text
 from automl.tracking import Tracker, temporary_dir
 
 REPORT_ARTIFACT = "report"
@@ -405,18 +406,25 @@ def _overview(report: Report) -> str:
     s = report.summary
     counts = ", ".join(f"{n} {state.lower()}" for state, n in s.trials.to_json().items()
                        if n) or "none"
+    final = s.final_model or {}
+    folds = bool(final.get("cross_validated")) or any(r.spread is not None
+                                                      for r in s.leaderboard)
     rows = [["task", s.task], ["target", s.target], ["metric", f"{s.metric} ({s.direction})"],
             ["data", s.data_path], ["trials", f"{counts} (budget "
              f"{'until the time is up' if s.n_trials_budget is None else s.n_trials_budget})"],
             ["best", "" if s.best_value is None else
-             f"{_num(s.best_value)} (trial {s.best_trial}, validation)"],
+             f"{_num(s.best_value)} (trial {s.best_trial}, "
+             f"{'the mean of its folds' if folds else 'validation'})"],
+            ["final model", final and f"{final_model_text(final)}; "
+                                      f"{'out-of-fold' if folds else 'validation'} {s.metric} "
+                                      f"{_num(final.get('val_score'))}"],
             ["MLflow", f"experiment {s.mlflow_experiment_id}, parent run "
                        f"{s.mlflow_parent_run_id}"]]
-    boxes = [_table(None, [[k, "" if v is None else v] for k, v in rows], "kv")]
+    boxes = [_table(None, [[k, v or ""] for k, v in rows], "kv")]
     test = s.test_metrics
     if test:
-        boxes.append("<div><b>Test metrics</b> <span class=\"note\">(the best trial's model on "
-                     "the held-out test split)</span>"
+        boxes.append("<div><b>Test metrics</b> <span class=\"note\">(the final model on the "
+                     "held-out test rows, which no selection step saw)</span>"
                      + _table(["metric", "test"], [[k, _num(v)] for k, v in test.items()])
                      + "</div>")
     if s.best_params:

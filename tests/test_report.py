@@ -39,6 +39,7 @@ import automl.report
 from automl.config import SearchConfig, TrainConfig
 from automl.plan import prepare_search
 from automl.queries import describe
+from automl.records import final_model_text
 from automl.report import build_report, log_report, report_html
 from automl.session import run_search
 from automl.storage import load_study
@@ -155,6 +156,10 @@ def test_automl_report_writes_one_self_contained_page(finished: Finished) -> Non
     assert summary["test_metrics"]
     for name in summary["test_metrics"]:
         assert f"<td>{name}</td>" in page
+    # the test scores are the final model's, which the page names (it said "the best trial's")
+    final = summary["final_model"]
+    assert "the final model on the held-out test rows, which no selection step saw" in page
+    assert f"<td>final model</td><td>{final_model_text(final)}; " in page
 
 
 def test_automl_report_refusals_exit_2_with_one_line(finished: Finished) -> None:

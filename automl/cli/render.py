@@ -14,6 +14,7 @@ from rich.table import Column, Table
 from automl.cli.common import err, out
 from automl.config import MIN_TEST_ROWS, SearchConfig, TaskType
 from automl.errors import AutoMLError
+from automl.records import final_model_text
 from automl.stores import mask
 
 #: Column rows shown before a search (a wide table's others are counted by kind).
@@ -161,16 +162,10 @@ def render_summary(summary: SearchSummary) -> None:
               f"{mask(summary.tracking_uri)}", soft_wrap=True)
 
 
-_FINAL_KINDS = {"ensemble": "an ensemble of trials {trials}", "bag": "trial {trials}",
-                "refit": "trial {trials} refitted on the training and validation rows",
-                "best_trial": "trial {trials}"}
-
-
 def _render_final(final: dict[str, Any], metric: str, n_test_rows: int) -> None:
     """What the final model is, its selection score and its test score (or why there is none)."""
     bagged = final.get("cross_validated", False)
-    what = _FINAL_KINDS.get(final["kind"], "trial {trials}").format(
-        trials=", ".join(map(str, final["trials"])))
+    what = final_model_text(final)
     if bagged:
         what += (" (each the average of its fold networks)" if len(final["trials"]) > 1
                  else " (the average of its fold networks)")
