@@ -28,7 +28,7 @@ from automl.data import TaskType, find_column, named_column
 from automl.errors import ConfigError, DataError, StudyNotFoundError
 from automl.features import NotNumbers
 from automl.pyfunc import save_pyfunc
-from automl.reading import load_csv
+from automl.reading import load_csv, read_csv
 from automl.records import final_model_text
 from automl.storage import load_study
 from automl.stores import mask, sqlite_path
@@ -68,7 +68,8 @@ class Prediction:
     ``not_numbers`` the numeric columns with values that are not numbers (read as missing);
     ``cut`` the decision threshold of a binary ``prediction`` (``None``: the largest
     probability); ``renamed`` the input columns read as a feature whose name differs from
-    theirs by case or surrounding spaces (input name → the model's)."""
+    theirs by case or surrounding spaces (input name → the model's); ``read`` what reading the
+    CSV did that a plain UTF-8 one would not need (its delimiter, encoding, skipped lines)."""
 
     predictions: pd.DataFrame
     ignored: tuple[str, ...]
@@ -76,6 +77,7 @@ class Prediction:
     not_numbers: tuple[NotNumbers, ...] = ()
     cut: DecisionCut | None = None
     renamed: dict[str, str] = field(default_factory=dict)
+    read: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -240,7 +242,7 @@ def predict_csv(storage_url: str, study_name: str, csv_path: Path | str, *,
         StudyNotFoundError, ConfigError: the study, trial or model cannot be found; a column
             to keep has the name of an output column.
     """
-    frame = load_csv(csv_path, rows_required=False)  # check the file before any download
+    frame, read = read_csv(csv_path, rows_required=False)  # check the file before any download
     kept = [named_column(frame, name, "--keep", str(csv_path)) for name in keep]
     carried = frame[list(dict.fromkeys(kept))].reset_index(drop=True)
     bundle, source = load_model(storage_url, study_name, trial=trial, tracking_uri=tracking_uri)
@@ -253,7 +255,7 @@ def predict_csv(storage_url: str, study_name: str, csv_path: Path | str, *,
                           "the CSV or leave it out of --keep")
     return Prediction(predictions=pd.concat([carried, predictions], axis=1), ignored=ignored,
                       source=source, not_numbers=bundle.preprocessor.not_numbers(frame),
-                      cut=DecisionCut.of(bundle, threshold), renamed=renamed)
+                      cut=DecisionCut.of(bundle, threshold), renamed=renamed, read=read)
 
 
 def _renames(columns: pd.Index, features: Collection[str]) -> dict[str, str]:

@@ -200,6 +200,22 @@ def test_keep_copies_input_columns_before_the_predictions(finish: Callable[[str]
         assert code == 2 and said in one_error_line(stderr)
 
 
+def test_what_reading_the_file_did_is_said(finish: Callable[[str], Finished],
+                                           tmp_path: Path) -> None:
+    """A file exported by another tool (a comment line, ``;``) is read as ``search`` reads
+    one, and stderr says how, as the search's summary does."""
+    done = finish("binary")
+    rows = done.rows().drop(columns="y")
+    (tmp_path / "new.csv").write_text("# exported by a tool\n" + rows.to_csv(index=False,
+                                                                             sep=";"))
+    code, stdout, stderr = cli("predict", done.cfg.study_name, str(tmp_path / "new.csv"),
+                               *done.stores)
+    assert code == 0, stderr
+    assert "new.csv: delimiter ';'" in stderr
+    assert "new.csv: skipped 1 line above the header ('# exported by a tool')" in stderr
+    assert len(pd.read_csv(pd.io.common.StringIO(stdout))) == len(rows)
+
+
 @pytest.mark.parametrize("task", ["binary", "regression"])
 def test_a_file_of_a_header_alone_gives_a_header_alone(task: str, finish: Callable[[str], Finished],
                                                       tmp_path: Path) -> None:

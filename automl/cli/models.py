@@ -55,6 +55,8 @@ def predict(
         result = predict_csv(storage or default_storage(), study, csv_path, trial=trial,
                              tracking_uri=tracking_uri, threshold=threshold,
                              keep=split_names(keep))
+        for note in result.read:
+            err.print(f"{csv_path}: {note}", soft_wrap=True)
         if result.renamed:
             err.print(f"{counted(len(result.renamed), 'column')} matched ignoring case and "
                       "spaces: " + ", ".join(f"{old!r} as {new!r}"
