@@ -40,13 +40,15 @@ _DRESSING_RE = re.compile(r"[,%$€£\s]")
 #: A unit after a number (``1248 CC``, ``23.4 kmpl``, ``12 km/kg``, ``30 °C``, ``900 sq.ft``).
 _UNIT = r"(?:°|[^\W\d_])[^\W\d_]*(?:[/. ][^\W\d_]+)?"
 _UNIT_RE = re.compile(rf"^[-+]?{_NUMBER}\s?(?P<unit>{_UNIT})?$")
-_UNIT_SUFFIX_RE = re.compile(rf"(?<=\d)\s?{_UNIT}$")
+_UNIT_SUFFIX_RE = re.compile(rf"(?<=\d)\s?(?P<unit>{_UNIT})$")
 MAX_UNITS = 3  # distinct units a column of numbers may carry
 _NOT_UNITS = frozenset({"am", "pm", "e"})  # 10am (a time of day), 1e (an exponent cut short)
-#: Words that scale a number (``1.2K``, ``8.6 Lakh`` beside ``1.2 Cr``): beside another unit,
-#: the numbers are on different scales.
-_SCALE_WORDS = frozenset({"k", "m", "b", "mn", "bn", "lakh", "lakhs", "lac", "cr", "crore",
-                          "crores", "thousand", "million", "billion"})
+#: Words that scale a number (``1.2K``, ``19M``, ``8.6 Lakh``, ``1.2 Cr``), by what; a letter by
+#: its case (``m`` is a metre).
+_SCALES = {"k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9, "mn": 1e6, "bn": 1e9, "thousand": 1e3,
+           "million": 1e6, "billion": 1e9, "lakh": 1e5, "lakhs": 1e5, "lac": 1e5, "cr": 1e7,
+           "crore": 1e7, "crores": 1e7}
+_SCALE_NAMES = {1e3: "thousands", 1e5: "lakhs", 1e6: "millions", 1e7: "crores", 1e9: "billions"}
 _SI_PREFIXES = "kmgcµund"  # kg beside g, MB beside GB, ml beside l: one unit at two scales
 _ID_NAME_RE = re.compile(r"(^|[_\s.-])(id|uuid|guid|key|index)$", re.IGNORECASE)
 _CAMEL_ID_RE = re.compile(r"[a-z](Id|ID)$")
@@ -365,10 +367,19 @@ def as_floats(values: pd.Series) -> np.ndarray:
     NaN."""
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         return values.to_numpy(dtype=float, na_value=np.nan)  # fast path (wide files)
-    if not pd.api.types.is_numeric_dtype(values):
-        values = values.astype("string").str.strip().str.replace(
-            _UNIT_SUFFIX_RE, "", regex=True).str.replace(_DRESSING_RE, "", regex=True)
-    return pd.to_numeric(values, errors="coerce").astype(float).to_numpy()
+    if pd.api.types.is_numeric_dtype(values):
+        return pd.to_numeric(values, errors="coerce").astype(float).to_numpy()
+    text = values.astype("string").str.strip()
+    scale = text.str.extract(_UNIT_SUFFIX_RE)["unit"].map(_scale, na_action="ignore")
+    numbers = text.str.replace(_UNIT_SUFFIX_RE, "", regex=True).str.replace(
+        _DRESSING_RE, "", regex=True)
+    return (pd.to_numeric(numbers, errors="coerce").astype(float).to_numpy()
+            * scale.astype(float).fillna(1.0).to_numpy())
+
+
+def _scale(unit: str) -> float | None:
+    """What ``unit`` multiplies its number by, if it is a scale (see :data:`_SCALES`)."""
+    return _SCALES.get(unit if len(unit) == 1 else unit.casefold())
 
 
 def _is_boolean(values: pd.Series) -> bool:
@@ -475,20 +486,26 @@ def units_note(counts: pd.Series) -> str | None:
     """For numbers written as text with a unit after them (``1248 CC``; ``23.4 kmpl`` beside
     ``26.6 km/kg``; ``counts``: each distinct value → its rows), the note naming the units
     :func:`as_floats` removes: at most :data:`MAX_UNITS`, one on nine in ten of the rows with a
-    unit, ``10am`` not one, and no two at different scales (``K`` beside ``M``, ``kg`` beside
-    ``g``); empty when no value has a unit; ``None`` when their units fail that rule (codes such
-    as ``12A``, ``12B``, ``14C`` are not measures)."""
+    unit, ``10am`` not one, and no two at different scales (``kg`` beside ``g``), but for scales
+    alone (``19M`` beside ``201k``), which :func:`as_floats` multiplies out; empty when no value
+    has a unit; ``None`` when their units fail that rule (codes such as ``12A``, ``12B``,
+    ``14C`` are not measures)."""
     units = pd.Series(counts.index, dtype=object).astype(str).str.extract(_UNIT_RE)["unit"]
     given = units.notna().to_numpy()
     if not given.any():
         return ""
+    distinct = list(units[given].drop_duplicates())
+    shown = ", ".join(map(repr, distinct[:MAX_UNITS]))
+    scales = [_scale(unit) for unit in distinct]
+    if len(distinct) <= MAX_UNITS and all(scales):
+        names = dict.fromkeys(_SCALE_NAMES[scale] for scale in scales if scale)
+        return f"{shown} read as {', '.join(names)}"
     rows = pd.Series(counts.to_numpy()[given]).groupby(
         units[given].str.casefold().to_numpy()).sum().sort_values(ascending=False)
     if len(rows) > MAX_UNITS or rows.iloc[0] < 0.9 * rows.sum() or set(rows.index) & _NOT_UNITS:
         return None
-    if len(rows) > 1 and (set(rows.index) & _SCALE_WORDS or _scaled_twins(list(rows.index))):
+    if len(distinct) > 1 and (any(scales) or _scaled_twins(list(rows.index))):
         return None  # read without their units, such numbers would mix scales
-    shown = ", ".join(map(repr, units[given].drop_duplicates().iloc[:MAX_UNITS]))
     return f"unit{'s' if len(rows) > 1 else ''} {shown} removed"
 
 

@@ -258,11 +258,14 @@ def _with_units(units: list[str], every: int = 1) -> pd.Series:
     (_with_units(["A", "B", "C"]), ColumnKind.CATEGORICAL, ""),  # codes, not measures
     (_with_units(["am", "pm"], every=12), ColumnKind.CATEGORICAL, ""),
     (_with_units([" kg", " g"]), ColumnKind.CATEGORICAL, ""),  # half and half: no one unit
-    # one unit at two scales, even rarely: 1.2 Cr is 120 Lakh, 500 g is 0.5 kg
-    (_with_units([" Lakh"] * 19 + [" Cr"]), ColumnKind.CATEGORICAL, ""),
+    # one unit at two scales, even rarely: 500 g is 0.5 kg, 1 km is 1000 m
     (_with_units([" kg"] * 19 + [" g"]), ColumnKind.CATEGORICAL, ""),
-    (_with_units(["K"] * 19 + ["M"]), ColumnKind.CATEGORICAL, ""),
-    (_with_units(["K"]), ColumnKind.NUMERIC, "unit 'K' removed"),  # one scale: in thousands
+    (_with_units([" km"] * 19 + [" m"]), ColumnKind.CATEGORICAL, ""),
+    (_with_units(["M"] * 19 + [" kg"]), ColumnKind.CATEGORICAL, ""),  # a scale beside a unit
+    # scales alone are multiplied out (the Play Store's app sizes: 19M beside 201k)
+    (_with_units(["M"] * 9 + ["k"]), ColumnKind.NUMERIC, "'M', 'k' read as millions, thousands"),
+    (_with_units([" Lakh"] * 19 + [" Cr"]), ColumnKind.NUMERIC,
+     "'Lakh', 'Cr' read as lakhs, crores"),
 ])
 def test_numbers_followed_by_a_unit_are_numeric(series: pd.Series, kind: ColumnKind,
                                                 note: str) -> None:
@@ -273,6 +276,13 @@ def test_numbers_followed_by_a_unit_are_numeric(series: pd.Series, kind: ColumnK
     assert (spec.kind, spec.note) == (kind, note)
     if kind is ColumnKind.NUMERIC:
         assert np.isfinite(as_floats(series)).sum() == series.str[0].str.isdigit().sum()
+
+
+@pytest.mark.parametrize(("written", "number"), [
+    ("19M", 19e6), ("201k", 201e3), ("1.2K", 1200.0), ("8.6 Lakh", 8.6e5), ("1.2 Cr", 1.2e7),
+    ("2 bn", 2e9), ("12 m", 12.0), ("1248 CC", 1248.0), ("$1,234", 1234.0), ("1e5", 1e5)])
+def test_a_scale_after_a_number_multiplies_it(written: str, number: float) -> None:
+    assert as_floats(pd.Series([written]))[0] == pytest.approx(number)
 
 
 def test_a_price_target_with_a_word_for_missing_is_regressed_without_those_rows(
