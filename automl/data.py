@@ -34,9 +34,11 @@ _DAY_MONTH_RE = re.compile(r"^(\d{1,2})[-/.]\d{1,2}[-/.]\d{2,4}(?:\D|$)")
 _DATE_RE = re.compile(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2})?(\.\d+)?Z?)?$")
 _NUMBER = r"(\d{1,3}(,\d{3})+|\d+)(\.\d+)?"
 #: A percentage (``12.5%``) or an amount with a currency sign (``$1,234.50``, ``-£3``, ``12 €``).
-_DRESSED_RE = re.compile(rf"^[-+]?([$€£]\s?{_NUMBER}|{_NUMBER}\s?[%$€£])$")
+_DRESSED_RE = re.compile(rf"^[-+]?([$€£]\s?{_NUMBER}|{_NUMBER}(\s?[%$€£+])?)$")
+#: The signs a number may be written with, by name (see :func:`written_numbers`).
+_SIGNS = (("percent", "%"), ("currency", "[$€£]"), ("plus", r"\d\s?\+$"))
 #: What :func:`as_floats` removes from a number written as text.
-_DRESSING_RE = re.compile(r"[,%$€£\s]")
+_DRESSING_RE = re.compile(r"[,%$€£\s]|\+$")
 #: A unit after a number (``1248 CC``, ``23.4 kmpl``, ``12 km/kg``, ``30 °C``, ``900 sq.ft``).
 _UNIT = r"(?:°|[^\W\d_])[^\W\d_]*(?:[/. ][^\W\d_]+)?"
 _UNIT_RE = re.compile(rf"^[-+]?{_NUMBER}\s?(?P<unit>{_UNIT})?$")
@@ -457,15 +459,17 @@ def _missing_words(text: pd.Series, min_levels: int = MIN_NUMBER_LEVELS) -> str:
 
 def written_numbers(text: pd.Series) -> str:
     """What :func:`as_floats` removes to read every value of ``text`` (strings) as a number:
-    ``"thousands separators removed"`` (``1,234``), ``"percent signs removed"`` (``12.5%``) or
-    ``"currency signs removed"`` (``$1,234.50``); empty when they are not all such numbers."""
+    ``"thousands separators removed"`` (``1,234``), ``"percent signs removed"`` (``12.5%``),
+    ``"currency signs removed"`` (``$1,234.50``, beside ``0``) or ``"plus signs removed"``
+    (``10,000+``), or the units (see :func:`units_note`); empty when they are not all such
+    numbers."""
     sample = text.iloc[:2000]
     if sample.str.match(THOUSANDS_RE).all() and text.str.match(THOUSANDS_RE).all() and (
             text.str.contains(",", regex=False).any()):
         return "thousands separators removed"
     if sample.str.match(_DRESSED_RE).all() and text.str.match(_DRESSED_RE).all():
-        signs = "percent" if text.str.contains("%", regex=False).any() else "currency"
-        return f"{signs} signs removed"
+        signs = [name for name, pattern in _SIGNS if text.str.contains(pattern).any()]
+        return f"{' and '.join(signs)} signs removed" if signs else ""
     if sample.str.match(_UNIT_RE).all() and text.str.match(_UNIT_RE).all():
         return units_note(text.value_counts()) or ""
     return ""
