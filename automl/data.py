@@ -31,7 +31,14 @@ MAX_MISSING_WORDS = 3  # distinct words a column of numbers may use for "missing
 MIN_NUMBER_LEVELS = 10  # distinct numbers such a column needs (fewer: codes, categorical)
 _BOOL_WORDS = ({"true", "false"}, {"yes", "no"}, {"y", "n"}, {"t", "f"})
 _DAY_MONTH_RE = re.compile(r"^(\d{1,2})[-/.]\d{1,2}[-/.]\d{2,4}(?:\D|$)")
-_DATE_RE = re.compile(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2})?(\.\d+)?Z?)?$")
+_TIME = r"([ T]\d{1,2}:\d{2}(:\d{2})?(\.\d+)?Z?)?"
+_MONTH = (r"(jan(uary)?|feb(ruary)?|mar(ch)?|apr(il)?|may|june?|july?|aug(ust)?"
+          r"|sep(t(ember)?)?|oct(ober)?|nov(ember)?|dec(ember)?)\.?")
+#: A date in numbers (``2024-03-01``, ``01/03/2024``) or with its month's name (``01-Jan-2024``,
+#: ``1 January 2024``, ``January 7, 2018``, ``Jan 2024``), a time of day after it or not.
+_DATES = (r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}", rf"\d{{1,2}}[-/ .]{_MONTH}[-/ .,]*\d{{2,4}}",
+          rf"{_MONTH}[-/ ]\d{{1,2}}(st|nd|rd|th)?,? \d{{4}}", rf"{_MONTH}[-/ ,]*\d{{4}}")
+_DATE_RE = re.compile(rf"^({'|'.join(_DATES)}){_TIME}$", re.IGNORECASE)
 _NUMBER = r"(\d{1,3}(,\d{3})+|\d+)(\.\d+)?"
 #: A percentage (``12.5%``) or an amount with a currency sign (``$1,234.50``, ``-£3``, ``12 €``).
 _DRESSED_RE = re.compile(rf"^[-+]?([$€£]\s?{_NUMBER}|{_NUMBER}(\s?[%$€£+])?)$")

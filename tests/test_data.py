@@ -26,6 +26,7 @@ from automl.data import (
     infer_task,
     label_strings,
     load_dataset,
+    parse_dates,
     split,
 )
 from automl.errors import ConfigError, DataError
@@ -301,6 +302,25 @@ def test_a_price_target_with_a_word_for_missing_is_regressed_without_those_rows(
     assert (data.schema.n_missing_target, len(data.frame)) == (8, 192)
     assert "target 'price': 'unknown' (8 rows) read as missing" in data.schema.notes
     assert np.isfinite(encode_target(data.frame["price"], data.schema)).all()
+
+
+@pytest.mark.parametrize("written", ["%B %d, %Y", "%d-%b-%Y", "%d-%b-%y", "%b %d %Y",
+                                     "%d %B %Y", "%d %b %Y %H:%M", "%b %Y"])
+def test_dates_with_the_month_s_name_are_dates(written: str) -> None:
+    """``January 7, 2018`` (the Play Store's last updates) was dropped as free text and
+    ``01-Jan-2017`` (a spreadsheet's export) as unique strings."""
+    dates = pd.date_range("2017-01-01", periods=200, freq="3D")
+    column = pd.Series(dates.strftime(written), name="updated")
+    assert infer_column(column).kind is ColumnKind.DATETIME
+    read = parse_dates(column).dt.tz_localize(None)
+    if "%d" in written:
+        assert (read == pd.Series(dates)).all()
+    assert (read.dt.month == dates.month).all()
+
+
+@pytest.mark.parametrize("values", [["Mayday 12", "maybe 3"], ["Jan", "Feb"], ["decade 1990"]])
+def test_words_that_begin_like_a_month_are_not_dates(values: list[str]) -> None:
+    assert infer_column(pd.Series(values * 20, name="c")).kind is not ColumnKind.DATETIME
 
 
 @pytest.mark.parametrize(("dates", "note"), [
