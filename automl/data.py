@@ -42,6 +42,8 @@ _DATE_RE = re.compile(rf"^({'|'.join(_DATES)}){_TIME}$", re.IGNORECASE)
 _NUMBER = r"(\d{1,3}(,\d{3})+|\d+)(\.\d+)?"
 #: A percentage (``12.5%``) or an amount with a currency sign (``$1,234.50``, ``-£3``, ``12 €``).
 _DRESSED_RE = re.compile(rf"^[-+]?([$€£]\s?{_NUMBER}|{_NUMBER}(\s?[%$€£+])?)$")
+#: An integer whose thousands are grouped by (no-break) spaces (``12 500``), or a plain number.
+_SPACED_RE = re.compile(r"^[-+]?\d{1,3}([ \u00a0\u202f]\d{3})+$|^[-+]?\d+(\.\d+)?$")
 #: The signs a number may be written with, by name (see :func:`written_numbers`).
 _SIGNS = (("percent", "%"), ("currency", "[$€£]"), ("plus", r"\d\s?\+$"))
 #: What :func:`as_floats` removes from a number written as text.
@@ -473,6 +475,9 @@ def written_numbers(text: pd.Series) -> str:
     sample = text.iloc[:2000]
     if sample.str.match(THOUSANDS_RE).all() and text.str.match(THOUSANDS_RE).all() and (
             text.str.contains(",", regex=False).any()):
+        return "thousands separators removed"
+    if sample.str.match(_SPACED_RE).all() and text.str.match(_SPACED_RE).all() and (
+            text.str.contains(r"\s").any()):
         return "thousands separators removed"
     if sample.str.match(_DRESSED_RE).all() and text.str.match(_DRESSED_RE).all():
         signs = [name for name, pattern in _SIGNS if text.str.contains(pattern).any()]

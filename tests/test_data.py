@@ -127,6 +127,7 @@ def test_target_is_matched_forgivingly_and_the_match_reported() -> None:
     (["$1,234.50", "-$3", "£0.99"], ColumnKind.NUMERIC, [1234.5, -3.0, 0.99]),
     (["12 €", "3,500€", "7 €"], ColumnKind.NUMERIC, [12.0, 3500.0, 7.0]),
     (["0", "$4.99", "$0.99"], ColumnKind.NUMERIC, [0.0, 4.99, 0.99]),  # free apps beside paid
+    (["1 234", "12\u00a0500", "300"], ColumnKind.NUMERIC, [1234.0, 12500.0, 300.0]),  # spaced
     (["10,000+", "500+", "1,000,000+"], ColumnKind.NUMERIC, [1e4, 500.0, 1e6]),  # installs
     (["A-12%", "12%B", "%"], ColumnKind.CATEGORICAL, None),  # a sign alone makes no number
     (["12%", "$3", "1,5 kg"], ColumnKind.CATEGORICAL, None),  # units are text

@@ -301,6 +301,11 @@ WORKS = [
         y=lambda d: d.x1.mul(3).round(2)).to_csv(index=False, sep=";", decimal=",")),
           full=True, shows=("decimal commas read as numbers in 'x1', 'x2', 'y'",),
           check=_decimal_comma_numbers),
+    Works("french-numbers", writes("fr.csv", lambda: text(frame().assign(amount=[
+        f"{v:,.2f}".replace(",", "\u202f").replace(".", ",")
+        for v in np.random.default_rng(1).uniform(0, 50_000, 120)]), sep=";")),
+          shows=("decimal commas read as numbers in 'amount'",),
+          check=kinds(amount=ColumnKind.NUMERIC)),
     Works("mixed-types-categorical", writes("mixed.csv", lambda: with_column(
         "code", lambda n, r: r.choice(["1", "2", "3.5", "n/k", "x"], n))),
           shows=("code  categorical  one-hot",), check=kinds(code=ColumnKind.CATEGORICAL)),
