@@ -471,19 +471,25 @@ def written_numbers(text: pd.Series) -> str:
     ``"thousands separators removed"`` (``1,234``), ``"percent signs removed"`` (``12.5%``),
     ``"currency signs removed"`` (``$1,234.50``, beside ``0``) or ``"plus signs removed"``
     (``10,000+``), or the units (see :func:`units_note`); empty when they are not all such
-    numbers."""
+    numbers. The first 2,000 values refuse most columns; the rest is read one distinct value
+    at a time."""
     sample = text.iloc[:2000]
-    if sample.str.match(THOUSANDS_RE).all() and text.str.match(THOUSANDS_RE).all() and (
-            text.str.contains(",", regex=False).any()):
+    forms = [form for form in (THOUSANDS_RE, _SPACED_RE, _DRESSED_RE, _UNIT_RE)
+             if sample.str.match(form).all()]
+    if not forms:
+        return ""
+    counts = text.value_counts()
+    distinct = pd.Series(counts.index, dtype=object).astype(str)
+    matched = [form for form in forms if distinct.str.match(form).all()]
+    if THOUSANDS_RE in matched and distinct.str.contains(",", regex=False).any():
         return "thousands separators removed"
-    if sample.str.match(_SPACED_RE).all() and text.str.match(_SPACED_RE).all() and (
-            text.str.contains(r"\s").any()):
+    if _SPACED_RE in matched and distinct.str.contains(r"\s").any():
         return "thousands separators removed"
-    if sample.str.match(_DRESSED_RE).all() and text.str.match(_DRESSED_RE).all():
-        signs = [name for name, pattern in _SIGNS if text.str.contains(pattern).any()]
+    if _DRESSED_RE in matched:
+        signs = [name for name, pattern in _SIGNS if distinct.str.contains(pattern).any()]
         return f"{' and '.join(signs)} signs removed" if signs else ""
-    if sample.str.match(_UNIT_RE).all() and text.str.match(_UNIT_RE).all():
-        return units_note(text.value_counts()) or ""
+    if _UNIT_RE in matched:
+        return units_note(counts) or ""
     return ""
 
 
