@@ -47,7 +47,8 @@ CACHE_VERSION = 5  # 2: categoricals of many levels as level codes (embedded); 3
 # one value beside blanks a flag, dates in one order per column; 4: numbers with a unit read as
 # numbers, classes of 1-2 rows left out, lines above the header skipped; 5: scales (19M, 201k)
 # multiplied out, amounts beside plain numbers and counts with a plus read as numbers, cells of
-# spaces missing, dates with the month's name read as dates, thousands grouped by spaces
+# spaces missing, dates with the month's name or a time offset read as dates, thousands
+# grouped by spaces
 _TENSORS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
 _META = "meta.json"
 

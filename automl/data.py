@@ -31,7 +31,7 @@ MAX_MISSING_WORDS = 3  # distinct words a column of numbers may use for "missing
 MIN_NUMBER_LEVELS = 10  # distinct numbers such a column needs (fewer: codes, categorical)
 _BOOL_WORDS = ({"true", "false"}, {"yes", "no"}, {"y", "n"}, {"t", "f"})
 _DAY_MONTH_RE = re.compile(r"^(\d{1,2})[-/.]\d{1,2}[-/.]\d{2,4}(?:\D|$)")
-_TIME = r"([ T]\d{1,2}:\d{2}(:\d{2})?(\.\d+)?Z?)?"
+_TIME = r"([ T]\d{1,2}:\d{2}(:\d{2})?(\.\d+)?(Z|[+-]\d{2}:?\d{2})?)?"
 _MONTH = (r"(jan(uary)?|feb(ruary)?|mar(ch)?|apr(il)?|may|june?|july?|aug(ust)?"
           r"|sep(t(ember)?)?|oct(ober)?|nov(ember)?|dec(ember)?)\.?")
 #: A date in numbers (``2024-03-01``, ``01/03/2024``) or with its month's name (``01-Jan-2024``,

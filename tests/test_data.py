@@ -319,6 +319,15 @@ def test_dates_with_the_month_s_name_are_dates(written: str) -> None:
     assert (read.dt.month == dates.month).all()
 
 
+@pytest.mark.parametrize("written", ["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S%z"])
+def test_times_with_an_offset_are_dates_read_in_utc(written: str) -> None:
+    """``2017-01-01T00:00:00+01:00`` (an API's export) was dropped as unique strings."""
+    stamps = pd.date_range("2017-01-01", periods=200, freq="7h", tz="Europe/Paris")
+    column = pd.Series([s.strftime(written) for s in stamps], name="at")
+    assert infer_column(column).kind is ColumnKind.DATETIME
+    assert (parse_dates(column) == pd.Series(stamps).dt.tz_convert("UTC")).all()
+
+
 @pytest.mark.parametrize("values", [["Mayday 12", "maybe 3"], ["Jan", "Feb"], ["decade 1990"]])
 def test_words_that_begin_like_a_month_are_not_dates(values: list[str]) -> None:
     assert infer_column(pd.Series(values * 20, name="c")).kind is not ColumnKind.DATETIME
