@@ -15,6 +15,8 @@ A column gives the target away when, on the rows the search learns from:
 
 from __future__ import annotations
 
+import shlex
+
 import numpy as np
 import pandas as pd
 
@@ -43,7 +45,7 @@ def leak_note(frame: pd.DataFrame, schema: Schema) -> tuple[str, ...]:
     return (f"{'column' if len(found) == 1 else 'columns'} {names} alone "
             f"{'gives' if len(found) == 1 else 'give'} the target away; if "
             f"{'it is' if len(found) == 1 else 'they are'} known only after the outcome, the "
-            f"model will fail on new rows: --drop {','.join(found)}",)
+            f"model will fail on new rows: --drop {shlex.quote(','.join(found))}",)
 
 
 def _gives_away(values: pd.Series, kind: ColumnKind, y: np.ndarray, schema: Schema) -> bool:

@@ -50,6 +50,12 @@ def test_a_column_that_only_predicts_the_target_is_not_named(frame: pd.DataFrame
     assert leak_note(frame, infer_schema(frame, "y")) == ()
 
 
+def test_the_drop_can_be_pasted_as_it_is() -> None:
+    frame = _table(LABEL, **{"churn date": np.where(CHURNED, "2024-03-01", None)})
+    (note,) = leak_note(frame, infer_schema(frame, "y"))
+    assert note.endswith("--drop 'churn date'")
+
+
 def test_every_column_is_named_with_one_drop() -> None:
     frame = _table(LABEL, a=np.where(CHURNED, 1, 0) * 3, b=np.where(CHURNED, "C", "S"))
     (note,) = leak_note(frame, infer_schema(frame, "y"))
