@@ -1,7 +1,8 @@
 """A read CSV's schema and task, its fingerprint, and the one seeded split.
 
 Everything here is plain pandas/numpy and pure apart from :func:`load_dataset`, which reads
-the file (:mod:`automl.reading`). Bad input raises :class:`~automl.errors.DataError` with a
+the file (:mod:`automl.reading`); how a value is written (a number with a unit, a date) is
+:mod:`automl.written`'s. Bad input raises :class:`~automl.errors.DataError` with a
 message that names the problem and the fix.
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
-import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from enum import Enum
@@ -22,45 +22,20 @@ import pandas as pd
 
 from automl.config import NO_CHOICES, ColumnChoices, TaskType
 from automl.errors import DataError
-from automl.reading import THOUSANDS_RE, read_csv
+from automl.reading import read_csv
+from automl.written import (
+    are_dates,
+    as_floats,
+    date_order_note,
+    missing_words,
+    not_numbers,
+    written_numbers,
+)
 
 MAX_CLASSES_FOR_INTEGER_TARGET = 20
 MIN_ROWS_PER_CLASS = 3
 MIN_ROWS_REGRESSION = 10
-MAX_MISSING_WORDS = 3  # distinct words a column of numbers may use for "missing"
-MIN_NUMBER_LEVELS = 10  # distinct numbers such a column needs (fewer: codes, categorical)
 _BOOL_WORDS = ({"true", "false"}, {"yes", "no"}, {"y", "n"}, {"t", "f"})
-_DAY_MONTH_RE = re.compile(r"^(\d{1,2})[-/.]\d{1,2}[-/.]\d{2,4}(?:\D|$)")
-_TIME = r"([ T]\d{1,2}:\d{2}(:\d{2})?(\.\d+)?(Z|[+-]\d{2}:?\d{2})?)?"
-_MONTH = (r"(jan(uary)?|feb(ruary)?|mar(ch)?|apr(il)?|may|june?|july?|aug(ust)?"
-          r"|sep(t(ember)?)?|oct(ober)?|nov(ember)?|dec(ember)?)\.?")
-#: A date in numbers (``2024-03-01``, ``01/03/2024``) or with its month's name (``01-Jan-2024``,
-#: ``1 January 2024``, ``January 7, 2018``, ``Jan 2024``), a time of day after it or not.
-_DATES = (r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}", rf"\d{{1,2}}[-/ .]{_MONTH}[-/ .,]*\d{{2,4}}",
-          rf"{_MONTH}[-/ ]\d{{1,2}}(st|nd|rd|th)?,? \d{{4}}", rf"{_MONTH}[-/ ,]*\d{{4}}")
-_DATE_RE = re.compile(rf"^({'|'.join(_DATES)}){_TIME}$", re.IGNORECASE)
-_NUMBER = r"(\d{1,3}(,\d{3})+|\d+)(\.\d+)?"
-#: A percentage (``12.5%``) or an amount with a currency sign (``$1,234.50``, ``-£3``, ``12 €``).
-_DRESSED_RE = re.compile(rf"^[-+]?([$€£]\s?{_NUMBER}|{_NUMBER}(\s?[%$€£+])?)$")
-#: An integer whose thousands are grouped by (no-break) spaces (``12 500``), or a plain number.
-_SPACED_RE = re.compile(r"^[-+]?\d{1,3}([ \u00a0\u202f]\d{3})+$|^[-+]?\d+(\.\d+)?$")
-#: The signs a number may be written with, by name (see :func:`written_numbers`).
-_SIGNS = (("percent", "%"), ("currency", "[$€£]"), ("plus", r"\d\s?\+$"))
-#: What :func:`as_floats` removes from a number written as text.
-_DRESSING_RE = re.compile(r"[,%$€£\s]|\+$")
-#: A unit after a number (``1248 CC``, ``23.4 kmpl``, ``12 km/kg``, ``30 °C``, ``900 sq.ft``).
-_UNIT = r"(?:°|[^\W\d_])[^\W\d_]*(?:[/. ][^\W\d_]+)?"
-_UNIT_RE = re.compile(rf"^[-+]?{_NUMBER}\s?(?P<unit>{_UNIT})?$")
-_UNIT_SUFFIX_RE = re.compile(rf"(?<=\d)\s?(?P<unit>{_UNIT})$")
-MAX_UNITS = 3  # distinct units a column of numbers may carry
-_NOT_UNITS = frozenset({"am", "pm", "e"})  # 10am (a time of day), 1e (an exponent cut short)
-#: Words that scale a number (``1.2K``, ``19M``, ``8.6 Lakh``, ``1.2 Cr``), by what; a letter by
-#: its case (``m`` is a metre).
-_SCALES = {"k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9, "mn": 1e6, "bn": 1e9, "thousand": 1e3,
-           "million": 1e6, "billion": 1e9, "lakh": 1e5, "lakhs": 1e5, "lac": 1e5, "cr": 1e7,
-           "crore": 1e7, "crores": 1e7}
-_SCALE_NAMES = {1e3: "thousands", 1e5: "lakhs", 1e6: "millions", 1e7: "crores", 1e9: "billions"}
-_SI_PREFIXES = "kmgcµund"  # kg beside g, MB beside GB, ml beside l: one unit at two scales
 _ID_NAME_RE = re.compile(r"(^|[_\s.-])(id|uuid|guid|key|index)$", re.IGNORECASE)
 _CAMEL_ID_RE = re.compile(r"[a-z](Id|ID)$")
 
@@ -350,47 +325,18 @@ def choose_column(series: pd.Series, option: str) -> ColumnSpec:
 
     Raises:
         DataError: ``--numeric`` for a column with values that are not numbers, but for a
-            few words standing for missing values (see :func:`_missing_words`).
+            few words standing for missing values (see :func:`~automl.written.missing_words`).
     """
     name, kind = str(series.name), CHOSEN_KINDS[option]
     action = "dropped" if kind is ColumnKind.IGNORED else "chosen"
     note = f"{action}: {option}"
     if kind is ColumnKind.NUMERIC and len(bad := not_numbers(series)):
-        words = _missing_words(series.dropna().astype(str).str.strip(), min_levels=0)
+        words = missing_words(series.dropna().astype(str).str.strip(), min_levels=0)
         if not words:
             raise DataError(f"{option} {name!r}: values such as {str(bad.iloc[0])!r} are not "
                             f"numbers; leave the column out of {option}")
         note += f"; {words}"
     return ColumnSpec(name=name, kind=kind, note=note)
-
-
-def not_numbers(values: pd.Series) -> pd.Series:
-    """The values that are there but are not numbers (:func:`as_floats` reads them as NaN)."""
-    if pd.api.types.is_numeric_dtype(values):
-        return values.iloc[:0]
-    known = values.dropna()
-    return known[np.isnan(as_floats(known))]
-
-
-def as_floats(values: pd.Series) -> np.ndarray:
-    """``values`` as floats, a unit after the number (see :func:`units_note`), thousands
-    separators, spaces and ``%``, ``$``, ``€``, ``£`` signs removed; missing or not a number:
-    NaN."""
-    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        return values.to_numpy(dtype=float, na_value=np.nan)  # fast path (wide files)
-    if pd.api.types.is_numeric_dtype(values):
-        return pd.to_numeric(values, errors="coerce").astype(float).to_numpy()
-    text = values.astype("string").str.strip()
-    scale = text.str.extract(_UNIT_SUFFIX_RE)["unit"].map(_scale, na_action="ignore")
-    numbers = text.str.replace(_UNIT_SUFFIX_RE, "", regex=True).str.replace(
-        _DRESSING_RE, "", regex=True)
-    return (pd.to_numeric(numbers, errors="coerce").astype(float).to_numpy()
-            * scale.astype(float).fillna(1.0).to_numpy())
-
-
-def _scale(unit: str) -> float | None:
-    """What ``unit`` multiplies its number by, if it is a scale (see :data:`_SCALES`)."""
-    return _SCALES.get(unit if len(unit) == 1 else unit.casefold())
 
 
 def _is_boolean(values: pd.Series) -> bool:
@@ -425,13 +371,13 @@ def _infer_text_column(name: str, text: pd.Series, n_rows: int) -> ColumnSpec:
     written = written_numbers(text)
     if written:
         return ColumnSpec(name=name, kind=ColumnKind.NUMERIC, note=written)
-    if sample.str.match(_DATE_RE).all() and _parses_as_dates(sample):
-        order = _date_order_note(text)
+    if are_dates(sample):
+        order = date_order_note(text)
         return ColumnSpec(name=name, kind=ColumnKind.DATETIME,
                           note="expanded to date parts" + (f"; {order}" if order else ""))
-    missing_words = _missing_words(text)
-    if missing_words:
-        return ColumnSpec(name=name, kind=ColumnKind.NUMERIC, note=missing_words)
+    words = missing_words(text)
+    if words:
+        return ColumnSpec(name=name, kind=ColumnKind.NUMERIC, note=words)
     distinct = pd.Series(text.unique())
     unique_share = len(distinct) / max(len(text), 1)
     if n_rows >= 20 and unique_share > 0.5:
@@ -443,125 +389,6 @@ def _infer_text_column(name: str, text: pd.Series, n_rows: int) -> ColumnSpec:
     numeric = pd.to_numeric(distinct, errors="coerce")
     mixed = "mixed numbers and text" if numeric.notna().any() else ""
     return ColumnSpec(name=name, kind=ColumnKind.CATEGORICAL, note=mixed)
-
-
-def _missing_words(text: pd.Series, min_levels: int = MIN_NUMBER_LEVELS) -> str:
-    """For numbers among which a few words stand for missing values (``unknown``, ``n.a.``,
-    ``not asked``: at most :data:`MAX_MISSING_WORDS`, in fewer than half the rows, beside at
-    least ``min_levels`` distinct numbers, whose units if any pass :func:`units_note`), the
-    note saying which are read as missing; empty otherwise (an inferred column is then
-    categorical, a ``--numeric`` one refused). Each distinct value is read once."""
-    counts = text.value_counts()
-    floats = as_floats(pd.Series(counts.index, dtype=object))
-    missing = np.isnan(floats)
-    words = counts[missing]
-    if words.empty or len(words) > MAX_MISSING_WORDS or 2 * words.sum() >= len(text) or (
-            len(np.unique(floats[~missing])) < min_levels):
-        return ""
-    units = units_note(counts[~missing])
-    if units is None:
-        return ""
-    shown = ", ".join(f"{word!r} ({n:,} row{'' if n == 1 else 's'})"
-                      for word, n in words.items())
-    return "; ".join(filter(None, (units, f"{shown} read as missing")))
-
-
-def written_numbers(text: pd.Series) -> str:
-    """What :func:`as_floats` removes to read every value of ``text`` (strings) as a number:
-    ``"thousands separators removed"`` (``1,234``), ``"percent signs removed"`` (``12.5%``),
-    ``"currency signs removed"`` (``$1,234.50``, beside ``0``) or ``"plus signs removed"``
-    (``10,000+``), or the units (see :func:`units_note`); empty when they are not all such
-    numbers. The first 2,000 values refuse most columns; the rest is read one distinct value
-    at a time."""
-    sample = text.iloc[:2000]
-    forms = [form for form in (THOUSANDS_RE, _SPACED_RE, _DRESSED_RE, _UNIT_RE)
-             if sample.str.match(form).all()]
-    if not forms:
-        return ""
-    counts = text.value_counts()
-    distinct = pd.Series(counts.index, dtype=object).astype(str)
-    matched = [form for form in forms if distinct.str.match(form).all()]
-    if THOUSANDS_RE in matched and distinct.str.contains(",", regex=False).any():
-        return "thousands separators removed"
-    if _SPACED_RE in matched and distinct.str.contains(r"\s").any():
-        return "thousands separators removed"
-    if _DRESSED_RE in matched:
-        signs = [name for name, pattern in _SIGNS if distinct.str.contains(pattern).any()]
-        return f"{' and '.join(signs)} signs removed" if signs else ""
-    if _UNIT_RE in matched:
-        return units_note(counts) or ""
-    return ""
-
-
-def _scaled_twins(units: list[str]) -> bool:
-    """Whether two of ``units`` are one unit at two scales (``kg`` and ``g``, ``mb`` and
-    ``gb``): the same once an SI prefix is taken off.
-
-    >>> _scaled_twins(["kg", "g"]), _scaled_twins(["mb", "gb"]), _scaled_twins(["kmpl", "km/kg"])
-    (True, True, False)
-    """
-    bases = [u[1:] if len(u) > 1 and u[0] in _SI_PREFIXES else u for u in units]
-    return len(set(bases)) < len(bases)
-
-
-def units_note(counts: pd.Series) -> str | None:
-    """For numbers written as text with a unit after them (``1248 CC``; ``23.4 kmpl`` beside
-    ``26.6 km/kg``; ``counts``: each distinct value → its rows), the note naming the units
-    :func:`as_floats` removes: at most :data:`MAX_UNITS`, one on nine in ten of the rows with a
-    unit, ``10am`` not one, and no two at different scales (``kg`` beside ``g``), but for scales
-    alone (``19M`` beside ``201k``), which :func:`as_floats` multiplies out; empty when no value
-    has a unit; ``None`` when their units fail that rule (codes such as ``12A``, ``12B``,
-    ``14C`` are not measures)."""
-    units = pd.Series(counts.index, dtype=object).astype(str).str.extract(_UNIT_RE)["unit"]
-    given = units.notna().to_numpy()
-    if not given.any():
-        return ""
-    distinct = list(units[given].drop_duplicates())
-    shown = ", ".join(map(repr, distinct[:MAX_UNITS]))
-    scales = [_scale(unit) for unit in distinct]
-    if len(distinct) <= MAX_UNITS and all(scales):
-        names = dict.fromkeys(_SCALE_NAMES[scale] for scale in scales if scale)
-        return f"{shown} read as {', '.join(names)}"
-    rows = pd.Series(counts.to_numpy()[given]).groupby(
-        units[given].str.casefold().to_numpy()).sum().sort_values(ascending=False)
-    if len(rows) > MAX_UNITS or rows.iloc[0] < 0.9 * rows.sum() or set(rows.index) & _NOT_UNITS:
-        return None
-    if len(distinct) > 1 and (any(scales) or _scaled_twins(list(rows.index))):
-        return None  # read without their units, such numbers would mix scales
-    return f"unit{'s' if len(rows) > 1 else ''} {shown} removed"
-
-
-def day_first(values: pd.Series) -> bool:
-    """Whether a date column writes day before month (``31/12/2024``): some date of the form
-    ``N/N/YYYY`` (or ``-``, ``.``) has a first number above 12. Otherwise dates read month
-    first (``12/31/2024``), as pandas does, one rule for the whole column: read one by one,
-    ``12/03/2024`` became 3 December beside ``13/03/2024``, 13 March."""
-    text = pd.Series(values.dropna().astype(str).str.strip().unique()[:20_000])
-    first = pd.to_numeric(text.str.extract(_DAY_MONTH_RE)[0], errors="coerce")
-    return bool((first > 12).any())
-
-
-def _date_order_note(text: pd.Series) -> str:
-    """How dates written ``N/N/YYYY`` are read, for the column table; empty for other forms."""
-    if not text.iloc[:2000].str.match(_DAY_MONTH_RE).any():
-        return ""
-    if day_first(text):
-        return "read as day/month/year"
-    return "read as month/day/year (no first number above 12 says otherwise)"
-
-
-def parse_dates(values: pd.Series, dayfirst: bool = False) -> pd.Series:
-    """``values`` as UTC timestamps (``NaT`` where a value is not a date), ``N/N/YYYY`` dates
-    read day first where ``dayfirst`` (see :func:`day_first`); naive and ``Z`` times may mix."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return pd.to_datetime(values, errors="coerce", format="mixed", utc=True,
-                              dayfirst=dayfirst)
-
-
-def _parses_as_dates(sample: pd.Series) -> bool:
-    """Whether nearly all of ``sample`` are real dates (``1.2.3`` version numbers are not)."""
-    return bool(parse_dates(sample).notna().mean() >= 0.9)
 
 
 def infer_schema(frame: pd.DataFrame, target: str | None = None,
@@ -733,7 +560,7 @@ def learned_rows(y: pd.Series, schema: Schema) -> pd.Series:
 
 def known_target(y: pd.Series) -> tuple[pd.Series, str]:
     """The rows whose target is known, and, when a few words among the target's numbers stand
-    for missing values (``unknown``, see :func:`_missing_words`; more than
+    for missing values (``unknown``, see :func:`~automl.written.missing_words`; more than
     :data:`MAX_CLASSES_FOR_INTEGER_TARGET` distinct numbers, so a regression target), the note
     saying that they are read as missing (their rows are dropped like empty ones); else an
     empty note."""
@@ -741,7 +568,7 @@ def known_target(y: pd.Series) -> tuple[pd.Series, str]:
     if pd.api.types.is_numeric_dtype(y) or not known.any():
         return known, ""
     text = y[known].astype(str).str.strip()
-    words = _missing_words(text, min_levels=MAX_CLASSES_FOR_INTEGER_TARGET + 1)
+    words = missing_words(text, min_levels=MAX_CLASSES_FOR_INTEGER_TARGET + 1)
     if not words:
         return known, ""
     known[known] = ~np.isnan(as_floats(text))

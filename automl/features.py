@@ -25,18 +25,9 @@ from scipy.special import ndtri
 from sklearn.preprocessing import QuantileTransformer
 
 from automl.config import SCALINGS, Scaling
-from automl.data import (
-    ColumnKind,
-    Schema,
-    Splits,
-    as_floats,
-    day_first,
-    encode_target,
-    label_strings,
-    not_numbers,
-    parse_dates,
-)
+from automl.data import ColumnKind, Schema, Splits, encode_target, label_strings
 from automl.errors import DataError
+from automl.written import as_floats, day_first, not_numbers, parse_dates
 
 MAX_ONEHOT_LEVELS = 32
 #: A categorical column of more levels is embedded instead: its levels seen at least
@@ -403,7 +394,7 @@ def _date_parts(values: pd.Series, dayfirst: bool) -> dict[str, np.ndarray]:
 @dataclass(frozen=True, slots=True)
 class DatetimeEncoder:
     """A date column: its varying parts (year, month, ...), each mapped like a numeric column;
-    ``dayfirst``: its ``N/N/YYYY`` dates are day/month/year (see :func:`automl.data.day_first`;
+    ``dayfirst``: its ``N/N/YYYY`` dates are day/month/year (see :func:`automl.written.day_first`;
     encoders saved before it read month first)."""
 
     parts: dict[str, QuantileNormal]

@@ -20,7 +20,8 @@ import shlex
 import numpy as np
 import pandas as pd
 
-from automl.data import ColumnKind, Schema, as_floats, encode_target
+from automl.data import ColumnKind, Schema, encode_target
+from automl.written import as_floats
 
 #: Rows of a value needed before its purity counts.
 MIN_LEVEL_ROWS = 5

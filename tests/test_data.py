@@ -18,7 +18,6 @@ from automl.data import (
     ColumnKind,
     Schema,
     TaskType,
-    as_floats,
     encode_target,
     fingerprint,
     infer_column,
@@ -26,11 +25,11 @@ from automl.data import (
     infer_task,
     label_strings,
     load_dataset,
-    parse_dates,
     split,
 )
 from automl.errors import ConfigError, DataError
 from automl.reading import load_csv, read_csv
+from automl.written import as_floats, parse_dates
 
 PROPERTY = settings(max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
