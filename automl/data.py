@@ -77,7 +77,9 @@ class Schema:
     decision threshold are about (binary only; see :func:`infer_positive`).
     ``n_missing_target`` rows were dropped because their target was empty.
     ``notes`` tell the user what was read or matched differently from the file as written
-    (delimiter, encoding, stripped headers, a forgiving ``--target`` match).
+    (delimiter, encoding, stripped headers, a forgiving ``--target`` match); ``warnings`` what
+    to act on before trusting the model (a column that gives the target away, see
+    :mod:`automl.leaks`).
     """
 
     target: str
@@ -89,6 +91,7 @@ class Schema:
     n_rows: int = 0
     n_missing_target: int = 0
     notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
     @property
     def minority_share(self) -> float | None:
@@ -118,7 +121,7 @@ class Schema:
             "target": self.target, "task": self.task.value, "classes": list(self.classes),
             "class_counts": list(self.class_counts), "positive_class": self.positive_class,
             "n_rows": self.n_rows, "n_missing_target": self.n_missing_target,
-            "notes": list(self.notes),
+            "notes": list(self.notes), "warnings": list(self.warnings),
             "columns": [{"name": c.name, "kind": c.kind.value, "note": c.note}
                         for c in self.columns],
         }
@@ -131,7 +134,8 @@ class Schema:
                    classes=tuple(d["classes"]),
                    class_counts=tuple(d.get("class_counts", ())),
                    positive_class=d.get("positive_class"), n_rows=d["n_rows"],
-                   n_missing_target=d["n_missing_target"], notes=tuple(d.get("notes", ())))
+                   n_missing_target=d["n_missing_target"], notes=tuple(d.get("notes", ())),
+                   warnings=tuple(d.get("warnings", ())))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -62,7 +62,7 @@ def log_columns(tracker: Tracker, run_id: str, plan: SearchPlan) -> None:
     schema = plan.schema
     table = {"target": schema.target, "task": schema.task.value, "classes": list(schema.classes),
              "n_rows": schema.n_rows, "n_missing_target": schema.n_missing_target,
-             "notes": list(schema.notes),
+             "notes": list(schema.notes), "warnings": list(schema.warnings),
              "columns": [{"column": c, "kind": k, "action": a}
                          for c, k, a in plan.preprocessor.describe()]}
     with temporary_dir() as tmp:

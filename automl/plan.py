@@ -251,7 +251,7 @@ def _prepare(cfg: SearchConfig) -> Prepared:
                    val_fraction=0.0 if validation.cross_validated else validation.val_fraction,
                    test_fraction=validation.test_fraction)
     del frame  # the splits hold the rows now: a big table's parsed copy goes here
-    schema = replace(schema, notes=schema.notes + leak_note(splits.train, schema))
+    schema = replace(schema, warnings=leak_note(splits.train, schema))
     folds = Folds.draw(encode_target(splits.train[schema.target], schema), validation.folds,
                        cfg.seed, stratify=schema.task.is_classification
                        ) if validation.cross_validated else None

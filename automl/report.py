@@ -335,7 +335,8 @@ def _columns(attrs: dict[str, Any]) -> Section:
         return Section(name="columns", title="Columns", png=None, table="",
                        note="the study has no column table (not made by automl search)")
     schema = attrs.get("schema") or {}
-    notes = [str(n) for n in schema.get("notes") or []] if isinstance(schema, dict) else []
+    notes = [str(n) for n in schema.get("notes") or []] + [
+        f"warning: {w}" for w in schema.get("warnings") or []] if isinstance(schema, dict) else []
     return Section(name="columns", title="Columns", png=None,
                    table=_table(["column", "kind", "action"], rows), note="; ".join(notes))
 

@@ -248,8 +248,8 @@ WORKS = [
         columns={"x1": "#"}))), check=kinds(**{"#": ColumnKind.NUMERIC})),  # not a comment
     Works("a-copy-of-the-target", writes("leak.csv", lambda: text(frame().assign(
         outcome=lambda d: d.y.map({"yes": "Y", "no": "N"})))),
-          shows=("column 'outcome' alone gives the target away; if it is known only after the "
-                 "outcome, the model will fail on new rows: --drop outcome",)),
+          shows=("warning column 'outcome' alone gives the target away; if it is known only "
+                 "after the outcome, the model will fail on new rows: --drop outcome",)),
     Works("cells-of-spaces", writes("telco.csv", lambda: text(frame().assign(
         x1=lambda d: d.x1.astype(object).where(d.index % 40 > 0, " ")))),
           check=lambda plan: assert_blank(plan, "x1"), shows=("median-imputed + missing flag",)),
@@ -353,7 +353,7 @@ WORKS = [
 def plan_lines(plan: SearchPlan) -> list[str]:
     """The plan as the CLI shows it, as plain aligned text (column widths vary by case)."""
     schema = plan.schema
-    lines = list(schema.notes)
+    lines = list(schema.notes) + [f"warning {w}" for w in schema.warnings]
     lines.append(f"task    {schema.task.value}" + (
         f" ({len(schema.classes)} classes)" if schema.classes else "") +
         f", target {schema.target!r}, metric {plan.metric.name}")

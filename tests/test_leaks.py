@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+from cli_helpers import cli
 
-from automl.data import infer_schema
+from automl.data import Schema, infer_schema
 from automl.leaks import leak_note
+from automl.storage import load_study
 
 RNG = np.random.default_rng(0)
 N = 400
@@ -61,3 +65,26 @@ def test_every_column_is_named_with_one_drop() -> None:
     (note,) = leak_note(frame, infer_schema(frame, "y"))
     assert note.startswith("columns 'a', 'b' alone give the target away; if they are known")
     assert note.endswith("--drop a,b")
+
+
+def test_the_warning_comes_before_the_first_trial_again_after_the_last_and_is_stored(
+        tmp_path: Path) -> None:
+    """The plan scrolls away during a search; the perfect score at its end is shown beside
+    the warning again, and the study and its report keep it."""
+    _table(LABEL, status=np.where(CHURNED, "C", "S")).to_csv(tmp_path / "churn.csv",
+                                                             index=False)
+    storage = f"sqlite:///{tmp_path}/studies.db"
+    code, stdout, stderr = cli("search", str(tmp_path / "churn.csv"), "--study", "churn",
+                               "--n-trials", "1", "--max-epochs", "2", "--threads", "1",
+                               "--storage", storage,
+                               "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db")
+    assert code == 0, stderr
+    lines = [line for line in stdout.splitlines() if line.startswith("warning ")]
+    assert len(lines) == 2 and lines[0] == lines[1]
+    assert "column 'status' alone gives the target away" in lines[0]
+    schema = Schema.from_dict(load_study(storage, "churn").user_attrs["schema"])
+    assert schema.warnings == (lines[0].removeprefix("warning "),)
+    code, _, stderr = cli("report", "churn", "-o", str(tmp_path / "r.html"), "--storage",
+                          storage)
+    assert code == 0, stderr
+    assert "warning: column &#x27;status&#x27; alone" in (tmp_path / "r.html").read_text()

@@ -42,6 +42,7 @@ def render_plan(plan: SearchPlan) -> None:
                   "value", soft_wrap=True)
     for note in schema.notes:
         out.print(f"        {note}", soft_wrap=True)
+    render_warnings(schema.warnings)
     out.print(f"task    {schema.task.value}{classes}, target {schema.target!r}, metric "
               f"{plan.metric.name} ({plan.metric.direction.value})", soft_wrap=True)
     _render_balance(plan)
@@ -142,9 +143,17 @@ def progress_bar(budget: int | None) -> Iterator[Callable[[SearchProgress], None
             raise
 
 
-def render_summary(summary: SearchSummary) -> None:
+def render_warnings(warnings: tuple[str, ...]) -> None:
+    """What to act on before trusting the model (:attr:`~automl.data.Schema.warnings`), a
+    line each, as written (a column name is never read as markup)."""
+    for warning in warnings:
+        out.print(f"warning {warning}", soft_wrap=True, markup=False)
+
+
+def render_summary(summary: SearchSummary, warnings: tuple[str, ...] = ()) -> None:
     """The end of a search: leaderboard, trial counts, the final model with its scores (or why
-    there is none), what is left to others, and how to open the MLflow UI."""
+    there is none), what is left to others, the plan's ``warnings`` again (its scores may owe
+    them everything), and how to open the MLflow UI."""
     from automl.session import FinalStep
 
     report = summary.report
@@ -158,6 +167,7 @@ def render_summary(summary: SearchSummary) -> None:
                   "so there is no model yet: give it more time with "
                   f"`automl resume {summary.study_name} --timeout SECONDS`", soft_wrap=True)
     render_deferral(summary)
+    render_warnings(warnings)
     out.print(f"compare trials in the MLflow UI:\n  mlflow ui --backend-store-uri "
               f"{mask(summary.tracking_uri)}", soft_wrap=True)
 

@@ -229,4 +229,4 @@ def _run(cfg: SearchConfig, n_workers: int = 1) -> None:
         else:
             with progress_bar(cfg.n_trials) as on_trial:
                 summary = run_search(plan, on_trial=on_trial)
-    render_summary(summary)
+    render_summary(summary, plan.schema.warnings)
