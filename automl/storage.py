@@ -17,6 +17,7 @@ import sqlite3
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -102,7 +103,10 @@ class ReconnectingStorage(RDBStorage):
     def set_trial_state_values(self, trial_id: int, state: TrialState,
                                values: Sequence[float] | None = None) -> bool:
         """Store a trial's state; a repeat after a cut call that had in fact committed the same
-        end returns ``True`` instead of raising ``UpdateFinishedTrialError``."""
+        end returns ``True`` instead of raising ``UpdateFinishedTrialError``. A waiting trial
+        is claimed (``RUNNING``) by :meth:`_claim`."""
+        if state == TrialState.RUNNING and values is None:
+            return _reconnecting(self._claim)(trial_id)
         tries = 0
 
         def store() -> bool:
@@ -116,6 +120,22 @@ class ReconnectingStorage(RDBStorage):
                 return True
 
         return _reconnecting(store)()
+
+
+    def _claim(self, trial_id: int) -> bool:
+        """WAITING → RUNNING in one conditional UPDATE; ``False`` when another process claimed
+        it first. Optuna reads the state, then writes it, and SQLite ignores ``SELECT ... FOR
+        UPDATE`` (its driver even reads outside the write's transaction), so two processes of
+        one SQLite study could both claim an enqueued trial and run it twice."""
+        from optuna.storages._rdb.models import TrialModel
+
+        with self.engine.begin() as connection:
+            claimed = connection.execute(
+                sqlalchemy.update(TrialModel.__table__)
+                .where(TrialModel.__table__.c.trial_id == trial_id,
+                       TrialModel.__table__.c.state == TrialState.WAITING.name)
+                .values(state=TrialState.RUNNING.name, datetime_start=datetime.now()))
+        return claimed.rowcount == 1
 
 
 def _stored(storage: RDBStorage, trial_id: int, state: TrialState,

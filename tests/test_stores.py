@@ -454,3 +454,39 @@ def test_a_search_leaves_no_lock_file(data: Path, tmp_path: Path) -> None:
     assert lock_files() <= before
     assert (tmp_path / "studies" / "s.db").exists()
 
+
+
+def test_each_waiting_trial_is_claimed_by_one_process_only(tmp_path: Path) -> None:
+    """Three fresh processes on one SQLite study ran the same enqueued trial twice, and the
+    second to finish it crashed ("Cannot tell a COMPLETE trial"): Optuna checks that a trial
+    is waiting and then claims it, and SQLite does not lock the row in between. Six storages
+    (as six processes have) claim 200 waiting trials in shuffled orders, all at once; before
+    the claim was one conditional UPDATE, 15 trials were claimed twice."""
+    import random
+
+    import optuna
+    from optuna.trial import TrialState
+
+    url = f"sqlite:///{tmp_path}/study.db"
+    study = optuna.create_study(study_name="s", storage=make_storage(url))
+    for x in range(200):
+        study.enqueue_trial({"x": x})
+    ids = [trial._trial_id for trial in study.get_trials()]
+    winners: dict[int, list[int]] = {trial_id: [] for trial_id in ids}
+    start = threading.Barrier(6)
+
+    def claim(worker: int) -> None:
+        storage, order = make_storage(url), random.Random(worker).sample(ids, len(ids))
+        start.wait()
+        for trial_id in order:
+            if storage.set_trial_state_values(trial_id, TrialState.RUNNING):
+                winners[trial_id].append(worker)
+        storage.engine.dispose()
+
+    threads = [threading.Thread(target=claim, args=(worker,)) for worker in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(len(claimed) == 1 for claimed in winners.values()), winners
+    assert {trial.state for trial in study.get_trials()} == {TrialState.RUNNING}
