@@ -408,6 +408,14 @@ def infer_schema(frame: pd.DataFrame, target: str | None = None,
             ``positive`` given for a non-binary target or not one of its labels, a choice
             that cannot be followed (see :func:`resolve_choices`, :func:`choose_column`).
     """
+    return _schema_and_rows(frame, target, task, positive, choices)[0]
+
+
+def _schema_and_rows(frame: pd.DataFrame, target: str | None, task: TaskType | str | None,
+                     positive: str | None,
+                     choices: ColumnChoices) -> tuple[Schema, pd.DataFrame]:
+    """:func:`infer_schema`, and the rows of ``frame`` it learns from (``frame`` itself when
+    it keeps them all)."""
     asked, target = target, resolve_target(frame, target)
     notes = (f"--target {asked!r} matched column {target!r}",) if asked not in (None, target) \
         else ()
@@ -453,8 +461,8 @@ def infer_schema(frame: pd.DataFrame, target: str | None = None,
         raise DataError(f"no usable feature columns besides target {target!r}; "
                         "add feature columns to the CSV")
     return Schema(target=target, task=task_type, columns=columns, classes=classes,
-                  class_counts=counts, positive_class=chosen, n_rows=int(known.sum()),
-                  n_missing_target=n_missing, notes=notes)
+                  class_counts=counts, positive_class=chosen, n_rows=len(rows),
+                  n_missing_target=n_missing, notes=notes), rows
 
 
 def _rare_classes(labels: pd.Series) -> pd.Series | None:
@@ -545,21 +553,12 @@ def load_dataset(path: Path | str, target: str | None = None,
     (``positive``: the positive class of a binary target; ``choices``: kinds the user gave
     columns; see :func:`infer_schema`)."""
     frame, notes = read_csv(path)
-    schema = infer_schema(frame, target, task, positive, choices)
+    schema, rows = _schema_and_rows(frame, target, task, positive, choices)
     schema = replace(schema, notes=notes + schema.notes)
     digest = fingerprint(frame)
-    if schema.n_rows < len(frame):  # a copy of the rest: a big table's is not made needlessly
-        frame = frame[learned_rows(frame[schema.target], schema)].reset_index(drop=True)
+    if rows is not frame:  # the rows it learns from, a copy made once while inferring
+        frame = rows.reset_index(drop=True)
     return Dataset(frame=frame, schema=schema, fingerprint=digest)
-
-
-def learned_rows(y: pd.Series, schema: Schema) -> pd.Series:
-    """The rows of target ``y`` that ``schema`` learns from: a known target and, for
-    classification, one of its classes (a rare class's rows are left out)."""
-    known = known_target(y)[0]
-    if schema.task.is_classification:
-        known[known] = label_strings(y[known]).isin(schema.classes).to_numpy()
-    return known
 
 
 def known_target(y: pd.Series) -> tuple[pd.Series, str]:
