@@ -198,9 +198,5 @@ def parse_dates(values: pd.Series, dayfirst: bool = False) -> pd.Series:
 def are_dates(sample: pd.Series) -> bool:
     """Whether every value of ``sample`` (text) is written as a date and nearly all are real
     dates (``1.2.3`` version numbers are not)."""
-    return bool(sample.str.match(_DATE_RE).all()) and _parses_as_dates(sample)
-
-
-def _parses_as_dates(sample: pd.Series) -> bool:
-    """Whether nearly all of ``sample`` are real dates (``1.2.3`` version numbers are not)."""
-    return bool(parse_dates(sample).notna().mean() >= 0.9)
+    return bool(sample.str.match(_DATE_RE).all()) and bool(
+        parse_dates(sample).notna().mean() >= 0.9)
