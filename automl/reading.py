@@ -79,11 +79,11 @@ def read_csv(path: Path | str, *,
     text = _decode_head(head, encodings[0])
     delimiter = _sniff_delimiter(text)
     skip, above = _preamble(text, delimiter)
-    raw_header = _raw_header(head, encodings[0], delimiter, skip)
+    raw_header = _raw_header(text, delimiter, skip)
     header, notes = _clean_header(raw_header, path)
     frame, encoding = _parse(path, encodings, _Layout(delimiter, skip, len(header)))
     if encoding != encodings[0]:  # the header read again in the encoding that fits the file
-        raw_header = _raw_header(head, encoding, delimiter, skip)
+        raw_header = _raw_header(_decode_head(head, encoding), delimiter, skip)
         header, notes = _clean_header(raw_header, path)
     frame.columns = header
     if above:
@@ -305,10 +305,10 @@ def _decode_head(head: bytes, encoding: str, errors: str = "replace") -> str:
     return codecs.getincrementaldecoder(encoding)(errors=errors).decode(head, final=False)
 
 
-def _raw_header(head: bytes, encoding: str, delimiter: str, skip: int) -> list[str]:
-    """The first non-empty row of ``head`` below its first ``skip`` lines, as the CSV module
-    splits it."""
-    lines = io.StringIO(_decode_head(head, encoding))
+def _raw_header(text: str, delimiter: str, skip: int) -> list[str]:
+    """The first non-empty row of ``text`` (the file's decoded head) below its first ``skip``
+    lines, as the CSV module splits it."""
+    lines = io.StringIO(text)
     for _ in range(skip):
         lines.readline()
     return next((row for row in csv.reader(lines, delimiter=delimiter)
