@@ -269,8 +269,9 @@ class Objective:
                                  [[log.val_loss for log in fit.history] for fit in fits])
         task, chosen = self.plan.task, list(zip(fits, epochs, strict=True))
         outputs = [selection_output(task, fit.outputs[e]) for fit, e in chosen]
-        metrics = tuple(evaluate(task, split_targets(folds.split(self.tensors, fold), task),
-                                 fit.outputs[e], self.tensors.positive)
+        targets = split_targets(self.tensors, task, "train")  # each fold's rows are its own
+        metrics = tuple(evaluate(task, targets[folds.assignment == fold], fit.outputs[e],
+                                 self.tensors.positive)
                         for fold, (fit, e) in enumerate(chosen))
         return Trained(networks=tuple(networks), fits=tuple(fits),
                        output=folds.out_of_fold(outputs),
