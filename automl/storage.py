@@ -121,7 +121,6 @@ class ReconnectingStorage(RDBStorage):
 
         return _reconnecting(store)()
 
-
     def _claim(self, trial_id: int) -> bool:
         """WAITING → RUNNING in one conditional UPDATE; ``False`` when another process claimed
         it first. Optuna reads the state, then writes it, and SQLite ignores ``SELECT ... FOR
@@ -129,11 +128,11 @@ class ReconnectingStorage(RDBStorage):
         one SQLite study could both claim an enqueued trial and run it twice."""
         from optuna.storages._rdb.models import TrialModel
 
+        trials = TrialModel.__table__
         with self.engine.begin() as connection:
             claimed = connection.execute(
-                sqlalchemy.update(TrialModel.__table__)
-                .where(TrialModel.__table__.c.trial_id == trial_id,
-                       TrialModel.__table__.c.state == TrialState.WAITING.name)
+                sqlalchemy.update(trials)
+                .where(trials.c.trial_id == trial_id, trials.c.state == TrialState.WAITING.name)
                 .values(state=TrialState.RUNNING.name, datetime_start=datetime.now()))
         return claimed.rowcount == 1
 
