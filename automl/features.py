@@ -27,7 +27,7 @@ from sklearn.preprocessing import QuantileTransformer
 from automl.config import SCALINGS, Scaling
 from automl.data import ColumnKind, Schema, Splits, encode_target, label_strings
 from automl.errors import DataError
-from automl.written import as_floats, day_first, not_numbers, parse_dates
+from automl.written import are_times, as_floats, day_first, not_numbers, parse_dates
 
 MAX_ONEHOT_LEVELS = 32
 #: A categorical column of more levels is embedded instead: its levels seen at least
@@ -217,7 +217,7 @@ class Preprocessor:
         found = []
         for name, encoder in self.state.items():
             if isinstance(encoder, NumericEncoder) and name in frame.columns:
-                bad = not_numbers(frame[name])
+                bad = encoder.not_numbers(frame[name])
                 if len(bad):
                     found.append(NotNumbers(name, len(bad), str(bad.iloc[0])))
         return tuple(found)
@@ -346,20 +346,28 @@ class QuantileNormal:
 
 @dataclass(frozen=True, slots=True)
 class NumericEncoder:
-    """A numeric column: one continuous feature, plus a missing flag if needed."""
+    """A numeric column: one continuous feature, plus a missing flag if needed; ``hours``: its
+    values are times or durations (``22:20``, ``2h 50m``), read as hours."""
 
     values: QuantileNormal
+    hours: bool = False
     kind: ClassVar[str] = "numeric"
 
     @classmethod
     def fit(cls, values: pd.Series) -> NumericEncoder:
-        """Learn the column's quantiles from the training ``values``."""
-        return cls(QuantileNormal.fit(as_floats(values)))
+        """Learn how the column is written and its quantiles from the training ``values``."""
+        hours = not pd.api.types.is_numeric_dtype(values) and are_times(
+            values.dropna().astype(str).str.strip())
+        return cls(QuantileNormal.fit(as_floats(values, hours)), hours)
 
     def transform(self, values: pd.Series) -> Encoded:
         """The features of ``values``: one continuous, and its missing flag if any."""
-        x = as_floats(values)
+        x = as_floats(values, self.hours)
         return Encoded([self.values.scaled(x)], self.values.flags(x))
+
+    def not_numbers(self, values: pd.Series) -> pd.Series:
+        """The ``values`` that are there but that :meth:`transform` cannot read."""
+        return not_numbers(values, self.hours)
 
     @property
     def n_continuous(self) -> int:
@@ -369,6 +377,7 @@ class NumericEncoder:
     def describe(self) -> str:
         """What is done to the column, in words."""
         text = "quantile → normal, or robust-scaled"
+        text = f"read as hours, {text}" if self.hours else text
         return text + ", median-imputed + missing flag" if self.values.indicator else text
 
     def typical(self) -> float:
@@ -376,13 +385,15 @@ class NumericEncoder:
         return self.values.median
 
     def to_dict(self) -> dict[str, Any]:
-        """The saved JSON: ``kind`` and the :class:`QuantileNormal` fields."""
-        return {"kind": self.kind, **self.values.to_dict()}
+        """The saved JSON: ``kind``, the :class:`QuantileNormal` fields and, for times and
+        durations, ``hours``."""
+        return {"kind": self.kind, **self.values.to_dict(), **({"hours": True} if self.hours
+                                                                else {})}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> NumericEncoder:
         """The inverse of :meth:`to_dict`."""
-        return cls(QuantileNormal.from_dict(d))
+        return cls(QuantileNormal.from_dict(d), d.get("hours", False))
 
 
 def _date_parts(values: pd.Series, dayfirst: bool) -> dict[str, np.ndarray]:

@@ -67,7 +67,8 @@ def input_example(bundle: ModelBundle, rows: pd.DataFrame | None = None) -> pd.D
     """A few rows of the model's feature columns: from ``rows`` if given, else synthesised.
 
     Synthesised values are each column's training median (numeric) or most frequent level
-    (categorical), so the example is always one the model accepts.
+    (categorical), so the example is always one the model accepts; numbers written as text
+    (``1248 CC``, ``2h 50m``) stay text, as the model reads them.
     """
     names = list(bundle.preprocessor.state)
     if rows is not None and all(n in rows.columns for n in names) and len(rows):
@@ -77,8 +78,8 @@ def input_example(bundle: ModelBundle, rows: pd.DataFrame | None = None) -> pd.D
     kinds = {c.name: c.kind for c in bundle.schema.columns}
     for name in names:
         column = example[name]
-        if kinds.get(name) is ColumnKind.NUMERIC:
-            example[name] = pd.to_numeric(column, errors="coerce").astype(np.float64)
+        if kinds.get(name) is ColumnKind.NUMERIC and pd.api.types.is_numeric_dtype(column):
+            example[name] = column.astype(np.float64)
         elif not pd.api.types.is_bool_dtype(column):
             example[name] = column.astype(object).where(column.notna(), None).map(
                 lambda v: v if v is None else str(v))

@@ -1,6 +1,7 @@
 """How values are written in a CSV, and what they are: numbers with thousands separators,
-signs (``$``, ``%``, ``+``), units and scales (``1248 CC``, ``19M``), a few words standing for
-missing values (``unknown``), and dates in numbers or with their month's name.
+signs (``$``, ``%``, ``+``), units and scales (``1248 CC``, ``19M``), times and durations
+(``22:20``, ``2h 50m``), a few words standing for missing values (``unknown``), and dates in
+numbers or with their month's name.
 
 :mod:`automl.data` decides a column's kind from these readings; :mod:`automl.features` reads
 new rows with the same functions (:func:`as_floats`, :func:`parse_dates`), so ``predict`` reads
@@ -50,30 +51,85 @@ _SCALES = {"k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9, "mn": 1e6, "bn": 1e9, "thousa
            "crore": 1e7, "crores": 1e7}
 _SCALE_NAMES = {1e3: "thousands", 1e5: "lakhs", 1e6: "millions", 1e7: "crores", 1e9: "billions"}
 _SI_PREFIXES = "kmgcµund"  # kg beside g, MB beside GB, ml beside l: one unit at two scales
+#: A time on a clock (``22:20``, ``1:05:30``, ``10:30 pm``): a time of day or a duration.
+_CLOCK_RE = re.compile(r"^(?P<h>\d{1,3}):(?P<m>[0-5]\d)(?::(?P<s>[0-5]\d(?:\.\d+)?))?"
+                       r"(?:\s?(?P<half>[ap])\.?m\.?)?$", re.IGNORECASE)
+_SPAN_PART = r"(?:(?P<{}>\d+(?:\.\d+)?)\s?(?:{})\.?,?\s*)?"
+_SPAN_UNITS = {"d": ("days?|d", 24.0), "h": ("hours?|hrs?|h", 1.0),
+               "m": ("minutes?|mins?|m", 1 / 60), "s": ("seconds?|secs?|s", 1 / 3600)}
+#: A duration in parts (``2h 50m``, ``1 hr 5 mins``, ``3 days 4 hours``, ``45m``).
+_SPAN_RE = re.compile(
+    "^(?=\\d)" + "".join(_SPAN_PART.format(g, w) for g, (w, _) in _SPAN_UNITS.items()) + "$",
+    re.IGNORECASE)
 
 
-def not_numbers(values: pd.Series) -> pd.Series:
+def not_numbers(values: pd.Series, hours: bool | None = None) -> pd.Series:
     """The values that are there but are not numbers (:func:`as_floats` reads them as NaN)."""
     if pd.api.types.is_numeric_dtype(values):
         return values.iloc[:0]
     known = values.dropna()
-    return known[np.isnan(as_floats(known))]
+    return known[np.isnan(as_floats(known, hours))]
 
 
-def as_floats(values: pd.Series) -> np.ndarray:
+def as_floats(values: pd.Series, hours: bool | None = None) -> np.ndarray:
     """``values`` as floats, a unit after the number (see :func:`units_note`), thousands
     separators, spaces and ``%``, ``$``, ``€``, ``£`` signs removed; missing or not a number:
-    NaN."""
+    NaN. Where ``hours``, times and durations (``22:20``, ``2h 50m``) are read as hours
+    instead; ``None``: where the values are written so (see :func:`are_times`)."""
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         return values.to_numpy(dtype=float, na_value=np.nan)  # fast path (wide files)
     if pd.api.types.is_numeric_dtype(values):
         return pd.to_numeric(values, errors="coerce").astype(float).to_numpy()
     text = values.astype("string").str.strip()
+    if are_times(text) if hours is None else hours:
+        codes, distinct = pd.factorize(text)  # each distinct value read once
+        return np.append(_hours(pd.Series(distinct, dtype=object)), np.nan)[codes]
     scale = text.str.extract(_UNIT_SUFFIX_RE)["unit"].map(_scale, na_action="ignore")
     numbers = text.str.replace(_UNIT_SUFFIX_RE, "", regex=True).str.replace(
         _DRESSING_RE, "", regex=True)
     return (pd.to_numeric(numbers, errors="coerce").astype(float).to_numpy()
             * scale.astype(float).fillna(1.0).to_numpy())
+
+
+def _hours(text: pd.Series) -> np.ndarray:
+    """Times (``22:20``, ``10:30 pm``) and durations (``2h 50m``) in ``text`` as hours; NaN
+    where a value is neither."""
+    clock = text.str.extract(_CLOCK_RE)
+    half = clock["half"].str.casefold()
+    hour = pd.to_numeric(clock["h"]).where(half.isna(), pd.to_numeric(clock["h"]) % 12
+                                           + 12 * (half == "p"))
+    on_clock = hour + pd.to_numeric(clock["m"]) / 60 + pd.to_numeric(clock["s"]).fillna(0) / 3600
+    parts = text.str.extract(_SPAN_RE)
+    span = sum(pd.to_numeric(parts[g]).fillna(0) * per for g, (_, per) in _SPAN_UNITS.items())
+    return on_clock.fillna(span.where(parts.notna().any(axis=1))).astype(float).to_numpy()
+
+
+def times_note(text: pd.Series) -> str:
+    """For times on a clock (``22:20``, ``1:05:30``, ``10:30 pm``: all with seconds or none,
+    as ``3:45`` beside ``1:02:30`` may be minutes beside hours) or durations in parts of two
+    units or more (``2h 50m`` beside ``19h``; ``45m`` alone is a unit, see
+    :func:`units_note`), the note saying they are read as hours (:func:`as_floats`); empty
+    otherwise. ``text``: strings, each distinct value once is enough."""
+    if text.empty:
+        return ""
+    clock = text.str.extract(_CLOCK_RE)
+    if clock["m"].notna().all():
+        if clock["s"].notna().any() and clock["s"].isna().any():
+            return ""
+    elif not (text.str.match(_SPAN_RE).all()
+              and text.str.extract(_SPAN_RE).notna().any().sum() >= 2):
+        return ""
+    first = str(text.iloc[0])
+    return f"read as hours ({first!r} → {_hours(text.iloc[:1])[0]:.4g})"
+
+
+def are_times(text: pd.Series) -> bool:
+    """Whether ``text`` (strings) is written as times or durations (see :func:`times_note`);
+    its first 2,000 values refuse most columns."""
+    sample = text.iloc[:2000].dropna()
+    if sample.empty or not (sample.str.match(_CLOCK_RE) | sample.str.match(_SPAN_RE)).all():
+        return False
+    return bool(times_note(pd.Series(text.dropna().unique(), dtype=object)))
 
 
 def _scale(unit: str) -> float | None:
@@ -106,16 +162,18 @@ def written_numbers(text: pd.Series) -> str:
     """What :func:`as_floats` removes to read every value of ``text`` (strings) as a number:
     ``"thousands separators removed"`` (``1,234``), ``"percent signs removed"`` (``12.5%``),
     ``"currency signs removed"`` (``$1,234.50``, beside ``0``) or ``"plus signs removed"``
-    (``10,000+``), or the units (see :func:`units_note`); empty when they are not all such
-    numbers. The first 2,000 values refuse most columns; the rest is read one distinct value
-    at a time."""
+    (``10,000+``), or the units (see :func:`units_note`), or that they are times or durations
+    read as hours (see :func:`times_note`); empty when they are not all such numbers. The
+    first 2,000 values refuse most columns; the rest is read one distinct value at a time."""
     sample = text.iloc[:2000]
-    forms = [form for form in (THOUSANDS_RE, _SPACED_RE, _DRESSED_RE, _UNIT_RE)
-             if sample.str.match(form).all()]
+    forms = [form for form in (THOUSANDS_RE, _SPACED_RE, _DRESSED_RE, _UNIT_RE, _CLOCK_RE,
+                               _SPAN_RE) if sample.str.match(form).all()]
     if not forms:
         return ""
     counts = text.value_counts()
     distinct = pd.Series(counts.index, dtype=object).astype(str)
+    if {_CLOCK_RE, _SPAN_RE} & set(forms) and (times := times_note(distinct)):
+        return times
     matched = [form for form in forms if distinct.str.match(form).all()]
     if THOUSANDS_RE in matched and distinct.str.contains(",", regex=False).any():
         return "thousands separators removed"

@@ -376,6 +376,19 @@ def test_docstring_example_of_inferred_schema() -> None:
 
 
 # ------------------------------------------------------------------------------- column encoders
+def test_a_column_of_durations_reads_new_rows_as_it_learned_them() -> None:
+    """Fitted on ``2h 50m`` beside ``45m``, a column reads a batch of ``45m`` alone (which,
+    on its own, would be 45 of a unit ``m``) as 0.75 hours, after a save and load too."""
+    train = pd.Series(["2h 50m", "19h", "45m", "1h 5m", "7h"] * 20)
+    encoder = encoder_from_dict(json.loads(json.dumps(NumericEncoder.fit(train).to_dict())))
+    assert isinstance(encoder, NumericEncoder) and encoder.hours
+    assert "read as hours" in encoder.describe()
+    batch = pd.Series(["45m", "45m", "n/a"])
+    got = encoder.transform(batch).continuous[0].quantile
+    assert got[0] == got[1] == encoder.transform(train.iloc[[2]]).continuous[0].quantile[0] < 0
+    assert encoder.not_numbers(batch).tolist() == ["n/a"]
+
+
 def test_a_saved_state_of_the_first_format_gives_the_same_features() -> None:
     """A bundle's column JSON as saved before the typed encoders: the outputs it gave then."""
     state = {"kind": "numeric", "quantiles": [0.0, 0.0, 1.0, 2.5, 10.0], "median": 1.0,

@@ -237,6 +237,11 @@ WORKS = [
         x1=lambda d: [f"{v} kg" for v in d.x1], y=lambda d: [f"{v:.2f} m" for v in d.x2]))),
           full=True, shows=("unit 'kg' removed", "target 'y' read as numbers: unit 'm' removed"),
           check=kinds(x1=ColumnKind.NUMERIC)),
+    Works("times-and-durations", writes("flights.csv", lambda: text(frame().assign(
+        x1=lambda d: [f"{m // 60}h {m % 60}m" for m in (d.x1 * 60 + 300).astype(int)],
+        dep=lambda d: [f"{i % 24:02d}:{i * 7 % 60:02d}" for i in range(len(d))]))),
+          full=True, shows=("read as hours ('",),
+          check=kinds(x1=ColumnKind.NUMERIC, dep=ColumnKind.NUMERIC)),
     Works("comments-above-the-header", writes("commented.csv", lambda: "# exported by a tool\n"
           "# units: none\n\n" + text(frame())), full=True,
           shows=("skipped 3 lines above the header ('# exported by a tool', '# units: none')",),
