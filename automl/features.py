@@ -377,7 +377,6 @@ class NumericEncoder:
     def describe(self) -> str:
         """What is done to the column, in words."""
         text = "quantile → normal, or robust-scaled"
-        text = f"read as hours, {text}" if self.hours else text
         return text + ", median-imputed + missing flag" if self.values.indicator else text
 
     def typical(self) -> float:
