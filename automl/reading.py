@@ -38,8 +38,10 @@ _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 #: Integers with thousands separators (``1,234``), or plain numbers.
 THOUSANDS_RE = re.compile(r"^[-+]?\d{1,3}(,\d{3})+(\.\d+)?$|^[-+]?\d+(\.\d+)?$")
 #: A number with a decimal comma, its thousands grouped by dots or (no-break) spaces (``1,5``,
-#: ``1.234,5``, ``1 234,5``).
-_DECIMAL_COMMA_RE = re.compile(r"^[-+]?(\d{1,3}([. \u00a0\u202f]\d{3})+|\d+)(,\d+)?$")
+#: ``1.234,5``, ``1 234,5``), a euro or percent sign beside it or not (``1.234,50 €``,
+#: ``€1.234,50``, ``12,5 %``).
+_DECIMAL_COMMA_RE = re.compile(r"^[-+]?(€\s?)?(\d{1,3}([. \u00a0\u202f]\d{3})+|\d+)(,\d+)?"
+                               r"([\s\u00a0\u202f]?[€%])?$")
 _ENCODING_NAMES = {"utf-8-sig": "UTF-8", "utf-16": "UTF-16", "cp1252": "Windows-1252",
                    "latin-1": "Latin-1"}
 
@@ -227,8 +229,8 @@ def _open(path: Path) -> io.BufferedIOBase:
 
 
 def _read_decimal_commas(frame: pd.DataFrame, delimiter: str) -> list[str]:
-    """Turn text columns of decimal-comma numbers (``1,5``, ``1.234,5``, ``1 234,5``) into
-    floats, in place.
+    """Turn text columns of decimal-comma numbers (``1,5``, ``1.234,5``, ``1 234,5``; with a
+    euro or percent sign: ``1.234,50 €``, ``12,5 %``) into floats, in place.
 
     A column whose values could also be thousands-separated integers (``1,234``) keeps that
     reading in a comma-delimited file, where a decimal comma would need quoting. Returns the
@@ -245,7 +247,7 @@ def _read_decimal_commas(frame: pd.DataFrame, delimiter: str) -> list[str]:
             continue
         if delimiter == "," and text.str.match(THOUSANDS_RE).all():
             continue
-        dotted = text.str.replace(r"[. \u00a0\u202f]", "", regex=True).str.replace(
+        dotted = text.str.replace(r"[. \u00a0\u202f€%]", "", regex=True).str.replace(
             ",", ".", regex=False)
         frame[name] = pd.to_numeric(dotted, errors="coerce").reindex(frame.index)
         read.append(repr(name))

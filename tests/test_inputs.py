@@ -311,6 +311,13 @@ WORKS = [
         for v in np.random.default_rng(1).uniform(0, 50_000, 120)]), sep=";")),
           shows=("decimal commas read as numbers in 'amount'",),
           check=kinds(amount=ColumnKind.NUMERIC)),
+    Works("euro-amounts-and-percentages", writes("de.csv", lambda: text(frame().assign(
+        price=[f"{v:,.2f} €".replace(",", "X").replace(".", ",").replace("X", ".")
+               for v in np.random.default_rng(1).uniform(0, 50_000, 120)],
+        rate=[f"{v:.1f} %".replace(".", ",") for v in np.random.default_rng(2).uniform(0, 9, 120)]),
+        sep=";")),
+          shows=("decimal commas read as numbers in 'price', 'rate'",),
+          check=kinds(price=ColumnKind.NUMERIC, rate=ColumnKind.NUMERIC)),
     Works("mixed-types-categorical", writes("mixed.csv", lambda: with_column(
         "code", lambda n, r: r.choice(["1", "2", "3.5", "n/k", "x"], n))),
           shows=("code  categorical  one-hot",), check=kinds(code=ColumnKind.CATEGORICAL)),
