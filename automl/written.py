@@ -30,14 +30,16 @@ _DATES = (r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}", rf"\d{{1,2}}[-/ .]{_MONTH}[-/ .,]*
           rf"{_MONTH}[-/ ]\d{{1,2}}(st|nd|rd|th)?,? \d{{4}}", rf"{_MONTH}[-/ ,]*\d{{4}}")
 _DATE_RE = re.compile(rf"^({'|'.join(_DATES)}){_TIME}$", re.IGNORECASE)
 _NUMBER = r"(\d{1,3}(,\d{3})+|\d+)(\.\d+)?"
-#: A percentage (``12.5%``) or an amount with a currency sign (``$1,234.50``, ``-£3``, ``12 €``).
-_DRESSED_RE = re.compile(rf"^[-+]?([$€£]\s?{_NUMBER}|{_NUMBER}(\s?[%$€£+])?)$")
+_AMOUNT = rf"[-+]?([$€£]\s?{_NUMBER}|{_NUMBER}(\s?[%$€£+])?)"
+#: A percentage (``12.5%``) or an amount with a currency sign (``$1,234.50``, ``-£3``, ``12 €``),
+#: negative in parentheses or not (``($1,234.50)``, as accounts write it).
+_DRESSED_RE = re.compile(rf"^{_AMOUNT}$|^\(\s?{_AMOUNT}\s?\)$")
 #: An integer whose thousands are grouped by (no-break) spaces (``12 500``), or a plain number.
 _SPACED_RE = re.compile(r"^[-+]?\d{1,3}([ \u00a0\u202f]\d{3})+$|^[-+]?\d+(\.\d+)?$")
 #: The signs a number may be written with, by name (see :func:`written_numbers`).
 _SIGNS = (("percent", "%"), ("currency", "[$€£]"), ("plus", r"\d\s?\+$"))
 #: What :func:`as_floats` removes from a number written as text.
-_DRESSING_RE = re.compile(r"[,%$€£\s]|\+$")
+_DRESSING_RE = re.compile(r"[,%$€£()\s]|\+$")
 #: A unit after a number (``1248 CC``, ``23.4 kmpl``, ``12 km/kg``, ``30 °C``, ``900 sq.ft``).
 _UNIT = r"(?:°|[^\W\d_])[^\W\d_]*(?:[/. ][^\W\d_]+)?"
 _UNIT_RE = re.compile(rf"^[-+]?{_NUMBER}\s?(?P<unit>{_UNIT})?$")
@@ -87,8 +89,9 @@ def as_floats(values: pd.Series, hours: bool | None = None) -> np.ndarray:
     scale = text.str.extract(_UNIT_SUFFIX_RE)["unit"].map(_scale, na_action="ignore")
     numbers = text.str.replace(_UNIT_SUFFIX_RE, "", regex=True).str.replace(
         _DRESSING_RE, "", regex=True)
+    sign = np.where(text.str.startswith("(").fillna(False).to_numpy(bool), -1.0, 1.0)
     return (pd.to_numeric(numbers, errors="coerce").astype(float).to_numpy()
-            * scale.astype(float).fillna(1.0).to_numpy())
+            * scale.astype(float).fillna(1.0).to_numpy() * sign)
 
 
 def _hours(text: pd.Series) -> np.ndarray:
@@ -162,9 +165,10 @@ def written_numbers(text: pd.Series) -> str:
     """What :func:`as_floats` removes to read every value of ``text`` (strings) as a number:
     ``"thousands separators removed"`` (``1,234``), ``"percent signs removed"`` (``12.5%``),
     ``"currency signs removed"`` (``$1,234.50``, beside ``0``) or ``"plus signs removed"``
-    (``10,000+``), or the units (see :func:`units_note`), or that they are times or durations
-    read as hours (see :func:`times_note`); empty when they are not all such numbers. The
-    first 2,000 values refuse most columns; the rest is read one distinct value at a time."""
+    (``10,000+``), and ``"amounts in parentheses read as negative"`` (``(1,234.50)``), or the
+    units (see :func:`units_note`), or that they are times or durations read as hours (see
+    :func:`times_note`); empty when they are not all such numbers. The first 2,000 values
+    refuse most columns; the rest is read one distinct value at a time."""
     sample = text.iloc[:2000]
     forms = [form for form in (THOUSANDS_RE, _SPACED_RE, _DRESSED_RE, _UNIT_RE, _CLOCK_RE,
                                _SPAN_RE) if sample.str.match(form).all()]
@@ -181,7 +185,9 @@ def written_numbers(text: pd.Series) -> str:
         return "thousands separators removed"
     if _DRESSED_RE in matched:
         signs = [name for name, pattern in _SIGNS if distinct.str.contains(pattern).any()]
-        return f"{' and '.join(signs)} signs removed" if signs else ""
+        negative = distinct.str.startswith("(").any()
+        return "; ".join(filter(None, (signs and f"{' and '.join(signs)} signs removed",
+                                       negative and "amounts in parentheses read as negative")))
     if _UNIT_RE in matched:
         return units_note(counts) or ""
     return ""

@@ -129,6 +129,8 @@ def test_target_is_matched_forgivingly_and_the_match_reported() -> None:
     (["0", "$4.99", "$0.99"], ColumnKind.NUMERIC, [0.0, 4.99, 0.99]),  # free apps beside paid
     (["1 234", "12\u00a0500", "300"], ColumnKind.NUMERIC, [1234.0, 12500.0, 300.0]),  # spaced
     (["10,000+", "500+", "1,000,000+"], ColumnKind.NUMERIC, [1e4, 500.0, 1e6]),  # installs
+    (["(1,234.50)", "300.00", "($3)"], ColumnKind.NUMERIC, [-1234.5, 300.0, -3.0]),  # accounts
+    (["(1,234.50", "300.00", "3)"], ColumnKind.CATEGORICAL, None),  # one parenthesis each
     (["A-12%", "12%B", "%"], ColumnKind.CATEGORICAL, None),  # a sign alone makes no number
     (["12%", "$3", "1,5 kg"], ColumnKind.CATEGORICAL, None),  # units are text
 ])
