@@ -243,7 +243,12 @@ class SearchConfig:
             or none for a cross-validated table too small for a useful test split (see
             :func:`automl.folds.choose_validation`).
         folds: Cross-validation folds that score each trial (1: one validation split);
-            ``None``: 5 for tables of at most 5,000 search rows, else 1.
+            ``None``: 5 for tables of at most 5,000 search rows, else 1 (always 1 with
+            ``split_by``).
+        split_by: A column of dates or numbers (a time) whose latest rows are the test split
+            and the rows before them the validation split, so that trials and the final model
+            are scored on rows later than those they learned from; ``None``: a random split
+            (stratified for classification).
         families: The model families the search draws from (``None``: every one; see
             :mod:`automl.networks`).
         column_choices: Columns read as numbers or categories, or dropped, whatever their
@@ -276,6 +281,7 @@ class SearchConfig:
     val_fraction: float | None = None
     test_fraction: float | None = None
     folds: int | None = None
+    split_by: str | None = None
     families: tuple[str, ...] | None = None
     column_choices: ColumnChoices = field(default_factory=ColumnChoices)
     sampler: SamplerKind = SamplerKind.TPE

@@ -27,8 +27,10 @@ from automl.written import (
     are_dates,
     as_floats,
     date_order_note,
+    day_first,
     missing_words,
     not_numbers,
+    parse_dates,
     written_numbers,
 )
 
@@ -173,7 +175,7 @@ def resolve_target(frame: pd.DataFrame, target: str | None) -> str:
         return str(frame.columns[-1])
     found = find_column(frame.columns, target)
     if found is None:
-        raise DataError(f"target column {target!r} not found; {_closest(frame, target)} "
+        raise DataError(f"target column {target!r} not found; {_closest(frame.columns, target)} "
                         "(use --target NAME)")
     return found
 
@@ -187,27 +189,28 @@ def find_column(columns: Iterable[object], name: str) -> str | None:
     return folded[0] if len(folded) == 1 else None
 
 
-def named_column(frame: pd.DataFrame, name: str, option: str, where: str = "") -> str:
-    """The column of ``frame`` that ``option`` names ``name`` (see :func:`find_column`).
+def named_column(columns: Iterable[object], name: str, option: str, where: str = "") -> str:
+    """The one of ``columns`` that ``option`` names ``name`` (see :func:`find_column`).
 
     Raises:
         DataError: no column matches (``where``: the file, for the message); the message
             lists the closest names.
     """
-    found = find_column(frame.columns, name)
+    columns = [str(c) for c in columns]
+    found = find_column(columns, name)
     if found is None:
         raise DataError(f"{option} {name!r}: no such column{f' in {where}' if where else ''}; "
-                        f"{_closest(frame, name)}")
+                        f"{_closest(columns, name)}")
     return found
 
 
-def _closest(frame: pd.DataFrame, name: str) -> str:
+def _closest(columns: Iterable[object], name: str) -> str:
     """``did you mean ...?`` with the closest column names, else the first ten names."""
-    folded = {str(c).strip().casefold(): str(c) for c in frame.columns}
+    folded = {str(c).strip().casefold(): str(c) for c in columns}
     matches = difflib.get_close_matches(name.strip().casefold(), list(folded), n=3, cutoff=0.5)
     close = [folded[m] for m in matches]
     return f"did you mean {', '.join(map(repr, close))}?" if close else (
-        f"the columns are {', '.join(map(repr, list(frame.columns)[:10]))}")
+        f"the columns are {', '.join(map(repr, list(folded.values())[:10]))}")
 
 
 def resolve_choices(frame: pd.DataFrame, target: str,
@@ -220,7 +223,7 @@ def resolve_choices(frame: pd.DataFrame, target: str,
     resolved: dict[str, str] = {}
     for option, names in choices.options().items():
         for name in names:
-            found = named_column(frame, name, option)
+            found = named_column(frame.columns, name, option)
             if found == target:
                 raise DataError(f"{option} {name!r} is the target; leave it out of {option}")
             if resolved.get(found, option) != option:
@@ -598,12 +601,29 @@ def encode_target(values: pd.Series, schema: Schema) -> np.ndarray:
     return label_strings(values).map(codes).to_numpy(dtype=np.int64)
 
 
-def split(frame: pd.DataFrame, schema: Schema, *, seed: int, val_fraction: float,
-          test_fraction: float) -> Splits:
-    """One seeded split; stratified for classification so every class is in every part.
+def split_column(schema: Schema, name: str) -> str:
+    """The column ``--split-by name`` names (see :func:`find_column`).
 
     Raises:
-        DataError: too few rows (per class) for a train, a validation and a test part.
+        DataError: it names the target or no column.
+    """
+    if find_column([schema.target], name) is not None:
+        raise DataError(f"--split-by {name!r} is the target; name a column of dates or numbers "
+                        "whose order is time")
+    return named_column((c.name for c in schema.columns), name, "--split-by")
+
+
+def split(frame: pd.DataFrame, schema: Schema, *, seed: int, val_fraction: float,
+          test_fraction: float, split_by: str = "") -> Splits:
+    """One seeded split; stratified for classification so every class is in every part. With
+    ``split_by`` (a column of dates or numbers), by that column's order instead: its latest
+    rows are the test part and the rows before them the validation part (rows without a
+    value in it are trained on).
+
+    Raises:
+        DataError: too few rows (per class) for a train, a validation and a test part; a
+            ``split_by`` column of neither dates nor numbers, or whose order leaves a class
+            out of the training rows or a part with one class.
     """
     rng = np.random.default_rng(seed)
     if schema.task.is_classification:
@@ -615,13 +635,51 @@ def split(frame: pd.DataFrame, schema: Schema, *, seed: int, val_fraction: float
             raise DataError(f"only {len(frame)} rows; a search needs at least "
                             f"{MIN_ROWS_REGRESSION}: add rows")
         groups = [np.arange(len(frame))]
+    if split_by:  # latest first, so that _cut gives the test part the latest rows
+        groups = [_time_order(frame, schema, split_by)[::-1]]
     parts: list[list[np.ndarray]] = [[], [], []]
     for group in groups:
-        for part, idx in zip(parts, _cut(rng.permutation(group), val_fraction, test_fraction),
-                             strict=True):
+        order = group if split_by else rng.permutation(group)
+        for part, idx in zip(parts, _cut(order, val_fraction, test_fraction), strict=True):
             part.append(idx)
     train, val, test = (frame.iloc[np.sort(np.concatenate(p))] for p in parts)
+    if split_by and schema.task.is_classification:
+        _check_time_parts(schema, split_by, train, val, test)
     return Splits(train=train, val=val, test=test, seed=seed)
+
+
+def _time_order(frame: pd.DataFrame, schema: Schema, column: str) -> np.ndarray:
+    """The row positions of ``frame`` from the earliest value of ``column`` to the latest
+    (rows without one first; ties in file order).
+
+    Raises:
+        DataError: the column holds neither dates nor numbers.
+    """
+    values = frame[column]
+    kind = next(c.kind for c in schema.columns if c.name == column)
+    when = as_floats(values) if kind is not ColumnKind.DATETIME else np.full(len(values), np.nan)
+    if np.isnan(when).all() and not pd.api.types.is_numeric_dtype(values):
+        stamps = parse_dates(values, day_first(values.dropna().astype(str).str.strip()))
+        when = stamps.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]").astype(float)
+        when[stamps.isna().to_numpy()] = np.nan
+    if np.isnan(when).all():
+        raise DataError(f"--split-by {column!r}: its values ({str(values.iloc[0])!r}, ...) are "
+                        "neither dates nor numbers; name a column whose order is time")
+    return np.argsort(np.nan_to_num(when, nan=-np.inf), kind="stable")
+
+
+def _check_time_parts(schema: Schema, column: str, train: pd.DataFrame, val: pd.DataFrame,
+                      test: pd.DataFrame) -> None:
+    """Raise :class:`DataError` where the latest rows by ``column`` leave a class out of the
+    training rows, or a validation or test part with one class (nothing to rank)."""
+    for name, part in (("training", train), ("validation", val), ("test", test)):
+        held = set(label_strings(part[schema.target]))
+        missing = [c for c in schema.classes if c not in held]
+        if part.empty or not missing or (name != "training" and len(held) > 1):
+            continue
+        raise DataError(f"--split-by {column!r}: the {name} rows hold no {missing[0]!r} (the "
+                        "classes change over time); choose another --test-fraction, or "
+                        "leave out --split-by for a random split")
 
 
 def _check_class_sizes(schema: Schema, sizes: list[int], test_fraction: float) -> None:

@@ -38,11 +38,13 @@ MIN_VAL_SHARE = 0.01
 class Validation:
     """The scoring scheme of a study: ``folds`` (1: one validation split), the share of rows
     held out for the test split and the share that scores trials when there is one validation
-    split (unused when cross-validating)."""
+    split (unused when cross-validating); ``split_by``: the column whose latest rows are held
+    out (empty: rows held out at random)."""
 
     folds: int
     test_fraction: float
     val_fraction: float = DEFAULT_VAL_FRACTION
+    split_by: str = ""
 
     @property
     def cross_validated(self) -> bool:
@@ -51,8 +53,10 @@ class Validation:
 
 def choose_validation(n_rows: int, folds: int | None, test_fraction: float | None,
                       smallest_class: int | None = None,
-                      val_fraction: float | None = None) -> Validation:
-    """The scheme for a table of ``n_rows``; ``None`` options are chosen by size.
+                      val_fraction: float | None = None, split_by: str = "") -> Validation:
+    """The scheme for a table of ``n_rows``; ``None`` options are chosen by size. A split by
+    the order of column ``split_by`` has one validation split (folds drawn at random would
+    score rows earlier than those they learn from).
 
     ``folds=None``: :data:`DEFAULT_FOLDS` when the search rows (outside the test split) are at
     most :data:`CV_MAX_ROWS`, else 1; never more folds than the smallest class has search rows.
@@ -69,10 +73,18 @@ def choose_validation(n_rows: int, folds: int | None, test_fraction: float | Non
     Validation(folds=1, test_fraction=0.15, val_fraction=0.15)
     >>> choose_validation(1_000_000, None, None)
     Validation(folds=1, test_fraction=0.15, val_fraction=0.02)
+    >>> choose_validation(1000, None, None, split_by="date")
+    Validation(folds=1, test_fraction=0.15, val_fraction=0.15, split_by='date')
 
     Raises:
-        ConfigError: ``folds`` is more than the smallest class has rows.
+        ConfigError: ``folds`` is more than the smallest class has rows, or more than one
+            with ``split_by``.
     """
+    if split_by and (folds or 1) > 1:
+        raise ConfigError(f"--folds {folds} with --split-by {split_by!r}: a split by time "
+                          "scores trials on one validation split of the latest rows; leave "
+                          "out --folds, or --split-by for a random split")
+    folds = 1 if split_by else folds
     share = DEFAULT_TEST_FRACTION if test_fraction is None else test_fraction
     search_rows = round(n_rows * (1 - share))
     class_rows = None if smallest_class is None else round(smallest_class * (1 - share))
@@ -88,7 +100,8 @@ def choose_validation(n_rows: int, folds: int | None, test_fraction: float | Non
         share = 0.0
     if val_fraction is None:
         val_fraction = max(MIN_VAL_SHARE, min(DEFAULT_VAL_FRACTION, MAX_VAL_ROWS / max(n_rows, 1)))
-    return Validation(folds=folds, test_fraction=share, val_fraction=val_fraction)
+    return Validation(folds=folds, test_fraction=share, val_fraction=val_fraction,
+                      split_by=split_by)
 
 
 @dataclass(frozen=True, slots=True)

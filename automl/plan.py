@@ -28,7 +28,7 @@ from automl.config import (
     SearchConfig,
     TaskType,
 )
-from automl.data import Schema, encode_target, load_dataset, split
+from automl.data import Schema, encode_target, load_dataset, split, split_column
 from automl.errors import ConfigError
 from automl.features import Preprocessor, TensorSplits
 from automl.folds import Folds, Validation, choose_validation
@@ -138,6 +138,7 @@ class SearchPlan:
             n_warmup_epochs=cfg.n_warmup_epochs, schema=schema.to_dict(),
             columns=tuple(self.preprocessor.describe()), positive_class=schema.positive_class,
             threshold_metric=str(self.threshold_metric), n_folds=self.validation.folds,
+            split_by=self.validation.split_by,
             folds=self.folds.encode() if self.folds else "",
             families=() if self.families == check_families(None) else self.families,
             column_choices=cfg.column_choices)
@@ -218,7 +219,8 @@ def prepare_search(cfg: SearchConfig) -> SearchPlan:
 def _validation(cfg: SearchConfig, n_rows: int, schema: Schema) -> Validation:
     return choose_validation(n_rows, cfg.folds, cfg.test_fraction,
                              min(schema.class_counts) if schema.class_counts else None,
-                             cfg.val_fraction)
+                             cfg.val_fraction,
+                             split_column(schema, cfg.split_by) if cfg.split_by else "")
 
 
 def _source(cfg: SearchConfig) -> cache.Source:
@@ -249,7 +251,7 @@ def _prepare(cfg: SearchConfig) -> Prepared:
     validation = _validation(cfg, n_rows, schema)
     splits = split(frame, schema, seed=cfg.seed,
                    val_fraction=0.0 if validation.cross_validated else validation.val_fraction,
-                   test_fraction=validation.test_fraction)
+                   test_fraction=validation.test_fraction, split_by=validation.split_by)
     del frame  # the splits hold the rows now: a big table's parsed copy goes here
     schema = replace(schema, warnings=leak_note(splits.train, schema))
     folds = Folds.draw(encode_target(splits.train[schema.target], schema), validation.folds,

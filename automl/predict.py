@@ -243,7 +243,7 @@ def predict_csv(storage_url: str, study_name: str, csv_path: Path | str, *,
             to keep has the name of an output column.
     """
     frame, read = read_csv(csv_path, rows_required=False)  # check the file before any download
-    kept = [named_column(frame, name, "--keep", str(csv_path)) for name in keep]
+    kept = [named_column(frame.columns, name, "--keep", str(csv_path)) for name in keep]
     carried = frame[list(dict.fromkeys(kept))].reset_index(drop=True)
     bundle, source = load_model(storage_url, study_name, trial=trial, tracking_uri=tracking_uri)
     renamed = _renames(frame.columns, bundle.preprocessor.state)

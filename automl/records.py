@@ -36,10 +36,10 @@ TRAIN_ROWS = "train_rows"
 #: The settings a continued study must share with its first run (its data, split, folds and
 #: space).
 IDENTITY = ("fingerprint", "target", "task", "metric", "space_version", "split_seed",
-            "val_fraction", "test_fraction", "positive_class", "n_folds", "folds", "families",
-            "column_choices")
+            "val_fraction", "test_fraction", "positive_class", "n_folds", "folds", "split_by",
+            "families", "column_choices")
 #: What a study made before a setting existed has for it.
-_LEGACY: dict[str, Any] = {"n_folds": 1, "folds": "", "families": [],
+_LEGACY: dict[str, Any] = {"n_folds": 1, "folds": "", "split_by": "", "families": [],
                            "column_choices": NO_CHOICES.to_dict()}
 
 
@@ -70,6 +70,7 @@ class StudySettings:
     threshold_metric: str = "f1"
     n_folds: int = 1
     folds: str = ""  # :meth:`automl.folds.Folds.encode` of a cross-validated study
+    split_by: str = ""  # the column whose latest rows are held out (empty: a random split)
     families: tuple[str, ...] = ()  # the model families searched (empty: every one)
     column_choices: ColumnChoices = NO_CHOICES  # --numeric, --categorical, --drop
 
@@ -113,6 +114,7 @@ class StudySettings:
             threshold_metric=stored("threshold_metric"),
             n_folds=attrs.get("n_folds", _LEGACY["n_folds"]),
             folds=attrs.get("folds", _LEGACY["folds"]),
+            split_by=attrs.get("split_by", _LEGACY["split_by"]),
             families=tuple(attrs.get("families", _LEGACY["families"])),
             column_choices=ColumnChoices.from_dict(
                 attrs.get("column_choices", _LEGACY["column_choices"])))
@@ -145,7 +147,8 @@ class StudySettings:
             "pruner": self.pruner, "train": self.train, "experiment_name": self.experiment,
             "n_startup_trials": self.n_startup_trials, "n_warmup_epochs": self.n_warmup_epochs,
             "positive_class": self.positive_class, "threshold_metric": self.threshold_metric,
-            "folds": self.n_folds, "families": self.families or None,
+            "folds": self.n_folds, "split_by": self.split_by or None,
+            "families": self.families or None,
             "column_choices": self.column_choices} | given)
 
 

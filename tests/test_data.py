@@ -27,6 +27,7 @@ from automl.data import (
     label_strings,
     load_dataset,
     split,
+    split_column,
 )
 from automl.errors import ConfigError, DataError
 from automl.reading import load_csv, read_csv
@@ -655,3 +656,70 @@ def test_a_file_read_in_chunks_reads_as_one_parse_of_it(tmp_path: Path,
     assert chunked_notes == whole_notes == ("read as Windows-1252 text",)
     assert chunked["code"].tolist() == ["1.50"] * 30 + ["abc"] * 30
     assert chunked["city"].iloc[-1] == "Zürich"
+
+
+# ------------------------------------------------------------------------------ split by time
+def _dated(n: int = 200, labels: object = None) -> pd.DataFrame:
+    """``n`` rows in shuffled time order, dates written day first (``13/01/2024``), one
+    without a date; ``labels`` (by time order) default to alternating yes/no."""
+    rng = np.random.default_rng(0)
+    days = rng.permutation(n)
+    when = pd.Timestamp("2024-01-01") + pd.to_timedelta(days, unit="D")
+    frame = pd.DataFrame({"date": when.strftime("%d/%m/%Y"), "x": rng.normal(size=n),
+                          "store": rng.choice(list("abc"), n),
+                          "y": np.asarray(labels if labels is not None
+                                          else np.where(np.arange(n) % 2, "yes", "no"))[days]})
+    frame.loc[int(np.argmin(days)), "date"] = None
+    return frame
+
+
+@pytest.mark.parametrize("column", ["date", "x"])
+def test_a_split_by_time_holds_out_the_latest_rows(column: str) -> None:
+    """Validation rows come after every training row and test rows after every validation
+    row; a row without a value in the column is trained on."""
+    frame = _dated()
+    schema = infer_schema(frame, "y")
+    parts = split(frame, schema, seed=0, val_fraction=0.15, test_fraction=0.15,
+                  split_by=split_column(schema, column.upper()))
+    assert (len(parts.train), len(parts.val), len(parts.test)) == (140, 30, 30)
+    if column == "date":
+        def when(part: pd.DataFrame) -> pd.Series:
+            return pd.to_datetime(part["date"], format="%d/%m/%Y")
+    else:
+        def when(part: pd.DataFrame) -> pd.Series:
+            return part["x"]
+    assert when(parts.train).max() < when(parts.val).min()
+    assert when(parts.val).max() < when(parts.test).min()
+    assert parts.train[column].isna().sum() == (column == "date")
+    again = split(frame, schema, seed=1, val_fraction=0.15, test_fraction=0.15,
+                  split_by=column)
+    assert again.test.index.equals(parts.test.index)  # the order decides, not the seed
+
+
+def test_a_split_by_time_names_a_column_of_dates_or_numbers() -> None:
+    frame = _dated()
+    schema = infer_schema(frame, "y")
+    with pytest.raises(DataError, match=r"--split-by 'store': its values \('[abc]', \.\.\.\) "
+                                        "are neither dates nor numbers"):
+        split(frame, schema, seed=0, val_fraction=0.15, test_fraction=0.15, split_by="store")
+    with pytest.raises(DataError, match="--split-by 'y' is the target"):
+        split_column(schema, "y")
+    with pytest.raises(DataError, match="--split-by 'dat': no such column; did you mean 'date'"):
+        split_column(schema, "dat")
+
+
+def test_a_split_by_time_refuses_parts_the_classes_leave() -> None:
+    """A class seen only in the latest rows is not in the training rows; a validation part of
+    one class ranks nothing."""
+    late = np.where(np.arange(200) % 2, "yes", "no").astype(object)
+    late[-20:] = "new"
+    schema_frame = _dated(labels=late)
+    schema = infer_schema(schema_frame, "y")
+    with pytest.raises(DataError, match="the training rows hold no 'new'"):
+        split(schema_frame, schema, seed=0, val_fraction=0.15, test_fraction=0.15,
+              split_by="date")
+    one = np.where(np.arange(200) < 140, np.where(np.arange(200) % 2, "yes", "no"), "yes")
+    frame = _dated(labels=one)
+    with pytest.raises(DataError, match="the validation rows hold no 'no'"):
+        split(frame, infer_schema(frame, "y"), seed=0, val_fraction=0.15, test_fraction=0.15,
+              split_by="date")

@@ -57,6 +57,14 @@ def test_folds_never_outnumber_the_rows_of_the_smallest_class() -> None:
         choose_validation(500, 5, None, smallest_class=4)
 
 
+def test_a_split_by_time_scores_trials_on_one_validation_split() -> None:
+    """Folds drawn at random would score rows earlier than those they learn from."""
+    assert choose_validation(300, None, None, split_by="date") == Validation(
+        1, 0.15, split_by="date")
+    with pytest.raises(ConfigError, match="--folds 5 with --split-by 'date'"):
+        choose_validation(300, 5, None, split_by="date")
+
+
 def test_folds_are_stratified_and_stored_as_text() -> None:
     y = np.array([0] * 80 + [1] * 20 + [2] * 7)
     folds = Folds.draw(y, 5, seed=3, stratify=True)

@@ -528,6 +528,12 @@ REFUSED = [
             ("unknown metric 'rmse' for a binary task; use one of: roc_auc, accuracy, "
              "f1_macro, log_loss, precision, recall, f1, pr_auc, balanced_accuracy",),
             args=("--target", "y", "--metric", "rmse")),
+    Refused("split-by-text", writes("ok.csv", lambda: text(frame())),
+            ("--split-by 'color': its values", "are neither dates nor numbers"),
+            args=("--target", "y", "--split-by", "color")),
+    Refused("split-by-with-folds", writes("ok.csv", lambda: text(frame())),
+            ("--folds 3 with --split-by 'x1'",), args=("--target", "y", "--split-by", "x1",
+                                                       "--folds", "3")),
     Refused("malformed-storage", writes("ok.csv", lambda: text(frame())),
             ("--storage", "is not a URL"), never_says=("s3cret",),
             args=("--target", "y", "--storage", "admin:s3cret@db.example/automl")),

@@ -387,6 +387,20 @@ def test_another_metric_under_the_same_study_is_refused(search_cfg: SearchCfg) -
     assert _no_trial_started(cfg)
 
 
+def test_a_split_by_time_is_the_studys_and_kept_on_resume(search_cfg: SearchCfg) -> None:
+    """The latest rows by ``x1`` are held out; resume and workers hold out the same ones, and
+    a run with another ``--split-by`` (or none) under the study is refused."""
+    cfg = search_cfg("regression", n_trials=1, split_by="X1", study_name="by-time")
+    plan = prepare_search(cfg)
+    assert plan.validation.split_by == "x1" and not plan.folds
+    _search(cfg)
+    resumed = resume_config(cfg.storage_url, "by-time", n_trials=2)
+    assert resumed.split_by == "x1"
+    assert _finished(_search(resumed)) == 2
+    with pytest.raises(StudyMismatchError, match="split_by: study has 'x1', now ''"):
+        _search(replace(cfg, split_by=None, n_trials=3))
+
+
 def test_a_study_whose_columns_are_now_read_as_other_kinds_is_refused(
         search_cfg: SearchCfg) -> None:
     """A study begun by an automl that read ``x1`` as categorical (as one did read numbers

@@ -105,6 +105,11 @@ def search(
         None, "--test-fraction", min=0.0, max=0.5,
         help=f"Share of rows held out to score the final model once [default: 0.15; none when "
              f"cross-validating a table that would leave under {MIN_TEST_ROWS} test rows]."),
+    split_by: str | None = typer.Option(
+        None, "--split-by", metavar="COLUMN",
+        help="A column of dates or numbers whose order is time: its latest rows are the test "
+             "split and the rows before them the validation split, so every score is of "
+             "predicting later rows, one validation split [default: rows held out at random]."),
     sampler: SamplerKind = typer.Option(search_default("sampler"), "--sampler",
                                         help="Optuna sampler."),
     pruner: PrunerKind | None = typer.Option(
@@ -138,7 +143,7 @@ def search(
             csv_path=csv_path, target=target, study_name=study, n_trials=n_trials,
             timeout_s=timeout, seed=seed, task=task, metric=metric,
             positive_class=positive_class, threshold_metric=threshold_metric, folds=folds,
-            test_fraction=test_fraction,
+            test_fraction=test_fraction, split_by=split_by,
             families=None if families is None else split_names(families),
             column_choices=ColumnChoices(numeric=split_names(numeric),
                                          categorical=split_names(categorical),
