@@ -49,9 +49,15 @@ def searched_test_score(csv: Path, seed: int, metric: str, *args: str) -> float:
     ``args``; 3 trials unless they say otherwise) prints it, the search run in a fresh folder
     (its own stores) by the ``automl`` that ``sys.executable`` imports."""
     with tempfile.TemporaryDirectory() as folder:
-        run = subprocess.run([sys.executable, "-m", "automl", "search", str(csv), "--n-trials",
-                              "3", "--seed", str(seed), "--study", "bench", *args],
-                             cwd=folder, capture_output=True, text=True, check=True)
+        return search_in(Path(folder), csv, seed, metric, *args)
+
+
+def search_in(folder: Path, csv: Path, seed: int, metric: str, *args: str) -> float:
+    """:func:`searched_test_score` with the stores left in ``folder`` (study ``bench``), for
+    an ``automl predict`` after it."""
+    run = subprocess.run([sys.executable, "-m", "automl", "search", str(csv), "--n-trials", "3",
+                          "--seed", str(seed), "--study", "bench", *args],
+                         cwd=folder, capture_output=True, text=True, check=True)
     found = re.search(rf"held-out test rows.*?{metric} ([0-9.,]+)", " ".join(run.stdout.split()))
     if found is None:
         raise SystemExit(f"no test score in the search's output:\n{run.stdout}{run.stderr}")
