@@ -249,6 +249,9 @@ class SearchConfig:
             and the rows before them the validation split, so that trials and the final model
             are scored on rows later than those they learned from; ``None``: a random split
             (stratified for classification).
+        group_by: A column whose rows belong together (a customer's, a patient's): a group's
+            rows are all in one part of the split and one fold, so that scores are of groups
+            the model never saw; ``None``: rows held out one by one.
         families: The model families the search draws from (``None``: every one; see
             :mod:`automl.networks`).
         column_choices: Columns read as numbers or categories, or dropped, whatever their
@@ -282,6 +285,7 @@ class SearchConfig:
     test_fraction: float | None = None
     folds: int | None = None
     split_by: str | None = None
+    group_by: str | None = None
     families: tuple[str, ...] | None = None
     column_choices: ColumnChoices = field(default_factory=ColumnChoices)
     sampler: SamplerKind = SamplerKind.TPE

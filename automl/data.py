@@ -601,29 +601,31 @@ def encode_target(values: pd.Series, schema: Schema) -> np.ndarray:
     return label_strings(values).map(codes).to_numpy(dtype=np.int64)
 
 
-def split_column(schema: Schema, name: str) -> str:
-    """The column ``--split-by name`` names (see :func:`find_column`).
+def split_column(schema: Schema, name: str, option: str) -> str:
+    """The feature column that ``option`` (``--split-by``, ``--group-by``) names ``name`` (see
+    :func:`find_column`).
 
     Raises:
         DataError: it names the target or no column.
     """
     if find_column([schema.target], name) is not None:
-        raise DataError(f"--split-by {name!r} is the target; name a column of dates or numbers "
-                        "whose order is time")
-    return named_column((c.name for c in schema.columns), name, "--split-by")
+        raise DataError(f"{option} {name!r} is the target; name another column")
+    return named_column((c.name for c in schema.columns), name, option)
 
 
 def split(frame: pd.DataFrame, schema: Schema, *, seed: int, val_fraction: float,
-          test_fraction: float, split_by: str = "") -> Splits:
+          test_fraction: float, split_by: str = "", group_by: str = "") -> Splits:
     """One seeded split; stratified for classification so every class is in every part. With
     ``split_by`` (a column of dates or numbers), by that column's order instead: its latest
     rows are the test part and the rows before them the validation part (rows without a
-    value in it are trained on).
+    value in it are trained on). With ``group_by``, the rows of each of its values go to one
+    part, the groups drawn at random until a part has its share of the rows (a row without
+    a value is a group of its own).
 
     Raises:
         DataError: too few rows (per class) for a train, a validation and a test part; a
-            ``split_by`` column of neither dates nor numbers, or whose order leaves a class
-            out of the training rows or a part with one class.
+            ``split_by`` column of neither dates nor numbers; parts that ``split_by`` or
+            ``group_by`` leave without a class the training rows need, or with one class.
     """
     rng = np.random.default_rng(seed)
     if schema.task.is_classification:
@@ -636,16 +638,46 @@ def split(frame: pd.DataFrame, schema: Schema, *, seed: int, val_fraction: float
                             f"{MIN_ROWS_REGRESSION}: add rows")
         groups = [np.arange(len(frame))]
     if split_by:  # latest first, so that _cut gives the test part the latest rows
-        groups = [_time_order(frame, schema, split_by)[::-1]]
-    parts: list[list[np.ndarray]] = [[], [], []]
-    for group in groups:
-        order = group if split_by else rng.permutation(group)
-        for part, idx in zip(parts, _cut(order, val_fraction, test_fraction), strict=True):
-            part.append(idx)
-    train, val, test = (frame.iloc[np.sort(np.concatenate(p))] for p in parts)
-    if split_by and schema.task.is_classification:
-        _check_time_parts(schema, split_by, train, val, test)
+        parts = _cut(_time_order(frame, schema, split_by)[::-1], val_fraction, test_fraction)
+    elif group_by:
+        parts = _group_parts(frame[group_by], rng, val_fraction, test_fraction)
+    else:
+        cuts = [_cut(rng.permutation(group), val_fraction, test_fraction) for group in groups]
+        parts = [np.concatenate(part) for part in zip(*cuts, strict=True)]
+    train, val, test = (frame.iloc[np.sort(part)] for part in parts)
+    if group_by and (train.empty or (val_fraction > 0 and val.empty)):
+        raise DataError(f"--group-by {group_by!r}: too few groups "
+                        f"({frame[group_by].nunique()}) to hold whole groups out for validation "
+                        "and test; add groups, or leave out --group-by")
+    held_by = ("--split-by", split_by) if split_by else ("--group-by", group_by)
+    if held_by[1] and schema.task.is_classification:
+        _check_parts(schema, *held_by, (train, val, test))
     return Splits(train=train, val=val, test=test, seed=seed)
+
+
+def group_codes(values: pd.Series) -> np.ndarray:
+    """A group code (``0..n-1``) a row: rows of equal ``values`` share one; a row without a
+    value is a group of its own."""
+    codes, _ = pd.factorize(values)
+    alone = codes < 0
+    codes[alone] = codes.max() + 1 + np.arange(alone.sum())
+    return codes
+
+
+def _group_parts(groups: pd.Series, rng: np.random.Generator, val_fraction: float,
+                 test_fraction: float) -> list[np.ndarray]:
+    """The train, validation and test row positions, each group of rows (equal ``groups``
+    values; a row without one alone) in one part: groups drawn in random order fill the test
+    part, then the validation part (a group joins the part in which its first row falls)."""
+    codes = group_codes(groups)
+    order = rng.permutation(codes.max() + 1)
+    rank = np.argsort(order)  # each group's place in the drawn order
+    sizes = np.bincount(codes)[order]
+    starts = np.cumsum(sizes) - sizes
+    n_test, n_val = _part_sizes(len(codes), val_fraction, test_fraction)
+    drawn_part = np.where(starts < n_test, 2, np.where(starts < n_test + n_val, 1, 0))
+    row_part = drawn_part[rank[codes]]
+    return [np.flatnonzero(row_part == part) for part in (0, 1, 2)]
 
 
 def _time_order(frame: pd.DataFrame, schema: Schema, column: str) -> np.ndarray:
@@ -668,18 +700,18 @@ def _time_order(frame: pd.DataFrame, schema: Schema, column: str) -> np.ndarray:
     return np.argsort(np.nan_to_num(when, nan=-np.inf), kind="stable")
 
 
-def _check_time_parts(schema: Schema, column: str, train: pd.DataFrame, val: pd.DataFrame,
-                      test: pd.DataFrame) -> None:
-    """Raise :class:`DataError` where the latest rows by ``column`` leave a class out of the
-    training rows, or a validation or test part with one class (nothing to rank)."""
-    for name, part in (("training", train), ("validation", val), ("test", test)):
+def _check_parts(schema: Schema, option: str, column: str,
+                 parts: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]) -> None:
+    """Raise :class:`DataError` where the rows that ``option`` held out by ``column`` leave
+    a class out of the training rows, or a validation or test part with one class (nothing
+    to rank)."""
+    for name, part in zip(("training", "validation", "test"), parts, strict=True):
         held = set(label_strings(part[schema.target]))
         missing = [c for c in schema.classes if c not in held]
         if part.empty or not missing or (name != "training" and len(held) > 1):
             continue
-        raise DataError(f"--split-by {column!r}: the {name} rows hold no {missing[0]!r} (the "
-                        "classes change over time); choose another --test-fraction, or "
-                        "leave out --split-by for a random split")
+        raise DataError(f"{option} {column!r}: the {name} rows hold no {missing[0]!r}; choose "
+                        f"another --test-fraction, or leave out {option} for a random split")
 
 
 def _check_class_sizes(schema: Schema, sizes: list[int], test_fraction: float) -> None:
@@ -697,8 +729,13 @@ def _check_class_sizes(schema: Schema, sizes: list[int], test_fraction: float) -
                         "classes")
 
 
-def _cut(idx: np.ndarray, val_fraction: float, test_fraction: float) -> list[np.ndarray]:
-    n = len(idx)
+def _part_sizes(n: int, val_fraction: float, test_fraction: float) -> tuple[int, int]:
+    """The test and validation rows of ``n``: each fraction's share, at least one row."""
     n_test = max(1, round(n * test_fraction)) if test_fraction > 0 else 0
     n_val = max(1, round(n * val_fraction)) if val_fraction > 0 else 0
+    return n_test, n_val
+
+
+def _cut(idx: np.ndarray, val_fraction: float, test_fraction: float) -> list[np.ndarray]:
+    n_test, n_val = _part_sizes(len(idx), val_fraction, test_fraction)
     return [idx[n_test + n_val:], idx[n_test:n_test + n_val], idx[:n_test]]

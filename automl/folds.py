@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
-from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
 
 from automl.config import CV_MAX_ROWS, DEFAULT_FOLDS, MAX_FOLDS, MIN_TEST_ROWS
 from automl.errors import ConfigError
@@ -39,12 +39,14 @@ class Validation:
     """The scoring scheme of a study: ``folds`` (1: one validation split), the share of rows
     held out for the test split and the share that scores trials when there is one validation
     split (unused when cross-validating); ``split_by``: the column whose latest rows are held
-    out (empty: rows held out at random)."""
+    out, ``group_by``: the column whose groups of rows are held out whole (empty: rows held
+    out at random, one by one)."""
 
     folds: int
     test_fraction: float
     val_fraction: float = DEFAULT_VAL_FRACTION
     split_by: str = ""
+    group_by: str = ""
 
     @property
     def cross_validated(self) -> bool:
@@ -53,7 +55,8 @@ class Validation:
 
 def choose_validation(n_rows: int, folds: int | None, test_fraction: float | None,
                       smallest_class: int | None = None,
-                      val_fraction: float | None = None, split_by: str = "") -> Validation:
+                      val_fraction: float | None = None, split_by: str = "",
+                      group_by: str = "") -> Validation:
     """The scheme for a table of ``n_rows``; ``None`` options are chosen by size. A split by
     the order of column ``split_by`` has one validation split (folds drawn at random would
     score rows earlier than those they learn from).
@@ -78,8 +81,11 @@ def choose_validation(n_rows: int, folds: int | None, test_fraction: float | Non
 
     Raises:
         ConfigError: ``folds`` is more than the smallest class has rows, or more than one
-            with ``split_by``.
+            with ``split_by``; both ``split_by`` and ``group_by``.
     """
+    if split_by and group_by:
+        raise ConfigError("--split-by with --group-by: rows are held out either by time or by "
+                          "group; give one of them")
     if split_by and (folds or 1) > 1:
         raise ConfigError(f"--folds {folds} with --split-by {split_by!r}: a split by time "
                           "scores trials on one validation split of the latest rows; leave "
@@ -101,7 +107,7 @@ def choose_validation(n_rows: int, folds: int | None, test_fraction: float | Non
     if val_fraction is None:
         val_fraction = max(MIN_VAL_SHARE, min(DEFAULT_VAL_FRACTION, MAX_VAL_ROWS / max(n_rows, 1)))
     return Validation(folds=folds, test_fraction=share, val_fraction=val_fraction,
-                      split_by=split_by)
+                      split_by=split_by, group_by=group_by)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,18 +121,22 @@ class Folds:
         return int(self.assignment.max()) + 1
 
     @classmethod
-    def draw(cls, y: np.ndarray, k: int, seed: int, *, stratify: bool) -> Folds:
-        """``k`` folds of the rows with labels ``y`` (stratified by class when ``stratify``).
+    def draw(cls, y: np.ndarray, k: int, seed: int, *, stratify: bool,
+             groups: np.ndarray | None = None) -> Folds:
+        """``k`` folds of the rows with labels ``y`` (stratified by class when ``stratify``;
+        each of ``groups``, a group code a row, in one fold when given).
 
         >>> Folds.draw(np.array([0, 1] * 5), 5, seed=0, stratify=True).k
         5
         """
         if not 2 <= k <= MAX_FOLDS:
             raise ValueError(f"k must be in [2, {MAX_FOLDS}]: {k=}")
-        splitter = (StratifiedKFold(n_splits=k, shuffle=True, random_state=seed) if stratify
-                    else KFold(n_splits=k, shuffle=True, random_state=seed))
+        kind = {(True, False): StratifiedKFold, (False, False): KFold,
+                (True, True): StratifiedGroupKFold, (False, True): GroupKFold}
+        splitter = kind[stratify, groups is not None](n_splits=k, shuffle=True,
+                                                      random_state=seed)
         assignment = np.empty(len(y), dtype=np.int8)
-        for fold, (_, rows) in enumerate(splitter.split(np.zeros(len(y)), y)):
+        for fold, (_, rows) in enumerate(splitter.split(np.zeros(len(y)), y, groups)):
             assignment[rows] = fold
         return cls(assignment)
 

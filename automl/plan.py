@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from automl import cache
 from automl.cache import Prepared
@@ -28,8 +29,8 @@ from automl.config import (
     SearchConfig,
     TaskType,
 )
-from automl.data import Schema, encode_target, load_dataset, split, split_column
-from automl.errors import ConfigError
+from automl.data import Schema, encode_target, group_codes, load_dataset, split, split_column
+from automl.errors import ConfigError, DataError
 from automl.features import Preprocessor, TensorSplits
 from automl.folds import Folds, Validation, choose_validation
 from automl.heap import release_free_memory
@@ -138,7 +139,7 @@ class SearchPlan:
             n_warmup_epochs=cfg.n_warmup_epochs, schema=schema.to_dict(),
             columns=tuple(self.preprocessor.describe()), positive_class=schema.positive_class,
             threshold_metric=str(self.threshold_metric), n_folds=self.validation.folds,
-            split_by=self.validation.split_by,
+            split_by=self.validation.split_by, group_by=self.validation.group_by,
             folds=self.folds.encode() if self.folds else "",
             families=() if self.families == check_families(None) else self.families,
             column_choices=cfg.column_choices)
@@ -220,7 +221,10 @@ def _validation(cfg: SearchConfig, n_rows: int, schema: Schema) -> Validation:
     return choose_validation(n_rows, cfg.folds, cfg.test_fraction,
                              min(schema.class_counts) if schema.class_counts else None,
                              cfg.val_fraction,
-                             split_column(schema, cfg.split_by) if cfg.split_by else "")
+                             split_column(schema, cfg.split_by, "--split-by") if cfg.split_by
+                             else "",
+                             split_column(schema, cfg.group_by, "--group-by") if cfg.group_by
+                             else "")
 
 
 def _source(cfg: SearchConfig) -> cache.Source:
@@ -241,6 +245,24 @@ def _cached(cfg: SearchConfig) -> Prepared | None:
     return data
 
 
+def _draw_folds(train: pd.DataFrame, schema: Schema, validation: Validation,
+                seed: int) -> Folds:
+    """The study's folds of its training rows (each group of ``--group-by`` in one fold).
+
+    Raises:
+        DataError: fewer groups than folds.
+    """
+    column = validation.group_by
+    groups = group_codes(train[column]) if column else None
+    n_groups = 0 if groups is None else int(groups.max()) + 1
+    if groups is not None and n_groups < validation.folds:
+        raise DataError(f"--group-by {column!r}: the search rows hold {n_groups} groups, fewer "
+                        f"than the {validation.folds} folds; use --folds {max(n_groups, 1)} or "
+                        "fewer, or leave out --group-by")
+    return Folds.draw(encode_target(train[schema.target], schema), validation.folds, seed,
+                      stratify=schema.task.is_classification, groups=groups)
+
+
 def _prepare(cfg: SearchConfig) -> Prepared:
     """Read the CSV, split it, draw the folds and fit the preprocessing."""
     dataset = load_dataset(cfg.csv_path, cfg.target, cfg.task, cfg.positive_class,
@@ -251,12 +273,12 @@ def _prepare(cfg: SearchConfig) -> Prepared:
     validation = _validation(cfg, n_rows, schema)
     splits = split(frame, schema, seed=cfg.seed,
                    val_fraction=0.0 if validation.cross_validated else validation.val_fraction,
-                   test_fraction=validation.test_fraction, split_by=validation.split_by)
+                   test_fraction=validation.test_fraction, split_by=validation.split_by,
+                   group_by=validation.group_by)
     del frame  # the splits hold the rows now: a big table's parsed copy goes here
     schema = replace(schema, warnings=leak_note(splits.train, schema))
-    folds = Folds.draw(encode_target(splits.train[schema.target], schema), validation.folds,
-                       cfg.seed, stratify=schema.task.is_classification
-                       ) if validation.cross_validated else None
+    folds = _draw_folds(splits.train, schema, validation, cfg.seed
+                        ) if validation.cross_validated else None
     preprocessor = Preprocessor(schema).fit(splits.train)
     tensors = preprocessor.tensors(splits)
     del splits

@@ -37,9 +37,10 @@ TRAIN_ROWS = "train_rows"
 #: space).
 IDENTITY = ("fingerprint", "target", "task", "metric", "space_version", "split_seed",
             "val_fraction", "test_fraction", "positive_class", "n_folds", "folds", "split_by",
-            "families", "column_choices")
+            "group_by", "families", "column_choices")
 #: What a study made before a setting existed has for it.
-_LEGACY: dict[str, Any] = {"n_folds": 1, "folds": "", "split_by": "", "families": [],
+_LEGACY: dict[str, Any] = {"n_folds": 1, "folds": "", "split_by": "", "group_by": "",
+                           "families": [],
                            "column_choices": NO_CHOICES.to_dict()}
 
 
@@ -71,6 +72,7 @@ class StudySettings:
     n_folds: int = 1
     folds: str = ""  # :meth:`automl.folds.Folds.encode` of a cross-validated study
     split_by: str = ""  # the column whose latest rows are held out (empty: a random split)
+    group_by: str = ""  # the column whose groups of rows are held out whole
     families: tuple[str, ...] = ()  # the model families searched (empty: every one)
     column_choices: ColumnChoices = NO_CHOICES  # --numeric, --categorical, --drop
 
@@ -115,6 +117,7 @@ class StudySettings:
             n_folds=attrs.get("n_folds", _LEGACY["n_folds"]),
             folds=attrs.get("folds", _LEGACY["folds"]),
             split_by=attrs.get("split_by", _LEGACY["split_by"]),
+            group_by=attrs.get("group_by", _LEGACY["group_by"]),
             families=tuple(attrs.get("families", _LEGACY["families"])),
             column_choices=ColumnChoices.from_dict(
                 attrs.get("column_choices", _LEGACY["column_choices"])))
@@ -148,6 +151,7 @@ class StudySettings:
             "n_startup_trials": self.n_startup_trials, "n_warmup_epochs": self.n_warmup_epochs,
             "positive_class": self.positive_class, "threshold_metric": self.threshold_metric,
             "folds": self.n_folds, "split_by": self.split_by or None,
+            "group_by": self.group_by or None,
             "families": self.families or None,
             "column_choices": self.column_choices} | given)
 

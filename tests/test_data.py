@@ -680,7 +680,7 @@ def test_a_split_by_time_holds_out_the_latest_rows(column: str) -> None:
     frame = _dated()
     schema = infer_schema(frame, "y")
     parts = split(frame, schema, seed=0, val_fraction=0.15, test_fraction=0.15,
-                  split_by=split_column(schema, column.upper()))
+                  split_by=split_column(schema, column.upper(), "--split-by"))
     assert (len(parts.train), len(parts.val), len(parts.test)) == (140, 30, 30)
     if column == "date":
         def when(part: pd.DataFrame) -> pd.Series:
@@ -703,9 +703,9 @@ def test_a_split_by_time_names_a_column_of_dates_or_numbers() -> None:
                                         "are neither dates nor numbers"):
         split(frame, schema, seed=0, val_fraction=0.15, test_fraction=0.15, split_by="store")
     with pytest.raises(DataError, match="--split-by 'y' is the target"):
-        split_column(schema, "y")
+        split_column(schema, "y", "--split-by")
     with pytest.raises(DataError, match="--split-by 'dat': no such column; did you mean 'date'"):
-        split_column(schema, "dat")
+        split_column(schema, "dat", "--split-by")
 
 
 def test_a_split_by_time_refuses_parts_the_classes_leave() -> None:
@@ -723,3 +723,33 @@ def test_a_split_by_time_refuses_parts_the_classes_leave() -> None:
     with pytest.raises(DataError, match="the validation rows hold no 'no'"):
         split(frame, infer_schema(frame, "y"), seed=0, val_fraction=0.15, test_fraction=0.15,
               split_by="date")
+
+
+# ----------------------------------------------------------------------------- split by group
+def test_a_split_by_group_holds_out_whole_groups() -> None:
+    """Each customer's rows are in one part; a row without a customer is a group of its own;
+    the parts hold about their shares of the rows."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"customer": rng.integers(0, 80, 600).astype(str),
+                          "x": rng.normal(size=600), "y": rng.choice(["no", "yes"], 600)})
+    frame.loc[:9, "customer"] = None
+    schema = infer_schema(frame, "y")
+    parts = split(frame, schema, seed=0, val_fraction=0.15, test_fraction=0.15,
+                  group_by=split_column(schema, "Customer", "--group-by"))
+    seen = [set(p["customer"].dropna()) for p in (parts.train, parts.val, parts.test)]
+    assert not (seen[0] & seen[1] or seen[0] & seen[2] or seen[1] & seen[2])
+    assert sum(map(len, seen)) == 80
+    for part in (parts.val, parts.test):
+        assert 60 <= len(part) <= 130  # 15% of 600, give or take a group
+    assert sum(p["customer"].isna().sum() for p in (parts.train, parts.val, parts.test)) == 10
+    again = split(frame, schema, seed=1, val_fraction=0.15, test_fraction=0.15,
+                  group_by="customer")
+    assert not again.test.index.equals(parts.test.index)  # the seed draws the groups
+
+
+def test_a_split_by_group_needs_groups_enough() -> None:
+    frame = pd.DataFrame({"site": ["a"] * 59 + ["b"], "x": np.random.default_rng(0).normal(
+        size=60), "y": ["no", "yes"] * 30})
+    with pytest.raises(DataError, match=r"--group-by 'site': too few groups \(2\)"):
+        split(frame, infer_schema(frame, "y"), seed=0, val_fraction=0.15, test_fraction=0.15,
+              group_by="site")

@@ -65,6 +65,21 @@ def test_a_split_by_time_scores_trials_on_one_validation_split() -> None:
         choose_validation(300, 5, None, split_by="date")
 
 
+def test_a_split_by_time_or_by_group_not_both() -> None:
+    with pytest.raises(ConfigError, match="--split-by with --group-by"):
+        choose_validation(300, None, None, split_by="date", group_by="customer")
+
+
+def test_folds_keep_each_group_whole_and_stay_stratified() -> None:
+    y = np.array([0, 0, 1] * 60)
+    groups = np.repeat(np.arange(36), 5)
+    folds = Folds.draw(y, 5, seed=3, stratify=True, groups=groups)
+    assert all(len(set(folds.assignment[groups == g])) == 1 for g in range(36))
+    for fold in range(5):
+        share = y[folds.assignment == fold].mean()
+        assert 0.2 <= share <= 0.47  # a third positive, give or take a group
+
+
 def test_folds_are_stratified_and_stored_as_text() -> None:
     y = np.array([0] * 80 + [1] * 20 + [2] * 7)
     folds = Folds.draw(y, 5, seed=3, stratify=True)

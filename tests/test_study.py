@@ -14,7 +14,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
+import pandas as pd
 import pytest
 from conftest import SharedStudy
 from mlflow.entities import Run
@@ -24,6 +26,7 @@ from optuna.trial import TrialState
 import automl.objective
 import automl.storage
 from automl.config import PrunerKind, SamplerKind, SearchConfig, TrainConfig
+from automl.data import load_dataset, split
 from automl.errors import ConfigError, StudyMismatchError, StudyNotFoundError
 from automl.plan import prepare_search
 from automl.queries import resume_config
@@ -399,6 +402,27 @@ def test_a_split_by_time_is_the_studys_and_kept_on_resume(search_cfg: SearchCfg)
     assert _finished(_search(resumed)) == 2
     with pytest.raises(StudyMismatchError, match="split_by: study has 'x1', now ''"):
         _search(replace(cfg, split_by=None, n_trials=3))
+
+
+def test_a_split_by_group_draws_folds_of_whole_groups(search_cfg: SearchCfg,
+                                                      tmp_path: Path) -> None:
+    """Each customer's search rows are in one fold; the study keeps the column."""
+    rng = np.random.default_rng(0)
+    csv = tmp_path / "grouped.csv"
+    x = rng.normal(size=300)
+    pd.DataFrame({"customer": rng.integers(0, 40, 300), "x": x.round(3),
+                  "y": np.where(x > 0, "yes", "no")}).to_csv(csv, index=False)
+    cfg = search_cfg(csv_path=csv, n_trials=1, group_by="customer", study_name="grouped")
+    plan = prepare_search(cfg)
+    assert plan.folds is not None and plan.validation.group_by == "customer"
+    dataset = load_dataset(csv, "y")  # the training rows, in the folds' order
+    train = split(dataset.frame, dataset.schema, seed=cfg.seed, val_fraction=0.0,
+                  test_fraction=plan.validation.test_fraction, group_by="customer").train
+    assert len(train) == len(plan.folds.assignment)
+    for rows in train.groupby("customer").indices.values():
+        assert len(set(plan.folds.assignment[rows])) == 1
+    _search(cfg)
+    assert resume_config(cfg.storage_url, "grouped", n_trials=2).group_by == "customer"
 
 
 def test_a_study_whose_columns_are_now_read_as_other_kinds_is_refused(

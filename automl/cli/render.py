@@ -54,7 +54,9 @@ def render_plan(plan: SearchPlan) -> None:
     test = (f"{len(t.x_test):,} test rows" if len(t.x_test)
             else f"no test split (too few rows for {MIN_TEST_ROWS})")
     inputs = counted(t.n_features, "model input")
-    held = (f"the latest by {plan.validation.split_by!r} held out" if plan.validation.split_by
+    by_time, by_group = plan.validation.split_by, plan.validation.group_by
+    held = (f"the latest by {by_time!r} held out" if by_time
+            else f"whole groups of {by_group!r}, seed {cfg.seed}" if by_group
             else f"seed {cfg.seed}")
     out.print(f"split   {scored} / {test} ({held}); {inputs}", soft_wrap=True)
     out.print(f"study   {plan.study_name!r} in {mask(cfg.storage_url)}, budget "

@@ -110,6 +110,11 @@ def search(
         help="A column of dates or numbers whose order is time: its latest rows are the test "
              "split and the rows before them the validation split, so every score is of "
              "predicting later rows, one validation split [default: rows held out at random]."),
+    group_by: str | None = typer.Option(
+        None, "--group-by", metavar="COLUMN",
+        help="A column whose rows belong together (a customer's, a patient's): each group's "
+             "rows are all in one part of the split and one fold, so every score is of groups "
+             "the model never saw [default: rows held out one by one]."),
     sampler: SamplerKind = typer.Option(search_default("sampler"), "--sampler",
                                         help="Optuna sampler."),
     pruner: PrunerKind | None = typer.Option(
@@ -143,7 +148,7 @@ def search(
             csv_path=csv_path, target=target, study_name=study, n_trials=n_trials,
             timeout_s=timeout, seed=seed, task=task, metric=metric,
             positive_class=positive_class, threshold_metric=threshold_metric, folds=folds,
-            test_fraction=test_fraction, split_by=split_by,
+            test_fraction=test_fraction, split_by=split_by, group_by=group_by,
             families=None if families is None else split_names(families),
             column_choices=ColumnChoices(numeric=split_names(numeric),
                                          categorical=split_names(categorical),
