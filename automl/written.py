@@ -83,13 +83,17 @@ def as_floats(values: pd.Series, hours: bool | None = None) -> np.ndarray:
     if pd.api.types.is_numeric_dtype(values):
         return pd.to_numeric(values, errors="coerce").astype(float).to_numpy()
     text = values.astype("string").str.strip()
-    if are_times(text) if hours is None else hours:
-        codes, distinct = pd.factorize(text)  # each distinct value read once
-        return np.append(_hours(pd.Series(distinct, dtype=object)), np.nan)[codes]
+    read = _hours if (are_times(text) if hours is None else hours) else _written_floats
+    codes, distinct = pd.factorize(text)  # each distinct value read once
+    return np.append(read(pd.Series(distinct, dtype=object)), np.nan)[codes]
+
+
+def _written_floats(text: pd.Series) -> np.ndarray:
+    """:func:`as_floats` of ``text`` (stripped strings, none missing) but for times."""
     scale = text.str.extract(_UNIT_SUFFIX_RE)["unit"].map(_scale, na_action="ignore")
     numbers = text.str.replace(_UNIT_SUFFIX_RE, "", regex=True).str.replace(
         _DRESSING_RE, "", regex=True)
-    sign = np.where(text.str.startswith("(").fillna(False).to_numpy(bool), -1.0, 1.0)
+    sign = np.where(text.str.startswith("(").to_numpy(bool), -1.0, 1.0)
     return (pd.to_numeric(numbers, errors="coerce").astype(float).to_numpy()
             * scale.astype(float).fillna(1.0).to_numpy() * sign)
 
