@@ -151,12 +151,14 @@ class Dataset:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Splits:
-    """The study's one train/validation/test split (``test`` may be empty)."""
+    """The study's one train/validation/test split (``test`` may be empty); ``note``: how
+    ``--split-by`` or ``--group-by`` held rows out, for the summary."""
 
     train: pd.DataFrame
     val: pd.DataFrame
     test: pd.DataFrame
     seed: int
+    note: str = ""
 
 
 # ---------------------------------------------------------------------------------------- schema
@@ -637,22 +639,34 @@ def split(frame: pd.DataFrame, schema: Schema, *, seed: int, val_fraction: float
             raise DataError(f"only {len(frame)} rows; a search needs at least "
                             f"{MIN_ROWS_REGRESSION}: add rows")
         groups = [np.arange(len(frame))]
+    note = ""
     if split_by:  # latest first, so that _cut gives the test part the latest rows
         parts = _cut(_time_order(frame, schema, split_by)[::-1], val_fraction, test_fraction)
+        note = _time_note(frame[split_by], parts)
     elif group_by:
         parts = _group_parts(frame[group_by], rng, val_fraction, test_fraction)
+        note = (f"held out by {group_by!r}: " + ", ".join(
+            f"{len(np.unique(group_codes(frame[group_by].iloc[part])))} groups for {name}"
+            for name, part in zip(("training", "validation", "test"), parts, strict=True)
+            if len(part)))
     else:
         cuts = [_cut(rng.permutation(group), val_fraction, test_fraction) for group in groups]
         parts = [np.concatenate(part) for part in zip(*cuts, strict=True)]
     train, val, test = (frame.iloc[np.sort(part)] for part in parts)
-    if group_by and (train.empty or (val_fraction > 0 and val.empty)):
-        raise DataError(f"--group-by {group_by!r}: too few groups "
-                        f"({frame[group_by].nunique()}) to hold whole groups out for validation "
-                        "and test; add groups, or leave out --group-by")
     held_by = ("--split-by", split_by) if split_by else ("--group-by", group_by)
     if held_by[1] and schema.task.is_classification:
         _check_parts(schema, *held_by, (train, val, test))
-    return Splits(train=train, val=val, test=test, seed=seed)
+    return Splits(train=train, val=val, test=test, seed=seed, note=note)
+
+
+def _time_note(values: pd.Series, latest_first: list[np.ndarray]) -> str:
+    """Where the split by ``values`` cut time, for the summary: the earliest value of the
+    validation and test parts (``latest_first``: train, validation, test positions, each
+    latest first)."""
+    starts = [f"{name} rows from {values.iloc[part[-1]]}"
+              for name, part in zip(("validation", "test"), latest_first[1:], strict=True)
+              if len(part)]
+    return f"held out by {values.name!r}: {', '.join(starts)}"
 
 
 def group_codes(values: pd.Series) -> np.ndarray:
@@ -676,6 +690,10 @@ def _group_parts(groups: pd.Series, rng: np.random.Generator, val_fraction: floa
     starts = np.cumsum(sizes) - sizes
     n_test, n_val = _part_sizes(len(codes), val_fraction, test_fraction)
     drawn_part = np.where(starts < n_test, 2, np.where(starts < n_test + n_val, 1, 0))
+    if not (drawn_part == 0).any() or (n_val and not (drawn_part == 1).any()):
+        raise DataError(f"--group-by {groups.name!r}: too few groups ({len(order)}) to hold "
+                        "whole groups out for validation and test; add groups, or leave out "
+                        "--group-by")
     row_part = drawn_part[rank[codes]]
     return [np.flatnonzero(row_part == part) for part in (0, 1, 2)]
 

@@ -276,7 +276,8 @@ def _prepare(cfg: SearchConfig) -> Prepared:
                    test_fraction=validation.test_fraction, split_by=validation.split_by,
                    group_by=validation.group_by)
     del frame  # the splits hold the rows now: a big table's parsed copy goes here
-    schema = replace(schema, warnings=leak_note(splits.train, schema))
+    schema = replace(schema, warnings=leak_note(splits.train, schema),
+                     notes=schema.notes + ((splits.note,) if splits.note else ()))
     folds = _draw_folds(splits.train, schema, validation, cfg.seed
                         ) if validation.cross_validated else None
     preprocessor = Preprocessor(schema).fit(splits.train)

@@ -691,6 +691,10 @@ def test_a_split_by_time_holds_out_the_latest_rows(column: str) -> None:
     assert when(parts.train).max() < when(parts.val).min()
     assert when(parts.val).max() < when(parts.test).min()
     assert parts.train[column].isna().sum() == (column == "date")
+    first = (parts.val[column].iloc[when(parts.val).argmin()],
+             parts.test[column].iloc[when(parts.test).argmin()])
+    assert parts.note == (f"held out by {column!r}: validation rows from {first[0]}, test rows "
+                          f"from {first[1]}")
     again = split(frame, schema, seed=1, val_fraction=0.15, test_fraction=0.15,
                   split_by=column)
     assert again.test.index.equals(parts.test.index)  # the order decides, not the seed
@@ -742,6 +746,10 @@ def test_a_split_by_group_holds_out_whole_groups() -> None:
     for part in (parts.val, parts.test):
         assert 60 <= len(part) <= 130  # 15% of 600, give or take a group
     assert sum(p["customer"].isna().sum() for p in (parts.train, parts.val, parts.test)) == 10
+    n_groups = [len(names) + part["customer"].isna().sum()  # a row without one: its own
+                for names, part in zip(seen, (parts.train, parts.val, parts.test), strict=True)]
+    assert parts.note == (f"held out by 'customer': {n_groups[0]} groups for training, "
+                          f"{n_groups[1]} groups for validation, {n_groups[2]} groups for test")
     again = split(frame, schema, seed=1, val_fraction=0.15, test_fraction=0.15,
                   group_by="customer")
     assert not again.test.index.equals(parts.test.index)  # the seed draws the groups
