@@ -53,9 +53,15 @@ _SCALES = {"k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9, "mn": 1e6, "bn": 1e9, "thousa
            "crore": 1e7, "crores": 1e7}
 _SCALE_NAMES = {1e3: "thousands", 1e5: "lakhs", 1e6: "millions", 1e7: "crores", 1e9: "billions"}
 _SI_PREFIXES = "kmgcµund"  # kg beside g, MB beside GB, ml beside l: one unit at two scales
-#: A time on a clock (``22:20``, ``1:05:30``, ``10:30 pm``): a time of day or a duration.
-_CLOCK_RE = re.compile(r"^(?P<h>\d{1,3}):(?P<m>[0-5]\d)(?::(?P<s>[0-5]\d(?:\.\d+)?))?"
-                       r"(?:\s?(?P<half>[ap])\.?m\.?)?$", re.IGNORECASE)
+#: A time on a clock (``22:20``, ``1:05:30``, ``10:30 pm``): a time of day or a duration, days
+#: before it or not (``1 days 02:30:00`` as pandas writes a duration, ``1 day, 2:30:00`` as
+#: Python does).
+_CLOCK_RE = re.compile(r"^(?:(?P<d>\d+) days?,? )?(?P<h>\d{1,3}):(?P<m>[0-5]\d)"
+                       r"(?::(?P<s>[0-5]\d(?:\.\d+)?))?(?:\s?(?P<half>[ap])\.?m\.?)?$",
+                       re.IGNORECASE)
+#: An ISO 8601 duration (``PT4M13S``, ``P1DT2H``), as web APIs write them.
+_ISO_SPAN_RE = re.compile(r"^P(?=\d|T\d)(?:(?P<d>\d+)D)?(?:T(?=\d)(?:(?P<h>\d+)H)?"
+                          r"(?:(?P<m>\d+)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$")
 _SPAN_PART = r"(?:(?P<{}>\d+(?:\.\d+)?)\s?(?:{})\.?,?\s*)?"
 _SPAN_UNITS = {"d": ("days?|d", 24.0), "h": ("hours?|hrs?|h", 1.0),
                "m": ("minutes?|mins?|m", 1 / 60), "s": ("seconds?|secs?|s", 1 / 3600)}
@@ -105,27 +111,30 @@ def _hours(text: pd.Series) -> np.ndarray:
     half = clock["half"].str.casefold()
     hour = pd.to_numeric(clock["h"]).where(half.isna(), pd.to_numeric(clock["h"]) % 12
                                            + 12 * (half == "p"))
-    on_clock = hour + pd.to_numeric(clock["m"]) / 60 + pd.to_numeric(clock["s"]).fillna(0) / 3600
-    parts = text.str.extract(_SPAN_RE)
+    on_clock = (pd.to_numeric(clock["d"]).fillna(0) * 24 + hour + pd.to_numeric(clock["m"]) / 60
+                + pd.to_numeric(clock["s"]).fillna(0) / 3600)
+    parts = text.str.extract(_SPAN_RE).combine_first(text.str.extract(_ISO_SPAN_RE))
     span = sum(pd.to_numeric(parts[g]).fillna(0) * per for g, (_, per) in _SPAN_UNITS.items())
     return on_clock.fillna(span.where(parts.notna().any(axis=1))).astype(float).to_numpy()
 
 
 def times_note(text: pd.Series) -> str:
-    """For times on a clock (``22:20``, ``1:05:30``, ``10:30 pm``: all with seconds or none,
-    as ``3:45`` beside ``1:02:30`` may be minutes beside hours) or durations in parts of two
-    units or more (``2h 50m`` beside ``19h``; ``45m`` alone is a unit, see
-    :func:`units_note`), the note saying they are read as hours (:func:`as_floats`); empty
-    otherwise. ``text``: strings, each distinct value once is enough."""
+    """For times on a clock (``22:20``, ``1:05:30``, ``10:30 pm``, ``1 days 02:30:00``: all
+    with seconds or none, as ``3:45`` beside ``1:02:30`` may be minutes beside hours),
+    durations in parts of two units or more (``2h 50m`` beside ``19h``; ``45m`` alone is a
+    unit, see :func:`units_note`) or ISO 8601 durations (``PT4M13S``), the note saying they
+    are read as hours (:func:`as_floats`); empty otherwise. ``text``: strings, each distinct
+    value once is enough."""
     if text.empty:
         return ""
     clock = text.str.extract(_CLOCK_RE)
     if clock["m"].notna().all():
         if clock["s"].notna().any() and clock["s"].isna().any():
             return ""
-    elif not (text.str.match(_SPAN_RE).all()
-              and text.str.extract(_SPAN_RE).notna().any().sum() >= 2):
-        return ""
+    elif not text.str.match(_ISO_SPAN_RE).all():
+        in_parts = text.str.match(_SPAN_RE).all()
+        if not (in_parts and text.str.extract(_SPAN_RE).notna().any().sum() >= 2):
+            return ""
     first = str(text.iloc[0])
     return f"read as hours ({first!r} → {_hours(text.iloc[:1])[0]:.4g})"
 
@@ -134,7 +143,8 @@ def are_times(text: pd.Series) -> bool:
     """Whether ``text`` (strings) is written as times or durations (see :func:`times_note`);
     its first 2,000 values refuse most columns."""
     sample = text.iloc[:2000].dropna()
-    if sample.empty or not (sample.str.match(_CLOCK_RE) | sample.str.match(_SPAN_RE)).all():
+    if sample.empty or not (sample.str.match(_CLOCK_RE) | sample.str.match(_SPAN_RE)
+                            | sample.str.match(_ISO_SPAN_RE)).all():
         return False
     return bool(times_note(pd.Series(text.dropna().unique(), dtype=object)))
 
@@ -175,12 +185,12 @@ def written_numbers(text: pd.Series) -> str:
     refuse most columns; the rest is read one distinct value at a time."""
     sample = text.iloc[:2000]
     forms = [form for form in (THOUSANDS_RE, _SPACED_RE, _DRESSED_RE, _UNIT_RE, _CLOCK_RE,
-                               _SPAN_RE) if sample.str.match(form).all()]
+                               _SPAN_RE, _ISO_SPAN_RE) if sample.str.match(form).all()]
     if not forms:
         return ""
     counts = text.value_counts()
     distinct = pd.Series(counts.index, dtype=object).astype(str)
-    if {_CLOCK_RE, _SPAN_RE} & set(forms) and (times := times_note(distinct)):
+    if {_CLOCK_RE, _SPAN_RE, _ISO_SPAN_RE} & set(forms) and (times := times_note(distinct)):
         return times
     matched = [form for form in forms if distinct.str.match(form).all()]
     if THOUSANDS_RE in matched and distinct.str.contains(",", regex=False).any():

@@ -308,6 +308,10 @@ def _parts(minutes: int) -> str:
     # 3:45 beside 1:02:30 may be minutes beside hours: not read
     (_times(lambda m: f"{m // 60}:{m % 60:02d}" + (":00" if m > 600 else "")),
      ColumnKind.CATEGORICAL, ""),
+    (_times(lambda m: f"PT{m // 60}H{m % 60}M" if m >= 60 else f"PT{m}M"), ColumnKind.NUMERIC,
+     "read as hours ('PT45M' → 0.75)"),  # ISO 8601, as web APIs write durations
+    (_times(lambda m: f"{m // 1440} days {m // 60 % 24:02d}:{m % 60:02d}:00"), ColumnKind.NUMERIC,
+     "read as hours ('0 days 00:45:00' → 0.75)"),  # as pandas writes a duration
     (_times(lambda m: f"{m} min"), ColumnKind.NUMERIC, "unit 'min' removed"),  # one unit
     (_times(lambda m: f"{m} m"), ColumnKind.NUMERIC, "unit 'm' removed"),  # metres, maybe
 ])
@@ -328,6 +332,8 @@ def test_times_and_durations_are_read_as_hours(series: pd.Series, kind: ColumnKi
     ("22:20", 22 + 1 / 3), ("1:05:30", 1 + 5 / 60 + 1 / 120), ("10:30 pm", 22.5),
     ("12:15 AM", 0.25), ("12:15 p.m.", 12.25), ("2h 50m", 2 + 5 / 6), ("19h", 19.0),
     ("45m", 0.75), ("1 hr 5 mins", 1 + 1 / 12), ("3 days 4 hours", 76.0), ("90s", 0.025),
+    ("PT4M13S", 253 / 3600), ("P1DT2H", 26.0), ("PT1H2M", 1 + 1 / 30),
+    ("1 days 02:30:00", 26.5), ("1 day, 2:30:00", 26.5), ("P", np.nan), ("PT", np.nan),
     ("12", np.nan), ("2h 50", np.nan)])
 def test_a_time_or_a_duration_is_read_in_hours(written: str, hours: float) -> None:
     assert as_floats(pd.Series([written]), hours=True)[0] == pytest.approx(hours, nan_ok=True)
