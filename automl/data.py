@@ -23,6 +23,7 @@ import pandas as pd
 from automl.config import NO_CHOICES, ColumnChoices, TaskType
 from automl.errors import DataError
 from automl.reading import read_csv
+from automl.words import counted
 from automl.written import (
     are_dates,
     as_floats,
@@ -481,7 +482,7 @@ def _rare_classes(labels: pd.Series) -> pd.Series | None:
 
 
 def _left_out_note(rare: pd.Series) -> str:
-    shown = ", ".join(f"{label!r} ({n} row{'' if n == 1 else 's'})"
+    shown = ", ".join(f"{label!r} ({counted(n, 'row')})"
                       for label, n in rare.iloc[:3].items())
     more = f" and {len(rare) - 3} more" if len(rare) > 3 else ""
     return (f"{'class' if len(rare) == 1 else 'classes'} {shown}{more} left out: a class needs "
@@ -737,7 +738,7 @@ def _check_class_sizes(schema: Schema, sizes: list[int], test_fraction: float) -
     rare = [(label, size) for label, size in zip(schema.classes, sizes, strict=True)
             if size < need]
     if rare:
-        shown = ", ".join(f"{label!r} has {size} row{'' if size == 1 else 's'}"
+        shown = ", ".join(f"{label!r} has {counted(size, 'row')}"
                           for label, size in rare[:3])
         more = f" (and {len(rare) - 3} more)" if len(rare) > 3 else ""
         parts = ("train, validation and test" if test_fraction > 0

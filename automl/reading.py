@@ -25,6 +25,7 @@ import pandas as pd
 
 from automl.errors import DataError, os_reason
 from automl.heap import release_free_memory
+from automl.words import counted
 
 MISSING_MARKERS = ("", "?", "NA", "N/A", "n/a", "na", "null", "NULL", "None", "NaN", "nan", "-",
                    " ", "  ", "   ", "    ")  # a cell of spaces is a blank cell
@@ -89,7 +90,7 @@ def read_csv(path: Path | str, *,
         header, notes = _clean_header(raw_header, path)
     frame.columns = header
     if above:
-        notes.insert(0, f"skipped {skip} line{'' if skip == 1 else 's'} above the header "
+        notes.insert(0, f"skipped {counted(skip, 'line')} above the header "
                         f"({', '.join(map(repr, above[:2]))}{' ...' if len(above) > 2 else ''})")
     if encoding != "utf-8-sig":
         notes.insert(0, f"read as {_ENCODING_NAMES[encoding]} text")

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from automl.reading import THOUSANDS_RE
+from automl.words import counted
 
 MAX_MISSING_WORDS = 3  # distinct words a column of numbers may use for "missing"
 MIN_NUMBER_LEVELS = 10  # distinct numbers such a column needs (fewer: codes, categorical)
@@ -170,7 +171,7 @@ def missing_words(text: pd.Series, min_levels: int = MIN_NUMBER_LEVELS) -> str:
     units = units_note(counts[~missing])
     if units is None:
         return ""
-    shown = ", ".join(f"{word!r} ({n:,} row{'' if n == 1 else 's'})"
+    shown = ", ".join(f"{word!r} ({counted(n, 'row')})"
                       for word, n in words.items())
     return "; ".join(filter(None, (units, f"{shown} read as missing")))
 

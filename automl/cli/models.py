@@ -20,10 +20,10 @@ from automl.cli.common import (
     split_names,
     user_errors,
 )
-from automl.cli.render import counted
 from automl.config import default_storage
 from automl.errors import ConfigError, os_reason
 from automl.stores import mask
+from automl.words import counted
 
 
 @app.command()

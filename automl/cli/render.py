@@ -16,6 +16,7 @@ from automl.config import MIN_TEST_ROWS, SearchConfig, TaskType
 from automl.errors import AutoMLError
 from automl.records import final_model_text
 from automl.stores import mask
+from automl.words import counted
 
 #: Column rows shown before a search (a wide table's others are counted by kind).
 MAX_COLUMN_ROWS = 30
@@ -237,11 +238,6 @@ def render_threshold(final: dict[str, Any] | None) -> None:
 def percent(share: float) -> str:
     """``12.5%``; a share that rounds to 0.0% but is not 0 is ``<0.1%`` (5 rows of 20,640)."""
     return "<0.1%" if 0 < share < 0.0005 else f"{share:.1%}"
-
-
-def counted(n: int, noun: str) -> str:
-    """``1 row``, ``2,000 rows``."""
-    return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
 def score_text(value: float, scale: float | None = None) -> str:
