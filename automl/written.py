@@ -200,9 +200,10 @@ def written_numbers(text: pd.Series) -> str:
         return "thousands separators removed"
     if _DRESSED_RE in matched:
         signs = [name for name, pattern in _SIGNS if distinct.str.contains(pattern).any()]
-        negative = distinct.str.startswith("(").any()
-        return "; ".join(filter(None, (signs and f"{' and '.join(signs)} signs removed",
-                                       negative and "amounts in parentheses read as negative")))
+        notes = [f"{' and '.join(signs)} signs removed"] if signs else []
+        if distinct.str.startswith("(").any():
+            notes.append("amounts in parentheses read as negative")
+        return "; ".join(notes)
     if _UNIT_RE in matched:
         return units_note(counts) or ""
     return ""
