@@ -39,6 +39,8 @@ _DRESSED_RE = re.compile(rf"^{_AMOUNT}$|^\(\s?{_AMOUNT}\s?\)$")
 _SPACED_RE = re.compile(r"^[-+]?\d{1,3}([ \u00a0\u202f]\d{3})+$|^[-+]?\d+(\.\d+)?$")
 #: The signs a number may be written with, by name (see :func:`written_numbers`).
 _SIGNS = (("percent", "%"), ("currency", "[$€£]"), ("plus", r"\d\s?\+$"))
+#: A height in feet and inches (``5'10``, ``5' 10"``, ``6'0''``), read as inches.
+_FEET_RE = re.compile(r"""^(?P<feet>\d)\s?'\s?(?P<inches>\d{1,2}(?:\.\d+)?)\s?(?:"|'')?$""")
 #: What :func:`as_floats` removes from a number written as text.
 _DRESSING_RE = re.compile(r"[,%$€£()\s]|\+$")
 #: A unit after a number (``1248 CC``, ``23.4 kmpl``, ``12 km/kg``, ``30 °C``, ``900 sq.ft``).
@@ -101,8 +103,11 @@ def _written_floats(text: pd.Series) -> np.ndarray:
     numbers = text.str.replace(_UNIT_SUFFIX_RE, "", regex=True).str.replace(
         _DRESSING_RE, "", regex=True)
     sign = np.where(text.str.startswith("(").to_numpy(bool), -1.0, 1.0)
-    return (pd.to_numeric(numbers, errors="coerce").astype(float).to_numpy()
-            * scale.astype(float).fillna(1.0).to_numpy() * sign)
+    height = text.str.extract(_FEET_RE).astype(float)
+    inches = (height["feet"] * 12 + height["inches"]).to_numpy()
+    floats = (pd.to_numeric(numbers, errors="coerce").astype(float).to_numpy()
+              * scale.astype(float).fillna(1.0).to_numpy() * sign)
+    return np.where(np.isnan(inches), floats, inches)
 
 
 def _hours(text: pd.Series) -> np.ndarray:
@@ -182,11 +187,12 @@ def written_numbers(text: pd.Series) -> str:
     ``"currency signs removed"`` (``$1,234.50``, beside ``0``) or ``"plus signs removed"``
     (``10,000+``), and ``"amounts in parentheses read as negative"`` (``(1,234.50)``), or the
     units (see :func:`units_note`), or that they are times or durations read as hours (see
-    :func:`times_note`); empty when they are not all such numbers. The first 2,000 values
-    refuse most columns; the rest is read one distinct value at a time."""
+    :func:`times_note`), or heights in feet and inches (``5'10``) read as inches; empty when
+    they are not all such numbers. The first 2,000 values refuse most columns; the rest is
+    read one distinct value at a time."""
     sample = text.iloc[:2000]
     forms = [form for form in (THOUSANDS_RE, _SPACED_RE, _DRESSED_RE, _UNIT_RE, _CLOCK_RE,
-                               _SPAN_RE, _ISO_SPAN_RE) if sample.str.match(form).all()]
+                               _SPAN_RE, _ISO_SPAN_RE, _FEET_RE) if sample.str.match(form).all()]
     if not forms:
         return ""
     counts = text.value_counts()
@@ -206,6 +212,8 @@ def written_numbers(text: pd.Series) -> str:
         return "; ".join(notes)
     if _UNIT_RE in matched:
         return units_note(counts) or ""
+    if _FEET_RE in matched:
+        return "feet and inches read as inches"
     return ""
 
 

@@ -132,6 +132,7 @@ def test_target_is_matched_forgivingly_and_the_match_reported() -> None:
     (["10,000+", "500+", "1,000,000+"], ColumnKind.NUMERIC, [1e4, 500.0, 1e6]),  # installs
     (["(1,234.50)", "300.00", "($3)"], ColumnKind.NUMERIC, [-1234.5, 300.0, -3.0]),  # accounts
     (["(1,234.50", "300.00", "3)"], ColumnKind.CATEGORICAL, None),  # one parenthesis each
+    (["5'10", "6'0''", "5' 7\""], ColumnKind.NUMERIC, [70.0, 72.0, 67.0]),  # heights, inches
     (["A-12%", "12%B", "%"], ColumnKind.CATEGORICAL, None),  # a sign alone makes no number
     (["12%", "$3", "1,5 kg"], ColumnKind.CATEGORICAL, None),  # units are text
 ])
