@@ -49,7 +49,8 @@ CACHE_VERSION = 6  # 2: categoricals of many levels as level codes (embedded); 3
 # multiplied out, amounts beside plain numbers and counts with a plus read as numbers, cells of
 # spaces missing, dates with the month's name or a time offset read as dates, thousands
 # grouped by spaces; 6: times and durations (22:20, 2h 50m) read as hours, decimal commas with
-# a euro or percent sign and amounts in parentheses read as numbers
+# a euro or percent sign, amounts in parentheses and heights in feet and inches read as
+# numbers; splits by time or by group
 _TENSORS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
 _META = "meta.json"
 
