@@ -108,8 +108,8 @@ def search(
     split_by: str | None = typer.Option(
         None, "--split-by", metavar="COLUMN",
         help="A column of dates or numbers whose order is time: its latest rows are the test "
-             "split and the rows before them the validation split, so every score is of "
-             "predicting later rows, one validation split [default: rows held out at random]."),
+             "split and the rows before them the validation split (no cross-validation), so "
+             "every score is of predicting later rows [default: rows held out at random]."),
     group_by: str | None = typer.Option(
         None, "--group-by", metavar="COLUMN",
         help="A column whose rows belong together (a customer's, a patient's): each group's "
