@@ -98,6 +98,8 @@ class StudyReport:
     mlflow_experiment_id: str | None
     mlflow_parent_run_id: str | None
     leaderboard: tuple[LeaderboardRow, ...]
+    split_by: str = ""  # the column whose latest rows were held out (see --split-by)
+    group_by: str = ""  # the column whose groups were held out whole (see --group-by)
 
     def to_json(self) -> dict[str, Any]:
         """The ``show --json`` object."""
@@ -163,7 +165,8 @@ def describe(study: optuna.Study, top: int = 5) -> StudyReport:
         test_metrics=attrs.get("test_metrics", {}), final_model=attrs.get("final_model"),
         mlflow_experiment_id=attrs.get("mlflow_experiment_id"),
         mlflow_parent_run_id=attrs.get("mlflow_parent_run_id"),
-        leaderboard=tuple(LeaderboardRow.of(t) for t in board))
+        leaderboard=tuple(LeaderboardRow.of(t) for t in board),
+        split_by=attrs.get("split_by", ""), group_by=attrs.get("group_by", ""))
 
 
 def show_study(storage_url: str, study_name: str, top: int = 5) -> StudyReport:

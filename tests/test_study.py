@@ -18,6 +18,7 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
+from cli_helpers import cli
 from conftest import SharedStudy
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
@@ -400,6 +401,8 @@ def test_a_split_by_time_is_the_studys_and_kept_on_resume(search_cfg: SearchCfg)
     resumed = resume_config(cfg.storage_url, "by-time", n_trials=2)
     assert resumed.split_by == "x1"
     assert _finished(_search(resumed)) == 2
+    code, shown, _ = cli("show", "by-time", "--storage", cfg.storage_url)
+    assert code == 0 and "held out: the latest rows by 'x1'" in " ".join(shown.split())
     with pytest.raises(StudyMismatchError, match="split_by: study has 'x1', now ''"):
         _search(replace(cfg, split_by=None, n_trials=3))
 
