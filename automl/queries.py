@@ -101,6 +101,13 @@ class StudyReport:
     split_by: str = ""  # the column whose latest rows were held out (see --split-by)
     group_by: str = ""  # the column whose groups were held out whole (see --group-by)
 
+    @property
+    def held_out(self) -> str:
+        """How ``--split-by`` or ``--group-by`` held rows out, in words (empty: at random)."""
+        if self.split_by:
+            return f"the latest rows by {self.split_by!r}"
+        return f"whole groups of {self.group_by!r}" if self.group_by else ""
+
     def to_json(self) -> dict[str, Any]:
         """The ``show --json`` object."""
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}

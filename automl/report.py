@@ -411,7 +411,8 @@ def _overview(report: Report) -> str:
     folds = bool(final.get("cross_validated")) or any(r.spread is not None
                                                       for r in s.leaderboard)
     rows = [["task", s.task], ["target", s.target], ["metric", f"{s.metric} ({s.direction})"],
-            ["data", s.data_path], ["trials", f"{counts} (budget "
+            ["data", s.data_path], ["held out", s.held_out or "rows at random"],
+            ["trials", f"{counts} (budget "
              f"{'until the time is up' if s.n_trials_budget is None else s.n_trials_budget})"],
             ["best", "" if s.best_value is None else
              f"{_num(s.best_value)} (trial {s.best_trial}, "

@@ -391,7 +391,8 @@ def test_another_metric_under_the_same_study_is_refused(search_cfg: SearchCfg) -
     assert _no_trial_started(cfg)
 
 
-def test_a_split_by_time_is_the_studys_and_kept_on_resume(search_cfg: SearchCfg) -> None:
+def test_a_split_by_time_is_the_studys_and_kept_on_resume(search_cfg: SearchCfg,
+                                                         tmp_path: Path) -> None:
     """The latest rows by ``x1`` are held out; resume and workers hold out the same ones, and
     a run with another ``--split-by`` (or none) under the study is refused."""
     cfg = search_cfg("regression", n_trials=1, split_by="X1", study_name="by-time")
@@ -403,6 +404,9 @@ def test_a_split_by_time_is_the_studys_and_kept_on_resume(search_cfg: SearchCfg)
     assert _finished(_search(resumed)) == 2
     code, shown, _ = cli("show", "by-time", "--storage", cfg.storage_url)
     assert code == 0 and "held out: the latest rows by 'x1'" in " ".join(shown.split())
+    code, _, _ = cli("report", "by-time", "--storage", cfg.storage_url, "-o",
+                     str(tmp_path / "r.html"))
+    assert code == 0 and "the latest rows by &#x27;x1&#x27;" in (tmp_path / "r.html").read_text()
     with pytest.raises(StudyMismatchError, match="split_by: study has 'x1', now ''"):
         _search(replace(cfg, split_by=None, n_trials=3))
 

@@ -39,9 +39,7 @@ def show(
             print_json(report.to_json())
             return
         render_leaderboard(report)
-        held = (f"; held out: the latest rows by {report.split_by!r}" if report.split_by
-                else f"; held out: whole groups of {report.group_by!r}" if report.group_by
-                else "")
+        held = f"; held out: {report.held_out}" if report.held_out else ""
         out.print(f"task {report.task}, metric {report.metric} ({report.direction}){held}; "
                   f"trials: {report.trials}")
         render_threshold(report.final_model)
