@@ -641,8 +641,8 @@ def split(frame: pd.DataFrame, schema: Schema, *, seed: int, val_fraction: float
                             f"{MIN_ROWS_REGRESSION}: add rows")
         groups = [np.arange(len(frame))]
     note = ""
-    if split_by:  # latest first, so that _cut gives the test part the latest rows
-        parts = _cut(_time_order(frame, schema, split_by)[::-1], val_fraction, test_fraction)
+    if split_by:
+        parts = _time_parts(frame, schema, split_by, val_fraction, test_fraction)
         note = _time_note(frame[split_by], parts)
     elif group_by:
         parts = _group_parts(frame[group_by], rng, val_fraction, test_fraction)
@@ -663,7 +663,7 @@ def split(frame: pd.DataFrame, schema: Schema, *, seed: int, val_fraction: float
 def _time_note(values: pd.Series, latest_first: list[np.ndarray]) -> str:
     """Where the split by ``values`` cut time, for the summary: the earliest value of the
     validation and test parts (``latest_first``: train, validation, test positions, each
-    latest first)."""
+    latest first, as :func:`_time_parts` gives them)."""
     starts = [f"{name} rows from {values.iloc[part[-1]]}"
               for name, part in zip(("validation", "test"), latest_first[1:], strict=True)
               if len(part)]
@@ -699,9 +699,34 @@ def _group_parts(groups: pd.Series, rng: np.random.Generator, val_fraction: floa
     return [np.flatnonzero(row_part == part) for part in (0, 1, 2)]
 
 
-def _time_order(frame: pd.DataFrame, schema: Schema, column: str) -> np.ndarray:
-    """The row positions of ``frame`` from the earliest value of ``column`` to the latest
-    (rows without one first; ties in file order).
+def _time_parts(frame: pd.DataFrame, schema: Schema, column: str, val_fraction: float,
+                test_fraction: float) -> list[np.ndarray]:
+    """The train, validation and test row positions of a split by the time in ``column``,
+    each latest first: the test part its latest rows, the validation part those before them,
+    every row of one time in one part (a part ends after the last row of the time its share
+    reaches into).
+
+    Raises:
+        DataError: the column holds neither dates nor numbers, or too few times for a
+            training part.
+    """
+    when = _times(frame, schema, column)
+    latest_first = np.argsort(-np.nan_to_num(when, nan=-np.inf), kind="stable")
+    later = -np.nan_to_num(when[latest_first], nan=-np.inf)  # ascending: later times first
+    n_test, n_val = _part_sizes(len(when), val_fraction, test_fraction)
+    test_end = int(np.searchsorted(later, later[n_test - 1], "right")) if n_test else 0
+    val_end = (int(np.searchsorted(later, later[min(test_end + n_val, len(later)) - 1], "right"))
+               if n_val else test_end)
+    if val_end >= int(np.isfinite(when).sum()):
+        raise DataError(f"--split-by {column!r}: too few distinct times to keep earlier rows "
+                        "for training; name a column with more of them, or leave out "
+                        "--split-by")
+    return [latest_first[val_end:], latest_first[test_end:val_end], latest_first[:test_end]]
+
+
+def _times(frame: pd.DataFrame, schema: Schema, column: str) -> np.ndarray:
+    """The values of ``column`` as numbers in time order (dates as nanoseconds); NaN where a
+    row has none.
 
     Raises:
         DataError: the column holds neither dates nor numbers.
@@ -716,7 +741,7 @@ def _time_order(frame: pd.DataFrame, schema: Schema, column: str) -> np.ndarray:
     if np.isnan(when).all():
         raise DataError(f"--split-by {column!r}: its values ({str(values.iloc[0])!r}, ...) are "
                         "neither dates nor numbers; name a column whose order is time")
-    return np.argsort(np.nan_to_num(when, nan=-np.inf), kind="stable")
+    return when
 
 
 def _check_parts(schema: Schema, option: str, column: str,

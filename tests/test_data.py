@@ -707,6 +707,23 @@ def test_a_split_by_time_holds_out_the_latest_rows(column: str) -> None:
     assert again.test.index.equals(parts.test.index)  # the order decides, not the seed
 
 
+def test_a_split_by_time_keeps_the_rows_of_one_time_in_one_part() -> None:
+    """Ten rows a day: a part's share ends after the last row of the day it reaches into, so
+    no day is both trained on and scored; one day alone leaves nothing earlier to train on."""
+    rng = np.random.default_rng(0)
+    day = rng.permutation(np.repeat(np.arange(30), 10))
+    frame = pd.DataFrame({"day": day, "x": rng.normal(size=300),
+                          "y": np.where(rng.random(300) < 0.5, "yes", "no")})
+    schema = infer_schema(frame, "y")
+    parts = split(frame, schema, seed=0, val_fraction=0.15, test_fraction=0.15, split_by="day")
+    days = [set(part["day"]) for part in (parts.train, parts.val, parts.test)]
+    assert max(days[0]) < min(days[1]) and max(days[1]) < min(days[2])
+    assert (len(parts.val), len(parts.test)) == (50, 50)  # 45 rows reach into a fifth day
+    with pytest.raises(DataError, match="--split-by 'day': too few distinct times"):
+        split(frame.assign(day=7), schema, seed=0, val_fraction=0.15, test_fraction=0.15,
+              split_by="day")
+
+
 def test_a_split_by_time_names_a_column_of_dates_or_numbers() -> None:
     frame = _dated()
     schema = infer_schema(frame, "y")
