@@ -646,10 +646,7 @@ def split(frame: pd.DataFrame, schema: Schema, *, seed: int, val_fraction: float
         note = _time_note(frame[split_by], parts)
     elif group_by:
         parts = _group_parts(frame[group_by], rng, val_fraction, test_fraction)
-        note = (f"held out by {group_by!r}: " + ", ".join(
-            f"{len(np.unique(group_codes(frame[group_by].iloc[part])))} groups for {name}"
-            for name, part in zip(("training", "validation", "test"), parts, strict=True)
-            if len(part)))
+        note = _group_note(frame[group_by], parts)
     else:
         cuts = [_cut(rng.permutation(group), val_fraction, test_fraction) for group in groups]
         parts = [np.concatenate(part) for part in zip(*cuts, strict=True)]
@@ -658,6 +655,15 @@ def split(frame: pd.DataFrame, schema: Schema, *, seed: int, val_fraction: float
     if held_by[1] and schema.task.is_classification:
         _check_parts(schema, *held_by, (train, val, test))
     return Splits(train=train, val=val, test=test, seed=seed, note=note)
+
+
+def _group_note(values: pd.Series, parts: list[np.ndarray]) -> str:
+    """How many groups of ``values`` each part (train, validation, test positions) holds,
+    for the summary."""
+    counts = [f"{len(np.unique(group_codes(values.iloc[part])))} groups for {name}"
+              for name, part in zip(("training", "validation", "test"), parts, strict=True)
+              if len(part)]
+    return f"held out by {values.name!r}: {', '.join(counts)}"
 
 
 def _time_note(values: pd.Series, latest_first: list[np.ndarray]) -> str:

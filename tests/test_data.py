@@ -666,7 +666,7 @@ def test_a_file_read_in_chunks_reads_as_one_parse_of_it(tmp_path: Path,
 
 
 # ------------------------------------------------------------------------------ split by time
-def _dated(n: int = 200, labels: object = None) -> pd.DataFrame:
+def _dated(n: int = 200, labels: np.ndarray | None = None) -> pd.DataFrame:
     """``n`` rows in shuffled time order, dates written day first (``13/01/2024``), one
     without a date; ``labels`` (by time order) default to alternating yes/no."""
     rng = np.random.default_rng(0)
