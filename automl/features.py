@@ -356,8 +356,7 @@ class NumericEncoder:
     @classmethod
     def fit(cls, values: pd.Series) -> NumericEncoder:
         """Learn how the column is written and its quantiles from the training ``values``."""
-        hours = not pd.api.types.is_numeric_dtype(values) and are_times(
-            values.dropna().astype(str).str.strip())
+        hours = are_times(values)
         return cls(QuantileNormal.fit(as_floats(values, hours)), hours)
 
     def transform(self, values: pd.Series) -> Encoded:

@@ -91,9 +91,8 @@ def as_floats(values: pd.Series, hours: bool | None = None) -> np.ndarray:
         return values.to_numpy(dtype=float, na_value=np.nan)  # fast path (wide files)
     if pd.api.types.is_numeric_dtype(values):
         return pd.to_numeric(values, errors="coerce").astype(float).to_numpy()
-    text = values.astype("string").str.strip()
-    read = _hours if (are_times(text) if hours is None else hours) else _written_floats
-    codes, distinct = pd.factorize(text)  # each distinct value read once
+    read = _hours if (are_times(values) if hours is None else hours) else _written_floats
+    codes, distinct = pd.factorize(values.astype("string").str.strip())  # each read once
     return np.append(read(pd.Series(distinct, dtype=object)), np.nan)[codes]
 
 
@@ -115,8 +114,8 @@ def _hours(text: pd.Series) -> np.ndarray:
     where a value is neither."""
     clock = text.str.extract(_CLOCK_RE)
     half = clock["half"].str.casefold()
-    hour = pd.to_numeric(clock["h"]).where(half.isna(), pd.to_numeric(clock["h"]) % 12
-                                           + 12 * (half == "p"))
+    hour = pd.to_numeric(clock["h"])
+    hour = hour.where(half.isna(), hour % 12 + 12 * (half == "p"))  # 12:15 am is 0.25
     on_clock = (pd.to_numeric(clock["d"]).fillna(0) * 24 + hour + pd.to_numeric(clock["m"]) / 60
                 + pd.to_numeric(clock["s"]).fillna(0) / 3600)
     parts = text.str.extract(_SPAN_RE).combine_first(text.str.extract(_ISO_SPAN_RE))
@@ -138,21 +137,25 @@ def times_note(text: pd.Series) -> str:
         if clock["s"].notna().any() and clock["s"].isna().any():
             return ""
     elif not text.str.match(_ISO_SPAN_RE).all():
-        in_parts = text.str.match(_SPAN_RE).all()
-        if not (in_parts and text.str.extract(_SPAN_RE).notna().any().sum() >= 2):
+        given = text.str.extract(_SPAN_RE).notna()  # a value matches when it has a part
+        if not (given.any(axis=1).all() and given.any().sum() >= 2):
             return ""
     first = str(text.iloc[0])
     return f"read as hours ({first!r} → {_hours(text.iloc[:1])[0]:.4g})"
 
 
-def are_times(text: pd.Series) -> bool:
-    """Whether ``text`` (strings) is written as times or durations (see :func:`times_note`);
-    its first 2,000 values refuse most columns."""
-    sample = text.iloc[:2000].dropna()
+def are_times(values: pd.Series) -> bool:
+    """Whether ``values`` are written as times or durations (see :func:`times_note`); a
+    column of numbers is not; its first 2,000 values refuse most columns."""
+    if pd.api.types.is_numeric_dtype(values):
+        return False
+    known = values.dropna()
+    sample = known.iloc[:2000].astype(str).str.strip()
     if sample.empty or not (sample.str.match(_CLOCK_RE) | sample.str.match(_SPAN_RE)
                             | sample.str.match(_ISO_SPAN_RE)).all():
         return False
-    return bool(times_note(pd.Series(text.dropna().unique(), dtype=object)))
+    distinct = pd.Series(known.unique(), dtype=object).astype(str).str.strip().unique()
+    return bool(times_note(pd.Series(distinct, dtype=object)))
 
 
 def _scale(unit: str) -> float | None:
