@@ -731,8 +731,8 @@ def _time_parts(frame: pd.DataFrame, schema: Schema, column: str, val_fraction: 
 
 
 def _times(frame: pd.DataFrame, schema: Schema, column: str) -> np.ndarray:
-    """The values of ``column`` as numbers in time order (dates as nanoseconds); NaN where a
-    row has none.
+    """The values of ``column`` as numbers in time order (dates as seconds); NaN where a row
+    has none.
 
     Raises:
         DataError: the column holds neither dates nor numbers.
@@ -740,10 +740,9 @@ def _times(frame: pd.DataFrame, schema: Schema, column: str) -> np.ndarray:
     values = frame[column]
     kind = next(c.kind for c in schema.columns if c.name == column)
     when = as_floats(values) if kind is not ColumnKind.DATETIME else np.full(len(values), np.nan)
-    if np.isnan(when).all() and not pd.api.types.is_numeric_dtype(values):
-        stamps = parse_dates(values, day_first(values.dropna().astype(str).str.strip()))
-        when = stamps.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]").astype(float)
-        when[stamps.isna().to_numpy()] = np.nan
+    if np.isnan(when).all() and not pd.api.types.is_numeric_dtype(values):  # dates, then
+        since = parse_dates(values, day_first(values)) - pd.Timestamp(0, tz="UTC")
+        when = since.dt.total_seconds().to_numpy()  # NaN where a value is not a date
     if np.isnan(when).all():
         raise DataError(f"--split-by {column!r}: its values ({str(values.iloc[0])!r}, ...) are "
                         "neither dates nor numbers; name a column whose order is time")
