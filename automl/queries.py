@@ -17,7 +17,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automl.config import SearchConfig
 from automl.errors import DataError
-from automl.records import FOLD_SCORES, RUN_ID, TRAIN_ROWS, StudySettings
+from automl.records import FOLD_SCORES, RUN_ID, TRAIN_ROWS, StudySettings, held_out_text
 from automl.storage import existing_storage, load_study
 
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -104,9 +104,7 @@ class StudyReport:
     @property
     def held_out(self) -> str:
         """How ``--split-by`` or ``--group-by`` held rows out, in words (empty: at random)."""
-        if self.split_by:
-            return f"the latest rows by {self.split_by!r}"
-        return f"whole groups of {self.group_by!r}" if self.group_by else ""
+        return held_out_text(self.split_by, self.group_by)
 
     def to_json(self) -> dict[str, Any]:
         """The ``show --json`` object."""

@@ -167,6 +167,18 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else f"{text[:20]}...{text[-8:]} ({len(text) - 2} chars)"
 
 
+def held_out_text(split_by: str, group_by: str) -> str:
+    """How ``--split-by`` or ``--group-by`` held a study's rows out, in words (empty: rows
+    held out at random).
+
+    >>> held_out_text("date", ""), held_out_text("", "customer")
+    ("the latest rows by 'date'", "whole groups of 'customer'")
+    """
+    if split_by:
+        return f"the latest rows by {split_by!r}"
+    return f"whole groups of {group_by!r}" if group_by else ""
+
+
 def final_model_text(final: dict[str, Any]) -> str:
     """What a study's final model is (its stored ``final_model`` attr), in words.
 

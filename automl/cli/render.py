@@ -14,7 +14,7 @@ from rich.table import Column, Table
 from automl.cli.common import err, out
 from automl.config import MIN_TEST_ROWS, SearchConfig, TaskType
 from automl.errors import AutoMLError
-from automl.records import final_model_text
+from automl.records import final_model_text, held_out_text
 from automl.stores import mask
 from automl.words import counted
 
@@ -55,11 +55,11 @@ def render_plan(plan: SearchPlan) -> None:
     test = (f"{len(t.x_test):,} test rows" if len(t.x_test)
             else f"no test split (too few rows for {MIN_TEST_ROWS})")
     inputs = counted(t.n_features, "model input")
-    by_time, by_group = plan.validation.split_by, plan.validation.group_by
-    held = (f"the latest by {by_time!r} held out" if by_time
-            else f"whole groups of {by_group!r}, seed {cfg.seed}" if by_group
-            else f"seed {cfg.seed}")
-    out.print(f"split   {scored} / {test} ({held}); {inputs}", soft_wrap=True)
+    scheme = plan.validation
+    held = held_out_text(scheme.split_by, scheme.group_by)
+    drawn = "" if scheme.split_by else f"seed {cfg.seed}"  # a split by time draws nothing
+    how = ", ".join(filter(None, (f"held out: {held}" if held else "", drawn)))
+    out.print(f"split   {scored} / {test} ({how}); {inputs}", soft_wrap=True)
     out.print(f"study   {plan.study_name!r} in {mask(cfg.storage_url)}, budget "
               f"{budget_text(cfg)}", soft_wrap=True)
     _render_columns(plan)
