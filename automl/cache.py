@@ -42,7 +42,7 @@ from automl.folds import Folds, Validation
 CACHE_ABOVE_ROWS = GROW_ABOVE_ROWS
 #: Bump when an entry's layout or the column rules that made it change: older entries are then
 #: never found, and a run reads the CSV with today's rules.
-CACHE_VERSION = 6  # 2: categoricals of many levels as level codes (embedded); 3: percentages,
+CACHE_VERSION = 7  # 2: categoricals of many levels as level codes (embedded); 3: percentages,
 # currency amounts and numbers beside a few words for missing read as numbers (columns, target),
 # one value beside blanks a flag, dates in one order per column; 4: numbers with a unit read as
 # numbers, classes of 1-2 rows left out, lines above the header skipped; 5: scales (19M, 201k)
@@ -50,7 +50,7 @@ CACHE_VERSION = 6  # 2: categoricals of many levels as level codes (embedded); 3
 # spaces missing, dates with the month's name or a time offset read as dates, thousands
 # grouped by spaces; 6: times and durations (22:20, 2h 50m) read as hours, decimal commas with
 # a euro or percent sign, amounts in parentheses and heights in feet and inches read as
-# numbers; splits by time or by group
+# numbers; splits by time or by group; 7: ratings (4.1/5) read as their scores
 _TENSORS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
 _META = "meta.json"
 

@@ -1,7 +1,7 @@
 """How values are written in a CSV, and what they are: numbers with thousands separators,
 signs (``$``, ``%``, ``+``), units and scales (``1248 CC``, ``19M``), times and durations
-(``22:20``, ``2h 50m``), a few words standing for missing values (``unknown``), and dates in
-numbers or with their month's name.
+(``22:20``, ``2h 50m``), ratings (``4.1/5``), a few words standing for missing values
+(``unknown``), and dates in numbers or with their month's name.
 
 :mod:`automl.data` decides a column's kind from these readings; :mod:`automl.features` reads
 new rows with the same functions (:func:`as_floats`, :func:`parse_dates`), so ``predict`` reads
@@ -41,6 +41,9 @@ _SPACED_RE = re.compile(r"^[-+]?\d{1,3}([ \u00a0\u202f]\d{3})+$|^[-+]?\d+(\.\d+)
 _SIGNS = (("percent", "%"), ("currency", "[$€£]"), ("plus", r"\d\s?\+$"))
 #: A height in feet and inches (``5'10``, ``5' 10"``, ``6'0''``), read as inches.
 _FEET_RE = re.compile(r"""^(?P<feet>\d)\s?'\s?(?P<inches>\d{1,2}(?:\.\d+)?)\s?(?:"|'')?$""")
+#: A rating out of a scale (``4.1/5``, ``8 / 10``, ``3 out of 5``), read as its score.
+_RATING_RE = re.compile(r"^(?P<score>\d+(?:\.\d+)?)\s?(?:/|out of)\s?(?P<scale>\d+)$",
+                        re.IGNORECASE)
 #: What :func:`as_floats` removes from a number written as text.
 _DRESSING_RE = re.compile(r"[,%$€£()\s]|\+$")
 #: A unit after a number (``1248 CC``, ``23.4 kmpl``, ``12 km/kg``, ``30 °C``, ``900 sq.ft``).
@@ -106,7 +109,8 @@ def _written_floats(text: pd.Series) -> np.ndarray:
     inches = (height["feet"] * 12 + height["inches"]).to_numpy()
     floats = (pd.to_numeric(numbers, errors="coerce").astype(float).to_numpy()
               * scale.astype(float).fillna(1.0).to_numpy() * sign)
-    return np.where(np.isnan(inches), floats, inches)
+    score = text.str.extract(_RATING_RE)["score"].astype(float).to_numpy()
+    return np.where(np.isnan(inches), np.where(np.isnan(score), floats, score), inches)
 
 
 def _hours(text: pd.Series) -> np.ndarray:
@@ -177,11 +181,12 @@ def missing_words(text: pd.Series, min_levels: int = MIN_NUMBER_LEVELS) -> str:
             len(np.unique(floats[~missing])) < min_levels):
         return ""
     units = units_note(counts[~missing])
-    if units is None:
+    ratings = ratings_note(pd.Series(counts.index[~missing], dtype=object).astype(str))
+    if units is None or ratings is None:
         return ""
     shown = ", ".join(f"{word!r} ({counted(n, 'row')})"
                       for word, n in words.items())
-    return "; ".join(filter(None, (units, f"{shown} read as missing")))
+    return "; ".join(filter(None, (units, ratings, f"{shown} read as missing")))
 
 
 def written_numbers(text: pd.Series) -> str:
@@ -190,12 +195,14 @@ def written_numbers(text: pd.Series) -> str:
     ``"currency signs removed"`` (``$1,234.50``, beside ``0``) or ``"plus signs removed"``
     (``10,000+``), and ``"amounts in parentheses read as negative"`` (``(1,234.50)``), or the
     units (see :func:`units_note`), or that they are times or durations read as hours (see
-    :func:`times_note`), or heights in feet and inches (``5'10``) read as inches; empty when
+    :func:`times_note`), or heights in feet and inches (``5'10``) read as inches, or ratings
+    (see :func:`ratings_note`); empty when
     they are not all such numbers. The first 2,000 values refuse most columns; the rest is
     read one distinct value at a time."""
     sample = text.iloc[:2000]
     forms = [form for form in (THOUSANDS_RE, _SPACED_RE, _DRESSED_RE, _UNIT_RE, _CLOCK_RE,
-                               _SPAN_RE, _ISO_SPAN_RE, _FEET_RE) if sample.str.match(form).all()]
+                               _SPAN_RE, _ISO_SPAN_RE, _FEET_RE, _RATING_RE)
+             if sample.str.match(form).all()]
     if not forms:
         return ""
     counts = text.value_counts()
@@ -217,7 +224,25 @@ def written_numbers(text: pd.Series) -> str:
         return units_note(counts) or ""
     if _FEET_RE in matched:
         return "feet and inches read as inches"
+    if _RATING_RE in matched:
+        return ratings_note(distinct) or ""
     return ""
+
+
+def ratings_note(text: pd.Series) -> str | None:
+    """For ratings out of one scale (``4.1/5`` beside ``3 out of 5``; ``text``: strings, each
+    distinct value once is enough), the note saying :func:`as_floats` reads them as their
+    scores; empty when no value is a rating; ``None`` when some values are ratings but not all
+    are, on one scale, with no score above it (``3/4`` beside ``1/2`` are fractions, ``25/5``
+    beside ``3/5`` days of May)."""
+    parts = text.str.extract(_RATING_RE).astype(float)
+    given = parts["score"].notna()
+    if not given.any():
+        return ""
+    scales = parts["scale"].unique()
+    if not given.all() or len(scales) > 1 or (parts["score"] > scales[0]).any():
+        return None
+    return f"ratings out of {scales[0]:g} read as their scores"
 
 
 def _scaled_twins(units: list[str]) -> bool:

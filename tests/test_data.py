@@ -133,6 +133,10 @@ def test_target_is_matched_forgivingly_and_the_match_reported() -> None:
     (["(1,234.50)", "300.00", "($3)"], ColumnKind.NUMERIC, [-1234.5, 300.0, -3.0]),  # accounts
     (["(1,234.50", "300.00", "3)"], ColumnKind.CATEGORICAL, None),  # one parenthesis each
     (["5'10", "6'0''", "5' 7\""], ColumnKind.NUMERIC, [70.0, 72.0, 67.0]),  # heights, inches
+    (["4.1/5", "3 / 5", "5/5"], ColumnKind.NUMERIC, [4.1, 3.0, 5.0]),  # ratings, their scores
+    (["8 out of 10", "7 Out of 10", "10/10"], ColumnKind.NUMERIC, [8.0, 7.0, 10.0]),
+    (["3/4", "1/2", "2/3"], ColumnKind.CATEGORICAL, None),  # fractions: no one scale
+    (["25/5", "3/5", "12/5"], ColumnKind.CATEGORICAL, None),  # days of May: above the scale
     (["A-12%", "12%B", "%"], ColumnKind.CATEGORICAL, None),  # a sign alone makes no number
     (["12%", "$3", "1,5 kg"], ColumnKind.CATEGORICAL, None),  # units are text
 ])
@@ -231,6 +235,9 @@ def _numbers_with_words(levels: int, words: list[str], every: int = 20) -> pd.Se
      "'unknown' (10 rows) read as missing"),
     (_numbers_with_words(50, ["unknown", "n.a."]), ColumnKind.NUMERIC,
      "'unknown' (5 rows), 'n.a.' (5 rows) read as missing"),
+    (pd.Series([f"{3 + i % 20 / 10:.1f}/5" if i % 20 else "NEW" for i in range(200)]),
+     ColumnKind.NUMERIC, "ratings out of 5 read as their scores; 'NEW' (10 rows) read as "
+     "missing"),  # a restaurant's rating, NEW before its first
     (_numbers_with_words(5, ["unknown"]), ColumnKind.CATEGORICAL,  # codes 1000-1004 + a word
      "mixed numbers and text"),
     (_numbers_with_words(50, ["a", "b", "c", "d"]), ColumnKind.CATEGORICAL,  # too many words

@@ -242,6 +242,10 @@ WORKS = [
         dep=lambda d: [f"{i % 24:02d}:{i * 7 % 60:02d}" for i in range(len(d))]))),
           full=True, shows=("read as hours ('",),
           check=kinds(x1=ColumnKind.NUMERIC, dep=ColumnKind.NUMERIC)),
+    Works("ratings", writes("ratings.csv", lambda: text(frame().assign(
+        x1=lambda d: [f"{v:.1f}/5" for v in (d.x1 + 3).clip(0, 5)]))),
+          full=True, shows=("ratings out of 5 read as their scores",),
+          check=kinds(x1=ColumnKind.NUMERIC)),
     Works("comments-above-the-header", writes("commented.csv", lambda: "# exported by a tool\n"
           "# units: none\n\n" + text(frame())), full=True,
           shows=("skipped 3 lines above the header ('# exported by a tool', '# units: none')",),
