@@ -27,7 +27,14 @@ from sklearn.preprocessing import QuantileTransformer
 from automl.config import SCALINGS, Scaling
 from automl.data import ColumnKind, Schema, Splits, encode_target, label_strings
 from automl.errors import DataError
-from automl.written import are_times, as_floats, day_first, not_numbers, parse_dates
+from automl.written import (
+    are_times,
+    as_floats,
+    day_first,
+    not_numbers,
+    parse_dates,
+    units_in,
+)
 
 MAX_ONEHOT_LEVELS = 32
 #: A categorical column of more levels is embedded instead: its levels seen at least
@@ -219,7 +226,7 @@ class Preprocessor:
             if isinstance(encoder, NumericEncoder) and name in frame.columns:
                 bad = encoder.not_numbers(frame[name])
                 if len(bad):
-                    found.append(NotNumbers(name, len(bad), str(bad.iloc[0])))
+                    found.append(NotNumbers(name, len(bad), str(bad.iloc[0]), encoder.units))
         return tuple(found)
 
     def describe(self) -> list[tuple[str, str, str]]:
@@ -254,11 +261,14 @@ class Preprocessor:
 
 # ------------------------------------------------------------------------------ column encoders
 class NotNumbers(NamedTuple):
-    """A numeric column's values that are not numbers (read as missing): how many, one of them."""
+    """A numeric column's values that are not numbers (read as missing): how many, one of them,
+    and the units the column's numbers were written in at training (see
+    :attr:`NumericEncoder.units`)."""
 
     column: str
     count: int
     example: str
+    units: tuple[str, ...] = ()
 
 
 class Scaled(NamedTuple):
@@ -347,26 +357,30 @@ class QuantileNormal:
 @dataclass(frozen=True, slots=True)
 class NumericEncoder:
     """A numeric column: one continuous feature, plus a missing flag if needed; ``hours``: its
-    values are times or durations (``22:20``, ``2h 50m``), read as hours."""
+    values are times or durations (``22:20``, ``2h 50m``), read as hours; ``units``: the units
+    written after its numbers (``1248 CC``), the only ones new rows are read in."""
 
     values: QuantileNormal
     hours: bool = False
+    units: tuple[str, ...] = ()
     kind: ClassVar[str] = "numeric"
 
     @classmethod
     def fit(cls, values: pd.Series) -> NumericEncoder:
         """Learn how the column is written and its quantiles from the training ``values``."""
         hours = are_times(values)
-        return cls(QuantileNormal.fit(as_floats(values, hours)), hours)
+        return cls(QuantileNormal.fit(as_floats(values, hours)), hours,
+                   () if hours else units_in(values))
 
     def transform(self, values: pd.Series) -> Encoded:
         """The features of ``values``: one continuous, and its missing flag if any."""
-        x = as_floats(values, self.hours)
+        x = as_floats(values, self.hours, self.units or None)
         return Encoded([self.values.scaled(x)], self.values.flags(x))
 
     def not_numbers(self, values: pd.Series) -> pd.Series:
-        """The ``values`` that are there but that :meth:`transform` cannot read."""
-        return not_numbers(values, self.hours)
+        """The ``values`` that are there but that :meth:`transform` cannot read (another unit
+        than the training one's among them)."""
+        return not_numbers(values, self.hours, self.units or None)
 
     @property
     def n_continuous(self) -> int:
@@ -384,14 +398,15 @@ class NumericEncoder:
 
     def to_dict(self) -> dict[str, Any]:
         """The saved JSON: ``kind``, the :class:`QuantileNormal` fields and, for times and
-        durations, ``hours``."""
-        return {"kind": self.kind, **self.values.to_dict(), **({"hours": True} if self.hours
-                                                                else {})}
+        durations, ``hours``, for numbers with units, ``units``."""
+        return {"kind": self.kind, **self.values.to_dict(),
+                **({"hours": True} if self.hours else {}),
+                **({"units": list(self.units)} if self.units else {})}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> NumericEncoder:
-        """The inverse of :meth:`to_dict`."""
-        return cls(QuantileNormal.from_dict(d), d.get("hours", False))
+        """The inverse of :meth:`to_dict` (a model saved before units were kept reads any)."""
+        return cls(QuantileNormal.from_dict(d), d.get("hours", False), tuple(d.get("units", ())))
 
 
 def _date_parts(values: pd.Series, dayfirst: bool) -> dict[str, np.ndarray]:

@@ -77,31 +77,49 @@ _SPAN_RE = re.compile(
     re.IGNORECASE)
 
 
-def not_numbers(values: pd.Series, hours: bool | None = None) -> pd.Series:
+def not_numbers(values: pd.Series, hours: bool | None = None,
+                units: tuple[str, ...] | None = None) -> pd.Series:
     """The values that are there but are not numbers (:func:`as_floats` reads them as NaN)."""
     if pd.api.types.is_numeric_dtype(values):
         return values.iloc[:0]
     known = values.dropna()
-    return known[np.isnan(as_floats(known, hours))]
+    return known[np.isnan(as_floats(known, hours, units))]
 
 
-def as_floats(values: pd.Series, hours: bool | None = None) -> np.ndarray:
+def as_floats(values: pd.Series, hours: bool | None = None,
+              units: tuple[str, ...] | None = None) -> np.ndarray:
     """``values`` as floats, a unit after the number (see :func:`units_note`), thousands
     separators, spaces and ``%``, ``$``, ``€``, ``£`` signs removed; missing or not a number:
     NaN. Where ``hours``, times and durations (``22:20``, ``2h 50m``) are read as hours
-    instead; ``None``: where the values are written so (see :func:`are_times`)."""
+    instead; ``None``: where the values are written so (see :func:`are_times`). Given
+    ``units`` (see :func:`units_in`), a number followed by another unit is NaN too: ``500 g``
+    in a column learned in ``kg`` is not 500."""
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         return values.to_numpy(dtype=float, na_value=np.nan)  # fast path (wide files)
     if pd.api.types.is_numeric_dtype(values):
         return pd.to_numeric(values, errors="coerce").astype(float).to_numpy()
-    read = _hours if (are_times(values) if hours is None else hours) else _written_floats
     codes, distinct = pd.factorize(values.astype("string").str.strip())  # each read once
-    return np.append(read(pd.Series(distinct, dtype=object)), np.nan)[codes]
+    text = pd.Series(distinct, dtype=object)
+    read = (_hours(text) if (are_times(values) if hours is None else hours)
+            else _written_floats(text, units))
+    return np.append(read, np.nan)[codes]
 
 
-def _written_floats(text: pd.Series) -> np.ndarray:
+def units_in(values: pd.Series) -> tuple[str, ...]:
+    """The units after the numbers of ``values`` (casefolded, sorted; scales such as ``19M``
+    aside, as :func:`as_floats` multiplies them out): the units new rows of the column may
+    carry."""
+    if pd.api.types.is_numeric_dtype(values):
+        return ()
+    distinct = pd.Series(values.dropna().astype(str).str.strip().unique(), dtype=object)
+    units = distinct.str.extract(_UNIT_SUFFIX_RE)["unit"].dropna()
+    return tuple(sorted({unit.casefold() for unit in units if _scale(unit) is None}))
+
+
+def _written_floats(text: pd.Series, units: tuple[str, ...] | None = None) -> np.ndarray:
     """:func:`as_floats` of ``text`` (stripped strings, none missing) but for times."""
-    scale = text.str.extract(_UNIT_SUFFIX_RE)["unit"].map(_scale, na_action="ignore")
+    unit = text.str.extract(_UNIT_SUFFIX_RE)["unit"]
+    scale = unit.map(_scale, na_action="ignore")
     numbers = text.str.replace(_UNIT_SUFFIX_RE, "", regex=True).str.replace(
         _DRESSING_RE, "", regex=True)
     sign = np.where(text.str.startswith("(").to_numpy(bool), -1.0, 1.0)
@@ -109,6 +127,9 @@ def _written_floats(text: pd.Series) -> np.ndarray:
     inches = (height["feet"] * 12 + height["inches"]).to_numpy()
     floats = (pd.to_numeric(numbers, errors="coerce").astype(float).to_numpy()
               * scale.astype(float).fillna(1.0).to_numpy() * sign)
+    if units is not None:
+        foreign = unit.notna() & scale.isna() & ~unit.str.casefold().isin(units)
+        floats[foreign.to_numpy(bool)] = np.nan
     score = text.str.extract(_RATING_RE)["score"].astype(float).to_numpy()
     return np.where(np.isnan(inches), np.where(np.isnan(score), floats, score), inches)
 

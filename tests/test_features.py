@@ -457,3 +457,20 @@ def test_a_signal_in_every_level_of_a_many_level_categorical_is_learned(
     ceiling = roc_auc_score(val["y"] == "b", effects[codes[4200:]])
     assert pre.cardinalities == (81,)
     assert result.best_score > ceiling - 0.03
+
+
+def test_numbers_in_another_unit_than_the_training_ones_are_not_read() -> None:
+    """Fitted on ``1248 CC``, a column reads ``1200 cc`` and ``1500`` but not ``1.2 L`` (it
+    was read as 1.2 CC), after a save and load too; a model saved before units were kept reads
+    any."""
+    train = pd.Series([f"{800 + 7 * i} CC" for i in range(100)])
+    fitted = NumericEncoder.fit(train)
+    encoder = encoder_from_dict(json.loads(json.dumps(fitted.to_dict())))
+    assert encoder == fitted and fitted.units == ("cc",)
+    batch = pd.Series(["1200 cc", "1.2 L", "1500", "n/a"])
+    assert encoder.not_numbers(batch).tolist() == ["1.2 L", "n/a"]
+    got = encoder.transform(batch).continuous[0].quantile
+    assert got[1] == got[3] == encoder.transform(pd.Series([None])).continuous[0].quantile[0]
+    assert got[0] != got[1]
+    older = {k: v for k, v in fitted.to_dict().items() if k != "units"}
+    assert encoder_from_dict(older).not_numbers(batch).tolist() == ["n/a"]

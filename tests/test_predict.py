@@ -159,6 +159,31 @@ def test_numbers_that_are_not_numbers_are_predicted_as_missing_and_said(
     np.testing.assert_allclose(got, expected["proba_yes"].to_numpy(), rtol=1e-6)
 
 
+def test_numbers_in_another_unit_are_predicted_as_missing_and_said(tmp_path: Path) -> None:
+    """A model learned on ``1248 CC`` read ``1.2 L`` as 1.2 CC, silently; the value is now
+    predicted as if missing, and stderr names the unit the model learned."""
+    rng = np.random.default_rng(0)
+    engine = rng.integers(800, 2500, 120)
+    pd.DataFrame({"engine": [f"{e} CC" for e in engine],
+                  "price": engine * 3 + rng.normal(0, 50, 120)}).to_csv(tmp_path / "cars.csv",
+                                                                        index=False)
+    stores = ["--storage", f"sqlite:///{tmp_path}/s.db",
+              "--tracking-uri", f"sqlite:///{tmp_path}/mlruns/mlflow.db"]
+    code, _, stderr = cli("search", str(tmp_path / "cars.csv"), "--study", "cars",
+                          "--n-trials", "1", "--max-epochs", "2", *stores)
+    assert code == 0, stderr
+    pd.DataFrame({"engine": ["1200 cc", "1.2 L"]}).to_csv(tmp_path / "new.csv", index=False)
+    code, stdout, stderr = cli("predict", "cars", str(tmp_path / "new.csv"), *stores)
+    assert code == 0, stderr
+    assert "column 'engine': 1 value is not a number in 'cc', as the model learned (such as " \
+           "'1.2 L'); predicted as if missing" in stderr
+    got = pd.read_csv(pd.io.common.StringIO(stdout))["prediction"].to_numpy()
+    bundle, _ = load_model(stores[1], "cars", tracking_uri=stores[3])
+    expected = bundle.predict(pd.DataFrame({"engine": ["1200 CC", None]}))["prediction"]
+    np.testing.assert_allclose(got, expected.to_numpy(), rtol=1e-6)
+    assert got[0] != got[1]
+
+
 def test_columns_named_in_another_case_are_read_and_said(finish: Callable[[str], Finished],
                                                          tmp_path: Path) -> None:
     """A CSV saved by another tool with ``X1`` for ``x1`` was refused as missing ``x1``; it is

@@ -65,9 +65,10 @@ def predict(
         if result.ignored:
             err.print(f"ignored {counted(len(result.ignored), 'column')} the model does not "
                       f"use: {', '.join(result.ignored)}", soft_wrap=True)
-        for column, count, example in result.not_numbers:
+        for column, count, example, units in result.not_numbers:
             are = "is not a number" if count == 1 else "are not numbers"
-            err.print(f"column {column!r}: {counted(count, 'value')} {are} (such as "
+            learned = f" in {', '.join(map(repr, units))}, as the model learned" if units else ""
+            err.print(f"column {column!r}: {counted(count, 'value')} {are}{learned} (such as "
                       f"{example!r}); predicted as if missing", soft_wrap=True)
         if result.cut is not None:
             cut = result.cut
