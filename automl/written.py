@@ -93,7 +93,7 @@ def as_floats(values: pd.Series, hours: bool | None = None,
     NaN. Where ``hours``, times and durations (``22:20``, ``2h 50m``) are read as hours
     instead; ``None``: where the values are written so (see :func:`are_times`). Given
     ``units`` (see :func:`units_in`), a number followed by another unit is NaN too: ``500 g``
-    in a column learned in ``kg`` is not 500."""
+    in a column learned in ``kg`` is not 500, nor ``9/10`` in one of ratings out of 5 a 9."""
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         return values.to_numpy(dtype=float, na_value=np.nan)  # fast path (wide files)
     if pd.api.types.is_numeric_dtype(values):
@@ -107,13 +107,15 @@ def as_floats(values: pd.Series, hours: bool | None = None,
 
 def units_in(values: pd.Series) -> tuple[str, ...]:
     """The units after the numbers of ``values`` (casefolded, sorted; scales such as ``19M``
-    aside, as :func:`as_floats` multiplies them out): the units new rows of the column may
-    carry."""
+    aside, as :func:`as_floats` multiplies them out) and the scales of its ratings (``/5``
+    for ``4.1/5``): the units new rows of the column may carry."""
     if pd.api.types.is_numeric_dtype(values):
         return ()
     distinct = pd.Series(values.dropna().astype(str).str.strip().unique(), dtype=object)
     units = distinct.str.extract(_UNIT_SUFFIX_RE)["unit"].dropna()
-    return tuple(sorted({unit.casefold() for unit in units if _scale(unit) is None}))
+    scales = distinct.str.extract(_RATING_RE)["scale"].dropna()
+    return tuple(sorted({unit.casefold() for unit in units if _scale(unit) is None}
+                        | {f"/{int(scale)}" for scale in scales}))
 
 
 def _written_floats(text: pd.Series, units: tuple[str, ...] | None = None) -> np.ndarray:
@@ -127,11 +129,15 @@ def _written_floats(text: pd.Series, units: tuple[str, ...] | None = None) -> np
     inches = (height["feet"] * 12 + height["inches"]).to_numpy()
     floats = (pd.to_numeric(numbers, errors="coerce").astype(float).to_numpy()
               * scale.astype(float).fillna(1.0).to_numpy() * sign)
+    rating = text.str.extract(_RATING_RE)
+    score = rating["score"].astype(float).to_numpy()
+    read = np.where(np.isnan(inches), np.where(np.isnan(score), floats, score), inches)
     if units is not None:
-        foreign = unit.notna() & scale.isna() & ~unit.str.casefold().isin(units)
-        floats[foreign.to_numpy(bool)] = np.nan
-    score = text.str.extract(_RATING_RE)["score"].astype(float).to_numpy()
-    return np.where(np.isnan(inches), np.where(np.isnan(score), floats, score), inches)
+        out_of = rating["scale"].map(lambda scale: f"/{int(scale)}", na_action="ignore")
+        foreign = (unit.notna() & scale.isna() & ~unit.str.casefold().isin(units)
+                   | out_of.notna() & ~out_of.isin(units))
+        read[foreign.to_numpy(bool)] = np.nan
+    return read
 
 
 def _hours(text: pd.Series) -> np.ndarray:
