@@ -26,12 +26,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from sklearn import metrics as skm
 from torch import nn
 
 from automl.data import Schema
 from automl.errors import DataError
 from automl.features import Preprocessor
-from automl.metrics import predictions
+from automl.metrics import evaluate, predictions
 from automl.networks import Bins, ModelSpec, build_model, spec_from_dict
 from automl.threshold import apply_threshold
 from automl.train import predict_raw
@@ -136,19 +137,43 @@ class ModelBundle:
         Raises:
             DataError: a feature column the model was trained on is missing.
         """
-        out = predictions(self.schema.task, self.raw_output(frame))
+        return self.labelled(self.raw_output(frame), frame.index, threshold)
+
+    def labelled(self, output: np.ndarray, index: pd.Index,
+                 threshold: float | None = None) -> pd.DataFrame:
+        """:meth:`predict` of the rows (``index``) whose :meth:`raw_output` is ``output``."""
+        out = predictions(self.schema.task, output)
         if not self.schema.task.is_classification:
-            return pd.DataFrame({"prediction": out}, index=frame.index)
+            return pd.DataFrame({"prediction": out}, index=index)
         codes = out.argmax(axis=1)
         cut = self.cut(threshold)
         if cut is not None:
             positive = self.schema.positive_code
             codes = np.where(apply_threshold(out[:, positive], cut), positive, 1 - positive)
         labels = np.asarray(self.schema.classes, dtype=object)[codes]
-        result = pd.DataFrame({"prediction": labels}, index=frame.index)
+        result = pd.DataFrame({"prediction": labels}, index=index)
         for i, label in enumerate(self.schema.classes):
             result[f"proba_{label}"] = out[:, i]
         return result
+
+    def scores(self, output: np.ndarray, y_true: np.ndarray,
+               threshold: float | None = None) -> dict[str, float]:
+        """Every metric of the task (:func:`~automl.metrics.evaluate`) of the rows whose
+        :meth:`raw_output` is ``output`` against ``y_true`` (class codes, or values in the
+        target's units); with a decision threshold (:meth:`cut`), also
+        ``precision_at_threshold``, ``recall_at_threshold`` and ``f1_at_threshold`` of the
+        positive class at it."""
+        schema = self.schema
+        scores = evaluate(schema.task, y_true, output, schema.positive_code)
+        cut = self.cut(threshold)
+        if cut is not None:
+            positive = schema.positive_code
+            picked = apply_threshold(predictions(schema.task, output)[:, positive], cut)
+            truth = y_true == positive
+            for name, score in (("precision", skm.precision_score),
+                                ("recall", skm.recall_score), ("f1", skm.f1_score)):
+                scores[f"{name}_at_threshold"] = float(score(truth, picked, zero_division=0))
+        return scores
 
 
 def save_bundle(bundle: ModelBundle, path: Path) -> Path:

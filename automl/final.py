@@ -44,17 +44,16 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import torch
-from sklearn import metrics as skm
 
 from automl.bundle import Member, ModelBundle, load_bundle, save_bundle
 from automl.config import TrainConfig
 from automl.data import TaskType
 from automl.errors import DataError, TrialError
 from automl.features import Preprocessor, TensorSplits
-from automl.metrics import Metric, evaluate, predictions
+from automl.metrics import Metric, predictions
 from automl.plan import SearchPlan
 from automl.space import params_from_dict
-from automl.threshold import ThresholdMetric, TunedThreshold, apply_threshold, tune_threshold
+from automl.threshold import ThresholdMetric, TunedThreshold, tune_threshold
 from automl.tracking import Tracker, TrialOutcome, temporary_dir
 from automl.train import network_for, predict_raw, refit
 
@@ -438,24 +437,13 @@ def _refit_or_best(best: Candidate, bundle: ModelBundle, inputs: FinalInputs,
 
 
 def test_metrics(bundle: ModelBundle, tensors: TensorSplits, task: TaskType) -> dict[str, float]:
-    """Every metric of ``bundle`` on the test rows (none: ``{}``); with a threshold, also
-    ``precision_at_threshold``, ``recall_at_threshold`` and ``f1_at_threshold`` of the positive
-    class at it."""
+    """:meth:`ModelBundle.scores` of ``bundle`` on the test rows (none: ``{}``)."""
     if not len(tensors.x_test):
         return {}
     y_test = tensors.y_test.cpu().numpy()
     if not task.is_classification:
         y_test = tensors.decode_target(y_test)
-    output = bundle.output_of(tensors.x_test.cpu())
-    scores = evaluate(task, y_test, output, tensors.positive)
-    if bundle.threshold is not None:
-        positive = tensors.positive
-        picked = apply_threshold(predictions(task, output)[:, positive], bundle.threshold)
-        truth = y_test == positive
-        for name, score in (("precision", skm.precision_score), ("recall", skm.recall_score),
-                            ("f1", skm.f1_score)):
-            scores[f"{name}_at_threshold"] = float(score(truth, picked, zero_division=0))
-    return scores
+    return bundle.scores(bundle.output_of(tensors.x_test.cpu()), y_test)
 
 
 def _log(tracker: Tracker, bundle: ModelBundle, tmp: Path, *, kind: FinalKind,

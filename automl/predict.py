@@ -12,19 +12,29 @@ registers it in the MLflow Model Registry of the tracking store.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 import pandas as pd
 from optuna.trial import TrialState
+from sklearn.exceptions import UndefinedMetricWarning
 
 from automl.bundle import ModelBundle, load_bundle
 from automl.config import default_tracking_uri
-from automl.data import TaskType, find_column, named_column
+from automl.data import (
+    TaskType,
+    encode_target,
+    find_column,
+    label_strings,
+    named_column,
+    target_values,
+)
 from automl.errors import ConfigError, DataError, StudyNotFoundError
 from automl.features import NotNumbers
 from automl.pyfunc import save_pyfunc
@@ -69,7 +79,8 @@ class Prediction:
     ``cut`` the decision threshold of a binary ``prediction`` (``None``: the largest
     probability); ``renamed`` the input columns read as a feature whose name differs from
     theirs by case or surrounding spaces (input name → the model's); ``read`` what reading the
-    CSV did that a plain UTF-8 one would not need (its delimiter, encoding, skipped lines)."""
+    CSV did that a plain UTF-8 one would not need (its delimiter, encoding, skipped lines);
+    ``scores`` the predictions against the CSV's target column, when it has one."""
 
     predictions: pd.DataFrame
     ignored: tuple[str, ...]
@@ -78,6 +89,20 @@ class Prediction:
     cut: DecisionCut | None = None
     renamed: dict[str, str] = field(default_factory=dict)
     read: tuple[str, ...] = ()
+    scores: TargetScores | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TargetScores:
+    """The predictions scored against the CSV's own target ``column``: ``metrics`` (see
+    :meth:`ModelBundle.scores`; a metric the rows leave undefined, such as the ROC-AUC of rows
+    of one class, is NaN) on ``rows`` rows, those whose target is a class the model knows (for
+    regression, a number); ``left_out`` counts the others."""
+
+    column: str
+    rows: int
+    left_out: int
+    metrics: dict[str, float]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -204,10 +229,11 @@ def load_model(storage_url: str, study_name: str, *, trial: int | None = None,
 
 
 # ----------------------------------------------------------------------------------- predict
-def predict_frame(bundle: ModelBundle, frame: pd.DataFrame, where: str = "input",
-                  threshold: float | None = None) -> tuple[pd.DataFrame, tuple[str, ...]]:
-    """Predictions for ``frame`` (index reset, input order) and the columns the model ignores;
-    ``threshold`` replaces the bundle's decision threshold (binary only).
+def model_output(bundle: ModelBundle, frame: pd.DataFrame, where: str = "input",
+                 threshold: float | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The model's raw outputs for ``frame`` (:meth:`ModelBundle.raw_output`, in row order) and
+    the columns it ignores; ``threshold``, to replace the bundle's decision threshold, is
+    checked here (binary only).
 
     Raises:
         DataError: a feature column the model was trained on is missing (``where`` names it).
@@ -227,15 +253,41 @@ def predict_frame(bundle: ModelBundle, frame: pd.DataFrame, where: str = "input"
         raise DataError(f"{where}: missing feature column(s) {', '.join(map(repr, missing))}; "
                         f"the model needs {', '.join(map(repr, used))}")
     ignored = tuple(str(c) for c in frame.columns if c not in bundle.preprocessor.state)
-    return bundle.predict(frame.reset_index(drop=True), threshold), ignored
+    return bundle.raw_output(frame), ignored
+
+
+def target_scores(bundle: ModelBundle, frame: pd.DataFrame, output: np.ndarray,
+                  threshold: float | None = None) -> TargetScores | None:
+    """``output`` (the model's for ``frame``, see :func:`model_output`) scored against
+    ``frame``'s target column, matched as ``--target`` is (``threshold`` as in
+    :meth:`ModelBundle.scores`); ``None`` when ``frame`` has no such column."""
+    schema = bundle.schema
+    column = find_column(frame.columns, schema.target)
+    if column is None:
+        return None
+    values = frame[column].reset_index(drop=True)
+    if schema.task.is_classification:
+        known = label_strings(values).isin(schema.classes).to_numpy()
+        y_true = encode_target(values[known], schema)
+    else:
+        y_true = target_values(values)
+        known = ~np.isnan(y_true)
+        y_true = y_true[known]
+    with warnings.catch_warnings():  # an undefined metric is NaN, and said so by its caller
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        metrics = bundle.scores(output[known], y_true, threshold) if known.any() else {}
+    return TargetScores(column=str(column), rows=int(known.sum()),
+                        left_out=int((~known).sum()), metrics=metrics)
 
 
 def predict_csv(storage_url: str, study_name: str, csv_path: Path | str, *,
                 trial: int | None = None, tracking_uri: str | None = None,
                 threshold: float | None = None, keep: Sequence[str] = ()) -> Prediction:
     """Apply the study's final model (or trial ``trial``'s) to the rows of ``csv_path``
-    (``threshold``: replaces the model's decision threshold, see :func:`predict_frame`);
+    (``threshold``: replaces the model's decision threshold, see :func:`model_output`);
     the input columns ``keep`` names (matched as ``--target`` is) come first in the output.
+    When the CSV has the target column, the predictions are scored against it
+    (:func:`target_scores`).
 
     Raises:
         DataError: the CSV is unreadable, lacks a feature column or a column to keep.
@@ -247,15 +299,17 @@ def predict_csv(storage_url: str, study_name: str, csv_path: Path | str, *,
     carried = frame[list(dict.fromkeys(kept))].reset_index(drop=True)
     bundle, source = load_model(storage_url, study_name, trial=trial, tracking_uri=tracking_uri)
     renamed = _renames(frame.columns, bundle.preprocessor.state)
-    frame = frame.rename(columns=renamed)
-    predictions, ignored = predict_frame(bundle, frame, str(csv_path), threshold)
+    frame = frame.rename(columns=renamed).reset_index(drop=True)
+    output, ignored = model_output(bundle, frame, str(csv_path), threshold)
+    predictions = bundle.labelled(output, frame.index, threshold)
     clash = [name for name in carried.columns if name in predictions.columns]
     if clash:
         raise ConfigError(f"--keep {clash[0]!r} has the name of an output column; rename it in "
                           "the CSV or leave it out of --keep")
     return Prediction(predictions=pd.concat([carried, predictions], axis=1), ignored=ignored,
                       source=source, not_numbers=bundle.preprocessor.not_numbers(frame),
-                      cut=DecisionCut.of(bundle, threshold), renamed=renamed, read=read)
+                      cut=DecisionCut.of(bundle, threshold), renamed=renamed, read=read,
+                      scores=target_scores(bundle, frame, output, threshold))
 
 
 def _renames(columns: pd.Index, features: Collection[str]) -> dict[str, str]:

@@ -29,6 +29,7 @@ import pytest
 from cli_helpers import cli, one_error_line
 from conftest import SharedStudy
 from mlflow.tracking import MlflowClient
+from sklearn.metrics import f1_score, roc_auc_score
 
 from automl.config import SearchConfig
 from automl.data import load_dataset, split
@@ -182,6 +183,48 @@ def test_numbers_in_another_unit_are_predicted_as_missing_and_said(tmp_path: Pat
     expected = bundle.predict(pd.DataFrame({"engine": ["1200 CC", None]}))["prediction"]
     np.testing.assert_allclose(got, expected.to_numpy(), rtol=1e-6)
     assert got[0] != got[1]
+
+
+@pytest.mark.parametrize("task", ["binary", "regression"])
+def test_a_file_with_the_target_is_scored_against_it(task: str,
+                                                    finish: Callable[[str], Finished],
+                                                    tmp_path: Path) -> None:
+    """A user predicting a labelled file (a holdout of their own) scored it by hand; stderr
+    now scores it: every metric, at the model's decision threshold too, on the rows whose
+    target the model can score (a class it knows), the others counted."""
+    done = finish(task)
+    rows = done.rows().astype({"y": object})
+    rows.loc[3, "y"] = "maybe" if task == "binary" else "n/a"  # left out
+    rows.loc[4, "y"] = None  # left out
+    rows.to_csv(tmp_path / "new.csv", index=False)
+    code, stdout, stderr = cli("predict", done.cfg.study_name, str(tmp_path / "new.csv"),
+                               *done.stores)
+    assert code == 0, stderr
+    got = pd.read_csv(pd.io.common.StringIO(stdout)).drop(index=[3, 4])
+    truth = rows.drop(index=[3, 4])["y"]
+    if task == "binary":
+        schema = done.plan.schema
+        positive = schema.classes[schema.positive_code]
+        expected = {"roc_auc": roc_auc_score(truth == positive, got[f"proba_{positive}"]),
+                    "f1_at_threshold": f1_score(truth == positive, got["prediction"] == positive)}
+    else:
+        expected = {"rmse": np.sqrt(np.mean((truth.astype(float) - got["prediction"]) ** 2))}
+    line = one_line(stderr, "scored against the file's 'y' column (23 rows): ")
+    assert line.endswith("; 2 rows left out (no value, or a class the model does not know)")
+    for name, value in expected.items():
+        assert re.search(rf"\b{name} {value:.4f}\b", line), (name, value, line)
+    rows.assign(y="n/a").to_csv(tmp_path / "unknown.csv", index=False)
+    code, _, stderr = cli("predict", done.cfg.study_name, str(tmp_path / "unknown.csv"),
+                          *done.stores)
+    assert code == 0, stderr
+    assert "not scored against the file's 'y' column: no row has a class or value the model " \
+           "can score" in stderr
+
+
+def one_line(stderr: str, start: str) -> str:
+    """The line of ``stderr`` that starts with ``start`` (exactly one)."""
+    (line,) = [line for line in stderr.splitlines() if line.startswith(start)]
+    return line
 
 
 def test_columns_named_in_another_case_are_read_and_said(finish: Callable[[str], Finished],

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -20,10 +21,14 @@ from automl.cli.common import (
     split_names,
     user_errors,
 )
+from automl.cli.render import score_text
 from automl.config import default_storage
 from automl.errors import ConfigError, os_reason
 from automl.stores import mask
 from automl.words import counted
+
+if TYPE_CHECKING:
+    from automl.predict import TargetScores
 
 
 @app.command()
@@ -76,6 +81,8 @@ def predict(
                    else "--threshold")
             err.print(f"prediction is {cut.positive!r} where proba_{cut.positive} >= "
                       f"{cut.threshold:.4g} ({why})", soft_wrap=True)
+        if result.scores is not None:
+            err.print(_scores_text(result.scores), soft_wrap=True)
         if output is None:
             result.predictions.to_csv(sys.stdout, index=False)
             return
@@ -85,6 +92,18 @@ def predict(
             raise ConfigError(f"cannot write {output} ({os_reason(exc)}); check -o") from None
         err.print(f"{len(result.predictions):,} predictions from {result.source.label} "
                   f"of study {study!r} written to {output}", soft_wrap=True)
+
+
+def _scores_text(scores: TargetScores) -> str:
+    """The predictions' scores against the file's target column, in a line."""
+    against = f"the file's {scores.column!r} column"
+    if not scores.rows:
+        return f"not scored against {against}: no row has a class or value the model can score"
+    shown = ", ".join(f"{name} {score_text(value)}" for name, value in scores.metrics.items()
+                      if math.isfinite(value))
+    left = (f"; {counted(scores.left_out, 'row')} left out (no value, or a class the model "
+            "does not know)" if scores.left_out else "")
+    return f"scored against {against} ({counted(scores.rows, 'row')}): {shown}{left}"
 
 
 @app.command()
