@@ -623,7 +623,7 @@ def split(frame: pd.DataFrame, schema: Schema, *, seed: int, val_fraction: float
     rows are the test part and the rows before them the validation part (rows without a
     value in it are trained on). With ``group_by``, the rows of each of its values go to one
     part, the groups drawn at random until a part has its share of the rows (a row without
-    a value is a group of its own).
+    a value is a group of its own), for classification by the groups' majority class.
 
     Raises:
         DataError: too few rows (per class) for a train, a validation and a test part; a
@@ -639,13 +639,13 @@ def split(frame: pd.DataFrame, schema: Schema, *, seed: int, val_fraction: float
         if len(frame) < MIN_ROWS_REGRESSION:
             raise DataError(f"only {len(frame)} rows; a search needs at least "
                             f"{MIN_ROWS_REGRESSION}: add rows")
-        groups = [np.arange(len(frame))]
+        labels, groups = None, [np.arange(len(frame))]
     note = ""
     if split_by:
         parts = _time_parts(frame, schema, split_by, val_fraction, test_fraction)
         note = _time_note(frame[split_by], parts)
     elif group_by:
-        parts = _group_parts(frame[group_by], rng, val_fraction, test_fraction)
+        parts = _group_parts(frame[group_by], rng, val_fraction, test_fraction, labels)
         note = _group_note(frame[group_by], parts)
     else:
         cuts = [_cut(rng.permutation(group), val_fraction, test_fraction) for group in groups]
@@ -686,23 +686,45 @@ def group_codes(values: pd.Series) -> np.ndarray:
 
 
 def _group_parts(groups: pd.Series, rng: np.random.Generator, val_fraction: float,
-                 test_fraction: float) -> list[np.ndarray]:
+                 test_fraction: float, labels: np.ndarray | None = None) -> list[np.ndarray]:
     """The train, validation and test row positions, each group of rows (equal ``groups``
     values; a row without one alone) in one part: groups drawn in random order fill the test
-    part, then the validation part (a group joins the part in which its first row falls)."""
+    part, then the validation part (a group joins the part in which its first row falls).
+
+    With ``labels`` (a classifier's, one a row) the groups of each majority label are drawn
+    apart, each filling its share of the test and validation parts, as a stratified split
+    does rows; the last group drawn of each is trained on, so no label is only held out."""
     codes = group_codes(groups)
-    order = rng.permutation(codes.max() + 1)
-    rank = np.argsort(order)  # each group's place in the drawn order
-    sizes = np.bincount(codes)[order]
-    starts = np.cumsum(sizes) - sizes
-    n_test, n_val = _part_sizes(len(codes), val_fraction, test_fraction)
-    drawn_part = np.where(starts < n_test, 2, np.where(starts < n_test + n_val, 1, 0))
-    if not (drawn_part == 0).any() or (n_val and not (drawn_part == 1).any()):
-        raise DataError(f"--group-by {groups.name!r}: too few groups ({len(order)}) to hold "
+    n_groups = int(codes.max()) + 1
+    strata = np.zeros(n_groups, dtype=np.int64) if labels is None else _majorities(codes, labels)
+    order = rng.permutation(n_groups)
+    order = order[np.argsort(strata[order], kind="stable")]  # random order within a stratum
+    sizes = np.bincount(codes, minlength=n_groups)[order]
+    drawn_part = np.zeros(n_groups, dtype=np.int64)  # by place in the drawn order
+    for stratum in np.unique(strata):
+        at = np.flatnonzero(strata[order] == stratum)
+        starts = np.cumsum(sizes[at]) - sizes[at]
+        n_test, n_val = _part_sizes(int(sizes[at].sum()), val_fraction, test_fraction)
+        drawn_part[at[:-1]] = np.where(starts < n_test, 2,
+                                       np.where(starts < n_test + n_val, 1, 0))[:-1]
+    if not (drawn_part == 0).any() or (val_fraction and not (drawn_part == 1).any()):
+        raise DataError(f"--group-by {groups.name!r}: too few groups ({n_groups}) to hold "
                         "whole groups out for validation and test; add groups, or leave out "
                         "--group-by")
-    row_part = drawn_part[rank[codes]]
+    row_part = drawn_part[np.argsort(order)[codes]]
     return [np.flatnonzero(row_part == part) for part in (0, 1, 2)]
+
+
+def _majorities(codes: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The most frequent of ``labels`` in each group of ``codes`` (``0..n-1``), as a code.
+
+    >>> _majorities(np.array([0, 0, 0, 1, 1]), np.array(["no", "yes", "yes", "no", "no"]))
+    array([1, 0])
+    """
+    label_codes, distinct = pd.factorize(labels)
+    n_groups, n_labels = int(codes.max()) + 1, len(distinct)
+    counts = np.bincount(codes * n_labels + label_codes, minlength=n_groups * n_labels)
+    return counts.reshape(n_groups, n_labels).argmax(axis=1)
 
 
 def _time_parts(frame: pd.DataFrame, schema: Schema, column: str, val_fraction: float,

@@ -786,6 +786,22 @@ def test_a_split_by_group_holds_out_whole_groups() -> None:
     assert not again.test.index.equals(parts.test.index)  # the seed draws the groups
 
 
+def test_a_split_by_group_holds_out_each_class_in_its_share() -> None:
+    """100 patients, 10 of them positive (6 visits each, one label a patient): the groups
+    were drawn regardless of their class, so the test or validation part of a seed often held
+    no positive patient, and the search was refused; each part now holds about its share."""
+    patients = np.repeat(np.arange(100), 6)
+    frame = pd.DataFrame({"patient": patients.astype(str),
+                          "x": np.random.default_rng(0).normal(size=600),
+                          "y": np.where(patients < 10, "sick", "well")})
+    schema = infer_schema(frame, "y")
+    for seed in range(20):
+        parts = split(frame, schema, seed=seed, val_fraction=0.15, test_fraction=0.15,
+                      group_by="patient")
+        sick = [(part["y"] == "sick").sum() // 6 for part in (parts.train, parts.val, parts.test)]
+        assert sick == [7, 1, 2] or sick == [7, 2, 1], (seed, sick)
+
+
 def test_a_split_by_group_needs_groups_enough() -> None:
     frame = pd.DataFrame({"site": ["a"] * 59 + ["b"], "x": np.random.default_rng(0).normal(
         size=60), "y": ["no", "yes"] * 30})
