@@ -223,9 +223,8 @@ def written_numbers(text: pd.Series) -> str:
     (``10,000+``), and ``"amounts in parentheses read as negative"`` (``(1,234.50)``), or the
     units (see :func:`units_note`), or that they are times or durations read as hours (see
     :func:`times_note`), or heights in feet and inches (``5'10``) read as inches, or ratings
-    (see :func:`ratings_note`); empty when
-    they are not all such numbers. The first 2,000 values refuse most columns; the rest is
-    read one distinct value at a time."""
+    (see :func:`ratings_note`); empty when they are not all such numbers. The first 2,000
+    values refuse most columns; the rest is read one distinct value at a time."""
     sample = text.iloc[:2000]
     forms = [form for form in (THOUSANDS_RE, _SPACED_RE, _DRESSED_RE, _UNIT_RE, _CLOCK_RE,
                                _SPAN_RE, _ISO_SPAN_RE, _FEET_RE, _RATING_RE)
