@@ -25,8 +25,9 @@ from scipy.special import ndtri
 from sklearn.preprocessing import QuantileTransformer
 
 from automl.config import SCALINGS, Scaling
-from automl.data import ColumnKind, Schema, Splits, encode_target, label_strings
+from automl.data import ColumnKind, Schema, encode_target, label_strings
 from automl.errors import DataError
+from automl.splits import Splits
 from automl.written import (
     are_times,
     as_floats,

@@ -29,7 +29,7 @@ from automl.config import (
     SearchConfig,
     TaskType,
 )
-from automl.data import Schema, encode_target, group_codes, load_dataset, split, split_column
+from automl.data import Schema, encode_target, load_dataset
 from automl.errors import ConfigError, DataError
 from automl.features import Preprocessor, TensorSplits
 from automl.folds import Folds, Validation, choose_validation
@@ -38,6 +38,7 @@ from automl.leaks import leak_note
 from automl.metrics import Metric, default_metric, primary_metric
 from automl.records import StudySettings
 from automl.space import SPACE_VERSION, check_families
+from automl.splits import group_codes, split, split_column
 from automl.stores import cache_folder, check_sqlite, check_url
 from automl.threshold import ThresholdMetric
 from automl.train import RowGrowth

@@ -35,11 +35,12 @@ from sklearn import metrics as skm
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from automl.config import SearchConfig, TrainConfig
-from automl.data import Splits, label_strings, load_dataset, split
+from automl.data import label_strings, load_dataset
 from automl.plan import SearchPlan, prepare_search
 from automl.predict import load_model
 from automl.reading import load_csv
 from automl.session import run_search
+from automl.splits import Splits, split
 from automl.threshold import ThresholdMetric, apply_threshold, tune_threshold
 from automl.tracking import MlflowTracker
 

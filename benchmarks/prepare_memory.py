@@ -15,10 +15,11 @@ import resource
 import time
 from pathlib import Path
 
-from automl.data import load_dataset, split
+from automl.data import load_dataset
 from automl.features import Preprocessor
 from automl.folds import choose_validation
 from automl.heap import release_free_memory
+from automl.splits import split
 
 GIB = 2**30
 

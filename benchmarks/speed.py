@@ -30,12 +30,13 @@ from sklearn.metrics import roc_auc_score
 
 from automl import objective
 from automl.config import SearchConfig, TrainConfig
-from automl.data import load_dataset, split
+from automl.data import load_dataset
 from automl.features import Preprocessor, TensorSplits
 from automl.metrics import primary_metric
 from automl.networks import MLPSpec, build_model
 from automl.plan import prepare_search
 from automl.session import run_search
+from automl.splits import split
 from automl.tracking import MlflowTracker
 from automl.train import OptimSpec, fit
 

@@ -26,11 +26,10 @@ from automl.data import (
     infer_task,
     label_strings,
     load_dataset,
-    split,
-    split_column,
 )
 from automl.errors import ConfigError, DataError
 from automl.reading import load_csv, read_csv
+from automl.splits import split, split_column
 from automl.written import as_floats, parse_dates
 
 PROPERTY = settings(max_examples=40, deadline=None,

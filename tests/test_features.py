@@ -18,11 +18,9 @@ from automl.data import (
     ColumnKind,
     ColumnSpec,
     Schema,
-    Splits,
     TaskType,
     infer_schema,
     load_dataset,
-    split,
 )
 from automl.errors import DataError
 from automl.features import (
@@ -37,6 +35,7 @@ from automl.features import (
 )
 from automl.metrics import primary_metric
 from automl.networks import LinearSpec
+from automl.splits import Splits, split
 from automl.train import OptimSpec, fit, network_for
 
 

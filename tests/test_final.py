@@ -18,7 +18,7 @@ from mlflow.tracking import MlflowClient
 
 from automl.bundle import Member, ModelBundle, load_bundle, save_bundle
 from automl.config import SearchConfig, TrainConfig
-from automl.data import ColumnKind, ColumnSpec, Schema, Splits, TaskType
+from automl.data import ColumnKind, ColumnSpec, Schema, TaskType
 from automl.features import Preprocessor
 from automl.final import (
     OVERHEAD_S,
@@ -38,6 +38,7 @@ from automl.plan import prepare_search
 from automl.predict import load_model, predict_csv
 from automl.queries import ranked
 from automl.session import run_search
+from automl.splits import Splits
 from automl.storage import load_study
 from automl.tracking import MlflowTracker
 from automl.train import predict_raw, score_split

@@ -32,10 +32,11 @@ from mlflow.tracking import MlflowClient
 from sklearn.metrics import f1_score, roc_auc_score
 
 from automl.config import SearchConfig
-from automl.data import load_dataset, split
+from automl.data import load_dataset
 from automl.metrics import predictions
 from automl.plan import SearchPlan
 from automl.predict import load_model
+from automl.splits import split
 from automl.train import predict_raw
 
 

@@ -27,11 +27,12 @@ from optuna.trial import TrialState
 import automl.objective
 import automl.storage
 from automl.config import PrunerKind, SamplerKind, SearchConfig, TrainConfig
-from automl.data import load_dataset, split
+from automl.data import load_dataset
 from automl.errors import ConfigError, StudyMismatchError, StudyNotFoundError
 from automl.plan import prepare_search
 from automl.queries import resume_config
 from automl.session import FinalStep, SearchSummary, run_search
+from automl.splits import split
 from automl.storage import fail_stale, load_study, make_storage
 from automl.strategy import (
     HALVING_FIRST_RUNG,
