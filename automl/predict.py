@@ -74,7 +74,8 @@ class ModelSource:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Prediction:
     """``predictions`` has one row per input row, in input order; ``ignored`` lists the input
-    columns the model does not use (extra columns, the target, dropped id/text columns);
+    columns the model does not use (extra columns, dropped id/text columns; not the target,
+    which ``scores`` uses);
     ``not_numbers`` the numeric columns with values that are not numbers (read as missing);
     ``cut`` the decision threshold of a binary ``prediction`` (``None``: the largest
     probability); ``renamed`` the input columns read as a feature whose name differs from
@@ -306,10 +307,13 @@ def predict_csv(storage_url: str, study_name: str, csv_path: Path | str, *,
     if clash:
         raise ConfigError(f"--keep {clash[0]!r} has the name of an output column; rename it in "
                           "the CSV or leave it out of --keep")
+    scores = target_scores(bundle, frame, output, threshold)
+    if scores is not None:  # the target is not ignored: the predictions are scored against it
+        ignored = tuple(name for name in ignored if name != scores.column)
     return Prediction(predictions=pd.concat([carried, predictions], axis=1), ignored=ignored,
                       source=source, not_numbers=bundle.preprocessor.not_numbers(frame),
                       cut=DecisionCut.of(bundle, threshold), renamed=renamed, read=read,
-                      scores=target_scores(bundle, frame, output, threshold))
+                      scores=scores)
 
 
 def _renames(columns: pd.Index, features: Collection[str]) -> dict[str, str]:

@@ -82,12 +82,16 @@ def test_predict_equals_the_models_own_validation_predictions(finish: Callable[[
     val = done.val_rows()
     val.to_csv(tmp_path / "new.csv", index=False)
     # the best trial's own model (without --trial: the final model, see tests/test_final.py)
-    best = str(json.loads(cli("show", done.cfg.study_name, "--json", *done.stores[:2])[1])[
-        "best_trial"])
+    shown = json.loads(cli("show", done.cfg.study_name, "--json", *done.stores[:2])[1])
+    best = str(shown["best_trial"])
     code, _, stderr = cli("predict", done.cfg.study_name, str(tmp_path / "new.csv"),
                           "-o", str(tmp_path / "out.csv"), "--trial", best, *done.stores)
     assert code == 0, stderr
-    assert "ignored 1 column the model does not use: y" in stderr
+    assert "ignored" not in stderr  # the target is scored, not ignored
+    # the file's own target scores the trial's model as its validation score did
+    line = one_line(stderr, f"scored against the file's 'y' column ({len(val)} rows): ")
+    scored = re.search(rf"\b{shown['metric']} ([-\d.,]+)", line).group(1).replace(",", "")
+    assert float(scored) == pytest.approx(shown["best_value"], rel=1e-3, abs=1e-4)
     got = pd.read_csv(tmp_path / "out.csv", keep_default_na=False)
 
     bundle, source = load_model(done.cfg.storage_url, done.cfg.study_name, trial=int(best),
