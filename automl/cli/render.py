@@ -178,15 +178,18 @@ def render_summary(summary: SearchSummary, warnings: tuple[str, ...] = ()) -> No
 
 
 def _render_final(final: dict[str, Any], metric: str, n_test_rows: int) -> None:
-    """What the final model is, its selection score and its test score (or why there is none)."""
+    """What the final model is, its selection score (an ensemble's beside its best trial's, on
+    the same rows) and its test score (or why there is none)."""
     bagged = final.get("cross_validated", False)
     what = final_model_text(final)
     if bagged:
         what += (" (each the average of its fold networks)" if len(final["trials"]) > 1
                  else " (the average of its fold networks)")
     on = "out-of-fold" if bagged else "validation"
+    alone = (f" (trial {final['trials'][0]} alone: {score_text(final['best_trial_score'])})"
+             if len(final["trials"]) > 1 and "best_trial_score" in final else "")
     out.print(f"final model: {what}; {on} {metric} "
-              f"{score_text(final['val_score'])}", soft_wrap=True)
+              f"{score_text(final['val_score'])}{alone}", soft_wrap=True)
     render_threshold(final)
     test = final.get("test_metrics", {})
     if test:
