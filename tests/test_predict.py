@@ -218,6 +218,13 @@ def test_a_file_with_the_target_is_scored_against_it(task: str,
     assert line.endswith("; 2 rows left out (no value, or a class the model does not know)")
     for name, value in expected.items():
         assert re.search(rf"\b{name} {value:.4f}\b", line), (name, value, line)
+    if task == "binary":  # rows of one class leave the ROC-AUC undefined: said, not shown
+        rows.assign(y=positive).to_csv(tmp_path / "one.csv", index=False)
+        code, _, stderr = cli("predict", done.cfg.study_name, str(tmp_path / "one.csv"),
+                              *done.stores)
+        line = one_line(stderr, "scored against the file's 'y' column (25 rows): ")
+        assert line.endswith("; roc_auc undefined on these rows")
+        assert not re.search(r"\broc_auc \d", line)
     rows.assign(y="n/a").to_csv(tmp_path / "unknown.csv", index=False)
     code, _, stderr = cli("predict", done.cfg.study_name, str(tmp_path / "unknown.csv"),
                           *done.stores)

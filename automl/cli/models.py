@@ -101,9 +101,12 @@ def _scores_text(scores: TargetScores) -> str:
         return f"not scored against {against}: no row has a class or value the model can score"
     shown = ", ".join(f"{name} {score_text(value)}" for name, value in scores.metrics.items()
                       if math.isfinite(value))
-    left = (f"; {counted(scores.left_out, 'row')} left out (no value, or a class the model "
-            "does not know)" if scores.left_out else "")
-    return f"scored against {against} ({counted(scores.rows, 'row')}): {shown}{left}"
+    undefined = [name for name, value in scores.metrics.items() if not math.isfinite(value)]
+    notes = ([f"{', '.join(undefined)} undefined on these rows"] if undefined
+             else []) + ([f"{counted(scores.left_out, 'row')} left out (no value, or a class "
+                          "the model does not know)"] if scores.left_out else [])
+    return f"scored against {against} ({counted(scores.rows, 'row')}): " + "; ".join(
+        [shown, *notes])
 
 
 @app.command()
