@@ -112,29 +112,28 @@ def units_in(values: pd.Series) -> tuple[str, ...]:
     if pd.api.types.is_numeric_dtype(values):
         return ()
     distinct = pd.Series(values.dropna().astype(str).str.strip().unique(), dtype=object)
-    units = distinct.str.extract(_UNIT_SUFFIX_RE)["unit"].dropna()
+    _, units = _scale_and_unit(distinct.str.extract(_UNIT_SUFFIX_RE)["unit"])
     scales = distinct.str.extract(_RATING_RE)["scale"].dropna()
-    return tuple(sorted({unit.casefold() for unit in units if _scale(unit) is None}
+    return tuple(sorted({unit.casefold() for unit in units.dropna()}
                         | {f"/{int(scale)}" for scale in scales}))
 
 
 def _written_floats(text: pd.Series, units: tuple[str, ...] | None = None) -> np.ndarray:
     """:func:`as_floats` of ``text`` (stripped strings, none missing) but for times."""
-    unit = text.str.extract(_UNIT_SUFFIX_RE)["unit"]
-    scale = unit.map(_scale, na_action="ignore")
+    scale, unit = _scale_and_unit(text.str.extract(_UNIT_SUFFIX_RE)["unit"])
     numbers = text.str.replace(_UNIT_SUFFIX_RE, "", regex=True).str.replace(
         _DRESSING_RE, "", regex=True)
     sign = np.where(text.str.startswith("(").to_numpy(bool), -1.0, 1.0)
     height = text.str.extract(_FEET_RE).astype(float)
     inches = (height["feet"] * 12 + height["inches"]).to_numpy()
     floats = (pd.to_numeric(numbers, errors="coerce").astype(float).to_numpy()
-              * scale.astype(float).fillna(1.0).to_numpy() * sign)
+              * scale.fillna(1.0).to_numpy() * sign)
     rating = text.str.extract(_RATING_RE)
     score = rating["score"].astype(float).to_numpy()
     read = np.where(np.isnan(inches), np.where(np.isnan(score), floats, score), inches)
     if units is not None:
         out_of = rating["scale"].map(lambda scale: f"/{int(scale)}", na_action="ignore")
-        foreign = (unit.notna() & scale.isna() & ~unit.str.casefold().isin(units)
+        foreign = (unit.notna() & ~unit.str.casefold().isin(units)
                    | out_of.notna() & ~out_of.isin(units))
         read[foreign.to_numpy(bool)] = np.nan
     return read
@@ -286,27 +285,48 @@ def units_note(counts: pd.Series) -> str | None:
     """For numbers written as text with a unit after them (``1248 CC``; ``23.4 kmpl`` beside
     ``26.6 km/kg``; ``counts``: each distinct value → its rows), the note naming the units
     :func:`as_floats` removes: at most :data:`MAX_UNITS`, one on nine in ten of the rows with a
-    unit, ``10am`` not one, and no two at different scales (``kg`` beside ``g``), but for scales
-    alone (``19M`` beside ``201k``), which :func:`as_floats` multiplies out; empty when no value
-    has a unit; ``None`` when their units fail that rule (codes such as ``12A``, ``12B``,
-    ``14C`` are not measures)."""
-    units = pd.Series(counts.index, dtype=object).astype(str).str.extract(_UNIT_RE)["unit"]
-    given = units.notna().to_numpy()
-    if not given.any():
+    unit, ``10am`` not one, and no two at different scales (``kg`` beside ``g``); scales
+    (``19M`` beside ``201k``, ``1.2K reviews`` beside ``345 reviews``), which :func:`as_floats`
+    multiplies out, are named too, but a scale alone beside a unit (``19M`` beside ``12 kg``)
+    fails; empty when no value has a unit; ``None`` when their units fail that rule (codes
+    such as ``12A``, ``12B``, ``14C`` are not measures)."""
+    written = pd.Series(counts.index, dtype=object).astype(str).str.extract(_UNIT_RE)["unit"]
+    if written.isna().all():
         return ""
-    distinct = list(units[given].drop_duplicates())
-    shown = ", ".join(map(repr, distinct[:MAX_UNITS]))
-    scales = [_scale(unit) for unit in distinct]
-    if len(distinct) <= MAX_UNITS and all(scales):
-        names = dict.fromkeys(_SCALE_NAMES[scale] for scale in scales if scale)
-        return f"{shown} read as {', '.join(names)}"
+    scale, unit = _scale_and_unit(written)
+    words = written.where(unit.isna(), written.str.split(" ", n=1).str[0])[scale.notna()]
+    scale_words = list(words.drop_duplicates())
+    names = dict.fromkeys(_SCALE_NAMES[value] for value in scale.dropna())
+    scaled = f"{', '.join(map(repr, scale_words))} read as {', '.join(names)}" \
+        if scale_words else ""
+    given = unit.notna().to_numpy()
+    if not given.any():
+        return scaled if len(scale_words) <= MAX_UNITS else None
+    if (scale.notna() & unit.isna()).any():
+        return None  # a scale alone beside a unit (19M beside 12 kg): which is the measure?
     rows = pd.Series(counts.to_numpy()[given]).groupby(
-        units[given].str.casefold().to_numpy()).sum().sort_values(ascending=False)
+        unit[given].str.casefold().to_numpy()).sum().sort_values(ascending=False)
     if len(rows) > MAX_UNITS or rows.iloc[0] < 0.9 * rows.sum() or set(rows.index) & _NOT_UNITS:
         return None
-    if len(distinct) > 1 and (any(scales) or _scaled_twins(list(rows.index))):
+    if _scaled_twins(list(rows.index)):
         return None  # read without their units, such numbers would mix scales
-    return f"unit{'s' if len(rows) > 1 else ''} {shown} removed"
+    shown = ", ".join(map(repr, unit[given].drop_duplicates()))
+    return "; ".join(filter(None, (f"unit{'s' if len(rows) > 1 else ''} {shown} removed",
+                                   scaled)))
+
+
+def _scale_and_unit(written: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Units written after numbers (``CC``, ``19M``'s ``M``, ``K reviews``; NaN: none) as what
+    they multiply their number by (NaN: nothing) and the unit proper (NaN: a scale alone).
+
+    >>> scale, unit = _scale_and_unit(pd.Series(["CC", "M", "K reviews", None]))
+    >>> scale.tolist(), unit.tolist()
+    ([nan, 1000000.0, 1000.0, nan], ['CC', nan, 'reviews', nan])
+    """
+    whole = written.map(_scale, na_action="ignore")
+    first, rest = written.str.split(" ", n=1).str[0], written.str.split(" ", n=1).str[1]
+    scale = whole.fillna(first.map(_scale, na_action="ignore").where(rest.notna()))
+    return scale.astype(float), written.where(scale.isna(), rest)
 
 
 def day_first(values: pd.Series) -> bool:

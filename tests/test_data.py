@@ -280,6 +280,10 @@ def _with_units(units: list[str], every: int = 1) -> pd.Series:
     (_with_units(["M"] * 9 + ["k"]), ColumnKind.NUMERIC, "'M', 'k' read as millions, thousands"),
     (_with_units([" Lakh"] * 19 + [" Cr"]), ColumnKind.NUMERIC,
      "'Lakh', 'Cr' read as lakhs, crores"),
+    # a scale before the unit (a store's reviews: 1.2K reviews beside 345 reviews)
+    (_with_units(["K reviews"] * 9 + [" reviews"]), ColumnKind.NUMERIC,
+     "unit 'reviews' removed; 'K' read as thousands"),
+    (_with_units(["K reviews"] * 9 + ["K"]), ColumnKind.CATEGORICAL, ""),  # 800K of what?
 ])
 def test_numbers_followed_by_a_unit_are_numeric(series: pd.Series, kind: ColumnKind,
                                                 note: str) -> None:
@@ -290,6 +294,12 @@ def test_numbers_followed_by_a_unit_are_numeric(series: pd.Series, kind: ColumnK
     assert (spec.kind, spec.note) == (kind, note)
     if kind is ColumnKind.NUMERIC:
         assert np.isfinite(as_floats(series)).sum() == series.str[0].str.isdigit().sum()
+
+
+def test_a_scale_before_a_unit_is_multiplied_out() -> None:
+    """``1.2K reviews`` beside ``345 reviews`` was a categorical of its text; it is 1,200."""
+    reviews = pd.Series(["1.2K reviews", "345 reviews", "19.5k reviews", "2 reviews"] * 5)
+    np.testing.assert_allclose(as_floats(reviews)[:4], [1200.0, 345.0, 19500.0, 2.0])
 
 
 def _times(write: Callable[[int], str]) -> pd.Series:
