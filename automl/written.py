@@ -46,9 +46,10 @@ _RATING_RE = re.compile(r"^(?P<score>\d+(?:\.\d+)?)\s?(?:/|out of)\s?(?P<scale>\
                         re.IGNORECASE)
 #: What :func:`as_floats` removes from a number written as text.
 _DRESSING_RE = re.compile(r"[,%$€£()\s]|\+$")
-#: A unit after a number (``1248 CC``, ``23.4 kmpl``, ``12 km/kg``, ``30 °C``, ``900 sq.ft``).
+#: A unit after a number (``1248 CC``, ``23.4 kmpl``, ``12 km/kg``, ``30 °C``, ``900 sq.ft``),
+#: an amount with a currency sign too (``$1.2M``).
 _UNIT = r"(?:°|[^\W\d_])[^\W\d_]*(?:[/. ][^\W\d_]+)?"
-_UNIT_RE = re.compile(rf"^[-+]?{_NUMBER}\s?(?P<unit>{_UNIT})?$")
+_UNIT_RE = re.compile(rf"^[-+]?(?:[$€£]\s?)?{_NUMBER}\s?(?P<unit>{_UNIT})?$")
 _UNIT_SUFFIX_RE = re.compile(rf"(?<=\d)\s?(?P<unit>{_UNIT})$")
 MAX_UNITS = 3  # distinct units a column of numbers may carry
 _NOT_UNITS = frozenset({"am", "pm", "e"})  # 10am (a time of day), 1e (an exponent cut short)
@@ -246,7 +247,9 @@ def written_numbers(text: pd.Series) -> str:
             notes.append("amounts in parentheses read as negative")
         return "; ".join(notes)
     if _UNIT_RE in matched:
-        return units_note(counts) or ""
+        units = units_note(counts)
+        signs = "currency signs removed" if distinct.str.contains("[$€£]").any() else ""
+        return "; ".join(filter(None, (signs, units))) if units else ""
     if _FEET_RE in matched:
         return "feet and inches read as inches"
     if _RATING_RE in matched:
