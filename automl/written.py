@@ -31,25 +31,29 @@ _DATES = (r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}", rf"\d{{1,2}}[-/ .]{_MONTH}[-/ .,]*
           rf"{_MONTH}[-/ ]\d{{1,2}}(st|nd|rd|th)?,? \d{{4}}", rf"{_MONTH}[-/ ,]*\d{{4}}")
 _DATE_RE = re.compile(rf"^({'|'.join(_DATES)}){_TIME}$", re.IGNORECASE)
 _NUMBER = r"(\d{1,3}(,\d{3})+|\d+)(\.\d+)?"
-_AMOUNT = rf"[-+]?([$€£]\s?{_NUMBER}|{_NUMBER}(\s?[%$€£+])?)"
-#: A percentage (``12.5%``) or an amount with a currency sign (``$1,234.50``, ``-£3``, ``12 €``),
-#: negative in parentheses or not (``($1,234.50)``, as accounts write it).
+#: A currency sign (``$``, ``€``, ``£``, ``¥``, ``₹``), and the ones written before a number
+#: only (``Rs. 1,200``, as Indian tables write rupees).
+_CURRENCY = "[$€£¥₹]"
+_CURRENCY_BEFORE = rf"(?:{_CURRENCY}|Rs\.?)"
+_AMOUNT = rf"[-+]?({_CURRENCY_BEFORE}\s?{_NUMBER}|{_NUMBER}(\s?(?:[%+]|{_CURRENCY}))?)"
+#: A percentage (``12.5%``) or an amount with a currency sign (``$1,234.50``, ``-£3``, ``12 €``,
+#: ``₹800``), negative in parentheses or not (``($1,234.50)``, as accounts write it).
 _DRESSED_RE = re.compile(rf"^{_AMOUNT}$|^\(\s?{_AMOUNT}\s?\)$")
 #: An integer whose thousands are grouped by (no-break) spaces (``12 500``), or a plain number.
 _SPACED_RE = re.compile(r"^[-+]?\d{1,3}([ \u00a0\u202f]\d{3})+$|^[-+]?\d+(\.\d+)?$")
 #: The signs a number may be written with, by name (see :func:`written_numbers`).
-_SIGNS = (("percent", "%"), ("currency", "[$€£]"), ("plus", r"\d\s?\+$"))
+_SIGNS = (("percent", "%"), ("currency", _CURRENCY_BEFORE), ("plus", r"\d\s?\+$"))
 #: A height in feet and inches (``5'10``, ``5' 10"``, ``6'0''``), read as inches.
 _FEET_RE = re.compile(r"""^(?P<feet>\d)\s?'\s?(?P<inches>\d{1,2}(?:\.\d+)?)\s?(?:"|'')?$""")
 #: A rating out of a scale (``4.1/5``, ``8 / 10``, ``3 out of 5``), read as its score.
 _RATING_RE = re.compile(r"^(?P<score>\d+(?:\.\d+)?)\s?(?:/|out of)\s?(?P<scale>\d+)$",
                         re.IGNORECASE)
 #: What :func:`as_floats` removes from a number written as text.
-_DRESSING_RE = re.compile(r"[,%$€£()\s]|\+$")
+_DRESSING_RE = re.compile(rf"Rs\.?|[,%()\s]|{_CURRENCY}|\+$")
 #: A unit after a number (``1248 CC``, ``23.4 kmpl``, ``12 km/kg``, ``30 °C``, ``900 sq.ft``),
 #: an amount with a currency sign too (``$1.2M``).
 _UNIT = r"(?:°|[^\W\d_])[^\W\d_]*(?:[/. ][^\W\d_]+)?"
-_UNIT_RE = re.compile(rf"^[-+]?(?:[$€£]\s?)?{_NUMBER}\s?(?P<unit>{_UNIT})?$")
+_UNIT_RE = re.compile(rf"^[-+]?(?:{_CURRENCY_BEFORE}\s?)?{_NUMBER}\s?(?P<unit>{_UNIT})?$")
 _UNIT_SUFFIX_RE = re.compile(rf"(?<=\d)\s?(?P<unit>{_UNIT})$")
 MAX_UNITS = 3  # distinct units a column of numbers may carry
 _NOT_UNITS = frozenset({"am", "pm", "e"})  # 10am (a time of day), 1e (an exponent cut short)
@@ -248,7 +252,8 @@ def written_numbers(text: pd.Series) -> str:
         return "; ".join(notes)
     if _UNIT_RE in matched:
         units = units_note(counts)
-        signs = "currency signs removed" if distinct.str.contains("[$€£]").any() else ""
+        signs = ("currency signs removed" if distinct.str.contains(_CURRENCY_BEFORE).any()
+                 else "")
         return "; ".join(filter(None, (signs, units))) if units else ""
     if _FEET_RE in matched:
         return "feet and inches read as inches"
