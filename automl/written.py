@@ -305,8 +305,8 @@ def units_note(counts: pd.Series) -> str | None:
     words = written.where(unit.isna(), written.str.split(" ", n=1).str[0])[scale.notna()]
     scale_words = list(words.drop_duplicates())
     names = dict.fromkeys(_SCALE_NAMES[value] for value in scale.dropna())
-    scaled = f"{', '.join(map(repr, scale_words))} read as {', '.join(names)}" \
-        if scale_words else ""
+    scaled = (f"{', '.join(map(repr, scale_words))} read as {', '.join(names)}"
+              if scale_words else "")
     given = unit.notna().to_numpy()
     if not given.any():
         return scaled if len(scale_words) <= MAX_UNITS else None
