@@ -331,10 +331,14 @@ def _scale_and_unit(written: pd.Series) -> tuple[pd.Series, pd.Series]:
     >>> scale.tolist(), unit.tolist()
     ([nan, 1000000.0, 1000.0, nan], ['CC', nan, 'reviews', nan])
     """
-    whole = written.map(_scale, na_action="ignore")
-    first, rest = written.str.split(" ", n=1).str[0], written.str.split(" ", n=1).str[1]
-    scale = whole.fillna(first.map(_scale, na_action="ignore").where(rest.notna()))
-    return scale.astype(float), written.where(scale.isna(), rest)
+    codes, distinct = pd.factorize(written)  # a column has a few units: each read once
+    units = pd.Series(distinct, dtype=object)
+    first, rest = units.str.split(" ", n=1).str[0], units.str.split(" ", n=1).str[1]
+    scale = units.map(_scale).fillna(first.map(_scale).where(rest.notna())).astype(float)
+    proper = units.where(scale.isna(), rest)
+    return (pd.Series(np.append(scale.to_numpy(), np.nan)[codes], index=written.index),
+            pd.Series(np.append(proper.to_numpy(), np.nan)[codes], index=written.index,
+                      dtype=object))
 
 
 def day_first(values: pd.Series) -> bool:
