@@ -52,7 +52,7 @@ CACHE_VERSION = 7  # 2: categoricals of many levels as level codes (embedded); 3
 # a euro or percent sign, amounts in parentheses and heights in feet and inches read as
 # numbers; splits by time or by group; 7: ratings (4.1/5) read as their scores, a scale before
 # a unit (1.2K reviews) or after a currency sign ($1.2M) multiplied out, yen and rupees (¥95,
-# ₹800, Rs. 1,200) read as amounts
+# ₹800, Rs. 1,200) and currency codes before a number (USD 1,234) read as amounts
 _TENSORS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
 _META = "meta.json"
 

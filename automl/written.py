@@ -32,9 +32,11 @@ _DATES = (r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}", rf"\d{{1,2}}[-/ .]{_MONTH}[-/ .,]*
 _DATE_RE = re.compile(rf"^({'|'.join(_DATES)}){_TIME}$", re.IGNORECASE)
 _NUMBER = r"(\d{1,3}(,\d{3})+|\d+)(\.\d+)?"
 #: A currency sign (``$``, ``€``, ``£``, ``¥``, ``₹``), and the ones written before a number
-#: only (``Rs. 1,200``, as Indian tables write rupees).
+#: only: ``Rs. 1,200``, as Indian tables write rupees, and the codes of the most traded
+#: currencies (``USD 1,234``; after a number, ``1,234 USD``, they are units).
 _CURRENCY = "[$€£¥₹]"
-_CURRENCY_BEFORE = rf"(?:{_CURRENCY}|Rs\.?)"
+_CODES = "(?:USD|EUR|GBP|JPY|CNY|INR|CAD|AUD|CHF)"
+_CURRENCY_BEFORE = rf"(?:{_CURRENCY}|Rs\.?|{_CODES}(?=\s))"
 _AMOUNT = rf"[-+]?({_CURRENCY_BEFORE}\s?{_NUMBER}|{_NUMBER}(\s?(?:[%+]|{_CURRENCY}))?)"
 #: A percentage (``12.5%``) or an amount with a currency sign (``$1,234.50``, ``-£3``, ``12 €``,
 #: ``₹800``), negative in parentheses or not (``($1,234.50)``, as accounts write it).
@@ -49,7 +51,7 @@ _FEET_RE = re.compile(r"""^(?P<feet>\d)\s?'\s?(?P<inches>\d{1,2}(?:\.\d+)?)\s?(?
 _RATING_RE = re.compile(r"^(?P<score>\d+(?:\.\d+)?)\s?(?:/|out of)\s?(?P<scale>\d+)$",
                         re.IGNORECASE)
 #: What :func:`as_floats` removes from a number written as text.
-_DRESSING_RE = re.compile(rf"Rs\.?|[,%()\s]|{_CURRENCY}|\+$")
+_DRESSING_RE = re.compile(rf"(?<![^\W\d_])(?:Rs\.?|{_CODES})|[,%()\s]|{_CURRENCY}|\+$")
 #: A unit after a number (``1248 CC``, ``23.4 kmpl``, ``12 km/kg``, ``30 °C``, ``900 sq.ft``),
 #: an amount with a currency sign too (``$1.2M``).
 _UNIT = r"(?:°|[^\W\d_])[^\W\d_]*(?:[/. ][^\W\d_]+)?"

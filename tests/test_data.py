@@ -135,6 +135,8 @@ def test_target_is_matched_forgivingly_and_the_match_reported() -> None:
     (["$1.2M", "$500K", "€3.5 bn"], ColumnKind.NUMERIC, [1.2e6, 5e5, 3.5e9]),  # funding rounds
     (["₹800", "Rs. 1,200", "¥95"], ColumnKind.NUMERIC, [800.0, 1200.0, 95.0]),  # rupees, yen
     (["₹ 5.5 Lakh", "₹ 12 Lakh", "₹ 1.2 Cr"], ColumnKind.NUMERIC, [5.5e5, 1.2e6, 1.2e7]),  # cars
+    (["USD 1,234", "-USD 5", "EUR 1.2M"], ColumnKind.NUMERIC, [1234.0, -5.0, 1.2e6]),  # codes
+    (["ABC 123", "XYZ 456", "ABC 7"], ColumnKind.CATEGORICAL, None),  # a plate, not a currency
     (["4.1/5", "3 / 5", "5/5"], ColumnKind.NUMERIC, [4.1, 3.0, 5.0]),  # ratings, their scores
     (["8 out of 10", "7 Out of 10", "10/10"], ColumnKind.NUMERIC, [8.0, 7.0, 10.0]),
     (["3/4", "1/2", "2/3"], ColumnKind.CATEGORICAL, None),  # fractions: no one scale
