@@ -96,11 +96,12 @@ def not_numbers(values: pd.Series, hours: bool | None = None,
 def as_floats(values: pd.Series, hours: bool | None = None,
               units: tuple[str, ...] | None = None) -> np.ndarray:
     """``values`` as floats, a unit after the number (see :func:`units_note`), thousands
-    separators, spaces and ``%``, ``$``, ``€``, ``£`` signs removed; missing or not a number:
-    NaN. Where ``hours``, times and durations (``22:20``, ``2h 50m``) are read as hours
-    instead; ``None``: where the values are written so (see :func:`are_times`). Given
-    ``units`` (see :func:`units_in`), a number followed by another unit is NaN too: ``500 g``
-    in a column learned in ``kg`` is not 500, nor ``9/10`` in one of ratings out of 5 a 9."""
+    separators, spaces, ``%`` and currency signs (:data:`_CURRENCY_BEFORE`) removed; missing
+    or not a number: NaN. Where ``hours``, times and durations (``22:20``, ``2h 50m``) are
+    read as hours instead; ``None``: where the values are written so (see :func:`are_times`).
+    Given ``units`` (see :func:`units_in`), a number followed by another unit is NaN too:
+    ``500 g`` in a column learned in ``kg`` is not 500, nor ``9/10`` in one of ratings out of
+    5 a 9."""
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         return values.to_numpy(dtype=float, na_value=np.nan)  # fast path (wide files)
     if pd.api.types.is_numeric_dtype(values):
@@ -119,10 +120,16 @@ def units_in(values: pd.Series) -> tuple[str, ...]:
     if pd.api.types.is_numeric_dtype(values):
         return ()
     distinct = pd.Series(values.dropna().astype(str).str.strip().unique(), dtype=object)
-    _, units = _scale_and_unit(distinct.str.extract(_UNIT_SUFFIX_RE)["unit"])
-    scales = distinct.str.extract(_RATING_RE)["scale"].dropna()
-    return tuple(sorted({unit.casefold() for unit in units.dropna()}
-                        | {f"/{int(scale)}" for scale in scales}))
+    _, unit = _scale_and_unit(distinct.str.extract(_UNIT_SUFFIX_RE)["unit"])
+    return tuple(sorted(set(_units_of(unit, distinct.str.extract(_RATING_RE)).dropna())))
+
+
+def _units_of(unit: pd.Series, rating: pd.DataFrame) -> pd.Series:
+    """Each value's unit as :func:`units_in` keeps it: its unit proper (``unit``, see
+    :func:`_scale_and_unit`) casefolded, or its rating's scale as ``/5`` (``rating``: the
+    values' :data:`_RATING_RE` groups); NaN: neither."""
+    out_of = rating["scale"].map(lambda scale: f"/{int(scale)}", na_action="ignore")
+    return unit.str.casefold().fillna(out_of)
 
 
 def _written_floats(text: pd.Series, units: tuple[str, ...] | None = None) -> np.ndarray:
@@ -139,10 +146,8 @@ def _written_floats(text: pd.Series, units: tuple[str, ...] | None = None) -> np
     score = rating["score"].astype(float).to_numpy()
     read = np.where(np.isnan(inches), np.where(np.isnan(score), floats, score), inches)
     if units is not None:
-        out_of = rating["scale"].map(lambda scale: f"/{int(scale)}", na_action="ignore")
-        foreign = (unit.notna() & ~unit.str.casefold().isin(units)
-                   | out_of.notna() & ~out_of.isin(units))
-        read[foreign.to_numpy(bool)] = np.nan
+        written_in = _units_of(unit, rating)
+        read[(written_in.notna() & ~written_in.isin(units)).to_numpy(bool)] = np.nan
     return read
 
 
@@ -304,8 +309,7 @@ def units_note(counts: pd.Series) -> str | None:
     if written.isna().all():
         return ""
     scale, unit = _scale_and_unit(written)
-    words = written.where(unit.isna(), written.str.split(" ", n=1).str[0])[scale.notna()]
-    scale_words = list(words.drop_duplicates())
+    scale_words = list(written[scale.notna()].str.split(" ", n=1).str[0].drop_duplicates())
     names = dict.fromkeys(_SCALE_NAMES[value] for value in scale.dropna())
     scaled = (f"{', '.join(map(repr, scale_words))} read as {', '.join(names)}"
               if scale_words else "")
