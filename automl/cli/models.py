@@ -99,14 +99,15 @@ def _scores_text(scores: TargetScores) -> str:
     against = f"the file's {scores.column!r} column"
     if not scores.rows:
         return f"not scored against {against}: no row has a class or value the model can score"
-    shown = ", ".join(f"{name} {score_text(value)}" for name, value in scores.metrics.items()
-                      if math.isfinite(value))
+    parts = [", ".join(f"{name} {score_text(value)}" for name, value in scores.metrics.items()
+                       if math.isfinite(value))]
     undefined = [name for name, value in scores.metrics.items() if not math.isfinite(value)]
-    notes = ([f"{', '.join(undefined)} undefined on these rows"] if undefined
-             else []) + ([f"{counted(scores.left_out, 'row')} left out (no value, or a class "
-                          "the model does not know)"] if scores.left_out else [])
-    return f"scored against {against} ({counted(scores.rows, 'row')}): " + "; ".join(
-        [shown, *notes])
+    if undefined:
+        parts.append(f"{', '.join(undefined)} undefined on these rows")
+    if scores.left_out:
+        parts.append(f"{counted(scores.left_out, 'row')} left out (no value, or a class the "
+                     "model does not know)")
+    return f"scored against {against} ({counted(scores.rows, 'row')}): {'; '.join(parts)}"
 
 
 @app.command()
