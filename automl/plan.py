@@ -221,11 +221,8 @@ def prepare_search(cfg: SearchConfig) -> SearchPlan:
 def _validation(cfg: SearchConfig, n_rows: int, schema: Schema) -> Validation:
     return choose_validation(n_rows, cfg.folds, cfg.test_fraction,
                              min(schema.class_counts) if schema.class_counts else None,
-                             cfg.val_fraction,
-                             split_column(schema, cfg.split_by, "--split-by") if cfg.split_by
-                             else "",
-                             split_column(schema, cfg.group_by, "--group-by") if cfg.group_by
-                             else "")
+                             cfg.val_fraction, split_column(schema, cfg.split_by, "--split-by"),
+                             split_column(schema, cfg.group_by, "--group-by"))
 
 
 def _source(cfg: SearchConfig) -> cache.Source:

@@ -39,13 +39,15 @@ class Splits:
     note: str = ""
 
 
-def split_column(schema: Schema, name: str, option: str) -> str:
+def split_column(schema: Schema, name: str | None, option: str) -> str:
     """The feature column that ``option`` (``--split-by``, ``--group-by``) names ``name`` (see
-    :func:`find_column`).
+    :func:`find_column`); empty when the option is not given.
 
     Raises:
         DataError: it names the target or no column.
     """
+    if not name:
+        return ""
     if find_column([schema.target], name) is not None:
         raise DataError(f"{option} {name!r} is the target; name another column")
     return named_column((c.name for c in schema.columns), name, option)
