@@ -10,8 +10,10 @@ a file as ``search`` did.
 
 from __future__ import annotations
 
+import math
 import re
 import warnings
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -66,6 +68,21 @@ _SCALES = {"k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9, "mn": 1e6, "bn": 1e9, "thousa
            "crore": 1e7, "crores": 1e7}
 _SCALE_NAMES = {1e3: "thousands", 1e5: "lakhs", 1e6: "millions", 1e7: "crores", 1e9: "billions"}
 _SI_PREFIXES = "kmgcµund"  # kg beside g, MB beside GB, ml beside l: one unit at two scales
+#: Measures written in units of several scales (casefolded), each unit by its size in the
+#: measure's first: a column that mixes them is read in its smallest (``1 TB`` beside
+#: ``512 GB`` is 1,000 GB; ``1.2 kg`` beside ``800 g`` is 1,200 g).
+_MEASURES = {
+    "mass": {"g": 1.0, "gm": 1.0, "gms": 1.0, "gram": 1.0, "grams": 1.0, "mg": 1e-3, "kg": 1e3,
+             "kgs": 1e3, "lb": 453.59237, "lbs": 453.59237, "oz": 28.349523125},
+    "length": {"m": 1.0, "mm": 1e-3, "cm": 1e-2, "km": 1e3},
+    "volume": {"l": 1.0, "ltr": 1.0, "litre": 1.0, "liter": 1.0, "litres": 1.0, "liters": 1.0,
+               "ml": 1e-3, "cl": 1e-2},
+    "data": {"byte": 1.0, "bytes": 1.0, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12},
+    "frequency": {"hz": 1.0, "khz": 1e3, "mhz": 1e6, "ghz": 1e9},
+    "power": {"w": 1.0, "watt": 1.0, "watts": 1.0, "kw": 1e3},
+}
+_MEASURE_OF = {unit: measure for measure, sizes in _MEASURES.items() for unit in sizes}
+_SIZE = {unit: size for sizes in _MEASURES.values() for unit, size in sizes.items()}
 #: A time on a clock (``22:20``, ``1:05:30``, ``10:30 pm``): a time of day or a duration, days
 #: before it or not (``1 days 02:30:00`` as pandas writes a duration, ``1 day, 2:30:00`` as
 #: Python does).
@@ -141,14 +158,39 @@ def _written_floats(text: pd.Series, units: tuple[str, ...] | None = None) -> np
     height = text.str.extract(_FEET_RE).astype(float)
     inches = (height["feet"] * 12 + height["inches"]).to_numpy()
     floats = (pd.to_numeric(numbers, errors="coerce").astype(float).to_numpy()
-              * scale.fillna(1.0).to_numpy() * sign)
+              * scale.fillna(1.0).to_numpy() * sign * _in_reference(unit, units))
     rating = text.str.extract(_RATING_RE)
     score = rating["score"].astype(float).to_numpy()
     read = np.where(np.isnan(inches), np.where(np.isnan(score), floats, score), inches)
     if units is not None:
         written_in = _units_of(unit, rating)
-        read[(written_in.notna() & ~written_in.isin(units)).to_numpy(bool)] = np.nan
+        known = set(units) | {twin for twin, measure in _MEASURE_OF.items()
+                              if measure in _reference_sizes(units)}
+        read[(written_in.notna() & ~written_in.isin(known)).to_numpy(bool)] = np.nan
     return read
+
+
+def _reference_sizes(units: Iterable[str]) -> dict[str, float]:
+    """Each measure (:data:`_MEASURES`) among ``units`` (casefolded) → the size of its
+    smallest unit there, the one a column of them is read in."""
+    sizes: dict[str, float] = {}
+    for unit in units:
+        if unit in _MEASURE_OF:
+            measure = _MEASURE_OF[unit]
+            sizes[measure] = min(sizes.get(measure, math.inf), _SIZE[unit])
+    return sizes
+
+
+def _in_reference(unit: pd.Series, units: tuple[str, ...] | None) -> np.ndarray:
+    """What each number followed by ``unit`` (a unit proper, NaN: none) is multiplied by to be
+    in its measure's reference unit (see :func:`_reference_sizes`): among ``units``, else among
+    the units of ``unit`` itself; 1 for a unit of no measure, or of one ``units`` lack."""
+    codes, distinct = pd.factorize(unit)  # a column has a few units: each read once
+    written = pd.Series(distinct, dtype=object).str.casefold()
+    reference = _reference_sizes(written if units is None else units)
+    factors = [_SIZE[u] / reference[_MEASURE_OF[u]] if _MEASURE_OF.get(u) in reference else 1.0
+               for u in written]
+    return np.append(np.asarray(factors, dtype=float), 1.0)[codes]
 
 
 def _hours(text: pd.Series) -> np.ndarray:
@@ -299,8 +341,10 @@ def _scaled_twins(units: list[str]) -> bool:
 def units_note(counts: pd.Series) -> str | None:
     """For numbers written as text with a unit after them (``1248 CC``; ``23.4 kmpl`` beside
     ``26.6 km/kg``; ``counts``: each distinct value → its rows), the note naming the units
-    :func:`as_floats` removes: at most :data:`MAX_UNITS`, one on nine in ten of the rows with a
-    unit, ``10am`` not one, and no two at different scales (``kg`` beside ``g``); scales
+    :func:`as_floats` removes or converts: at most :data:`MAX_UNITS` measures, one on nine in
+    ten of the rows with a unit, ``10am`` not one, and no two units at different scales but
+    those of a measure :func:`as_floats` converts (``1.2 kg`` beside ``800 g`` is 1,200 g, see
+    :data:`_MEASURES`; ``12 kmpl`` beside ``12 mpl`` fails); scales
     (``19M`` beside ``201k``, ``1.2K reviews`` beside ``345 reviews``), which :func:`as_floats`
     multiplies out, are named too, but a scale alone beside a unit (``19M`` beside ``12 kg``)
     fails; empty when no value has a unit; ``None`` when their units fail that rule (codes
@@ -318,15 +362,31 @@ def units_note(counts: pd.Series) -> str | None:
         return scaled if len(scale_words) <= MAX_UNITS else None
     if (scale.notna() & unit.isna()).any():
         return None  # a scale alone beside a unit (19M beside 12 kg): which is the measure?
-    rows = pd.Series(counts.to_numpy()[given]).groupby(
-        unit[given].str.casefold().to_numpy()).sum().sort_values(ascending=False)
-    if len(rows) > MAX_UNITS or rows.iloc[0] < 0.9 * rows.sum() or set(rows.index) & _NOT_UNITS:
+    folded = unit[given].str.casefold()
+    measures = folded.map(lambda u: _MEASURE_OF.get(u, u))
+    rows = pd.Series(counts.to_numpy()[given]).groupby(measures.to_numpy()).sum().sort_values(
+        ascending=False)
+    if len(rows) > MAX_UNITS or rows.iloc[0] < 0.9 * rows.sum() or set(folded) & _NOT_UNITS:
         return None
-    if _scaled_twins(list(rows.index)):
+    if _scaled_twins(list(set(folded) - set(_MEASURE_OF))):
         return None  # read without their units, such numbers would mix scales
-    shown = ", ".join(map(repr, unit[given].drop_duplicates()))
-    return "; ".join(filter(None, (f"unit{'s' if len(rows) > 1 else ''} {shown} removed",
-                                   scaled)))
+    proper, sizes = unit[given], folded.map(_SIZE)
+    mixed = [measure for measure, n in sizes.groupby(measures).nunique().items() if n > 1]
+    converted = [_units_text(proper[measures == measure], "converted to {}")
+                 for measure in mixed]
+    return "; ".join(filter(None, (_units_text(proper[~measures.isin(mixed)], "removed"),
+                                   *converted, scaled)))
+
+
+def _units_text(units: pd.Series, done: str) -> str:
+    """``unit 'CC' removed``, ``units 'kg', 'g' converted to 'g'`` (``done``: what is done to
+    ``units``, ``{}`` standing for the smallest of them); empty for no units."""
+    shown = units.drop_duplicates()
+    if shown.empty:
+        return ""
+    smallest = shown.iloc[int(np.argmin(shown.str.casefold().map(_SIZE).fillna(1.0)))]
+    return (f"unit{'s' if len(shown) > 1 else ''} {', '.join(map(repr, shown))} "
+            f"{done.format(repr(smallest))}")
 
 
 def _scale_and_unit(written: pd.Series) -> tuple[pd.Series, pd.Series]:

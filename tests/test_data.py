@@ -276,10 +276,14 @@ def _with_units(units: list[str], every: int = 1) -> pd.Series:
      "unit 'kg' removed; 'unknown' (10 rows) read as missing"),
     (_with_units(["A", "B", "C"]), ColumnKind.CATEGORICAL, ""),  # codes, not measures
     (_with_units(["am", "pm"], every=12), ColumnKind.CATEGORICAL, ""),
-    (_with_units([" kg", " g"]), ColumnKind.CATEGORICAL, ""),  # half and half: no one unit
-    # one unit at two scales, even rarely: 500 g is 0.5 kg, 1 km is 1000 m
-    (_with_units([" kg"] * 19 + [" g"]), ColumnKind.CATEGORICAL, ""),
-    (_with_units([" km"] * 19 + [" m"]), ColumnKind.CATEGORICAL, ""),
+    (_with_units([" kg", " ml"]), ColumnKind.CATEGORICAL, ""),  # half and half: no one measure
+    # one measure at several scales is read in the smallest: 500 g is 0.5 kg, 1 TB 1,000 GB
+    (_with_units([" kg", " g"]), ColumnKind.NUMERIC, "units 'kg', 'g' converted to 'g'"),
+    (_with_units([" km"] * 19 + [" m"]), ColumnKind.NUMERIC, "units 'km', 'm' converted to 'm'"),
+    (_with_units(["GB"] * 3 + ["TB"]), ColumnKind.NUMERIC, "units 'GB', 'TB' converted to 'GB'"),
+    (_with_units([" kg", " kgs"]), ColumnKind.NUMERIC, "units 'kg', 'kgs' removed"),  # one size
+    # one unit at two scales, of no measure this reading knows: not read as one number
+    (_with_units([" kPa"] * 19 + [" Pa"]), ColumnKind.CATEGORICAL, ""),
     (_with_units(["M"] * 19 + [" kg"]), ColumnKind.CATEGORICAL, ""),  # a scale beside a unit
     # scales alone are multiplied out (the Play Store's app sizes: 19M beside 201k)
     (_with_units(["M"] * 9 + ["k"]), ColumnKind.NUMERIC, "'M', 'k' read as millions, thousands"),
@@ -299,6 +303,16 @@ def test_numbers_followed_by_a_unit_are_numeric(series: pd.Series, kind: ColumnK
     assert (spec.kind, spec.note) == (kind, note)
     if kind is ColumnKind.NUMERIC:
         assert np.isfinite(as_floats(series)).sum() == series.str[0].str.isdigit().sum()
+
+
+def test_units_of_one_measure_are_read_in_its_smallest() -> None:
+    """A phone's storage as ``512 GB`` beside ``1 TB``, or a parcel's weight as ``1.2 kg``
+    beside ``800 g``, was a categorical of its text; each is now a number in the column's
+    smallest unit."""
+    storage = pd.Series(["512 GB", "1 TB", "64GB", "2 tb"])
+    np.testing.assert_allclose(as_floats(storage), [512.0, 1000.0, 64.0, 2000.0])
+    weight = pd.Series(["1.2 kg", "800 g", "1,500 g", "2 lbs"])
+    np.testing.assert_allclose(as_floats(weight), [1200.0, 800.0, 1500.0, 907.18474])
 
 
 def test_a_scale_before_a_unit_is_multiplied_out() -> None:

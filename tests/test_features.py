@@ -461,7 +461,8 @@ def test_a_signal_in_every_level_of_a_many_level_categorical_is_learned(
 def test_numbers_in_another_unit_than_the_training_ones_are_not_read() -> None:
     """Fitted on ``1248 CC``, a column reads ``1200 cc`` and ``1500`` but not ``1.2 L`` (it
     was read as 1.2 CC), after a save and load too; a model saved before units were kept reads
-    any. Fitted on ratings out of 5, it does not read ``9/10`` as 9."""
+    any. Fitted on ``GB`` and ``TB``, it reads ``512 MB`` as 0.512 GB, but not ``3 kg``.
+    Fitted on ratings out of 5, it does not read ``9/10`` as 9."""
     train = pd.Series([f"{800 + 7 * i} CC" for i in range(100)])
     fitted = NumericEncoder.fit(train)
     encoder = encoder_from_dict(json.loads(json.dumps(fitted.to_dict())))
@@ -473,6 +474,13 @@ def test_numbers_in_another_unit_than_the_training_ones_are_not_read() -> None:
     assert got[0] != got[1]
     older = {k: v for k, v in fitted.to_dict().items() if k != "units"}
     assert encoder_from_dict(older).not_numbers(batch).tolist() == ["n/a"]
+    storage = NumericEncoder.fit(pd.Series([f"{2 ** (i % 5 + 5)} GB" for i in range(99)]
+                                           + ["1 TB"]))
+    assert storage.units == ("gb", "tb")
+    assert storage.not_numbers(pd.Series(["512 MB", "2 TB", "3 kg"])).tolist() == ["3 kg"]
+    robust = storage.transform(pd.Series(["512 MB", "0.512 GB", "1 TB", "1000 GB"])
+                               ).continuous[0].robust
+    assert robust[0] == robust[1] and robust[2] == robust[3] and robust[0] != robust[2]
     ratings = NumericEncoder.fit(pd.Series([f"{i / 10:.1f}/5" for i in range(10, 50)]))
     assert ratings.units == ("/5",)
     assert ratings.not_numbers(pd.Series(["4.5/5", "4", "9/10"])).tolist() == ["9/10"]
