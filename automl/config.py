@@ -235,6 +235,8 @@ class SearchConfig:
             minority class).
         threshold_metric: What the final model's decision threshold maximises (binary; see
             :mod:`automl.threshold`).
+        refit_all: Once the final model has its test score, train its networks again on every
+            row, the validation and test rows too, and keep those (see :mod:`automl.final`).
         seed: Seeds the split, the sampler and every trial's weights.
         val_fraction: Share of rows used to score trials (a study that is not
             cross-validated); ``None``: 0.15, but at most 20,000 rows and at least 1% (see
@@ -280,6 +282,7 @@ class SearchConfig:
     metric: str | None = None
     positive_class: str | None = None
     threshold_metric: str = "f1"
+    refit_all: bool = False
     seed: int = 0
     val_fraction: float | None = None
     test_fraction: float | None = None

@@ -93,6 +93,11 @@ class TensorSplits:
         return decode_target(values, self.target_mean, self.target_std, self.target_log)
 
     @property
+    def n_rows(self) -> int:
+        """Every row of the three splits (what ``--refit-all`` trains on)."""
+        return len(self.y_train) + len(self.y_val) + len(self.y_test)
+
+    @property
     def n_features(self) -> int:
         """How many inputs one network reads: one continuous block and the 0/1 features."""
         return self.d_in - (self.n_scalings - 1) * self.n_num

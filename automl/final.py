@@ -24,6 +24,12 @@ refit, the trial's own (a refit has trained on the validation rows, so its own p
 there are not a fair sample). The threshold is stored in the bundle, and its test precision,
 recall and F1 are scored with the other test metrics.
 
+With ``--refit-all`` (:attr:`FinalInputs.refit_all`), once the final model has its test score,
+its networks are trained again on every row, the validation and test rows too, each from its
+trial's parameters for the trial's best epoch count, and those are kept (the threshold too):
+the rows a time split holds out are the latest, the nearest to the rows the model will meet.
+No row is left to score the retrained model; the test score is of the model before it.
+
 The winner is logged as its own MLflow run (child of the study's parent run, tag
 ``automl.role=final``) with its bundle as artifact ``model``; ``automl predict`` and
 ``automl export`` use it. :func:`reserve_seconds` tells the search how much of ``--timeout``
@@ -128,6 +134,20 @@ class FinalKind(str, Enum):
     BAG = "bag"  # the best trial's fold networks, averaged (a cross-validated study)
 
 
+@dataclass(frozen=True, slots=True)
+class EveryRow:
+    """Whether the final model was trained again on every row (``--refit-all``): on how many
+    (0: not), or why not (empty: not asked)."""
+
+    rows: int = 0
+    skipped: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data, none when not asked (a part of :meth:`FinalModel.to_dict`)."""
+        return ({"refit_all_rows": self.rows} if self.rows else
+                {"refit_all_skipped": self.skipped} if self.skipped else {})
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FinalModel:
     """What :func:`build_final` chose and logged. ``val_score`` is on the validation rows, or
@@ -145,6 +165,7 @@ class FinalModel:
     seconds: float = 0.0
     threshold: TunedThreshold | None = None
     cross_validated: bool = False
+    every_row: EveryRow = field(default_factory=EveryRow)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data (stored as the study's ``final_model`` user attr)."""
@@ -155,7 +176,7 @@ class FinalModel:
                 "seconds": round(self.seconds, 3), "cross_validated": self.cross_validated}
         if self.threshold is not None:
             data["threshold"] = self.threshold.to_dict()
-        return data
+        return data | self.every_row.to_dict()
 
 
 # ------------------------------------------------------------------------------ the budget
@@ -165,17 +186,24 @@ def refit_seconds(best: Candidate, n_train: int, n_val: int) -> float:
     return _SAFETY * best.epoch_seconds * epochs * (n_train + n_val) / max(n_train, 1)
 
 
+def every_row_seconds(chosen: list[tuple[Candidate, int]], n_train: int, n_rows: int) -> float:
+    """Estimated seconds to train, for each ``chosen`` ``(trial, networks)``, that many
+    networks on all ``n_rows`` rows (``--refit-all``) for the trial's best epochs."""
+    return sum(n * refit_seconds(trial, n_train, n_rows - n_train) for trial, n in chosen)
+
+
 def reserve_seconds(best: Candidate | None, n_train: int, n_val: int,
-                    timeout_s: float, *, refit: bool = True) -> float:
+                    timeout_s: float, *, refit: bool = True, every_row_s: float = 0.0) -> float:
     """How many seconds of a ``timeout_s`` run to keep for the final step.
 
     :data:`OVERHEAD_S` plus :data:`OVERHEAD_SHARE` of the timeout, and, when a refit may be the
     final model (``refit``: the ensemble does not yet beat the best trial), the refit estimate
     of the best trial so far (before any trial completes: :data:`FIRST_RESERVE_SHARE` of the
-    timeout); at most half the timeout (a configuration too slow to refit in the time left is
-    not refitted: its trial's own model is used).
+    timeout), and ``every_row_s`` (``--refit-all``, see :func:`every_row_seconds`); at most half
+    the timeout (a configuration too slow to refit in the time left is not refitted: its
+    trial's own model is used).
     """
-    base = OVERHEAD_S + OVERHEAD_SHARE * timeout_s
+    base = OVERHEAD_S + OVERHEAD_SHARE * timeout_s + every_row_s
     if not refit:
         return min(base, 0.5 * timeout_s)
     refit_s = (FIRST_RESERVE_SHARE * timeout_s if best is None
@@ -315,6 +343,7 @@ class FinalInputs:
     seed: int
     study_name: str
     threshold_metric: ThresholdMetric = field(default_factory=ThresholdMetric)
+    refit_all: bool = False
 
     @classmethod
     def of(cls, plan: SearchPlan) -> FinalInputs:
@@ -322,7 +351,8 @@ class FinalInputs:
         return cls(tensors=plan.tensors, selection_targets=plan.selection_targets(),
                    bagged=plan.folds is not None, preprocessor=plan.preprocessor,
                    task=plan.task, metric=plan.metric, train=plan.cfg.train, seed=plan.cfg.seed,
-                   study_name=plan.study_name, threshold_metric=plan.threshold_metric)
+                   study_name=plan.study_name, threshold_metric=plan.threshold_metric,
+                   refit_all=plan.cfg.refit_all)
 
 
 def build_final(candidates: list[Candidate], inputs: FinalInputs, tracker: Tracker,
@@ -359,6 +389,7 @@ def build_final(candidates: list[Candidate], inputs: FinalInputs, tracker: Track
             kind, trials = FinalKind.ENSEMBLE, tuple(c.number for (c, _, _), _ in used)
             weights, score, epochs = tuple(float(w) for _, w in used), selection.score, 0
             final_output = sum(float(w) * output for (_, _, output), w in used)
+            chosen = [(c, len(b.networks), float(w)) for (c, b, _), w in used]
         else:
             bundle, epochs = ((best_bundle, 0) if inputs.bagged
                               else _refit_or_best(best, best_bundle, inputs, deadline))
@@ -369,14 +400,20 @@ def build_final(candidates: list[Candidate], inputs: FinalInputs, tracker: Track
                                "params": best.params, "refit_epochs": epochs}
             trials, weights, score = (best.number,), (1.0,), best_score
             final_output = best_output
+            chosen = [(best, len(best_bundle.networks), 1.0)]
         threshold = _tune(bundle, final_output, y_val, inputs)
         test = test_metrics(bundle, tensors, task)
+        on_every_row = EveryRow()
+        if inputs.refit_all:
+            bundle, on_every_row = _on_every_row(chosen, bundle, inputs, deadline)
         run_id = _log(tracker, bundle, Path(tmp), kind=kind, trials=trials, weights=weights,
-                      metric=metric, score=score, best_score=best_score, test=test)
+                      metric=metric, score=score, best_score=best_score, test=test,
+                      every_row=on_every_row)
     return FinalModel(kind=kind, trials=trials, weights=weights, val_score=score,
                       best_trial_score=best_score, run_id=run_id, test_metrics=test,
                       bundle=bundle, refit_epochs=epochs, seconds=time.monotonic() - start,
-                      threshold=threshold, cross_validated=inputs.bagged)
+                      threshold=threshold, cross_validated=inputs.bagged,
+                      every_row=on_every_row)
 
 
 def _tune(bundle: ModelBundle, val_output: np.ndarray, y_val: np.ndarray,
@@ -436,6 +473,45 @@ def _refit_or_best(best: Candidate, bundle: ModelBundle, inputs: FinalInputs,
                        network=network.cpu().eval(), d_in=tensors.d_in), epochs
 
 
+def _on_every_row(chosen: list[tuple[Candidate, int, float]], final: ModelBundle,
+                  inputs: FinalInputs, deadline: float | None) -> tuple[ModelBundle, EveryRow]:
+    """``final`` trained again on every row (training, validation and test): for each chosen
+    ``(trial, networks, weight)``, that many networks of its parameters, each with its own
+    seed, for the trial's best epoch count and learning-rate span, sharing its weight; the
+    decision threshold kept. ``final`` itself, and why, when the estimated time passes
+    ``deadline`` (``time.monotonic()``) or a network fails or is cut short by it."""
+    tensors, rows = inputs.tensors, inputs.tensors.n_rows
+    seconds = every_row_seconds([(trial, n) for trial, n, _ in chosen], len(tensors.x_train),
+                                rows)
+    if deadline is not None and time.monotonic() + seconds / _SAFETY > deadline:
+        return final, EveryRow(skipped=f"about {seconds / _SAFETY:.0f} s needed, the time "
+                                       "limit leaves less")
+    members = []
+    for trial, n, weight in chosen:
+        params = params_from_dict(trial.params, inputs.task)
+        for j in range(n):
+            seed = inputs.seed + trial.number + j
+            torch.manual_seed(seed)
+            network = network_for(params.model, tensors)
+            try:
+                epochs = refit(network, tensors, task=inputs.task, optim=params.optim,
+                               cfg=inputs.train, n_epochs=trial.best_epoch + 1,
+                               class_weighting=params.class_weighting,
+                               resampling=params.resampling, seed=seed, deadline=deadline,
+                               schedule_epochs=trial.schedule_epochs,
+                               splits=("train", "val", "test"))
+            except TrialError as exc:
+                return final, EveryRow(skipped=f"trial {trial.number}'s network failed: {exc}")
+            if epochs < trial.best_epoch + 1:
+                return final, EveryRow(skipped="the time limit passed while it trained")
+            members.append(Member(spec=params.model, network=network.cpu().eval(),
+                                  weight=weight / n))
+    bundle = ModelBundle.ensemble(inputs.preprocessor, members, tensors.d_in,
+                                  {**final.metadata, "refit_all_rows": rows})
+    bundle.threshold = final.threshold
+    return bundle, EveryRow(rows=rows)
+
+
 def test_metrics(bundle: ModelBundle, tensors: TensorSplits, task: TaskType) -> dict[str, float]:
     """:meth:`ModelBundle.scores` of ``bundle`` on the test rows (none: ``{}``)."""
     if not len(tensors.x_test):
@@ -448,9 +524,10 @@ def test_metrics(bundle: ModelBundle, tensors: TensorSplits, task: TaskType) -> 
 
 def _log(tracker: Tracker, bundle: ModelBundle, tmp: Path, *, kind: FinalKind,
          trials: tuple[int, ...], weights: tuple[float, ...], metric: Metric, score: float,
-         best_score: float, test: dict[str, float]) -> str:
+         best_score: float, test: dict[str, float], every_row: EveryRow) -> str:
     params = {"kind": kind.value, "trials": ",".join(map(str, trials)),
-              "weights": ",".join(f"{w:.4g}" for w in weights), "metric": metric.name}
+              "weights": ",".join(f"{w:.4g}" for w in weights), "metric": metric.name,
+              **every_row.to_dict()}
     tags = {"automl.role": "final", "automl.kind": kind.value}
     run_id = tracker.start_child("final", tags, params)
     try:

@@ -69,6 +69,7 @@ class StudySettings:
     columns: tuple[tuple[str, str, str], ...]
     positive_class: str | None = None
     threshold_metric: str = "f1"
+    refit_all: bool = False  # the final model trained again on every row (see automl.final)
     n_folds: int = 1
     folds: str = ""  # :meth:`automl.folds.Folds.encode` of a cross-validated study
     split_by: str = ""  # the column whose latest rows are held out (empty: a random split)
@@ -113,7 +114,7 @@ class StudySettings:
             n_warmup_epochs=stored("n_warmup_epochs"), schema=attrs.get("schema", {}),
             columns=tuple(tuple(row) for row in attrs.get("columns", ())),
             positive_class=attrs.get("positive_class"),
-            threshold_metric=stored("threshold_metric"),
+            threshold_metric=stored("threshold_metric"), refit_all=stored("refit_all"),
             n_folds=attrs.get("n_folds", _LEGACY["n_folds"]),
             folds=attrs.get("folds", _LEGACY["folds"]),
             split_by=attrs.get("split_by", _LEGACY["split_by"]),
@@ -150,6 +151,7 @@ class StudySettings:
             "pruner": self.pruner, "train": self.train, "experiment_name": self.experiment,
             "n_startup_trials": self.n_startup_trials, "n_warmup_epochs": self.n_warmup_epochs,
             "positive_class": self.positive_class, "threshold_metric": self.threshold_metric,
+            "refit_all": self.refit_all,
             "folds": self.n_folds, "split_by": self.split_by or None,
             "group_by": self.group_by or None,
             "families": self.families or None,
@@ -186,8 +188,12 @@ def final_model_text(final: dict[str, Any]) -> str:
     'an ensemble of trials 7, 3'
     >>> final_model_text({"kind": "refit", "trials": [7]})
     'trial 7 refitted on the training and validation rows'
+    >>> final_model_text({"kind": "ensemble", "trials": [7, 3], "refit_all_rows": 3000})
+    'an ensemble of trials 7, 3, trained again on all 3,000 rows'
     """
     trials = ", ".join(map(str, final.get("trials", [])))
-    return {"ensemble": f"an ensemble of trials {trials}",
+    what = {"ensemble": f"an ensemble of trials {trials}",
             "refit": f"trial {trials} refitted on the training and validation rows"}.get(
                 final.get("kind", ""), f"trial {trials}")
+    rows = final.get("refit_all_rows")
+    return f"{what}, trained again on all {rows:,} rows" if rows else what

@@ -33,6 +33,7 @@ from automl.final import (
     FinalInputs,
     ValidationOutputs,
     build_final,
+    every_row_seconds,
     reserve_seconds,
     test_metrics,
 )
@@ -246,18 +247,23 @@ class SearchSession:
         return False
 
     def _search_deadline(self, outputs: ValidationOutputs) -> float | None:
-        """The deadline less the time kept for the final step: its overhead, and a refit of the
+        """The deadline less the time kept for the final step: its overhead, a refit of the
         best trial so far unless the study is cross-validated (bags are not refitted) or the
-        top trials' ensemble already beats it (then it is the final model)."""
+        top trials' ensemble already beats it (then it is the final model), and with
+        ``--refit-all`` the training of the final model's networks on every row."""
         plan = self.plan
         if self.deadline is None or plan.cfg.timeout_s is None:
             return self.deadline
-        top = candidates(self.study)
+        top, tensors = candidates(self.study), plan.tensors
         refit = not plan.folds and not outputs.ensemble_wins([c.run_id for c in top])
+        networks = plan.folds.k if plan.folds else 1
+        every_row = every_row_seconds([(c, networks) for c in (top[:1] if refit else top)],
+                                      len(tensors.x_train), tensors.n_rows
+                                      ) if plan.cfg.refit_all else 0.0
         return self.deadline - reserve_seconds(top[0] if top else None,
-                                               len(plan.tensors.x_train),
-                                               len(plan.tensors.x_val), plan.cfg.timeout_s,
-                                               refit=refit)
+                                               len(tensors.x_train), len(tensors.x_val),
+                                               plan.cfg.timeout_s, refit=refit,
+                                               every_row_s=every_row)
 
     def progress(self, last_state: str = "") -> Progress:
         """The study's progress as this process sees it now."""

@@ -707,11 +707,12 @@ def fit(model: nn.Module, data: TensorSplits, *, task: TaskType, metric: Metric,
 def refit(model: nn.Module, data: TensorSplits, *, task: TaskType, optim: OptimSpec,
           cfg: TrainConfig, n_epochs: int, class_weighting: ClassWeighting = "none",
           resampling: Resampling = Resampling(), seed: int = 0,
-          deadline: float | None = None, schedule_epochs: int | None = None) -> int:
-    """Train ``model`` on the training *and* validation rows (read from both splits as they
-    are, not joined into a second copy) for ``n_epochs`` epochs, no early
-    stopping (the validation rows are training data here, so there is nothing to select on);
-    ``resampling`` draws from both.
+          deadline: float | None = None, schedule_epochs: int | None = None,
+          splits: tuple[str, ...] = ("train", "val")) -> int:
+    """Train ``model`` on the rows of ``splits``, the training *and* validation rows unless
+    told (read from each split as it is, not joined into a second copy), for ``n_epochs``
+    epochs, no early stopping (the validation rows are training data here, so there is nothing
+    to select on); ``resampling`` draws from them all.
 
     The learning-rate schedule spans ``schedule_epochs`` epochs (``None``: ``cfg.max_epochs``),
     the span of the trial being refitted (:attr:`FitResult.schedule_epochs`), so the first
@@ -722,7 +723,8 @@ def refit(model: nn.Module, data: TensorSplits, *, task: TaskType, optim: OptimS
     Raises:
         TrialError: out of memory, or the loss became non-finite.
     """
-    training = TrainingRows(((data.x_train, data.y_train), (data.x_val, data.y_val)))
+    training = TrainingRows(tuple((getattr(data, f"x_{split}"), getattr(data, f"y_{split}"))
+                                  for split in splits if len(getattr(data, f"y_{split}"))))
     both = dataclasses.replace(data, y_train=training.y)  # the loss's class weights
     generator = torch.Generator().manual_seed(seed)
     optimizer = make_optimizer(model, optim)

@@ -2,13 +2,13 @@
 model then scores on the rows it will meet.
 
 Two generated tables, each searched (3 trials, defaults otherwise, a fresh folder a run) once
-with rows held out at random, one by one (the default), and once with the option made for it;
+with rows held out at random, one by one (the default), and once with each option made for it;
 each final model is then scored through ``automl predict`` on rows no search saw:
 
 - ``drift``: 3,000 customers who signed up over two years (``signup``, a date), whose churn
   falls with usage, rises on the basic plan and rises more and more with the price, while
   prices rise 15% a year; scored on 2,000 customers of the following year; ``--split-by
-  signup``.
+  signup``, and with ``--refit-all`` too (the final model then trained again on every row).
 - ``groups``: 1,500 purchases of 300 customers (``customer``, an id; about five rows each),
   whether each is returned following the customer's own habit as much as the basket; scored on
   1,000 purchases of 200 new customers; ``--group-by customer``.
@@ -67,19 +67,21 @@ def returns(n_customers: int, first_id: int, seed: int) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class Table:
-    """A table to search, the later rows to score its model on, and the option for it."""
+    """A table to search, the later rows to score its model on, and the options made for it
+    (each searched beside rows held out one by one)."""
 
     searched: Callable[[int], pd.DataFrame]
     later: Callable[[int], pd.DataFrame]
-    option: tuple[str, str]
+    options: tuple[tuple[str, ...], ...]
 
 
 TABLES = {
     "drift": Table(lambda seed: churn(3000, "2022-01-01", 730, seed),
                    lambda seed: churn(2000, "2024-01-01", 365, seed + 100),
-                   ("--split-by", "signup")),
+                   (("--split-by", "signup"), ("--split-by", "signup", "--refit-all"))),
     "groups": Table(lambda seed: returns(300, 0, seed),
-                    lambda seed: returns(200, 10_000, seed + 100), ("--group-by", "customer")),
+                    lambda seed: returns(200, 10_000, seed + 100),
+                    (("--group-by", "customer"),)),
 }
 
 
@@ -112,7 +114,8 @@ def main() -> None:
           "| printed − later |\n|---|---|---|---|---|---|")
     for name in args.tables.split(","):
         table = TABLES[name]
-        for split, options in (("one by one", ()), (" ".join(table.option), table.option)):
+        for options in ((), *table.options):
+            split = f"`{' '.join(options)}`" if options else "one by one"
             pairs = [printed_and_later(table, seed, *options) for seed in args.seeds]
             for seed, (printed, later) in zip(args.seeds, pairs, strict=True):
                 print(f"| {name} | {split} | {seed} | {number(printed)} | {number(later)} | "

@@ -4,6 +4,7 @@ each on tiny data with real Optuna/MLflow stores (no mocks). The quality benchma
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -14,6 +15,7 @@ import optuna
 import pandas as pd
 import pytest
 import torch
+from cli_helpers import cli
 from mlflow.tracking import MlflowClient
 
 from automl.bundle import Member, ModelBundle, load_bundle, save_bundle
@@ -29,6 +31,8 @@ from automl.final import (
     build_final,
     ensemble_pool,
     ensemble_selection,
+    every_row_seconds,
+    refit_seconds,
     reserve_seconds,
 )
 from automl.metrics import primary_metric
@@ -226,6 +230,57 @@ def test_the_refit_model_loads_and_predicts(search_cfg: Callable[..., SearchConf
     assert np.allclose(out[["proba_no", "proba_yes"]].sum(axis=1), 1.0)
 
 
+def test_refit_all_trains_the_final_model_again_on_every_row_after_its_test_score(
+        search_cfg: Callable[..., SearchConfig]) -> None:
+    """``--refit-all``: the model kept has learned every row, test rows too; the test score is
+    the one of the model before (the same as without the option); no time, no retraining."""
+    cfg = _done(search_cfg, "binary", n_trials=2, folds=1, refit_all=True)
+    plan = prepare_search(cfg)
+    study = load_study(cfg.storage_url, cfg.study_name)
+    tensors = plan.tensors
+    rows = len(tensors.x_train) + len(tensors.x_val) + len(tensors.x_test)
+    assert study.user_attrs["final_model"]["refit_all_rows"] == rows
+    bundle, _ = load_model(cfg.storage_url, cfg.study_name, tracking_uri=cfg.tracking_uri)
+    assert bundle.metadata["refit_all_rows"] == rows
+    best = candidate(ranked(study)[0])
+    tracker = MlflowTracker(cfg.tracking_uri, cfg.study_name)
+    tracker.parent_run_id = study.user_attrs["mlflow_parent_run_id"]
+    kept = build_final([best], FinalInputs.of(plan), tracker)
+    before = build_final([best], dataclasses.replace(FinalInputs.of(plan), refit_all=False),
+                         tracker)
+    assert kept is not None and before is not None and kept.every_row.rows == rows
+    assert kept.test_metrics == before.test_metrics
+    assert kept.bundle.threshold == before.bundle.threshold
+    assert not np.array_equal(predict_raw(kept.bundle.network, tensors.x_test),
+                              predict_raw(before.bundle.network, tensors.x_test))
+    late = build_final([best], FinalInputs.of(plan), tracker, deadline=time.monotonic() - 1)
+    assert late is not None and late.every_row.rows == 0
+    assert "the time limit leaves less" in late.every_row.skipped
+    assert "refit_all_rows" not in late.bundle.metadata
+
+
+def test_refit_all_is_said_by_search_and_show(tmp_path: Path) -> None:
+    """The user reads that the model kept learned every row, and that the test score is of
+    the model before; ``show`` says it too."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=400)
+    pd.DataFrame({"day": pd.date_range("2024-01-01", periods=400).strftime("%Y-%m-%d"),
+                  "x": x, "y": x + rng.normal(0, 0.3, 400)}).to_csv(tmp_path / "t.csv",
+                                                                     index=False)
+    stores = ["--storage", f"sqlite:///{tmp_path}/s.db",
+              "--tracking-uri", f"sqlite:///{tmp_path}/mlruns/mlflow.db"]
+    code, stdout, stderr = cli("search", str(tmp_path / "t.csv"), "--split-by", "day",
+                               "--refit-all", "--n-trials", "1", "--max-epochs", "2", *stores)
+    assert code == 0, stderr
+    said = " ".join(stdout.split())
+    assert "trained again on all 400 rows" in said
+    assert "test rows, which no selection step saw (scored before it was trained again on " \
+           "them too)" in said
+    code, stdout, stderr = cli("show", "t", *stores[:2])
+    assert code == 0, stderr
+    assert "trained again on all 400 rows" in " ".join(stdout.split())
+
+
 def test_no_candidate_with_a_kept_model_gives_no_final_model(
         search_cfg: Callable[..., SearchConfig]) -> None:
     cfg = search_cfg("binary")
@@ -244,6 +299,11 @@ def test_the_reserve_covers_the_refit_and_is_capped() -> None:
     assert reserve_seconds(best, 70, 15, 1000.0) > 2.0 * 10 * 85 / 70
     assert reserve_seconds(best, 70, 15, 20.0) == 10.0
     assert reserve_seconds(best, 70, 15, 1000.0, refit=False) == OVERHEAD_S + 0.01 * 1000
+    # --refit-all: five fold networks of the best trial on all 100 rows, kept besides
+    every_row = every_row_seconds([(best, 5)], 70, 100)
+    assert every_row == pytest.approx(5 * refit_seconds(best, 70, 30))
+    assert reserve_seconds(best, 70, 15, 1000.0, refit=False, every_row_s=every_row) == \
+        pytest.approx(OVERHEAD_S + 0.01 * 1000 + every_row)
 
 
 def test_the_search_knows_when_the_ensemble_makes_a_refit_needless(tmp_tracking_uri: str,
@@ -271,11 +331,13 @@ def test_the_search_knows_when_the_ensemble_makes_a_refit_needless(tmp_tracking_
 
 @pytest.mark.slow
 @pytest.mark.timing
+@pytest.mark.parametrize("refit_all", [False, True])
 def test_a_timed_search_finishes_within_its_timeout_including_the_final_model(
-        search_cfg: Callable[..., SearchConfig]) -> None:
+        search_cfg: Callable[..., SearchConfig], refit_all: bool) -> None:
     # The time kept for the final step is mostly fixed (final.OVERHEAD_S plus a refit
-    # estimate, at most half the timeout), so 12 s leave it the same room as a longer timeout.
-    cfg = search_cfg("binary", n_trials=10_000, timeout_s=12.0,
+    # estimate, at most half the timeout), so 12 s leave it the same room as a longer timeout;
+    # --refit-all keeps time for the final networks' training on every row too.
+    cfg = search_cfg("binary", n_trials=10_000, timeout_s=12.0, refit_all=refit_all,
                      train=TrainConfig(max_epochs=20, patience=4, device="cpu"))
     start = time.monotonic()
     summary = run_search(prepare_search(cfg))

@@ -516,6 +516,17 @@ def test_refit_trains_every_train_and_validation_row_once_per_epoch() -> None:
     assert collections.Counter(spy.epochs[0]) == dict.fromkeys(every, 2)
 
 
+def test_refit_on_every_split_trains_the_test_rows_too() -> None:
+    """``--refit-all``: the final model learns every row, the test split's too."""
+    data = _imbalanced()
+    spy = _RowSpy()
+    refit(spy, data, task=TaskType.BINARY, optim=OptimSpec(lr=1e-2, batch_size=32),
+          cfg=TrainConfig(max_epochs=3, device="cpu"), n_epochs=1,
+          splits=("train", "val", "test"))
+    every = set(range(200)) | set(range(1000, 1000 + len(data.y_val) + len(data.y_test)))
+    assert collections.Counter(spy.epochs[0]) == dict.fromkeys(every, 1)
+
+
 def test_training_rows_gather_a_batch_across_parts_without_joining_them() -> None:
     ids = torch.arange(10)
     rows = TrainingRows(((ids[:6, None].float(), ids[:6] * 10), (ids[6:, None].float(),

@@ -194,8 +194,13 @@ def _render_final(final: dict[str, Any], metric: str, n_test_rows: int) -> None:
     test = final.get("test_metrics", {})
     if test:
         scores = ", ".join(f"{k} {score_text(v)}" for k, v in test.items())
-        out.print(f"final model on the {n_test_rows:,} held-out test rows, which no selection step "
-                  f"saw: {scores}", soft_wrap=True)
+        before = (" (scored before it was trained again on them too)"
+                  if "refit_all_rows" in final else "")
+        out.print(f"final model on the {n_test_rows:,} held-out test rows, which no selection "
+                  f"step saw{before}: {scores}", soft_wrap=True)
+    if "refit_all_skipped" in final:
+        out.print(f"--refit-all: not trained again on every row ({final['refit_all_skipped']}); "
+                  "the model kept is the one scored above", soft_wrap=True)
     elif not n_test_rows:
         out.print(f"no test split: the table is too small for a useful one (under "
                   f"{MIN_TEST_ROWS} test rows), so every row went to the folds; the {on} "

@@ -20,6 +20,7 @@ from automl.cli.common import (
 )
 from automl.cli.render import render_leaderboard, render_threshold, score_text
 from automl.config import default_storage
+from automl.records import final_model_text
 
 
 @app.command()
@@ -42,6 +43,9 @@ def show(
         held = f"; held out: {report.held_out}" if report.held_out else ""
         out.print(f"task {report.task}, metric {report.metric} ({report.direction}){held}; "
                   f"trials: {report.trials}")
+        if report.final_model:
+            out.print(f"final model (what predict uses): "
+                      f"{final_model_text(report.final_model)}", soft_wrap=True)
         render_threshold(report.final_model)
 
 

@@ -82,6 +82,11 @@ def search(
         search_default("threshold_metric"), "--threshold-metric",
         help="What the final model's decision threshold maximises (binary): f1, fbeta:BETA, "
              "precision@recall:MIN or recall@precision:MIN."),
+    refit_all: bool = typer.Option(
+        search_default("refit_all"), "--refit-all",
+        help="Once the final model has its test score, train it again on every row (the "
+             "validation and test rows too) and keep that: the rows nearest the future, with "
+             "--split-by, are then learned too [default: off]."),
     families: str | None = typer.Option(
         None, "--families",
         help=f"Comma-separated model families to search, among {', '.join(FAMILY_NAMES)} "
@@ -147,7 +152,8 @@ def search(
         cfg = SearchConfig(
             csv_path=csv_path, target=target, study_name=study, n_trials=n_trials,
             timeout_s=timeout, seed=seed, task=task, metric=metric,
-            positive_class=positive_class, threshold_metric=threshold_metric, folds=folds,
+            positive_class=positive_class, threshold_metric=threshold_metric,
+            refit_all=refit_all, folds=folds,
             test_fraction=test_fraction, split_by=split_by, group_by=group_by,
             families=None if families is None else split_names(families),
             column_choices=ColumnChoices(numeric=split_names(numeric),
