@@ -12,7 +12,9 @@ units (regression). Format-1 folders (one network) load as before.
 A binary classifier's bundle may hold a tuned decision threshold (``bundle.json`` key
 ``threshold``): :meth:`ModelBundle.predict` labels a row with the positive class
 (:attr:`automl.data.Schema.positive_class`) when that class's probability is at least the
-threshold. Bundles without one label by the largest probability.
+threshold. Bundles without one label by the largest probability. A regression model's bundle
+may hold the calibration of its prediction intervals (key ``conformal``, see
+:mod:`automl.intervals`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from torch import nn
 from automl.data import Schema
 from automl.errors import DataError
 from automl.features import Preprocessor
+from automl.intervals import Conformal, interval_columns
 from automl.metrics import evaluate, predictions
 from automl.networks import Bins, ModelSpec, build_model, spec_from_dict
 from automl.threshold import apply_threshold
@@ -39,6 +42,10 @@ from automl.train import predict_raw
 
 BUNDLE_FORMAT = 1
 ENSEMBLE_FORMAT = 2
+#: The prediction intervals a regression model's scores check: the share of the true values
+#: inside the 90% intervals (near 0.9 when they hold what they promise).
+COVERAGE_LEVEL = 0.9
+COVERAGE = "coverage_90"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,7 +64,8 @@ class ModelBundle:
     ``members`` empty: one network (``spec``, ``network``). Otherwise the bundle is the weighted
     average of ``members`` and ``spec``/``network`` are those of ``members[0]`` (use
     :meth:`ensemble` to build one). ``threshold``: the decision threshold of a binary
-    classifier (``None``: the largest probability wins).
+    classifier (``None``: the largest probability wins). ``conformal``: the calibration of a
+    regression model's prediction intervals (``None``: it has none).
     """
 
     preprocessor: Preprocessor
@@ -67,6 +75,7 @@ class ModelBundle:
     metadata: dict[str, Any] = field(default_factory=dict)
     members: tuple[Member, ...] = ()
     threshold: float | None = None
+    conformal: Conformal | None = None
 
     @classmethod
     def ensemble(cls, preprocessor: Preprocessor, members: list[Member] | tuple[Member, ...],
@@ -128,23 +137,36 @@ class ModelBundle:
         cut = self.threshold if threshold is None else threshold
         return cut if len(self.schema.classes) == 2 else None
 
-    def predict(self, frame: pd.DataFrame, threshold: float | None = None) -> pd.DataFrame:
-        """One row per input row: ``prediction`` and, for classification, ``proba_<class>``.
+    def predict(self, frame: pd.DataFrame, threshold: float | None = None,
+                interval: float | None = None) -> pd.DataFrame:
+        """One row per input row: ``prediction`` and, for classification, ``proba_<class>``;
+        for regression with an ``interval`` level (0.9), the ends of the interval that holds
+        the true value with that probability (``lower_90``, ``upper_90``; see
+        :mod:`automl.intervals`).
 
         A binary ``prediction`` uses ``threshold`` if given, else the bundle's own
         :attr:`threshold`; the ``proba_*`` columns never depend on it.
 
         Raises:
             DataError: a feature column the model was trained on is missing.
+            ValueError: an ``interval`` from a bundle without :attr:`conformal`.
         """
-        return self.labelled(self.raw_output(frame), frame.index, threshold)
+        return self.labelled(self.raw_output(frame), frame.index, threshold, interval)
 
     def labelled(self, output: np.ndarray, index: pd.Index,
-                 threshold: float | None = None) -> pd.DataFrame:
+                 threshold: float | None = None,
+                 interval: float | None = None) -> pd.DataFrame:
         """:meth:`predict` of the rows (``index``) whose :meth:`raw_output` is ``output``."""
         out = predictions(self.schema.task, output)
         if not self.schema.task.is_classification:
-            return pd.DataFrame({"prediction": out}, index=index)
+            result = pd.DataFrame({"prediction": out}, index=index)
+            if interval is not None:
+                if self.conformal is None:
+                    raise ValueError("this model has no prediction intervals")
+                for name, end in zip(interval_columns(interval),
+                                     self.conformal.bounds(out, interval), strict=True):
+                    result[name] = end
+            return result
         codes = out.argmax(axis=1)
         cut = self.cut(threshold)
         if cut is not None:
@@ -160,11 +182,15 @@ class ModelBundle:
                threshold: float | None = None) -> dict[str, float]:
         """Every metric of the task (:func:`~automl.metrics.evaluate`) of the rows whose
         :meth:`raw_output` is ``output`` against ``y_true`` (class codes, or values in the
-        target's units); with a decision threshold (:meth:`cut`), also
+        target's units); with intervals (:attr:`conformal`), :data:`COVERAGE`; with a decision
+        threshold (:meth:`cut`), also
         ``precision_at_threshold``, ``recall_at_threshold`` and ``f1_at_threshold`` of the
         positive class at it."""
         schema = self.schema
         scores = evaluate(schema.task, y_true, output, schema.positive_code)
+        if self.conformal is not None and np.all(np.isfinite(output)):
+            scores[COVERAGE] = self.conformal.coverage(
+                y_true, predictions(schema.task, output), COVERAGE_LEVEL)
         cut = self.cut(threshold)
         if cut is not None:
             positive = schema.positive_code
@@ -190,6 +216,8 @@ def save_bundle(bundle: ModelBundle, path: Path) -> Path:
         "preprocessor": bundle.preprocessor.to_dict(), "metadata": bundle.metadata}
     if bundle.threshold is not None:
         document["threshold"] = bundle.threshold
+    if bundle.conformal is not None:
+        document["conformal"] = bundle.conformal.to_dict()
     if bundle.members:
         document["format"] = ENSEMBLE_FORMAT
         document["members"] = [{"spec": m.spec.to_dict(), "weight": m.weight,
@@ -255,6 +283,8 @@ def load_bundle(path: Path, device: str = "cpu") -> ModelBundle:
         bundle = ModelBundle(preprocessor=preprocessor, spec=spec, network=network,
                              d_in=document["d_in"], metadata=document["metadata"])
     bundle.threshold = document.get("threshold")
+    if "conformal" in document:  # regression models built before intervals have none
+        bundle.conformal = Conformal.from_dict(document["conformal"])
     return bundle
 
 

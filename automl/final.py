@@ -18,6 +18,10 @@ every training row: the ensemble is selected on those, its members are bags, and
 single trial's bag is used as it is (no refit: each of its networks already trained on all
 folds but one).
 
+A regression final model gets the calibration of its prediction intervals
+(:mod:`automl.intervals`) from the same validation (or out-of-fold) predictions as the choice,
+and its test scores include the coverage of its 90% intervals.
+
 A binary final model then gets its decision threshold (:mod:`automl.threshold`), tuned on the
 validation probabilities of the final model: the ensemble's, or, for the best trial and its
 refit, the trial's own (a refit has trained on the validation rows, so its own probabilities
@@ -56,6 +60,7 @@ from automl.config import TrainConfig
 from automl.data import TaskType
 from automl.errors import DataError, TrialError
 from automl.features import Preprocessor, TensorSplits
+from automl.intervals import Conformal
 from automl.metrics import Metric, predictions
 from automl.plan import SearchPlan
 from automl.space import params_from_dict
@@ -402,6 +407,8 @@ def build_final(candidates: list[Candidate], inputs: FinalInputs, tracker: Track
             final_output = best_output
             chosen = [(best, len(best_bundle.networks), 1.0)]
         threshold = _tune(bundle, final_output, y_val, inputs)
+        if not task.is_classification:
+            bundle.conformal = Conformal.fit(y_val, final_output, log=tensors.target_log)
         test = test_metrics(bundle, tensors, task)
         on_every_row = EveryRow()
         if inputs.refit_all:
@@ -508,7 +515,7 @@ def _on_every_row(chosen: list[tuple[Candidate, int, float]], final: ModelBundle
                                   weight=weight / n))
     bundle = ModelBundle.ensemble(inputs.preprocessor, members, tensors.d_in,
                                   {**final.metadata, "refit_all_rows": rows})
-    bundle.threshold = final.threshold
+    bundle.threshold, bundle.conformal = final.threshold, final.conformal
     return bundle, EveryRow(rows=rows)
 
 

@@ -37,6 +37,7 @@ from automl.data import (
 )
 from automl.errors import ConfigError, DataError, StudyNotFoundError
 from automl.features import NotNumbers
+from automl.intervals import check_level
 from automl.pyfunc import save_pyfunc
 from automl.reading import load_csv, read_csv
 from automl.records import final_model_text
@@ -231,16 +232,26 @@ def load_model(storage_url: str, study_name: str, *, trial: int | None = None,
 
 # ----------------------------------------------------------------------------------- predict
 def model_output(bundle: ModelBundle, frame: pd.DataFrame, where: str = "input",
-                 threshold: float | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
+                 threshold: float | None = None,
+                 interval: float | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
     """The model's raw outputs for ``frame`` (:meth:`ModelBundle.raw_output`, in row order) and
-    the columns it ignores; ``threshold``, to replace the bundle's decision threshold, is
-    checked here (binary only).
+    the columns it ignores; ``threshold``, to replace the bundle's decision threshold, and
+    ``interval``, the level of prediction intervals, are checked here.
 
     Raises:
         DataError: a feature column the model was trained on is missing (``where`` names it).
         ConfigError: ``threshold`` for a model that is not a binary classifier, or not in
-            [0, 1].
+            [0, 1]; ``interval`` not in (0, 1), or for a model without intervals.
     """
+    if interval is not None:
+        check_level(interval)
+        if bundle.conformal is None:
+            what = ("a regression model" if bundle.schema.task is TaskType.REGRESSION
+                    else f"this {bundle.schema.task.value} model")
+            raise ConfigError(f"--interval: {what} without prediction intervals (they are "
+                              "a regression study's final model's; a trial's own model, or a "
+                              "final model built before them, has none); leave --interval out "
+                              "or use the final model of a regression study")
     if threshold is not None:
         if bundle.schema.task is not TaskType.BINARY:
             raise ConfigError(f"--threshold is for binary classifiers; this model is "
@@ -283,9 +294,11 @@ def target_scores(bundle: ModelBundle, frame: pd.DataFrame, output: np.ndarray,
 
 def predict_csv(storage_url: str, study_name: str, csv_path: Path | str, *,
                 trial: int | None = None, tracking_uri: str | None = None,
-                threshold: float | None = None, keep: Sequence[str] = ()) -> Prediction:
+                threshold: float | None = None, keep: Sequence[str] = (),
+                interval: float | None = None) -> Prediction:
     """Apply the study's final model (or trial ``trial``'s) to the rows of ``csv_path``
-    (``threshold``: replaces the model's decision threshold, see :func:`model_output`);
+    (``threshold``: replaces the model's decision threshold; ``interval``: adds the ends of
+    prediction intervals of that level; see :func:`model_output`);
     the input columns ``keep`` names (matched as ``--target`` is) come first in the output.
     When the CSV has the target column, the predictions are scored against it
     (:func:`target_scores`).
@@ -301,8 +314,8 @@ def predict_csv(storage_url: str, study_name: str, csv_path: Path | str, *,
     bundle, source = load_model(storage_url, study_name, trial=trial, tracking_uri=tracking_uri)
     renamed = _renames(frame.columns, bundle.preprocessor.state)
     frame = frame.rename(columns=renamed).reset_index(drop=True)
-    output, ignored = model_output(bundle, frame, str(csv_path), threshold)
-    predictions = bundle.labelled(output, frame.index, threshold)
+    output, ignored = model_output(bundle, frame, str(csv_path), threshold, interval)
+    predictions = bundle.labelled(output, frame.index, threshold, interval)
     clash = [name for name in carried.columns if name in predictions.columns]
     if clash:
         raise ConfigError(f"--keep {clash[0]!r} has the name of an output column; rename it in "

@@ -21,13 +21,15 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 from mlflow.models import ModelSignature
-from mlflow.types.schema import AnyType, ColSpec, Schema
+from mlflow.types.schema import AnyType, ColSpec, ParamSchema, ParamSpec, Schema
 
 from automl.bundle import ModelBundle, load_bundle
 from automl.data import ColumnKind
 from automl.errors import ConfigError
+from automl.intervals import check_level
 
 BUNDLE_ARTIFACT = "bundle"
+INTERVAL = "interval"  # the param that asks a regression model for its prediction intervals
 _REQUIREMENTS = ("mlflow", "torch", "pandas", "numpy", "scikit-learn", "scipy", "tabm",
                  "rtdl_num_embeddings")
 
@@ -42,12 +44,21 @@ class AutomlPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
     def predict(self, context: Any, model_input: pd.DataFrame,
                 params: dict[str, Any] | None = None) -> pd.DataFrame:
         """:meth:`ModelBundle.predict` on ``model_input``; rows in input order, index reset.
+        A regression model's ``params={"interval": 0.9}`` adds its prediction intervals'
+        ends (``lower_90``, ``upper_90``); 0, the default, none.
 
         Raises:
             DataError: a feature column the model was trained on is missing.
+            ConfigError: an interval from a model without intervals, or not in (0, 1).
         """
         frame = pd.DataFrame(model_input).reset_index(drop=True)
-        return self.bundle.predict(frame)
+        interval = float((params or {}).get(INTERVAL, 0.0)) or None
+        if interval is not None:
+            check_level(interval)
+            if self.bundle.conformal is None:
+                raise ConfigError("this model has no prediction intervals (a regression "
+                                  "study's final model has them)")
+        return self.bundle.predict(frame, interval=interval)
 
 
 def pip_requirements() -> list[str]:
@@ -95,9 +106,11 @@ def model_signature(bundle: ModelBundle, example: pd.DataFrame) -> Any:
     string column of codes) before the model sees it.
     """
     inputs = Schema([ColSpec(AnyType(), name) for name in example.columns])
+    params = (ParamSchema([ParamSpec(INTERVAL, "double", 0.0)])
+              if bundle.conformal is not None else None)
     return ModelSignature(inputs=inputs,
                           outputs=mlflow.models.infer_signature(
-                              example, bundle.predict(example)).outputs)
+                              example, bundle.predict(example)).outputs, params=params)
 
 
 def save_pyfunc(bundle_dir: Path, dst: Path, *, rows: pd.DataFrame | None = None) -> Path:

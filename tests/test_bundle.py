@@ -15,6 +15,7 @@ from automl.bundle import ModelBundle, load_bundle, save_bundle
 from automl.data import load_dataset
 from automl.errors import DataError
 from automl.features import Preprocessor
+from automl.intervals import Conformal
 from automl.networks import (
     LinearSpec,
     MLPSpec,
@@ -53,11 +54,16 @@ def _bundle(csv: Path, spec: ModelSpec) -> tuple[ModelBundle, pd.DataFrame]:
 def test_save_load_round_trip_gives_equal_outputs(make_csv: Callable[..., Path], tmp_path: Path,
                                                   task: str, spec: ModelSpec) -> None:
     bundle, frame = _bundle(make_csv(task=task, missing=True), spec)
+    interval = None if task != "regression" else 0.9
+    if interval:  # a regression model's intervals come back with it
+        bundle.conformal = Conformal.fit(np.arange(50.0), np.zeros(50))
     loaded = load_bundle(save_bundle(bundle, tmp_path / "model"))
     assert loaded.spec == spec
     assert loaded.metadata == {"trial": 3, "value": 0.5}
     assert loaded.schema == bundle.schema
-    pd.testing.assert_frame_equal(loaded.predict(frame), bundle.predict(frame))
+    assert loaded.conformal == bundle.conformal
+    pd.testing.assert_frame_equal(loaded.predict(frame, interval=interval),
+                                  bundle.predict(frame, interval=interval))
     assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["bundle.json", "weights.pt"]
 
 

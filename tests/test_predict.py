@@ -233,6 +233,45 @@ def test_a_file_with_the_target_is_scored_against_it(task: str,
            "can score" in stderr
 
 
+def test_a_regression_model_predicts_intervals_and_their_coverage_is_scored(
+        finish: Callable[..., Finished], tmp_path: Path) -> None:
+    """``--interval 0.8`` adds the ends of 80% intervals around each prediction, as the
+    exported model's ``params={"interval": 0.8}`` does; the final model's test scores, and a
+    labelled file's, say how many true values its 90% intervals hold. A classifier, or a level
+    that is no coverage, is refused in one line."""
+    done = finish("regression", folds=1)
+    study = load_model(done.cfg.storage_url, done.cfg.study_name,
+                       tracking_uri=done.cfg.tracking_uri)[1].final
+    assert study is not None and 0.0 <= study["test_metrics"]["coverage_90"] <= 1.0
+    done.rows().to_csv(tmp_path / "new.csv", index=False)
+    code, stdout, stderr = cli("predict", done.cfg.study_name, str(tmp_path / "new.csv"),
+                               "--interval", "0.8", *done.stores)
+    assert code == 0, stderr
+    got = pd.read_csv(pd.io.common.StringIO(stdout))
+    assert list(got.columns) == ["prediction", "lower_80", "upper_80"]
+    assert (got["lower_80"] < got["prediction"]).all()
+    assert (got["prediction"] < got["upper_80"]).all()
+    truth = done.rows()["y"]
+    held = np.mean((truth >= got["lower_80"]) & (truth <= got["upper_80"]))
+    assert held > 0.5  # rows the model trained on too: inside more often than not
+    assert re.search(r"\bcoverage_90 [01]\.\d{4}\b", one_line(stderr, "scored against"))
+    code, _, stderr = cli("export", done.cfg.study_name, str(tmp_path / "model"), *done.stores)
+    assert code == 0, stderr
+    model = mlflow.pyfunc.load_model(str(tmp_path / "model"))
+    pd.testing.assert_frame_equal(model.predict(done.rows().drop(columns="y"),
+                                                params={"interval": 0.8}), got, rtol=1e-9)
+    assert list(model.predict(done.rows().drop(columns="y")).columns) == ["prediction"]
+    code, _, stderr = cli("predict", done.cfg.study_name, str(tmp_path / "new.csv"),
+                          "--interval", "90", *done.stores)
+    assert code == 2 and "--interval 90 is not a coverage" in one_error_line(stderr)
+    binary = finish("binary")
+    binary.rows().to_csv(tmp_path / "labels.csv", index=False)
+    code, _, stderr = cli("predict", binary.cfg.study_name, str(tmp_path / "labels.csv"),
+                          "--interval", "0.9", *binary.stores)
+    assert code == 2
+    assert "--interval: this binary model without prediction intervals" in one_error_line(stderr)
+
+
 def one_line(stderr: str, start: str) -> str:
     """The line of ``stderr`` that starts with ``start`` (exactly one)."""
     (line,) = [line for line in stderr.splitlines() if line.startswith(start)]

@@ -46,6 +46,10 @@ def predict(
     keep: str | None = typer.Option(
         None, "--keep", help="Input columns to copy into the output before the predictions, "
                              "comma-separated (e.g. an id to join them on)."),
+    interval: float | None = typer.Option(
+        None, "--interval", metavar="LEVEL",
+        help="Regression: add lower_<L> and upper_<L>, the ends of intervals that hold the true "
+             "value with probability LEVEL (e.g. 0.9) [default: none]."),
     storage: str | None = StorageOpt,
     tracking_uri: str | None = TrackingOpt,
     debug: bool = DebugOpt,
@@ -59,7 +63,7 @@ def predict(
             check_output_file(output, "predictions.csv")
         result = predict_csv(storage or default_storage(), study, csv_path, trial=trial,
                              tracking_uri=tracking_uri, threshold=threshold,
-                             keep=split_names(keep))
+                             keep=split_names(keep), interval=interval)
         for note in result.read:
             err.print(f"{csv_path}: {note}", soft_wrap=True)
         if result.renamed:
