@@ -260,13 +260,12 @@ def missing_words(text: pd.Series, min_levels: int = MIN_NUMBER_LEVELS) -> str:
     if words.empty or len(words) > MAX_MISSING_WORDS or 2 * words.sum() >= len(text) or (
             len(np.unique(floats[~missing])) < min_levels):
         return ""
-    units = units_note(counts[~missing])
-    ratings = ratings_note(pd.Series(counts.index[~missing], dtype=object).astype(str))
-    if units is None or ratings is None:
+    numbers = pd.Series(counts.index[~missing], dtype=object).astype(str)
+    if units_note(counts[~missing]) is None or ratings_note(numbers) is None:
         return ""
     shown = ", ".join(f"{word!r} ({counted(n, 'row')})"
                       for word, n in words.items())
-    return "; ".join(filter(None, (units, ratings, f"{shown} read as missing")))
+    return "; ".join(filter(None, (written_numbers(numbers), f"{shown} read as missing")))
 
 
 def written_numbers(text: pd.Series) -> str:

@@ -242,6 +242,11 @@ def _numbers_with_words(levels: int, words: list[str], every: int = 20) -> pd.Se
     (pd.Series([f"{3 + i % 20 / 10:.1f}/5" if i % 20 else "NEW" for i in range(200)]),
      ColumnKind.NUMERIC, "ratings out of 5 read as their scores; 'NEW' (10 rows) read as "
      "missing"),  # a restaurant's rating, NEW before its first
+    # what is removed from the numbers is said as in a column without the words
+    (_numbers_with_words(50, ["unknown"]).map(lambda v: v if v == "unknown" else f"${v}"),
+     ColumnKind.NUMERIC, "currency signs removed; 'unknown' (10 rows) read as missing"),
+    (_numbers_with_words(50, ["n/a"]).map(lambda v: v if v == "n/a" else f"{int(v) * 9:,}"),
+     ColumnKind.NUMERIC, "thousands separators removed; 'n/a' (10 rows) read as missing"),
     (_numbers_with_words(5, ["unknown"]), ColumnKind.CATEGORICAL,  # codes 1000-1004 + a word
      "mixed numbers and text"),
     (_numbers_with_words(50, ["a", "b", "c", "d"]), ColumnKind.CATEGORICAL,  # too many words
