@@ -14,7 +14,8 @@ A binary classifier's bundle may hold a tuned decision threshold (``bundle.json`
 (:attr:`automl.data.Schema.positive_class`) when that class's probability is at least the
 threshold. Bundles without one label by the largest probability. A regression model's bundle
 may hold the calibration of its prediction intervals (key ``conformal``, see
-:mod:`automl.intervals`).
+:mod:`automl.intervals`), a classifier's the temperature of its probabilities (key
+``temperature``, see :mod:`automl.calibration`).
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ class ModelBundle:
     average of ``members`` and ``spec``/``network`` are those of ``members[0]`` (use
     :meth:`ensemble` to build one). ``threshold``: the decision threshold of a binary
     classifier (``None``: the largest probability wins). ``conformal``: the calibration of a
-    regression model's prediction intervals (``None``: it has none).
+    regression model's prediction intervals (``None``: it has none). ``temperature``: what a
+    classifier's log-probabilities are divided by (``None``: 1; see :mod:`automl.calibration`).
     """
 
     preprocessor: Preprocessor
@@ -76,6 +78,7 @@ class ModelBundle:
     members: tuple[Member, ...] = ()
     threshold: float | None = None
     conformal: Conformal | None = None
+    temperature: float | None = None
 
     @classmethod
     def ensemble(cls, preprocessor: Preprocessor, members: list[Member] | tuple[Member, ...],
@@ -115,9 +118,17 @@ class ModelBundle:
         """:meth:`raw_output` for already-preprocessed features ``x``.
 
         Classification: logits of one network; for an ensemble, the log of the weighted average
-        of the members' probabilities (so a softmax gives the averaged probabilities back).
+        of the members' probabilities (so a softmax gives the averaged probabilities back);
+        either divided by the :attr:`temperature`, if any (see :mod:`automl.calibration`).
         Regression: values in target units (:meth:`Preprocessor.decode_target`), averaged.
         """
+        task = self.schema.task
+        if not task.is_classification:
+            return self._averaged(x)
+        return self._averaged(x) / (self.temperature or 1.0)
+
+    def _averaged(self, x: torch.Tensor) -> np.ndarray:
+        """:meth:`output_of` before the :attr:`temperature`."""
         task = self.schema.task
         total: np.ndarray | None = None
         for member in self.networks:
@@ -218,6 +229,8 @@ def save_bundle(bundle: ModelBundle, path: Path) -> Path:
         document["threshold"] = bundle.threshold
     if bundle.conformal is not None:
         document["conformal"] = bundle.conformal.to_dict()
+    if bundle.temperature is not None:
+        document["temperature"] = bundle.temperature
     if bundle.members:
         document["format"] = ENSEMBLE_FORMAT
         document["members"] = [{"spec": m.spec.to_dict(), "weight": m.weight,
@@ -282,7 +295,7 @@ def load_bundle(path: Path, device: str = "cpu") -> ModelBundle:
                                 document.get("bins"))
         bundle = ModelBundle(preprocessor=preprocessor, spec=spec, network=network,
                              d_in=document["d_in"], metadata=document["metadata"])
-    bundle.threshold = document.get("threshold")
+    bundle.threshold, bundle.temperature = document.get("threshold"), document.get("temperature")
     if "conformal" in document:  # regression models built before intervals have none
         bundle.conformal = Conformal.from_dict(document["conformal"])
     return bundle

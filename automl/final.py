@@ -18,9 +18,11 @@ every training row: the ensemble is selected on those, its members are bags, and
 single trial's bag is used as it is (no refit: each of its networks already trained on all
 folds but one).
 
-A regression final model gets the calibration of its prediction intervals
-(:mod:`automl.intervals`) from the same validation (or out-of-fold) predictions as the choice,
-and its test scores include the coverage of its 90% intervals.
+The chosen model is then calibrated on the same validation (or out-of-fold) predictions as the
+choice: a classifier's probabilities get their temperature (:mod:`automl.calibration`), which
+the threshold below is tuned after; a regression model gets the calibration of its prediction
+intervals (:mod:`automl.intervals`), and its test scores include the coverage of its 90%
+intervals.
 
 A binary final model then gets its decision threshold (:mod:`automl.threshold`), tuned on the
 validation probabilities of the final model: the ensemble's, or, for the best trial and its
@@ -56,6 +58,7 @@ import numpy as np
 import torch
 
 from automl.bundle import Member, ModelBundle, load_bundle, save_bundle
+from automl.calibration import fit_temperature, rescaled
 from automl.config import TrainConfig
 from automl.data import TaskType
 from automl.errors import DataError, TrialError
@@ -181,6 +184,8 @@ class FinalModel:
                 "seconds": round(self.seconds, 3), "cross_validated": self.cross_validated}
         if self.threshold is not None:
             data["threshold"] = self.threshold.to_dict()
+        if self.bundle.temperature is not None:
+            data["temperature"] = self.bundle.temperature
         return data | self.every_row.to_dict()
 
 
@@ -406,9 +411,12 @@ def build_final(candidates: list[Candidate], inputs: FinalInputs, tracker: Track
             trials, weights, score = (best.number,), (1.0,), best_score
             final_output = best_output
             chosen = [(best, len(best_bundle.networks), 1.0)]
-        threshold = _tune(bundle, final_output, y_val, inputs)
-        if not task.is_classification:
+        if task.is_classification:
+            bundle.temperature = fit_temperature(y_val, final_output)
+            final_output = rescaled(final_output, bundle.temperature)
+        else:
             bundle.conformal = Conformal.fit(y_val, final_output, log=tensors.target_log)
+        threshold = _tune(bundle, final_output, y_val, inputs)
         test = test_metrics(bundle, tensors, task)
         on_every_row = EveryRow()
         if inputs.refit_all:
@@ -516,6 +524,7 @@ def _on_every_row(chosen: list[tuple[Candidate, int, float]], final: ModelBundle
     bundle = ModelBundle.ensemble(inputs.preprocessor, members, tensors.d_in,
                                   {**final.metadata, "refit_all_rows": rows})
     bundle.threshold, bundle.conformal = final.threshold, final.conformal
+    bundle.temperature = final.temperature
     return bundle, EveryRow(rows=rows)
 
 
@@ -535,6 +544,8 @@ def _log(tracker: Tracker, bundle: ModelBundle, tmp: Path, *, kind: FinalKind,
     params = {"kind": kind.value, "trials": ",".join(map(str, trials)),
               "weights": ",".join(f"{w:.4g}" for w in weights), "metric": metric.name,
               **every_row.to_dict()}
+    if bundle.temperature is not None:
+        params["temperature"] = f"{bundle.temperature:.4g}"
     tags = {"automl.role": "final", "automl.kind": kind.value}
     run_id = tracker.start_child("final", tags, params)
     try:

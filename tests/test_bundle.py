@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from automl.bundle import ModelBundle, load_bundle, save_bundle
+from automl.calibration import rescaled
 from automl.data import load_dataset
 from automl.errors import DataError
 from automl.features import Preprocessor
@@ -57,11 +58,13 @@ def test_save_load_round_trip_gives_equal_outputs(make_csv: Callable[..., Path],
     interval = None if task != "regression" else 0.9
     if interval:  # a regression model's intervals come back with it
         bundle.conformal = Conformal.fit(np.arange(50.0), np.zeros(50))
+    else:  # a classifier's temperature too
+        bundle.temperature = 1.7
     loaded = load_bundle(save_bundle(bundle, tmp_path / "model"))
     assert loaded.spec == spec
     assert loaded.metadata == {"trial": 3, "value": 0.5}
     assert loaded.schema == bundle.schema
-    assert loaded.conformal == bundle.conformal
+    assert (loaded.conformal, loaded.temperature) == (bundle.conformal, bundle.temperature)
     pd.testing.assert_frame_equal(loaded.predict(frame, interval=interval),
                                   bundle.predict(frame, interval=interval))
     assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["bundle.json", "weights.pt"]
@@ -115,6 +118,17 @@ def test_a_bundle_saved_before_the_model_families_predicts_as_before(
     loaded = load_bundle(folder)
     assert loaded.spec == spec
     pd.testing.assert_frame_equal(loaded.predict(frame), bundle.predict(frame))
+
+
+def test_a_temperature_changes_the_probabilities_but_not_the_labels(
+        make_csv: Callable[..., Path]) -> None:
+    bundle, frame = _bundle(make_csv(task="multiclass"), MLPSpec())
+    plain = bundle.predict(frame)
+    bundle.temperature = 2.0
+    tempered = bundle.predict(frame)
+    probas = [c for c in plain.columns if c.startswith("proba_")]
+    np.testing.assert_allclose(tempered[probas], rescaled(plain[probas].to_numpy(), 2.0))
+    assert (tempered["prediction"] == plain["prediction"]).all()
 
 
 def test_bundle_restores_labels_and_units(make_csv: Callable[..., Path]) -> None:

@@ -35,6 +35,7 @@ from automl.final import (
     refit_seconds,
     reserve_seconds,
 )
+from automl.final import test_metrics as scored_on_test  # not a test: not named test_*
 from automl.metrics import primary_metric
 from automl.networks import MLPSpec, ResNetSpec, build_model
 from automl.objective import candidate
@@ -217,6 +218,11 @@ def test_the_refit_model_loads_and_predicts(search_cfg: Callable[..., SearchConf
     final = build_final([best], inputs, tracker)
     assert final is not None and final.kind == "refit"
     assert final.refit_epochs == best.best_epoch + 1
+    # its probabilities' temperature, fitted on the trial's validation outputs, keeps the order
+    assert final.to_dict()["temperature"] == final.bundle.temperature > 0
+    untempered = dataclasses.replace(final.bundle, temperature=None)
+    assert scored_on_test(untempered, plan.tensors, plan.task)["roc_auc"] == \
+        final.test_metrics["roc_auc"]
     folder = tracker.download_dir(final.run_id, "model", Path(cfg.csv_path).parent / "refit")
     assert folder is not None
     bundle = load_bundle(folder)

@@ -16,6 +16,7 @@ from cli_helpers import cli, one_error_line
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
+from automl.calibration import rescaled
 from automl.config import (
     CV_MAX_ROWS,
     DEFAULT_FOLDS,
@@ -190,7 +191,9 @@ def test_the_final_model_is_a_bag_that_predicts_the_mean_of_its_members(
     mean = sum(m.weight * predictions(TaskType.MULTICLASS, predict_raw(m.network, x))
                for m in bundle.networks)
     got = bundle.predict(frame).filter(like="proba_").to_numpy()
-    np.testing.assert_allclose(got, mean, rtol=1e-6, atol=1e-9)
+    # the mean, at the temperature fitted on the out-of-fold outputs (automl.calibration)
+    assert bundle.temperature is not None
+    np.testing.assert_allclose(got, rescaled(mean, bundle.temperature), rtol=1e-6, atol=1e-9)
 
     # predict and the exported MLflow model give the same answers
     model_dir = tmp_path / "exported"
