@@ -14,7 +14,6 @@ expected calibration error (15 equal-width bins of the largest probability) are 
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 import tempfile
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from multiseed import mean_std, parse_seeds
+from multiseed import mean_std, runs_per_table
 from sklearn.datasets import load_breast_cancer
 from sklearn.metrics import log_loss
 from sklearn.model_selection import train_test_split
@@ -73,16 +72,10 @@ def scored(frame: pd.DataFrame, seed: int, timeout: float) -> dict[str, tuple[fl
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--timeout", type=float, default=60.0)
-    parser.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2])
-    parser.add_argument("--tables", default=",".join(TABLES))
-    args = parser.parse_args()
-    print("| table | seed | temperature | log-loss fitted / raw | ECE fitted / raw |\n"
-          "|---|---|---|---|---|")
-    for name in args.tables.split(","):
-        runs = [scored(TABLES[name](), seed, args.timeout) for seed in args.seeds]
-        for seed, run in zip(args.seeds, runs, strict=True):
+    header = ("| table | seed | temperature | log-loss fitted / raw | ECE fitted / raw |\n"
+              "|---|---|---|---|---|")
+    for name, seeds, runs in runs_per_table(__doc__, header, TABLES, scored):
+        for seed, run in zip(seeds, runs, strict=True):
             print(f"| {name} | {seed} | {run['temperature'][0]:.3f} | {run['fitted'][0]:.4f} / "
                   f"{run['raw'][0]:.4f} | {run['fitted'][1]:.4f} / {run['raw'][1]:.4f} |")
         for i, what in enumerate(("log-loss", "ECE")):

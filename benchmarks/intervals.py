@@ -13,7 +13,6 @@ intervals, and their mean width. A calibration that keeps its promise holds abou
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 import tempfile
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from multiseed import mean_std, parse_seeds
+from multiseed import mean_std, runs_per_table
 from sklearn.datasets import load_diabetes
 from sklearn.model_selection import train_test_split
 
@@ -60,15 +59,9 @@ def _cli(folder: Path, *args: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--timeout", type=float, default=60.0)
-    parser.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2])
-    parser.add_argument("--tables", default=",".join(TABLES))
-    args = parser.parse_args()
-    print("| table | level | held, per seed | held, mean ± std | mean width, per seed |\n"
-          "|---|---|---|---|---|")
-    for name in args.tables.split(","):
-        runs = [held(TABLES[name](), seed, args.timeout) for seed in args.seeds]
+    header = ("| table | level | held, per seed | held, mean ± std | mean width, per seed |\n"
+              "|---|---|---|---|---|")
+    for name, _, runs in runs_per_table(__doc__, header, TABLES, held):
         for level in LEVELS:
             shares = [run[level][0] for run in runs]
             widths = [run[level][1] for run in runs]

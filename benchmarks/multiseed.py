@@ -11,8 +11,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
+
+Run = TypeVar("Run")
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -80,3 +83,20 @@ def generated_table_main(doc: str, write_table: Callable[[Path], None], metric: 
     print(f"| seeds | test {label} per seed | mean ± std |\n|---|---|---|")
     print(f"| {','.join(map(str, args.seeds))} | "
           f"{' / '.join(format(s, digits) for s in scores)} | {mean_std(scores)} |")
+
+
+def runs_per_table(doc: str, header: str, tables: Mapping[str, Callable[[], Any]],
+                   run: Callable[[Any, int, float], Run]) -> Iterator[tuple[str, list[int],
+                                                                           list[Run]]]:
+    """The command line of a benchmark that searches each of ``tables`` (name → a loader of
+    its frame) once per seed: ``--timeout`` (60 s a search), ``--seeds``, ``--tables`` (all);
+    prints the Markdown ``header``, then gives, table by table, its name, the seeds and what
+    ``run(frame, seed, timeout)`` gave for each."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--timeout", type=float, default=60.0)
+    parser.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2])
+    parser.add_argument("--tables", default=",".join(tables))
+    args = parser.parse_args()
+    print(header)
+    for name in args.tables.split(","):
+        yield name, args.seeds, [run(tables[name](), seed, args.timeout) for seed in args.seeds]
