@@ -186,6 +186,8 @@ class FinalModel:
             data["threshold"] = self.threshold.to_dict()
         if self.bundle.temperature is not None:
             data["temperature"] = self.bundle.temperature
+        if self.bundle.conformal is not None:
+            data["interval_rows"] = self.bundle.conformal.n
         return data | self.every_row.to_dict()
 
 

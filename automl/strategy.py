@@ -191,12 +191,13 @@ def check_compatible(study: optuna.Study, settings: StudySettings) -> None:
     if not study.user_attrs:
         return
     changed = kind_changes(study.user_attrs, settings)
-    differences = settings.differences(study.user_attrs) + changed
+    settings_differ = settings.differences(study.user_attrs)
+    differences = settings_differ + changed
     if differences:
         name = study.study_name
         if study.user_attrs.get("fingerprint") != settings.fingerprint:
             keep = "the data file changed since the study began; restore it to continue the study"
-        elif changed:
+        elif not settings_differ:  # the same file and settings, its columns read otherwise
             keep = ("this automl reads those columns otherwise than the version that began "
                     "the study, whose networks learned them as they were then: continue it "
                     "with that version")
@@ -211,12 +212,14 @@ def kind_changes(attrs: dict[str, Any], settings: StudySettings) -> list[str]:
     """The columns of the same data that the study in ``attrs`` fed its networks otherwise
     (another kind, or used where it is now dropped or the reverse) than ``settings`` would: an
     automl whose column rules changed since the study began. Empty when the data differs (the
-    fingerprint says so) or the study stored no schema."""
+    fingerprint says so) or the study stored no schema; the target, then or now, is not a
+    feature to compare (another ``--target`` is a difference of its own)."""
     if attrs.get("fingerprint") != settings.fingerprint:
         return []
     then, now = _kinds(attrs.get("schema", {})), _kinds(settings.schema)
+    targets = {attrs.get("target"), settings.target}
     changed = [f"{name!r} study has {kind.value}, now {now[name].value if name in now else None}"
-               for name, kind in then.items() if now.get(name) != kind
+               for name, kind in then.items() if now.get(name) != kind and name not in targets
                and (kind.is_used or (name in now and now[name].is_used))]
     return [f"column kinds: {', '.join(changed)}"] if changed else []
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -267,7 +268,8 @@ def test_refit_all_trains_the_final_model_again_on_every_row_after_its_test_scor
 
 def test_refit_all_is_said_by_search_and_show(tmp_path: Path) -> None:
     """The user reads that the model kept learned every row, and that the test score is of
-    the model before; ``show`` says it too."""
+    the model before; ``show`` says it too. A regression model's summary points to its
+    prediction intervals and says how many test values they held."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=400)
     pd.DataFrame({"day": pd.date_range("2024-01-01", periods=400).strftime("%Y-%m-%d"),
@@ -282,6 +284,9 @@ def test_refit_all_is_said_by_search_and_show(tmp_path: Path) -> None:
     assert "trained again on all 400 rows" in said
     assert "test rows, which no selection step saw (scored before it was trained again on " \
            "them too)" in said
+    assert re.search(r"prediction intervals calibrated on \d+ validation rows; on the test "
+                     r"rows, 90% intervals held \d+\.\d% of the values: `automl predict "
+                     r"--interval 0\.9` writes them", said)
     code, stdout, stderr = cli("show", "t", *stores[:2])
     assert code == 0, stderr
     assert "trained again on all 400 rows" in " ".join(stdout.split())

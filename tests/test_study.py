@@ -392,6 +392,22 @@ def test_another_metric_under_the_same_study_is_refused(search_cfg: SearchCfg) -
     assert _no_trial_started(cfg)
 
 
+def test_another_target_under_the_same_study_is_not_blamed_on_the_column_rules(
+        search_cfg: SearchCfg) -> None:
+    """The old target is a feature now, the new one was: not a change of how this automl
+    reads columns (the message said so, and told the user to install the study's version)."""
+    cfg = search_cfg()
+    start_study(prepare_search(cfg))
+
+    with pytest.raises(StudyMismatchError) as caught:
+        _search(replace(cfg, target="x1"))
+
+    message = str(caught.value)
+    assert "target: study has 'y', now 'x1'" in message
+    assert "continue it with its own settings (automl resume test-binary)" in message
+    assert "column kinds" not in message and "otherwise than the version" not in message
+
+
 def test_a_split_by_time_is_the_studys_and_kept_on_resume(search_cfg: SearchCfg,
                                                          tmp_path: Path) -> None:
     """The latest rows by ``x1`` are held out; resume and workers hold out the same ones, and

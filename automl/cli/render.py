@@ -198,6 +198,12 @@ def _render_final(final: dict[str, Any], metric: str, n_test_rows: int) -> None:
                   if "refit_all_rows" in final else "")
         out.print(f"final model on the {n_test_rows:,} held-out test rows, which no selection "
                   f"step saw{before}: {scores}", soft_wrap=True)
+    if "interval_rows" in final:
+        held = (f"; on the test rows, 90% intervals held {percent(test['coverage_90'])} of the "
+                "values" if "coverage_90" in test else "")
+        out.print(f"prediction intervals calibrated on {final['interval_rows']:,} "
+                  f"{on} rows{held}: `automl predict --interval 0.9` writes them",
+                  soft_wrap=True)
     if "refit_all_skipped" in final:
         out.print(f"--refit-all: not trained again on every row ({final['refit_all_skipped']}); "
                   "the model kept is the one scored above", soft_wrap=True)
