@@ -20,6 +20,7 @@ from cli_helpers import cli
 from mlflow.tracking import MlflowClient
 
 from automl.bundle import Member, ModelBundle, load_bundle, save_bundle
+from automl.cli.render import _render_final
 from automl.config import SearchConfig, TrainConfig
 from automl.data import ColumnKind, ColumnSpec, Schema, TaskType
 from automl.features import Preprocessor
@@ -358,3 +359,19 @@ def test_a_timed_search_finishes_within_its_timeout_including_the_final_model(
     assert elapsed <= 15.0, elapsed
     assert summary.report.to_json()["trials"]["COMPLETE"] >= 2
     assert summary.report.to_json()["final_model"]["run_id"]
+
+
+def test_the_summary_says_why_a_model_was_not_trained_again_beside_a_missing_test_split(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A small table's summary: no test split (said), intervals calibrated out of fold, and why
+    ``--refit-all`` did not train the model again: each said once, none in place of another."""
+    _render_final({"kind": "bag", "trials": [1], "val_score": 55.0, "cross_validated": True,
+                   "interval_rows": 300, "test_metrics": {},
+                   "refit_all_skipped": "about 40 s needed, the time limit leaves less"},
+                  "rmse", 0)
+    said = " ".join(capsys.readouterr().out.split())
+    assert "no test split: the table is too small for a useful one" in said
+    assert "prediction intervals calibrated on 300 out-of-fold rows: `automl predict " \
+           "--interval 0.9` writes them" in said
+    assert "--refit-all: not trained again on every row (about 40 s needed, the time limit " \
+           "leaves less); the model kept is the one scored above" in said

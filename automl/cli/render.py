@@ -179,7 +179,8 @@ def render_summary(summary: SearchSummary, warnings: tuple[str, ...] = ()) -> No
 
 def _render_final(final: dict[str, Any], metric: str, n_test_rows: int) -> None:
     """What the final model is, its selection score (an ensemble's beside its best trial's, on
-    the same rows) and its test score (or why there is none)."""
+    the same rows) and its test score (or why there is none); then where its prediction
+    intervals come from, and why ``--refit-all`` did not train it again, if so."""
     bagged = final.get("cross_validated", False)
     what = final_model_text(final)
     if bagged:
@@ -198,6 +199,11 @@ def _render_final(final: dict[str, Any], metric: str, n_test_rows: int) -> None:
                   if "refit_all_rows" in final else "")
         out.print(f"final model on the {n_test_rows:,} held-out test rows, which no selection "
                   f"step saw{before}: {scores}", soft_wrap=True)
+    elif not n_test_rows:
+        out.print(f"no test split: the table is too small for a useful one (under "
+                  f"{MIN_TEST_ROWS} test rows), so every row went to the folds; the {on} "
+                  f"{metric} above is the estimate (a little optimistic: the same rows chose the "
+                  "model)", soft_wrap=True)
     if "interval_rows" in final:
         held = (f"; on the test rows, 90% intervals held {percent(test['coverage_90'])} of the "
                 "values" if "coverage_90" in test else "")
@@ -207,11 +213,6 @@ def _render_final(final: dict[str, Any], metric: str, n_test_rows: int) -> None:
     if "refit_all_skipped" in final:
         out.print(f"--refit-all: not trained again on every row ({final['refit_all_skipped']}); "
                   "the model kept is the one scored above", soft_wrap=True)
-    elif not n_test_rows:
-        out.print(f"no test split: the table is too small for a useful one (under "
-                  f"{MIN_TEST_ROWS} test rows), so every row went to the folds; the {on} "
-                  f"{metric} above is the estimate (a little optimistic: the same rows chose the "
-                  "model)", soft_wrap=True)
 
 
 def render_deferral(summary: SearchSummary) -> None:
