@@ -31,6 +31,7 @@ from automl.written import (
     date_order_note,
     missing_words,
     not_numbers,
+    units_in,
     written_numbers,
 )
 
@@ -78,6 +79,9 @@ class Schema:
     ``positive_class`` is the label binary metrics (precision, recall, F1, PR-AUC) and the
     decision threshold are about (binary only; see :func:`infer_positive`).
     ``n_missing_target`` rows were dropped because their target was empty.
+    ``target_units``: the units a regression target was written in (``1.2 kg`` beside
+    ``800 g``; see :func:`~automl.written.units_in`), which a labelled file's target is read
+    in (in the same reference unit, another measure's as missing).
     ``notes`` tell the user what was read or matched differently from the file as written
     (delimiter, encoding, stripped headers, a forgiving ``--target`` match); ``warnings`` what
     to act on before trusting the model (a column that gives the target away, see
@@ -94,6 +98,7 @@ class Schema:
     n_missing_target: int = 0
     notes: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    target_units: tuple[str, ...] = ()  # a regression target's units (see units_in)
 
     @property
     def minority_share(self) -> float | None:
@@ -126,6 +131,7 @@ class Schema:
             "notes": list(self.notes), "warnings": list(self.warnings),
             "columns": [{"name": c.name, "kind": c.kind.value, "note": c.note}
                         for c in self.columns],
+            "target_units": list(self.target_units),
         }
 
     @classmethod
@@ -137,7 +143,8 @@ class Schema:
                    class_counts=tuple(d.get("class_counts", ())),
                    positive_class=d.get("positive_class"), n_rows=d["n_rows"],
                    n_missing_target=d["n_missing_target"], notes=tuple(d.get("notes", ())),
-                   warnings=tuple(d.get("warnings", ())))
+                   warnings=tuple(d.get("warnings", ())),
+                   target_units=tuple(d.get("target_units", ())))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -455,7 +462,8 @@ def _schema_and_rows(frame: pd.DataFrame, target: str | None, task: TaskType | s
                         "add feature columns to the CSV")
     return Schema(target=target, task=task_type, columns=columns, classes=classes,
                   class_counts=counts, positive_class=chosen, n_rows=len(rows),
-                  n_missing_target=n_missing, notes=notes), rows
+                  n_missing_target=n_missing, notes=notes,
+                  target_units=units_in(y[known]) if written else ()), rows
 
 
 def _rare_classes(labels: pd.Series) -> pd.Series | None:
@@ -571,21 +579,23 @@ def known_target(y: pd.Series) -> tuple[pd.Series, str]:
     return known, words
 
 
-def target_values(values: pd.Series) -> np.ndarray:
+def target_values(values: pd.Series, units: tuple[str, ...] = ()) -> np.ndarray:
     """A target's values as numbers (NaN where one is not): as written, or, when every value
-    is text with thousands separators, a percent or a currency sign, without them."""
+    is text with thousands separators, a percent or a currency sign, or a unit, without them;
+    given the ``units`` it was learned in (:attr:`Schema.target_units`), read in them (see
+    :func:`~automl.written.as_floats`)."""
     if pd.api.types.is_numeric_dtype(values):
         return pd.to_numeric(values, errors="coerce").astype(float).to_numpy()
     codes, distinct = pd.factorize(values)  # each distinct value read once
     text = pd.Series(distinct, dtype=object)
-    numbers = as_floats(text) if written_numbers(text.astype(str)) else pd.to_numeric(
-        text, errors="coerce").astype(float).to_numpy()
+    numbers = (as_floats(text, units=units or None) if units or written_numbers(text.astype(str))
+               else pd.to_numeric(text, errors="coerce").astype(float).to_numpy())
     return np.append(numbers, np.nan)[codes]
 
 
 def encode_target(values: pd.Series, schema: Schema) -> np.ndarray:
     """Class codes (int64, index into ``schema.classes``) or float32 regression values."""
     if not schema.task.is_classification:
-        return target_values(values).astype(np.float32)
+        return target_values(values, schema.target_units).astype(np.float32)
     codes = {label: i for i, label in enumerate(schema.classes)}
     return label_strings(values).map(codes).to_numpy(dtype=np.int64)

@@ -282,7 +282,7 @@ def target_scores(bundle: ModelBundle, frame: pd.DataFrame, output: np.ndarray,
         known = label_strings(values).isin(schema.classes).to_numpy()
         y_true = encode_target(values[known], schema)
     else:
-        y_true = target_values(values)
+        y_true = target_values(values, schema.target_units)
         known = ~np.isnan(y_true)
         y_true = y_true[known]
     with warnings.catch_warnings():  # an undefined metric is NaN, and said so by its caller

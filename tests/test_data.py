@@ -620,3 +620,20 @@ def test_a_file_read_in_chunks_reads_as_one_parse_of_it(tmp_path: Path,
     assert chunked_notes == whole_notes == ("read as Windows-1252 text",)
     assert chunked["code"].tolist() == ["1.50"] * 30 + ["abc"] * 30
     assert chunked["city"].iloc[-1] == "Zürich"
+
+
+def test_a_target_in_several_units_is_read_in_the_training_ones_later_too(
+        tmp_path: Path) -> None:
+    """Weights as ``1.2 kg`` beside ``800 g`` are learned in grams; a later file of kilograms
+    alone (a labelled holdout that ``predict`` scores) is read in grams too, not in its own
+    smallest unit, and a value in another measure is not read as a weight."""
+    rng = np.random.default_rng(0)
+    grams = rng.integers(300, 3000, 200)
+    written = [f"{g / 1000:.2f} kg" if i % 4 else f"{g} g" for i, g in enumerate(grams)]
+    pd.DataFrame({"x": grams + rng.normal(0, 50, 200), "weight": written}).to_csv(
+        tmp_path / "parcels.csv", index=False)
+    schema = load_dataset(tmp_path / "parcels.csv", "weight").schema
+    assert schema.task is TaskType.REGRESSION and schema.target_units == ("g", "kg")
+    later = pd.Series(["1.5 kg", "2 kg", "3 l"], name="weight")
+    np.testing.assert_allclose(encode_target(later, schema), [1500.0, 2000.0, np.nan])
+    assert Schema.from_dict(schema.to_dict()) == schema
