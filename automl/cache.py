@@ -42,7 +42,7 @@ from automl.folds import Folds, Validation
 CACHE_ABOVE_ROWS = GROW_ABOVE_ROWS
 #: Bump when an entry's layout or the column rules that made it change: older entries are then
 #: never found, and a run reads the CSV with today's rules.
-CACHE_VERSION = 8  # 2: categoricals of many levels as level codes (embedded); 3: percentages,
+CACHE_VERSION = 9  # 2: categoricals of many levels as level codes (embedded); 3: percentages,
 # currency amounts and numbers beside a few words for missing read as numbers (columns, target),
 # one value beside blanks a flag, dates in one order per column; 4: numbers with a unit read as
 # numbers, classes of 1-2 rows left out, lines above the header skipped; 5: scales (19M, 201k)
@@ -53,7 +53,8 @@ CACHE_VERSION = 8  # 2: categoricals of many levels as level codes (embedded); 3
 # numbers; splits by time or by group; 7: ratings (4.1/5) read as their scores, a scale before
 # a unit (1.2K reviews) or after a currency sign ($1.2M) multiplied out, yen and rupees (¥95,
 # ₹800, Rs. 1,200) and currency codes before a number (USD 1,234) read as amounts; 8: units of
-# one measure at several scales (512 GB beside 1 TB) read in the smallest
+# one measure at several scales (512 GB beside 1 TB) read in the smallest; 9: the schema keeps a
+# regression target's units
 _TENSORS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
 _META = "meta.json"
 
