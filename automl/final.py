@@ -471,23 +471,16 @@ def _refit_or_best(best: Candidate, bundle: ModelBundle, inputs: FinalInputs,
     if deadline is not None and time.monotonic() + refit_seconds(best, n_train, n_val) / _SAFETY \
             > deadline:
         return bundle, 0
-    params = params_from_dict(best.params, inputs.task)
-    torch.manual_seed(inputs.seed + best.number)
-    network = network_for(params.model, tensors)
     try:
-        epochs = refit(network, tensors, task=inputs.task, optim=params.optim, cfg=inputs.train,
-                       n_epochs=best.best_epoch + 1, class_weighting=params.class_weighting,
-                       resampling=params.resampling,
-                       seed=inputs.seed + best.number, deadline=deadline,
-                       schedule_epochs=best.schedule_epochs)
+        member = _retrained(best, inputs, seed=inputs.seed + best.number, deadline=deadline)
     except TrialError as exc:
         log.warning("refit of trial %d failed (%s); the final model is its trial's", best.number,
                     exc)
         return bundle, 0
-    if epochs < best.best_epoch + 1:  # cut by the deadline: an under-trained refit
+    if member is None:  # cut by the deadline: an under-trained refit
         return bundle, 0
-    return ModelBundle(preprocessor=inputs.preprocessor, spec=params.model,
-                       network=network.cpu().eval(), d_in=tensors.d_in), epochs
+    return ModelBundle(preprocessor=inputs.preprocessor, spec=member.spec,
+                       network=member.network, d_in=tensors.d_in), best.best_epoch + 1
 
 
 def _on_every_row(chosen: list[tuple[Candidate, int, float]], final: ModelBundle,
@@ -505,29 +498,44 @@ def _on_every_row(chosen: list[tuple[Candidate, int, float]], final: ModelBundle
                                        "limit leaves less")
     members = []
     for trial, n, weight in chosen:
-        params = params_from_dict(trial.params, inputs.task)
         for j in range(n):
-            seed = inputs.seed + trial.number + j
-            torch.manual_seed(seed)
-            network = network_for(params.model, tensors)
             try:
-                epochs = refit(network, tensors, task=inputs.task, optim=params.optim,
-                               cfg=inputs.train, n_epochs=trial.best_epoch + 1,
-                               class_weighting=params.class_weighting,
-                               resampling=params.resampling, seed=seed, deadline=deadline,
-                               schedule_epochs=trial.schedule_epochs,
-                               splits=("train", "val", "test"))
+                member = _retrained(trial, inputs, seed=inputs.seed + trial.number + j,
+                                    deadline=deadline, splits=("train", "val", "test"),
+                                    weight=weight / n)
             except TrialError as exc:
                 return final, EveryRow(skipped=f"trial {trial.number}'s network failed: {exc}")
-            if epochs < trial.best_epoch + 1:
+            if member is None:
                 return final, EveryRow(skipped="the time limit passed while it trained")
-            members.append(Member(spec=params.model, network=network.cpu().eval(),
-                                  weight=weight / n))
+            members.append(member)
     bundle = ModelBundle.ensemble(inputs.preprocessor, members, tensors.d_in,
                                   {**final.metadata, "refit_all_rows": rows})
     bundle.threshold, bundle.conformal = final.threshold, final.conformal
     bundle.temperature = final.temperature
     return bundle, EveryRow(rows=rows)
+
+
+def _retrained(trial: Candidate, inputs: FinalInputs, *, seed: int, deadline: float | None,
+               splits: tuple[str, ...] = ("train", "val"), weight: float = 1.0) -> Member | None:
+    """A new network of ``trial``'s parameters (seeded with ``seed``) trained on the rows of
+    ``splits`` for the trial's best epoch count and learning-rate span (see
+    :func:`~automl.train.refit`), in evaluation mode on the CPU, as a member of ``weight``;
+    ``None`` when ``deadline`` cut it short.
+
+    Raises:
+        TrialError: out of memory, or the loss became non-finite.
+    """
+    params = params_from_dict(trial.params, inputs.task)
+    torch.manual_seed(seed)
+    network = network_for(params.model, inputs.tensors)
+    epochs = refit(network, inputs.tensors, task=inputs.task, optim=params.optim,
+                   cfg=inputs.train, n_epochs=trial.best_epoch + 1,
+                   class_weighting=params.class_weighting, resampling=params.resampling,
+                   seed=seed, deadline=deadline, schedule_epochs=trial.schedule_epochs,
+                   splits=splits)
+    if epochs < trial.best_epoch + 1:
+        return None
+    return Member(spec=params.model, network=network.cpu().eval(), weight=weight)
 
 
 def test_metrics(bundle: ModelBundle, tensors: TensorSplits, task: TaskType) -> dict[str, float]:

@@ -163,9 +163,8 @@ def _written_floats(text: pd.Series, units: tuple[str, ...] | None = None) -> np
     score = rating["score"].astype(float).to_numpy()
     read = np.where(np.isnan(inches), np.where(np.isnan(score), floats, score), inches)
     if units is not None:
-        written_in = _units_of(unit, rating)
-        known = set(units) | {twin for twin, measure in _MEASURE_OF.items()
-                              if measure in _reference_sizes(units)}
+        written_in, measures = _units_of(unit, rating), _reference_sizes(units)
+        known = set(units) | {twin for twin, measure in _MEASURE_OF.items() if measure in measures}
         read[(written_in.notna() & ~written_in.isin(known)).to_numpy(bool)] = np.nan
     return read
 
