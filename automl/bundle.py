@@ -32,10 +32,10 @@ import torch
 from sklearn import metrics as skm
 from torch import nn
 
-from automl.data import Schema
-from automl.errors import DataError
+from automl.data import Schema, TaskType
+from automl.errors import ConfigError, DataError
 from automl.features import Preprocessor
-from automl.intervals import Conformal, interval_columns
+from automl.intervals import Conformal, check_level, interval_columns
 from automl.metrics import evaluate, predictions
 from automl.networks import Bins, ModelSpec, build_model, spec_from_dict
 from automl.threshold import apply_threshold
@@ -122,10 +122,8 @@ class ModelBundle:
         either divided by the :attr:`temperature`, if any (see :mod:`automl.calibration`).
         Regression: values in target units (:meth:`Preprocessor.decode_target`), averaged.
         """
-        task = self.schema.task
-        if not task.is_classification:
-            return self._averaged(x)
-        return self._averaged(x) / (self.temperature or 1.0)
+        out = self._averaged(x)
+        return out / (self.temperature or 1.0) if self.schema.task.is_classification else out
 
     def _averaged(self, x: torch.Tensor) -> np.ndarray:
         """:meth:`output_of` before the :attr:`temperature`."""
@@ -147,6 +145,24 @@ class ModelBundle:
         bundle's own; ``None`` (the largest probability) unless the model is binary."""
         cut = self.threshold if threshold is None else threshold
         return cut if len(self.schema.classes) == 2 else None
+
+    def check_interval(self, level: float, option: str = "--interval") -> None:
+        """Check that this model gives prediction intervals of ``level``.
+
+        Raises:
+            ConfigError: ``level`` is not a coverage (see :func:`~automl.intervals.check_level`),
+                or the model has no intervals; the message names ``level`` as ``option``, how
+                it was asked.
+        """
+        check_level(level, option)
+        if self.conformal is None:
+            task = self.schema.task
+            what = ("a regression model" if task is TaskType.REGRESSION
+                    else f"this {task.value} model")
+            raise ConfigError(f"{option}: {what} without prediction intervals (they are a "
+                              "regression study's final model's; a trial's own model, or a "
+                              f"final model built before them, has none); leave {option} out "
+                              "or use the final model of a regression study")
 
     def predict(self, frame: pd.DataFrame, threshold: float | None = None,
                 interval: float | None = None) -> pd.DataFrame:

@@ -87,14 +87,14 @@ class Conformal:
                    log=bool(data.get("log", False)))
 
 
-def check_level(level: float) -> float:
+def check_level(level: float, option: str = "--interval") -> float:
     """``level`` if it is a probability strictly between 0 and 1.
 
     Raises:
-        ConfigError: it is not.
+        ConfigError: it is not (the message names it as ``option``, how it was asked).
     """
     if not 0.0 < level < 1.0:
-        raise ConfigError(f"--interval {level:g} is not a coverage; give one between 0 and 1, "
+        raise ConfigError(f"{option} {level:g} is not a coverage; give one between 0 and 1, "
                           "such as 0.9 for 90% intervals")
     return level
 

@@ -37,7 +37,6 @@ from automl.data import (
 )
 from automl.errors import ConfigError, DataError, StudyNotFoundError
 from automl.features import NotNumbers
-from automl.intervals import check_level
 from automl.pyfunc import save_pyfunc
 from automl.reading import load_csv, read_csv
 from automl.records import final_model_text
@@ -244,14 +243,7 @@ def model_output(bundle: ModelBundle, frame: pd.DataFrame, where: str = "input",
             [0, 1]; ``interval`` not in (0, 1), or for a model without intervals.
     """
     if interval is not None:
-        check_level(interval)
-        if bundle.conformal is None:
-            what = ("a regression model" if bundle.schema.task is TaskType.REGRESSION
-                    else f"this {bundle.schema.task.value} model")
-            raise ConfigError(f"--interval: {what} without prediction intervals (they are "
-                              "a regression study's final model's; a trial's own model, or a "
-                              "final model built before them, has none); leave --interval out "
-                              "or use the final model of a regression study")
+        bundle.check_interval(interval)
     if threshold is not None:
         if bundle.schema.task is not TaskType.BINARY:
             raise ConfigError(f"--threshold is for binary classifiers; this model is "

@@ -26,7 +26,6 @@ from mlflow.types.schema import AnyType, ColSpec, ParamSchema, ParamSpec, Schema
 from automl.bundle import ModelBundle, load_bundle
 from automl.data import ColumnKind
 from automl.errors import ConfigError
-from automl.intervals import check_level
 
 BUNDLE_ARTIFACT = "bundle"
 INTERVAL = "interval"  # the param that asks a regression model for its prediction intervals
@@ -54,10 +53,7 @@ class AutomlPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
         frame = pd.DataFrame(model_input).reset_index(drop=True)
         interval = float((params or {}).get(INTERVAL, 0.0)) or None
         if interval is not None:
-            check_level(interval)
-            if self.bundle.conformal is None:
-                raise ConfigError("this model has no prediction intervals (a regression "
-                                  "study's final model has them)")
+            self.bundle.check_interval(interval, option=f"params[{INTERVAL!r}]")
         return self.bundle.predict(frame, interval=interval)
 
 

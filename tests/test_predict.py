@@ -33,6 +33,7 @@ from sklearn.metrics import f1_score, roc_auc_score
 
 from automl.config import SearchConfig
 from automl.data import load_dataset
+from automl.errors import ConfigError
 from automl.metrics import predictions
 from automl.plan import SearchPlan
 from automl.predict import load_model
@@ -261,6 +262,8 @@ def test_a_regression_model_predicts_intervals_and_their_coverage_is_scored(
     pd.testing.assert_frame_equal(model.predict(done.rows().drop(columns="y"),
                                                 params={"interval": 0.8}), got, rtol=1e-9)
     assert list(model.predict(done.rows().drop(columns="y")).columns) == ["prediction"]
+    with pytest.raises(ConfigError, match=r"params\['interval'\] 90 is not a coverage"):
+        model.predict(done.rows().drop(columns="y"), params={"interval": 90.0})
     code, _, stderr = cli("predict", done.cfg.study_name, str(tmp_path / "new.csv"),
                           "--interval", "90", *done.stores)
     assert code == 2 and "--interval 90 is not a coverage" in one_error_line(stderr)
