@@ -377,35 +377,27 @@ def test_changed_csv_content_under_the_same_study_is_refused(
     assert _no_trial_started(cfg)
 
 
-def test_another_metric_under_the_same_study_is_refused(search_cfg: SearchCfg) -> None:
+@pytest.mark.parametrize(("change", "said"), [
+    ({"metric": "accuracy"}, "metric: study has 'roc_auc', now 'accuracy'"),
+    # the old target is a feature now, the new one was: not a change of how this automl reads
+    # columns (the message said so, and told the user to install the study's version)
+    ({"target": "x1"}, "target: study has 'y', now 'x1'"),
+])
+def test_another_setting_under_the_same_study_is_refused_with_its_own_settings_offered(
+        search_cfg: SearchCfg, change: dict[str, str], said: str) -> None:
     cfg = search_cfg()
     start_study(prepare_search(cfg))
 
     with pytest.raises(StudyMismatchError) as caught:
-        _search(replace(cfg, metric="accuracy"))
+        _search(replace(cfg, **change))
 
     message = str(caught.value)
-    assert "metric: study has 'roc_auc', now 'accuracy'" in message
+    assert said in message
     assert "continue it with its own settings (automl resume test-binary)" in message
     assert "start a new one: automl search" in message and "--study test-binary-2" in message
+    assert "column kinds" not in message and "otherwise than the version" not in message
     assert _mlflow_run_ids(cfg) == set()
     assert _no_trial_started(cfg)
-
-
-def test_another_target_under_the_same_study_is_not_blamed_on_the_column_rules(
-        search_cfg: SearchCfg) -> None:
-    """The old target is a feature now, the new one was: not a change of how this automl
-    reads columns (the message said so, and told the user to install the study's version)."""
-    cfg = search_cfg()
-    start_study(prepare_search(cfg))
-
-    with pytest.raises(StudyMismatchError) as caught:
-        _search(replace(cfg, target="x1"))
-
-    message = str(caught.value)
-    assert "target: study has 'y', now 'x1'" in message
-    assert "continue it with its own settings (automl resume test-binary)" in message
-    assert "column kinds" not in message and "otherwise than the version" not in message
 
 
 def test_a_split_by_time_is_the_studys_and_kept_on_resume(search_cfg: SearchCfg,
