@@ -165,19 +165,40 @@ class Preprocessor:
 
     def _matrix(self, frame: pd.DataFrame) -> np.ndarray:
         """:meth:`transform` of rows few enough to hold all their encoded columns at once."""
-        continuous: list[Scaled] = []
-        rest: list[np.ndarray] = []
-        codes: list[np.ndarray] = []
-        for name, encoder in self.state.items():
-            encoded = encoder.transform(frame[name])
-            continuous.extend(encoded.continuous)
-            rest.extend(encoded.binary)
-            codes.extend(encoded.codes)
-        columns = [getattr(c, s) for s in self.scalings for c in continuous] + rest + codes
+        columns = self._columns(frame)
         matrix = np.empty((len(frame), len(columns)), dtype=np.float32)  # no float64 copy
-        for j, column in enumerate(columns):
+        for j, (_, column) in enumerate(columns):
             matrix[:, j] = column
         return matrix
+
+    def _columns(self, frame: pd.DataFrame) -> list[tuple[str, np.ndarray]]:
+        """The matrix's columns in order, each with the input column it encodes."""
+        continuous: list[tuple[str, Scaled]] = []
+        rest: list[tuple[str, np.ndarray]] = []
+        codes: list[tuple[str, np.ndarray]] = []
+        for name, encoder in self.state.items():
+            encoded = encoder.transform(frame[name])
+            continuous.extend((name, c) for c in encoded.continuous)
+            rest.extend((name, b) for b in encoded.binary)
+            codes.extend((name, c) for c in encoded.codes)
+        return ([(name, getattr(c, s)) for s in self.scalings for name, c in continuous]
+                + rest + codes)
+
+    def feature_columns(self) -> dict[str, tuple[int, ...]]:
+        """Each used input column → the columns of :meth:`transform`'s matrix that encode it
+        (its continuous features in every scaling's block, its 0/1 features, its level code):
+        shuffling those together is shuffling the input column.
+
+        >>> from automl.data import infer_schema
+        >>> df = pd.DataFrame({"x": [1.0, 2.0, None, 4.0], "c": list("abab"), "y": [0, 1, 0, 1]})
+        >>> Preprocessor(infer_schema(df, "y")).fit(df).feature_columns()
+        {'x': (0, 1, 2), 'c': (3, 4)}
+        """
+        typical = pd.DataFrame({name: [e.typical()] for name, e in self.state.items()})
+        found: dict[str, list[int]] = {name: [] for name in self.state}
+        for j, (name, _) in enumerate(self._columns(typical)):
+            found[name].append(j)
+        return {name: tuple(columns) for name, columns in found.items()}
 
     @property
     def n_num(self) -> int:

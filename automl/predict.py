@@ -265,6 +265,30 @@ def target_scores(bundle: ModelBundle, frame: pd.DataFrame, output: np.ndarray,
     """``output`` (the model's for ``frame``, see :func:`model_output`) scored against
     ``frame``'s target column, matched as ``--target`` is (``threshold`` as in
     :meth:`ModelBundle.scores`); ``None`` when ``frame`` has no such column."""
+    labelled = labelled_rows(bundle, frame)
+    if labelled is None:
+        return None
+    known, y_true = labelled.known, labelled.y_true
+    with warnings.catch_warnings():  # an undefined metric is NaN, and said so by its caller
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        metrics = bundle.scores(output[known], y_true, threshold) if known.any() else {}
+    return TargetScores(column=labelled.column, rows=int(known.sum()),
+                        left_out=int((~known).sum()), metrics=metrics)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LabelledRows:
+    """A frame's target ``column`` (as the model's target is matched), which of its rows the
+    model can be scored on (``known``: a class it knows, or a number), and their targets
+    (``y_true``: class codes, or values in the training units)."""
+
+    column: str
+    known: np.ndarray
+    y_true: np.ndarray
+
+
+def labelled_rows(bundle: ModelBundle, frame: pd.DataFrame) -> LabelledRows | None:
+    """``frame``'s labelled rows for ``bundle``; ``None`` when it has no target column."""
     schema = bundle.schema
     column = find_column(frame.columns, schema.target)
     if column is None:
@@ -277,11 +301,7 @@ def target_scores(bundle: ModelBundle, frame: pd.DataFrame, output: np.ndarray,
         y_true = target_values(values, schema.target_units)
         known = ~np.isnan(y_true)
         y_true = y_true[known]
-    with warnings.catch_warnings():  # an undefined metric is NaN, and said so by its caller
-        warnings.simplefilter("ignore", UndefinedMetricWarning)
-        metrics = bundle.scores(output[known], y_true, threshold) if known.any() else {}
-    return TargetScores(column=str(column), rows=int(known.sum()),
-                        left_out=int((~known).sum()), metrics=metrics)
+    return LabelledRows(column=str(column), known=known, y_true=y_true)
 
 
 def predict_csv(storage_url: str, study_name: str, csv_path: Path | str, *,
@@ -304,7 +324,7 @@ def predict_csv(storage_url: str, study_name: str, csv_path: Path | str, *,
     kept = [named_column(frame.columns, name, "--keep", str(csv_path)) for name in keep]
     carried = frame[list(dict.fromkeys(kept))].reset_index(drop=True)
     bundle, source = load_model(storage_url, study_name, trial=trial, tracking_uri=tracking_uri)
-    renamed = _renames(frame.columns, bundle.preprocessor.state)
+    renamed = feature_renames(frame.columns, bundle.preprocessor.state)
     frame = frame.rename(columns=renamed).reset_index(drop=True)
     output, ignored = model_output(bundle, frame, str(csv_path), threshold, interval)
     predictions = bundle.labelled(output, frame.index, threshold, interval)
@@ -321,7 +341,7 @@ def predict_csv(storage_url: str, study_name: str, csv_path: Path | str, *,
                       scores=scores)
 
 
-def _renames(columns: pd.Index, features: Collection[str]) -> dict[str, str]:
+def feature_renames(columns: pd.Index, features: Collection[str]) -> dict[str, str]:
     """Input column → feature, for each feature absent under its own name whose column
     differs from it by case or surrounding spaces only (matched as ``--target`` is); a
     column that is itself a feature's name is never taken for another."""

@@ -1,4 +1,5 @@
-"""``automl predict``, ``export`` and ``ui``: use a study's model, and open the MLflow UI."""
+"""``automl predict``, ``importance``, ``export`` and ``ui``: use a study's model, see which
+columns it needs, and open the MLflow UI."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ import typer
 
 from automl.cli.common import (
     DebugOpt,
+    JsonOpt,
     StorageOpt,
     TrackingOpt,
     app,
     check_output_file,
     err,
     out,
+    print_json,
     quiet_libraries,
     split_names,
     user_errors,
@@ -112,6 +115,57 @@ def _scores_text(scores: TargetScores) -> str:
         parts.append(f"{counted(scores.left_out, 'row')} left out (no value, or a class the "
                      "model does not know)")
     return f"scored against {against} ({counted(scores.rows, 'row')}): {'; '.join(parts)}"
+
+
+@app.command()
+def importance(
+    study: str = typer.Argument(..., help="Study whose model to examine."),
+    csv_path: Path = typer.Argument(..., help="Labelled rows (features and the target), best "
+                                              "ones the model was not trained on."),
+    trial: int | None = typer.Option(None, "--trial",
+                                     help="Examine this trial's model [default: the study's "
+                                          "final model]."),
+    metric: str | None = typer.Option(None, "--metric",
+                                      help="Metric to measure the loss by [default: the "
+                                           "study's]."),
+    repeats: int = typer.Option(5, "--repeats", min=1, help="Shuffles per column."),
+    max_rows: int = typer.Option(10_000, "--rows", min=1,
+                                 help="Labelled rows used at most (drawn at random)."),
+    seed: int = typer.Option(0, "--seed", help="Seeds the rows drawn and the shuffles."),
+    as_json: bool = JsonOpt,
+    storage: str | None = StorageOpt,
+    tracking_uri: str | None = TrackingOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Rank the columns by how much the model needs them: the loss in its metric when a
+    column's values are shuffled among the rows (permutation importance)."""
+    from automl.importance import importance_csv
+
+    with user_errors(debug):
+        quiet_libraries()
+        found = importance_csv(storage or default_storage(), study, csv_path, trial=trial,
+                               tracking_uri=tracking_uri, metric=metric, repeats=repeats,
+                               max_rows=max_rows, seed=seed)
+        result = found.importances
+        if as_json:
+            print_json({**result.to_json(), "model": found.source.label,
+                        "unused": [name for name, _ in found.unused]})
+            return
+        rows = (f"{result.rows:,} of the {found.of_rows:,} labelled rows"
+                if result.rows < found.of_rows else counted(result.rows, "labelled row"))
+        change = "falls" if result.greater_is_better else "rises"
+        out.print(f"importance of each column to {found.source.label} of study {study!r}, on "
+                  f"{rows} of {csv_path}: {result.metric} {score_text(result.baseline)} as "
+                  f"given; how much it {change} when the column's values are shuffled (mean ± "
+                  f"std of {counted(result.repeats, 'shuffle')}):", soft_wrap=True)
+        width = max(len(c.column) for c in result.columns)
+        for column in result.columns:
+            out.print(f"  {column.column.ljust(width)}  {column.mean:+.4f} ± {column.std:.4f}",
+                      soft_wrap=True, markup=False)
+        if found.unused:
+            out.print("not used by the model: " + ", ".join(
+                f"{name} ({why})" if why else name for name, why in found.unused),
+                soft_wrap=True, markup=False)
 
 
 @app.command()
