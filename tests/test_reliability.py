@@ -51,6 +51,9 @@ def test_a_timeout_shorter_than_a_trial_claims_nothing_and_resume_builds_the_fin
     attrs = load_study(storage, study).user_attrs
     assert not [k for k in attrs if k.startswith("final_step_")], "a run of no trial claimed"
     assert all(r.info.status != "RUNNING" for r in _runs(tracking)), "parent run left RUNNING"
+    shown = run(["show", study], env)
+    assert (f"2 trials waiting: warm-start configurations the search queued and had no time "
+            f"for; `automl resume {study}` runs them first") in " ".join(shown.stdout.split())
 
     resumed = run(["resume", study], env)
     assert resumed.returncode == 0, resumed.stderr

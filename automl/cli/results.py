@@ -21,6 +21,7 @@ from automl.cli.common import (
 from automl.cli.render import render_leaderboard, render_threshold, score_text
 from automl.config import default_storage
 from automl.records import final_model_text
+from automl.words import counted
 
 
 @app.command()
@@ -43,6 +44,10 @@ def show(
         held = f"; held out: {report.held_out}" if report.held_out else ""
         out.print(f"task {report.task}, metric {report.metric} ({report.direction}){held}; "
                   f"trials: {report.trials}")
+        if report.trials.waiting:
+            out.print(f"{counted(report.trials.waiting, 'trial')} waiting: warm-start "
+                      "configurations the search queued and had no time for; `automl resume "
+                      f"{study}` runs them first", soft_wrap=True)
         if report.final_model:
             out.print(f"final model (what predict uses): "
                       f"{final_model_text(report.final_model)}", soft_wrap=True)
