@@ -14,12 +14,14 @@ all of them moving as one.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.exceptions import UndefinedMetricWarning
 
 from automl.errors import DataError
 from automl.metrics import Metric, predictions, primary_metric
@@ -145,9 +147,11 @@ def importance_csv(storage_url: str, study_name: str, csv_path: Path | str, *,
         return predictions(schema.task, bundle.output_of(torch.from_numpy(matrix)))
 
     try:
-        found = permutation_importances(predict, x, labelled.y_true[picked], chosen,
-                                        bundle.preprocessor.feature_columns(),
-                                        repeats=repeats, seed=seed)
+        with warnings.catch_warnings():  # an undefined metric is refused below, in one line
+            warnings.simplefilter("ignore", UndefinedMetricWarning)
+            found = permutation_importances(predict, x, labelled.y_true[picked], chosen,
+                                            bundle.preprocessor.feature_columns(),
+                                            repeats=repeats, seed=seed)
     except ValueError as exc:
         raise DataError(f"{csv_path}: {exc} (e.g. rows of one class); use more rows or "
                         "another --metric") from None

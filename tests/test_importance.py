@@ -109,13 +109,19 @@ def test_importance_draws_at_most_the_rows_asked(shared_study: Callable[..., Sha
 @pytest.mark.parametrize(("change", "expected"), [
     ("no target", "no target column 'y'; importance is measured on labelled rows"),
     ("bad metric", "unknown metric 'rmse' for a binary task; use one of: roc_auc"),
+    ("one class", "roc_auc is undefined on these rows (e.g. rows of one class); use more rows "
+                  "or another --metric"),
 ])
 def test_importance_refuses_in_one_line(shared_study: Callable[..., SharedStudy], tmp_path: Path,
                                         change: str, expected: str) -> None:
     cfg = shared_study("binary").cfg
     frame = pd.read_csv(cfg.csv_path)
     path = tmp_path / "rows.csv"
-    (frame.drop(columns="y") if change == "no target" else frame).to_csv(path, index=False)
+    if change == "no target":
+        frame = frame.drop(columns="y")
+    elif change == "one class":
+        frame = frame[frame["y"] == "yes"]
+    frame.to_csv(path, index=False)
     extra = ["--metric", "rmse"] if change == "bad metric" else []
     code, _, stderr = cli("importance", cfg.study_name, str(path), *extra, "--storage",
                           cfg.storage_url, "--tracking-uri", cfg.tracking_uri)
