@@ -288,23 +288,28 @@ def choose_ensemble(outputs: list[np.ndarray], y_val: np.ndarray,
 
 class ValidationOutputs:
     """The trials' ``val_output.npy`` artifacts, each downloaded once (they never change), and
-    whether the ensemble of the current top trials beats the best one (asked before each trial,
-    so the search keeps time for a refit only while a refit can still be the final model)."""
+    which of the current top trials an ensemble of them would hold, if one beats the best
+    (asked before each trial, so the search keeps time for a refit only while a refit can
+    still be the final model, and for ``--refit-all`` only for the networks it would
+    train)."""
 
     def __init__(self, tracker: Tracker, y_val: np.ndarray, metric: Metric) -> None:
         self.tracker, self.y_val, self.metric = tracker, y_val, metric
         self._outputs: dict[str, np.ndarray] = {}
-        self._verdicts: dict[tuple[str, ...], bool] = {}
+        self._verdicts: dict[tuple[str, ...], tuple[str, ...] | None] = {}
 
-    def ensemble_wins(self, run_ids: list[str]) -> bool:
-        """Whether :func:`choose_ensemble` picks an ensemble of these runs (best first); ``False``
+    def ensemble_members(self, run_ids: list[str]) -> tuple[str, ...] | None:
+        """The runs (of ``run_ids``, best first) that :func:`choose_ensemble` puts in an
+        ensemble; ``None`` when it picks none (the best run alone is the final model) or
         while any of their outputs is not logged yet."""
         key = tuple(run_ids)
         if key not in self._verdicts:
-            outputs = [self._output(run_id) for run_id in run_ids]
-            if len(outputs) < 2 or any(o is None for o in outputs):
-                return False
-            self._verdicts[key] = choose_ensemble(outputs, self.y_val, self.metric) is not None
+            outputs = [o for o in map(self._output, run_ids) if o is not None]
+            if len(outputs) < max(2, len(run_ids)):
+                return None
+            picked = choose_ensemble(outputs, self.y_val, self.metric)
+            self._verdicts[key] = None if picked is None else tuple(
+                run_id for run_id, w in zip(run_ids, picked.weights, strict=True) if w > 0)
         return self._verdicts[key]
 
     def _output(self, run_id: str) -> np.ndarray | None:

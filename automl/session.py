@@ -250,14 +250,17 @@ class SearchSession:
         """The deadline less the time kept for the final step: its overhead, a refit of the
         best trial so far unless the study is cross-validated (bags are not refitted) or the
         top trials' ensemble already beats it (then it is the final model), and with
-        ``--refit-all`` the training of the final model's networks on every row."""
+        ``--refit-all`` the training on every row of the networks of the final model as it
+        stands: the ensemble's members, or the best trial."""
         plan = self.plan
         if self.deadline is None or plan.cfg.timeout_s is None:
             return self.deadline
         top, tensors = candidates(self.study), plan.tensors
-        refit = not plan.folds and not outputs.ensemble_wins([c.run_id for c in top])
+        members = outputs.ensemble_members([c.run_id for c in top])
+        refit = not plan.folds and members is None
+        final = top[:1] if members is None else [c for c in top if c.run_id in members]
         networks = plan.folds.k if plan.folds else 1
-        every_row = every_row_seconds([(c, networks) for c in (top[:1] if refit else top)],
+        every_row = every_row_seconds([(c, networks) for c in final],
                                       len(tensors.x_train), tensors.n_rows
                                       ) if plan.cfg.refit_all else 0.0
         return self.deadline - reserve_seconds(top[0] if top else None,

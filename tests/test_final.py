@@ -336,9 +336,13 @@ def test_the_search_knows_when_the_ensemble_makes_a_refit_needless(tmp_tracking_
         tracker.log_dir(runs[name], tmp_path / name, "")  # as the search logs it
     outputs = ValidationOutputs(tracker, y, primary_metric(TaskType.BINARY, "log_loss"))
 
-    assert outputs.ensemble_wins([runs["first"], runs["last"]])
-    assert not outputs.ensemble_wins([runs["first"], runs["copy"]])
-    assert not outputs.ensemble_wins([runs["first"], "0" * 32])  # not logged (yet): keep time
+    assert outputs.ensemble_members([runs["first"], runs["last"]]) == (runs["first"],
+                                                                        runs["last"])
+    assert outputs.ensemble_members([runs["first"], runs["copy"]]) is None
+    # what --refit-all keeps time for: the members, not every trial of the pool
+    assert outputs.ensemble_members([runs["first"], runs["copy"], runs["last"]]) == (
+        runs["first"], runs["last"])
+    assert outputs.ensemble_members([runs["first"], "0" * 32]) is None  # not logged (yet)
 
 
 @pytest.mark.slow
