@@ -123,12 +123,12 @@ def test_the_headline_is_the_mean_and_std_over_splits_and_the_gap_to_each_baseli
 
 
 @pytest.mark.slow
-@pytest.mark.timing  # a 10-s budget: its trials fit only without the parallel tests beside
+@pytest.mark.timing  # a 20-s budget: its trials fit only without the parallel tests beside
 def test_the_quality_benchmark_runs_end_to_end(quality: ModuleType,
                                                make_csv: Callable[..., Path],
                                                tmp_path: Path) -> None:
     csv = make_csv("binary", n_rows=200)
-    rows = quality.main(["--budget", "10", "--datasets", f"{csv}:y", "--threads", "1",
+    rows = quality.main(["--budget", "20", "--datasets", f"{csv}:y", "--threads", "1",
                          "--seeds", "0", "--baselines", "hgb",
                          "--output", str(tmp_path / "table.md"),
                          "--rows", str(tmp_path / "rows.json")])
@@ -139,7 +139,7 @@ def test_the_quality_benchmark_runs_end_to_end(quality: ModuleType,
     text = (tmp_path / "table.md").read_text()
     assert "| data | roc_auc | 1 |" in text and "| data | 0 | roc_auc |" in text
     assert quality.main(["--combine", str(tmp_path / "rows.json")]) == rows
-    assert "benchmarks/quality.py --budget 10" in text
+    assert "benchmarks/quality.py --budget 20" in text
 
 
 def test_saved_rows_of_several_runs_combine_into_one_table(quality: ModuleType,
