@@ -4,8 +4,9 @@ Writes the Wisconsin breast-cancer data as two CSVs: ``demo/breast_cancer.csv`` 
 the training data) and ``demo/breast_cancer_new.csv`` (the other 30%: rows the search never
 sees). Runs ``automl search demo/breast_cancer.csv --target diagnosis --timeout 45`` and
 ``automl predict demo-breast-cancer demo/breast_cancer_new.csv`` as a user would; the new rows
-keep their labels, so ``predict`` scores its predictions against them. Uses the default stores
-(``studies/``, ``mlruns/``).
+keep their labels, so ``predict`` scores its predictions against them and ``automl importance``
+ranks the columns by what shuffling each costs on them. Uses the default stores (``studies/``,
+``mlruns/``).
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ def main() -> None:
     predictions = DEMO_DIR / "predictions.csv"
     print(f"\npredicting the new rows: automl predict {STUDY} {new_path} -o {predictions}")
     app(["predict", STUDY, str(new_path), "-o", str(predictions)], standalone_mode=False)
+    print(f"\nwhich columns the model needs: automl importance {STUDY} {new_path}")
+    app(["importance", STUDY, str(new_path)], standalone_mode=False)
     print(f"\nthe study as JSON: automl show {STUDY} --json")
 
 
