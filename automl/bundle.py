@@ -32,6 +32,7 @@ import torch
 from sklearn import metrics as skm
 from torch import nn
 
+from automl.calibration import log_probabilities
 from automl.data import Schema, TaskType
 from automl.errors import ConfigError, DataError
 from automl.features import Preprocessor
@@ -138,7 +139,7 @@ class ModelBundle:
                      else self.preprocessor.decode_target(out).reshape(-1, 1))
             total = member.weight * value if total is None else total + member.weight * value
         assert total is not None
-        return np.log(np.clip(total, 1e-300, None)) if task.is_classification else total
+        return log_probabilities(total) if task.is_classification else total
 
     def cut(self, threshold: float | None = None) -> float | None:
         """The decision threshold :meth:`predict` applies with ``threshold``: it, else the

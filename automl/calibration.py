@@ -17,6 +17,14 @@ from scipy.special import log_softmax, softmax
 
 #: The temperatures searched, as ``log T`` (``T`` from about 0.05 to 20).
 _LOG_T_BOUNDS = (-3.0, 3.0)
+#: The smallest probability a log is taken of (a 0 stays finite: log 1e-300 ≈ −691).
+_FLOOR = 1e-300
+
+
+def log_probabilities(proba: np.ndarray) -> np.ndarray:
+    """``log proba``, zeros floored to a finite log: logits whose softmax gives ``proba``
+    back (what an ensemble's averaged probabilities become, and the temperature divides)."""
+    return np.log(np.clip(proba, _FLOOR, None))
 
 
 def fit_temperature(y: np.ndarray, proba: np.ndarray) -> float:
@@ -28,7 +36,7 @@ def fit_temperature(y: np.ndarray, proba: np.ndarray) -> float:
     >>> fit_temperature(y, unsure) < 0.1
     True
     """
-    logits = np.log(np.clip(proba, 1e-12, None))
+    logits = log_probabilities(proba)
     rows = np.arange(len(y))
 
     def loss(log_t: float) -> float:
@@ -40,4 +48,4 @@ def fit_temperature(y: np.ndarray, proba: np.ndarray) -> float:
 
 def rescaled(proba: np.ndarray, temperature: float) -> np.ndarray:
     """``proba`` (rows × classes) at ``temperature``: ``softmax(log proba / T)``."""
-    return softmax(np.log(np.clip(proba, 1e-300, None)) / temperature, axis=1)
+    return softmax(log_probabilities(proba) / temperature, axis=1)
