@@ -177,7 +177,8 @@ class ModelBundle:
 
         Raises:
             DataError: a feature column the model was trained on is missing.
-            ValueError: an ``interval`` from a bundle without :attr:`conformal`.
+            ConfigError: an ``interval`` that is not a coverage, or from a bundle without
+                :attr:`conformal` (see :meth:`check_interval`).
         """
         return self.labelled(self.raw_output(frame), frame.index, threshold, interval)
 
@@ -185,12 +186,13 @@ class ModelBundle:
                  threshold: float | None = None,
                  interval: float | None = None) -> pd.DataFrame:
         """:meth:`predict` of the rows (``index``) whose :meth:`raw_output` is ``output``."""
+        if interval is not None:
+            self.check_interval(interval)
         out = predictions(self.schema.task, output)
         if not self.schema.task.is_classification:
             result = pd.DataFrame({"prediction": out}, index=index)
             if interval is not None:
-                if self.conformal is None:
-                    raise ValueError("this model has no prediction intervals")
+                assert self.conformal is not None  # checked above
                 for name, end in zip(interval_columns(interval),
                                      self.conformal.bounds(out, interval), strict=True):
                     result[name] = end
