@@ -47,6 +47,10 @@ GROW_ABOVE_ROWS = 100_000
 #: A trial may use at most this share of the free memory (the estimate is not exact, and other
 #: processes allocate too; see :mod:`automl.memory`).
 MEMORY_MARGIN = 0.8
+#: Labelled rows ``automl importance`` uses at most (drawn at random): its ranking of the
+#: columns is settled long before, and each shuffle predicts every row again.
+IMPORTANCE_ROWS = 10_000
+IMPORTANCE_REPEATS = 5  # shuffles per column
 _E = TypeVar("_E", bound=Enum)
 
 

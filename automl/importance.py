@@ -23,14 +23,11 @@ import numpy as np
 import torch
 from sklearn.exceptions import UndefinedMetricWarning
 
+from automl.config import IMPORTANCE_REPEATS, IMPORTANCE_ROWS
 from automl.errors import DataError
 from automl.metrics import Metric, predictions, primary_metric
 from automl.predict import ModelSource, feature_renames, labelled_rows, load_model
 from automl.reading import read_csv
-
-#: Labelled rows an importance is computed on at most (drawn at random): its ranking of the
-#: columns is settled long before, and each shuffle predicts every row again.
-MAX_ROWS = 10_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,8 +63,8 @@ class Importances:
 
 def permutation_importances(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
                             y_true: np.ndarray, metric: Metric,
-                            columns: Mapping[str, Sequence[int]], *, repeats: int = 5,
-                            seed: int = 0) -> Importances:
+                            columns: Mapping[str, Sequence[int]], *,
+                            repeats: int = IMPORTANCE_REPEATS, seed: int = 0) -> Importances:
     """Each input column's permutation importance.
 
     Args:
@@ -115,7 +112,8 @@ class CsvImportances:
 
 def importance_csv(storage_url: str, study_name: str, csv_path: Path | str, *,
                    trial: int | None = None, tracking_uri: str | None = None,
-                   metric: str | None = None, repeats: int = 5, max_rows: int = MAX_ROWS,
+                   metric: str | None = None, repeats: int = IMPORTANCE_REPEATS,
+                   max_rows: int = IMPORTANCE_ROWS,
                    seed: int = 0) -> CsvImportances:
     """The permutation importance of each column the study's final model (or trial
     ``trial``'s) uses, on the labelled rows of ``csv_path``, by ``metric`` (``None``: the

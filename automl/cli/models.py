@@ -25,7 +25,7 @@ from automl.cli.common import (
     user_errors,
 )
 from automl.cli.render import score_text
-from automl.config import default_storage
+from automl.config import IMPORTANCE_REPEATS, IMPORTANCE_ROWS, default_storage
 from automl.errors import ConfigError, os_reason
 from automl.stores import mask
 from automl.words import counted
@@ -128,8 +128,9 @@ def importance(
     metric: str | None = typer.Option(None, "--metric",
                                       help="Metric to measure the loss by [default: the "
                                            "study's]."),
-    repeats: int = typer.Option(5, "--repeats", min=1, help="Shuffles per column."),
-    max_rows: int = typer.Option(10_000, "--rows", min=1,
+    repeats: int = typer.Option(IMPORTANCE_REPEATS, "--repeats", min=1,
+                                help="Shuffles per column."),
+    max_rows: int = typer.Option(IMPORTANCE_ROWS, "--rows", min=1,
                                  help="Labelled rows used at most (drawn at random)."),
     seed: int = typer.Option(0, "--seed", help="Seeds the rows drawn and the shuffles."),
     as_json: bool = JsonOpt,
