@@ -50,15 +50,16 @@ class ColumnKind(str, Enum):
     BOOLEAN = "boolean"
     CATEGORICAL = "categorical"
     DATETIME = "datetime"
+    TEXT = "text"  # its frequent words (see automl.features.TextEncoder)
     CONSTANT = "constant"
     ID = "id-like"
-    TEXT = "free text"
+    FREE_TEXT = "free text"  # text as studies made before TEXT dropped it
     IGNORED = "ignored"  # dropped by the user (--drop)
 
     @property
     def is_used(self) -> bool:
         return self in (ColumnKind.NUMERIC, ColumnKind.BOOLEAN, ColumnKind.CATEGORICAL,
-                        ColumnKind.DATETIME)
+                        ColumnKind.DATETIME, ColumnKind.TEXT)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -387,7 +388,7 @@ def _infer_text_column(name: str, text: pd.Series, n_rows: int) -> ColumnSpec:
     if n_rows >= 20 and unique_share > 0.5:
         words = sample.str.count(" ").mean()
         if words >= 2:
-            return ColumnSpec(name=name, kind=ColumnKind.TEXT, note="dropped: free text")
+            return ColumnSpec(name=name, kind=ColumnKind.TEXT)
         if unique_share > 0.95:
             return ColumnSpec(name=name, kind=ColumnKind.ID, note="dropped: unique strings")
     numeric = pd.to_numeric(distinct, errors="coerce")

@@ -4,12 +4,12 @@
 columns and date parts; the frequency of high-cardinality levels), once per scaling of
 :data:`~automl.config.SCALINGS` (a block mapped to a normal distribution by the training
 quantiles, then a block robust-scaled and smooth-clipped), then 0/1 features (booleans, one-hot
-levels, missing indicators), then one level code per categorical column of more than
-:data:`MAX_ONEHOT_LEVELS` levels, which the networks embed. Each network reads one of the
-continuous blocks: the scaling is searched per trial. Each used column has one fitted encoder,
-by kind: :class:`NumericEncoder`, :class:`DatetimeEncoder`, :class:`BooleanEncoder`,
-:class:`CategoricalEncoder`. Their whole state is plain JSON (:meth:`Preprocessor.to_dict`),
-so a saved model loads without unpickling code.
+levels, missing indicators, a text column's words), then one level code per categorical column
+of more than :data:`MAX_ONEHOT_LEVELS` levels, which the networks embed. Each network reads one
+of the continuous blocks: the scaling is searched per trial. Each used column has one fitted
+encoder, by kind: :class:`NumericEncoder`, :class:`DatetimeEncoder`, :class:`BooleanEncoder`,
+:class:`CategoricalEncoder`, :class:`TextEncoder`. Their whole state is plain JSON
+(:meth:`Preprocessor.to_dict`), so a saved model loads without unpickling code.
 """
 
 from __future__ import annotations
@@ -22,12 +22,14 @@ import numpy as np
 import pandas as pd
 import torch
 from scipy.special import ndtri
+from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.preprocessing import QuantileTransformer
 
 from automl.config import SCALINGS, Scaling
 from automl.data import ColumnKind, Schema, encode_target, label_strings
 from automl.errors import DataError
 from automl.splits import Splits
+from automl.words import counted
 from automl.written import (
     are_times,
     as_floats,
@@ -43,6 +45,12 @@ MAX_ONEHOT_LEVELS = 32
 #: (code 0 stands for every other level, unseen ones included).
 MIN_EMBEDDED_COUNT = 2
 MAX_EMBEDDED_LEVELS = 10_000
+#: A text column's words become 0/1 features: those in at least :data:`MIN_WORD_SHARE` of
+#: the training rows, the :data:`MAX_TEXT_WORDS` most frequent.
+MIN_WORD_SHARE = 0.02
+MAX_TEXT_WORDS = 32
+TEXT_FIT_ROWS = 100_000  # a text column's words are learned from a sample of this many rows
+_NAMED_WORDS = 5  # the words a column's description names
 N_QUANTILES = 1000
 #: Rows :meth:`Preprocessor.transform` encodes at a time.
 TRANSFORM_ROWS = 100_000
@@ -630,9 +638,79 @@ class CategoricalEncoder:
                    tuple(d.get("embedded", ())))
 
 
-ColumnEncoder = NumericEncoder | DatetimeEncoder | BooleanEncoder | CategoricalEncoder
+def _texts(values: pd.Series) -> pd.Series:
+    """A text column as strings, missing values empty (no word)."""
+    return values.astype("string").fillna("")
+
+
+@dataclass(frozen=True, slots=True)
+class TextEncoder:
+    """A free-text column (names, titles, descriptions): one 0/1 feature per word of
+    ``words``, set when the row's text holds it. The words are learned from the training rows:
+    each in at least :data:`MIN_WORD_SHARE` of them but not in all, the :data:`MAX_TEXT_WORDS`
+    most frequent, as scikit-learn's ``CountVectorizer`` reads words (lower case, two letters
+    or digits or more), English stop words (``the``, ``and``, ``for``: scikit-learn's list)
+    left out. A column with no such word gives no feature."""
+
+    words: tuple[str, ...]
+    kind: ClassVar[str] = "text"
+
+    @classmethod
+    def fit(cls, values: pd.Series) -> TextEncoder:
+        """Learn the frequent words of the training ``values`` (of a sample of
+        :data:`TEXT_FIT_ROWS` of them, which finds the same words), most frequent first."""
+        if len(values) > TEXT_FIT_ROWS:
+            values = values.sample(TEXT_FIT_ROWS, random_state=0)
+        vectorizer = CountVectorizer(binary=True, min_df=MIN_WORD_SHARE, stop_words="english")
+        try:
+            rows = vectorizer.fit_transform(_texts(values))
+        except ValueError:  # no word at all, or none frequent enough
+            return cls(())
+        counts = np.asarray(rows.sum(axis=0)).ravel()
+        varying = np.flatnonzero(counts < len(values))  # a word in every row tells nothing
+        kept = varying[np.argsort(-counts[varying], kind="stable")][:MAX_TEXT_WORDS]
+        return cls(tuple(vectorizer.get_feature_names_out()[kept].tolist()))
+
+    def transform(self, values: pd.Series) -> Encoded:
+        """One 0/1 feature per word, in the order of :attr:`words`."""
+        if not self.words:
+            return Encoded([], [])
+        counts = CountVectorizer(binary=True, vocabulary=self.words).transform(_texts(values))
+        dense = counts.toarray().astype(np.float32)
+        return Encoded([], list(dense.T))
+
+    @property
+    def n_continuous(self) -> int:
+        """How many continuous features :meth:`transform` gives: none."""
+        return 0
+
+    def describe(self) -> str:
+        """What is done to the column, in words (the most frequent named)."""
+        share = f"{MIN_WORD_SHARE:.0%} of the rows"
+        if not self.words:
+            return f"no word in {share}: nothing learned"
+        named = ", ".join(self.words[:_NAMED_WORDS]) + (
+            ", ..." if len(self.words) > _NAMED_WORDS else "")
+        return f"{counted(len(self.words), 'word')} in {share} or more, each 0/1: {named}"
+
+    def typical(self) -> str:
+        """A value the column could hold."""
+        return ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The saved JSON: ``kind`` and ``words``."""
+        return {"kind": self.kind, "words": list(self.words)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TextEncoder:
+        """The inverse of :meth:`to_dict`."""
+        return cls(tuple(d["words"]))
+
+
+ColumnEncoder = NumericEncoder | DatetimeEncoder | BooleanEncoder | CategoricalEncoder | TextEncoder
 _ENCODERS: dict[str, type[ColumnEncoder]] = {
-    e.kind: e for e in (NumericEncoder, DatetimeEncoder, BooleanEncoder, CategoricalEncoder)}
+    e.kind: e for e in (NumericEncoder, DatetimeEncoder, BooleanEncoder, CategoricalEncoder,
+                        TextEncoder)}
 
 
 def fit_encoder(kind: ColumnKind, values: pd.Series) -> ColumnEncoder:

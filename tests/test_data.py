@@ -111,7 +111,7 @@ def test_schema_column_kinds(column: str, kind: ColumnKind) -> None:
 def test_schema_defaults_and_round_trip() -> None:
     schema = infer_schema(_frame())  # no target: the last column
     assert (schema.target, schema.task, schema.classes) == ("y", TaskType.BINARY, ("cat", "dog"))
-    assert [c.name for c in schema.dropped] == ["row_id", "const", "comment"]
+    assert [c.name for c in schema.dropped] == ["row_id", "const"]  # "comment" is text, read
     assert Schema.from_dict(schema.to_dict()) == schema
 
 

@@ -25,11 +25,13 @@ from automl.data import (
 from automl.errors import DataError
 from automl.features import (
     MAX_ONEHOT_LEVELS,
+    MAX_TEXT_WORDS,
     DatetimeEncoder,
     NumericEncoder,
     Preprocessor,
     QuantileNormal,
     TensorSplits,
+    TextEncoder,
     encoder_from_dict,
     fit_encoder,
 )
@@ -404,8 +406,9 @@ def test_a_saved_state_of_the_first_format_gives_the_same_features() -> None:
 def test_every_encoder_reads_back_its_own_json() -> None:
     frame = pd.DataFrame({"x": [1.0, None, 3.0], "d": ["2020-01-01", "2021-06-02", None],
                           "b": ["yes", None, "no"], "c": ["a", "b", "a"]})
+    frame["t"] = ["Mr. John Smith", "Miss Ann Smith", None]
     kinds = {"x": ColumnKind.NUMERIC, "d": ColumnKind.DATETIME, "b": ColumnKind.BOOLEAN,
-             "c": ColumnKind.CATEGORICAL}
+             "c": ColumnKind.CATEGORICAL, "t": ColumnKind.TEXT}
     for name, kind in kinds.items():
         encoder = fit_encoder(kind, frame[name])
         saved = json.loads(json.dumps(encoder.to_dict()))
@@ -418,6 +421,7 @@ def test_typical_values_are_ones_the_column_could_hold() -> None:
     assert fit_encoder(ColumnKind.CATEGORICAL, pd.Series(list("abb"))).typical() == "b"
     assert fit_encoder(ColumnKind.BOOLEAN, pd.Series(["yes", "no"])).typical() == "true"
     assert fit_encoder(ColumnKind.DATETIME, pd.Series(["2020-01-01"])).typical() == "2000-01-01"
+    assert fit_encoder(ColumnKind.TEXT, pd.Series(["a red car", "a blue car"])).typical() == ""
 
 
 def test_quantiles_use_every_training_row() -> None:
@@ -484,3 +488,66 @@ def test_numbers_in_another_unit_than_the_training_ones_are_not_read() -> None:
     ratings = NumericEncoder.fit(pd.Series([f"{i / 10:.1f}/5" for i in range(10, 50)]))
     assert ratings.units == ("/5",)
     assert ratings.not_numbers(pd.Series(["4.5/5", "4", "9/10"])).tolist() == ["9/10"]
+
+
+# ------------------------------------------------------------------------------------- text
+def _names(n: int, seed: int = 0) -> pd.Series:
+    rng = np.random.default_rng(seed)
+    titles, firsts = rng.choice(["Mr.", "Mrs.", "Miss"], n), rng.choice(["Ann", "Bob"], n)
+    return pd.Series([f"{t} {f} Surname{i}"
+                      for i, (t, f) in enumerate(zip(titles, firsts, strict=True))])
+
+
+def test_a_text_column_is_its_frequent_words_learned_from_training_rows_only() -> None:
+    """Words in 2% of the training rows or more become 0/1 features; a word in every row
+    (``dear``), a stop word (``the``), a rare one (each surname) and one only later rows hold
+    (``doctor``) do not."""
+    train = pd.DataFrame({"t": "dear " + pd.Series(["the ", ""] * 100) + _names(200),
+                          "y": ["a", "b"] * 100})
+    pre = Preprocessor(_schema(t=ColumnKind.TEXT)).fit(train)
+    words = pre.state["t"].words
+    assert sorted(words) == ["ann", "bob", "miss", "mr", "mrs"]
+    counts = [train["t"].str.lower().str.contains(rf"\b{w}\b").sum() for w in words]
+    assert counts == sorted(counts, reverse=True)  # most frequent first
+    later = pd.DataFrame({"t": ["DOCTOR Bob (mr) Smith", None, ""]})
+    np.testing.assert_array_equal(pre.transform(later), [
+        [w in ("bob", "mr") for w in words], [0] * 5, [0] * 5])
+    assert pre.describe() == [("t", "text", f"5 words in 2% of the rows or more, each 0/1: "
+                                            f"{', '.join(words)}")]
+
+
+def test_a_text_column_keeps_its_most_frequent_words_only() -> None:
+    """Word ``wJ`` is in the rows ``i`` with ``i % 50 <= J``: ``w49`` in all (dropped), then
+    the next most frequent are kept, and named so, most frequent first."""
+    many = pd.Series([" ".join(f"w{j}" for j in range(i % 50, 50)) for i in range(500)])
+    encoder = TextEncoder.fit(many)
+    assert encoder.words == tuple(f"w{j}" for j in range(48, 48 - MAX_TEXT_WORDS, -1))
+    assert encoder.describe() == (f"{MAX_TEXT_WORDS} words in 2% of the rows or more, each 0/1: "
+                                  "w48, w47, w46, w45, w44, ...")
+
+
+def test_a_text_column_without_a_frequent_word_gives_no_feature() -> None:
+    unique = pd.Series([f"note number{i} alone{i}" for i in range(200)])
+    for values in (unique.str.replace("note ", ""), pd.Series([None, "", "!"] * 10)):
+        encoder = TextEncoder.fit(values)
+        assert encoder.words == () and encoder.transform(values) == ([], [], ())
+        assert encoder.describe() == "no word in 2% of the rows: nothing learned"
+
+
+def test_a_word_that_tells_the_class_is_learned(one_torch_thread: None) -> None:
+    """The class follows the title in a name column (as survival on the Titanic): the linear
+    model reads it from the words (every name is unique, so as a category it would be lost)."""
+    names = _names(2000)
+    women = names.str.startswith(("Mrs.", "Miss"))
+    rng = np.random.default_rng(1)
+    y = np.where(women ^ (rng.random(2000) < 0.1), "b", "a")
+    frame = pd.DataFrame({"t": names, "y": y})
+    train, val = frame.iloc[:1500], frame.iloc[1500:]
+    pre = Preprocessor(_schema(t=ColumnKind.TEXT)).fit(train)
+    data = pre.tensors(Splits(train=train, val=val, test=val, seed=0))
+    torch.manual_seed(0)
+    result = fit(network_for(LinearSpec(), data), data, task=TaskType.BINARY,
+                 metric=primary_metric(TaskType.BINARY, "accuracy"),
+                 optim=OptimSpec(name="adamw", lr=0.05, batch_size=128),
+                 cfg=TrainConfig(max_epochs=10, patience=10, device="cpu"))
+    assert result.best_score > 0.85  # 0.9 of the labels follow the title

@@ -480,6 +480,19 @@ def test_columns_dropped_then_and_now_are_no_change_of_kind(search_cfg: SearchCf
         f"column kinds: {used['name']!r} study has id-like, now numeric"]
 
 
+
+def test_a_text_column_a_study_dropped_is_a_change_of_kind(search_cfg: SearchCfg) -> None:
+    """A study begun when free text was dropped fed its networks none of its words; an automl
+    that reads them as inputs now must not continue it."""
+    settings = prepare_search(search_cfg()).settings()
+    attrs, notes = settings.to_attrs(), {"name": "notes", "kind": "text", "note": ""}
+    attrs["schema"] = dict(attrs["schema"], columns=[
+        *attrs["schema"]["columns"], {**notes, "kind": "free text", "note": "dropped: free text"}])
+    now = replace(settings, schema=dict(settings.schema,
+                                        columns=[*settings.schema["columns"], notes]))
+    assert kind_changes(attrs, now) == ["column kinds: 'notes' study has free text, now text"]
+
+
 # -------------------------------------------------------------------------------- the outcome
 def test_best_model_and_test_metrics_are_on_the_parent_run(
         shared_study: Callable[..., SharedStudy]) -> None:
