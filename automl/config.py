@@ -171,7 +171,8 @@ class TrainConfig:
 class ColumnChoices:
     """Columns the user gives a kind over the inferred one: read as numbers (``--numeric``:
     e.g. a count in row order that would be dropped as a row number), as categories
-    (``--categorical``: e.g. integer codes), or left out (``--drop``: e.g. a column that leaks
+    (``--categorical``: e.g. integer codes), as text (``--text``: e.g. job titles, whose
+    words say more than their many levels), or left out (``--drop``: e.g. a column that leaks
     the target).
 
     Raises:
@@ -180,10 +181,11 @@ class ColumnChoices:
 
     numeric: tuple[str, ...] = ()
     categorical: tuple[str, ...] = ()
+    text: tuple[str, ...] = ()
     drop: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        for key in ("numeric", "categorical", "drop"):  # a set of names: stored sorted
+        for key in ("numeric", "categorical", "text", "drop"):  # a set of names: stored sorted
             object.__setattr__(self, key, tuple(sorted(set(getattr(self, key)))))
         seen: dict[str, str] = {}
         for option, names in self.options().items():
@@ -194,9 +196,9 @@ class ColumnChoices:
                 seen[name] = option
 
     def options(self) -> dict[str, tuple[str, ...]]:
-        """Each option's columns: ``{"--numeric": (...), "--categorical": ..., "--drop": ...}``."""
+        """Each option's columns: ``{"--numeric": (...), "--categorical": ..., ...}``."""
         return {"--numeric": self.numeric, "--categorical": self.categorical,
-                "--drop": self.drop}
+                "--text": self.text, "--drop": self.drop}
 
     def __str__(self) -> str:
         """As the options are written: ``--numeric a,b --drop c`` (``no column choices``)."""
@@ -205,9 +207,11 @@ class ColumnChoices:
         return " ".join(given) or "no column choices"
 
     def to_dict(self) -> dict[str, list[str]]:
-        """Plain JSON (a study stores it); :meth:`from_dict` inverts it."""
+        """Plain JSON (a study stores it); :meth:`from_dict` inverts it. ``text`` only when
+        given, so the choices of a study made before ``--text`` read as they were stored."""
+        given = {"text": list(self.text)} if self.text else {}
         return {"numeric": list(self.numeric), "categorical": list(self.categorical),
-                "drop": list(self.drop)}
+                "drop": list(self.drop)} | given
 
     @classmethod
     def from_dict(cls, d: dict[str, list[str]]) -> ColumnChoices:
@@ -260,7 +264,7 @@ class SearchConfig:
             the model never saw; ``None``: rows held out one by one.
         families: The model families the search draws from (``None``: every one; see
             :mod:`automl.networks`).
-        column_choices: Columns read as numbers or categories, or dropped, whatever their
+        column_choices: Columns read as numbers, categories or text, or dropped, whatever their
             values suggest.
         sampler: Optuna sampler.
         pruner: Optuna pruner; ``None``: successive halving (``halving``) for a table whose

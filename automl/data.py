@@ -160,7 +160,7 @@ class Dataset:
 # ---------------------------------------------------------------------------------------- schema
 #: The kind each option of :class:`~automl.config.ColumnChoices` gives its columns.
 CHOSEN_KINDS = {"--numeric": ColumnKind.NUMERIC, "--categorical": ColumnKind.CATEGORICAL,
-                "--drop": ColumnKind.IGNORED}
+                "--text": ColumnKind.TEXT, "--drop": ColumnKind.IGNORED}
 
 
 def resolve_target(frame: pd.DataFrame, target: str | None) -> str:

@@ -75,7 +75,7 @@ class StudySettings:
     split_by: str = ""  # the column whose latest rows are held out (empty: a random split)
     group_by: str = ""  # the column whose groups of rows are held out whole
     families: tuple[str, ...] = ()  # the model families searched (empty: every one)
-    column_choices: ColumnChoices = NO_CHOICES  # --numeric, --categorical, --drop
+    column_choices: ColumnChoices = NO_CHOICES  # --numeric, --categorical, --text, --drop
 
     def to_attrs(self) -> dict[str, Any]:
         """Plain JSON values, one Optuna user attr each."""

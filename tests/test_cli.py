@@ -297,17 +297,20 @@ def test_columns_chosen_by_the_user_are_learned_kept_and_not_asked_for(
         tmp_tracking_uri: str) -> None:
     """``--numeric`` keeps a count in row order that the rules drop as a row number (and the
     model learns it), ``--drop`` leaves out a leak that new data does not have, and
-    ``--categorical`` reads codes as levels; resume keeps the choices, a search that changes
-    them on the same study is refused."""
+    ``--categorical`` reads codes as levels, ``--text`` a column of repeated titles as their
+    words; resume keeps the choices, a search that changes them on the same study is
+    refused."""
     rng = np.random.default_rng(0)
     n = 200
     week = np.arange(n)
     frame = pd.DataFrame({"week": week, "store": rng.choice([101, 205, 307], n),
-                          "noise": rng.normal(size=n).round(3)})
+                          "noise": rng.normal(size=n).round(3),
+                          "manager": rng.choice(["Senior Sales Lead", "Sales Lead"], n)})
     frame["sales"] = (3 * week + 40 * (frame["store"] == 205) + rng.normal(size=n)).round(2)
     frame["leak"] = frame["sales"] + 1
     frame.to_csv(tmp_path / "sales.csv", index=False)
-    choices = ["--numeric", "week", "--categorical", "store", "--drop", "leak"]
+    choices = ["--numeric", "week", "--categorical", "store", "--text", "manager",
+               "--drop", "leak"]
     found = _ok(cli("search", tmp_path / "sales.csv", "--target", "sales", "--study", "sales",
                     "--families", "linear", "--n-trials", "1", "--max-epochs", "60",
                     "--patience", "16", *choices, *stores)).stdout
@@ -316,6 +319,8 @@ def test_columns_chosen_by_the_user_are_learned_kept_and_not_asked_for(
     assert columns["week"] == ("numeric", "quantile → normal, or robust-scaled; chosen: --numeric")
     assert columns["store"] == ("categorical", "one-hot (3 levels); chosen: --categorical")
     assert columns["leak"] == ("ignored", "dropped: --drop")
+    assert columns["manager"] == ("text", "1 word in 2% of the rows or more, each 0/1: senior; "
+                                          "chosen: --text")
     rmse = float(found.split("out-of-fold rmse ")[1].split()[0])
     assert rmse < 0.1 * frame["sales"].std(), found  # the week explains the sales
 
@@ -332,7 +337,7 @@ def test_columns_chosen_by_the_user_are_learned_kept_and_not_asked_for(
     changed = cli("search", tmp_path / "sales.csv", "--target", "sales", "--study", "sales",
                   "--families", "linear", "--n-trials", "3", "--drop", "leak", *stores)
     _assert_one_line_error(changed, "column_choices: study has '--numeric week --categorical "
-                                    "store --drop leak', now '--drop leak'")
+                                    "store --text manager --drop leak', now '--drop leak'")
 
 
 def test_a_wide_table_shows_its_dropped_columns_and_counts_the_rest(

@@ -212,6 +212,7 @@ def test_unknown_target_lists_close_names(target: str, message: str) -> None:
     (ColumnChoices(categorical=("x", "comment")),
      {"x": ColumnKind.CATEGORICAL, "comment": ColumnKind.CATEGORICAL}),  # else numeric, text
     (ColumnChoices(drop=("level", "x")), {"level": ColumnKind.IGNORED, "x": ColumnKind.IGNORED}),
+    (ColumnChoices(text=("level",)), {"level": ColumnKind.TEXT}),  # else categorical
     (ColumnChoices(numeric=(" ROW_ID",), drop=("Flag",)),  # matched as --target is
      {"row_id": ColumnKind.NUMERIC, "flag": ColumnKind.IGNORED}),
 ])
@@ -221,8 +222,18 @@ def test_chosen_kinds_win_over_inferred_ones(choices: ColumnChoices,
     inferred = {c.name: c.kind for c in infer_schema(frame, "y").columns}
     schema = infer_schema(frame, "y", choices=choices)
     assert {c.name: c.kind for c in schema.columns} == inferred | kinds
-    assert all(c.note.endswith(("--numeric", "--categorical", "--drop"))
+    assert all(c.note.endswith(("--numeric", "--categorical", "--text", "--drop"))
                for c in schema.columns if c.name in kinds)
+
+
+def test_choices_without_text_are_stored_as_before_it_existed() -> None:
+    """A study made before ``--text`` stored three lists; the same choices store the same."""
+    old = {"numeric": ["a"], "categorical": [], "drop": ["b"]}
+    assert ColumnChoices(numeric=("a",), drop=("b",)).to_dict() == old
+    assert ColumnChoices.from_dict(old) == ColumnChoices(numeric=("a",), drop=("b",))
+    chosen = ColumnChoices(text=("title",))
+    assert ColumnChoices.from_dict(chosen.to_dict()) == chosen
+    assert str(chosen) == "--text title"
 
 
 def _numbers_with_words(levels: int, words: list[str], every: int = 20) -> pd.Series:

@@ -98,6 +98,9 @@ def search(
     categorical: str | None = typer.Option(
         None, "--categorical", help="Comma-separated columns to read as categories (e.g. "
                                     "integer codes such as zip codes)."),
+    text: str | None = typer.Option(
+        None, "--text", help="Comma-separated columns to read as text: their frequent words "
+                             "(e.g. job titles, whose words say more than their many levels)."),
     drop: str | None = typer.Option(
         None, "--drop", help="Comma-separated columns to leave out (e.g. one that leaks the "
                              "target, or a key the rules keep)."),
@@ -158,7 +161,7 @@ def search(
             families=None if families is None else split_names(families),
             column_choices=ColumnChoices(numeric=split_names(numeric),
                                          categorical=split_names(categorical),
-                                         drop=split_names(drop)),
+                                         text=split_names(text), drop=split_names(drop)),
             sampler=sampler, pruner=pruner, threads=threads, memory_limit_gb=memory_limit,
             experiment_name=experiment,
             storage_url=storage or default_storage(),
