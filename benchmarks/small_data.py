@@ -16,7 +16,7 @@ mean ± std table per dataset (``--output FILE`` also writes them), and whether 
 holds: automl's mean at least the baseline's on every dataset, ahead on at least four.
 
 Usage: ``.venv/bin/python benchmarks/small_data.py [--timeout 60] [--seeds 0,1,2]
-[--datasets breast_cancer,wine,...] [--output FILE]``
+[--datasets breast_cancer,wine,...] [--output FILE] [--search-options=--refit-all]``
 """
 
 from __future__ import annotations
@@ -128,15 +128,16 @@ def linear(task: str, train: pd.DataFrame, test: pd.DataFrame) -> Scores:
 
 
 def automl(task: str, train: pd.DataFrame, test: pd.DataFrame, timeout: float,
-           folder: Path) -> Scores:
-    """``automl search`` then ``automl predict``, as a user runs them."""
+           folder: Path, options: tuple[str, ...] = ()) -> Scores:
+    """``automl search`` (with ``options`` beside the defaults) then ``automl predict``, as a
+    user runs them."""
     train.to_csv(folder / "train.csv", index=False)
     test.drop(columns=TARGET).to_csv(folder / "test.csv", index=False)
     stores = ["--storage", f"sqlite:///{folder}/studies/optuna.db",
               "--tracking-uri", f"sqlite:///{folder}/mlruns/mlflow.db"]
     start = time.perf_counter()
     searched = _cli("search", str(folder / "train.csv"), "--target", TARGET, "--study", "bench",
-                    "--timeout", f"{timeout:g}", *stores)
+                    "--timeout", f"{timeout:g}", *options, *stores)
     _cli("predict", "bench", str(folder / "test.csv"), "-o", str(folder / "out.csv"), *stores)
     seconds = time.perf_counter() - start
     trials = next((line.split(" trial")[0].strip() for line in searched.splitlines()
@@ -161,6 +162,8 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument("--search-options", default="",
+                        help="options added to each `automl search`, e.g. '--refit-all'")
     args = parser.parse_args()
     seeds = parse_seeds(args.seeds)
     names = args.datasets.split(",")
@@ -176,7 +179,8 @@ def main() -> None:
                 frame, test_size=0.3, random_state=seed,
                 stratify=frame[TARGET] if task != "regression" else None)
             with tempfile.TemporaryDirectory(prefix="automl-small-") as tmp:
-                ours = automl(task, train, test, args.timeout, Path(tmp))
+                ours = automl(task, train, test, args.timeout, Path(tmp),
+                              tuple(shlex.split(args.search_options)))
             base = linear(task, train, test)
             results[name].append((ours, base))
             lines.append(f"| {name} | {seed} | {PRIMARY[task]} | {ours.primary:.4f} | "
