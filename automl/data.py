@@ -50,7 +50,7 @@ class ColumnKind(str, Enum):
     BOOLEAN = "boolean"
     CATEGORICAL = "categorical"
     DATETIME = "datetime"
-    TEXT = "text"  # its frequent words (see automl.features.TextEncoder)
+    TEXT = "text"  # its frequent words (see automl.encoders.TextEncoder)
     CONSTANT = "constant"
     ID = "id-like"
     FREE_TEXT = "free text"  # text as studies made before TEXT dropped it

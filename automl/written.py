@@ -3,7 +3,7 @@ signs (``$``, ``%``, ``+``), units and scales (``1248 CC``, ``19M``), times and 
 (``22:20``, ``2h 50m``), ratings (``4.1/5``), a few words standing for missing values
 (``unknown``), and dates in numbers or with their month's name.
 
-:mod:`automl.data` decides a column's kind from these readings; :mod:`automl.features` reads
+:mod:`automl.data` decides a column's kind from these readings; :mod:`automl.encoders` reads
 new rows with the same functions (:func:`as_floats`, :func:`parse_dates`), so ``predict`` reads
 a file as ``search`` did.
 """

@@ -23,7 +23,7 @@ from sklearn.preprocessing import (
 )
 from small_data import DATASETS, TARGET
 
-from automl.features import SMOOTH_CLIP
+from automl.encoders import SMOOTH_CLIP
 
 
 def _smooth_clip(z: np.ndarray) -> np.ndarray:

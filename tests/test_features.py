@@ -12,6 +12,7 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
+import automl.encoders
 import automl.features
 from automl.config import TrainConfig
 from automl.data import (
@@ -22,19 +23,18 @@ from automl.data import (
     infer_schema,
     load_dataset,
 )
-from automl.errors import DataError
-from automl.features import (
+from automl.encoders import (
     MAX_ONEHOT_LEVELS,
     MAX_TEXT_WORDS,
     DatetimeEncoder,
     NumericEncoder,
-    Preprocessor,
     QuantileNormal,
-    TensorSplits,
     TextEncoder,
     encoder_from_dict,
     fit_encoder,
 )
+from automl.errors import DataError
+from automl.features import Preprocessor, TensorSplits
 from automl.metrics import primary_metric
 from automl.networks import LinearSpec
 from automl.splits import Splits, split
@@ -221,7 +221,7 @@ def test_a_date_column_is_read_in_one_order(dates: list[str], months: list[int])
     """Read one by one, ``12/03/2024`` was 3 December beside ``13/03/2024``, 13 March; the
     order is the column's, kept with the encoder, so new rows are read the same way."""
     encoder = DatetimeEncoder.fit(pd.Series(dates))
-    assert automl.features._date_parts(pd.Series(dates), encoder.dayfirst)["month"].tolist() \
+    assert automl.encoders._date_parts(pd.Series(dates), encoder.dayfirst)["month"].tolist() \
         == months
     saved = DatetimeEncoder.from_dict(json.loads(json.dumps(encoder.to_dict())))
     assert saved.dayfirst == encoder.dayfirst == ("13/03/2024" in dates)
