@@ -38,6 +38,10 @@ from automl.written import (
 MAX_CLASSES_FOR_INTEGER_TARGET = 20
 MIN_ROWS_PER_CLASS = 3
 MIN_ROWS_REGRESSION = 10
+#: A column of this many levels or more, each a few of a small set of words (job titles), is
+#: read as text: its words are learned across levels (see :func:`_titles`).
+TITLES_MIN_LEVELS = 50
+TITLES_MAX_WORD_SHARE = 0.2
 _BOOL_WORDS = ({"true", "false"}, {"yes", "no"}, {"y", "n"}, {"t", "f"})
 _ID_NAME_RE = re.compile(r"(^|[_\s.-])(id|uuid|guid|key|index)$", re.IGNORECASE)
 _CAMEL_ID_RE = re.compile(r"[a-z](Id|ID)$")
@@ -391,9 +395,22 @@ def _infer_text_column(name: str, text: pd.Series, n_rows: int) -> ColumnSpec:
             return ColumnSpec(name=name, kind=ColumnKind.TEXT)
         if unique_share > 0.95:
             return ColumnSpec(name=name, kind=ColumnKind.ID, note="dropped: unique strings")
+    if len(distinct) >= TITLES_MIN_LEVELS and (titles := _titles(distinct)):
+        return ColumnSpec(name=name, kind=ColumnKind.TEXT, note=titles)
     numeric = pd.to_numeric(distinct, errors="coerce")
     mixed = "mixed numbers and text" if numeric.notna().any() else ""
     return ColumnSpec(name=name, kind=ColumnKind.CATEGORICAL, note=mixed)
+
+
+def _titles(levels: pd.Series) -> str:
+    """The note of a column whose many levels are a few words in combination (``Senior Data
+    Engineer``, ``Junior Sales Manager``): levels of two words or more on average, made of
+    fewer distinct words than :data:`TITLES_MAX_WORD_SHARE` of the levels; else ``""``."""
+    words = levels.str.lower().str.split()
+    distinct = words.explode().nunique()
+    if words.str.len().mean() < 2 or distinct >= TITLES_MAX_WORD_SHARE * len(levels):
+        return ""
+    return f"read as words: {counted(len(levels), 'level')} of {counted(distinct, 'word')}"
 
 
 def infer_schema(frame: pd.DataFrame, target: str | None = None,

@@ -108,6 +108,28 @@ def test_schema_column_kinds(column: str, kind: ColumnKind) -> None:
         assert spec.note.startswith("dropped: ")
 
 
+def _titles(n_levels: int, rows: int = 600) -> pd.Series:
+    """``rows`` values cycling through ``n_levels`` titles of 3 of 16 words."""
+    words = [("Junior", "Mid", "Senior", "Lead"), ("Data", "Sales", "Legal", "Design"),
+             ("Analyst", "Engineer", "Manager", "Director", "Clerk", "Aide", "Head", "Chief")]
+    titles = [f"{a} {b} {c}" for a in words[0] for b in words[1] for c in words[2]]
+    return pd.Series([titles[i % n_levels] for i in range(rows)], name="title")
+
+
+@pytest.mark.parametrize(("values", "kind", "note"), [
+    (_titles(128), ColumnKind.TEXT, "read as words: 128 levels of 16 words"),
+    (_titles(40), ColumnKind.CATEGORICAL, ""),  # few levels: each learned from many rows
+    (pd.Series([f"item{i} variant{i % 7}" for i in range(300)] * 2, name="sku"),
+     ColumnKind.CATEGORICAL, ""),  # a word of its own in every level
+    (pd.Series([f"Code{i % 90}" for i in range(600)], name="code"), ColumnKind.CATEGORICAL, ""),
+])
+def test_many_levels_of_few_words_are_read_as_words(values: pd.Series, kind: ColumnKind,
+                                                    note: str) -> None:
+    """Job titles (``Senior Data Engineer``): many levels, each a few of a small set of words."""
+    spec = infer_column(values)
+    assert (spec.kind, spec.note) == (kind, note)
+
+
 def test_schema_defaults_and_round_trip() -> None:
     schema = infer_schema(_frame())  # no target: the last column
     assert (schema.target, schema.task, schema.classes) == ("y", TaskType.BINARY, ("cat", "dog"))
