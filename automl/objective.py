@@ -4,7 +4,8 @@
 callback, called once Optuna has stored the trial's state) closes the trial's MLflow run with
 the mirrored status and keeps the model (a cross-validated trial's: the bag of its fold
 networks) of a trial that enters the :func:`~automl.final.ensemble_pool`. A trial's time, all
-its folds together, is bounded by :meth:`Objective.trial_deadline`.
+its folds together, is bounded by :meth:`Objective.trial_limit`, which its folds share
+(:meth:`Objective.fold_deadline`).
 """
 
 from __future__ import annotations
@@ -100,6 +101,24 @@ def timeout_share(timeout_s: float) -> float:
     [60.0, 10.0, 10.0, 2.0]
     """
     return max(MAX_TRIAL_SHARE * timeout_s, min(MIN_TRIAL_SECONDS, timeout_s / 3))
+
+
+def fold_share(limit_end: float, folds_left: int, now: float) -> float:
+    """When the next of ``folds_left`` networks of a trial must stop, at ``now``: an equal share
+    of what is left of the trial's time limit (ending at ``limit_end``) for each network still
+    to train. So every fold of a slow configuration trains, each annealed by its share (see
+    :class:`~automl.train.ScheduleClock`), where the first folds would use the limit up and the
+    trial end pruned (on scikit-learn's digits at ``--timeout 60``, the two best configurations
+    did, after 3 or 4 of their 5 folds); time a fold leaves goes to the folds after it.
+
+    >>> fold_share(10.0, 5, now=0.0)
+    2.0
+    >>> fold_share(10.0, 4, now=1.0)  # the first fold stopped early: the other four share 9 s
+    3.25
+    >>> fold_share(10.0, 1, now=4.0)  # a single split has the whole limit
+    10.0
+    """
+    return now + max(0.0, limit_end - now) / folds_left
 
 
 def pruner_stops(trial: optuna.Trial, step: int, prune_from: int | None) -> bool:
@@ -203,7 +222,7 @@ class Objective:
         """Train the trial's network(s), fold after fold; the attrs and results are stored
         before a pruned or diverged trial raises, so its run gets its scores."""
         plan, seed = self.plan, self.plan.cfg.seed + trial.number
-        folds, deadline = plan.folds, self.trial_deadline()
+        folds, limit_end = plan.folds, self.limit_end()
         k = folds.k if folds else 1
         n_complete = TrialCounts.of(trial.study).complete
         prune_from = first_prunable_step(plan.cfg, n_complete, cross_validated=folds is not None)
@@ -223,10 +242,11 @@ class Objective:
                             optim=params.optim, cfg=train_cfg,
                             class_weighting=params.class_weighting,
                             resampling=params.resampling, callbacks=callbacks, seed=seed + fold,
-                            deadline=deadline, keep_outputs=folds is not None,
+                            deadline=self.fold_deadline(limit_end, k - fold),
+                            keep_outputs=folds is not None,
                             pace=pace if fold == 0 else None))
             networks.append(network)
-            stop = self._stop_after_fold(trial, fits, k, prune_from, pace)
+            stop = self._stop_after_fold(trial, fits, k, prune_from, pace, limit_end)
             if stop is not None:
                 self._record(trial, Trained(networks=tuple(networks), fits=tuple(fits)))
                 raise stop
@@ -279,11 +299,13 @@ class Objective:
                        fold_metrics=metrics)
 
     def _stop_after_fold(self, trial: optuna.Trial, fits: list[FitResult], k: int,
-                         prune_from: int | None, pace: Pace | None) -> Exception | None:
+                         prune_from: int | None, pace: Pace | None,
+                         limit_end: float | None) -> Exception | None:
         """What ends the trial after its latest fold (``None``: it goes on, or it is done):
         a :class:`TrialError` when it diverged, :class:`optuna.TrialPruned` when the pruner
-        (asked from step ``prune_from``), the first fold's ``pace`` or the time limit stops it
-        before its last fold."""
+        (asked from step ``prune_from``), the first fold's ``pace``, or the run's deadline or
+        the trial's time limit (ending at ``limit_end``) passing stops it before its last fold
+        (a fold that used its share of the limit is not a reason)."""
         last, fold = fits[-1], len(fits) - 1
         of_fold = f" of fold {fold + 1}" if k > 1 else ""
         if not last.found_finite_score:
@@ -299,7 +321,7 @@ class Objective:
         trial.report(float(np.mean([f.best_score for f in fits])), step)
         if fold + 1 < k and pruner_stops(trial, step, prune_from):
             return optuna.TrialPruned(f"pruned after fold {fold + 1} of {k}")
-        if fold + 1 < k and last.stop_reason is StopReason.TIMEOUT:
+        if fold + 1 < k and last.stop_reason is StopReason.TIMEOUT and self._time_is_up(limit_end):
             return optuna.TrialPruned(f"the time limit passed after fold {fold + 1} of {k}")
         return None
 
@@ -328,13 +350,24 @@ class Objective:
                   timeout_share(cfg.timeout_s) if cfg.timeout_s else None]
         return min((limit for limit in limits if limit is not None), default=None)
 
-    def trial_deadline(self) -> float | None:
-        """The earlier of the run's deadline and the end of this trial's own time limit."""
+    def limit_end(self) -> float | None:
+        """When this trial's own time limit (:meth:`trial_limit`), started now, ends."""
         limit = self.trial_limit()
-        ends = [] if limit is None else [time.monotonic() + limit]
-        if self.deadline is not None:
-            ends.append(self.deadline)
+        return None if limit is None else time.monotonic() + limit
+
+    def fold_deadline(self, limit_end: float | None, folds_left: int) -> float | None:
+        """When the next of ``folds_left`` networks must stop: the earlier of the run's deadline
+        and its :func:`fold_share` of the trial's limit (ending at ``limit_end``)."""
+        now = time.monotonic()
+        ends = [] if self.deadline is None else [self.deadline]
+        if limit_end is not None:
+            ends.append(fold_share(limit_end, folds_left, now))
         return min(ends, default=None)
+
+    def _time_is_up(self, limit_end: float | None) -> bool:
+        """Whether the run's deadline or the trial's limit (ending at ``limit_end``) passed."""
+        ends = [end for end in (self.deadline, limit_end) if end is not None]
+        return bool(ends) and time.monotonic() >= min(ends)
 
     def pace(self, ranked_from: int | None, k: int) -> Pace | None:
         """The pace a trial that the pruner ranks from step ``ranked_from`` (see

@@ -178,6 +178,18 @@ def test_a_trial_stopped_after_its_first_fold_is_pruned_in_both_ledgers(
     assert (run.info.status, run.data.tags["automl.state"]) == ("KILLED", "PRUNED")
 
 
+def test_the_folds_share_the_trial_time_limit_so_a_slow_trial_ends_complete(
+        cv_search: Callable[..., SearchConfig]) -> None:
+    # 2,000 epochs a fold take far longer than a fifth of the limit: each fold stops at its
+    # share, keeping its best epoch, instead of the first folds using the limit up
+    train = TrainConfig(max_epochs=2000, patience=2000, device="cpu", max_trial_seconds=2.5)
+    cfg = cv_search("binary", n_trials=1, train=train)
+    (trial,) = load_study(cfg.storage_url, cfg.study_name).trials
+    assert trial.state is TrialState.COMPLETE and trial.user_attrs["stop_reason"] == "timeout"
+    assert len(trial.user_attrs["fold_scores"]) == DEFAULT_FOLDS
+    assert (trial.datetime_complete - trial.datetime_start).total_seconds() < 2.5 + 1.5
+
+
 def test_the_final_model_is_a_bag_that_predicts_the_mean_of_its_members(
         cv_search: Callable[..., SearchConfig], tmp_path: Path) -> None:
     cfg = cv_search("multiclass")
