@@ -14,13 +14,11 @@ folder, scored by the final model's test ROC-AUC as the search prints it:
 
 from __future__ import annotations
 
-import argparse
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from multiseed import mean_std, parse_seeds, searched_test_score
+from multiseed import generated_table_main
 
 SENIORITY = ("Junior", "Associate", "Mid", "Senior", "Principal")
 FIELDS = ("Data", "Sales", "Marketing", "Software", "Finance", "Product", "Support",
@@ -47,18 +45,9 @@ def write_table(path: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2])
-    args = parser.parse_args()
-    print("| title read as | test ROC-AUC per seed | mean ± std |\n|---|---|---|")
-    with tempfile.TemporaryDirectory() as folder:
-        csv = Path(folder) / "titles.csv"
-        write_table(csv)
-        for label, options in (("categories (--categorical title)", ("--categorical", "title")),
-                               ("words (the rules' reading)", ())):
-            scores = [searched_test_score(csv, seed, "roc_auc", *options) for seed in args.seeds]
-            print(f"| {label} | {' / '.join(f'{s:.4f}' for s in scores)} | "
-                  f"{mean_std(scores)} |", flush=True)
+    generated_table_main(__doc__, write_table, "roc_auc", "ROC-AUC", ".4f", variants={
+        "categories (--categorical title)": ("--categorical", "title"),
+        "words (the rules' reading)": ()}, column="title read as")
 
 
 if __name__ == "__main__":

@@ -68,21 +68,26 @@ def search_in(folder: Path, csv: Path, seed: int, metric: str, *args: str) -> fl
 
 
 def generated_table_main(doc: str, write_table: Callable[[Path], None], metric: str,
-                         label: str, digits: str) -> None:
+                         label: str, digits: str,
+                         variants: Mapping[str, Sequence[str]] | None = None,
+                         column: str = "seeds") -> None:
     """The command line of a benchmark that searches one generated table (``write_table``
     writes it): ``--seeds``, then the test ``metric`` of each seed's short search (see
     :func:`searched_test_score`) and their mean ± std, as a Markdown row; ``digits`` formats a
-    score (``.4f``)."""
+    score (``.4f``). ``variants`` (row name → the search's options) gives a row each, under the
+    heading ``column``; by default one row, named by its seeds."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2])
     args = parser.parse_args()
+    rows = variants or {",".join(map(str, args.seeds)): ()}
+    print(f"| {column} | test {label} per seed | mean ± std |\n|---|---|---|", flush=True)
     with tempfile.TemporaryDirectory() as folder:
         csv = Path(folder) / "table.csv"
         write_table(csv)
-        scores = [searched_test_score(csv, seed, metric) for seed in args.seeds]
-    print(f"| seeds | test {label} per seed | mean ± std |\n|---|---|---|")
-    print(f"| {','.join(map(str, args.seeds))} | "
-          f"{' / '.join(format(s, digits) for s in scores)} | {mean_std(scores)} |")
+        for name, options in rows.items():
+            scores = [searched_test_score(csv, seed, metric, *options) for seed in args.seeds]
+            print(f"| {name} | {' / '.join(format(s, digits) for s in scores)} | "
+                  f"{mean_std(scores)} |", flush=True)
 
 
 def runs_per_table(doc: str, header: str, tables: Mapping[str, Callable[[], Any]],
