@@ -22,7 +22,9 @@ default 0, 1 and 2):
 * **random**: the project's search with ``--sampler random --pruner none`` at the same budget
   (``--no-random`` leaves it out, which halves the run: issue 11's floors do not need it).
 
-``--rows FILE`` also saves every split's outcomes as JSON; ``--combine A.json,B.json`` prints
+``--workers N`` runs each search as N worker processes (``automl search --workers N``; the
+cores are divided among them unless ``--threads`` says otherwise). ``--rows FILE`` also saves
+every split's outcomes as JSON; ``--combine A.json,B.json`` prints
 the tables of rows saved by several runs (e.g. two runs side by side, one thread each) without
 running anything.
 
@@ -33,7 +35,8 @@ The searches keep their usual train/validation split inside the 80%; their own t
 splits per dataset with ours' relative gap to each baseline's mean, then one row per split.
 
 Usage: ``.venv/bin/python benchmarks/quality.py --budget 600 [--datasets adult,diamonds]
-[--seeds 0,1,2] [--baselines hgb,catboost,lightgbm] [--no-random] [--rows rows.json]``; a
+[--seeds 0,1,2] [--baselines hgb,catboost,lightgbm] [--no-random] [--workers N]
+[--rows rows.json]``; a
 dataset is a name from :data:`DATASETS` or ``path/to/file.csv[:target]``.
 """
 
@@ -71,6 +74,7 @@ from automl.predict import predict_csv
 from automl.reading import load_csv
 from automl.session import run_search
 from automl.tracking import MlflowTracker
+from automl.workers import run_workers
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 DATASETS = {"adult": "class", "california_housing": "median_house_value",
@@ -280,8 +284,10 @@ def run_baseline(name: str, train: pd.DataFrame, test: pd.DataFrame, target: str
 def run_automl(train_csv: Path, test_csv: Path, test: pd.DataFrame, target: str, task: TaskType,
                budget: float, folder: Path, *, name: str, sampler: SamplerKind,
                pruner: PrunerKind, seed: int, test_fraction: float,
-               threads: int | None, families: tuple[str, ...] | None) -> Outcome:
-    """A search on ``train_csv`` within ``budget`` seconds; its final model predicts
+               threads: int | None, families: tuple[str, ...] | None,
+               workers: int = 1) -> Outcome:
+    """A search on ``train_csv`` within ``budget`` seconds by ``workers`` processes
+    (:func:`automl.workers.run_workers` when more than one); its final model predicts
     ``test_csv`` through :func:`automl.predict.predict_csv` (score NaN if no trial completed).
 
     The MLflow store (``folder/mlruns``, one experiment per search) is created beforehand, as
@@ -297,7 +303,8 @@ def run_automl(train_csv: Path, test_csv: Path, test: pd.DataFrame, target: str,
                        storage_url=storage, tracking_uri=tracking,
                        train=TrainConfig(device="cpu"))
     start = time.monotonic()
-    summary = run_search(prepare_search(cfg))
+    plan = prepare_search(cfg)
+    summary = run_workers(plan, workers) if workers > 1 else run_search(plan)
     seconds = time.monotonic() - start
     try:
         result = predict_csv(storage, name, test_csv, tracking_uri=tracking)
@@ -327,7 +334,7 @@ def run_split(label: str, frame: pd.DataFrame, target: str, task: TaskType, seed
     baselines = {name: run_baseline(name, train, test, target, task, seed, args.threads)
                  for name in args.baselines}
     common = dict(seed=seed, test_fraction=args.test_fraction, threads=args.threads,
-                  families=args.families)
+                  families=args.families, workers=args.workers)
     ours = run_automl(train_csv, test_csv, test, target, task, args.budget, work, name="ours",
                       sampler=SamplerKind.TPE, pruner=PrunerKind.MEDIAN, **common)
     random = None if args.no_random else run_automl(
@@ -477,6 +484,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=None,
                         help="threads of the searches (torch), CatBoost and LightGBM "
                              "[all cores]")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="worker processes of each search (automl search --workers); "
+                             "--threads is then per worker [1]")
     parser.add_argument("--families", default=None,
                         type=lambda text: tuple(text.split(",")),
                         help="the searches' model families (automl search --families) [all]")
