@@ -187,7 +187,9 @@ def test_the_folds_share_the_trial_time_limit_so_a_slow_trial_ends_complete(
     (trial,) = load_study(cfg.storage_url, cfg.study_name).trials
     assert trial.state is TrialState.COMPLETE and trial.user_attrs["stop_reason"] == "timeout"
     assert len(trial.user_attrs["fold_scores"]) == DEFAULT_FOLDS
-    assert (trial.datetime_complete - trial.datetime_start).total_seconds() < 2.5 + 1.5
+    # far from five whole limits (12.5 s); the slack is for a busy machine (4.9 s measured
+    # beside the suite's other test process)
+    assert (trial.datetime_complete - trial.datetime_start).total_seconds() < 2.5 * 3
 
 
 def test_the_final_model_is_a_bag_that_predicts_the_mean_of_its_members(
