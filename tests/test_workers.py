@@ -23,7 +23,8 @@ import pytest
 from cli_helpers import cli
 from mlflow.tracking import MlflowClient
 
-from automl.workers import threads_per_worker
+from automl.config import SearchConfig
+from automl.workers import DEADLINE_ENV, threads_per_worker, until_parent_deadline
 
 pytestmark = pytest.mark.slow
 optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -258,3 +259,15 @@ def test_threads_are_divided_between_workers() -> None:
     for n in (1, 2, 3, 8):
         assert threads_per_worker(n) * n <= max(cores, n)
     assert threads_per_worker(1, 1) == 1
+
+
+def test_a_started_worker_ends_by_its_parents_deadline_however_long_it_took_to_start(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # `--workers N --timeout T`: a worker's seconds of imports and reading come out of T, as
+    # they do for one process, instead of starting its clock late.
+    given = SearchConfig(csv_path=Path("data.csv"), timeout_s=60.0)
+    assert until_parent_deadline(given) is given  # `automl worker` started by hand
+    monkeypatch.setenv(DEADLINE_ENV, str(time.time() + 20))
+    assert 19 < until_parent_deadline(given).timeout_s <= 20
+    monkeypatch.setenv(DEADLINE_ENV, str(time.time() - 5))  # started after it: one last second
+    assert until_parent_deadline(given).timeout_s == 1.0
