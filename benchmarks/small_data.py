@@ -140,12 +140,12 @@ def automl(task: str, train: pd.DataFrame, test: pd.DataFrame, timeout: float,
                     "--timeout", f"{timeout:g}", *options, *stores)
     _cli("predict", "bench", str(folder / "test.csv"), "-o", str(folder / "out.csv"), *stores)
     seconds = time.perf_counter() - start
-    trials = [line.split(" trial")[0].strip() for line in searched.splitlines()
-              if " run in " in line][-1:] or ["?"]  # the last: with --workers, the study's
+    trials = next((line.split(" trial")[0].strip() for line in reversed(searched.splitlines())
+                   if " run in " in line), "?")  # the last: with --workers, the study's
     final = next((line.split(";")[0].removeprefix("final model: ")
                   for line in searched.splitlines() if line.startswith("final model:")), "?")
     return score(task, test[TARGET], pd.read_csv(folder / "out.csv"), seconds,
-                 f"{trials[0]} trials; {final}")
+                 f"{trials} trials; {final}")
 
 
 def _cli(*args: str) -> str:
