@@ -15,20 +15,24 @@ RMSE) and, for classification, accuracy of the largest probability. Prints one r
 mean ± std table per dataset (``--output FILE`` also writes them), and whether the issue's floor
 holds: automl's mean at least the baseline's on every dataset, ahead on at least four.
 
+``--keep DIR`` keeps each search's folder (its CSVs and stores) as ``DIR/<dataset>-<seed>``, for
+``benchmarks/final_rules.py`` to replay its final step.
+
 Usage: ``.venv/bin/python benchmarks/small_data.py [--timeout 60] [--seeds 0,1,2]
-[--datasets breast_cancer,wine,...] [--output FILE] [--search-options=--refit-all]``
+[--datasets breast_cancer,wine,...] [--output FILE] [--search-options=--refit-all] [--keep DIR]``
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shlex
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,6 +131,12 @@ def linear(task: str, train: pd.DataFrame, test: pd.DataFrame) -> Scores:
     return score(task, test[TARGET], predicted, time.perf_counter() - start)
 
 
+def outer_split(frame: pd.DataFrame, task: str, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The benchmark's 70/30 split of ``frame`` (stratified for classification)."""
+    return train_test_split(frame, test_size=0.3, random_state=seed,
+                            stratify=frame[TARGET] if task != "regression" else None)
+
+
 def automl(task: str, train: pd.DataFrame, test: pd.DataFrame, timeout: float,
            folder: Path, options: tuple[str, ...] = ()) -> Scores:
     """``automl search`` (with ``options`` beside the defaults) then ``automl predict``, as a
@@ -156,6 +166,17 @@ def _cli(*args: str) -> str:
     return done.stdout
 
 
+@contextlib.contextmanager
+def _folder(keep: Path | None, name: str) -> Iterator[Path]:
+    """``keep / name`` (made, left in place), or a temporary folder without ``keep``."""
+    if keep is not None:
+        (keep / name).mkdir(parents=True)
+        yield keep / name
+        return
+    with tempfile.TemporaryDirectory(prefix="automl-small-") as tmp:
+        yield Path(tmp)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--timeout", type=float, default=60.0)
@@ -164,6 +185,8 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--search-options", default="",
                         help="options added to each `automl search`, e.g. '--refit-all'")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="keep each search's folder as DIR/<dataset>-<seed>")
     args = parser.parse_args()
     seeds = parse_seeds(args.seeds)
     names = args.datasets.split(",")
@@ -171,15 +194,18 @@ def main() -> None:
              "| dataset | seed | metric | automl | linear | automl run |",
              "|---|---|---|---|---|---|"]
     results: dict[str, list[tuple[Scores, Scores]]] = {name: [] for name in names}
+    taken = [f"{name}-{seed}" for name in names for seed in seeds
+             if args.keep and (args.keep / f"{name}-{seed}").exists()]
+    if taken:
+        parser.error(f"--keep {args.keep} already holds {', '.join(taken)}: remove them or "
+                     "keep elsewhere")
     for name in names:
         load, task = DATASETS[name]
         frame = load()
         for seed in seeds:
-            train, test = train_test_split(
-                frame, test_size=0.3, random_state=seed,
-                stratify=frame[TARGET] if task != "regression" else None)
-            with tempfile.TemporaryDirectory(prefix="automl-small-") as tmp:
-                ours = automl(task, train, test, args.timeout, Path(tmp),
+            train, test = outer_split(frame, task, seed)
+            with _folder(args.keep, f"{name}-{seed}") as folder:
+                ours = automl(task, train, test, args.timeout, folder,
                               tuple(shlex.split(args.search_options)))
             base = linear(task, train, test)
             results[name].append((ours, base))

@@ -13,11 +13,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
 from automl.data import TaskType
+from automl.metrics import primary_metric
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -202,3 +204,21 @@ def test_each_warm_start_candidate_runs_its_repeats_on_the_prepared_split(
     assert [(c[1], c[2]) for c in cells] == [("linear", "0"), ("linear", "1"),
                                              ("tabm_cpu", "0"), ("tabm_cpu", "1")]
     assert all(0.5 <= float(c[4]) <= 1.0 for c in cells)
+
+
+def test_the_final_rules_score_fold_by_fold_and_average_bootstrapped_selections(
+        bench: Callable[[str], ModuleType]) -> None:
+    """``final_rules.py``'s ``foldwise`` metric ignores a shift of one fold's outputs (a trial's
+    value is the mean of its fold scores), which the pooled ROC-AUC does not; ``bagged`` weights
+    sum to 1 and go to the member that is right on every row."""
+    rules = bench("final_rules")
+    auc = primary_metric(TaskType.BINARY, "roc_auc", 1)
+    y = np.array([0, 1, 0, 1, 0, 1, 0, 1])
+    assignment = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    p = np.array([0.2, 0.3, 0.1, 0.4, 0.6, 0.7, 0.5, 0.8])  # fold 1 shifted up by 0.4
+    output = np.column_stack([1 - p, p])
+    assert rules.foldwise(auc, assignment).fn(y, output) == 1.0
+    assert auc.fn(y, output) < 1.0
+    wrong = np.column_stack([p, 1 - p])
+    weights = rules.bagged(auc, [wrong, output], y)
+    assert weights.sum() == pytest.approx(1.0) and weights[1] > weights[0]
