@@ -9,7 +9,8 @@ of the weights each rule gives the pool:
 * ``bagged``: greedy selection on 20 bootstrap samples of the out-of-fold rows, its weights
   averaged (the bagged ensemble selection of Caruana et al. 2006);
 * ``foldwise``: ``current`` with the metric averaged over the folds, as a trial's value is,
-  instead of computed once on the pooled out-of-fold outputs;
+  instead of computed once on the pooled out-of-fold outputs (every table of the benchmark is
+  small enough to be cross-validated);
 * ``uniform``: the pool's top five trials, equal weights;
 * ``linear``: the pool's linear trial alone;
 * ``blend``: half ``linear``, half ``current``.
@@ -43,6 +44,7 @@ from automl.tracking import MlflowTracker
 STUDY = "bench"  # small_data.py's study name
 BAGS = 20
 RULES = ("current", "bagged", "foldwise", "uniform", "linear", "blend")
+
 
 def bagged(metric: Metric, outputs: list[np.ndarray], y: np.ndarray, seed: int = 0) -> np.ndarray:
     """Greedy selection's weights averaged over :data:`BAGS` bootstrap samples of the rows."""
