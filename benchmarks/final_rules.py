@@ -11,7 +11,7 @@ of the weights each rule gives the pool:
 * ``foldwise``: ``current`` with the metric averaged over the folds, as a trial's value is,
   instead of computed once on the pooled out-of-fold outputs (every table of the benchmark is
   small enough to be cross-validated);
-* ``uniform``: the pool's top five trials, equal weights;
+* ``uniform``: the pool's top :data:`~automl.final.TOP_K` (five) trials, equal weights;
 * ``linear``: the pool's linear trial alone;
 * ``blend``: half ``linear``, half ``current``.
 
@@ -35,7 +35,8 @@ import optuna
 from small_data import DATASETS, TARGET, linear, outer_split
 
 from automl.config import SearchConfig
-from automl.final import _fetch, _score, choose_ensemble, ensemble_selection
+from automl.data import encode_target
+from automl.final import TOP_K, _fetch, _score, choose_ensemble, ensemble_selection
 from automl.metrics import Metric, predictions
 from automl.objective import candidates
 from automl.plan import SearchPlan, prepare_search
@@ -78,9 +79,10 @@ def rule_weights(plan: SearchPlan, families: list[str], outputs: list[np.ndarray
     """Each rule's weights over the pool (best trial first); ``linear`` and ``blend`` only
     when the pool holds a linear trial."""
     metric, k = plan.metric, len(outputs)
+    top = min(TOP_K, k)
     weights = {"current": chosen(metric, outputs, y), "bagged": bagged(metric, outputs, y),
                "foldwise": chosen(foldwise(metric, plan.folds.assignment), outputs, y),
-               "uniform": np.r_[np.ones(min(5, k)), np.zeros(max(k - 5, 0))] / min(5, k)}
+               "uniform": np.r_[np.ones(top), np.zeros(k - top)] / top}
     if "linear" in families:
         weights["linear"] = np.eye(k)[families.index("linear")]
         weights["blend"] = (weights["linear"] + weights["current"]) / 2
@@ -103,9 +105,7 @@ def replay(folder: Path) -> tuple[str, dict[str, float], float]:
         members = _fetch(candidates(study), MlflowTracker(tracking, STUDY), Path(tmp))
     outputs = [output for _, _, output in members]
     tests = [predictions(plan.task, bundle.raw_output(x_test)) for _, bundle, _ in members]
-    classes = plan.preprocessor.schema.classes
-    y_test = (np.array([classes.index(str(v)) for v in test[TARGET]]) if classes
-              else test[TARGET].to_numpy(dtype=float))
+    y_test = encode_target(test[TARGET], plan.preprocessor.schema)
     families = [str(c.params.get("arch")) for c, _, _ in members]
     weights = rule_weights(plan, families, outputs, plan.selection_targets())
     scores = {rule: _score(plan.metric, y_test, sum(w * t for w, t in zip(ws, tests, strict=True)))
