@@ -55,6 +55,7 @@ from automl.storage import (
     fail_stale,
     is_lost_connection,
     make_storage,
+    reach_storage,
     study_exists,
 )
 from automl.stores import store_lock
@@ -142,7 +143,9 @@ class SearchSession:
         """
         plan = self.plan
         with store_lock(plan.cfg.storage_url):
-            # Reach the MLflow store before creating the study: a bad --tracking-uri leaves none.
+            # Reach both stores before writing to either: a bad --storage or --tracking-uri
+            # leaves no experiment and no study.
+            reach_storage(plan.cfg.storage_url)
             tracker = self.tracker or connect_tracker(plan)
             self.storage = make_storage(plan.cfg.storage_url)
             new = not study_exists(self.storage, plan.study_name)

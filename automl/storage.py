@@ -16,7 +16,7 @@ import os
 import sqlite3
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,7 +29,15 @@ from optuna.trial import TrialState
 
 from automl.errors import ConfigError, StudyNotFoundError
 from automl.retry import repeat
-from automl.stores import check_sqlite, driver_url, mask, read_only, sqlite_path, store_lock
+from automl.stores import (
+    check_sqlite,
+    driver_url,
+    mask,
+    reach_server,
+    read_only,
+    sqlite_path,
+    store_lock,
+)
 from automl.wal import use_wal
 
 HEARTBEAT_INTERVAL_S = int(os.environ.get("AUTOML_HEARTBEAT_S", "10"))
@@ -158,19 +166,36 @@ def make_storage(url: str) -> ReconnectingStorage:
     connect: dict[str, Any] = {}
     path = sqlite_path(url)
     check_sqlite(url, "--storage")
+    with _opening(url), warnings.catch_warnings(), store_lock(url):
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if path is not None:
+            _check_schema(path, url)
+            _prepare_sqlite(path)
+            connect = {"connect_args": {"timeout": 60}}
+        return ReconnectingStorage(
+            driver_url(url), engine_kwargs={"pool_pre_ping": True, **connect},
+            heartbeat_interval=HEARTBEAT_INTERVAL_S, grace_period=2 * HEARTBEAT_INTERVAL_S,
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
+        )
+
+
+def reach_storage(url: str) -> None:
+    """Connect once to a database-server storage and write nothing (a no-op for SQLite, which
+    :func:`automl.plan.prepare_search` checks): a search reaches both of its stores before it
+    writes to either.
+
+    Raises:
+        ConfigError: the server cannot be reached (the masked URL and the fix).
+    """
+    with _opening(url):
+        reach_server(url)
+
+
+@contextlib.contextmanager
+def _opening(url: str) -> Iterator[None]:
+    """Turn any failure to open the storage at ``url`` into one password-free ConfigError."""
     try:
-        with warnings.catch_warnings(), store_lock(url):
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            if path is not None:
-                _check_schema(path, url)
-                _prepare_sqlite(path)
-                connect = {"connect_args": {"timeout": 60}}
-            return ReconnectingStorage(
-                driver_url(url), engine_kwargs={"pool_pre_ping": True, **connect},
-                heartbeat_interval=HEARTBEAT_INTERVAL_S, grace_period=2 * HEARTBEAT_INTERVAL_S,
-                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
-                    max_retry=MAX_RETRY),
-            )
+        yield
     except ConfigError:
         raise
     except Exception as exc:  # SQLAlchemy/driver/sqlite3/OS errors come in many types

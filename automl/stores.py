@@ -146,6 +146,24 @@ def is_server(url: str) -> bool:
     return scheme in _SERVER_SCHEMES
 
 
+def reach_server(url: str) -> None:
+    """Connect once to a database-server store and write nothing; a no-op for other URLs.
+
+    Raises:
+        Exception: what SQLAlchemy or the driver raises for a server that cannot be reached.
+    """
+    if not is_server(url):
+        return
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(driver_url(url))
+    try:
+        with engine.connect():
+            pass
+    finally:
+        engine.dispose()
+
+
 def check_url(url: str, option: str) -> None:
     """Refuse a value that is not a URL at all (a bare path, a forgotten scheme).
 

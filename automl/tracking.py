@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from automl.errors import ConfigError
 from automl.retry import repeat
-from automl.stores import check_sqlite, driver_url, is_server, mask, sqlite_path, store_lock
+from automl.stores import check_sqlite, driver_url, mask, reach_server, sqlite_path, store_lock
 from automl.train import EpochLog, StopReason
 from automl.wal import use_wal
 
@@ -183,21 +183,6 @@ def _journal(tracking_uri: str) -> None:
         use_wal(db)
 
 
-def _check_server(tracking_uri: str) -> None:
-    """Connect once to a database-server store (MLflow itself retries for ~100 s, logging each
-    attempt, before it gives up on an unreachable server); raise what the driver raises."""
-    if not is_server(tracking_uri):
-        return
-    import sqlalchemy
-
-    engine = sqlalchemy.create_engine(driver_url(tracking_uri))
-    try:
-        with engine.connect():
-            pass
-    finally:
-        engine.dispose()
-
-
 class MlflowRuns:
     """The runs and artifacts of an existing MLflow store, through its own ``MlflowClient`` (no
     global active run): what ``predict`` and ``export`` read and register, and what
@@ -280,7 +265,7 @@ class MlflowTracker(MlflowRuns):
         try:
             with store_lock(tracking_uri):
                 if client is None:
-                    _check_server(tracking_uri)
+                    reach_server(tracking_uri)  # MLflow would retry for ~100 s, logging each try
                     _journal(tracking_uri)
                 super().__init__(tracking_uri, client)
                 self.experiment_id = self._experiment(experiment_name)

@@ -375,9 +375,11 @@ def _created(tmp_path: Path) -> list[Path]:
     (["{csv}", "--tracking-uri", "nonsense"], ["--tracking-uri 'nonsense' is not a URL"]),
     (["{csv}", "--tracking-uri", "postgresql://nobody@127.0.0.1:1/none"],
      ["cannot open the MLflow store", "check --tracking-uri"]),
+    (["{csv}", "--storage", "postgresql://nobody@127.0.0.1:1/none"],
+     ["cannot open the study storage", "check --storage"]),
 ], ids=["missing-file", "missing-target", "zero-trials", "unknown-metric", "bad-storage",
         "unknown-family",
-        "bad-tracking-uri", "unreachable-tracking-server"])
+        "bad-tracking-uri", "unreachable-tracking-server", "unreachable-storage-server"])
 def test_search_refusals_are_one_line_and_create_nothing(
         cli: Callable[..., Result], make_csv: Callable[..., Path], tmp_path: Path,
         args: list[str], fragments: list[str]) -> None:
