@@ -159,12 +159,14 @@ class EveryRow:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FinalModel:
     """What :func:`build_final` chose and logged. ``val_score`` is on the validation rows, or
-    out of fold when ``cross_validated``."""
+    out of fold when ``cross_validated``; ``best_trial_score`` is the best trial's own score
+    on the same rows (``best_trial``, which an ensemble may leave out)."""
 
     kind: FinalKind
     trials: tuple[int, ...]
     weights: tuple[float, ...]
     val_score: float
+    best_trial: int
     best_trial_score: float
     run_id: str
     test_metrics: dict[str, float]
@@ -179,7 +181,8 @@ class FinalModel:
         """Plain JSON data (stored as the study's ``final_model`` user attr)."""
         data = {"kind": self.kind.value, "trials": list(self.trials),
                 "weights": list(self.weights), "val_score": self.val_score,
-                "best_trial_score": self.best_trial_score, "run_id": self.run_id,
+                "best_trial": self.best_trial, "best_trial_score": self.best_trial_score,
+                "run_id": self.run_id,
                 "test_metrics": self.test_metrics, "refit_epochs": self.refit_epochs,
                 "seconds": round(self.seconds, 3), "cross_validated": self.cross_validated}
         if self.threshold is not None:
@@ -429,13 +432,13 @@ def build_final(candidates: list[Candidate], inputs: FinalInputs, tracker: Track
         if inputs.refit_all:
             bundle, on_every_row = _on_every_row(chosen, bundle, inputs, deadline)
         run_id = _log(tracker, bundle, Path(tmp), kind=kind, trials=trials, weights=weights,
-                      metric=metric, score=score, best_score=best_score, test=test,
+                      metric=metric, score=score, best=(best.number, best_score), test=test,
                       every_row=on_every_row)
     return FinalModel(kind=kind, trials=trials, weights=weights, val_score=score,
-                      best_trial_score=best_score, run_id=run_id, test_metrics=test,
-                      bundle=bundle, refit_epochs=epochs, seconds=time.monotonic() - start,
-                      threshold=threshold, cross_validated=inputs.bagged,
-                      every_row=on_every_row)
+                      best_trial=best.number, best_trial_score=best_score, run_id=run_id,
+                      test_metrics=test, bundle=bundle, refit_epochs=epochs,
+                      seconds=time.monotonic() - start, threshold=threshold,
+                      cross_validated=inputs.bagged, every_row=on_every_row)
 
 
 def _tune(bundle: ModelBundle, val_output: np.ndarray, y_val: np.ndarray,
@@ -555,8 +558,9 @@ def test_metrics(bundle: ModelBundle, tensors: TensorSplits, task: TaskType) -> 
 
 def _log(tracker: Tracker, bundle: ModelBundle, tmp: Path, *, kind: FinalKind,
          trials: tuple[int, ...], weights: tuple[float, ...], metric: Metric, score: float,
-         best_score: float, test: dict[str, float], every_row: EveryRow) -> str:
+         best: tuple[int, float], test: dict[str, float], every_row: EveryRow) -> str:
     params = {"kind": kind.value, "trials": ",".join(map(str, trials)),
+              "best_trial": str(best[0]),
               "weights": ",".join(f"{w:.4g}" for w in weights), "metric": metric.name,
               **every_row.to_dict()}
     if bundle.temperature is not None:
@@ -568,7 +572,7 @@ def _log(tracker: Tracker, bundle: ModelBundle, tmp: Path, *, kind: FinalKind,
     except BaseException:
         tracker.end_trial(run_id, TrialOutcome.FAIL, {})
         raise
-    metrics = {f"val_{metric.name}": score, f"best_trial_val_{metric.name}": best_score}
+    metrics = {f"val_{metric.name}": score, f"best_trial_val_{metric.name}": best[1]}
     metrics |= {f"test_{k}": v for k, v in test.items()}
     tracker.end_trial(run_id, TrialOutcome.COMPLETE, metrics)
     return run_id

@@ -194,6 +194,9 @@ def test_the_final_model_is_its_own_run_and_predict_uses_it(
     assert run.data.tags["automl.role"] == "final"
     assert run.data.tags["mlflow.parentRunId"] == study.user_attrs["mlflow_parent_run_id"]
     assert run.info.status == "FINISHED"
+    # the best trial is named beside its own score, whether or not an ensemble holds it
+    assert final["best_trial"] == ranked(study)[0].number == int(run.data.params["best_trial"])
+    assert run.data.metrics["best_trial_val_rmse"] == final["best_trial_score"]
     bundle, source = load_model(cfg.storage_url, cfg.study_name, tracking_uri=cfg.tracking_uri)
     assert source.run_id == final["run_id"] and source.final is not None
     assert bundle.metadata["kind"] == final["kind"]

@@ -187,7 +187,8 @@ def _render_final(final: dict[str, Any], metric: str, n_test_rows: int) -> None:
         what += (" (each the average of its fold networks)" if len(final["trials"]) > 1
                  else " (the average of its fold networks)")
     on = "out-of-fold" if bagged else "validation"
-    alone = (f" (trial {final['trials'][0]} alone: {score_text(final['best_trial_score'])})"
+    best = f"trial {final['best_trial']}" if "best_trial" in final else "the best trial"
+    alone = (f" (best {best} alone: {score_text(final['best_trial_score'])})"
              if len(final["trials"]) > 1 and "best_trial_score" in final else "")
     out.print(f"final model: {what}; {on} {metric} "
               f"{score_text(final['val_score'])}{alone}", soft_wrap=True)
