@@ -4,7 +4,9 @@ A signal handler (:mod:`automl.workers`) calls :func:`defer`; while a search loo
 :func:`armed`, the exception waits until the loop reaches a safe point and calls
 :func:`raise_pending`: the end of an epoch or the gate before a trial, where raising cannot cut
 a database transaction in half. Outside an armed loop, :func:`defer` declines and the handler
-raises at once. One process runs one search loop, so the state is module-wide.
+raises at once. One process runs one search loop, so the state is module-wide. Where the search
+knows what the signal stopped, it raises an :class:`Interrupted` that says so; a plain
+``KeyboardInterrupt`` stopped no trial (the gate, reading the data, opening the stores).
 """
 
 from __future__ import annotations
@@ -47,10 +49,22 @@ def armed() -> Iterator[None]:
         _armed = False
 
 
-class FinalStepInterrupted(KeyboardInterrupt):
-    """Ctrl-C or SIGTERM that stopped a search's final step, while no trial was running; its
-    ``exit_code`` is the one of the signal that caused it (130 or 143)."""
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM that stopped a search at a known point (the subclasses say which);
+    its ``exit_code`` is the one of the signal that caused it (130 or 143)."""
 
     def __init__(self, cause: KeyboardInterrupt) -> None:
         super().__init__()
         self.exit_code = int(getattr(cause, "exit_code", 130))
+
+
+class TrialInterrupted(Interrupted):
+    """It stopped this process's running trial (Optuna FAIL, MLflow KILLED)."""
+
+
+class WorkersInterrupted(Interrupted):
+    """It was forwarded to the workers of ``--workers N``, which stopped their own trials."""
+
+
+class FinalStepInterrupted(Interrupted):
+    """It stopped a search's final step, while no trial was running."""

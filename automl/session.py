@@ -176,8 +176,9 @@ class SearchSession:
         this process ran.
 
         Raises:
-            KeyboardInterrupt: after the running trial was failed, its MLflow run closed
+            TrialInterrupted: after the running trial was failed, its MLflow run closed
                 KILLED, and (when no other trial runs) the parent run closed.
+            KeyboardInterrupt: at the gate before a trial (no trial was running).
         """
         plan, study = self.plan, self.study
         objective = Objective(plan, self._tracker, self.deadline)
@@ -216,8 +217,7 @@ class SearchSession:
             objective.deadline = self._search_deadline(outputs)
             if not self._gate(objective.deadline):
                 return False
-            self.study.optimize(objective, n_trials=1, catch=(TrialError,),
-                                callbacks=[objective.after_trial], gc_after_trial=False)
+            self._run_one(objective)
         except Exception as exc:
             self._lost += 1
             if not is_lost_connection(exc) or not retry.pause(self._lost):
@@ -228,6 +228,15 @@ class SearchSession:
         if on_trial is not None:
             on_trial(self.progress(objective.last_state))
         return True
+
+    def _run_one(self, objective: Objective) -> None:
+        """Run one trial; a signal raised in it (Optuna fails the trial) comes out as
+        :class:`~automl.interrupts.TrialInterrupted`."""
+        try:
+            self.study.optimize(objective, n_trials=1, catch=(TrialError,),
+                                callbacks=[objective.after_trial], gc_after_trial=False)
+        except KeyboardInterrupt as exc:  # raised in the trial, which Optuna failed
+            raise interrupts.TrialInterrupted(exc) from exc
 
     def _gate(self, deadline: float | None) -> bool:
         """Whether this process may start another trial.
@@ -369,7 +378,9 @@ def run_search(plan: SearchPlan, *, tracker: Tracker | None = None,
 
     Raises:
         StudyMismatchError: the named study exists with other data or settings.
-        KeyboardInterrupt: after the running trial was failed and its MLflow run closed KILLED.
+        KeyboardInterrupt: a signal (see :mod:`automl.interrupts`): a
+            :class:`~automl.interrupts.TrialInterrupted` after the running trial was failed and
+            its MLflow run closed KILLED.
     """
     torch.set_num_threads(plan.threads)
     with subnormals_flushed():

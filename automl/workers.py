@@ -188,8 +188,8 @@ def run_workers(plan_or_cfg: SearchPlan | SearchConfig, n_workers: int, *,
     model is scored on the test split and logged to the parent run, as in ``run_search``.
 
     Raises:
-        KeyboardInterrupt: a signal was received (:class:`Terminated` for SIGTERM), after every
-            worker exited.
+        WorkersInterrupted: a signal was received (its ``exit_code``: 143 for SIGTERM), after
+            every worker exited.
         WorkerError: a worker exited with an error and the budget was not used.
     """
     if n_workers < 1:
@@ -208,7 +208,8 @@ def run_workers(plan_or_cfg: SearchPlan | SearchConfig, n_workers: int, *,
     reconcile_runs(session.study, session.tracker)  # type: ignore[arg-type]
     if pool.received is not None:
         close_parent(session.study, session.tracker)  # type: ignore[arg-type]
-        raise Terminated() if pool.received == signal.SIGTERM else KeyboardInterrupt()
+        raise interrupts.WorkersInterrupted(
+            Terminated() if pool.received == signal.SIGTERM else KeyboardInterrupt())
     _check_exits(pool, TrialCounts.of(session.study), plan)
     session.n_run = TrialCounts.of(session.study).finished
     return session.summary(session.finish())

@@ -194,8 +194,38 @@ def test_sigterm_to_search_with_workers_stops_every_worker(
     counts = states(storage, "pool")
     counts.pop("WAITING", None)  # warm-start configurations not run yet
     assert counts == {"FAIL": 2}, counts
+    said = [line for line in stderr.splitlines() if line.startswith("terminated")]
+    assert sorted(said) == [  # each worker says what it stopped, then the parent
+        "terminated: every worker stopped (each said what, above); continue with `automl "
+        "resume pool`", *["terminated: the running trial was marked failed and its MLflow run "
+                          "closed; continue with `automl resume pool`"] * 2], stderr
     runs = child_runs(tracking, storage, "pool")
     assert sorted(r.info.status for r in runs) == ["KILLED", "KILLED"]
+
+
+def test_a_signal_to_a_worker_waiting_for_a_trial_cuts_none_and_says_so(
+        make_csv: Callable[..., Path], stores: tuple[str, str]) -> None:
+    """A worker joins a study whose budget a running trial holds, and waits at the gate; Ctrl-C
+    there fails no trial (the other process's trains on) and the message says no trial was
+    running (it said one was marked failed)."""
+    storage, tracking = stores
+    env = automl_env(storage, tracking)
+    training_proc = start(search_args(make_csv(), "gate", n_trials=1, epochs=100_000), env)
+    try:
+        wait_for(lambda: training(storage, "gate"), 90, "a trial in training")
+        waiting = start(["worker", "gate"], env)
+        assert waiting.stdout is not None and "joins study" in waiting.stdout.readline()
+        time.sleep(3)  # reading the data and opening the stores; a signal then cuts no trial too
+        waiting.send_signal(signal.SIGINT)
+        _, stderr = waiting.communicate(timeout=60)
+        assert waiting.returncode == 130, stderr
+        assert stderr.strip() == ("interrupted: no trial was running, so none was cut short; "
+                                  "continue with `automl resume gate`"), stderr
+        assert [t.state.name for t in trials(storage, "gate")
+                if t.state.name != "WAITING"] == ["RUNNING"]  # the other process's, untouched
+    finally:
+        training_proc.kill()
+        training_proc.wait(10)
 
 
 def test_fresh_stores_opened_by_several_processes_at_once(

@@ -32,7 +32,7 @@ from automl.config import (
     default_of,
 )
 from automl.errors import AutoMLError, ConfigError
-from automl.interrupts import FinalStepInterrupted
+from automl.interrupts import FinalStepInterrupted, TrialInterrupted, WorkersInterrupted
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -126,11 +126,8 @@ def user_errors(debug: bool, study: str = "STUDY") -> Iterator[None]:
         from automl.workers import exit_code
 
         code = exit_code(exc)
-        what = (f"the final step (test score, final model, report) was stopped; `automl "
-                f"resume {study}` runs it again" if isinstance(exc, FinalStepInterrupted) else
-                "the running trial was marked failed and its MLflow run closed; continue with "
-                f"`automl resume {study}`")
-        err.print(f"{'terminated' if code == 143 else 'interrupted'}: {what}", soft_wrap=True)
+        err.print(f"{'terminated' if code == 143 else 'interrupted'}: {_stopped(exc, study)}",
+                  soft_wrap=True)
         raise typer.Exit(code) from None
     except Exception as exc:
         from automl.storage import is_lost_connection
@@ -140,6 +137,21 @@ def user_errors(debug: bool, study: str = "STUDY") -> Iterator[None]:
         err.print(f"error: lost the connection to the study storage ({_root(exc)}); check the "
                   f"database, then continue with `automl resume {study}`", soft_wrap=True)
         raise typer.Exit(1) from None
+
+
+def _stopped(interrupt: KeyboardInterrupt, study: str) -> str:
+    """What a signal stopped (see :mod:`automl.interrupts`) and how to go on."""
+    resume = f"`automl resume {study}`"
+    if isinstance(interrupt, FinalStepInterrupted):
+        return (f"the final step (test score, final model, report) was stopped; {resume} runs "
+                "it again")
+    if isinstance(interrupt, TrialInterrupted):
+        stopped = "the running trial was marked failed and its MLflow run closed"
+    elif isinstance(interrupt, WorkersInterrupted):
+        stopped = "every worker stopped (each said what, above)"
+    else:
+        stopped = "no trial was running, so none was cut short"
+    return f"{stopped}; continue with {resume}"
 
 
 def _root(exc: BaseException) -> str:
