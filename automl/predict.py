@@ -170,9 +170,9 @@ def model_source(study: optuna.Study, trial: int | None, tracking_uri: str) -> M
                               f"{len(trials) - 1}); check --trial")
         chosen = found[0]
         if chosen.state is not TrialState.COMPLETE:
-            raise ConfigError(f"trial {trial} of study {study.study_name!r} is "
-                              f"{chosen.state.name.lower()}, it has no model; pick a completed "
-                              "trial (see `automl show`) or omit --trial for the best")
+            raise ConfigError(f"trial {trial} of study {study.study_name!r} has no model (its "
+                              f"state: {chosen.state.name}); pick a completed trial (see "
+                              "`automl show`) or omit --trial for the best")
     run_id = chosen.user_attrs.get("mlflow_run_id")
     if not run_id:
         raise ConfigError(f"trial {chosen.number} of study {study.study_name!r} has no MLflow "
