@@ -144,6 +144,8 @@ class NumericEncoder:
     hours: bool = False
     units: tuple[str, ...] = ()
     kind: ClassVar[str] = "numeric"
+    #: What each of its values must be (the word :meth:`unreadable` values are not).
+    holds: ClassVar[str] = "number"
 
     @classmethod
     def fit(cls, values: pd.Series) -> NumericEncoder:
@@ -157,9 +159,9 @@ class NumericEncoder:
         x = as_floats(values, self.hours, self.units or None)
         return Encoded([self.values.scaled(x)], self.values.flags(x))
 
-    def not_numbers(self, values: pd.Series) -> pd.Series:
+    def unreadable(self, values: pd.Series) -> pd.Series:
         """The ``values`` that are there but that :meth:`transform` cannot read (another unit
-        than the training one's among them)."""
+        than the training one's among them): it reads them as missing."""
         return not_numbers(values, self.hours, self.units or None)
 
     @property
@@ -204,6 +206,7 @@ class DatetimeEncoder:
     parts: dict[str, QuantileNormal]
     dayfirst: bool = False
     kind: ClassVar[str] = "datetime"
+    holds: ClassVar[str] = "date"
 
     @classmethod
     def fit(cls, values: pd.Series) -> DatetimeEncoder:
@@ -222,6 +225,12 @@ class DatetimeEncoder:
             cont.append(encoder.scaled(parts[part]))
             bits += encoder.flags(parts[part])
         return Encoded(cont, bits)
+
+    def unreadable(self, values: pd.Series) -> pd.Series:
+        """The ``values`` that are there but are not dates: :meth:`transform` reads them as
+        missing."""
+        known = values.dropna()
+        return known[parse_dates(known, self.dayfirst).isna().to_numpy()]
 
     @property
     def n_continuous(self) -> int:

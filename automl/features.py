@@ -26,6 +26,7 @@ from automl.data import Schema, encode_target
 from automl.encoders import (
     CategoricalEncoder,
     ColumnEncoder,
+    DatetimeEncoder,
     NumericEncoder,
     Scaled,
     encoder_from_dict,
@@ -231,15 +232,17 @@ class Preprocessor:
                             positive=self.schema.positive_code, n_scalings=self.n_scalings,
                             cardinalities=self.cardinalities)
 
-    def not_numbers(self, frame: pd.DataFrame) -> tuple[NotNumbers, ...]:
-        """The numeric columns of ``frame`` holding values that are not numbers: the model
-        reads those as missing (the training median), which a caller should say."""
+    def unreadable(self, frame: pd.DataFrame) -> tuple[Unreadable, ...]:
+        """The numeric and date columns of ``frame`` holding values that are not numbers or
+        not dates: the model reads those as missing, which a caller should say."""
         found = []
         for name, encoder in self.state.items():
-            if isinstance(encoder, NumericEncoder) and name in frame.columns:
-                bad = encoder.not_numbers(frame[name])
+            if isinstance(encoder, NumericEncoder | DatetimeEncoder) and name in frame.columns:
+                bad = encoder.unreadable(frame[name])
                 if len(bad):
-                    found.append(NotNumbers(name, len(bad), str(bad.iloc[0]), encoder.units))
+                    units = encoder.units if isinstance(encoder, NumericEncoder) else ()
+                    found.append(Unreadable(name, len(bad), str(bad.iloc[0]), encoder.holds,
+                                            units))
         return tuple(found)
 
     def describe(self) -> list[tuple[str, str, str]]:
@@ -273,14 +276,15 @@ class Preprocessor:
 
 
 # ------------------------------------------------------------------------------ column encoders
-class NotNumbers(NamedTuple):
-    """A numeric column's values that are not numbers (read as missing): how many, one of them,
-    and the units the column's numbers were written in at training (see
-    :attr:`NumericEncoder.units`)."""
+class Unreadable(NamedTuple):
+    """A column's values that are not what it ``holds`` (``"number"`` or ``"date"``), read as
+    missing: how many, one of them, and the units a numeric column's numbers were written in
+    at training (see :attr:`NumericEncoder.units`)."""
 
     column: str
     count: int
     example: str
+    holds: str = "number"
     units: tuple[str, ...] = ()
 
 

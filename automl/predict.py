@@ -36,7 +36,7 @@ from automl.data import (
     target_values,
 )
 from automl.errors import ConfigError, DataError, StudyNotFoundError
-from automl.features import NotNumbers
+from automl.features import Unreadable
 from automl.pyfunc import save_pyfunc
 from automl.reading import load_csv, read_csv
 from automl.records import final_model_text
@@ -76,7 +76,8 @@ class Prediction:
     """``predictions`` has one row per input row, in input order; ``ignored`` lists the input
     columns the model does not use (extra columns, dropped id/text columns; not the target,
     which ``scores`` uses);
-    ``not_numbers`` the numeric columns with values that are not numbers (read as missing);
+    ``unreadable`` the numeric and date columns with values that are not numbers or not dates
+    (read as missing);
     ``cut`` the decision threshold of a binary ``prediction`` (``None``: the largest
     probability); ``renamed`` the input columns read as a feature whose name differs from
     theirs by case or surrounding spaces (input name → the model's); ``read`` what reading the
@@ -86,7 +87,7 @@ class Prediction:
     predictions: pd.DataFrame
     ignored: tuple[str, ...]
     source: ModelSource
-    not_numbers: tuple[NotNumbers, ...] = ()
+    unreadable: tuple[Unreadable, ...] = ()
     cut: DecisionCut | None = None
     renamed: dict[str, str] = field(default_factory=dict)
     read: tuple[str, ...] = ()
@@ -336,7 +337,7 @@ def predict_csv(storage_url: str, study_name: str, csv_path: Path | str, *,
     if scores is not None:  # the target is not ignored: the predictions are scored against it
         ignored = tuple(name for name in ignored if name != scores.column)
     return Prediction(predictions=pd.concat([carried, predictions], axis=1), ignored=ignored,
-                      source=source, not_numbers=bundle.preprocessor.not_numbers(frame),
+                      source=source, unreadable=bundle.preprocessor.unreadable(frame),
                       cut=DecisionCut.of(bundle, threshold), renamed=renamed, read=read,
                       scores=scores)
 

@@ -386,7 +386,7 @@ def test_a_column_of_durations_reads_new_rows_as_it_learned_them() -> None:
     batch = pd.Series(["45m", "45m", "n/a"])
     got = encoder.transform(batch).continuous[0].quantile
     assert got[0] == got[1] == encoder.transform(train.iloc[[2]]).continuous[0].quantile[0] < 0
-    assert encoder.not_numbers(batch).tolist() == ["n/a"]
+    assert encoder.unreadable(batch).tolist() == ["n/a"]
 
 
 def test_a_saved_state_of_the_first_format_gives_the_same_features() -> None:
@@ -472,22 +472,22 @@ def test_numbers_in_another_unit_than_the_training_ones_are_not_read() -> None:
     encoder = encoder_from_dict(json.loads(json.dumps(fitted.to_dict())))
     assert encoder == fitted and fitted.units == ("cc",)
     batch = pd.Series(["1200 cc", "1.2 L", "1500", "n/a"])
-    assert encoder.not_numbers(batch).tolist() == ["1.2 L", "n/a"]
+    assert encoder.unreadable(batch).tolist() == ["1.2 L", "n/a"]
     got = encoder.transform(batch).continuous[0].quantile
     assert got[1] == got[3] == encoder.transform(pd.Series([None])).continuous[0].quantile[0]
     assert got[0] != got[1]
     older = {k: v for k, v in fitted.to_dict().items() if k != "units"}
-    assert encoder_from_dict(older).not_numbers(batch).tolist() == ["n/a"]
+    assert encoder_from_dict(older).unreadable(batch).tolist() == ["n/a"]
     storage = NumericEncoder.fit(pd.Series([f"{2 ** (i % 5 + 5)} GB" for i in range(99)]
                                            + ["1 TB"]))
     assert storage.units == ("gb", "tb")
-    assert storage.not_numbers(pd.Series(["512 MB", "2 TB", "3 kg"])).tolist() == ["3 kg"]
+    assert storage.unreadable(pd.Series(["512 MB", "2 TB", "3 kg"])).tolist() == ["3 kg"]
     robust = storage.transform(pd.Series(["512 MB", "0.512 GB", "1 TB", "1000 GB"])
                                ).continuous[0].robust
     assert robust[0] == robust[1] and robust[2] == robust[3] and robust[0] != robust[2]
     ratings = NumericEncoder.fit(pd.Series([f"{i / 10:.1f}/5" for i in range(10, 50)]))
     assert ratings.units == ("/5",)
-    assert ratings.not_numbers(pd.Series(["4.5/5", "4", "9/10"])).tolist() == ["9/10"]
+    assert ratings.unreadable(pd.Series(["4.5/5", "4", "9/10"])).tolist() == ["9/10"]
 
 
 # ------------------------------------------------------------------------------------- text

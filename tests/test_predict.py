@@ -191,6 +191,32 @@ def test_numbers_in_another_unit_are_predicted_as_missing_and_said(tmp_path: Pat
     assert got[0] != got[1]
 
 
+def test_dates_that_are_not_dates_are_predicted_as_missing_and_said(tmp_path: Path) -> None:
+    """A number that is not one was named on stderr; a date that is not one was read as missing
+    silently. Both are said now."""
+    rng = np.random.default_rng(0)
+    days = pd.date_range("2020-01-01", periods=150, freq="D")
+    pd.DataFrame({"day": days.strftime("%Y-%m-%d"),
+                  "sales": days.month * 10 + rng.normal(0, 1, 150)}).to_csv(
+        tmp_path / "sales.csv", index=False)
+    stores = ["--storage", f"sqlite:///{tmp_path}/s.db",
+              "--tracking-uri", f"sqlite:///{tmp_path}/mlruns/mlflow.db"]
+    code, _, stderr = cli("search", str(tmp_path / "sales.csv"), "--study", "sales",
+                          "--n-trials", "1", "--max-epochs", "2", *stores)
+    assert code == 0, stderr
+    pd.DataFrame({"day": ["2020-03-01", "next week", None], "shop": ["a", "b", "c"]}).to_csv(
+        tmp_path / "new.csv", index=False)
+    code, stdout, stderr = cli("predict", "sales", str(tmp_path / "new.csv"), *stores)
+    assert code == 0, stderr
+    assert "column 'day': 1 value is not a date (such as 'next week'); predicted as if " \
+           "missing" in stderr  # the empty one is missing, not unreadable
+    got = pd.read_csv(pd.io.common.StringIO(stdout))["prediction"].to_numpy()
+    bundle, _ = load_model(stores[1], "sales", tracking_uri=stores[3])
+    expected = bundle.predict(pd.DataFrame({"day": ["2020-03-01", None, None]}))["prediction"]
+    assert got[0] != got[1]
+    np.testing.assert_allclose(got, expected.to_numpy(), rtol=1e-6)
+
+
 @pytest.mark.parametrize("task", ["binary", "regression"])
 def test_a_file_with_the_target_is_scored_against_it(task: str,
                                                     finish: Callable[[str], Finished],

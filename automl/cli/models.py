@@ -77,11 +77,12 @@ def predict(
         if result.ignored:
             err.print(f"ignored {counted(len(result.ignored), 'column')} the model does not "
                       f"use: {', '.join(result.ignored)}", soft_wrap=True)
-        for column, count, example, units in result.not_numbers:
-            are = "is not a number" if count == 1 else "are not numbers"
-            learned = f" in {', '.join(map(repr, units))}, as the model learned" if units else ""
-            err.print(f"column {column!r}: {counted(count, 'value')} {are}{learned} (such as "
-                      f"{example!r}); predicted as if missing", soft_wrap=True)
+        for bad in result.unreadable:
+            are = f"is not a {bad.holds}" if bad.count == 1 else f"are not {bad.holds}s"
+            learned = (f" in {', '.join(map(repr, bad.units))}, as the model learned"
+                       if bad.units else "")
+            err.print(f"column {bad.column!r}: {counted(bad.count, 'value')} {are}{learned} "
+                      f"(such as {bad.example!r}); predicted as if missing", soft_wrap=True)
         if result.cut is not None:
             cut = result.cut
             why = ("the model's tuned threshold; --threshold X overrides it" if cut.tuned
