@@ -48,6 +48,7 @@ N_QUANTILES = 1000
 _DATE_PARTS = ("year", "month", "day", "dayofweek", "hour")
 _DATE_ATTRS = {"dayofweek": "day_of_week"}  # saved state keeps the old part name
 _TRUE_WORDS = frozenset({"true", "yes", "y", "t", "1", "1.0"})
+_FALSE_WORDS = frozenset({"false", "no", "n", "f", "0", "0.0"})
 SMOOTH_CLIP = 3.0  # robust scaling's soft bound: x / sqrt(1 + (x / 3)²) stays inside ±3
 
 
@@ -260,23 +261,43 @@ class DatetimeEncoder:
 
 @dataclass(frozen=True, slots=True)
 class BooleanEncoder:
-    """A yes/no column: one 0/1 feature (true words → 1), plus a missing flag if needed."""
+    """A yes/no column: one 0/1 feature (true words → 1), plus a missing flag if needed.
+
+    ``yes_no``: its training values were all true and false words (``yes``/``no``, ``1``/``0``,
+    ...), so another word (``maybe``) is not one and is read as missing; a column of one value
+    and blanks (a flag of where it is given) reads any value as given. Encoders saved before
+    ``yes_no`` read every other word as false."""
 
     indicator: bool
+    yes_no: bool = False
     kind: ClassVar[str] = "boolean"
+    holds: ClassVar[str] = "yes/no value"
 
     @classmethod
     def fit(cls, values: pd.Series) -> BooleanEncoder:
-        """Note whether the training ``values`` have gaps."""
-        return cls(bool(values.isna().any()))
+        """Note whether the training ``values`` have gaps and are all true or false words."""
+        return cls(bool(values.isna().any()),
+                   bool(_words(values.dropna()).isin(_TRUE_WORDS | _FALSE_WORDS).all()))
 
     def transform(self, values: pd.Series) -> Encoded:
-        """No continuous feature; the 0/1 value and its flag."""
-        words = values.astype("string").str.strip().str.lower()
+        """No continuous feature; the 0/1 value and its flag (:meth:`unreadable` values are
+        missing: 0, flagged)."""
+        words = _words(values)
         bits = [words.isin(_TRUE_WORDS).fillna(False).to_numpy(dtype=np.float32)]
         if self.indicator:
-            bits.append(values.isna().to_numpy(dtype=np.float32))
+            missing = values.isna().to_numpy()
+            if self.yes_no:
+                missing = missing | ~words.isin(_TRUE_WORDS | _FALSE_WORDS).fillna(False).to_numpy()
+            bits.append(missing.astype(np.float32))
         return Encoded([], bits)
+
+    def unreadable(self, values: pd.Series) -> pd.Series:
+        """The ``values`` that are there but, in a yes/no column, are neither true nor false
+        words: :meth:`transform` reads them as missing."""
+        known = values.dropna()
+        if not self.yes_no:
+            return known.iloc[:0]
+        return known[~_words(known).isin(_TRUE_WORDS | _FALSE_WORDS).to_numpy()]
 
     @property
     def n_continuous(self) -> int:
@@ -292,13 +313,17 @@ class BooleanEncoder:
         return "true"
 
     def to_dict(self) -> dict[str, Any]:
-        """The saved JSON: ``kind`` and ``indicator``."""
-        return {"kind": self.kind, "indicator": self.indicator}
+        """The saved JSON: ``kind``, ``indicator`` and ``yes_no``."""
+        return {"kind": self.kind, "indicator": self.indicator, "yes_no": self.yes_no}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> BooleanEncoder:
         """The inverse of :meth:`to_dict`."""
-        return cls(bool(d["indicator"]))
+        return cls(bool(d["indicator"]), bool(d.get("yes_no", False)))
+
+
+def _words(values: pd.Series) -> pd.Series:
+    return values.astype("string").str.strip().str.lower()
 
 
 def _levels(values: pd.Series) -> pd.Series:
@@ -462,6 +487,9 @@ class TextEncoder:
 
 
 ColumnEncoder = NumericEncoder | DatetimeEncoder | BooleanEncoder | CategoricalEncoder | TextEncoder
+#: The encoders that read some values as missing (their ``unreadable`` values, which are not
+#: what the column ``holds``); categorical and text columns read every value.
+READ_AS_MISSING = (NumericEncoder, DatetimeEncoder, BooleanEncoder)
 _ENCODERS: dict[str, type[ColumnEncoder]] = {
     e.kind: e for e in (NumericEncoder, DatetimeEncoder, BooleanEncoder, CategoricalEncoder,
                         TextEncoder)}

@@ -24,9 +24,9 @@ import torch
 from automl.config import SCALINGS, Scaling
 from automl.data import Schema, encode_target
 from automl.encoders import (
+    READ_AS_MISSING,
     CategoricalEncoder,
     ColumnEncoder,
-    DatetimeEncoder,
     NumericEncoder,
     Scaled,
     encoder_from_dict,
@@ -34,6 +34,7 @@ from automl.encoders import (
 )
 from automl.errors import DataError
 from automl.splits import Splits
+from automl.words import counted
 
 #: Rows :meth:`Preprocessor.transform` encodes at a time.
 TRANSFORM_ROWS = 100_000
@@ -233,11 +234,12 @@ class Preprocessor:
                             cardinalities=self.cardinalities)
 
     def unreadable(self, frame: pd.DataFrame) -> tuple[Unreadable, ...]:
-        """The numeric and date columns of ``frame`` holding values that are not numbers or
-        not dates: the model reads those as missing, which a caller should say."""
+        """The columns of ``frame`` holding values that are not what the column holds (a
+        number, a date, a yes/no word): the model reads those as missing, which a caller
+        should say."""
         found = []
         for name, encoder in self.state.items():
-            if isinstance(encoder, NumericEncoder | DatetimeEncoder) and name in frame.columns:
+            if isinstance(encoder, READ_AS_MISSING) and name in frame.columns:
                 bad = encoder.unreadable(frame[name])
                 if len(bad):
                     units = encoder.units if isinstance(encoder, NumericEncoder) else ()
@@ -277,15 +279,24 @@ class Preprocessor:
 
 # ------------------------------------------------------------------------------ column encoders
 class Unreadable(NamedTuple):
-    """A column's values that are not what it ``holds`` (``"number"`` or ``"date"``), read as
-    missing: how many, one of them, and the units a numeric column's numbers were written in
-    at training (see :attr:`NumericEncoder.units`)."""
+    """A column's values that are not what it ``holds`` (``"number"``, ``"date"``, ``"yes/no
+    value"``), read as missing: how many, one of them, and the units a numeric column's
+    numbers were written in at training (see :attr:`NumericEncoder.units`)."""
 
     column: str
     count: int
     example: str
     holds: str = "number"
     units: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        """What a user reads: ``column 'x1': 2 values are not numbers (such as 'n/a?');
+        predicted as if missing``."""
+        are = f"is not a {self.holds}" if self.count == 1 else f"are not {self.holds}s"
+        learned = (f" in {', '.join(map(repr, self.units))}, as the model learned"
+                   if self.units else "")
+        return (f"column {self.column!r}: {counted(self.count, 'value')} {are}{learned} (such "
+                f"as {self.example!r}); predicted as if missing")
 
 
 def _skewness(y: np.ndarray) -> float:

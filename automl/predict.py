@@ -76,8 +76,8 @@ class Prediction:
     """``predictions`` has one row per input row, in input order; ``ignored`` lists the input
     columns the model does not use (extra columns, dropped id/text columns; not the target,
     which ``scores`` uses);
-    ``unreadable`` the numeric and date columns with values that are not numbers or not dates
-    (read as missing);
+    ``unreadable`` the columns with values that are not what they hold (numbers, dates, yes/no
+    words), read as missing;
     ``cut`` the decision threshold of a binary ``prediction`` (``None``: the largest
     probability); ``renamed`` the input columns read as a feature whose name differs from
     theirs by case or surrounding spaces (input name → the model's); ``read`` what reading the

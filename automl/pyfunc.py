@@ -13,6 +13,7 @@ Nothing here knows about Optuna or studies; :mod:`automl.predict` picks the bund
 from __future__ import annotations
 
 import importlib.metadata
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from automl.errors import ConfigError
 
 BUNDLE_ARTIFACT = "bundle"
 INTERVAL = "interval"  # the param that asks a regression model for its prediction intervals
+log = logging.getLogger(__name__)
 _REQUIREMENTS = ("mlflow", "torch", "pandas", "numpy", "scikit-learn", "scipy", "tabm",
                  "rtdl_num_embeddings")
 
@@ -51,6 +53,8 @@ class AutomlPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
             ConfigError: an interval from a model without intervals, or not in (0, 1).
         """
         frame = pd.DataFrame(model_input).reset_index(drop=True)
+        for bad in self.bundle.preprocessor.unreadable(frame):
+            log.warning("%s", bad)  # the server's log: a caller sees no stderr
         interval = float((params or {}).get(INTERVAL, 0.0)) or None
         if interval is not None:
             self.bundle.check_interval(interval, option=f"params[{INTERVAL!r}]")

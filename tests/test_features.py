@@ -34,7 +34,7 @@ from automl.encoders import (
     fit_encoder,
 )
 from automl.errors import DataError
-from automl.features import Preprocessor, TensorSplits
+from automl.features import Preprocessor, TensorSplits, Unreadable
 from automl.metrics import primary_metric
 from automl.networks import LinearSpec
 from automl.splits import Splits, split
@@ -143,8 +143,9 @@ def test_words_among_numbers_are_missing_values_with_their_flag() -> None:
 def test_a_one_value_flag_is_learned_from_its_blanks() -> None:
     schema = _schema(g=ColumnKind.BOOLEAN)
     train = pd.DataFrame({"g": ["garage", None, "garage", None]})
-    out = Preprocessor(schema).fit(train).transform(train)
-    assert out[:, -1].tolist() == [0, 1, 0, 1]  # the missing flag tells the rows apart
+    pre = Preprocessor(schema).fit(train)
+    assert pre.transform(train)[:, -1].tolist() == [0, 1, 0, 1]  # the flag tells them apart
+    assert pre.unreadable(pd.DataFrame({"g": ["carport"]})) == ()  # given, whatever its word
 
 
 def test_missing_values_unseen_in_training_are_imputed_without_new_columns() -> None:
@@ -168,8 +169,15 @@ def test_missing_categorical_values_become_their_own_level() -> None:
 def test_boolean_column_maps_to_zero_one_with_missing_indicator() -> None:
     schema = _schema(b=ColumnKind.BOOLEAN)
     frame = pd.DataFrame({"b": ["Yes", "no", None, "yes"]})
-    out = Preprocessor(schema).fit(frame).transform(frame)
-    assert out.tolist() == [[1, 0], [0, 0], [0, 1], [1, 0]]
+    pre = Preprocessor(schema).fit(frame)
+    assert pre.transform(frame).tolist() == [[1, 0], [0, 0], [0, 1], [1, 0]]
+    # a word that is neither yes nor no was read as no; it is missing now, and said
+    new = pd.DataFrame({"b": ["maybe", " NO ", None, "1"]})
+    assert pre.transform(new).tolist() == [[0, 1], [0, 0], [0, 1], [1, 0]]
+    assert pre.unreadable(new) == (Unreadable("b", 1, "maybe", "yes/no value"),)
+    older = encoder_from_dict({"kind": "boolean", "indicator": True})  # saved before yes_no
+    assert older.transform(new.b).binary[1].tolist() == [0, 0, 1, 0]
+    assert older.unreadable(new.b).empty
 
 
 def test_missing_feature_column_raises_data_error_naming_it() -> None:

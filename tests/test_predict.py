@@ -9,6 +9,7 @@ the regression study alone), writing their own files under their own ``tmp_path`
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
@@ -431,6 +432,20 @@ def exported(finish: Callable[[str], Finished], tmp_path_factory: pytest.TempPat
                                *done.stores)
     assert code == 0, stderr
     return done, model_dir, pd.read_csv(pd.io.common.StringIO(stdout))
+
+
+def test_the_served_model_logs_values_it_reads_as_missing(
+        exported: tuple[Finished, Path, pd.DataFrame], caplog: pytest.LogCaptureFixture) -> None:
+    """`automl predict` says so on stderr; a served model's caller sees no stderr, so the
+    server's log says it."""
+    done, model_dir, _ = exported
+    model = mlflow.pyfunc.load_model(str(model_dir))
+    rows = pd.read_csv(done.cfg.csv_path).head(3).drop(columns="y").astype({"x1": object})
+    rows.loc[1, "x1"] = "twelve"
+    with caplog.at_level(logging.WARNING, logger="automl.pyfunc"):
+        model.predict(rows)
+    assert [r.getMessage() for r in caplog.records if r.name == "automl.pyfunc"] == [
+        "column 'x1': 1 value is not a number (such as 'twelve'); predicted as if missing"]
 
 
 def test_export_loads_with_mlflow_pyfunc_and_predicts_like_automl_predict(

@@ -78,11 +78,7 @@ def predict(
             err.print(f"ignored {counted(len(result.ignored), 'column')} the model does not "
                       f"use: {', '.join(result.ignored)}", soft_wrap=True)
         for bad in result.unreadable:
-            are = f"is not a {bad.holds}" if bad.count == 1 else f"are not {bad.holds}s"
-            learned = (f" in {', '.join(map(repr, bad.units))}, as the model learned"
-                       if bad.units else "")
-            err.print(f"column {bad.column!r}: {counted(bad.count, 'value')} {are}{learned} "
-                      f"(such as {bad.example!r}); predicted as if missing", soft_wrap=True)
+            err.print(str(bad), soft_wrap=True)
         if result.cut is not None:
             cut = result.cut
             why = ("the model's tuned threshold; --threshold X overrides it" if cut.tuned
