@@ -48,7 +48,7 @@ N_QUANTILES = 1000
 _DATE_PARTS = ("year", "month", "day", "dayofweek", "hour")
 _DATE_ATTRS = {"dayofweek": "day_of_week"}  # saved state keeps the old part name
 _TRUE_WORDS = frozenset({"true", "yes", "y", "t", "1", "1.0"})
-_FALSE_WORDS = frozenset({"false", "no", "n", "f", "0", "0.0"})
+_YES_NO_WORDS = _TRUE_WORDS | {"false", "no", "n", "f", "0", "0.0"}
 SMOOTH_CLIP = 3.0  # robust scaling's soft bound: x / sqrt(1 + (x / 3)²) stays inside ±3
 
 
@@ -277,7 +277,7 @@ class BooleanEncoder:
     def fit(cls, values: pd.Series) -> BooleanEncoder:
         """Note whether the training ``values`` have gaps and are all true or false words."""
         return cls(bool(values.isna().any()),
-                   bool(_words(values.dropna()).isin(_TRUE_WORDS | _FALSE_WORDS).all()))
+                   bool(_words(values.dropna()).isin(_YES_NO_WORDS).all()))
 
     def transform(self, values: pd.Series) -> Encoded:
         """No continuous feature; the 0/1 value and its flag (:meth:`unreadable` values are
@@ -287,7 +287,7 @@ class BooleanEncoder:
         if self.indicator:
             missing = values.isna().to_numpy()
             if self.yes_no:
-                missing = missing | ~words.isin(_TRUE_WORDS | _FALSE_WORDS).fillna(False).to_numpy()
+                missing = missing | ~words.isin(_YES_NO_WORDS).fillna(False).to_numpy()
             bits.append(missing.astype(np.float32))
         return Encoded([], bits)
 
@@ -297,7 +297,7 @@ class BooleanEncoder:
         known = values.dropna()
         if not self.yes_no:
             return known.iloc[:0]
-        return known[~_words(known).isin(_TRUE_WORDS | _FALSE_WORDS).to_numpy()]
+        return known[~_words(known).isin(_YES_NO_WORDS).to_numpy()]
 
     @property
     def n_continuous(self) -> int:
