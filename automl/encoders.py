@@ -145,8 +145,8 @@ class NumericEncoder:
     hours: bool = False
     units: tuple[str, ...] = ()
     kind: ClassVar[str] = "numeric"
-    #: What each of its values must be (the word :meth:`unreadable` values are not).
-    holds: ClassVar[str] = "number"
+    #: What each of its values must be, one and many (what :meth:`unreadable` values are not).
+    holds: ClassVar[tuple[str, str]] = ("a number", "numbers")
 
     @classmethod
     def fit(cls, values: pd.Series) -> NumericEncoder:
@@ -207,7 +207,7 @@ class DatetimeEncoder:
     parts: dict[str, QuantileNormal]
     dayfirst: bool = False
     kind: ClassVar[str] = "datetime"
-    holds: ClassVar[str] = "date"
+    holds: ClassVar[tuple[str, str]] = ("a date", "dates")
 
     @classmethod
     def fit(cls, values: pd.Series) -> DatetimeEncoder:
@@ -271,7 +271,7 @@ class BooleanEncoder:
     indicator: bool
     yes_no: bool = False
     kind: ClassVar[str] = "boolean"
-    holds: ClassVar[str] = "yes/no value"
+    holds: ClassVar[tuple[str, str]] = ("a yes/no value", "yes/no values")
 
     @classmethod
     def fit(cls, values: pd.Series) -> BooleanEncoder:
@@ -351,6 +351,9 @@ class CategoricalEncoder:
     log_counts: dict[str, float] | None = None
     embedded: tuple[str, ...] = ()
     kind: ClassVar[str] = "categorical"
+    holds: ClassVar[tuple[str, str]] = ("a level the model learned", "levels the model learned")
+    #: How :meth:`transform` reads an :meth:`unreadable` value: every one-hot column off.
+    read_as: ClassVar[str] = "as none of them"
 
     @classmethod
     def fit(cls, values: pd.Series) -> CategoricalEncoder:
@@ -377,6 +380,15 @@ class CategoricalEncoder:
         scale = max(self.log_counts.values(), default=1.0) or 1.0
         scaled = frequency / scale
         return Encoded([Scaled(quantile=scaled, robust=scaled)], bits, codes)
+
+    def unreadable(self, values: pd.Series) -> pd.Series:
+        """The ``values`` that are there but are none of a one-hot column's levels (``RED``
+        where training had ``red``). An embedded column, or one with the frequency of the rest,
+        learned a code for the levels it keeps no column for: none is unreadable there."""
+        known = values.dropna()
+        if self.embedded or self.log_counts is not None:
+            return known.iloc[:0]
+        return known[~_levels(known).isin(self.levels).to_numpy()]
 
     @property
     def n_continuous(self) -> int:
@@ -487,9 +499,10 @@ class TextEncoder:
 
 
 ColumnEncoder = NumericEncoder | DatetimeEncoder | BooleanEncoder | CategoricalEncoder | TextEncoder
-#: The encoders that read some values as missing (their ``unreadable`` values, which are not
-#: what the column ``holds``); categorical and text columns read every value.
-READ_AS_MISSING = (NumericEncoder, DatetimeEncoder, BooleanEncoder)
+#: The encoders that may meet values they cannot read (``unreadable``: not what the column
+#: ``holds``), read as missing unless the encoder's ``read_as`` says otherwise; a text column
+#: reads every value.
+READ_CHECKED = (NumericEncoder, DatetimeEncoder, BooleanEncoder, CategoricalEncoder)
 _ENCODERS: dict[str, type[ColumnEncoder]] = {
     e.kind: e for e in (NumericEncoder, DatetimeEncoder, BooleanEncoder, CategoricalEncoder,
                         TextEncoder)}

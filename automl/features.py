@@ -24,7 +24,7 @@ import torch
 from automl.config import SCALINGS, Scaling
 from automl.data import Schema, encode_target
 from automl.encoders import (
-    READ_AS_MISSING,
+    READ_CHECKED,
     CategoricalEncoder,
     ColumnEncoder,
     NumericEncoder,
@@ -235,16 +235,18 @@ class Preprocessor:
 
     def unreadable(self, frame: pd.DataFrame) -> tuple[Unreadable, ...]:
         """The columns of ``frame`` holding values that are not what the column holds (a
-        number, a date, a yes/no word): the model reads those as missing, which a caller
-        should say."""
+        number, a date, a yes/no word, a one-hot level): the model reads those as missing (or
+        as no level), which a caller should say."""
         found = []
         for name, encoder in self.state.items():
-            if isinstance(encoder, READ_AS_MISSING) and name in frame.columns:
+            if isinstance(encoder, READ_CHECKED) and name in frame.columns:
                 bad = encoder.unreadable(frame[name])
                 if len(bad):
                     units = encoder.units if isinstance(encoder, NumericEncoder) else ()
+                    read_as = (encoder.read_as if isinstance(encoder, CategoricalEncoder)
+                               else AS_IF_MISSING)
                     found.append(Unreadable(name, len(bad), str(bad.iloc[0]), encoder.holds,
-                                            units))
+                                            units, read_as))
         return tuple(found)
 
     def describe(self) -> list[tuple[str, str, str]]:
@@ -278,25 +280,31 @@ class Preprocessor:
 
 
 # ------------------------------------------------------------------------------ column encoders
+#: How the model reads a value it cannot read, unless the column says otherwise.
+AS_IF_MISSING = "as if missing"
+
+
 class Unreadable(NamedTuple):
-    """A column's values that are not what it ``holds`` (``"number"``, ``"date"``, ``"yes/no
-    value"``), read as missing: how many, one of them, and the units a numeric column's
-    numbers were written in at training (see :attr:`NumericEncoder.units`)."""
+    """A column's values that are not what it ``holds`` (one and many: ``("a number",
+    "numbers")``, a date, a yes/no value, a level the model learned): how many, one of them,
+    the units a numeric column's numbers were written in at training (see
+    :attr:`NumericEncoder.units`), and how the model reads them (``read_as``)."""
 
     column: str
     count: int
     example: str
-    holds: str = "number"
+    holds: tuple[str, str] = ("a number", "numbers")
     units: tuple[str, ...] = ()
+    read_as: str = AS_IF_MISSING
 
     def __str__(self) -> str:
         """What a user reads: ``column 'x1': 2 values are not numbers (such as 'n/a?');
         predicted as if missing``."""
-        are = f"is not a {self.holds}" if self.count == 1 else f"are not {self.holds}s"
+        are = f"is not {self.holds[0]}" if self.count == 1 else f"are not {self.holds[1]}"
         learned = (f" in {', '.join(map(repr, self.units))}, as the model learned"
                    if self.units else "")
         return (f"column {self.column!r}: {counted(self.count, 'value')} {are}{learned} (such "
-                f"as {self.example!r}); predicted as if missing")
+                f"as {self.example!r}); predicted {self.read_as}")
 
 
 def _skewness(y: np.ndarray) -> float:

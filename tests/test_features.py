@@ -34,7 +34,7 @@ from automl.encoders import (
     fit_encoder,
 )
 from automl.errors import DataError
-from automl.features import Preprocessor, TensorSplits, Unreadable
+from automl.features import Preprocessor, TensorSplits
 from automl.metrics import primary_metric
 from automl.networks import LinearSpec
 from automl.splits import Splits, split
@@ -174,7 +174,9 @@ def test_boolean_column_maps_to_zero_one_with_missing_indicator() -> None:
     # a word that is neither yes nor no was read as no; it is missing now, and said
     new = pd.DataFrame({"b": ["maybe", " NO ", None, "1"]})
     assert pre.transform(new).tolist() == [[0, 1], [0, 0], [0, 1], [1, 0]]
-    assert pre.unreadable(new) == (Unreadable("b", 1, "maybe", "yes/no value"),)
+    [unread] = pre.unreadable(new)
+    assert str(unread) == "column 'b': 1 value is not a yes/no value (such as 'maybe'); " \
+                          "predicted as if missing"
     older = encoder_from_dict({"kind": "boolean", "indicator": True})  # saved before yes_no
     assert older.transform(new.b).binary[1].tolist() == [0, 0, 1, 0]
     assert older.unreadable(new.b).empty

@@ -218,6 +218,22 @@ def test_dates_that_are_not_dates_are_predicted_as_missing_and_said(tmp_path: Pa
     np.testing.assert_allclose(got, expected.to_numpy(), rtol=1e-6)
 
 
+def test_levels_the_model_never_learned_are_said(finish: Callable[[str], Finished],
+                                                 tmp_path: Path) -> None:
+    """A one-hot column's level that training never had (``RED`` for ``red``) turned every one
+    of its columns off, silently; stderr now names it. Missing values and known levels are
+    not named."""
+    done = finish("binary")
+    rows = done.rows().drop(columns="y").head(4).astype({"color": object})
+    rows["color"] = ["RED", "blue", None, "purple"]
+    rows.to_csv(tmp_path / "new.csv", index=False)
+    code, _, stderr = cli("predict", done.cfg.study_name, str(tmp_path / "new.csv"),
+                          *done.stores)
+    assert code == 0, stderr
+    assert "column 'color': 2 values are not levels the model learned (such as 'RED'); " \
+           "predicted as none of them" in stderr
+
+
 @pytest.mark.parametrize("task", ["binary", "regression"])
 def test_a_file_with_the_target_is_scored_against_it(task: str,
                                                     finish: Callable[[str], Finished],
