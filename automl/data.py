@@ -446,6 +446,11 @@ def _schema_and_rows(frame: pd.DataFrame, target: str | None, task: TaskType | s
     guess = TaskType(task) if task is not None else infer_task(y[known])
     labels = label_strings(y[known]) if guess.is_classification else None
     rare = _rare_classes(labels) if labels is not None else None
+    if rare is not None and 2 * rare.sum() > len(labels):
+        raise DataError(f"target {target!r}: {rare.sum():,} of its {len(labels):,} rows are in "
+                        f"classes of fewer than {MIN_ROWS_PER_CLASS} rows (such as "
+                        f"{rare.index[0]!r}), too few to learn; write numbers plainly (1234.5) "
+                        "to have them regressed, or choose another --target")
     if rare is not None:  # left out, like rows without a target
         kept = ~labels.isin(rare.index).to_numpy()
         known[known] = kept

@@ -39,9 +39,9 @@ _NUMBER = r"(\d{1,3}(,\d{3})+|\d+)(\.\d+)?"
 _CURRENCY = "[$€£¥₹]"
 _CODES = "(?:USD|EUR|GBP|JPY|CNY|INR|CAD|AUD|CHF)"
 _CURRENCY_BEFORE = rf"(?:{_CURRENCY}|Rs\.?|{_CODES}(?=\s))"
-_AMOUNT = rf"[-+]?({_CURRENCY_BEFORE}\s?{_NUMBER}|{_NUMBER}(\s?(?:[%+]|{_CURRENCY}))?)"
-#: A percentage (``12.5%``) or an amount with a currency sign (``$1,234.50``, ``-£3``, ``12 €``,
-#: ``₹800``), negative in parentheses or not (``($1,234.50)``, as accounts write it).
+_AMOUNT = rf"[-+]?({_CURRENCY_BEFORE}\s?-?{_NUMBER}|{_NUMBER}(\s?(?:[%+]|{_CURRENCY}))?)"
+#: A percentage (``12.5%``) or an amount with a currency sign (``$1,234.50``, ``-£3``, ``$-3``,
+#: ``12 €``, ``₹800``), negative in parentheses or not (``($1,234.50)``, as accounts write it).
 _DRESSED_RE = re.compile(rf"^{_AMOUNT}$|^\(\s?{_AMOUNT}\s?\)$")
 #: An integer whose thousands are grouped by (no-break) spaces (``12 500``), or a plain number.
 _SPACED_RE = re.compile(r"^[-+]?\d{1,3}([ \u00a0\u202f]\d{3})+$|^[-+]?\d+(\.\d+)?$")

@@ -152,6 +152,7 @@ def test_target_is_matched_forgivingly_and_the_match_reported() -> None:
     (["1 234", "12\u00a0500", "300"], ColumnKind.NUMERIC, [1234.0, 12500.0, 300.0]),  # spaced
     (["10,000+", "500+", "1,000,000+"], ColumnKind.NUMERIC, [1e4, 500.0, 1e6]),  # installs
     (["(1,234.50)", "300.00", "($3)"], ColumnKind.NUMERIC, [-1234.5, 300.0, -3.0]),  # accounts
+    (["$-335", "$1,189", "€-2.50"], ColumnKind.NUMERIC, [-335.0, 1189.0, -2.5]),  # f"${x:,}"
     (["(1,234.50", "300.00", "3)"], ColumnKind.CATEGORICAL, None),  # one parenthesis each
     (["5'10", "6'0''", "5' 7\""], ColumnKind.NUMERIC, [70.0, 72.0, 67.0]),  # heights, inches
     (["$1.2M", "$500K", "€3.5 bn"], ColumnKind.NUMERIC, [1.2e6, 5e5, 3.5e9]),  # funding rounds
@@ -188,6 +189,21 @@ def test_a_target_of_written_amounts_is_regressed_on_their_numbers(written: str,
     assert schema.notes == (f"target 'price' read as numbers: {note}",)
     expected = [float(written.format(p).lstrip("$").replace(",", "")) for p in prices]
     np.testing.assert_allclose(encode_target(frame["price"], schema), expected, rtol=1e-6)
+
+
+def test_a_target_whose_rows_are_mostly_in_rare_classes_is_refused() -> None:
+    """Amounts the reader could not take for numbers were 270 classes; all but the two seen
+    three times were left out, and the search trained a classifier on 6 of 300 rows."""
+    labels = [f"code {i}" for i in range(294)] + ["a", "a", "a", "b", "b", "b"]
+    frame = pd.DataFrame({"x": np.arange(300.0) % 7, "y": labels})
+    with pytest.raises(DataError) as refused:
+        infer_schema(frame, "y")
+    message = str(refused.value)
+    assert message.startswith("target 'y': 294 of its 300 rows are in classes of fewer than 3 "
+                              "rows (such as 'code 0')"), message
+    assert "choose another --target" in message
+    left_out = pd.DataFrame({"x": np.arange(40.0) % 7, "y": ["a"] * 19 + ["b"] * 19 + ["c", "d"]})
+    assert infer_schema(left_out, "y").classes == ("a", "b")  # a few rows left out, as before
 
 
 @pytest.mark.parametrize(("ratings", "task", "noted"), [
