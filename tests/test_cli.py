@@ -418,6 +418,24 @@ def test_report_refusals_are_one_line_and_create_nothing(
     assert _created(tmp_path) == []
 
 
+def test_ctrl_c_in_a_command_that_only_reads_says_interrupted_and_nothing_about_trials(
+        ) -> None:
+    """`automl predict` stopped by Ctrl-C said "the running trial was marked failed ...;
+    continue with `automl resume STUDY`": it runs no trial and has no study to resume."""
+    import typer
+
+    from automl.cli.common import err, user_errors
+    from automl.interrupts import TrialInterrupted
+
+    with err.capture() as captured, pytest.raises(typer.Exit) as stopped, user_errors(False):
+        raise KeyboardInterrupt
+    assert stopped.value.exit_code == 130 and captured.get().strip() == "interrupted"
+    with err.capture() as captured, pytest.raises(typer.Exit), user_errors(False, "churn"):
+        raise TrialInterrupted(KeyboardInterrupt())
+    assert captured.get().strip() == ("interrupted: the running trial was marked failed and its "
+                                      "MLflow run closed; continue with `automl resume churn`")
+
+
 def test_a_password_never_reaches_the_terminal(cli: Callable[..., Result],
                                                tmp_path: Path) -> None:
     result = cli("studies", "--storage", "nonsense://admin:hunter2@db/automl")

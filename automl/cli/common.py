@@ -109,10 +109,11 @@ def split_names(text: str | None) -> tuple[str, ...]:
 
 
 @contextmanager
-def user_errors(debug: bool, study: str = "STUDY") -> Iterator[None]:
+def user_errors(debug: bool, study: str | None = None) -> Iterator[None]:
     """AutoMLError → one line + exit 2; Ctrl-C → one line + exit 130; a storage connection
-    still lost after the storage's repeats → one line + exit 1. The lines that say how to go
-    on name ``study`` in their ``automl resume`` command."""
+    still lost after the storage's repeats → one line + exit 1. A search gives its ``study``:
+    the lines that say how to go on name it in their ``automl resume`` command; the commands
+    that only read a study say to run them again."""
     try:
         yield
     except AutoMLError as exc:
@@ -126,16 +127,18 @@ def user_errors(debug: bool, study: str = "STUDY") -> Iterator[None]:
         from automl.workers import exit_code
 
         code = exit_code(exc)
-        err.print(f"{'terminated' if code == 143 else 'interrupted'}: {_stopped(exc, study)}",
-                  soft_wrap=True)
+        what = "terminated" if code == 143 else "interrupted"
+        err.print(what if study is None else f"{what}: {_stopped(exc, study)}", soft_wrap=True)
         raise typer.Exit(code) from None
     except Exception as exc:
         from automl.storage import is_lost_connection
 
         if debug or not is_lost_connection(exc):
             raise
+        then = ("run the command again" if study is None
+                else f"continue with `automl resume {study}`")
         err.print(f"error: lost the connection to the study storage ({_root(exc)}); check the "
-                  f"database, then continue with `automl resume {study}`", soft_wrap=True)
+                  f"database, then {then}", soft_wrap=True)
         raise typer.Exit(1) from None
 
 
