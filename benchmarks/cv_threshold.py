@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from multiseed import publish
 from sklearn.metrics import log_loss, roc_auc_score
 from sklearn.model_selection import train_test_split
 from small_data import SHARED, _cli
@@ -83,10 +84,7 @@ def main() -> None:
         one, five = (statistics.mean(0.5 if math.isnan(a) else a for a in means[size, k])
                      for k in (1, 5))
         lines.append(f"| {size} | {one:.4f} | {five:.4f} | {five - one:+.4f} |")
-    text = "\n".join(lines)
-    print("\n" + text)
-    if args.output:
-        args.output.write_text(text + "\n")
+    publish(lines, args.output)
 
 
 if __name__ == "__main__":

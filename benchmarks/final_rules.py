@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import optuna
+from multiseed import publish
 from small_data import DATASETS, TARGET, linear, outer_split
 
 from automl.config import SearchConfig
@@ -135,10 +136,7 @@ def main() -> None:
         lines.append(f"| {name} | mean of {len(rows)} | " +
                      " | ".join("–" if np.isnan(m) else f"{m:.4f}" for m in means) +
                      f" | {baseline:.4f} |")
-    text = "\n".join(lines)
-    print("\n" + text)
-    if args.output:
-        args.output.write_text(text + "\n")
+    publish(lines, args.output)
 
 
 if __name__ == "__main__":

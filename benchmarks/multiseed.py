@@ -1,6 +1,6 @@
 """What the multi-seed benchmarks (``quality.py``, ``small_data.py``, ``missing_words.py``,
-``units.py``) share: the ``--seeds`` list, the mean ± std cells of their headline tables, and a
-short search's test score."""
+``units.py``) share: the ``--seeds`` list, the mean ± std cells of their headline tables, a
+short search's test score, and the closing table printed and written to ``--output``."""
 
 from __future__ import annotations
 
@@ -25,6 +25,15 @@ def parse_seeds(text: str) -> list[int]:
     if not seeds:
         raise ValueError(f"no seeds in {text!r}")
     return seeds
+
+
+def publish(lines: Sequence[str], output: Path | None) -> None:
+    """Print a benchmark's closing Markdown ``lines`` after a blank line, and write them to
+    ``output`` (its ``--output``) when given."""
+    text = "\n".join(lines)
+    print("\n" + text)
+    if output:
+        output.write_text(text + "\n")
 
 
 def number(value: float) -> str:

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from multiseed import mean_std, parse_seeds
+from multiseed import mean_std, parse_seeds, publish
 from sklearn import datasets as skd
 from sklearn.compose import make_column_transformer
 from sklearn.impute import SimpleImputer
@@ -230,10 +230,7 @@ def main() -> None:
     lines += ["", f"floor (≥ linear on all {len(results)}, ahead on ≥ 4): at least on "
                   f"{at_least}/{len(results)}, ahead on {ahead}: "
                   f"{'MET' if at_least == len(results) and ahead >= 4 else 'MISSED'}"]
-    text = "\n".join(lines)
-    print("\n" + text)
-    if args.output:
-        args.output.write_text(text + "\n")
+    publish(lines, args.output)
 
 
 if __name__ == "__main__":
