@@ -381,9 +381,7 @@ def _infer_text_column(name: str, text: pd.Series, n_rows: int) -> ColumnSpec:
     if written:
         return ColumnSpec(name=name, kind=ColumnKind.NUMERIC, note=written)
     if are_dates(sample):
-        order = date_order_note(text)
-        return ColumnSpec(name=name, kind=ColumnKind.DATETIME,
-                          note="expanded to date parts" + (f"; {order}" if order else ""))
+        return ColumnSpec(name=name, kind=ColumnKind.DATETIME, note=date_order_note(text))
     words = missing_words(text)
     if words:
         return ColumnSpec(name=name, kind=ColumnKind.NUMERIC, note=words)

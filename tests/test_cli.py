@@ -290,10 +290,11 @@ def test_an_ensembles_score_is_shown_beside_its_best_trials_on_the_same_rows() -
     lines = [line for line in captured.get().splitlines() if line.startswith("final model")]
     assert lines == [
         "final model: an ensemble of trials 3, 1 (each the average of its fold networks); "
-        "out-of-fold roc_auc 0.8442 (best trial 3 alone: 0.8301)",
+        "pooled out-of-fold roc_auc 0.8442 (best trial 3 alone: 0.8301)",
         "final model: an ensemble of trials 3, 1 (each the average of its fold networks); "
-        "out-of-fold roc_auc 0.8442 (best trial 7 alone: 0.8301)",
-        "final model: trial 3 (the average of its fold networks); out-of-fold roc_auc 0.8442"]
+        "pooled out-of-fold roc_auc 0.8442 (best trial 7 alone: 0.8301)",
+        "final model: trial 3 (the average of its fold networks); "
+        "pooled out-of-fold roc_auc 0.8442"]
 
 
 def test_columns_chosen_by_the_user_are_learned_kept_and_not_asked_for(

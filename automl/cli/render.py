@@ -190,7 +190,8 @@ def _render_final(final: dict[str, Any], metric: str, n_test_rows: int) -> None:
     best = f"trial {final['best_trial']}" if "best_trial" in final else "the best trial"
     alone = (f" (best {best} alone: {score_text(final['best_trial_score'])})"
              if len(final["trials"]) > 1 and "best_trial_score" in final else "")
-    out.print(f"final model: {what}; {on} {metric} "
+    pooled = "pooled " if bagged else ""  # not the fold mean the leaderboard shows
+    out.print(f"final model: {what}; {pooled}{on} {metric} "
               f"{score_text(final['val_score'])}{alone}", soft_wrap=True)
     render_threshold(final)
     test = final.get("test_metrics", {})
