@@ -41,7 +41,8 @@ The winner is logged as its own MLflow run (child of the study's parent run, tag
 ``automl export`` use it. :func:`reserve_seconds` tells the search how much of ``--timeout``
 to leave for this step.
 
-Nothing here knows Optuna: :mod:`automl.study` passes the trials as :class:`Candidate` rows.
+Nothing here knows Optuna: :func:`automl.objective.candidates` passes the trials as
+:class:`Candidate` rows.
 """
 
 from __future__ import annotations

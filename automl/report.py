@@ -12,7 +12,7 @@ for a plot that cannot be drawn; :func:`write_report` writes the page that ``aut
 produces. The page embeds its images as ``data:`` URIs and uses no external script, style sheet
 or font, so it opens offline.
 
-This module sits below :mod:`automl.study` (which calls :func:`log_report` from
+This module sits below :mod:`automl.session` (which calls :func:`log_report` from
 the final step), so it takes the summary as data instead of importing ``session``.
 """
 
@@ -73,7 +73,7 @@ class Report:
 def build_report(study: optuna.Study, summary: StudyReport) -> Report:
     """Draw every section of ``study``; a section that fails is kept with a note, never raised.
 
-    ``summary`` is the study's :func:`automl.study.describe` dict (its leaderboard length is the
+    ``summary`` is the study's :func:`automl.queries.describe` (its leaderboard length is the
     number of leaderboard rows shown).
     """
     trials = study.get_trials(deepcopy=False)
