@@ -40,13 +40,15 @@ class Validation:
     held out for the test split and the share that scores trials when there is one validation
     split (unused when cross-validating); ``split_by``: the column whose latest rows are held
     out, ``group_by``: the column whose groups of rows are held out whole (empty: rows held
-    out at random, one by one)."""
+    out at random, one by one); ``test_too_small``: the test split was left out because the
+    table is too small for a useful one (not because ``--test-fraction 0`` asked for none)."""
 
     folds: int
     test_fraction: float
     val_fraction: float = DEFAULT_VAL_FRACTION
     split_by: str = ""
     group_by: str = ""
+    test_too_small: bool = False
 
     @property
     def cross_validated(self) -> bool:
@@ -68,16 +70,19 @@ def choose_validation(n_rows: int, folds: int | None, test_fraction: float | Non
     ``val_fraction=None``: :data:`DEFAULT_VAL_FRACTION`, cut to :data:`MAX_VAL_ROWS` rows but
     not under :data:`MIN_VAL_SHARE` (a fraction asked for is kept).
 
-    >>> choose_validation(1000, None, None)
-    Validation(folds=5, test_fraction=0.15, val_fraction=0.15)
-    >>> choose_validation(569, None, None)
-    Validation(folds=5, test_fraction=0.0, val_fraction=0.15)
-    >>> choose_validation(50_000, None, None)
-    Validation(folds=1, test_fraction=0.15, val_fraction=0.15)
-    >>> choose_validation(1_000_000, None, None)
-    Validation(folds=1, test_fraction=0.15, val_fraction=0.02)
-    >>> choose_validation(1000, None, None, split_by="date")
-    Validation(folds=1, test_fraction=0.15, val_fraction=0.15, split_by='date')
+    >>> def scheme(v: Validation) -> tuple[int, float, float]:
+    ...     return v.folds, v.test_fraction, v.val_fraction
+    >>> scheme(choose_validation(1000, None, None))
+    (5, 0.15, 0.15)
+    >>> tiny = choose_validation(569, None, None)
+    >>> scheme(tiny), tiny.test_too_small
+    ((5, 0.0, 0.15), True)
+    >>> scheme(choose_validation(50_000, None, None))
+    (1, 0.15, 0.15)
+    >>> scheme(choose_validation(1_000_000, None, None))
+    (1, 0.15, 0.02)
+    >>> scheme(choose_validation(1000, None, None, split_by="date"))
+    (1, 0.15, 0.15)
 
     Raises:
         ConfigError: ``folds`` is more than the smallest class has rows, or more than one
@@ -102,12 +107,12 @@ def choose_validation(n_rows: int, folds: int | None, test_fraction: float | Non
         raise ConfigError(f"--folds {folds}: the smallest class has only {class_rows} search "
                           f"rows, so some folds would lack it; use --folds {max(1, class_rows)} "
                           "or fewer")
-    if test_fraction is None and folds > 1 and n_rows * share < MIN_TEST_ROWS:
-        share = 0.0
+    too_small = test_fraction is None and folds > 1 and n_rows * share < MIN_TEST_ROWS
+    share = 0.0 if too_small else share
     if val_fraction is None:
         val_fraction = max(MIN_VAL_SHARE, min(DEFAULT_VAL_FRACTION, MAX_VAL_ROWS / max(n_rows, 1)))
     return Validation(folds=folds, test_fraction=share, val_fraction=val_fraction,
-                      split_by=split_by, group_by=group_by)
+                      split_by=split_by, group_by=group_by, test_too_small=too_small)
 
 
 @dataclass(frozen=True, slots=True)

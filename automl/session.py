@@ -100,6 +100,7 @@ class SearchSummary:
     test_metrics: dict[str, float] = field(default_factory=dict)
     final_step: FinalStep = FinalStep.NOT_ASKED
     n_test_rows: int = 0
+    test_too_small: bool = False
 
 
 def budget_left(counts: TrialCounts, budget: int | None) -> float:
@@ -366,7 +367,8 @@ class SearchSession:
                              tracking_uri=self.plan.cfg.tracking_uri,
                              test_metrics=self.study.user_attrs.get("test_metrics", {})
                              if step is FinalStep.HERE else {}, final_step=step,
-                             n_test_rows=len(self.plan.tensors.x_test))
+                             n_test_rows=len(self.plan.tensors.x_test),
+                             test_too_small=self.plan.validation.test_too_small)
 
 
 def run_search(plan: SearchPlan, *, tracker: Tracker | None = None,

@@ -40,7 +40,9 @@ from automl.workers import worker_config
 # ----------------------------------------------------------------------------- the scheme
 @pytest.mark.parametrize(("n_rows", "folds", "test_fraction", "expected"), [
     (1_000, None, None, Validation(DEFAULT_FOLDS, 0.15)),
-    (2 * MIN_TEST_ROWS // 0.15 // 2, None, None, Validation(DEFAULT_FOLDS, 0.0)),  # tiny
+    (2 * MIN_TEST_ROWS // 0.15 // 2, None, None,  # tiny
+     Validation(DEFAULT_FOLDS, 0.0, test_too_small=True)),
+    (1_000, None, 0.0, Validation(DEFAULT_FOLDS, 0.0)),  # --test-fraction 0: asked, not small
     (round(CV_MAX_ROWS / 0.85) + 10, None, None, Validation(1, 0.15)),  # large: one split
     (300, 1, None, Validation(1, 0.15)),  # --folds 1: one split keeps its test rows
     (300, 3, 0.2, Validation(3, 0.2)),  # asked for: kept
@@ -228,11 +230,26 @@ def test_a_tiny_table_reports_the_out_of_fold_estimate_instead_of_a_test_score(
                                "--tracking-uri", tmp_tracking_uri, "--threads", "1")
     assert code == 0, stderr
     text = " ".join(stdout.split())
-    assert "120 rows in 5 cross-validation folds" in text and "no test split" in text
+    assert "120 rows in 5 cross-validation folds (a network per fold; --folds) / no test split " \
+           "(too few rows for 100)" in text
+    assert "no test split: the table is too small for a useful one" in text
     assert "out-of-fold roc_auc" in text and "is the estimate" in text
     assert "held-out test rows" not in text
     assert re.search(r"final model: (trial \d+ \(the|an ensemble of trials [\d, ]+ \(each "
                      r"the) average of its fold networks\)", text), text
+
+
+def test_a_test_split_asked_away_is_said_so_not_blamed_on_the_size(
+        make_csv: Callable[..., Path], tmp_storage_url: str, tmp_tracking_uri: str) -> None:
+    code, stdout, stderr = cli("search", str(make_csv(n_rows=400)), "--target", "y",
+                               "--n-trials", "1", "--max-epochs", "2", "--folds", "1",
+                               "--test-fraction", "0", "--storage", tmp_storage_url,
+                               "--tracking-uri", tmp_tracking_uri, "--threads", "1")
+    assert code == 0, stderr
+    text = " ".join(stdout.split())
+    assert "340 train / 60 validation / no test split (--test-fraction 0)" in text
+    assert "no test split: --test-fraction 0; the validation roc_auc above is the estimate" in text
+    assert "too small" not in text and "too few" not in text
 
 
 def test_more_folds_than_the_smallest_class_has_rows_is_one_clear_line(

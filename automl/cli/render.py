@@ -53,7 +53,8 @@ def render_plan(plan: SearchPlan) -> None:
     else:
         scored = f"{len(t.x_train):,} train / {len(t.x_val):,} validation"
     test = (f"{len(t.x_test):,} test rows" if len(t.x_test)
-            else f"no test split (too few rows for {MIN_TEST_ROWS})")
+            else f"no test split (too few rows for {MIN_TEST_ROWS})"
+            if plan.validation.test_too_small else "no test split (--test-fraction 0)")
     inputs = counted(t.n_features, "model input")
     scheme = plan.validation
     held = held_out_text(scheme.split_by, scheme.group_by)
@@ -166,7 +167,8 @@ def render_summary(summary: SearchSummary, warnings: tuple[str, ...] = ()) -> No
     out.print(f"{counted(summary.n_run_here, 'trial')} run in {summary.elapsed_s:.0f} s; "
               f"study: {report.trials}")
     if summary.final_step is FinalStep.HERE and report.final_model:
-        _render_final(report.final_model, report.metric or "", summary.n_test_rows)
+        _render_final(report.final_model, report.metric or "", summary.n_test_rows,
+                      summary.test_too_small)
     elif summary.final_step is FinalStep.HERE and not report.trials.complete:
         out.print("no trial completed (each was pruned, failed or stopped by the time limit), "
                   "so there is no model yet: give it more time with "
@@ -177,10 +179,12 @@ def render_summary(summary: SearchSummary, warnings: tuple[str, ...] = ()) -> No
               f"{mask(summary.tracking_uri)}", soft_wrap=True)
 
 
-def _render_final(final: dict[str, Any], metric: str, n_test_rows: int) -> None:
+def _render_final(final: dict[str, Any], metric: str, n_test_rows: int,
+                  test_too_small: bool = True) -> None:
     """What the final model is, its selection score (an ensemble's beside its best trial's, on
-    the same rows) and its test score (or why there is none); then where its prediction
-    intervals come from, and why ``--refit-all`` did not train it again, if so."""
+    the same rows) and its test score (or why there is none: ``test_too_small``, else
+    ``--test-fraction 0``); then where its prediction intervals come from, and why
+    ``--refit-all`` did not train it again, if so."""
     bagged = final.get("cross_validated", False)
     what = final_model_text(final)
     if bagged:
@@ -202,10 +206,10 @@ def _render_final(final: dict[str, Any], metric: str, n_test_rows: int) -> None:
         out.print(f"final model on the {n_test_rows:,} held-out test rows, which no selection "
                   f"step saw{before}: {scores}", soft_wrap=True)
     elif not n_test_rows:
-        out.print(f"no test split: the table is too small for a useful one (under "
-                  f"{MIN_TEST_ROWS} test rows), so every row went to the folds; the {on} "
-                  f"{metric} above is the estimate (a little optimistic: the same rows chose the "
-                  "model)", soft_wrap=True)
+        why = (f"the table is too small for a useful one (under {MIN_TEST_ROWS} test rows), so "
+               "every row went to the folds" if test_too_small else "--test-fraction 0")
+        out.print(f"no test split: {why}; the {on} {metric} above is the estimate (a little "
+                  "optimistic: the same rows chose the model)", soft_wrap=True)
     if "interval_rows" in final:
         held = (f"; on the test rows, 90% intervals held {percent(test['coverage_90'])} of the "
                 "values" if "coverage_90" in test else "")
