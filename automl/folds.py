@@ -40,19 +40,28 @@ class Validation:
     held out for the test split and the share that scores trials when there is one validation
     split (unused when cross-validating); ``split_by``: the column whose latest rows are held
     out, ``group_by``: the column whose groups of rows are held out whole (empty: rows held
-    out at random, one by one); ``test_too_small``: the test split was left out because the
-    table is too small for a useful one (not because ``--test-fraction 0`` asked for none)."""
+    out at random, one by one)."""
 
     folds: int
     test_fraction: float
     val_fraction: float = DEFAULT_VAL_FRACTION
     split_by: str = ""
     group_by: str = ""
-    test_too_small: bool = False
 
     @property
     def cross_validated(self) -> bool:
         return self.folds > 1
+
+
+def too_small_for_test(n_rows: int, folds: int) -> bool:
+    """Whether a table of ``n_rows`` is too small for a useful test split: cross-validated
+    (``folds`` above 1), and the default share would hold fewer than :data:`MIN_TEST_ROWS`
+    rows. Such a table gets none unless ``--test-fraction`` asks for one.
+
+    >>> too_small_for_test(569, 5), too_small_for_test(1000, 5), too_small_for_test(569, 1)
+    (True, False, False)
+    """
+    return folds > 1 and n_rows * DEFAULT_TEST_FRACTION < MIN_TEST_ROWS
 
 
 def choose_validation(n_rows: int, folds: int | None, test_fraction: float | None,
@@ -74,9 +83,8 @@ def choose_validation(n_rows: int, folds: int | None, test_fraction: float | Non
     ...     return v.folds, v.test_fraction, v.val_fraction
     >>> scheme(choose_validation(1000, None, None))
     (5, 0.15, 0.15)
-    >>> tiny = choose_validation(569, None, None)
-    >>> scheme(tiny), tiny.test_too_small
-    ((5, 0.0, 0.15), True)
+    >>> scheme(choose_validation(569, None, None))
+    (5, 0.0, 0.15)
     >>> scheme(choose_validation(50_000, None, None))
     (1, 0.15, 0.15)
     >>> scheme(choose_validation(1_000_000, None, None))
@@ -107,12 +115,12 @@ def choose_validation(n_rows: int, folds: int | None, test_fraction: float | Non
         raise ConfigError(f"--folds {folds}: the smallest class has only {class_rows} search "
                           f"rows, so some folds would lack it; use --folds {max(1, class_rows)} "
                           "or fewer")
-    too_small = test_fraction is None and folds > 1 and n_rows * share < MIN_TEST_ROWS
-    share = 0.0 if too_small else share
+    if test_fraction is None and too_small_for_test(n_rows, folds):
+        share = 0.0
     if val_fraction is None:
         val_fraction = max(MIN_VAL_SHARE, min(DEFAULT_VAL_FRACTION, MAX_VAL_ROWS / max(n_rows, 1)))
     return Validation(folds=folds, test_fraction=share, val_fraction=val_fraction,
-                      split_by=split_by, group_by=group_by, test_too_small=too_small)
+                      split_by=split_by, group_by=group_by)
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,7 @@ from automl.config import (
 from automl.data import Schema, encode_target, load_dataset
 from automl.errors import ConfigError, DataError
 from automl.features import Preprocessor, TensorSplits
-from automl.folds import Folds, Validation, choose_validation
+from automl.folds import Folds, Validation, choose_validation, too_small_for_test
 from automl.heap import release_free_memory
 from automl.leaks import leak_note
 from automl.metrics import Metric, default_metric, primary_metric
@@ -86,6 +86,13 @@ class SearchPlan:
     @property
     def validation(self) -> Validation:
         return self.data.validation
+
+    @property
+    def test_too_small(self) -> bool:
+        """No test split because the table is too small for a useful one (not because
+        ``--test-fraction 0`` asked for none on a larger table)."""
+        return not self.validation.test_fraction and too_small_for_test(self.data.n_rows,
+                                                                        self.validation.folds)
 
     @property
     def folds(self) -> Folds | None:

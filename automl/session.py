@@ -368,7 +368,7 @@ class SearchSession:
                              test_metrics=self.study.user_attrs.get("test_metrics", {})
                              if step is FinalStep.HERE else {}, final_step=step,
                              n_test_rows=len(self.plan.tensors.x_test),
-                             test_too_small=self.plan.validation.test_too_small)
+                             test_too_small=self.plan.test_too_small)
 
 
 def run_search(plan: SearchPlan, *, tracker: Tracker | None = None,

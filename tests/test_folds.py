@@ -40,8 +40,7 @@ from automl.workers import worker_config
 # ----------------------------------------------------------------------------- the scheme
 @pytest.mark.parametrize(("n_rows", "folds", "test_fraction", "expected"), [
     (1_000, None, None, Validation(DEFAULT_FOLDS, 0.15)),
-    (2 * MIN_TEST_ROWS // 0.15 // 2, None, None,  # tiny
-     Validation(DEFAULT_FOLDS, 0.0, test_too_small=True)),
+    (2 * MIN_TEST_ROWS // 0.15 // 2, None, None, Validation(DEFAULT_FOLDS, 0.0)),  # tiny
     (1_000, None, 0.0, Validation(DEFAULT_FOLDS, 0.0)),  # --test-fraction 0: asked, not small
     (round(CV_MAX_ROWS / 0.85) + 10, None, None, Validation(1, 0.15)),  # large: one split
     (300, 1, None, Validation(1, 0.15)),  # --folds 1: one split keeps its test rows

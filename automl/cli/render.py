@@ -54,7 +54,7 @@ def render_plan(plan: SearchPlan) -> None:
         scored = f"{len(t.x_train):,} train / {len(t.x_val):,} validation"
     test = (f"{len(t.x_test):,} test rows" if len(t.x_test)
             else f"no test split (too few rows for {MIN_TEST_ROWS})"
-            if plan.validation.test_too_small else "no test split (--test-fraction 0)")
+            if plan.test_too_small else "no test split (--test-fraction 0)")
     inputs = counted(t.n_features, "model input")
     scheme = plan.validation
     held = held_out_text(scheme.split_by, scheme.group_by)
