@@ -1,24 +1,32 @@
-"""The MLflow side of a study: its store and experiment, its one parent run, reconciliation.
+"""The MLflow side of a study: its store and experiment, its one parent run, reconciliation,
+and deleting a study from both ledgers.
 
 The two ledgers tell one story: every trial has one MLflow child run (its id stored as the
 trial's ``mlflow_run_id`` user attr) whose status mirrors the trial's state once Optuna has
 stored it. A run left RUNNING by a killed worker is closed here once Optuna has failed its trial.
+A study is deleted runs first and Optuna study last, so a deletion cut short is finished by
+running it again, and a study that is still in the storage still has a way to its runs.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
 
+from automl.config import default_tracking_uri
 from automl.errors import ConfigError, os_reason
 from automl.plan import SearchPlan
+from automl.queries import TrialCounts
 from automl.space import SPACE_VERSION
-from automl.stores import absolute, mask
-from automl.tracking import MlflowTracker, Tracker, TrialOutcome, temporary_dir
+from automl.storage import delete_stored_study, existing_storage, fail_stale, load_study
+from automl.stores import absolute, mask, reach_server, sqlite_path
+from automl.tracking import MlflowRuns, MlflowTracker, Tracker, TrialOutcome, temporary_dir
 
 PARENT_RUN = "mlflow_parent_run_id"
+EXPERIMENT = "mlflow_experiment_id"
 
 
 def connect_tracker(plan: SearchPlan) -> MlflowTracker:
@@ -46,7 +54,7 @@ def open_parent(plan: SearchPlan, study: optuna.Study, tracker: Tracker) -> None
     try:
         log_columns(tracker, run_id, plan)
         study.set_user_attr(PARENT_RUN, run_id)
-        study.set_user_attr("mlflow_experiment_id", tracker.experiment_id)
+        study.set_user_attr(EXPERIMENT, tracker.experiment_id)
         study.set_user_attr("tracking_uri", mask(absolute(plan.cfg.tracking_uri)))
     except BaseException as exc:
         tracker.discard_run(run_id)  # a new parent run that could not be set up: no trace
@@ -95,3 +103,82 @@ def close_parent(study: optuna.Study, tracker: Tracker) -> None:
     parent = study.user_attrs.get(PARENT_RUN)
     if parent is not None:
         tracker.end_study(parent)
+
+
+def resolve_tracking_uri(study: optuna.Study, tracking_uri: str | None) -> str:
+    """``tracking_uri`` if given, else the study's own (if stored unmasked), else the default.
+
+    Raises:
+        ConfigError: a local SQLite store that does not exist.
+    """
+    stored = study.user_attrs.get("tracking_uri")
+    uri = tracking_uri or (stored if stored and "***" not in stored else None)
+    uri = uri or default_tracking_uri()
+    db = sqlite_path(uri)
+    if db is not None and not db.exists():
+        raise ConfigError(f"no MLflow store at {mask(uri)!r} (study {study.study_name!r} "
+                          "logged its models elsewhere); pass --tracking-uri")
+    return uri
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StudyDeletion:
+    """What deleting a study removes: the study (with ``trials``) from ``storage_url``, and its
+    live MLflow runs (``run_ids``: parent, trials, final models) from ``tracking_uri`` (none
+    where it logged nothing)."""
+
+    study_name: str
+    storage_url: str
+    trials: TrialCounts
+    tracking_uri: str = ""
+    run_ids: tuple[str, ...] = ()
+
+
+def plan_deletion(storage_url: str, study_name: str,
+                  tracking_uri: str | None = None) -> StudyDeletion:
+    """What :func:`delete_study` would remove (nothing is changed but the trials of dead
+    workers failed, as any run of the study does).
+
+    Raises:
+        StudyNotFoundError: no such study.
+        ConfigError: a trial is running (a search or worker is on the study), or the study's
+            MLflow experiment is not in the tracking store.
+    """
+    study = load_study(storage_url, study_name)
+    fail_stale(study, existing_storage(storage_url))
+    trials = TrialCounts.of(study)
+    if trials.running:
+        raise ConfigError(f"study {study_name!r} has {trials.running} running trial(s): a "
+                          "search or worker is on it; stop it (Ctrl-C) or let it finish, then "
+                          "delete")
+    experiment = str(study.user_attrs.get(EXPERIMENT, ""))
+    if not experiment:
+        return StudyDeletion(study_name=study_name, storage_url=storage_url, trials=trials)
+    uri = resolve_tracking_uri(study, tracking_uri)
+    try:
+        reach_server(uri)  # MLflow would retry an unreachable database for ~100 s
+        runs = MlflowRuns(uri).study_runs(experiment, study_name)
+        cut_short = not runs and _deleted_before(uri, study)
+    except Exception as exc:  # an unreachable or unreadable store: MLflow raises several types
+        raise ConfigError(f"cannot read the MLflow store {mask(uri)!r} "
+                          f"({type(exc).__name__}); check --tracking-uri") from None
+    if not runs and not cut_short:
+        raise ConfigError(f"the MLflow runs of study {study_name!r} are not in {mask(uri)!r}; "
+                          "pass the study's --tracking-uri")
+    return StudyDeletion(study_name=study_name, storage_url=storage_url, trials=trials,
+                         tracking_uri=uri, run_ids=tuple(runs))
+
+
+def _deleted_before(tracking_uri: str, study: optuna.Study) -> bool:
+    """Whether the study's parent run is in the store, deleted (by a deletion cut short)."""
+    parent = study.user_attrs.get(PARENT_RUN)
+    return parent is not None and MlflowRuns(tracking_uri).is_deleted(str(parent))
+
+
+def delete_study(deletion: StudyDeletion) -> None:
+    """Delete the runs of :func:`plan_deletion` (soft: ``mlflow gc`` purges them; the
+    experiment stays, empty, and a later study of the same name logs to it), then the study
+    and all its trials from the storage."""
+    if deletion.run_ids:
+        MlflowRuns(deletion.tracking_uri).delete_runs(deletion.run_ids)
+    delete_stored_study(deletion.storage_url, deletion.study_name)

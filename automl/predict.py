@@ -37,6 +37,7 @@ from automl.data import (
 )
 from automl.errors import ConfigError, DataError, StudyNotFoundError
 from automl.features import Unreadable
+from automl.ledger import resolve_tracking_uri
 from automl.pyfunc import save_pyfunc
 from automl.reading import load_csv, read_csv
 from automl.records import final_model_text
@@ -128,22 +129,6 @@ class DecisionCut:
 
 
 # --------------------------------------------------------------------------------- the model
-def resolve_tracking_uri(study: optuna.Study, tracking_uri: str | None) -> str:
-    """``tracking_uri`` if given, else the study's own (if stored unmasked), else the default.
-
-    Raises:
-        ConfigError: a local SQLite store that does not exist.
-    """
-    stored = study.user_attrs.get("tracking_uri")
-    uri = tracking_uri or (stored if stored and "***" not in stored else None)
-    uri = uri or default_tracking_uri()
-    db = sqlite_path(uri)
-    if db is not None and not db.exists():
-        raise ConfigError(f"no MLflow store at {mask(uri)!r} (study {study.study_name!r} "
-                          "logged its models elsewhere); pass --tracking-uri")
-    return uri
-
-
 def model_source(study: optuna.Study, trial: int | None, tracking_uri: str) -> ModelSource:
     """The trial (``None``: the best) whose logged model to use.
 

@@ -290,6 +290,11 @@ def load_study(url: str, study_name: str) -> optuna.Study:
     return optuna.load_study(study_name=study_name, storage=storage)
 
 
+def delete_stored_study(url: str, study_name: str) -> None:
+    """Delete study ``study_name`` and all its trials from the storage at ``url``."""
+    optuna.delete_study(study_name=study_name, storage=existing_storage(url))
+
+
 def claim(storage: RDBStorage, study_name: str, key: str, *, withdraw: bool = False) -> bool:
     """Insert (or delete) the study user attr ``key``: ``False`` when another process inserted
     it first. The database's unique (study, key) constraint decides, so of processes claiming

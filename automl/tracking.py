@@ -229,6 +229,50 @@ class MlflowRuns:
             raise
         return any(item.path == artifact_path for item in listed)
 
+    def is_deleted(self, run_id: str) -> bool:
+        """Whether the store holds run ``run_id`` as deleted (a missing run: ``False``)."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return bool(self.client.get_run(run_id).info.lifecycle_stage == "deleted")
+        except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return False
+            raise
+
+    def study_runs(self, experiment_id: str, study_name: str) -> list[str]:
+        """The ids of the live (not deleted) runs of ``study_name`` in experiment
+        ``experiment_id``: its parent run, trial runs and final-model runs (tag
+        ``automl.study``); none when the store has no such experiment."""
+        from mlflow.entities import ViewType
+        from mlflow.exceptions import MlflowException
+
+        try:
+            if self.client.get_experiment(experiment_id).lifecycle_stage == "deleted":
+                return []
+        except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return []
+            raise
+        ids: list[str] = []
+        token = None
+        while True:
+            page = self.client.search_runs(
+                [experiment_id], filter_string=f"tags.`automl.study` = '{study_name}'",
+                run_view_type=ViewType.ACTIVE_ONLY, max_results=1000, page_token=token)
+            ids += [run.info.run_id for run in page]
+            token = page.token
+            if not token:
+                return ids
+
+    def delete_runs(self, run_ids: Sequence[str]) -> None:
+        """Delete ``run_ids`` (MLflow's soft delete: ``mlflow gc`` purges them).
+
+        Their experiment stays: restoring a deleted experiment (as a later search of the same
+        name would) restores every run in it, these too."""
+        for run_id in run_ids:
+            self.client.delete_run(run_id)
+
     def register(self, name: str, run_id: str, local_dir: Path, artifact_path: str, *,
                  description: str, tags: dict[str, str]) -> str:
         """Log ``local_dir`` as ``artifact_path`` of run ``run_id`` and register it as a new

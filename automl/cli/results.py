@@ -1,8 +1,11 @@
-"""``automl show``, ``studies`` and ``report``: read-only views of stored studies."""
+"""``automl show``, ``studies`` and ``report``: read-only views of stored studies; and
+``automl delete``, the one command that removes one."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -10,6 +13,7 @@ from automl.cli.common import (
     DebugOpt,
     JsonOpt,
     StorageOpt,
+    TrackingOpt,
     app,
     check_output_file,
     err,
@@ -21,7 +25,11 @@ from automl.cli.common import (
 from automl.cli.render import render_leaderboard, render_threshold, score_text
 from automl.config import default_storage
 from automl.records import final_model_text
+from automl.stores import mask
 from automl.words import counted
+
+if TYPE_CHECKING:  # the library is imported by the commands, so that `--help` is instant
+    from automl.ledger import StudyDeletion
 
 
 @app.command()
@@ -105,3 +113,49 @@ def report(
         found = load_study(storage or default_storage(), study)
         path = write_report(found, describe(found, top), output)
         err.print(f"report of study {study!r} written to {path}", soft_wrap=True)
+
+
+@app.command()
+def delete(
+    study: str = typer.Argument(..., help="Study to delete."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Delete without asking."),
+    storage: str | None = StorageOpt,
+    tracking_uri: str | None = TrackingOpt,
+    debug: bool = DebugOpt,
+) -> None:
+    """Delete a study: its trials from the storage and its MLflow runs (which MLflow keeps,
+    deleted, until `mlflow gc`). Asks first unless --yes."""
+    from automl.ledger import delete_study, plan_deletion
+
+    with user_errors(debug):
+        quiet_libraries()
+        deletion = plan_deletion(storage or default_storage(), study, tracking_uri)
+        what = _deletion_text(deletion)
+        if not yes and not _confirmed(f"delete {what}?"):
+            err.print("nothing deleted (--yes deletes without asking)")
+            raise typer.Exit(1)
+        delete_study(deletion)
+        err.print(f"deleted {what}", soft_wrap=True)
+        if deletion.run_ids:
+            err.print(f"MLflow keeps what it deletes, artifacts included, until `mlflow gc "
+                      f"--backend-store-uri {mask(deletion.tracking_uri)}` purges it",
+                      soft_wrap=True)
+
+
+def _confirmed(question: str) -> bool:
+    """The user's yes to ``question`` on stderr; no answer (stdin closed) is a no."""
+    try:
+        return typer.confirm(question, err=True)
+    except typer.Abort:
+        return False
+    finally:
+        if not sys.stdin.isatty():  # an answer read from a pipe is not echoed
+            err.print("")
+
+
+def _deletion_text(deletion: StudyDeletion) -> str:
+    """The study, its trials and runs, and the stores they are in."""
+    runs = (f" and its {counted(len(deletion.run_ids), 'MLflow run')} from "
+            f"{mask(deletion.tracking_uri)}" if deletion.run_ids else "")
+    return (f"study {deletion.study_name!r} ({deletion.trials}) from "
+            f"{mask(deletion.storage_url)}{runs}")
