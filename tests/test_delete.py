@@ -81,16 +81,15 @@ def test_a_deleted_study_leaves_both_ledgers_and_its_name_starts_afresh(
     assert optuna.load_study(study_name="gone", storage=tmp_storage_url).trials[0].number == 0
 
 
-@pytest.mark.parametrize("answer", ["n\n", None])  # no, and no answer (stdin closed)
 def test_nothing_is_deleted_without_a_yes(searched: Callable[[str], list[str]],
-                                          tmp_storage_url: str, tmp_tracking_uri: str,
-                                          answer: str | None) -> None:
+                                          tmp_storage_url: str, tmp_tracking_uri: str) -> None:
     stores = searched("asked")
     runs = _runs(tmp_tracking_uri, "asked")
-    code, stderr = _automl("delete", "asked", *stores, answer=answer)
-    assert code == 1
-    assert "delete study 'asked' (1 complete)" in stderr and "nothing deleted" in stderr
-    assert _studies(tmp_storage_url) == {"asked"} and _runs(tmp_tracking_uri, "asked") == runs
+    for answer in ("n\n", None):  # no, and no answer (stdin closed, as in a script)
+        code, stderr = _automl("delete", "asked", *stores, answer=answer)
+        assert code == 1
+        assert "delete study 'asked' (1 complete)" in stderr and "nothing deleted" in stderr
+        assert _studies(tmp_storage_url) == {"asked"} and _runs(tmp_tracking_uri, "asked") == runs
 
     code, stderr = _automl("delete", "asked", *stores, answer="y\n")
     assert code == 0, stderr
@@ -108,26 +107,20 @@ def test_a_study_with_a_running_trial_is_not_deleted(tmp_storage_url: str,
     assert _studies(tmp_storage_url) == {"busy"}
 
 
-def test_a_deletion_cut_short_is_finished_by_running_it_again(
-        searched: Callable[[str], list[str]], tmp_storage_url: str,
-        tmp_tracking_uri: str) -> None:
+def test_a_deletion_pointed_elsewhere_or_cut_short_is_finished_by_running_it_again(
+        searched: Callable[[str], list[str]], tmp_storage_url: str, tmp_tracking_uri: str,
+        tmp_path: Path, _migrated_mlflow_db: Path) -> None:
     stores = searched("halfway")
+    (tmp_path / "other").mkdir()
+    shutil.copy(_migrated_mlflow_db, tmp_path / "other" / "mlflow.db")  # never saw its runs
+    code, stderr = _automl("delete", "halfway", "--yes", "--storage", tmp_storage_url,
+                           "--tracking-uri", f"sqlite:///{tmp_path}/other/mlflow.db")
+    assert code == 2
+    assert "the MLflow runs of study 'halfway' are not in" in one_error_line(stderr)
+    assert _studies(tmp_storage_url) == {"halfway"}
+
     MlflowRuns(tmp_tracking_uri).delete_runs(sorted(_runs(tmp_tracking_uri, "halfway")))
-    code, stderr = _automl("delete", "halfway", "--yes", *stores)
+    code, stderr = _automl("delete", "halfway", "--yes", *stores)  # its runs went, not it
     assert code == 0, stderr
     assert "deleted study 'halfway' (1 complete)" in stderr
     assert _studies(tmp_storage_url) == set()
-
-
-def test_runs_looked_for_in_another_store_leave_the_study_in_place(
-        searched: Callable[[str], list[str]], tmp_storage_url: str, tmp_path: Path,
-        _migrated_mlflow_db: Path) -> None:
-    searched("elsewhere")
-    (tmp_path / "other").mkdir()
-    shutil.copy(_migrated_mlflow_db, tmp_path / "other" / "mlflow.db")  # never saw its runs
-    other = f"sqlite:///{tmp_path}/other/mlflow.db"
-    code, stderr = _automl("delete", "elsewhere", "--yes", "--storage", tmp_storage_url,
-                           "--tracking-uri", other)
-    assert code == 2
-    assert "the MLflow runs of study 'elsewhere' are not in" in one_error_line(stderr)
-    assert _studies(tmp_storage_url) == {"elsewhere"}
