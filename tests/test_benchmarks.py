@@ -198,7 +198,7 @@ def test_the_memory_of_preparing_is_printed_step_by_step(
 def test_each_warm_start_candidate_runs_its_repeats_on_the_prepared_split(
         bench: Callable[[str], ModuleType], make_csv: Callable[..., Path]) -> None:
     csv = make_csv("binary", n_rows=200)
-    rows = bench("warm_start").main(["--datasets", f"{csv}:y", "--cap", "3", "--repeats", "2",
+    rows = bench("warm_start").main(["--datasets", f"{csv}:y", "--cap", "1", "--repeats", "2",
                                      "--candidates", "linear,tabm_cpu"])
     cells = [row.split(" | ") for row in rows]
     assert [(c[1], c[2]) for c in cells] == [("linear", "0"), ("linear", "1"),

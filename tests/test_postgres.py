@@ -150,7 +150,10 @@ def test_password_never_leaves_the_url(pg_url: str, make_csv: Callable[..., Path
         outputs.append(subprocess.CompletedProcess(process.args, process.returncode, stdout,
                                                    stderr))
     outputs.append(run(["worker", study], env))  # after the resume: the budget is reached
-    assert [o.returncode for o in outputs] == [0, 0, 0, 0, 2, 2, 0], outputs[-2].stderr
+    expected = [0, 0, 0, 0, 2, 2, 0]
+    assert [o.returncode for o in outputs] == expected, "\n".join(  # each step that differs
+        f"step {i}: {o.stderr}" for i, (o, code) in enumerate(zip(outputs, expected, strict=True))
+        if o.returncode != code)
     for out in outputs:
         assert secret not in out.stdout + out.stderr
     assert "***" in outputs[5].stderr
