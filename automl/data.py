@@ -37,6 +37,9 @@ from automl.written import (
 
 MAX_CLASSES_FOR_INTEGER_TARGET = 20
 MIN_ROWS_PER_CLASS = 3
+#: A target with no class of :data:`MIN_ROWS_PER_CLASS` rows among this many is an id or a
+#: date, not classes (fewer rows: a table too small, which the split refuses).
+_MIN_ROWS_FOR_AN_ID = 20
 MIN_ROWS_REGRESSION = 10
 #: A column of this many levels or more, each a few of a small set of words (job titles), is
 #: read as text: its words are learned across levels (see :func:`_titles`).
@@ -443,12 +446,9 @@ def _schema_and_rows(frame: pd.DataFrame, target: str | None, task: TaskType | s
     n_missing = int((~known).sum())
     guess = TaskType(task) if task is not None else infer_task(y[known])
     labels = label_strings(y[known]) if guess.is_classification else None
+    if labels is not None:
+        _refuse_unlearnable_classes(target, labels, default=asked is None)
     rare = _rare_classes(labels) if labels is not None else None
-    if rare is not None and 2 * rare.sum() > len(labels):
-        raise DataError(f"target {target!r}: {rare.sum():,} of its {len(labels):,} rows are in "
-                        f"classes of fewer than {MIN_ROWS_PER_CLASS} rows (such as "
-                        f"{rare.index[0]!r}), too few to learn; write numbers plainly (1234.5) "
-                        "to have them regressed, or choose another --target")
     if rare is not None:  # left out, like rows without a target
         kept = ~labels.isin(rare.index).to_numpy()
         known[known] = kept
@@ -485,6 +485,30 @@ def _schema_and_rows(frame: pd.DataFrame, target: str | None, task: TaskType | s
                   class_counts=counts, positive_class=chosen, n_rows=len(rows),
                   n_missing_target=n_missing, notes=notes,
                   target_units=units_in(y[known]) if written else ()), rows
+
+
+def _refuse_unlearnable_classes(target: str, labels: pd.Series, default: bool) -> None:
+    """Refuse a target most of whose rows are in classes of fewer than
+    :data:`MIN_ROWS_PER_CLASS` rows: one value a row (an id, a date, a name) or amounts the
+    reader did not take for numbers. ``default``: the target is the last column, not chosen.
+
+    Raises:
+        DataError: such a target, in one line naming a value and the fix.
+    """
+    sizes = labels.value_counts()
+    rare = sizes[sizes < MIN_ROWS_PER_CLASS]
+    choose = ("pass --target with the column to predict (without it, the last column is the "
+              "target)" if default else "choose another --target")
+    if rare.sum() == len(labels) >= _MIN_ROWS_FOR_AN_ID:
+        raise DataError(f"target {target!r} has {len(sizes):,} different values in its "
+                        f"{len(labels):,} rows (such as {rare.index[0]!r}), like an id or a "
+                        f"date: there are no classes to learn; {choose}")
+    if len(sizes) - len(rare) < 2 or 2 * rare.sum() <= len(labels):
+        return  # learnable once the rare classes are left out, or a table the split refuses
+    raise DataError(f"target {target!r}: {rare.sum():,} of its {len(labels):,} rows are in "
+                    f"classes of fewer than {MIN_ROWS_PER_CLASS} rows (such as "
+                    f"{rare.index[0]!r}), too few to learn; write numbers plainly (1234.5) "
+                    f"to have them regressed, or {choose}")
 
 
 def _rare_classes(labels: pd.Series) -> pd.Series | None:

@@ -206,6 +206,22 @@ def test_a_target_whose_rows_are_mostly_in_rare_classes_is_refused() -> None:
     assert infer_schema(left_out, "y").classes == ("a", "b")  # a few rows left out, as before
 
 
+@pytest.mark.parametrize(("target", "fix"), [
+    (None, "pass --target with the column to predict (without it, the last column is the "
+           "target)"),
+    ("customer", "choose another --target")])
+def test_a_target_of_one_value_a_row_is_refused_as_an_id(target: str | None, fix: str) -> None:
+    """A CSV whose last column is a key: each value a class of one row. The split refused it
+    with 'add rows or merge rare classes', which is no fix for an id."""
+    frame = pd.DataFrame({"x": np.arange(50.0) % 7, "y": np.arange(50) % 2,
+                          "customer": [f"C{i:04d}" for i in range(50)]})
+    with pytest.raises(DataError) as refused:
+        infer_schema(frame, target)
+    assert str(refused.value) == ("target 'customer' has 50 different values in its 50 rows "
+                                  "(such as 'C0000'), like an id or a date: there are no "
+                                  f"classes to learn; {fix}")
+
+
 @pytest.mark.parametrize(("ratings", "task", "noted"), [
     ([1, 2, 3, 4, 5, 10] * 5, None, True),   # stars: classes unless told they are numbers
     ([0, 1] * 15, None, False),               # a binary flag is a class
