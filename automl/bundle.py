@@ -158,12 +158,12 @@ class ModelBundle:
         check_level(level, option)
         if self.conformal is None:
             task = self.schema.task
-            what = ("a regression model" if task is TaskType.REGRESSION
+            what = ("this regression model" if task is TaskType.REGRESSION
                     else f"this {task.value} model")
-            raise ConfigError(f"{option}: {what} without prediction intervals (they are a "
-                              "regression study's final model's; a trial's own model, or a "
-                              f"final model built before them, has none); leave {option} out "
-                              "or use the final model of a regression study")
+            raise ConfigError(f"{option}: {what} has no prediction intervals (a regression "
+                              "study's final model has them; a trial's own model, or a final "
+                              f"model built before them, has none); leave {option} out or use "
+                              "the final model of a regression study")
 
     def predict(self, frame: pd.DataFrame, threshold: float | None = None,
                 interval: float | None = None) -> pd.DataFrame:

@@ -315,7 +315,7 @@ def test_a_regression_model_predicts_intervals_and_their_coverage_is_scored(
     code, _, stderr = cli("predict", binary.cfg.study_name, str(tmp_path / "labels.csv"),
                           "--interval", "0.9", *binary.stores)
     assert code == 2
-    assert "--interval: this binary model without prediction intervals" in one_error_line(stderr)
+    assert "--interval: this binary model has no prediction intervals" in one_error_line(stderr)
 
 
 def one_line(stderr: str, start: str) -> str:
