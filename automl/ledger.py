@@ -146,11 +146,7 @@ def plan_deletion(storage_url: str, study_name: str,
     """
     study = load_study(storage_url, study_name)
     fail_stale(study, existing_storage(storage_url))
-    trials = TrialCounts.of(study)
-    if trials.running:
-        raise ConfigError(f"study {study_name!r} has {trials.running} running trial(s): a "
-                          "search or worker is on it; stop it (Ctrl-C) or let it finish, then "
-                          "delete")
+    trials = _idle(study)
     experiment = str(study.user_attrs.get(EXPERIMENT, ""))
     if not experiment:
         return StudyDeletion(study_name=study_name, storage_url=storage_url, trials=trials)
@@ -175,10 +171,29 @@ def _deleted_before(tracking_uri: str, study: optuna.Study) -> bool:
     return parent is not None and MlflowRuns(tracking_uri).is_deleted(str(parent))
 
 
+def _idle(study: optuna.Study) -> TrialCounts:
+    """The study's trials by state.
+
+    Raises:
+        ConfigError: a trial is running.
+    """
+    trials = TrialCounts.of(study)
+    if trials.running:
+        raise ConfigError(f"study {study.study_name!r} has {trials.running} running trial(s): "
+                          "a search or worker is on it; stop it (Ctrl-C) or let it finish, "
+                          "then delete")
+    return trials
+
+
 def delete_study(deletion: StudyDeletion) -> None:
     """Delete the runs of :func:`plan_deletion` (soft: ``mlflow gc`` purges them; the
     experiment stays, empty, and a later study of the same name logs to it), then the study
-    and all its trials from the storage."""
+    and all its trials from the storage.
+
+    Raises:
+        ConfigError: a trial started since :func:`plan_deletion` (nothing is deleted).
+    """
+    _idle(load_study(deletion.storage_url, deletion.study_name))
     if deletion.run_ids:
         MlflowRuns(deletion.tracking_uri).delete_runs(deletion.run_ids)
     delete_stored_study(deletion.storage_url, deletion.study_name)

@@ -14,6 +14,8 @@ from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from automl.cli import app
+from automl.errors import ConfigError
+from automl.ledger import delete_study, plan_deletion
 from automl.tracking import MlflowRuns
 
 
@@ -124,3 +126,14 @@ def test_a_deletion_pointed_elsewhere_or_cut_short_is_finished_by_running_it_aga
     assert code == 0, stderr
     assert "deleted study 'halfway' (1 complete)" in stderr
     assert _studies(tmp_storage_url) == set()
+
+
+def test_a_trial_started_after_the_question_stops_the_deletion(tmp_storage_url: str,
+                                                               tmp_path: Path) -> None:
+    (tmp_path / "studies").mkdir()
+    study = optuna.create_study(study_name="joined", storage=tmp_storage_url)
+    deletion = plan_deletion(tmp_storage_url, "joined")  # asked: nothing is running yet
+    study.ask()  # a worker starts a trial while the user reads the question
+    with pytest.raises(ConfigError, match="has 1 running trial"):
+        delete_study(deletion)
+    assert _studies(tmp_storage_url) == {"joined"}
