@@ -418,8 +418,8 @@ def _overview(report: Report) -> str:
              f"{_num(s.best_value)} (trial {s.best_trial}, "
              f"{'the mean of its folds' if folds else 'validation'})"],
             ["final model", final and f"{final_model_text(final)}; "
-                                      f"{'out-of-fold' if folds else 'validation'} {s.metric} "
-                                      f"{_num(final.get('val_score'))}"],
+                                      f"{'pooled out-of-fold' if folds else 'validation'} "
+                                      f"{s.metric} {_num(final.get('val_score'))}"],
             ["MLflow", f"experiment {s.mlflow_experiment_id}, parent run "
                        f"{s.mlflow_parent_run_id}"]]
     boxes = [_table(None, [[k, v or ""] for k, v in rows], "kv")]
