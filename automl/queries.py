@@ -100,6 +100,7 @@ class StudyReport:
     leaderboard: tuple[LeaderboardRow, ...]
     split_by: str = ""  # the column whose latest rows were held out (see --split-by)
     group_by: str = ""  # the column whose groups were held out whole (see --group-by)
+    last_trial: str | None = None  # when its latest trial started or ended (ISO 8601, local time)
 
     @property
     def held_out(self) -> str:
@@ -119,7 +120,8 @@ class StudyReport:
         """The ``studies --json`` object."""
         return {"study": self.study, "task": self.task, "metric": self.metric,
                 "direction": self.direction, "best_value": self.best_value,
-                "best_trial": self.best_trial, "trials": self.trials.to_json()}
+                "best_trial": self.best_trial, "trials": self.trials.to_json(),
+                "last_trial": self.last_trial}
 
 
 def network_label(params: dict[str, Any]) -> str:
@@ -171,7 +173,15 @@ def describe(study: optuna.Study, top: int = 5) -> StudyReport:
         mlflow_experiment_id=attrs.get("mlflow_experiment_id"),
         mlflow_parent_run_id=attrs.get("mlflow_parent_run_id"),
         leaderboard=tuple(LeaderboardRow.of(t) for t in board),
-        split_by=attrs.get("split_by", ""), group_by=attrs.get("group_by", ""))
+        split_by=attrs.get("split_by", ""), group_by=attrs.get("group_by", ""),
+        last_trial=_last_trial(study))
+
+
+def _last_trial(study: optuna.Study) -> str | None:
+    """When the study's latest trial started or ended, to the second (``None``: no trial)."""
+    times = [t.datetime_complete or t.datetime_start for t in study.get_trials(deepcopy=False)]
+    known = [when for when in times if when is not None]
+    return max(known).isoformat(timespec="seconds") if known else None
 
 
 def show_study(storage_url: str, study_name: str, top: int = 5) -> StudyReport:

@@ -124,6 +124,8 @@ def test_studies_never_cut_a_study_name_or_its_best_value(cli: Callable[..., Res
     out = _ok(cli("studies", "--storage", storage)).stdout
     assert name in out and "1.133e+09" in out
     assert "regression" in out and "1 complete" in out and "…" not in out
+    ended = study.trials[0].datetime_complete
+    assert "last trial" in out.splitlines()[0] and f"{ended:%Y-%m-%d %H:%M}" in out
 
 
 def test_show_refuses_a_top_below_one(cli: Callable[..., Result], tmp_path: Path) -> None:
@@ -236,8 +238,11 @@ def test_show_studies_and_resume(cli: Callable[..., Result], make_csv: Callable[
     rows = json.loads(_ok(cli("studies", "--json", "--storage", tmp_storage_url)).stdout)
     assert [row["study"] for row in rows] == ["demo"]
     assert {"study", "task", "metric", "direction", "best_value", "best_trial",
-            "trials"} <= set(rows[0])
+            "trials", "last_trial"} <= set(rows[0])
     assert rows[0]["best_value"] == report["best_value"]
+    last = optuna.load_study(study_name="demo", storage=tmp_storage_url).trials[-1]
+    assert rows[0]["last_trial"] == report["last_trial"] == (
+        last.datetime_complete.isoformat(timespec="seconds"))  # type: ignore[union-attr]
 
     table = _ok(cli("show", "demo", "--storage", tmp_storage_url)).stdout
     assert "study 'demo'" in table and "metric roc_auc (maximize)" in table

@@ -76,9 +76,10 @@ def studies(
         if as_json:
             print_json([r.to_row() for r in reports])
             return
-        rows = [("study", "task", "metric", "best", "trials")] + [
+        rows = [("study", "task", "metric", "best", "last trial", "trials")] + [
             (r.study, str(r.task), str(r.metric),
              "-" if r.best_value is None else score_text(r.best_value),
+             "-" if r.last_trial is None else r.last_trial.replace("T", " ")[:16],
              str(r.trials))
             for r in reports]
         for line in _aligned(rows):
