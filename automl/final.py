@@ -177,6 +177,7 @@ class FinalModel:
     threshold: TunedThreshold | None = None
     cross_validated: bool = False
     every_row: EveryRow = field(default_factory=EveryRow)
+    test_rows: int = 0  # the rows ``test_metrics`` rest on
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data (stored as the study's ``final_model`` user attr)."""
@@ -184,7 +185,8 @@ class FinalModel:
                 "weights": list(self.weights), "val_score": self.val_score,
                 "best_trial": self.best_trial, "best_trial_score": self.best_trial_score,
                 "run_id": self.run_id,
-                "test_metrics": self.test_metrics, "refit_epochs": self.refit_epochs,
+                "test_metrics": self.test_metrics, "test_rows": self.test_rows,
+                "refit_epochs": self.refit_epochs,
                 "seconds": round(self.seconds, 3), "cross_validated": self.cross_validated}
         if self.threshold is not None:
             data["threshold"] = self.threshold.to_dict()
@@ -439,7 +441,8 @@ def build_final(candidates: list[Candidate], inputs: FinalInputs, tracker: Track
                       best_trial=best.number, best_trial_score=best_score, run_id=run_id,
                       test_metrics=test, bundle=bundle, refit_epochs=epochs,
                       seconds=time.monotonic() - start, threshold=threshold,
-                      cross_validated=inputs.bagged, every_row=on_every_row)
+                      cross_validated=inputs.bagged, every_row=on_every_row,
+                      test_rows=len(tensors.y_test))
 
 
 def _tune(bundle: ModelBundle, val_output: np.ndarray, y_val: np.ndarray,

@@ -210,6 +210,18 @@ def test_search_prints_the_leaderboard_and_how_to_open_mlflow(
     assert not list((Path.cwd()).iterdir())  # the default stores were not touched
 
 
+def test_show_gives_the_final_models_test_scores_as_the_search_did(
+        cli: Callable[..., Result], make_csv: Callable[..., Path], stores: list[str],
+        tmp_storage_url: str) -> None:
+    searched = _ok(cli("search", make_csv(n_rows=400), "--study", "tested", "--folds", "1",
+                       *FAST, *stores)).stdout
+    shown = _ok(cli("show", "tested", "--storage", tmp_storage_url)).stdout
+    [line] = [line for line in searched.splitlines() if line.startswith("final model on the")]
+    assert line.startswith("final model on the 60 held-out test rows, which no selection step "
+                           "saw: roc_auc ")
+    assert line in shown.splitlines()
+
+
 def test_show_studies_and_resume(cli: Callable[..., Result], make_csv: Callable[..., Path],
                                  stores: list[str], tmp_storage_url: str,
                                  tmp_tracking_uri: str) -> None:
@@ -246,6 +258,9 @@ def test_show_studies_and_resume(cli: Callable[..., Result], make_csv: Callable[
 
     table = _ok(cli("show", "demo", "--storage", tmp_storage_url)).stdout
     assert "study 'demo'" in table and "metric roc_auc (maximize)" in table
+    summary = " ".join(resumed.stdout.split()).split("final model: ")[1].split(" decision")[0]
+    assert f"final model (what predict uses): {summary}" in " ".join(table.split())
+    assert "pooled out-of-fold roc_auc" in summary  # what it is and its score, as the search said
 
     unknown = cli("show", "demmo", "--storage", tmp_storage_url)
     _assert_one_line_error(unknown, "'demmo'", "studies: demo")

@@ -179,6 +179,32 @@ def render_summary(summary: SearchSummary, warnings: tuple[str, ...] = ()) -> No
               f"{mask(summary.tracking_uri)}", soft_wrap=True)
 
 
+def final_scores_text(final: dict[str, Any], metric: str) -> str:
+    """What the final model is and its selection score, beside its best trial's on the same
+    rows (pooled out of fold when cross-validated: not the fold mean the leaderboard shows)."""
+    bagged = final.get("cross_validated", False)
+    what = final_model_text(final)
+    if bagged:
+        what += (" (each the average of its fold networks)" if len(final["trials"]) > 1
+                 else " (the average of its fold networks)")
+    on = "pooled out-of-fold" if bagged else "validation"
+    best = f"trial {final['best_trial']}" if "best_trial" in final else "the best trial"
+    alone = (f" (best {best} alone: {score_text(final['best_trial_score'])})"
+             if len(final["trials"]) > 1 and "best_trial_score" in final else "")
+    return f"{what}; {on} {metric} {score_text(final['val_score'])}{alone}"
+
+
+def test_scores_text(final: dict[str, Any], n_test_rows: int | None) -> str:
+    """The final model's scores on the held-out test rows (``n_test_rows`` of them; ``None``:
+    a final model stored without the count)."""
+    scores = ", ".join(f"{k} {score_text(v)}" for k, v in final["test_metrics"].items())
+    before = (" (scored before it was trained again on them too)"
+              if "refit_all_rows" in final else "")
+    rows = "" if n_test_rows is None else f"{n_test_rows:,} "
+    return (f"final model on the {rows}held-out test rows, which no selection step "
+            f"saw{before}: {scores}")
+
+
 def _render_final(final: dict[str, Any], metric: str, n_test_rows: int,
                   test_too_small: bool = True) -> None:
     """What the final model is, its selection score (an ensemble's beside its best trial's, on
@@ -186,25 +212,12 @@ def _render_final(final: dict[str, Any], metric: str, n_test_rows: int,
     ``--test-fraction 0``); then where its prediction intervals come from, and why
     ``--refit-all`` did not train it again, if so."""
     bagged = final.get("cross_validated", False)
-    what = final_model_text(final)
-    if bagged:
-        what += (" (each the average of its fold networks)" if len(final["trials"]) > 1
-                 else " (the average of its fold networks)")
     on = "out-of-fold" if bagged else "validation"
-    best = f"trial {final['best_trial']}" if "best_trial" in final else "the best trial"
-    alone = (f" (best {best} alone: {score_text(final['best_trial_score'])})"
-             if len(final["trials"]) > 1 and "best_trial_score" in final else "")
-    pooled = "pooled " if bagged else ""  # not the fold mean the leaderboard shows
-    out.print(f"final model: {what}; {pooled}{on} {metric} "
-              f"{score_text(final['val_score'])}{alone}", soft_wrap=True)
+    out.print(f"final model: {final_scores_text(final, metric)}", soft_wrap=True)
     render_threshold(final)
     test = final.get("test_metrics", {})
     if test:
-        scores = ", ".join(f"{k} {score_text(v)}" for k, v in test.items())
-        before = (" (scored before it was trained again on them too)"
-                  if "refit_all_rows" in final else "")
-        out.print(f"final model on the {n_test_rows:,} held-out test rows, which no selection "
-                  f"step saw{before}: {scores}", soft_wrap=True)
+        out.print(test_scores_text(final, n_test_rows), soft_wrap=True)
     elif not n_test_rows:
         why = (f"the table is too small for a useful one (under {MIN_TEST_ROWS} test rows), so "
                "every row went to the folds" if test_too_small else "--test-fraction 0")

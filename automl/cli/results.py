@@ -22,7 +22,13 @@ from automl.cli.common import (
     quiet_libraries,
     user_errors,
 )
-from automl.cli.render import render_leaderboard, render_threshold, score_text
+from automl.cli.render import (
+    final_scores_text,
+    render_leaderboard,
+    render_threshold,
+    score_text,
+    test_scores_text,
+)
 from automl.config import default_storage
 from automl.records import final_model_text
 from automl.stores import mask
@@ -56,10 +62,14 @@ def show(
             out.print(f"{counted(report.trials.waiting, 'trial')} waiting: warm-start "
                       "configurations the search queued and had no time for; `automl resume "
                       f"{study}` runs them first", soft_wrap=True)
-        if report.final_model:
-            out.print(f"final model (what predict uses): "
-                      f"{final_model_text(report.final_model)}", soft_wrap=True)
-        render_threshold(report.final_model)
+        final = report.final_model
+        if final:
+            what = (final_scores_text(final, str(report.metric)) if "val_score" in final
+                    else final_model_text(final))
+            out.print(f"final model (what predict uses): {what}", soft_wrap=True)
+        render_threshold(final)
+        if final and final.get("test_metrics"):
+            out.print(test_scores_text(final, final.get("test_rows")), soft_wrap=True)
 
 
 @app.command(name="studies")
