@@ -271,10 +271,12 @@ def test_a_moved_data_file_is_named_and_found_again_with_data(
     csv = make_csv()
     one_trial_study(csv, "moved", storage, tracking)
     moved = csv.rename(tmp_path / "elsewhere.csv")
-    for command in (["resume", "moved", "--n-trials", "2"], ["worker", "moved"]):
-        done = run(command, env)
-        assert done.returncode == 2, done.stderr
-        assert done.stderr.strip() == (
+    refusals = [start(command, env)  # side by side: a process start is slow
+                for command in (["resume", "moved", "--n-trials", "2"], ["worker", "moved"])]
+    for process in refusals:
+        _, stderr = process.communicate(timeout=120)
+        assert process.returncode == 2, stderr
+        assert stderr.strip() == (
             f"error: study 'moved' reads its data from {csv}, which does not exist here: put "
             "the file back, or pass where it is now with --data PATH (the same content)")
     done = run(["resume", "moved", "--n-trials", "3", "--workers", "2", "--data", str(moved)],
