@@ -20,13 +20,11 @@ from automl.config import default_tracking_uri
 from automl.errors import ConfigError, os_reason
 from automl.plan import SearchPlan
 from automl.queries import TrialCounts
+from automl.records import EXPERIMENT, PARENT_RUN
 from automl.space import SPACE_VERSION
 from automl.storage import delete_stored_study, existing_storage, fail_stale, load_study
 from automl.stores import absolute, mask, reach_server, sqlite_path
 from automl.tracking import MlflowRuns, MlflowTracker, Tracker, TrialOutcome, temporary_dir
-
-PARENT_RUN = "mlflow_parent_run_id"
-EXPERIMENT = "mlflow_experiment_id"
 
 
 def connect_tracker(plan: SearchPlan) -> MlflowTracker:

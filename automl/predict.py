@@ -40,7 +40,7 @@ from automl.features import Unreadable
 from automl.ledger import resolve_tracking_uri
 from automl.pyfunc import save_pyfunc
 from automl.reading import load_csv, read_csv
-from automl.records import final_model_text
+from automl.records import EXPERIMENT, PARENT_RUN, final_model_text
 from automl.storage import load_study
 from automl.stores import mask, sqlite_path
 from automl.tracking import MlflowRuns, temporary_dir
@@ -145,7 +145,7 @@ def model_source(study: optuna.Study, trial: int | None, tracking_uri: str) -> M
     if trial is None and isinstance(final, dict) and final.get("run_id"):
         return ModelSource(study_name=study.study_name, trial=study.best_trial.number,
                            run_id=str(final["run_id"]), tracking_uri=tracking_uri,
-                           parent_run_id=study.user_attrs.get("mlflow_parent_run_id"),
+                           parent_run_id=study.user_attrs.get(PARENT_RUN),
                            data_path=study.user_attrs.get("data_path"), final=final)
     if trial is None:
         chosen = study.best_trial
@@ -165,7 +165,7 @@ def model_source(study: optuna.Study, trial: int | None, tracking_uri: str) -> M
                           "run; it was not run by automl search")
     return ModelSource(study_name=study.study_name, trial=chosen.number, run_id=str(run_id),
                        tracking_uri=tracking_uri,
-                       parent_run_id=study.user_attrs.get("mlflow_parent_run_id"),
+                       parent_run_id=study.user_attrs.get(PARENT_RUN),
                        data_path=study.user_attrs.get("data_path"))
 
 
@@ -436,7 +436,7 @@ def ui_plan(storage_url: str, study_name: str | None = None, *, tracking_uri: st
     if study_name is not None:
         study = load_study(storage_url, study_name)
         uri = resolve_tracking_uri(study, tracking_uri)
-        experiment = study.user_attrs.get("mlflow_experiment_id")
+        experiment = study.user_attrs.get(EXPERIMENT)
     else:
         uri = tracking_uri or default_tracking_uri()
         db = sqlite_path(uri)

@@ -17,7 +17,15 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automl.config import SearchConfig
 from automl.errors import DataError
-from automl.records import FOLD_SCORES, RUN_ID, TRAIN_ROWS, StudySettings, held_out_text
+from automl.records import (
+    EXPERIMENT,
+    FOLD_SCORES,
+    PARENT_RUN,
+    RUN_ID,
+    TRAIN_ROWS,
+    StudySettings,
+    held_out_text,
+)
 from automl.storage import existing_storage, load_study
 
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -170,8 +178,8 @@ def describe(study: optuna.Study, top: int = 5) -> StudyReport:
         best_value=best.value if best else None, best_trial=best.number if best else None,
         best_params=best.params if best else None, trials=TrialCounts.of(study),
         test_metrics=attrs.get("test_metrics", {}), final_model=attrs.get("final_model"),
-        mlflow_experiment_id=attrs.get("mlflow_experiment_id"),
-        mlflow_parent_run_id=attrs.get("mlflow_parent_run_id"),
+        mlflow_experiment_id=attrs.get(EXPERIMENT),
+        mlflow_parent_run_id=attrs.get(PARENT_RUN),
         leaderboard=tuple(LeaderboardRow.of(t) for t in board),
         split_by=attrs.get("split_by", ""), group_by=attrs.get("group_by", ""),
         last_trial=_last_trial(study))

@@ -27,6 +27,9 @@ from automl.errors import ConfigError, StudyNotFoundError
 
 #: The Optuna trial attr that names the trial's MLflow run.
 RUN_ID = "mlflow_run_id"
+#: The Optuna study attrs that name the study's MLflow parent run and experiment.
+PARENT_RUN = "mlflow_parent_run_id"
+EXPERIMENT = "mlflow_experiment_id"
 #: The Optuna trial attr of a cross-validated trial: each fold's score (at the epoch
 #: :func:`automl.folds.crossfit_epochs` chose for it), in fold order.
 FOLD_SCORES = "fold_scores"

@@ -38,7 +38,6 @@ from automl.final import (
     test_metrics,
 )
 from automl.ledger import (
-    PARENT_RUN,
     close_parent,
     connect_tracker,
     open_parent,
@@ -47,7 +46,7 @@ from automl.ledger import (
 from automl.objective import Objective, candidates
 from automl.plan import SearchPlan
 from automl.queries import StudyReport, TrialCounts, best_trial, describe
-from automl.records import RUN_ID
+from automl.records import PARENT_RUN, RUN_ID
 from automl.report import log_report
 from automl.storage import (
     HEARTBEAT_INTERVAL_S,
