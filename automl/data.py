@@ -446,9 +446,10 @@ def _schema_and_rows(frame: pd.DataFrame, target: str | None, task: TaskType | s
     n_missing = int((~known).sum())
     guess = TaskType(task) if task is not None else infer_task(y[known])
     labels = label_strings(y[known]) if guess.is_classification else None
-    if labels is not None:
-        _refuse_unlearnable_classes(target, labels, default=asked is None)
-    rare = _rare_classes(labels) if labels is not None else None
+    class_rows = labels.value_counts() if labels is not None else None
+    if class_rows is not None:
+        _refuse_unlearnable_classes(target, class_rows, default=asked is None)
+    rare = _rare_classes(class_rows) if class_rows is not None else None
     if rare is not None:  # left out, like rows without a target
         kept = ~labels.isin(rare.index).to_numpy()
         known[known] = kept
@@ -487,36 +488,36 @@ def _schema_and_rows(frame: pd.DataFrame, target: str | None, task: TaskType | s
                   target_units=units_in(y[known]) if written else ()), rows
 
 
-def _refuse_unlearnable_classes(target: str, labels: pd.Series, default: bool) -> None:
+def _refuse_unlearnable_classes(target: str, sizes: pd.Series, default: bool) -> None:
     """Refuse a target most of whose rows are in classes of fewer than
-    :data:`MIN_ROWS_PER_CLASS` rows: one value a row (an id, a date, a name) or amounts the
-    reader did not take for numbers. ``default``: the target is the last column, not chosen.
+    :data:`MIN_ROWS_PER_CLASS` rows (``sizes``: the rows of each class): one value a row (an
+    id, a date, a name) or amounts the reader did not take for numbers. ``default``: the
+    target is the last column, not chosen.
 
     Raises:
         DataError: such a target, in one line naming a value and the fix.
     """
-    sizes = labels.value_counts()
     rare = sizes[sizes < MIN_ROWS_PER_CLASS]
+    n_rows = int(sizes.sum())
     choose = ("pass --target with the column to predict (without it, the last column is the "
               "target)" if default else "choose another --target")
-    if rare.sum() == len(labels) >= _MIN_ROWS_FOR_AN_ID:
+    if rare.sum() == n_rows >= _MIN_ROWS_FOR_AN_ID:
         raise DataError(f"target {target!r} has {len(sizes):,} different values in its "
-                        f"{len(labels):,} rows (such as {rare.index[0]!r}), like an id or a "
+                        f"{n_rows:,} rows (such as {rare.index[0]!r}), like an id or a "
                         f"date: there are no classes to learn; {choose}")
-    if len(sizes) - len(rare) < 2 or 2 * rare.sum() <= len(labels):
+    if len(sizes) - len(rare) < 2 or 2 * rare.sum() <= n_rows:
         return  # learnable once the rare classes are left out, or a table the split refuses
-    raise DataError(f"target {target!r}: {rare.sum():,} of its {len(labels):,} rows are in "
+    raise DataError(f"target {target!r}: {rare.sum():,} of its {n_rows:,} rows are in "
                     f"classes of fewer than {MIN_ROWS_PER_CLASS} rows (such as "
                     f"{rare.index[0]!r}), too few to learn; write numbers plainly (1234.5) "
                     f"to have them regressed, or {choose}")
 
 
-def _rare_classes(labels: pd.Series) -> pd.Series | None:
+def _rare_classes(sizes: pd.Series) -> pd.Series | None:
     """The classes of fewer than :data:`MIN_ROWS_PER_CLASS` rows (a label written once by
-    mistake, a category seen twice) with their row counts, when at least two classes remain
-    without them; else ``None`` (there is nothing to leave out, or the split refuses the
-    table)."""
-    sizes = labels.value_counts()
+    mistake, a category seen twice) with their row counts (``sizes``: every class's), when at
+    least two classes remain without them; else ``None`` (there is nothing to leave out, or
+    the split refuses the table)."""
     rare = sizes[sizes < MIN_ROWS_PER_CLASS]
     return rare if len(rare) and len(sizes) - len(rare) >= 2 else None
 
