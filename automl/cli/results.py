@@ -30,7 +30,6 @@ from automl.cli.render import (
     test_scores_text,
 )
 from automl.config import default_storage
-from automl.records import final_model_text
 from automl.stores import mask
 from automl.words import counted
 
@@ -64,9 +63,8 @@ def show(
                       f"{study}` runs them first", soft_wrap=True)
         final = report.final_model
         if final:
-            what = (final_scores_text(final, str(report.metric)) if "val_score" in final
-                    else final_model_text(final))
-            out.print(f"final model (what predict uses): {what}", soft_wrap=True)
+            out.print(f"final model (what predict uses): "
+                      f"{final_scores_text(final, str(report.metric))}", soft_wrap=True)
         render_threshold(final)
         if final and final.get("test_metrics"):
             out.print(test_scores_text(final, final.get("test_rows")), soft_wrap=True)
