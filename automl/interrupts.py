@@ -21,13 +21,20 @@ _pending: KeyboardInterrupt | None = None
 def defer(exc: KeyboardInterrupt) -> bool:
     """Have the running search raise ``exc`` at its next safe point instead of now.
 
-    Returns ``False`` when no search loop is armed (the caller then raises ``exc`` itself).
+    Returns ``False`` when no search loop is armed: the caller then raises ``exc`` itself, and
+    it is kept all the same, because Python ignores an exception raised where the signal
+    landed in a finalizer (SQLAlchemy's, while the stores open); the next safe point, the
+    gate before a trial, then raises it. :func:`forget` drops it once the command ends.
     """
     global _pending
-    if not _armed:
-        return False
     _pending = exc
-    return True
+    return _armed
+
+
+def forget() -> None:
+    """Drop an interrupt kept by :func:`defer` (the command that received it has ended)."""
+    global _pending
+    _pending = None
 
 
 def raise_pending() -> None:

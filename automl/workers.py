@@ -78,6 +78,7 @@ def interrupts_end_trials() -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        interrupts.forget()
 
 
 def threads_per_worker(n_workers: int, threads: int | None = None) -> int:

@@ -303,3 +303,19 @@ def test_a_started_worker_ends_by_its_parents_deadline_however_long_it_took_to_s
     assert 19 < until_parent_deadline(given).timeout_s <= 20
     monkeypatch.setenv(DEADLINE_ENV, str(time.time() - 5))  # started after it: one last second
     assert until_parent_deadline(given).timeout_s == 1.0
+
+
+def test_an_interrupt_swallowed_where_it_landed_is_raised_at_the_next_safe_point() -> None:
+    """Ctrl-C to a worker while it opened the stores landed in a finalizer of SQLAlchemy's,
+    where Python ignores exceptions; the worker then waited at the gate for good."""
+    from automl import interrupts
+
+    signalled = KeyboardInterrupt()
+    assert interrupts.defer(signalled) is False  # not armed: the handler raises it at once
+    with interrupts.armed(), pytest.raises(KeyboardInterrupt) as raised:
+        interrupts.raise_pending()  # ... and, had that raise been swallowed, the gate does
+    assert raised.value is signalled
+    interrupts.defer(KeyboardInterrupt())
+    interrupts.forget()  # the command ended: nothing is left for a later one
+    with interrupts.armed():
+        interrupts.raise_pending()
